@@ -1,0 +1,108 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "saferx",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "saferx", targets: ["saferx"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // FHIR value types, ids, OperationOutcome. No I/O.
+        .target(name: "SafeRxModel", swiftSettings: swiftSettings),
+        // Who may see what: principals, roles, access scopes.
+        .target(name: "SafeRxPolicy", dependencies: ["SafeRxModel"], swiftSettings: swiftSettings),
+        // Keys and ciphertext: PHI encryption, blind indexes, signing keys; keys live outside the database.
+        .target(
+            name: "SafeRxVault",
+            dependencies: ["SafeRxModel", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        // The tamper-evident audit chain: records, hashing, signed checkpoints, verification.
+        .target(
+            name: "SafeRxAudit",
+            dependencies: [
+                "SafeRxModel", "SafeRxVault",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The one PHI query gate: every query that can return PHI takes an AccessScope.
+        .target(
+            name: "SafeRxStore",
+            dependencies: [
+                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Services: accounts and tokens, FHIR interactions, demo pharmacy.
+        .target(
+            name: "SafeRxPharmacy",
+            dependencies: [
+                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxStore",
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The Hummingbird application: /health, /auth, /fhir.
+        .target(
+            name: "SafeRxServer",
+            dependencies: [
+                "SafeRxModel", "SafeRxPolicy", "SafeRxAudit", "SafeRxStore", "SafeRxPharmacy",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "saferx",
+            dependencies: [
+                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxStore", "SafeRxPharmacy", "SafeRxServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "SafeRxModelTests", dependencies: ["SafeRxModel", "SafeRxPolicy"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SafeRxAuditTests",
+            dependencies: ["SafeRxModel", "SafeRxVault", "SafeRxAudit", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SafeRxServerTests",
+            dependencies: [
+                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxStore", "SafeRxPharmacy", "SafeRxServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

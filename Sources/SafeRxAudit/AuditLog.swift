@@ -1,0 +1,149 @@
+import Crypto
+import Foundation
+import GRDB
+import Logging
+import SafeRxVault
+
+/// The append-only, hash-chained audit log, with signed checkpoints.
+///
+/// Each record's hash is SHA-256 over the previous record's hash, a newline and the record's canonical body.
+/// Checkpoints sign `(seq, hash, time)` with an Ed25519 key kept in the key store, at least every
+/// ``checkpointEvery`` records (inside the appending transaction) and every ``checkpointInterval`` seconds; the latest
+/// is also written to `audit-head.json` beside the database, so that truncating the tail of the table (and its
+/// checkpoints) is detected by ``AuditVerifier``.
+public final class AuditLog: Sendable {
+    public static let genesisHash = String(repeating: "0", count: 64)
+    public static let checkpointEvery: Int64 = 1000
+    public static let checkpointInterval: Duration = .seconds(10)
+
+    let signingKey: Curve25519.Signing.PrivateKey
+    let headFile: URL
+
+    public init(vault: Vault, headFile: URL) {
+        self.signingKey = vault.auditKey
+        self.headFile = headFile
+    }
+
+    /// Creates the audit tables. Updates and deletes are refused by triggers (verification catches the rest).
+    public static func migrate(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE IF NOT EXISTS audit_log (
+                seq INTEGER PRIMARY KEY,
+                tenant TEXT NOT NULL,
+                time TEXT NOT NULL,
+                body TEXT NOT NULL,
+                hash TEXT NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS audit_patient (
+                patient_id TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                PRIMARY KEY (patient_id, seq)
+            ) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS audit_checkpoint (
+                seq INTEGER PRIMARY KEY,
+                hash TEXT NOT NULL,
+                time TEXT NOT NULL,
+                signature TEXT NOT NULL
+            );
+            CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+                BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+            CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+                BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+            """)
+    }
+
+    /// Appends entries inside the caller's write transaction; returns their sequence numbers.
+    @discardableResult
+    public func append(_ entries: [AuditEntry], in db: Database, now: Date = Date()) throws -> [Int64] {
+        guard !entries.isEmpty else { return [] }
+        var (seq, prev) = try Self.head(db)
+        let time = Self.timestamp(now)
+        var seqs: [Int64] = []
+        let insert = try db.cachedStatement(sql: "INSERT INTO audit_log (seq, tenant, time, body, hash) VALUES (?, ?, ?, ?, ?)")
+        let insertPatient = try db.cachedStatement(sql: "INSERT OR IGNORE INTO audit_patient (patient_id, seq) VALUES (?, ?)")
+        for entry in entries {
+            seq += 1
+            let record = AuditRecord(seq: seq, time: time, entry: entry, prevHash: prev)
+            let body = record.canonicalBody()
+            let hash = Self.hash(prev: prev, body: body)
+            try insert.execute(arguments: [seq, entry.actor.tenant, time, body, hash])
+            for p in entry.patients { try insertPatient.execute(arguments: [p, seq]) }
+            prev = hash
+            seqs.append(seq)
+        }
+        let last = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM audit_checkpoint") ?? 0
+        if seq - last >= Self.checkpointEvery { try writeCheckpoint(db, seq: seq, hash: prev, time: time) }
+        return seqs
+    }
+
+    /// Signs the current head if records were added since the last checkpoint. Returns the checkpointed seq.
+    @discardableResult
+    public func checkpoint(_ db: Database, now: Date = Date()) throws -> Int64? {
+        let (seq, hash) = try Self.head(db)
+        guard seq > 0 else { return nil }
+        let last = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM audit_checkpoint") ?? 0
+        guard seq > last else { return nil }
+        try writeCheckpoint(db, seq: seq, hash: hash, time: Self.timestamp(now))
+        return seq
+    }
+
+    func writeCheckpoint(_ db: Database, seq: Int64, hash: String, time: String) throws {
+        let signature = try signingKey.signature(for: Data(Self.checkpointMessage(seq: seq, hash: hash, time: time).utf8))
+        let sig = signature.base64EncodedString()
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO audit_checkpoint (seq, hash, time, signature) VALUES (?, ?, ?, ?)",
+            arguments: [seq, hash, time, sig])
+        let head = SignedHead(seq: seq, hash: hash, time: time, signature: sig)
+        // Written only once the checkpoint is committed, so the file never runs ahead of the table.
+        db.afterNextTransaction(onCommit: { [headFile] _ in
+            try? head.write(to: headFile)
+        })
+    }
+
+    static func checkpointMessage(seq: Int64, hash: String, time: String) -> String { "saferx-audit|\(seq)|\(hash)|\(time)" }
+
+    /// The last sequence number and hash (0 and the genesis hash for an empty log).
+    public static func head(_ db: Database) throws -> (Int64, String) {
+        if let row = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1") {
+            return (row[0], row[1])
+        }
+        return (0, genesisHash)
+    }
+
+    public static func hash(prev: String, body: String) -> String {
+        var h = SHA256()
+        h.update(data: Data(prev.utf8))
+        h.update(data: Data([0x0A]))
+        h.update(data: Data(body.utf8))
+        return h.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    nonisolated(unsafe) static let formatter: ISO8601DateFormatter = {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f
+    }()
+    static let formatterLock = NSLock()
+
+    public static func timestamp(_ d: Date) -> String {
+        formatterLock.withLock { formatter.string(from: d) }
+    }
+}
+
+/// The latest checkpoint, also kept outside the database.
+public struct SignedHead: Codable, Sendable, Equatable {
+    public var seq: Int64
+    public var hash: String
+    public var time: String
+    public var signature: String
+
+    func write(to url: URL) throws {
+        try JSONEncoder().encode(self).write(to: url, options: .atomic)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: url.path)
+    }
+
+    static func read(from url: URL) -> SignedHead? {
+        guard let d = try? Data(contentsOf: url) else { return nil }
+        return try? JSONDecoder().decode(SignedHead.self, from: d)
+    }
+}

@@ -1,0 +1,94 @@
+/// The one error a client can see. Each case maps to exactly one HTTP status and one `OperationOutcome`.
+///
+/// Messages never carry PHI: they name elements, parameters and rules, never values from a stored resource.
+public struct FHIRError: Error, Sendable, Equatable {
+    /// The HTTP status code.
+    public var status: Int
+    /// FHIR `IssueType` code (`invalid`, `not-found`, `forbidden`, `login`, ...).
+    public var code: String
+    /// A precise, human-readable message.
+    public var diagnostics: String
+    /// FHIRPath of the offending element, when there is one.
+    public var expression: String?
+
+    public init(status: Int, code: String, diagnostics: String, expression: String? = nil) {
+        self.status = status
+        self.code = code
+        self.diagnostics = diagnostics
+        self.expression = expression
+    }
+
+    public static func invalid(_ message: String, at expression: String? = nil) -> FHIRError {
+        FHIRError(status: 400, code: "invalid", diagnostics: message, expression: expression)
+    }
+
+    public static func notSupported(_ message: String) -> FHIRError {
+        FHIRError(status: 400, code: "not-supported", diagnostics: message)
+    }
+
+    /// The one answer for "does not exist" and "you may not see it": the same status, body and wording.
+    public static func notFound(_ type: ResourceType, _ id: String) -> FHIRError {
+        FHIRError(status: 404, code: "not-found", diagnostics: "Resource \(type.rawValue)/\(id) is not known")
+    }
+
+    public static func unknownVersion(_ type: ResourceType, _ id: String, _ version: String) -> FHIRError {
+        FHIRError(status: 404, code: "not-found", diagnostics: "Resource \(type.rawValue)/\(id) is not known")
+    }
+
+    public static func notFoundPath(_ path: String) -> FHIRError {
+        FHIRError(status: 404, code: "not-found", diagnostics: "No such endpoint: \(path)")
+    }
+
+    public static func forbidden(_ message: String) -> FHIRError {
+        FHIRError(status: 403, code: "forbidden", diagnostics: message)
+    }
+
+    public static func unauthorized(_ message: String = "Authentication required: a valid, unexpired bearer token") -> FHIRError {
+        FHIRError(status: 401, code: "login", diagnostics: message)
+    }
+
+    public static func conflict(_ message: String) -> FHIRError {
+        FHIRError(status: 409, code: "conflict", diagnostics: message)
+    }
+
+    public static func gone(_ type: ResourceType, _ id: String) -> FHIRError {
+        FHIRError(status: 410, code: "deleted", diagnostics: "Resource \(type.rawValue)/\(id) has been deleted")
+    }
+
+    public static func tooLarge(limit: Int) -> FHIRError {
+        FHIRError(status: 413, code: "too-costly", diagnostics: "Request body exceeds the limit of \(limit) bytes")
+    }
+
+    public static func unsupportedMediaType(_ got: String) -> FHIRError {
+        FHIRError(
+            status: 415, code: "not-supported",
+            diagnostics: "Content-Type must be application/fhir+json or application/json, got '\(got)'")
+    }
+
+    public static func methodNotAllowed(_ message: String) -> FHIRError {
+        FHIRError(status: 405, code: "not-supported", diagnostics: message)
+    }
+
+    public static func tooManyRequests(_ message: String) -> FHIRError {
+        FHIRError(status: 429, code: "throttled", diagnostics: message)
+    }
+
+    public static func `internal`() -> FHIRError {
+        FHIRError(status: 500, code: "exception", diagnostics: "Internal error; the request was not applied")
+    }
+
+    public static func unavailable(_ message: String) -> FHIRError {
+        FHIRError(status: 503, code: "transient", diagnostics: message)
+    }
+
+    /// The error as a FHIR `OperationOutcome`.
+    public var operationOutcome: JSON {
+        var issue: [String: JSON] = [
+            "severity": .string(status >= 500 ? "fatal" : "error"),
+            "code": .string(code),
+            "diagnostics": .string(diagnostics),
+        ]
+        if let expression { issue["expression"] = .array([.string(expression)]) }
+        return .object(["resourceType": .string("OperationOutcome"), "issue": .array([.object(issue)])])
+    }
+}

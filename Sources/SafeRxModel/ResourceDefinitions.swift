@@ -1,0 +1,137 @@
+/// What an element of a resource may hold. The validator checks every element it knows and rejects the rest.
+public indirect enum ElementRule: Sendable {
+    case string
+    case boolean
+    case code(Set<String>)
+    case date
+    case dateTime
+    case reference(Set<ResourceType>)
+    /// A complex datatype SafeRx does not inspect further (CodeableConcept, Quantity, Dosage, ...).
+    case object
+    case array(ElementRule)
+    case identifier
+    case humanName
+    case contactPoint
+}
+
+/// The structure SafeRx accepts for each resource type: allowed elements, required elements, and references.
+public struct ResourceDefinition: Sendable {
+    public let type: ResourceType
+    public let elements: [String: ElementRule]
+    public let required: [String]
+
+    static let common: [String: ElementRule] = [
+        "resourceType": .string, "id": .string, "meta": .object, "text": .object, "extension": .array(.object),
+        "language": .string,
+    ]
+
+    public static func of(_ type: ResourceType) -> ResourceDefinition {
+        switch type {
+        case .patient: patient
+        case .practitioner: practitioner
+        case .organization: organization
+        case .medication: medication
+        case .medicationRequest: medicationRequest
+        case .medicationDispense: medicationDispense
+        case .communication: communication
+        case .auditEvent: auditEvent
+        }
+    }
+
+    static let gender: ElementRule = .code(["male", "female", "other", "unknown"])
+
+    static let patient = ResourceDefinition(
+        type: .patient,
+        elements: common.merging([
+            "identifier": .array(.identifier), "active": .boolean, "name": .array(.humanName),
+            "telecom": .array(.contactPoint), "gender": gender, "birthDate": .date, "deceasedBoolean": .boolean,
+            "deceasedDateTime": .dateTime, "address": .array(.object), "maritalStatus": .object,
+            "communication": .array(.object), "contact": .array(.object),
+            "generalPractitioner": .array(.reference([.practitioner, .organization])),
+            "managingOrganization": .reference([.organization]),
+        ]) { a, _ in a },
+        required: [])
+
+    static let practitioner = ResourceDefinition(
+        type: .practitioner,
+        elements: common.merging([
+            "identifier": .array(.identifier), "active": .boolean, "name": .array(.humanName),
+            "telecom": .array(.contactPoint), "address": .array(.object), "gender": gender, "birthDate": .date,
+            "qualification": .array(.object),
+        ]) { a, _ in a },
+        required: [])
+
+    static let organization = ResourceDefinition(
+        type: .organization,
+        elements: common.merging([
+            "identifier": .array(.identifier), "active": .boolean, "type": .array(.object), "name": .string,
+            "alias": .array(.string), "telecom": .array(.contactPoint), "address": .array(.object),
+        ]) { a, _ in a },
+        required: [])
+
+    static let medication = ResourceDefinition(
+        type: .medication,
+        elements: common.merging([
+            "identifier": .array(.identifier), "code": .object, "status": .code(["active", "inactive", "entered-in-error"]),
+            "manufacturer": .reference([.organization]), "form": .object, "amount": .object, "ingredient": .array(.object),
+            "batch": .object,
+        ]) { a, _ in a },
+        required: [])
+
+    public static let medicationRequestStatuses: Set<String> = [
+        "active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped", "draft", "unknown",
+    ]
+
+    static let medicationRequest = ResourceDefinition(
+        type: .medicationRequest,
+        elements: common.merging([
+            "identifier": .array(.identifier), "status": .code(medicationRequestStatuses), "statusReason": .object,
+            "intent": .code([
+                "proposal", "plan", "order", "original-order", "reflex-order", "filler-order", "instance-order", "option",
+            ]),
+            "category": .array(.object), "priority": .code(["routine", "urgent", "asap", "stat"]),
+            "medicationCodeableConcept": .object, "medicationReference": .reference([.medication]),
+            "subject": .reference([.patient]), "authoredOn": .dateTime,
+            "requester": .reference([.practitioner, .organization, .patient]),
+            "reasonCode": .array(.object), "note": .array(.object), "dosageInstruction": .array(.object),
+            "dispenseRequest": .object, "substitution": .object, "courseOfTherapyType": .object,
+        ]) { a, _ in a },
+        required: ["status", "intent", "subject"])
+
+    public static let medicationDispenseStatuses: Set<String> = [
+        "preparation", "in-progress", "cancelled", "on-hold", "completed", "entered-in-error", "stopped", "declined",
+        "unknown",
+    ]
+
+    static let medicationDispense = ResourceDefinition(
+        type: .medicationDispense,
+        elements: common.merging([
+            "identifier": .array(.identifier), "status": .code(medicationDispenseStatuses), "category": .object,
+            "medicationCodeableConcept": .object, "medicationReference": .reference([.medication]),
+            "subject": .reference([.patient]), "performer": .array(.object),
+            "authorizingPrescription": .array(.reference([.medicationRequest])), "type": .object, "quantity": .object,
+            "daysSupply": .object, "whenPrepared": .dateTime, "whenHandedOver": .dateTime, "destination": .object,
+            "receiver": .array(.reference([.patient, .practitioner])), "note": .array(.object),
+            "dosageInstruction": .array(.object), "substitution": .object,
+        ]) { a, _ in a },
+        required: ["status", "subject"])
+
+    static let communication = ResourceDefinition(
+        type: .communication,
+        elements: common.merging([
+            "identifier": .array(.identifier),
+            "status": .code([
+                "preparation", "in-progress", "not-done", "on-hold", "stopped", "completed", "entered-in-error", "unknown",
+            ]),
+            "category": .array(.object), "priority": .code(["routine", "urgent", "asap", "stat"]),
+            "subject": .reference([.patient]), "topic": .object,
+            "about": .array(.reference([.medicationRequest, .medicationDispense, .medication])),
+            "inResponseTo": .array(.reference([.communication])), "sent": .dateTime, "received": .dateTime,
+            "recipient": .array(.reference([.patient, .practitioner, .organization])),
+            "sender": .reference([.patient, .practitioner, .organization]), "payload": .array(.object),
+            "note": .array(.object), "reasonCode": .array(.object),
+        ]) { a, _ in a },
+        required: ["status", "subject"])
+
+    static let auditEvent = ResourceDefinition(type: .auditEvent, elements: [:], required: [])
+}

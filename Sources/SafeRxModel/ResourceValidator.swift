@@ -1,0 +1,140 @@
+import Foundation
+
+/// Checks a client-supplied resource against ``ResourceDefinition`` before anything is written.
+///
+/// Strict: an unknown element, a wrong JSON kind, an invalid code, date or reference is an error naming the element.
+/// `contained` resources are refused: they would carry data past the access checks on references.
+public enum ResourceValidator {
+    /// Validates `json` as a resource of `type`. `id`, when given, must match the body's id (update).
+    public static func validate(_ json: JSON, as type: ResourceType, id: String? = nil) throws(FHIRError) {
+        guard case .object(let object) = json else {
+            throw .invalid("A resource must be a JSON object, got \(json.kindName)")
+        }
+        guard let declared = object["resourceType"] else {
+            throw .invalid("Missing element 'resourceType'", at: "resourceType")
+        }
+        guard declared.stringValue == type.rawValue else {
+            throw .invalid(
+                "resourceType must be '\(type.rawValue)' for this endpoint, got \(describe(declared))", at: "resourceType")
+        }
+        guard type.isWritable else { throw .methodNotAllowed("\(type.rawValue) is read-only") }
+        let definition = ResourceDefinition.of(type)
+        if let bodyID = object["id"] {
+            guard let s = bodyID.stringValue, FHIRID.isValid(s) else {
+                throw .invalid("id must be 1-64 characters of A-Z, a-z, 0-9, '-' or '.'", at: "\(type.rawValue).id")
+            }
+            if let id, s != id {
+                throw .invalid("Resource id '\(s)' does not match the id '\(id)' in the URL", at: "\(type.rawValue).id")
+            }
+        } else if id != nil {
+            throw .invalid("An update must carry the resource id in the body", at: "\(type.rawValue).id")
+        }
+        for key in object.keys.sorted() {
+            guard let rule = definition.elements[key] else {
+                throw .invalid("Unknown element '\(key)' in \(type.rawValue)", at: "\(type.rawValue).\(key)")
+            }
+            if key == "meta" || key == "resourceType" || key == "id" { continue }
+            try check(object[key]!, rule, path: "\(type.rawValue).\(key)")
+        }
+        for key in definition.required where object[key] == nil {
+            throw .invalid("Missing required element '\(key)'", at: "\(type.rawValue).\(key)")
+        }
+        if type == .medicationRequest || type == .medicationDispense {
+            let hasMedication = object["medicationCodeableConcept"] != nil || object["medicationReference"] != nil
+            guard hasMedication else {
+                throw .invalid("One of medicationCodeableConcept or medicationReference is required", at: "\(type.rawValue).medication[x]")
+            }
+        }
+    }
+
+    static func check(_ value: JSON, _ rule: ElementRule, path: String) throws(FHIRError) {
+        switch rule {
+        case .string:
+            guard case .string(let s) = value, !s.isEmpty else { throw mismatch(path, "a non-empty string", value) }
+        case .boolean:
+            guard case .bool = value else { throw mismatch(path, "a boolean", value) }
+        case .code(let allowed):
+            guard case .string(let s) = value else { throw mismatch(path, "a code (string)", value) }
+            guard allowed.contains(s) else {
+                throw .invalid("'\(clip(s))' is not a valid code for \(path); expected one of \(allowed.sorted().joined(separator: ", "))", at: path)
+            }
+        case .date:
+            guard case .string(let s) = value, FHIRDate.isValidDate(s) else {
+                throw .invalid("\(path) must be a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)", at: path)
+            }
+        case .dateTime:
+            guard case .string(let s) = value, FHIRDate.isValidDateTime(s) else {
+                throw .invalid("\(path) must be a FHIR dateTime (YYYY-MM-DD or YYYY-MM-DDThh:mm:ss+zz:zz)", at: path)
+            }
+        case .reference(let targets):
+            guard case .object(let o) = value else { throw mismatch(path, "a Reference object", value) }
+            for key in o.keys where !["reference", "display", "type", "identifier"].contains(key) {
+                throw .invalid("Unknown element '\(key)' in Reference", at: "\(path).\(key)")
+            }
+            guard let raw = o["reference"] else {
+                throw .invalid("\(path).reference is required (a literal reference Type/id)", at: "\(path).reference")
+            }
+            guard let s = raw.stringValue, let ref = Reference(s) else {
+                throw .invalid("\(path).reference must be a relative reference 'Type/id'", at: "\(path).reference")
+            }
+            guard targets.contains(ref.type) else {
+                let allowed = targets.map(\.rawValue).sorted().joined(separator: ", ")
+                throw .invalid("\(path) may reference only \(allowed), not \(ref.type.rawValue)", at: "\(path).reference")
+            }
+        case .object:
+            guard case .object = value else { throw mismatch(path, "an object", value) }
+        case .array(let element):
+            guard case .array(let items) = value else { throw mismatch(path, "an array", value) }
+            guard !items.isEmpty else { throw .invalid("\(path) must not be an empty array", at: path) }
+            for (i, item) in items.enumerated() { try check(item, element, path: "\(path)[\(i)]") }
+        case .identifier:
+            guard case .object(let o) = value else { throw mismatch(path, "an Identifier object", value) }
+            for key in o.keys where !["use", "type", "system", "value", "period", "assigner"].contains(key) {
+                throw .invalid("Unknown element '\(key)' in Identifier", at: "\(path).\(key)")
+            }
+            for key in ["system", "value", "use"] where o[key] != nil {
+                try check(o[key]!, .string, path: "\(path).\(key)")
+            }
+        case .humanName:
+            guard case .object(let o) = value else { throw mismatch(path, "a HumanName object", value) }
+            for key in o.keys where !["use", "text", "family", "given", "prefix", "suffix", "period"].contains(key) {
+                throw .invalid("Unknown element '\(key)' in HumanName", at: "\(path).\(key)")
+            }
+            for key in ["use", "text", "family"] where o[key] != nil { try check(o[key]!, .string, path: "\(path).\(key)") }
+            for key in ["given", "prefix", "suffix"] where o[key] != nil {
+                try check(o[key]!, .array(.string), path: "\(path).\(key)")
+            }
+        case .contactPoint:
+            guard case .object(let o) = value else { throw mismatch(path, "a ContactPoint object", value) }
+            for key in o.keys where !["system", "value", "use", "rank", "period"].contains(key) {
+                throw .invalid("Unknown element '\(key)' in ContactPoint", at: "\(path).\(key)")
+            }
+            if let system = o["system"] {
+                try check(system, .code(["phone", "fax", "email", "pager", "url", "sms", "other"]), path: "\(path).system")
+            }
+            if let v = o["value"] { try check(v, .string, path: "\(path).value") }
+        }
+    }
+
+    static func mismatch(_ path: String, _ expected: String, _ got: JSON) -> FHIRError {
+        .invalid("\(path) must be \(expected), got \(got.kindName)", at: path)
+    }
+
+    static func describe(_ v: JSON) -> String {
+        if let s = v.stringValue { return "'\(clip(s))'" }
+        return v.kindName
+    }
+
+    /// Echoes at most 40 characters of a client's own input, so messages stay short.
+    static func clip(_ s: String) -> String { s.count > 40 ? String(s.prefix(40)) + "…" : s }
+}
+
+/// FHIR date and dateTime syntax.
+public enum FHIRDate {
+    nonisolated(unsafe) static let date = /^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$/
+    nonisolated(unsafe) static let dateTime =
+        /^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?$/
+
+    public static func isValidDate(_ s: String) -> Bool { s.wholeMatch(of: date) != nil }
+    public static func isValidDateTime(_ s: String) -> Bool { s.wholeMatch(of: dateTime) != nil }
+}

@@ -1,0 +1,256 @@
+import Crypto
+import Foundation
+import HummingbirdBcrypt
+import JWTKit
+import Logging
+import SafeRxAudit
+import SafeRxModel
+import SafeRxPolicy
+import SafeRxStore
+import SafeRxVault
+
+/// The claims of a SafeRx access token (a JWT signed with Ed25519).
+public struct AccessClaims: JWTPayload, Equatable {
+    public var iss: IssuerClaim
+    public var aud: AudienceClaim
+    public var sub: SubjectClaim
+    public var exp: ExpirationClaim
+    public var iat: IssuedAtClaim
+    public var jti: IDClaim
+    public var role: String
+    public var tenant: String
+    public var patient: String?
+    public var scope: String
+    /// "user" or "client".
+    public var kind: String
+
+    public func verify(using algorithm: some JWTAlgorithm) async throws {
+        try exp.verifyNotExpired()
+        try aud.verifyIntendedAudience(includes: AuthService.audience)
+        guard iss.value == AuthService.issuer else { throw JWTError.claimVerificationFailure(failedClaim: iss, reason: "issuer") }
+    }
+}
+
+/// What the caller needs to know about a request to audit it before the principal is known.
+public struct RequestInfo: Sendable {
+    public var requestID: String
+    public var sourceIP: String
+    public var userAgent: String
+
+    public init(requestID: String, sourceIP: String, userAgent: String) {
+        self.requestID = requestID
+        self.sourceIP = sourceIP
+        self.userAgent = userAgent
+    }
+}
+
+/// An issued token, as answered by `/auth/login` and `/auth/token`.
+public struct IssuedToken: Sendable {
+    public var accessToken: String
+    public var expiresIn: Int
+    public var scope: String
+    public var patient: String?
+}
+
+/// Accounts, passwords and tokens.
+///
+/// Passwords are bcrypt hashes. Failed logins slow down after ``slowAfter`` attempts and lock the account for
+/// ``lockDuration`` after ``lockAfter``; unknown usernames get the same treatment and the same answer, so the answer
+/// never says whether a username exists. Tokens expire after ``tokenLifetime``, carry a `jti`, and are checked
+/// against revocations and the account's state on every request.
+public final class AuthService: Sendable {
+    public static let issuer = "saferx"
+    public static let audience = "saferx-fhir"
+    public static let tokenLifetime: TimeInterval = 900
+    public static let slowAfter = 3
+    public static let lockAfter = 5
+    public static let lockDuration: TimeInterval = 15 * 60
+    static let loginFailed = "Invalid username or password"
+
+    public let store: PharmacyStore
+    let keys: JWTKeyCollection
+    let throttle = UnknownUserThrottle()
+    let passwordCost: UInt8
+    let dummyHash: String
+    let logger: Logger
+
+    public init(store: PharmacyStore, passwordCost: UInt8 = 12, logger: Logger = Logger(label: "saferx.auth")) async {
+        self.store = store
+        self.passwordCost = passwordCost
+        self.logger = logger
+        self.keys = JWTKeyCollection()
+        await keys.add(eddsa: EdDSA.PrivateKey(backing: store.vault.tokenKey), kid: "saferx-1")
+        self.dummyHash = Bcrypt.hash("not-a-real-password", cost: passwordCost)
+    }
+
+    /// A bcrypt hash of `password` at this service's cost.
+    public func hashPassword(_ password: String) -> String { Bcrypt.hash(password, cost: passwordCost) }
+
+    /// Password rules: 12 to 128 characters.
+    public static func checkPasswordPolicy(_ password: String) throws(FHIRError) {
+        guard password.count >= 12, password.count <= 128 else {
+            throw .invalid("Passwords must be 12 to 128 characters long")
+        }
+    }
+
+    // MARK: Login
+
+    public func login(username: String, password: String, request: RequestInfo) async throws(FHIRError) -> IssuedToken {
+        guard !username.isEmpty, username.count <= 128, !password.isEmpty, password.count <= 1024 else {
+            throw .invalid("username and password must be non-empty strings")
+        }
+        let now = Date().timeIntervalSince1970
+        let user = try await store.user(named: username)
+        func audit(_ outcome: String, _ status: Int, _ u: UserAccount?, detail: String?) async throws(FHIRError) {
+            let actor = AuditEntry.Actor(id: u?.id ?? "unknown", role: u?.role ?? "anonymous", tenant: u?.tenant ?? "-")
+            try await store.recordEvent(
+                AuditEntry(
+                    actor: actor, action: "login", outcome: outcome, status: status,
+                    purpose: u.flatMap { Role(rawValue: $0.role) }.map { PurposeOfUse.default(for: $0).rawValue } ?? "SYSADMIN",
+                    sourceIP: request.sourceIP, userAgent: request.userAgent, requestID: request.requestID, detail: detail))
+        }
+        guard let user else {
+            let failures = await throttle.failures(for: username.lowercased(), now: now)
+            if failures.locked {
+                try await audit("denied", 429, nil, detail: "locked")
+                throw .tooManyRequests("Too many failed sign-in attempts; try again later")
+            }
+            _ = Bcrypt.verify(password, hash: dummyHash)
+            let n = await throttle.fail(username.lowercased(), now: now)
+            try await slowDown(after: n)
+            try await audit("failure", 401, nil, detail: "bad credentials")
+            throw .unauthorized(Self.loginFailed)
+        }
+        if user.lockedUntil > now {
+            try await audit("denied", 429, user, detail: "locked")
+            throw .tooManyRequests("Too many failed sign-in attempts; try again later")
+        }
+        let ok = Bcrypt.verify(password, hash: user.passwordHash)
+        guard ok, !user.disabled else {
+            let next = user.failedAttempts + 1
+            let lock = next >= Self.lockAfter ? now + Self.lockDuration : nil
+            _ = try await store.recordLoginFailure(userID: user.id, lockUntil: lock)
+            try await slowDown(after: next)
+            try await audit("failure", 401, user, detail: user.disabled ? "disabled" : "bad credentials")
+            throw .unauthorized(Self.loginFailed)
+        }
+        try await store.recordLoginSuccess(userID: user.id)
+        let token = try await issue(subject: user.id, role: user.role, tenant: user.tenant, patient: user.patientID, kind: "user", scope: nil)
+        try await audit("success", 200, user, detail: nil)
+        return token
+    }
+
+    func slowDown(after failures: Int) async throws(FHIRError) {
+        guard failures >= Self.slowAfter else { return }
+        let ms = min(250 * (failures - Self.slowAfter + 1), 2000)
+        try? await Task.sleep(for: .milliseconds(ms))
+    }
+
+    // MARK: Clients
+
+    /// SHA-256 of a client secret. Client secrets are 256-bit random values, so a fast hash suffices; user
+    /// passwords, which are low-entropy, use bcrypt.
+    public static func hashClientSecret(_ secret: String) -> String {
+        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    public func clientCredentials(clientID: String, secret: String, request: RequestInfo) async throws(FHIRError) -> IssuedToken {
+        let client = try await store.client(id: clientID)
+        let given = Self.hashClientSecret(secret)
+        let matches = client.map { constantTimeEqual($0.secretHash, given) } ?? false
+        func audit(_ outcome: String, _ status: Int) async throws(FHIRError) {
+            try await store.recordEvent(
+                AuditEntry(
+                    actor: .init(id: client?.clientID ?? "unknown", role: client?.role ?? "anonymous", tenant: client?.tenant ?? "-"),
+                    action: "token", outcome: outcome, status: status, purpose: "TREAT", sourceIP: request.sourceIP,
+                    userAgent: request.userAgent, requestID: request.requestID))
+        }
+        guard let client, matches, !client.disabled else {
+            try await audit("failure", 401)
+            throw FHIRError(status: 401, code: "login", diagnostics: "invalid_client")
+        }
+        let token = try await issue(subject: client.clientID, role: client.role, tenant: client.tenant, patient: nil, kind: "client", scope: nil)
+        try await audit("success", 200)
+        return token
+    }
+
+    func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        var d: UInt8 = 0
+        for i in 0..<x.count { d |= x[i] ^ y[i] }
+        return d == 0
+    }
+
+    // MARK: Tokens
+
+    /// Signs a token. `scope`, if given, must parse and narrows the role's rights.
+    public func issue(
+        subject: String, role: String, tenant: String, patient: String?, kind: String, scope: String?
+    ) async throws(FHIRError) -> IssuedToken {
+        guard let r = Role(rawValue: role) else { throw .forbidden("Unknown role") }
+        let scopeString = scope ?? AccessPolicy.defaultScopes(for: r)
+        do {
+            _ = try AccessPolicy.scope(
+                for: Principal(subject: subject, roleName: role, tenant: tenant, patientID: patient, grantedScopes: scopeString))
+        } catch {
+            throw .invalid("Scope '\(scopeString)' is not valid for role \(role)")
+        }
+        let now = Date()
+        let claims = AccessClaims(
+            iss: .init(value: Self.issuer), aud: .init(value: [Self.audience]), sub: .init(value: subject),
+            exp: .init(value: now.addingTimeInterval(Self.tokenLifetime)), iat: .init(value: now),
+            jti: .init(value: UUID().uuidString.lowercased()), role: role, tenant: tenant, patient: patient, scope: scopeString,
+            kind: kind)
+        do {
+            let jwt = try await keys.sign(claims, kid: "saferx-1")
+            return IssuedToken(accessToken: jwt, expiresIn: Int(Self.tokenLifetime), scope: scopeString, patient: patient)
+        } catch {
+            logger.error("token signing failed")
+            throw .internal()
+        }
+    }
+
+    /// Verifies a bearer token: signature, algorithm, issuer, audience, expiry, revocation, and that its subject
+    /// still exists and is enabled. Any failure is the same 401.
+    public func verify(_ token: String) async throws(FHIRError) -> (Principal, AccessClaims) {
+        guard token.utf8.count < 4096 else { throw .unauthorized() }
+        let claims: AccessClaims
+        do {
+            claims = try await keys.verify(token, as: AccessClaims.self)
+        } catch {
+            throw .unauthorized("The access token is invalid or expired")
+        }
+        guard try await store.tokenIsLive(jti: claims.jti.value, subject: claims.sub.value, isClient: claims.kind == "client") else {
+            throw .unauthorized("The access token has been revoked or its account disabled")
+        }
+        let principal = Principal(
+            subject: claims.sub.value, roleName: claims.role, tenant: claims.tenant, patientID: claims.patient,
+            grantedScopes: claims.scope)
+        return (principal, claims)
+    }
+
+    /// Revokes a token until it would have expired anyway.
+    public func revoke(_ claims: AccessClaims) async throws(FHIRError) {
+        try await store.revokeToken(jti: claims.jti.value, expires: claims.exp.value.timeIntervalSince1970)
+    }
+}
+
+/// Failed-login counts for usernames that do not exist, kept in memory so that they behave like real accounts.
+actor UnknownUserThrottle {
+    var entries: [String: (count: Int, lockedUntil: TimeInterval)] = [:]
+
+    func failures(for key: String, now: TimeInterval) -> (count: Int, locked: Bool) {
+        guard let e = entries[key] else { return (0, false) }
+        return (e.count, e.lockedUntil > now)
+    }
+
+    func fail(_ key: String, now: TimeInterval) -> Int {
+        if entries.count > 100_000 { entries.removeAll() }
+        var e = entries[key] ?? (0, 0)
+        e.count += 1
+        if e.count >= AuthService.lockAfter { e.lockedUntil = now + AuthService.lockDuration }
+        entries[key] = e
+        return e.count
+    }
+}

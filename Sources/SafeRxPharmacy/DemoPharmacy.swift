@@ -1,0 +1,242 @@
+import Crypto
+import Foundation
+import SafeRxModel
+import SafeRxPolicy
+import SafeRxStore
+
+/// A demo account, as written to `demo-credentials.json`.
+public struct DemoCredential: Codable, Sendable, Equatable {
+    public var username: String?
+    public var password: String?
+    public var client_id: String?
+    public var client_secret: String?
+    public var role: String
+    public var tenant: String
+    public var patient: String?
+}
+
+/// A deterministic, entirely synthetic pharmacy: the same resources every time (passwords are random).
+///
+/// Tenant `demo-pharmacy` holds the patients, prescriptions, dispenses and message threads, staff of every role and
+/// one partner (telehealth) client that owns the last ``partnerPatients`` patients. Tenant `second-pharmacy` holds a
+/// few patients and a pharmacist, so that crossing tenants can be tried.
+public struct DemoPharmacy: Sendable {
+    public static let tenant = "demo-pharmacy"
+    public static let secondTenant = "second-pharmacy"
+    public static let partnerClientID = "telehealth-demo"
+
+    public var patientCount: Int
+    public var patientAccounts: Int
+    public var partnerPatients: Int
+
+    public init(patientCount: Int = 200, patientAccounts: Int = 20, partnerPatients: Int = 20) {
+        self.patientCount = patientCount
+        self.patientAccounts = min(patientAccounts, patientCount)
+        self.partnerPatients = min(partnerPatients, patientCount)
+    }
+
+    public static func patientID(_ i: Int) -> String { String(format: "pat-%04d", i) }
+
+    /// Seeds the store and returns the credentials created.
+    public func seed(into store: PharmacyStore, auth: AuthService) async throws -> [DemoCredential] {
+        try await store.addTenant(id: Self.tenant, name: "SafeRx Demo Pharmacy")
+        try await store.addTenant(id: Self.secondTenant, name: "Second Street Pharmacy")
+        var rng = SplitMix64(seed: 0x5AFE_0001)
+        var items: [(type: ResourceType, json: JSON, owner: String?)] = []
+        items.append((.organization, .object([
+            "resourceType": "Organization", "id": "org-demo", "name": "SafeRx Demo Pharmacy", "active": true,
+            "identifier": .array([.object(["system": "http://hl7.org/fhir/sid/us-npi", "value": "1999999984"])]),
+        ]), nil))
+        let prescribers = (1...6).map { i -> String in
+            let id = "prac-\(i)"
+            items.append((.practitioner, .object([
+                "resourceType": "Practitioner", "id": .string(id), "active": true,
+                "name": .array([.object(["family": .string(Self.family[(i * 7) % Self.family.count]), "given": .array([.string(Self.given[(i * 5) % Self.given.count])]), "prefix": .array(["Dr."])])]),
+                "identifier": .array([.object(["system": "http://hl7.org/fhir/sid/us-npi", "value": .string(String(1_234_567_890 + i))])]),
+            ]), nil))
+            return id
+        }
+        for (i, m) in Self.medications.enumerated() {
+            items.append((.medication, .object([
+                "resourceType": "Medication", "id": .string("med-\(i + 1)"), "status": "active",
+                "code": .object(["coding": .array([.object(["system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": .string(m.0), "display": .string(m.1)])]), "text": .string(m.1)]),
+            ]), nil))
+        }
+        let partnerStart = patientCount - partnerPatients + 1
+        for i in 1...patientCount {
+            let pid = Self.patientID(i)
+            let given = Self.given[rng.next(Self.given.count)]
+            let family = Self.family[rng.next(Self.family.count)]
+            let year = 1940 + rng.next(65), month = 1 + rng.next(12), day = 1 + rng.next(28)
+            let birth = String(format: "%04d-%02d-%02d", year, month, day)
+            items.append((.patient, .object([
+                "resourceType": "Patient", "id": .string(pid), "active": true,
+                "identifier": .array([.object(["system": "urn:saferx:mrn", "value": .string(String(format: "MRN%06d", 100_000 + i))])]),
+                "name": .array([.object(["use": "official", "family": .string(family), "given": .array([.string(given)])])]),
+                "gender": .string(rng.next(2) == 0 ? "female" : "male"), "birthDate": .string(birth),
+                "telecom": .array([
+                    .object(["system": "phone", "value": .string(String(format: "555-%03d-%04d", rng.next(1000), rng.next(10000))), "use": "mobile"]),
+                    .object(["system": "email", "value": .string("\(given.lowercased()).\(family.lowercased())\(i)@example.org")]),
+                ]),
+                "address": .array([.object([
+                    "line": .array([.string("\(100 + rng.next(9900)) \(Self.streets[rng.next(Self.streets.count)])")]),
+                    "city": .string(Self.cities[rng.next(Self.cities.count)].0), "state": .string(Self.cities[i % Self.cities.count].1),
+                    "postalCode": .string(String(format: "%05d", 10000 + rng.next(89999))),
+                ])]),
+            ]), i >= partnerStart ? Self.partnerClientID : nil))
+            let prescriptionCount = 1 + rng.next(4)
+            for j in 1...prescriptionCount {
+                let rxID = "rx-\(pid)-\(j)"
+                let med = 1 + rng.next(Self.medications.count)
+                let authored = String(format: "2026-%02d-%02dT%02d:%02d:00Z", 1 + rng.next(10), 1 + rng.next(28), 8 + rng.next(10), rng.next(60))
+                items.append((.medicationRequest, .object([
+                    "resourceType": "MedicationRequest", "id": .string(rxID),
+                    "status": .string(["active", "active", "active", "completed", "on-hold"][rng.next(5)]), "intent": "order",
+                    "identifier": .array([.object(["system": "urn:saferx:rx-number", "value": .string(String(format: "RX%07d", i * 10 + j))])]),
+                    "medicationReference": .object(["reference": .string("Medication/med-\(med)")]),
+                    "subject": .object(["reference": .string("Patient/\(pid)")]),
+                    "requester": .object(["reference": .string("Practitioner/\(prescribers[rng.next(prescribers.count)])")]),
+                    "authoredOn": .string(authored),
+                    "dosageInstruction": .array([.object(["text": .string(["Take 1 tablet by mouth daily", "Take 1 tablet twice daily", "Take 1 capsule at bedtime"][rng.next(3)])])]),
+                    "dispenseRequest": .object(["numberOfRepeatsAllowed": .int(Int64(rng.next(6))), "quantity": .object(["value": .int(30), "unit": "tablet"])]),
+                ]), nil))
+                if rng.next(3) > 0 {
+                    items.append((.medicationDispense, .object([
+                        "resourceType": "MedicationDispense", "id": .string("disp-\(pid)-\(j)"),
+                        "status": .string(["completed", "completed", "in-progress", "preparation"][rng.next(4)]),
+                        "medicationReference": .object(["reference": .string("Medication/med-\(med)")]),
+                        "subject": .object(["reference": .string("Patient/\(pid)")]),
+                        "authorizingPrescription": .array([.object(["reference": .string("MedicationRequest/\(rxID)")])]),
+                        "quantity": .object(["value": .int(30), "unit": "tablet"]),
+                        "whenHandedOver": .string(authored),
+                    ]), nil))
+                }
+            }
+            let threadLength = 1 + rng.next(3)
+            var previous: String? = nil
+            for k in 1...threadLength {
+                let cid = "msg-\(pid)-\(k)"
+                let fromPatient = k % 2 == 1
+                var c: [String: JSON] = [
+                    "resourceType": "Communication", "id": .string(cid), "status": "completed",
+                    "subject": .object(["reference": .string("Patient/\(pid)")]),
+                    "sent": .string(String(format: "2026-%02d-%02dT10:%02d:00Z", 1 + rng.next(10), 1 + rng.next(28), rng.next(60))),
+                    "sender": .object(["reference": .string(fromPatient ? "Patient/\(pid)" : "Organization/org-demo")]),
+                    "recipient": .array([.object(["reference": .string(fromPatient ? "Organization/org-demo" : "Patient/\(pid)")])]),
+                    "payload": .array([.object(["contentString": .string(fromPatient ? Self.patientMessages[rng.next(Self.patientMessages.count)] : Self.pharmacyMessages[rng.next(Self.pharmacyMessages.count)])])]),
+                ]
+                if let previous { c["inResponseTo"] = .array([.object(["reference": .string("Communication/\(previous)")])]) }
+                items.append((.communication, .object(c), nil))
+                previous = cid
+            }
+        }
+        let ctx = AccessContext(
+            scope: .system(reason: "demo seed", tenant: Self.tenant, write: true), requestID: "demo-seed", sourceIP: "local",
+            userAgent: "saferx serve --demo")
+        try await store.importResources(ctx, items)
+
+        // The second tenant: a few patients nobody in the first may see.
+        var second: [(type: ResourceType, json: JSON, owner: String?)] = []
+        for i in 1...5 {
+            let pid = "other-\(i)"
+            second.append((.patient, .object([
+                "resourceType": "Patient", "id": .string(pid),
+                "name": .array([.object(["family": .string(Self.family[(i * 11) % Self.family.count]), "given": .array([.string(Self.given[(i * 13) % Self.given.count])])])]),
+                "birthDate": .string("197\(i)-0\(i)-1\(i)"),
+            ]), nil))
+            second.append((.medicationRequest, .object([
+                "resourceType": "MedicationRequest", "id": .string("rx-\(pid)"), "status": "active", "intent": "order",
+                "medicationCodeableConcept": .object(["text": "Atorvastatin 20 mg tablet"]),
+                "subject": .object(["reference": .string("Patient/\(pid)")]),
+            ]), nil))
+        }
+        let ctx2 = AccessContext(
+            scope: .system(reason: "demo seed", tenant: Self.secondTenant, write: true), requestID: "demo-seed-2", sourceIP: "local",
+            userAgent: "saferx serve --demo")
+        try await store.importResources(ctx2, second)
+
+        // Accounts. Passwords are random: a predictable demo password would be a real one on a forgotten server.
+        var plan: [(username: String, role: Role, tenant: String, patient: String?)] = [
+            ("pharmacist", .pharmacist, Self.tenant, nil), ("technician", .technician, Self.tenant, nil),
+            ("support", .support, Self.tenant, nil), ("privacy", .privacyOfficer, Self.tenant, nil),
+            ("admin", .admin, Self.tenant, nil), ("pharmacist2", .pharmacist, Self.secondTenant, nil),
+        ]
+        for i in 1...patientAccounts { plan.append((String(format: "patient%03d", i), .patient, Self.tenant, Self.patientID(i))) }
+        let hashed = await withTaskGroup(of: (Int, String, String).self) { group in
+            for (n, _) in plan.enumerated() {
+                group.addTask {
+                    let password = Self.randomSecret(bytes: 12)
+                    return (n, password, auth.hashPassword(password))
+                }
+            }
+            var out: [(Int, String, String)] = []
+            for await r in group { out.append(r) }
+            return out.sorted { $0.0 < $1.0 }
+        }
+        var credentials: [DemoCredential] = []
+        for (n, password, hash) in hashed {
+            let p = plan[n]
+            try await store.addUser(
+                UserAccount(
+                    id: "user-\(p.username)", username: p.username, passwordHash: hash, role: p.role.rawValue, tenant: p.tenant,
+                    patientID: p.patient, disabled: false, failedAttempts: 0, lockedUntil: 0))
+            credentials.append(
+                DemoCredential(username: p.username, password: password, role: p.role.rawValue, tenant: p.tenant, patient: p.patient.map { "Patient/\($0)" }))
+        }
+        let secret = Self.randomSecret(bytes: 32)
+        try await store.addClient(
+            APIClient(
+                clientID: Self.partnerClientID, secretHash: AuthService.hashClientSecret(secret), role: Role.partner.rawValue,
+                tenant: Self.tenant, name: "Demo Telehealth Partner", disabled: false))
+        credentials.append(DemoCredential(client_id: Self.partnerClientID, client_secret: secret, role: Role.partner.rawValue, tenant: Self.tenant))
+        return credentials
+    }
+
+    /// URL-safe random text.
+    public static func randomSecret(bytes: Int) -> String {
+        let data = SymmetricKey(size: .init(bitCount: bytes * 8)).withUnsafeBytes { Data($0) }
+        return data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static let given = ["Ava", "Liam", "Maya", "Noah", "Zoe", "Ethan", "Chloe", "Mateo", "Priya", "Omar", "Hana", "Lucas", "Sofia",
+                        "Kenji", "Amara", "Diego", "Nora", "Felix", "Ines", "Tariq", "Leah", "Ravi", "Elena", "Samuel"]
+    static let family = ["Alvarez", "Brennan", "Chen", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad", "Ivanova", "Jensen",
+                         "Kowalski", "Lindqvist", "Moreau", "Nakamura", "Okafor", "Petrov", "Quinn", "Rossi", "Sato", "Turner",
+                         "Ueda", "Varga", "Whitaker", "Yilmaz", "Zhou"]
+    static let streets = ["Maple Ave", "Oak St", "Cedar Ln", "Harbor Rd", "Hillcrest Dr", "Lakeview Blvd", "Mill St", "Pine Ct"]
+    static let cities = [("Springfield", "IL"), ("Riverton", "WY"), ("Fairview", "OR"), ("Madison", "WI"), ("Georgetown", "TX"),
+                         ("Franklin", "TN"), ("Clinton", "IA"), ("Salem", "MA")]
+    static let medications: [(String, String)] = [
+        ("314076", "Lisinopril 10 MG Oral Tablet"), ("197361", "Amlodipine 5 MG Oral Tablet"),
+        ("860975", "Metformin 500 MG Oral Tablet"), ("617312", "Atorvastatin 20 MG Oral Tablet"),
+        ("966222", "Levothyroxine 50 MCG Oral Tablet"), ("312961", "Simvastatin 20 MG Oral Tablet"),
+        ("198211", "Omeprazole 20 MG Delayed Release Oral Capsule"), ("310798", "Hydrochlorothiazide 25 MG Oral Tablet"),
+        ("311989", "Losartan 50 MG Oral Tablet"), ("310965", "Ibuprofen 200 MG Oral Tablet"),
+        ("313782", "Acetaminophen 325 MG Oral Tablet"), ("197517", "Clarithromycin 500 MG Oral Tablet"),
+        ("308136", "Amoxicillin 500 MG Oral Capsule"), ("312938", "Sertraline 50 MG Oral Tablet"),
+        ("200064", "Gabapentin 300 MG Oral Capsule"), ("855332", "Warfarin 5 MG Oral Tablet"),
+    ]
+    static let patientMessages = [
+        "Is my refill ready for pickup?", "Can you ship my next fill to my new address?",
+        "I have a question about a side effect.", "Could you check whether my insurance covers this?",
+    ]
+    static let pharmacyMessages = [
+        "Your refill has shipped and should arrive in 2-3 days.", "Your prescription is ready.",
+        "A pharmacist will call you today about your question.", "We need a new prescription from your prescriber.",
+    ]
+}
+
+/// A small deterministic random number generator (SplitMix64), so the demo is the same on every machine.
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func next(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
+}

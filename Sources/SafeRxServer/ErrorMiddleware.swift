@@ -1,0 +1,55 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import SafeRxModel
+
+/// Turns every error into a FHIR `OperationOutcome` with the right status, and adds security headers to every
+/// response. Nothing reaches the client as a bare 500, and nothing logged here carries request content.
+struct FHIRErrorMiddleware: RouterMiddleware {
+    typealias Context = SafeRxContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as FHIRError {
+            response = Self.outcome(error)
+        } catch let error as HTTPError {
+            response = Self.outcome(Self.map(error, path: request.uri.path, method: request.method))
+        } catch {
+            context.logger.error("unhandled error", metadata: ["type": "\(type(of: error))", "request": "\(context.requestID)"])
+            response = Self.outcome(.internal())
+        }
+        response.headers[.init("X-Request-ID")!] = context.requestID
+        response.headers[.cacheControl] = "no-store"
+        response.headers[.init("X-Content-Type-Options")!] = "nosniff"
+        response.headers[.init("Content-Security-Policy")!] = "default-src 'none'; frame-ancestors 'none'"
+        response.headers[.init("Referrer-Policy")!] = "no-referrer"
+        return response
+    }
+
+    static func map(_ error: HTTPError, path: String, method: HTTPRequest.Method) -> FHIRError {
+        switch error.status {
+        case .notFound: return .notFoundPath(String(path.prefix(80)))
+        case .methodNotAllowed: return .methodNotAllowed("\(method.rawValue) is not allowed on this endpoint")
+        case .contentTooLarge: return .tooLarge(limit: FHIRController.maxBodySize)
+        case .badRequest: return .invalid(error.body ?? "Bad request")
+        default:
+            if (400..<500).contains(error.status.code) {
+                return FHIRError(status: error.status.code, code: "invalid", diagnostics: error.status.reasonPhrase)
+            }
+            return .internal()
+        }
+    }
+
+    static func outcome(_ error: FHIRError) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/fhir+json; charset=utf-8"
+        if error.status == 401 { headers[.wwwAuthenticate] = "Bearer realm=\"saferx\"" }
+        return Response(
+            status: .init(code: error.status), headers: headers,
+            body: .init(byteBuffer: ByteBuffer(bytes: error.operationOutcome.encoded())))
+    }
+}

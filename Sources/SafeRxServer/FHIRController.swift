@@ -1,0 +1,261 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import SafeRxAudit
+import SafeRxModel
+import SafeRxPharmacy
+import SafeRxPolicy
+import SafeRxStore
+
+/// The FHIR REST API under `/fhir`. Every handler authenticates, turns the principal into an access scope, and
+/// hands that scope to the store's gate; handlers never filter rows themselves.
+struct FHIRController: Sendable {
+    static let maxBodySize = 1 << 20
+    static let fhirJSON = "application/fhir+json; charset=utf-8"
+
+    let store: PharmacyStore
+    let auth: AuthService
+    let baseURL: String
+
+    func register(on router: Router<SafeRxContext>) {
+        router.get("/fhir/metadata") { _, _ in self.respond(Capability.statement(baseURL: self.baseURL)) }
+        router.get("/fhir/:type") { req, ctx in try await self.search(req, ctx) }
+        router.post("/fhir/:type") { req, ctx in try await self.create(req, ctx) }
+        router.get("/fhir/:type/:id") { req, ctx in try await self.read(req, ctx) }
+        router.put("/fhir/:type/:id") { req, ctx in try await self.update(req, ctx) }
+        router.delete("/fhir/:type/:id") { req, ctx in try await self.delete(req, ctx) }
+        router.get("/fhir/:type/:id/_history") { req, ctx in try await self.history(req, ctx) }
+        router.get("/fhir/:type/:id/_history/:vid") { req, ctx in try await self.vread(req, ctx) }
+    }
+
+    // MARK: Authentication and parameters
+
+    func requestInfo(_ req: Request, _ ctx: SafeRxContext) -> RequestInfo {
+        RequestInfo(requestID: ctx.requestID, sourceIP: ctx.remoteAddress, userAgent: req.headers[.userAgent] ?? "")
+    }
+
+    /// The caller's access context, or a 401/403 that is itself audited.
+    func access(_ req: Request, _ ctx: SafeRxContext, interaction: String, type: ResourceType?) async throws(FHIRError) -> AccessContext {
+        let info = requestInfo(req, ctx)
+        func refuse(_ error: FHIRError, actor: (String, String, String)? = nil, detail: String) async throws(FHIRError) -> Never {
+            try await store.recordEvent(
+                .init(
+                    actor: .init(id: actor?.0 ?? "unknown", role: actor?.1 ?? "anonymous", tenant: actor?.2 ?? "-"), action: "denied",
+                    attempted: interaction, resourceType: type?.rawValue, outcome: "denied", status: error.status, purpose: "-",
+                    sourceIP: info.sourceIP, userAgent: info.userAgent, requestID: info.requestID, detail: detail))
+            throw error
+        }
+        guard let header = req.headers[.authorization] else {
+            try await refuse(.unauthorized(), detail: "no token")
+        }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            try await refuse(.unauthorized("Use 'Authorization: Bearer <token>'"), detail: "malformed authorization")
+        }
+        let principal: Principal
+        do {
+            principal = try await auth.verify(String(parts[1])).0
+        } catch {
+            try await refuse(error, detail: "invalid token")
+        }
+        do {
+            let scope = try AccessPolicy.scope(for: principal)
+            return AccessContext(scope: scope, requestID: info.requestID, sourceIP: info.sourceIP, userAgent: info.userAgent)
+        } catch {
+            try await refuse(
+                .forbidden("The token's role or scope is not recognised"), actor: (principal.subject, principal.roleName, principal.tenant),
+                detail: "policy: fail closed")
+        }
+    }
+
+    func resourceType(_ ctx: SafeRxContext) throws(FHIRError) -> ResourceType {
+        let name = ctx.parameters.get("type") ?? ""
+        guard let t = ResourceType(name: name) else {
+            let known = ResourceType.allCases.map(\.rawValue).joined(separator: ", ")
+            throw FHIRError(
+                status: 404, code: "not-supported",
+                diagnostics: "Unknown resource type '\(String(name.prefix(40)))'; this server supports \(known)")
+        }
+        return t
+    }
+
+    func resourceID(_ ctx: SafeRxContext) throws(FHIRError) -> String {
+        let id = ctx.parameters.get("id") ?? ""
+        guard FHIRID.isValid(id) else {
+            throw .invalid("Invalid resource id: ids are 1-64 characters of A-Z, a-z, 0-9, '-' and '.'")
+        }
+        return id
+    }
+
+    func queryItems(_ req: Request) throws(FHIRError) -> [(String, String)] {
+        guard let q = req.uri.query, !q.isEmpty else { return [] }
+        guard q.utf8.count <= 8192 else { throw .invalid("Query string too long") }
+        var items: [(String, String)] = []
+        for pair in q.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let key = String(kv[0]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding,
+                let value = (kv.count > 1 ? String(kv[1]) : "").replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+            else { throw .invalid("Query string is not valid percent-encoded UTF-8") }
+            guard !key.isEmpty else { throw .invalid("Query string has an empty parameter name") }
+            items.append((key, value))
+        }
+        return items
+    }
+
+    func body(_ req: Request) async throws(FHIRError) -> JSON {
+        let contentType = req.headers[.contentType] ?? ""
+        let media = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        guard media == "application/fhir+json" || media == "application/json" else { throw .unsupportedMediaType(String(contentType.prefix(60))) }
+        if let length = req.headers[.contentLength].flatMap(Int.init), length > Self.maxBodySize {
+            throw .tooLarge(limit: Self.maxBodySize)
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await req.body.collect(upTo: Self.maxBodySize)
+        } catch {
+            throw .tooLarge(limit: Self.maxBodySize)
+        }
+        guard buffer.readableBytes > 0 else { throw .invalid("Request body is empty") }
+        return try JSON.parse(Data(buffer.readableBytesView))
+    }
+
+    // MARK: Interactions
+
+    func read(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let type = try resourceType(ctx)
+        let id = try resourceID(ctx)
+        let access = try await access(req, ctx, interaction: "read", type: type)
+        let r = try await store.read(access, type, id: id)
+        return respond(r.json ?? .null, headers: versionHeaders(r))
+    }
+
+    func vread(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let type = try resourceType(ctx)
+        let id = try resourceID(ctx)
+        let vid = ctx.parameters.get("vid") ?? ""
+        let access = try await access(req, ctx, interaction: "vread", type: type)
+        let r = try await store.vread(access, type, id: id, version: vid)
+        return respond(r.json ?? .null, headers: versionHeaders(r))
+    }
+
+    func history(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let type = try resourceType(ctx)
+        let id = try resourceID(ctx)
+        let access = try await access(req, ctx, interaction: "history", type: type)
+        let versions = try await store.history(access, type, id: id)
+        let entries: [JSON] = versions.map { v in
+            var e: [String: JSON] = [
+                "fullUrl": .string("\(baseURL)/\(type.rawValue)/\(id)"),
+                "request": .object([
+                    "method": .string(v.deleted ? "DELETE" : (v.version == 1 ? "POST" : "PUT")),
+                    "url": .string(v.version == 1 && !v.deleted ? type.rawValue : "\(type.rawValue)/\(id)"),
+                ]),
+                "response": .object([
+                    "status": .string(v.deleted ? "204" : (v.version == 1 ? "201" : "200")),
+                    "etag": .string("W/\"\(v.version)\""), "lastModified": .string(v.lastUpdated),
+                ]),
+            ]
+            if let json = v.json { e["resource"] = json }
+            return .object(e)
+        }
+        return respond(.object([
+            "resourceType": "Bundle", "id": .string(UUID().uuidString.lowercased()), "type": "history",
+            "total": .int(Int64(versions.count)), "entry": .array(entries),
+        ]))
+    }
+
+    func search(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let type = try resourceType(ctx)
+        let items = try queryItems(req)
+        let access = try await access(req, ctx, interaction: "search", type: type)
+        let query: SearchQuery
+        do {
+            query = try SearchQuery.parse(type, items, scope: access.scope)
+        } catch {
+            if error.status == 403 { throw await store.deny(access, interaction: "search", type: type, id: nil, error: error) }
+            throw error
+        }
+        let page = try await store.search(access, query)
+        return respond(searchBundle(type, query, page))
+    }
+
+    func create(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let type = try resourceType(ctx)
+        let access = try await access(req, ctx, interaction: "create", type: type)
+        let json = try await body(req)
+        let r = try await store.create(access, type, json)
+        var headers = versionHeaders(r)
+        headers[.location] = "\(baseURL)/\(type.rawValue)/\(r.id)/_history/\(r.version)"
+        return respond(r.json ?? .null, status: .created, headers: headers)
+    }
+
+    func update(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let type = try resourceType(ctx)
+        let id = try resourceID(ctx)
+        let access = try await access(req, ctx, interaction: "update", type: type)
+        let json = try await body(req)
+        var ifMatch: Int? = nil
+        if let raw = req.headers[.ifMatch] {
+            let digits = raw.filter(\.isNumber)
+            guard let v = Int(digits) else { throw FHIRError.invalid("If-Match must be an ETag like W/\"3\"") }
+            ifMatch = v
+        }
+        let r = try await store.update(access, type, id: id, json, ifMatch: ifMatch)
+        return respond(r.json ?? .null, headers: versionHeaders(r))
+    }
+
+    func delete(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let type = try resourceType(ctx)
+        let id = try resourceID(ctx)
+        let access = try await access(req, ctx, interaction: "delete", type: type)
+        try await store.delete(access, type, id: id)
+        return Response(status: .noContent)
+    }
+
+    // MARK: Responses
+
+    func versionHeaders(_ r: StoredResource) -> HTTPFields {
+        var h = HTTPFields()
+        h[.eTag] = "W/\"\(r.version)\""
+        h[.lastModified] = r.lastUpdated
+        return h
+    }
+
+    func respond(_ json: JSON, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var h = headers
+        h[.contentType] = Self.fhirJSON
+        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: json.encoded())))
+    }
+
+    func searchBundle(_ type: ResourceType, _ query: SearchQuery, _ page: SearchPage) -> JSON {
+        func link(offset: Int) -> String {
+            var parts = query.linkParameters.map { "\(Self.encode($0.0))=\(Self.encode($0.1))" }
+            parts.append("_count=\(query.count)")
+            parts.append("_offset=\(offset)")
+            return "\(baseURL)/\(type.rawValue)?" + parts.joined(separator: "&")
+        }
+        var links: [JSON] = [.object(["relation": "self", "url": .string(link(offset: query.offset))])]
+        if query.count > 0, query.offset + query.count < page.total {
+            links.append(.object(["relation": "next", "url": .string(link(offset: query.offset + query.count))]))
+        }
+        if query.offset > 0 {
+            links.append(.object(["relation": "previous", "url": .string(link(offset: max(0, query.offset - max(query.count, 1))))]))
+        }
+        func entry(_ r: StoredResource, mode: String) -> JSON {
+            .object([
+                "fullUrl": .string("\(baseURL)/\(r.type.rawValue)/\(r.id)"), "resource": r.json ?? .null,
+                "search": .object(["mode": .string(mode)]),
+            ])
+        }
+        return .object([
+            "resourceType": "Bundle", "id": .string(UUID().uuidString.lowercased()), "type": "searchset",
+            "meta": .object(["lastUpdated": .string(ISO8601DateFormatter().string(from: Date()))]),
+            "total": .int(Int64(page.total)), "link": .array(links),
+            "entry": .array(page.matches.map { entry($0, mode: "match") } + page.included.map { entry($0, mode: "include") }),
+        ])
+    }
+
+    static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:,|")
+    static func encode(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: unreserved) ?? "" }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import Hummingbird
+import Logging
+import SafeRxAudit
+import SafeRxModel
+import SafeRxPharmacy
+import SafeRxStore
+import ServiceLifecycle
+
+/// Checkpoints the audit log on a timer, and once more after the HTTP server has drained at shutdown.
+struct AuditCheckpointService: Service {
+    let writer: AuditWriter
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await writer.runCheckpoints() }
+        await writer.checkpoint()
+    }
+}
+
+/// Builds the SafeRx HTTP application.
+public enum SafeRxServer {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        /// Called with the bound port once the server listens (port 0 picks a free one).
+        public var onListening: @Sendable (Int) async -> Void
+
+        public init(host: String = "127.0.0.1", port: Int = 8080, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) {
+            self.host = host
+            self.port = port
+            self.onListening = onListening
+        }
+    }
+
+    public static func router(store: PharmacyStore, auth: AuthService, baseURL: String) -> Router<SafeRxContext> {
+        let router = Router(context: SafeRxContext.self)
+        router.add(middleware: FHIRErrorMiddleware())
+        router.get("/health") { _, _ -> Response in
+            var h = HTTPFields()
+            h[.contentType] = "application/json"
+            return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}")))
+        }
+        let fhir = FHIRController(store: store, auth: auth, baseURL: baseURL)
+        fhir.register(on: router)
+        AuthController(auth: auth, fhir: fhir).register(on: router)
+        return router
+    }
+
+    public static func application(
+        store: PharmacyStore, auth: AuthService, configuration: Configuration, logger: Logger
+    ) -> some ApplicationProtocol {
+        let base = "http://\(configuration.host):\(configuration.port)/fhir"
+        let router = router(store: store, auth: auth, baseURL: base)
+        let onListening = configuration.onListening
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "SafeRx"),
+            services: [AuditCheckpointService(writer: store.auditWriter)],
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
+            logger: logger)
+    }
+}

@@ -1,0 +1,39 @@
+import SafeRxModel
+import SafeRxPolicy
+
+/// A request as the store sees it: the caller's scope plus what the audit record needs to name the request.
+public struct AccessContext: Sendable {
+    public let scope: AccessScope
+    public let requestID: String
+    public let sourceIP: String
+    public let userAgent: String
+
+    public init(scope: AccessScope, requestID: String, sourceIP: String, userAgent: String) {
+        self.scope = scope
+        self.requestID = requestID
+        self.sourceIP = sourceIP
+        self.userAgent = userAgent
+    }
+}
+
+/// A resource version as returned by the gate: decrypted, with `meta` set, minimum-necessary filtered.
+public struct StoredResource: Sendable {
+    public let type: ResourceType
+    public let id: String
+    public let version: Int
+    public let lastUpdated: String
+    public let deleted: Bool
+    /// `nil` for a deletion tombstone.
+    public let json: JSON?
+    /// Patients in whose compartment this version is.
+    public let patients: [String]
+}
+
+/// One page of a search.
+public struct SearchPage: Sendable {
+    public let total: Int
+    public let offset: Int
+    public let count: Int
+    public let matches: [StoredResource]
+    public let included: [StoredResource]
+}

@@ -1,0 +1,193 @@
+import Foundation
+import GRDB
+import SafeRxModel
+import SafeRxVault
+
+/// A user account as stored. The username is kept encrypted with a blind index for lookup.
+public struct UserAccount: Sendable, Equatable {
+    public var id: String
+    public var username: String
+    public var passwordHash: String
+    public var role: String
+    public var tenant: String
+    public var patientID: String?
+    public var disabled: Bool
+    public var failedAttempts: Int
+    /// Seconds since 1970; 0 when not locked.
+    public var lockedUntil: Double
+
+    public init(
+        id: String, username: String, passwordHash: String, role: String, tenant: String, patientID: String?,
+        disabled: Bool = false, failedAttempts: Int = 0, lockedUntil: Double = 0
+    ) {
+        self.id = id
+        self.username = username
+        self.passwordHash = passwordHash
+        self.role = role
+        self.tenant = tenant
+        self.patientID = patientID
+        self.disabled = disabled
+        self.failedAttempts = failedAttempts
+        self.lockedUntil = lockedUntil
+    }
+}
+
+/// A partner (API) client.
+public struct APIClient: Sendable, Equatable {
+    public var clientID: String
+    public var secretHash: String
+    public var role: String
+    public var tenant: String
+    public var name: String
+    public var disabled: Bool
+
+    public init(clientID: String, secretHash: String, role: String, tenant: String, name: String, disabled: Bool = false) {
+        self.clientID = clientID
+        self.secretHash = secretHash
+        self.role = role
+        self.tenant = tenant
+        self.name = name
+        self.disabled = disabled
+    }
+}
+
+/// Accounts, API clients, tenants and revoked tokens. No PHI is returned except a user's own username.
+extension PharmacyStore {
+    func usernameIndex(_ username: String) -> String {
+        vault.blindToken(parameter: "username", value: username.lowercased())
+    }
+
+    public func addTenant(id: String, name: String) async throws {
+        try await dbPool.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO tenant (id, name) VALUES (?, ?)", arguments: [id, name])
+        }
+    }
+
+    public func tenants() async throws -> [String] {
+        try await dbPool.read { db in try String.fetchAll(db, sql: "SELECT id FROM tenant ORDER BY id") }
+    }
+
+    /// Inserts a user; throws ``FHIRError`` 409 if the username is taken.
+    public func addUser(_ u: UserAccount) async throws(FHIRError) {
+        let index = usernameIndex(u.username)
+        let enc = vault.seal(Data(u.username.utf8), context: "user/\(u.id)")
+        try await runWrite { db in
+            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM user_account WHERE username_index = ?)", arguments: [index]) == true {
+                throw FHIRError.conflict("A user with that username already exists")
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO user_account (id, username_index, username_enc, password_hash, role, tenant, patient_id, created)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [u.id, index, enc, u.passwordHash, u.role, u.tenant, u.patientID, Self.now()])
+        }
+    }
+
+    func decodeUser(_ row: Row) throws -> UserAccount {
+        let id: String = row["id"]
+        let name = try vault.open(row["username_enc"], context: "user/\(id)")
+        return UserAccount(
+            id: id, username: String(decoding: name, as: UTF8.self), passwordHash: row["password_hash"], role: row["role"],
+            tenant: row["tenant"], patientID: row["patient_id"], disabled: row["disabled"], failedAttempts: row["failed_attempts"],
+            lockedUntil: row["locked_until"])
+    }
+
+    public func user(named username: String) async throws(FHIRError) -> UserAccount? {
+        let index = usernameIndex(username)
+        return try await run { [self] db in
+            try Row.fetchOne(db, sql: "SELECT * FROM user_account WHERE username_index = ?", arguments: [index]).map(decodeUser)
+        }
+    }
+
+    public func user(id: String) async throws(FHIRError) -> UserAccount? {
+        try await run { [self] db in
+            try Row.fetchOne(db, sql: "SELECT * FROM user_account WHERE id = ?", arguments: [id]).map(decodeUser)
+        }
+    }
+
+    public func users() async throws(FHIRError) -> [UserAccount] {
+        try await run { [self] db in
+            try Row.fetchAll(db, sql: "SELECT * FROM user_account ORDER BY role, created, id").map(decodeUser)
+        }
+    }
+
+    /// Sets `disabled`; returns false if there is no such user.
+    public func setUserDisabled(username: String, _ disabled: Bool) async throws(FHIRError) -> Bool {
+        let index = usernameIndex(username)
+        return try await runWrite { db in
+            try db.execute(sql: "UPDATE user_account SET disabled = ? WHERE username_index = ?", arguments: [disabled, index])
+            return db.changesCount > 0
+        }
+    }
+
+    public func recordLoginFailure(userID: String, lockUntil: Double?) async throws(FHIRError) -> Int {
+        try await runWrite { db in
+            try db.execute(
+                sql: "UPDATE user_account SET failed_attempts = failed_attempts + 1, locked_until = COALESCE(?, locked_until) WHERE id = ?",
+                arguments: [lockUntil, userID])
+            return try Int.fetchOne(db, sql: "SELECT failed_attempts FROM user_account WHERE id = ?", arguments: [userID]) ?? 0
+        }
+    }
+
+    public func recordLoginSuccess(userID: String) async throws(FHIRError) {
+        try await runWrite { db in
+            try db.execute(sql: "UPDATE user_account SET failed_attempts = 0, locked_until = 0 WHERE id = ?", arguments: [userID])
+        }
+    }
+
+    public func addClient(_ c: APIClient) async throws(FHIRError) {
+        try await runWrite { db in
+            try db.execute(
+                sql: "INSERT INTO api_client (client_id, secret_hash, role, tenant, name, created) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [c.clientID, c.secretHash, c.role, c.tenant, c.name, Self.now()])
+        }
+    }
+
+    public func client(id: String) async throws(FHIRError) -> APIClient? {
+        try await run { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM api_client WHERE client_id = ?", arguments: [id]).map {
+                APIClient(
+                    clientID: $0["client_id"], secretHash: $0["secret_hash"], role: $0["role"], tenant: $0["tenant"], name: $0["name"],
+                    disabled: $0["disabled"])
+            }
+        }
+    }
+
+    public func clients() async throws(FHIRError) -> [APIClient] {
+        try await run { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM api_client ORDER BY client_id").map {
+                APIClient(
+                    clientID: $0["client_id"], secretHash: $0["secret_hash"], role: $0["role"], tenant: $0["tenant"], name: $0["name"],
+                    disabled: $0["disabled"])
+            }
+        }
+    }
+
+    public func revokeToken(jti: String, expires: Double) async throws(FHIRError) {
+        try await runWrite { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO revoked_token (jti, expires) VALUES (?, ?)", arguments: [jti, expires])
+            try db.execute(sql: "DELETE FROM revoked_token WHERE expires < ?", arguments: [Date().timeIntervalSince1970 - 60])
+        }
+    }
+
+    /// Whether a token may still be used: not revoked, and its subject exists and is enabled.
+    public func tokenIsLive(jti: String, subject: String, isClient: Bool) async throws(FHIRError) -> Bool {
+        try await run { db in
+            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM revoked_token WHERE jti = ?)", arguments: [jti]) == true {
+                return false
+            }
+            let sql = isClient
+                ? "SELECT disabled FROM api_client WHERE client_id = ?" : "SELECT disabled FROM user_account WHERE id = ?"
+            guard let disabled = try Bool.fetchOne(db, sql: sql, arguments: [subject]) else { return false }
+            return !disabled
+        }
+    }
+
+    /// Whether the store holds any data yet.
+    public func isEmpty() async throws(FHIRError) -> Bool {
+        try await run { db in
+            try Bool.fetchOne(db, sql: "SELECT NOT EXISTS (SELECT 1 FROM user_account) AND NOT EXISTS (SELECT 1 FROM resource_version)") ?? true
+        }
+    }
+}

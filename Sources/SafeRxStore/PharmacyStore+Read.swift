@@ -1,0 +1,233 @@
+import Foundation
+import GRDB
+import SafeRxAudit
+import SafeRxModel
+import SafeRxPolicy
+import SafeRxVault
+
+extension PharmacyStore {
+    /// FHIR read: the current version, if the caller may see it.
+    public func read(_ ctx: AccessContext, _ type: ResourceType, id: String) async throws(FHIRError) -> StoredResource {
+        if type == .auditEvent { return try await readAuditEvent(ctx, id: id) }
+        try await requireRight(ctx, type, "read", id, ctx.scope.rights(for: type).read)
+        let scope = ctx.scope
+        let found = try await run { [self] db in
+            try scopedRows(db, scope, type: type, where: "v.id = ? AND v.current = 1", [id]).first
+        }
+        guard let r = found else { throw await missing(ctx, "read", type, id) }
+        if r.deleted {
+            try await commitAudit(entry(ctx, action: "read", type: type, id: id, patients: [String](), outcome: "success", status: 410))
+            throw .gone(type, id)
+        }
+        try await commitAudit(entry(ctx, action: "read", type: type, id: id, patients: r.patients, outcome: "success", status: 200))
+        return r
+    }
+
+    /// FHIR vread: one version, if the caller may see that version.
+    public func vread(_ ctx: AccessContext, _ type: ResourceType, id: String, version: String) async throws(FHIRError) -> StoredResource {
+        if type == .auditEvent {
+            guard version == "1" else { throw await missing(ctx, "vread", type, id) }
+            return try await readAuditEvent(ctx, id: id)
+        }
+        try await requireRight(ctx, type, "vread", id, ctx.scope.rights(for: type).read)
+        guard let v = Int(version), v > 0, v < Int(Int32.max) else {
+            throw await missing(ctx, "vread", type, id)
+        }
+        let scope = ctx.scope
+        let found = try await run { [self] db in
+            try scopedRows(db, scope, type: type, where: "v.id = ? AND v.version = ?", [id, v]).first
+        }
+        guard let r = found else { throw await missing(ctx, "vread", type, id) }
+        try await commitAudit(entry(ctx, action: "vread", type: type, id: id, patients: r.patients, outcome: "success", status: 200))
+        if r.deleted { throw .gone(type, id) }
+        return r
+    }
+
+    /// FHIR instance history: every version the caller may see, newest first.
+    public func history(_ ctx: AccessContext, _ type: ResourceType, id: String) async throws(FHIRError) -> [StoredResource] {
+        if type == .auditEvent { return [try await readAuditEvent(ctx, id: id)] }
+        try await requireRight(ctx, type, "history", id, ctx.scope.rights(for: type).read)
+        let scope = ctx.scope
+        let versions = try await run { [self] db in
+            try scopedRows(db, scope, type: type, where: "v.id = ?", [id], suffix: "ORDER BY v.version DESC")
+        }
+        guard !versions.isEmpty else { throw await missing(ctx, "history", type, id) }
+        try await commitAudit(
+            entry(ctx, action: "history", type: type, id: id, patients: versions.flatMap(\.patients), outcome: "success", status: 200))
+        return versions
+    }
+
+    /// FHIR search, with `_include` and `_revinclude` resolved through the same scope.
+    public func search(_ ctx: AccessContext, _ query: SearchQuery) async throws(FHIRError) -> SearchPage {
+        let type = query.type
+        if type == .auditEvent { return try await searchAuditEvents(ctx, query) }
+        try await requireRight(ctx, type, "search", nil, ctx.scope.rights(for: type).read)
+        let scope = ctx.scope
+        let (filterSQL, rawArgs) = compile(query.filters)
+        let filterArgs = rawArgs.map(\.databaseValue)
+        let page = try await run { [self] db -> SearchPage in
+            let whereSQL = "v.current = 1 AND v.deleted = 0 AND \(filterSQL)"
+            let total = try scopedCount(db, scope, type: type, where: whereSQL, filterArgs)
+            let matches = query.count == 0 ? [] : try scopedRows(
+                db, scope, type: type, where: whereSQL, filterArgs, suffix: "ORDER BY v.pk LIMIT ? OFFSET ?",
+                suffixArgs: [query.count, query.offset])
+            var included: [StoredResource] = []
+            var seen = Set(matches.map { "\($0.type.rawValue)/\($0.id)" })
+            for path in query.includes {
+                let refs = try includeTargets(db, path: path, of: matches)
+                guard !refs.isEmpty, scope.rights(for: path.target).read else { continue }
+                let marks = refs.map { _ in "?" }.joined(separator: ",")
+                for r in try scopedRows(
+                    db, scope, type: path.target, where: "v.current = 1 AND v.deleted = 0 AND v.id IN (\(marks))", refs)
+                where seen.insert("\(r.type.rawValue)/\(r.id)").inserted {
+                    included.append(r)
+                }
+            }
+            for path in query.revincludes where scope.rights(for: path.source).read && !matches.isEmpty {
+                let refs = matches.map { "\(type.rawValue)/\($0.id)" }
+                let marks = refs.map { _ in "?" }.joined(separator: ",")
+                let sql = """
+                    v.current = 1 AND v.deleted = 0 AND EXISTS (SELECT 1 FROM search_index si \
+                    WHERE si.pk = v.pk AND si.param = ? AND si.value IN (\(marks)))
+                    """
+                for r in try scopedRows(db, scope, type: path.source, where: sql, [path.parameter] + refs)
+                where seen.insert("\(r.type.rawValue)/\(r.id)").inserted {
+                    included.append(r)
+                }
+            }
+            return SearchPage(total: total, offset: query.offset, count: query.count, matches: matches, included: included)
+        }
+        let patients = page.matches.flatMap(\.patients) + page.included.flatMap(\.patients)
+        try await commitAudit(
+            entry(
+                ctx, action: "search", type: type, id: nil, patients: patients, outcome: "success", status: 200,
+                detail: "params: " + query.parameterNames.joined(separator: ",") + "; results: \(page.matches.count + page.included.count)"))
+        return page
+    }
+
+    /// The ids that `path` points at from `matches` (reference values are plain in the index).
+    func includeTargets(_ db: Database, path: IncludePath, of matches: [StoredResource]) throws -> [String] {
+        let ids = matches.filter { $0.type == path.source }.map(\.id)
+        guard !ids.isEmpty else { return [] }
+        let marks = ids.map { _ in "?" }.joined(separator: ",")
+        let values = try String.fetchAll(
+            db,
+            sql: """
+                SELECT DISTINCT si.value FROM search_index si JOIN resource_version v ON v.pk = si.pk
+                WHERE v.type = ? AND v.current = 1 AND v.id IN (\(marks)) AND si.param = ?
+                """,
+            arguments: StatementArguments([path.source.rawValue] + ids + [path.parameter]))
+        return values.compactMap { Reference($0) }.filter { $0.type == path.target }.map(\.id)
+    }
+
+    /// Compiles search filters to SQL over `resource_version v`. Sensitive values are blinded first.
+    func compile(_ filters: [SearchQuery.Filter]) -> (String, [any DatabaseValueConvertible]) {
+        var parts: [String] = ["1"]
+        var args: [any DatabaseValueConvertible] = []
+        for f in filters {
+            switch f {
+            case .ids(let ids):
+                parts.append("v.id IN (\(ids.map { _ in "?" }.joined(separator: ",")))")
+                args += ids
+            case .lastUpdated(let cmp, let value):
+                let (sql, a) = Self.dateComparison("v.last_updated", cmp, value)
+                parts.append(sql)
+                args += a
+            case .terms(let parameter, let values, let sensitive):
+                let stored = values.map { sensitive ? vault.blindToken(parameter: parameter, value: $0) : $0 }
+                parts.append(
+                    "EXISTS (SELECT 1 FROM search_index si WHERE si.pk = v.pk AND si.param = ? AND si.value IN (\(stored.map { _ in "?" }.joined(separator: ","))))")
+                args.append(parameter)
+                args += stored
+            case .dateRange(let parameter, let cmp, let value):
+                let (sql, a) = Self.dateComparison("si.value", cmp, value)
+                parts.append("EXISTS (SELECT 1 FROM search_index si WHERE si.pk = v.pk AND si.param = ? AND \(sql))")
+                args.append(parameter)
+                args += a
+            case .auditPatient, .auditDate:
+                parts.append("0")
+            }
+        }
+        return (parts.joined(separator: " AND "), args)
+    }
+
+    /// FHIR date prefixes over ISO strings: a value matches `eq D` when it starts within D's precision.
+    static func dateComparison(_ column: String, _ cmp: SearchQuery.Comparison, _ value: String) -> (String, [any DatabaseValueConvertible]) {
+        let upper = value + "~"  // sorts after every continuation of an ISO date prefix
+        switch cmp {
+        case .gt: return ("\(column) >= ?", [upper])
+        case .ge: return ("\(column) >= ?", [value])
+        case .lt: return ("\(column) < ?", [value])
+        case .le: return ("\(column) < ?", [upper])
+        default: return ("(\(column) >= ? AND \(column) < ?)", [value, upper])
+        }
+    }
+
+    // MARK: - AuditEvent
+
+    func readAuditEvent(_ ctx: AccessContext, id: String) async throws(FHIRError) -> StoredResource {
+        try await requireRight(ctx, .auditEvent, "read", id, ctx.scope.rights(for: .auditEvent).read)
+        guard let seq = Int64(id), seq > 0 else { throw await missing(ctx, "read", .auditEvent, id) }
+        let (pred, rawArgs) = Self.auditPredicate(ctx.scope)
+        let args = rawArgs.map(\.databaseValue)
+        let found = try await run { db in
+            try Row.fetchOne(db, sql: "SELECT a.body FROM audit_log a WHERE a.seq = ? AND (\(pred))", arguments: StatementArguments([seq] + args)!)
+                .flatMap { AuditRecord.decode(body: $0[0]) }
+        }
+        guard let record = found else { throw await missing(ctx, "read", .auditEvent, id) }
+        let r = Self.stored(record, for: ctx.scope)
+        try await commitAudit(entry(ctx, action: "read", type: .auditEvent, id: id, patients: r.patients, outcome: "success", status: 200))
+        return r
+    }
+
+    func searchAuditEvents(_ ctx: AccessContext, _ query: SearchQuery) async throws(FHIRError) -> SearchPage {
+        try await requireRight(ctx, .auditEvent, "search", nil, ctx.scope.rights(for: .auditEvent).read)
+        var (sql, args) = Self.auditPredicate(ctx.scope)
+        for f in query.filters {
+            switch f {
+            case .ids(let ids):
+                sql += " AND a.seq IN (\(ids.map { _ in "?" }.joined(separator: ",")))"
+                args += ids.map { Int64($0) ?? -1 }
+            case .auditPatient(let pids):
+                sql += " AND EXISTS (SELECT 1 FROM audit_patient ap2 WHERE ap2.seq = a.seq AND ap2.patient_id IN (\(pids.map { _ in "?" }.joined(separator: ","))))"
+                args += pids
+            case .auditDate(let cmp, let value), .lastUpdated(let cmp, let value):
+                let (s, a) = Self.dateComparison("a.time", cmp, value)
+                sql += " AND \(s)"
+                args += a
+            case .terms, .dateRange:
+                sql += " AND 0"
+            }
+        }
+        let whereSQL = sql
+        let whereArgs = args.map(\.databaseValue)
+        let scope = ctx.scope
+        let page = try await run { db -> SearchPage in
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_log a WHERE \(whereSQL)", arguments: StatementArguments(whereArgs)!) ?? 0
+            let bodies = try String.fetchAll(
+                db, sql: "SELECT a.body FROM audit_log a WHERE \(whereSQL) ORDER BY a.seq DESC LIMIT ? OFFSET ?",
+                arguments: StatementArguments(whereArgs + [query.count, query.offset])!)
+            let matches = bodies.compactMap(AuditRecord.decode(body:)).map { Self.stored($0, for: scope) }
+            return SearchPage(total: total, offset: query.offset, count: query.count, matches: matches, included: [])
+        }
+        try await commitAudit(
+            entry(
+                ctx, action: "search", type: .auditEvent, id: nil, patients: page.matches.flatMap(\.patients), outcome: "success",
+                status: 200, detail: "params: " + query.parameterNames.joined(separator: ",") + "; results: \(page.matches.count)"))
+        return page
+    }
+
+    /// An audit record as an AuditEvent for `scope`. A patient sees only their own id among the patients a record
+    /// names (one record may name many), so the record's hash is left out of their copy.
+    static func stored(_ record: AuditRecord, for scope: AccessScope) -> StoredResource {
+        var r = record
+        var includeHash = true
+        if case .compartment(let pid) = scope.rows {
+            r.entry.patients = r.entry.patients.filter { $0 == pid }
+            includeHash = r.entry.patients.count == record.entry.patients.count
+        }
+        return StoredResource(
+            type: .auditEvent, id: String(record.seq), version: 1, lastUpdated: record.time, deleted: false,
+            json: AuditEventMapper.auditEvent(r, includeHash: includeHash), patients: r.entry.patients)
+    }
+}

@@ -1,0 +1,262 @@
+import Crypto
+import Foundation
+import GRDB
+import Logging
+import SafeRxAudit
+import SafeRxModel
+import SafeRxPolicy
+import SafeRxVault
+
+/// SafeRx's data store and the one gate through which every query that can return PHI passes.
+///
+/// Every public method that reads or writes patient data takes an ``AccessContext``. Its scope is compiled into the
+/// SQL of the query itself (``scopePredicate(_:type:alias:)``): there is no unscoped variant, and nothing above the
+/// store filters rows. Every call appends an audit record naming the patients whose data left or changed in the
+/// store; reads await the record's group commit, writes commit their record in the same transaction.
+///
+/// A resource the caller may not see is reported exactly like one that does not exist (``FHIRError/notFound(_:_:)``);
+/// only the audit log tells the two apart.
+public final class PharmacyStore: Sendable {
+    public let dbPool: DatabasePool
+    public let vault: Vault
+    public let auditLog: AuditLog
+    public let auditWriter: AuditWriter
+    public let dataDirectory: URL
+    let logger: Logger
+
+    /// Opens (creating if needed) the store in `dataDirectory`: `saferx.sqlite` (WAL), `keys/`, `audit-head.json`.
+    public init(dataDirectory: URL, logger: Logger = Logger(label: "saferx.store")) throws {
+        let fm = FileManager.default
+        try fm.createDirectory(at: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        self.dataDirectory = dataDirectory
+        self.vault = try Vault.open(dataDirectory: dataDirectory)
+        var config = Configuration()
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA secure_delete = ON")
+        }
+        config.busyMode = .timeout(10)
+        let path = dataDirectory.appendingPathComponent("saferx.sqlite").path
+        self.dbPool = try DatabasePool(path: path, configuration: config)
+        try Schema.migrator.migrate(dbPool)
+        for file in [path, path + "-wal", path + "-shm"] where fm.fileExists(atPath: file) {
+            try? fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
+        }
+        self.auditLog = AuditLog(vault: vault, headFile: dataDirectory.appendingPathComponent("audit-head.json"))
+        self.auditWriter = AuditWriter(log: auditLog, writer: dbPool)
+        self.logger = logger
+    }
+
+    public var headFile: URL { dataDirectory.appendingPathComponent("audit-head.json") }
+
+    // MARK: - The scope, compiled to SQL
+
+    /// The predicate that limits `alias` (a `resource_version` row) to what `scope` may see of `type`.
+    /// Fails closed: a scope with no read right, or rows `.none`, yields `0`.
+    static func scopePredicate(_ scope: AccessScope, type: ResourceType, alias v: String) -> (String, [any DatabaseValueConvertible]) {
+        guard scope.rights(for: type).read || scope.systemReason != nil else { return ("0", []) }
+        var sql = "\(v).type = ?"
+        var args: [any DatabaseValueConvertible] = [type.rawValue]
+        if !(scope.systemReason != nil && scope.tenant == "*") {
+            sql += " AND \(v).tenant = ?"
+            args.append(scope.tenant)
+        }
+        guard type.isPatientData else {
+            if case .none = scope.rows { return ("0", []) }
+            return (sql, args)
+        }
+        switch scope.rows {
+        case .tenant:
+            break
+        case .compartment(let patientID):
+            sql += " AND EXISTS (SELECT 1 FROM resource_patient rp WHERE rp.pk = \(v).pk AND rp.patient_id = ?)"
+            args.append(patientID)
+        case .partner(let clientID):
+            sql += """
+                 AND EXISTS (SELECT 1 FROM resource_patient rp JOIN patient_owner po \
+                ON po.patient_id = rp.patient_id AND po.tenant = \(v).tenant WHERE rp.pk = \(v).pk AND po.partner = ?)
+                """
+            args.append(clientID)
+        case .none:
+            return ("0", [])
+        }
+        return (sql, args)
+    }
+
+    /// The predicate that limits `audit_log` rows (alias `a`) to what `scope` may see.
+    static func auditPredicate(_ scope: AccessScope) -> (String, [any DatabaseValueConvertible]) {
+        guard scope.rights(for: .auditEvent).read || scope.systemReason != nil else { return ("0", []) }
+        var sql = "1"
+        var args: [any DatabaseValueConvertible] = []
+        if !(scope.systemReason != nil && scope.tenant == "*") {
+            sql = "a.tenant = ?"
+            args.append(scope.tenant)
+        }
+        switch scope.rows {
+        case .tenant: break
+        case .compartment(let patientID):
+            sql += " AND EXISTS (SELECT 1 FROM audit_patient ap WHERE ap.seq = a.seq AND ap.patient_id = ?)"
+            args.append(patientID)
+        case .partner, .none: return ("0", [])
+        }
+        return (sql, args)
+    }
+
+    /// The single scoped SELECT over resource versions. Every PHI read of a resource goes through here.
+    func scopedRows(
+        _ db: Database, _ scope: AccessScope, type: ResourceType, where extra: String, _ extraArgs: [any DatabaseValueConvertible],
+        suffix: String = "", suffixArgs: [any DatabaseValueConvertible] = []
+    ) throws -> [StoredResource] {
+        let (pred, args) = Self.scopePredicate(scope, type: type, alias: "v")
+        let sql = """
+            SELECT v.pk, v.tenant, v.id, v.version, v.last_updated, v.deleted, v.body,
+                   (SELECT group_concat(rp2.patient_id, ',') FROM resource_patient rp2 WHERE rp2.pk = v.pk)
+            FROM resource_version v WHERE (\(pred)) AND (\(extra)) \(suffix)
+            """
+        let rows = try Row.fetchAll(
+            db, sql: sql, arguments: StatementArguments(args + extraArgs + suffixArgs)!)
+        return try rows.map { row in try decode(row, type: type, scope: scope) }
+    }
+
+    /// Counts rows of the same scoped query.
+    func scopedCount(
+        _ db: Database, _ scope: AccessScope, type: ResourceType, where extra: String, _ extraArgs: [any DatabaseValueConvertible]
+    ) throws -> Int {
+        let (pred, args) = Self.scopePredicate(scope, type: type, alias: "v")
+        return try Int.fetchOne(
+            db, sql: "SELECT COUNT(*) FROM resource_version v WHERE (\(pred)) AND (\(extra))",
+            arguments: StatementArguments(args + extraArgs)!) ?? 0
+    }
+
+    func decode(_ row: Row, type: ResourceType, scope: AccessScope) throws -> StoredResource {
+        let tenant: String = row[1]
+        let id: String = row[2]
+        let version: Int = row[3]
+        let lastUpdated: String = row[4]
+        let deleted: Bool = row[5]
+        let patients = (row[7] as String?).map { $0.split(separator: ",").map(String.init) } ?? []
+        var json: JSON? = nil
+        if let body: Data = row[6] {
+            let plain = try vault.open(body, context: Self.cipherContext(tenant, type, id, version))
+            var value = try JSON.parse(plain)
+            value["meta"] = .object(["versionId": .string(String(version)), "lastUpdated": .string(lastUpdated)])
+            if let allowed = scope.visibleElements(of: type), case .object(let o) = value {
+                value = .object(o.filter { allowed.contains($0.key) })
+            }
+            json = value
+        }
+        return StoredResource(
+            type: type, id: id, version: version, lastUpdated: lastUpdated, deleted: deleted, json: json, patients: patients)
+    }
+
+    static func cipherContext(_ tenant: String, _ type: ResourceType, _ id: String, _ version: Int) -> String {
+        "\(tenant)/\(type.rawValue)/\(id)/\(version)"
+    }
+
+    /// Whether any version of the resource exists at all, in any tenant. Returns no data; used only to tell a
+    /// denial from a miss in the audit log.
+    func exists(_ db: Database, type: ResourceType, id: String) throws -> Bool {
+        try Bool.fetchOne(
+            db, sql: "SELECT EXISTS (SELECT 1 FROM resource_version WHERE type = ? AND id = ?)", arguments: [type.rawValue, id]) ?? false
+    }
+
+    // MARK: - Auditing
+
+    func entry(
+        _ ctx: AccessContext, action: String, attempted: String? = nil, type: ResourceType?, id: String?,
+        patients: some Sequence<String>, outcome: String, status: Int, detail: String? = nil
+    ) -> AuditEntry {
+        let p = ctx.scope.principal
+        return AuditEntry(
+            actor: .init(id: p.subject, role: p.roleName, tenant: p.tenant), action: action, attempted: attempted,
+            resourceType: type?.rawValue, resourceID: id, patients: patients, outcome: outcome, status: status,
+            purpose: p.purpose.rawValue, sourceIP: ctx.sourceIP, userAgent: ctx.userAgent, requestID: ctx.requestID,
+            detail: detail ?? ctx.scope.systemReason)
+    }
+
+    /// Awaits the durable commit of an audit entry. If the audit cannot be written, nothing is answered.
+    func commitAudit(_ e: AuditEntry) async throws(FHIRError) {
+        do {
+            try await auditWriter.record(e)
+        } catch {
+            logger.error("audit write failed; refusing to answer", metadata: ["request": "\(e.requestID)"])
+            throw .unavailable("The audit log could not be written; the request was not answered")
+        }
+    }
+
+    /// Records a refusal (403, or 404 for a resource that exists but is out of scope) and returns the error to throw.
+    public func deny(
+        _ ctx: AccessContext, interaction: String, type: ResourceType?, id: String?, error: FHIRError, detail: String? = nil
+    ) async -> FHIRError {
+        let e = entry(
+            ctx, action: "denied", attempted: interaction, type: type, id: id, patients: [String](), outcome: "denied",
+            status: error.status, detail: detail)
+        do { try await commitAudit(e) } catch { return error }
+        return error
+    }
+
+    /// Records something that is not a resource interaction (login, logout, token, a refused request).
+    public func recordEvent(_ entry: AuditEntry) async throws(FHIRError) {
+        try await commitAudit(entry)
+    }
+
+    func run<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(FHIRError) -> T {
+        do {
+            return try await dbPool.read(body)
+        } catch let e as FHIRError {
+            throw e
+        } catch {
+            logger.error("database read failed", metadata: ["error": "\(type(of: error))"])
+            throw .internal()
+        }
+    }
+
+    func runWrite<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(FHIRError) -> T {
+        do {
+            return try await dbPool.write(body)
+        } catch let e as FHIRError {
+            throw e
+        } catch {
+            logger.error("database write failed", metadata: ["error": "\(type(of: error))"])
+            throw .internal()
+        }
+    }
+
+    func requireRight(_ ctx: AccessContext, _ type: ResourceType, _ interaction: String, _ id: String?, _ allowed: Bool) async throws(FHIRError) {
+        guard allowed else {
+            let verb = ["read", "vread", "history", "search"].contains(interaction) ? "read" : interaction
+            let err = FHIRError.forbidden("Role '\(ctx.scope.principal.roleName)' may not \(verb) \(type.rawValue) resources")
+            throw await deny(ctx, interaction: interaction, type: type, id: id, error: err)
+        }
+    }
+
+    /// The 404 for a resource the caller cannot see, audited as a denial when it exists and as not-found when not.
+    func missing(_ ctx: AccessContext, _ interaction: String, _ type: ResourceType, _ id: String, version: String? = nil) async -> FHIRError {
+        let err = FHIRError.notFound(type, id)
+        let existed = (try? await dbPool.read { [self] db in try exists(db, type: type, id: id) }) ?? false
+        if existed {
+            return await deny(ctx, interaction: interaction, type: type, id: id, error: err)
+        }
+        let e = entry(ctx, action: interaction, type: type, id: id, patients: [String](), outcome: "not-found", status: 404)
+        do { try await commitAudit(e) } catch { return error }
+        return err
+    }
+}
+
+// MARK: - Audit log maintenance (system jobs, no PHI beyond patient ids)
+
+extension PharmacyStore {
+    /// Verifies the whole audit chain, its signed checkpoints and the head file.
+    public func verifyAudit() async throws -> AuditVerification {
+        let key = vault.auditKey.publicKey
+        let head = headFile
+        return try await dbPool.read { db in try AuditVerifier.verify(db, publicKey: key, headFile: head) }
+    }
+
+    /// Every audit record in sequence order (for export).
+    public func auditRecords() async throws -> [AuditRecord] {
+        try await dbPool.read { db in
+            try String.fetchAll(db, sql: "SELECT body FROM audit_log ORDER BY seq").compactMap(AuditRecord.decode(body:))
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import GRDB
+import SafeRxAudit
+
+/// The database schema, as GRDB migrations.
+///
+/// Resource bodies are stored only as ciphertext (`resource_version.body`). Searchable PHI is stored only as blind
+/// index tokens (`search_index.value` for sensitive parameters). Patient ids, statuses, dates of last update and
+/// prescription authoring dates are stored in clear so that access scopes and range searches compile to SQL.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE tenant (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL
+                );
+                CREATE TABLE resource_version (
+                    pk INTEGER PRIMARY KEY,
+                    tenant TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    current INTEGER NOT NULL,
+                    deleted INTEGER NOT NULL,
+                    last_updated TEXT NOT NULL,
+                    body BLOB,
+                    UNIQUE (type, id, version)
+                );
+                CREATE INDEX resource_current ON resource_version (tenant, type, current, pk);
+                CREATE TABLE resource_patient (
+                    pk INTEGER NOT NULL,
+                    patient_id TEXT NOT NULL,
+                    PRIMARY KEY (pk, patient_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX resource_patient_by_patient ON resource_patient (patient_id, pk);
+                CREATE TABLE search_index (
+                    pk INTEGER NOT NULL,
+                    param TEXT NOT NULL,
+                    value TEXT NOT NULL
+                );
+                CREATE INDEX search_index_lookup ON search_index (param, value, pk);
+                CREATE INDEX search_index_pk ON search_index (pk);
+                CREATE TABLE patient_owner (
+                    tenant TEXT NOT NULL,
+                    patient_id TEXT NOT NULL,
+                    partner TEXT NOT NULL,
+                    PRIMARY KEY (tenant, patient_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX patient_owner_by_partner ON patient_owner (partner, patient_id);
+                CREATE TABLE user_account (
+                    id TEXT PRIMARY KEY,
+                    username_index TEXT NOT NULL UNIQUE,
+                    username_enc BLOB NOT NULL,
+                    password_hash TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    tenant TEXT NOT NULL,
+                    patient_id TEXT,
+                    disabled INTEGER NOT NULL DEFAULT 0,
+                    failed_attempts INTEGER NOT NULL DEFAULT 0,
+                    locked_until REAL NOT NULL DEFAULT 0,
+                    created TEXT NOT NULL
+                );
+                CREATE TABLE api_client (
+                    client_id TEXT PRIMARY KEY,
+                    secret_hash TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    tenant TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    disabled INTEGER NOT NULL DEFAULT 0,
+                    created TEXT NOT NULL
+                );
+                CREATE TABLE revoked_token (
+                    jti TEXT PRIMARY KEY,
+                    expires REAL NOT NULL
+                );
+                """)
+            try AuditLog.migrate(db)
+        }
+        return m
+    }
+}

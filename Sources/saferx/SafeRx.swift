@@ -1,0 +1,243 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import SafeRxAudit
+import SafeRxModel
+import SafeRxPharmacy
+import SafeRxPolicy
+import SafeRxServer
+import SafeRxStore
+
+@main
+struct SafeRx: AsyncParsableCommand {
+    static func main() async {
+        // Files SafeRx creates (database, WAL, keys, exports) are private to the service account.
+        umask(0o077)
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    static let configuration = CommandConfiguration(
+        commandName: "saferx",
+        abstract: "SafeRx: a pharmacy patient-data platform whose data layer cannot return PHI without an access scope.",
+        subcommands: [Serve.self, Users.self, Token.self, Audit.self, Bench.self])
+}
+
+/// `--data DIR`, shared by every subcommand.
+struct DataOptions: ParsableArguments {
+    @Option(name: .customLong("data"), help: "Data directory (database, keys, audit head).")
+    var directory: String = "./saferx-data"
+
+    var url: URL { URL(fileURLWithPath: directory, isDirectory: true) }
+
+    func openStore() throws -> PharmacyStore {
+        do {
+            return try PharmacyStore(dataDirectory: url, logger: Logger(label: "saferx.store"))
+        } catch {
+            throw ValidationError("Cannot open the store in \(directory): \(error)")
+        }
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the HTTP server.")
+
+    @OptionGroup var data: DataOptions
+    @Flag(help: "Seed a synthetic demo pharmacy into an empty store and write demo-credentials.json.")
+    var demo = false
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port = 8080
+
+    func run() async throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "saferx")
+        logger.logLevel = .info
+        let store = try data.openStore()
+        let auth = await AuthService(store: store)
+        if demo {
+            let credentialsFile = data.url.appendingPathComponent("demo-credentials.json")
+            if try await store.isEmpty() {
+                say("Seeding the demo pharmacy (synthetic data)...")
+                let creds = try await DemoPharmacy().seed(into: store, auth: auth)
+                try writeCredentials(creds, to: credentialsFile)
+            }
+            say("Demo credentials: \(credentialsFile.path) (mode 0600)")
+        }
+        let url = "http://\(host):\(port)"
+        say("SafeRx listening on \(url)  (FHIR base \(url)/fhir)")
+        if demo {
+            say("Log in: curl -s -X POST \(url)/auth/login -H 'Content-Type: application/json' -d '{\"username\":\"patient001\",\"password\":\"<from demo-credentials.json>\"}'")
+        }
+        let app = SafeRxServer.application(
+            store: store, auth: auth, configuration: .init(host: host, port: port), logger: logger)
+        try await app.runService()
+    }
+
+    func writeCredentials(_ creds: [DemoCredential], to url: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(creds)
+        _ = FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600])
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: url.path)
+        try data.write(to: url)
+    }
+}
+
+struct Users: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage user accounts.", subcommands: [Add.self, List.self, Disable.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a user. Prints a generated password unless --password-stdin.")
+        @OptionGroup var data: DataOptions
+        @Option(help: "Username.") var username: String
+        @Option(help: "Role: \(Role.allCases.map(\.rawValue).joined(separator: ", ")).") var role: String
+        @Option(help: "Tenant (pharmacy organization) id.") var tenant: String = DemoPharmacy.tenant
+        @Option(help: "For patient users: their Patient id.") var patient: String?
+        @Flag(help: "Read the password from standard input instead of generating one.") var passwordStdin = false
+
+        func validate() throws {
+            guard let r = Role(rawValue: role) else {
+                throw ValidationError("Unknown role '\(role)'; use one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if r == .patient, patient.map(FHIRID.isValid) != true { throw ValidationError("Patient users need --patient <id>") }
+            if r != .patient, patient != nil { throw ValidationError("--patient is only for patient users") }
+            guard !username.isEmpty, username.count <= 128 else { throw ValidationError("Username must be 1-128 characters") }
+        }
+
+        func run() async throws {
+            let store = try data.openStore()
+            let auth = await AuthService(store: store)
+            let password: String
+            if passwordStdin {
+                password = (readLine(strippingNewline: true) ?? "")
+                try AuthService.checkPasswordPolicy(password)
+            } else {
+                password = DemoPharmacy.randomSecret(bytes: 15)
+            }
+            let id = "user-" + UUID().uuidString.lowercased().prefix(12)
+            try await store.addUser(
+                UserAccount(id: String(id), username: username, passwordHash: auth.hashPassword(password), role: role, tenant: tenant, patientID: patient))
+            say("Added \(role) '\(username)' (\(id)) in tenant \(tenant).")
+            if !passwordStdin { say("Password (shown once): \(password)") }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List users and API clients.")
+        @OptionGroup var data: DataOptions
+
+        func run() async throws {
+            let store = try data.openStore()
+            say("USERNAME\tROLE\tTENANT\tPATIENT\tSTATUS")
+            for u in try await store.users() {
+                let status = u.disabled ? "disabled" : (u.lockedUntil > Date().timeIntervalSince1970 ? "locked" : "active")
+                say("\(u.username)\t\(u.role)\t\(u.tenant)\t\(u.patientID.map { "Patient/\($0)" } ?? "-")\t\(status)")
+            }
+            for c in try await store.clients() {
+                say("\(c.clientID) (client)\t\(c.role)\t\(c.tenant)\t-\t\(c.disabled ? "disabled" : "active")")
+            }
+        }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable a user; their tokens stop working at once.")
+        @OptionGroup var data: DataOptions
+        @Argument(help: "Username.") var username: String
+
+        func run() async throws {
+            let store = try data.openStore()
+            guard try await store.setUserDisabled(username: username, true) else {
+                throw ValidationError("No user named '\(username)'")
+            }
+            say("Disabled '\(username)'.")
+        }
+    }
+}
+
+struct Token: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a short-lived access token for a user (operators and tests).")
+    @OptionGroup var data: DataOptions
+    @Option(help: "Username.") var user: String
+    @Option(help: "Narrow the token to SMART-style scopes, e.g. 'user/*.read' or 'patient/MedicationRequest.read'.")
+    var scope: String?
+
+    func run() async throws {
+        let store = try data.openStore()
+        let auth = await AuthService(store: store)
+        guard let u = try await store.user(named: user) else { throw ValidationError("No user named '\(user)'") }
+        guard !u.disabled else { throw ValidationError("User '\(user)' is disabled") }
+        let t = try await auth.issue(subject: u.id, role: u.role, tenant: u.tenant, patient: u.patientID, kind: "user", scope: scope)
+        try await store.recordEvent(
+            AuditEntry(
+                actor: .init(id: "operator", role: "system", tenant: u.tenant), action: "token", outcome: "success", status: 0,
+                purpose: "SYSADMIN", sourceIP: "local", userAgent: "saferx token", requestID: UUID().uuidString.lowercased(),
+                detail: "token issued on the command line for \(u.id)"))
+        print(t.accessToken)
+    }
+}
+
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Verify or export the tamper-evident audit log.", subcommands: [Verify.self, Export.self])
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check every hash, link and signed checkpoint. Exit 0 if intact, 1 with the first bad sequence number.")
+        @OptionGroup var data: DataOptions
+
+        func run() async throws {
+            let store = try data.openStore()
+            let result = try await store.verifyAudit()
+            if result.ok {
+                say("OK: \(result.records) records, \(result.checkpoints) signed checkpoints")
+            } else {
+                say("FAILED at sequence \(result.firstBad!): \(result.reason ?? "unknown")")
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write the audit log as NDJSON of FHIR AuditEvent.")
+        @OptionGroup var data: DataOptions
+        @Option(help: "Write to this file (mode 0600) instead of standard output.") var output: String?
+
+        func run() async throws {
+            let store = try data.openStore()
+            let records = try await store.auditRecords()
+            var out = Data()
+            var patients = Set<String>()
+            for record in records {
+                patients.formUnion(record.entry.patients)
+                out.append(AuditEventMapper.auditEvent(record).encoded())
+                out.append(0x0A)
+            }
+            if let output {
+                _ = FileManager.default.createFile(atPath: output, contents: nil, attributes: [.posixPermissions: 0o600])
+                try out.write(to: URL(fileURLWithPath: output))
+            } else {
+                FileHandle.standardOutput.write(out)
+            }
+            try await store.recordEvent(
+                AuditEntry(
+                    actor: .init(id: "operator", role: "system", tenant: "*"), action: "export", patients: patients,
+                    outcome: "success", status: 0, purpose: "HCOMPL", sourceIP: "local", userAgent: "saferx audit export",
+                    requestID: UUID().uuidString.lowercased(), detail: "audit export: \(records.count) records"))
+        }
+    }
+}
+
+/// Writes a line to standard output at once (`print` is block-buffered when stdout is not a terminal).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
