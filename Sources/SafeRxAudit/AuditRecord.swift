@@ -65,6 +65,13 @@ public struct AuditRecord: Sendable, Codable, Hashable {
     public var entry: AuditEntry
     public var prevHash: String
 
+    public init(seq: Int64, time: String, entry: AuditEntry, prevHash: String) {
+        self.seq = seq
+        self.time = time
+        self.entry = entry
+        self.prevHash = prevHash
+    }
+
     /// The canonical encoding hashed into the chain: JSON with sorted keys, no insignificant whitespace.
     public func canonicalBody() -> String {
         let encoder = JSONEncoder()

@@ -24,6 +24,23 @@ public struct AccessClaims: JWTPayload, Equatable {
     /// "user" or "client".
     public var kind: String
 
+    public init(
+        iss: IssuerClaim, aud: AudienceClaim, sub: SubjectClaim, exp: ExpirationClaim, iat: IssuedAtClaim, jti: IDClaim,
+        role: String, tenant: String, patient: String?, scope: String, kind: String
+    ) {
+        self.iss = iss
+        self.aud = aud
+        self.sub = sub
+        self.exp = exp
+        self.iat = iat
+        self.jti = jti
+        self.role = role
+        self.tenant = tenant
+        self.patient = patient
+        self.scope = scope
+        self.kind = kind
+    }
+
     public func verify(using algorithm: some JWTAlgorithm) async throws {
         try exp.verifyNotExpired()
         try aud.verifyIntendedAudience(includes: AuthService.audience)

@@ -188,7 +188,13 @@ extension PharmacyStore {
             case .ids(let ids):
                 sql += " AND a.seq IN (\(ids.map { _ in "?" }.joined(separator: ",")))"
                 args += ids.map { Int64($0) ?? -1 }
-            case .auditPatient(let pids):
+            case .auditPatient(var pids):
+                // A patient may ask only about themselves; naming anyone else finds nothing (no existence oracle).
+                if case .compartment(let own) = ctx.scope.rows { pids = pids.filter { $0 == own } }
+                guard !pids.isEmpty else {
+                    sql += " AND 0"
+                    continue
+                }
                 sql += " AND EXISTS (SELECT 1 FROM audit_patient ap2 WHERE ap2.seq = a.seq AND ap2.patient_id IN (\(pids.map { _ in "?" }.joined(separator: ","))))"
                 args += pids
             case .auditDate(let cmp, let value), .lastUpdated(let cmp, let value):

@@ -1,0 +1,137 @@
+import Crypto
+import Foundation
+import GRDB
+import SafeRxAudit
+import SafeRxVault
+import Testing
+
+/// Every kind of tampering with the audit log is detected, at the right sequence number.
+@Suite("Audit tampering") struct AuditTamperTests {
+    struct Fixture {
+        let dir: URL
+        let db: DatabaseQueue
+        let vault: Vault
+        let log: AuditLog
+
+        init(records: Int = 40, checkpointAt: [Int] = [20, 40]) throws {
+            dir = FileManager.default.temporaryDirectory.appendingPathComponent("saferx-audit-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            vault = try Vault.open(dataDirectory: dir)
+            db = try DatabaseQueue(path: dir.appendingPathComponent("audit.sqlite").path)
+            log = AuditLog(vault: vault, headFile: dir.appendingPathComponent("audit-head.json"))
+            try db.write { db in try AuditLog.migrate(db) }
+            for i in 1...records {
+                try db.write { db in
+                    try log.append([Self.entry(i)], in: db)
+                    if checkpointAt.contains(i) { try log.checkpoint(db) }
+                }
+            }
+        }
+
+        static func entry(_ i: Int) -> AuditEntry {
+            AuditEntry(
+                actor: .init(id: "user-\(i % 3)", role: "pharmacist", tenant: "t1"), action: "read", resourceType: "Patient",
+                resourceID: "p\(i)", patients: ["p\(i)"], outcome: "success", status: 200, purpose: "TREAT", sourceIP: "127.0.0.1",
+                userAgent: "test", requestID: "r\(i)")
+        }
+
+        func verify() throws -> AuditVerification {
+            try db.read { db in
+                try AuditVerifier.verify(db, publicKey: vault.auditKey.publicKey, headFile: dir.appendingPathComponent("audit-head.json"))
+            }
+        }
+
+        /// Tampering as an attacker with write access to the file would: triggers off first.
+        func tamper(_ sql: String, _ args: StatementArguments = []) throws {
+            try db.write { db in
+                try db.execute(sql: "DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete")
+                try db.execute(sql: sql, arguments: args)
+            }
+        }
+    }
+
+    @Test("an intact log verifies") func intact() throws {
+        let f = try Fixture()
+        let r = try f.verify()
+        #expect(r.ok)
+        #expect(r.records == 40)
+        #expect(r.checkpoints == 2)
+    }
+
+    @Test("updates and deletes are refused by the database itself") func appendOnly() throws {
+        let f = try Fixture(records: 3, checkpointAt: [])
+        #expect(throws: (any Error).self) { try f.db.write { try $0.execute(sql: "UPDATE audit_log SET body = 'x' WHERE seq = 2") } }
+        #expect(throws: (any Error).self) { try f.db.write { try $0.execute(sql: "DELETE FROM audit_log WHERE seq = 3") } }
+    }
+
+    @Test("an edited record") func edited() throws {
+        let f = try Fixture()
+        try f.tamper("UPDATE audit_log SET body = replace(body, '\"p7\"', '\"p99\"') WHERE seq = 7")
+        let r = try f.verify()
+        #expect(r.firstBad == 7)
+        #expect(r.reason?.contains("edited") == true)
+    }
+
+    @Test("an edited record with its hash recomputed") func editedRehashed() throws {
+        let f = try Fixture()
+        let (body, prev): (String, String) = try f.db.read { db in
+            (try String.fetchOne(db, sql: "SELECT body FROM audit_log WHERE seq = 7")!,
+             try String.fetchOne(db, sql: "SELECT hash FROM audit_log WHERE seq = 6")!)
+        }
+        let newBody = body.replacingOccurrences(of: "\"p7\"", with: "\"p99\"")
+        try f.tamper("UPDATE audit_log SET body = ?, hash = ? WHERE seq = 7", [newBody, AuditLog.hash(prev: prev, body: newBody)])
+        #expect(try f.verify().firstBad == 8)
+    }
+
+    @Test("a deleted record") func deleted() throws {
+        let f = try Fixture()
+        try f.tamper("DELETE FROM audit_log WHERE seq = 12")
+        let r = try f.verify()
+        #expect(r.firstBad == 12)
+        #expect(r.reason?.contains("missing") == true)
+    }
+
+    @Test("an inserted record") func inserted() throws {
+        let f = try Fixture()
+        try f.tamper("UPDATE audit_log SET seq = seq + 1000 WHERE seq >= 15")
+        try f.tamper("UPDATE audit_log SET seq = seq - 999 WHERE seq >= 1015")
+        let forged = AuditRecord(seq: 15, time: "2026-01-01T00:00:00.000Z", entry: Fixture.entry(15), prevHash: "bogus")
+        try f.tamper("INSERT INTO audit_log (seq, tenant, time, body, hash) VALUES (15, 't1', ?, ?, 'h')", [forged.time, forged.canonicalBody()])
+        #expect(try f.verify().firstBad == 15)
+    }
+
+    @Test("reordered records") func reordered() throws {
+        let f = try Fixture()
+        let rows: [Row] = try f.db.read { try Row.fetchAll($0, sql: "SELECT seq, body, hash, time FROM audit_log WHERE seq IN (9, 10) ORDER BY seq") }
+        try f.tamper("UPDATE audit_log SET body = ?, hash = ?, time = ? WHERE seq = 9", [rows[1]["body"], rows[1]["hash"], rows[1]["time"]])
+        try f.tamper("UPDATE audit_log SET body = ?, hash = ?, time = ? WHERE seq = 10", [rows[0]["body"], rows[0]["hash"], rows[0]["time"]])
+        let r = try f.verify()
+        #expect(r.firstBad == 9)
+    }
+
+    @Test("a truncated tail, even with the checkpoints removed too") func truncated() throws {
+        let f = try Fixture()
+        try f.tamper("DELETE FROM audit_log WHERE seq > 30")
+        #expect(try f.verify().firstBad == 31)
+        try f.tamper("DELETE FROM audit_checkpoint WHERE seq > 30")
+        let r = try f.verify()
+        #expect(r.firstBad == 31)
+        #expect(r.reason?.contains("truncated") == true)
+    }
+
+    @Test("a forged checkpoint") func forgedCheckpoint() throws {
+        let f = try Fixture()
+        try f.tamper("UPDATE audit_checkpoint SET hash = 'x' || substr(hash, 2) WHERE seq = 20")
+        #expect(try f.verify().firstBad == 20)
+    }
+
+    @Test("checkpoints are written at least every 1,000 records") func checkpointCadence() throws {
+        let f = try Fixture(records: 1, checkpointAt: [])
+        try f.db.write { db in
+            for i in 0..<(Int(AuditLog.checkpointEvery) + 5) { try f.log.append([Fixture.entry(i)], in: db) }
+        }
+        let count = try f.db.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM audit_checkpoint") }
+        #expect(count == 1)
+        #expect(try f.verify().ok)
+    }
+}

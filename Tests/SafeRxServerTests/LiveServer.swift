@@ -1,0 +1,125 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import SafeRxModel
+import SafeRxPharmacy
+import SafeRxVault
+import SafeRxServer
+import SafeRxStore
+
+/// A real SafeRx server on a loopback port, over a real SQLite file in a temporary directory.
+final class LiveServer: Sendable {
+    let store: PharmacyStore
+    let auth: AuthService
+    let port: Int
+    let directory: URL
+    let credentials: [DemoCredential]
+    let task: Task<Void, any Error>
+
+    /// The server most tests share: 60 demo patients, 50 with accounts, 10 owned by the partner.
+    static let shared = Task { try await LiveServer.start() }
+
+    static func start(patients: Int = 60, accounts: Int = 50, partnerPatients: Int = 10) async throws -> LiveServer {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("saferx-test-\(UUID().uuidString)")
+        let store = try PharmacyStore(dataDirectory: dir)
+        let auth = await AuthService(store: store, passwordCost: 4)
+        let creds = try await DemoPharmacy(patientCount: patients, patientAccounts: accounts, partnerPatients: partnerPatients)
+            .seed(into: store, auth: auth)
+        let (stream, continuation) = AsyncStream<Int>.makeStream()
+        var logger = Logger(label: "saferx.test")
+        logger.logLevel = .warning
+        let app = SafeRxServer.application(
+            store: store, auth: auth,
+            configuration: .init(host: "127.0.0.1", port: 0, onListening: { continuation.yield($0) }), logger: logger)
+        let task = Task { try await app.runService(gracefulShutdownSignals: []) }
+        var port = 0
+        for await p in stream {
+            port = p
+            break
+        }
+        return LiveServer(store: store, auth: auth, port: port, directory: dir, credentials: creds, task: task)
+    }
+
+    init(store: PharmacyStore, auth: AuthService, port: Int, directory: URL, credentials: [DemoCredential], task: Task<Void, any Error>) {
+        self.store = store
+        self.auth = auth
+        self.port = port
+        self.directory = directory
+        self.credentials = credentials
+        self.task = task
+    }
+
+    func stop() async {
+        task.cancel()
+        _ = await task.result
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// A new HTTP/1.1 connection to the server.
+    func client() -> HTTPClient {
+        let c = TestClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(60)))
+        c.connect()
+        return HTTPClient(client: c)
+    }
+
+    /// A token for a user, as `saferx token --user` would print.
+    func token(_ username: String, scope: String? = nil) async throws -> String {
+        guard let u = try await store.user(named: username) else { throw TestError("no user \(username)") }
+        return try await auth.issue(subject: u.id, role: u.role, tenant: u.tenant, patient: u.patientID, kind: "user", scope: scope).accessToken
+    }
+
+    func password(_ username: String) -> String {
+        credentials.first { $0.username == username }!.password!
+    }
+
+    var partnerSecret: String { credentials.first { $0.client_id != nil }!.client_secret! }
+}
+
+struct TestError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// A decoded HTTP response.
+struct Reply: Sendable {
+    var status: Int
+    var body: String
+    var headers: HTTPFields
+
+    var json: JSON? { try? JSON.parse(Data(body.utf8)) }
+    var requestID: String { headers[HTTPField.Name("X-Request-ID")!] ?? "" }
+    var total: Int? {
+        if case .int(let n) = json?["total"] { return Int(n) }
+        return nil
+    }
+    var entries: [JSON] { json?["entry"]?.arrayValue ?? [] }
+    var issue: String { json?["issue"]?.arrayValue?.first?["diagnostics"]?.stringValue ?? "" }
+}
+
+struct HTTPClient: Sendable {
+    let client: TestClient
+
+    func send(
+        _ method: HTTPRequest.Method, _ path: String, token: String? = nil, body: String? = nil,
+        contentType: String = "application/fhir+json", headers extra: HTTPFields = [:]
+    ) async throws -> Reply {
+        var headers = extra
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        if body != nil { headers[.contentType] = contentType }
+        headers[.userAgent] = "saferx-tests"
+        let r = try await client.execute(.init(path, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }))
+        return Reply(status: r.status.code, body: r.body.map { String(buffer: $0) } ?? "", headers: r.headers)
+    }
+
+    func get(_ path: String, token: String? = nil) async throws -> Reply { try await send(.get, path, token: token) }
+
+    func close() async { try? await client.shutdown() }
+}
+
+extension JSON {
+    /// Builds JSON from a literal string (test convenience).
+    static func from(_ s: String) -> JSON { try! JSON.parse(Data(s.utf8)) }
+}
