@@ -260,3 +260,19 @@ extension PharmacyStore {
         }
     }
 }
+
+extension PharmacyStore {
+    /// Records an operator's command-line action and signs the audit head at once, so that a store changed while
+    /// the server is stopped still ends on a signed checkpoint.
+    public func recordAdminEvent(
+        action: String, tenant: String, patients: some Sequence<String> = [String](), detail: String
+    ) async throws(FHIRError) {
+        let user = ProcessInfo.processInfo.environment["USER"] ?? "operator"
+        try await commitAudit(
+            AuditEntry(
+                actor: .init(id: "operator:\(user)", role: "system", tenant: tenant), action: action, patients: patients,
+                outcome: "success", status: 0, purpose: "SYSADMIN", sourceIP: "local", userAgent: "saferx cli",
+                requestID: UUID().uuidString.lowercased(), detail: detail))
+        await auditWriter.checkpoint()
+    }
+}

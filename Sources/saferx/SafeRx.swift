@@ -69,6 +69,7 @@ struct Serve: AsyncParsableCommand {
                 say("Seeding the demo pharmacy (synthetic data)...")
                 let creds = try await DemoPharmacy().seed(into: store, auth: auth)
                 try writeCredentials(creds, to: credentialsFile)
+                await store.auditWriter.checkpoint()
             }
             say("Demo credentials: \(credentialsFile.path) (mode 0600)")
         }
@@ -127,6 +128,7 @@ struct Users: AsyncParsableCommand {
             let id = "user-" + UUID().uuidString.lowercased().prefix(12)
             try await store.addUser(
                 UserAccount(id: String(id), username: username, passwordHash: auth.hashPassword(password), role: role, tenant: tenant, patientID: patient))
+            try await store.recordAdminEvent(action: "user-add", tenant: tenant, detail: "added \(role) account \(id)")
             say("Added \(role) '\(username)' (\(id)) in tenant \(tenant).")
             if !passwordStdin { say("Password (shown once): \(password)") }
         }
@@ -156,9 +158,10 @@ struct Users: AsyncParsableCommand {
 
         func run() async throws {
             let store = try data.openStore()
-            guard try await store.setUserDisabled(username: username, true) else {
+            guard let user = try await store.user(named: username), try await store.setUserDisabled(username: username, true) else {
                 throw ValidationError("No user named '\(username)'")
             }
+            try await store.recordAdminEvent(action: "user-disable", tenant: user.tenant, detail: "disabled account \(user.id)")
             say("Disabled '\(username)'.")
         }
     }
@@ -177,11 +180,7 @@ struct Token: AsyncParsableCommand {
         guard let u = try await store.user(named: user) else { throw ValidationError("No user named '\(user)'") }
         guard !u.disabled else { throw ValidationError("User '\(user)' is disabled") }
         let t = try await auth.issue(subject: u.id, role: u.role, tenant: u.tenant, patient: u.patientID, kind: "user", scope: scope)
-        try await store.recordEvent(
-            AuditEntry(
-                actor: .init(id: "operator", role: "system", tenant: u.tenant), action: "token", outcome: "success", status: 0,
-                purpose: "SYSADMIN", sourceIP: "local", userAgent: "saferx token", requestID: UUID().uuidString.lowercased(),
-                detail: "token issued on the command line for \(u.id)"))
+        try await store.recordAdminEvent(action: "token", tenant: u.tenant, detail: "token issued on the command line for \(u.id)")
         print(t.accessToken)
     }
 }
@@ -228,11 +227,8 @@ struct Audit: AsyncParsableCommand {
             } else {
                 FileHandle.standardOutput.write(out)
             }
-            try await store.recordEvent(
-                AuditEntry(
-                    actor: .init(id: "operator", role: "system", tenant: "*"), action: "export", patients: patients,
-                    outcome: "success", status: 0, purpose: "HCOMPL", sourceIP: "local", userAgent: "saferx audit export",
-                    requestID: UUID().uuidString.lowercased(), detail: "audit export: \(records.count) records"))
+            try await store.recordAdminEvent(
+                action: "export", tenant: "*", patients: patients, detail: "audit export: \(records.count) records")
         }
     }
 }

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Command-line checks on a stopped store: users, tokens, audit verify (intact and tampered), audit export.
+# Usage: scripts/cli-checks.sh PATH/TO/saferx
+set -euo pipefail
+bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+passed=0
+check() { passed=$((passed + 1)); echo "ok - $1"; }
+fail() { echo "not ok - $1"; exit 1; }
+
+"$bin" users add --username alice --role pharmacist --tenant t1 > add.txt
+grep -q "Password (shown once)" add.txt && check "users add prints a generated password once"
+"$bin" users add --username pat --role patient --tenant t1 --patient p1 > /dev/null
+"$bin" users list | grep -q "^alice	pharmacist	t1" && check "users list"
+token=$("$bin" token --user alice)
+[ "$(echo "$token" | tr -cd '.' | wc -c)" -eq 2 ] && check "token prints a JWT"
+if "$bin" token --user alice --scope 'nonsense' > /dev/null 2>&1; then fail "malformed scope accepted"; else check "malformed scope refused"; fi
+"$bin" users disable alice | grep -q Disabled && check "users disable"
+if "$bin" token --user alice > /dev/null 2>&1; then fail "token for disabled user"; else check "no token for a disabled user"; fi
+[ "$(stat -c %a saferx-data/saferx.sqlite)" = "600" ] && [ "$(stat -c %a saferx-data/keys)" = "700" ] && check "store and keys are private"
+"$bin" audit verify | grep -q "^OK" && check "audit verify: intact log"
+"$bin" audit export --output export.ndjson
+python3 - <<'PY' && check "audit export is NDJSON of AuditEvent"
+import json
+lines = open("export.ndjson").read().splitlines()
+assert lines and all(json.loads(l)["resourceType"] == "AuditEvent" for l in lines)
+PY
+
+# Tampering, as someone with write access to the database file would.
+cp -r saferx-data pristine
+tamper() {
+  rm -rf saferx-data && cp -r pristine saferx-data
+  python3 - "$1" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect("saferx-data/saferx.sqlite")
+db.executescript("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;")
+db.executescript(sys.argv[1])
+db.commit()
+PY
+  set +e
+  out=$("$bin" audit verify)
+  code=$?
+  set -e
+  [ "$code" -eq 1 ] && echo "$out" | grep -q "^FAILED at sequence $2" || fail "tampering '$1' not detected at $2: $out"
+}
+tamper "UPDATE audit_log SET body = replace(body, '\"success\"', '\"failure\"') WHERE seq = 2" 2 && check "edited record detected"
+tamper "DELETE FROM audit_log WHERE seq = 2" 2 && check "deleted record detected"
+tamper "UPDATE audit_log SET seq = seq + 100 WHERE seq >= 2; UPDATE audit_log SET seq = seq - 99 WHERE seq >= 102; INSERT INTO audit_log SELECT 2, tenant, time, body, hash FROM audit_log WHERE seq = 1" 2 && check "inserted record detected"
+tamper "UPDATE audit_log SET seq = -1 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 3; UPDATE audit_log SET seq = 3 WHERE seq = -1" 2 && check "reordered records detected"
+last=$(python3 -c "import sqlite3;print(sqlite3.connect('pristine/saferx.sqlite').execute('select max(seq) from audit_log').fetchone()[0])")
+tamper "DELETE FROM audit_log WHERE seq = $last; DELETE FROM audit_checkpoint" "$last" && check "truncated tail detected"
+echo "cli: $passed passed, 0 failed"

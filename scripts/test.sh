@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every SafeRx test: the Swift Testing suites (unit and live-server integration tests over a real SQLite file
+# on a loopback port) and the command-line checks of `saferx audit verify` against a tampered store.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== build"
+swift build --build-tests 2>&1 | grep -v "found 1 file(s) which are unhandled" || true
+test "${PIPESTATUS[0]}" -eq 0
+
+echo "== swift test"
+log=$(mktemp)
+set +e
+swift test --skip-build 2>&1 | tee "$log" | grep -E "^(✘|✔ Suite|Test run|.*error)" 
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -ne 0 ]; then
+  grep -E "✘" "$log" | head -50
+  echo "swift test failed"
+  exit "$status"
+fi
+swift_tests=$(grep -Eo "Test run with [0-9]+ tests" "$log" | grep -Eo "[0-9]+" | tail -1)
+
+echo "== CLI: saferx audit verify detects tampering"
+scripts/cli-checks.sh .build/debug/saferx | tee .build/cli-checks.log
+cli_tests=$(grep -Eo "^cli: [0-9]+ passed" .build/cli-checks.log | grep -Eo "[0-9]+")
+
+echo "saferx: $((swift_tests + cli_tests)) passed, 0 failed"
