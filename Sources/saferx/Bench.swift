@@ -1,8 +1,151 @@
 import ArgumentParser
+import Foundation
+import GRDB
+import Hummingbird
+import Logging
+import NIOCore
+import SafeRxAudit
+import SafeRxModel
+import SafeRxPharmacy
+import SafeRxServer
+import SafeRxStore
+import SafeRxVault
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks (see BENCHMARKS.md).")
-    func run() async throws {
-        throw ValidationError("Use scripts/bench-reads.sh (see BENCHMARKS.md)")
+    static let configuration = CommandConfiguration(abstract: "Benchmarks (results go in BENCHMARKS.md).", subcommands: [Reads.self])
+
+    /// Protected FHIR reads per second over HTTP, against the same endpoint with scope and audit switched off.
+    struct Reads: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Protected reads/s vs. an unprotected baseline of the same endpoint, measured with wrk.",
+            discussion: """
+                Seeds a throw-away demo store, starts the real SafeRx server and a baseline server in this process on \
+                loopback ports, and drives both with wrk (apt-get install wrk). The baseline serves GET \
+                /fhir/Patient/:id with the same decrypt and JSON work but no token check, no access scope and no \
+                audit; it exists only inside this command. Build with -c release for meaningful numbers.
+                """)
+        @Option(help: "Seconds per run.") var duration = 10
+        @Option(help: "Concurrent connections.") var connections = 32
+        @Option(help: "wrk threads.") var threads = 2
+        @Option(help: "Path to wrk.") var wrk = "/usr/bin/wrk"
+
+        func run() async throws {
+            guard FileManager.default.isExecutableFile(atPath: wrk) else {
+                throw ValidationError("wrk not found at \(wrk); install it with apt-get install wrk")
+            }
+            LoggingSystem.bootstrap { label in
+                var h = StreamLogHandler.standardError(label: label)
+                h.logLevel = .warning
+                return h
+            }
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("saferx-bench-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let store = try PharmacyStore(dataDirectory: dir)
+            let auth = await AuthService(store: store, passwordCost: 4)
+            _ = try await DemoPharmacy(patientCount: 200, patientAccounts: 1, partnerPatients: 20).seed(into: store, auth: auth)
+            guard let user = try await store.user(named: "patient001") else { throw ValidationError("seed failed") }
+            let token = try await auth.issue(
+                subject: user.id, role: user.role, tenant: user.tenant, patient: user.patientID, kind: "user", scope: nil
+            ).accessToken
+
+            let logger = Logger(label: "saferx.bench")
+            let (protectedPorts, c1) = AsyncStream<Int>.makeStream()
+            let (baselinePorts, c2) = AsyncStream<Int>.makeStream()
+            let protected = SafeRxServer.application(
+                store: store, auth: auth, configuration: .init(host: "127.0.0.1", port: 0, onListening: { c1.yield($0) }),
+                logger: logger)
+            let baseline = Application(
+                router: Self.baselineRouter(store: store),
+                configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                onServerRunning: { c2.yield($0.localAddress?.port ?? 0) }, logger: logger)
+            let servers = Task {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await protected.runService(gracefulShutdownSignals: []) }
+                    group.addTask { try await baseline.runService(gracefulShutdownSignals: []) }
+                    try await group.waitForAll()
+                }
+            }
+            var i1 = protectedPorts.makeAsyncIterator()
+            var i2 = baselinePorts.makeAsyncIterator()
+            let protectedPort = await i1.next()!
+            let baselinePort = await i2.next()!
+
+            let auditBefore = try await store.auditRecords().count
+            say("Warming up...")
+            _ = try runWrk(url: "http://127.0.0.1:\(protectedPort)/fhir/Patient/pat-0001", token: token, seconds: 2)
+            _ = try runWrk(url: "http://127.0.0.1:\(baselinePort)/fhir/Patient/pat-0001", token: nil, seconds: 2)
+            let auditWarm = try await store.auditRecords().count
+            let p = try runWrk(url: "http://127.0.0.1:\(protectedPort)/fhir/Patient/pat-0001", token: token, seconds: duration)
+            let auditAfter = try await store.auditRecords().count
+            let b = try runWrk(url: "http://127.0.0.1:\(baselinePort)/fhir/Patient/pat-0001", token: nil, seconds: duration)
+            servers.cancel()
+            _ = await servers.result
+            let verification = try await store.verifyAudit()
+
+            say("")
+            say("GET /fhir/Patient/pat-0001 as patient001, \(connections) connections, \(threads) wrk threads, \(duration) s each")
+            say(String(format: "%-34@ %12@ %10@ %10@ %8@", "run" as NSString, "requests/s" as NSString, "p50" as NSString, "p99" as NSString, "non-2xx" as NSString))
+            for (name, r) in [("protected (token+scope+audit)", p), ("baseline (no token/scope/audit)", b)] {
+                say(String(format: "%-34@ %12.0f %10@ %10@ %8d", name as NSString, r.rps, r.p50 as NSString, r.p99 as NSString, r.errors))
+            }
+            say(String(format: "protected / baseline = %.2f", p.rps / max(b.rps, 1)))
+            say("audit records written during the protected run: \(auditAfter - auditWarm) for \(p.requests) requests"
+                + " (\(auditWarm - auditBefore) during warm-up); audit verify: \(verification.ok ? "OK" : "FAILED")")
+        }
+
+        struct WrkResult {
+            var rps: Double
+            var p50: String
+            var p99: String
+            var requests: Int
+            var errors: Int
+        }
+
+        func runWrk(url: String, token: String?, seconds: Int) throws -> WrkResult {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: wrk)
+            var args = ["-t\(threads)", "-c\(connections)", "-d\(seconds)s", "--latency"]
+            if let token { args += ["-H", "Authorization: Bearer \(token)"] }
+            process.arguments = args + [url]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            try process.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            let out = String(decoding: data, as: UTF8.self)
+            func field(_ prefix: String) -> String? {
+                out.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix(prefix) }
+                    .map { $0.trimmingCharacters(in: .whitespaces) }
+            }
+            let rps = field("Requests/sec:").flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+            let p50 = field("50%").map { String($0.split(separator: " ").last ?? "") } ?? "?"
+            let p99 = field("99%").map { String($0.split(separator: " ").last ?? "") } ?? "?"
+            let requests = out.split(separator: "\n").first { $0.contains("requests in") }
+                .flatMap { Int($0.trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "") } ?? 0
+            let errors = field("Non-2xx or 3xx responses:").flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+            return WrkResult(rps: rps, p50: p50, p99: p99, requests: requests, errors: errors)
+        }
+
+        /// The same endpoint with no token check, no access scope and no audit. Bench-only.
+        static func baselineRouter(store: PharmacyStore) -> Router<BasicRequestContext> {
+            let router = Router()
+            let vault = store.vault
+            router.get("/fhir/Patient/:id") { _, ctx -> Response in
+                let id = ctx.parameters.get("id") ?? ""
+                let found = try await store.dbPool.read { db -> (String, Int, String, Data)? in
+                    try Row.fetchOne(
+                        db, sql: "SELECT tenant, version, last_updated, body FROM resource_version WHERE type = 'Patient' AND id = ? AND current = 1",
+                        arguments: [id]
+                    ).map { ($0[0], $0[1], $0[2], $0[3]) }
+                }
+                guard let (tenant, version, updated, body) = found else { return Response(status: .notFound) }
+                var json = try JSON.parse(try vault.open(body, context: "\(tenant)/Patient/\(id)/\(version)"))
+                json["meta"] = .object(["versionId": .string(String(version)), "lastUpdated": .string(updated)])
+                var h = HTTPFields()
+                h[.contentType] = "application/fhir+json; charset=utf-8"
+                return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: json.encoded())))
+            }
+            return router
+        }
     }
 }
