@@ -110,23 +110,36 @@ public final class AuditLog: Sendable {
         return (0, genesisHash)
     }
 
+    static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     public static func hash(prev: String, body: String) -> String {
         var h = SHA256()
         h.update(data: Data(prev.utf8))
         h.update(data: Data([0x0A]))
         h.update(data: Data(body.utf8))
-        return h.finalize().map { String(format: "%02x", $0) }.joined()
+        return hex(h.finalize())
     }
 
-    nonisolated(unsafe) static let formatter: ISO8601DateFormatter = {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f
-    }()
-    static let formatterLock = NSLock()
-
+    /// `YYYY-MM-DDThh:mm:ss.sssZ` (UTC, milliseconds).
     public static func timestamp(_ d: Date) -> String {
-        formatterLock.withLock { formatter.string(from: d) }
+        let ms = Int64((d.timeIntervalSince1970 * 1000).rounded(.down))
+        var t = time_t(ms / 1000)
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        func pad(_ v: Int32, _ w: Int) -> String {
+            let s = String(v)
+            return s.count >= w ? s : String(repeating: "0", count: w - s.count) + s
+        }
+        return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(ms % 1000), 3))Z"
     }
 }
 

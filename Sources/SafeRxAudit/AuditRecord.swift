@@ -1,4 +1,5 @@
 import Foundation
+import SafeRxModel
 
 /// What happened, as SafeRx records it. One per request that touches PHI or credentials.
 public struct AuditEntry: Sendable, Codable, Hashable {
@@ -72,11 +73,22 @@ public struct AuditRecord: Sendable, Codable, Hashable {
         self.prevHash = prevHash
     }
 
-    /// The canonical encoding hashed into the chain: JSON with sorted keys, no insignificant whitespace.
+    /// The canonical encoding hashed into the chain: JSON with sorted keys, no insignificant whitespace, absent
+    /// optionals omitted (the same shape `Codable` reads back).
     public func canonicalBody() -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+        let e = entry
+        var o: [String: JSON] = [
+            "actor": .object(["id": .string(e.actor.id), "role": .string(e.actor.role), "tenant": .string(e.actor.tenant)]),
+            "action": .string(e.action), "patients": .array(e.patients.map { .string($0) }), "outcome": .string(e.outcome),
+            "status": .int(Int64(e.status)), "purpose": .string(e.purpose), "sourceIP": .string(e.sourceIP),
+            "userAgent": .string(e.userAgent), "requestID": .string(e.requestID),
+        ]
+        if let v = e.attempted { o["attempted"] = .string(v) }
+        if let v = e.resourceType { o["resourceType"] = .string(v) }
+        if let v = e.resourceID { o["resourceID"] = .string(v) }
+        if let v = e.detail { o["detail"] = .string(v) }
+        let record: JSON = .object(["seq": .int(seq), "time": .string(time), "entry": .object(o), "prevHash": .string(prevHash)])
+        return String(decoding: record.encodedBytes(), as: UTF8.self)
     }
 
     public static func decode(body: String) -> AuditRecord? {

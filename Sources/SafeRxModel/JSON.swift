@@ -95,27 +95,23 @@ extension JSON {
     /// Parses bytes as one JSON value, or throws ``FHIRError`` with a precise message.
     public static func parse(_ data: Data) throws(FHIRError) -> JSON {
         do {
-            return try JSONDecoder().decode(JSON.self, from: data)
-        } catch let error as DecodingError {
-            throw FHIRError.invalid("Body is not valid JSON: \(Self.describe(error))")
+            return try JSONReader.parse(data)
         } catch {
-            throw FHIRError.invalid("Body is not valid JSON")
+            throw FHIRError.invalid("Body is not valid JSON: \(error.message) at byte \(error.offset)")
         }
     }
 
-    /// Encodes with sorted keys and unescaped slashes: the same value always yields the same bytes.
+    /// Encodes with sorted keys and no insignificant whitespace: the same value always yields the same bytes.
     public func encoded() -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(self)) ?? Data("null".utf8)
+        Data(encodedBytes())
     }
 
-    private static func describe(_ error: DecodingError) -> String {
-        switch error {
-        case .dataCorrupted(let ctx): return ctx.debugDescription.isEmpty ? "syntax error" : "syntax error (\(ctx.debugDescription))"
-        case .keyNotFound, .typeMismatch, .valueNotFound: return "syntax error"
-        @unknown default: return "syntax error"
-        }
+    /// ``encoded()`` as a byte array.
+    public func encodedBytes() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(512)
+        JSONWriter.write(self, into: &out)
+        return out
     }
 }
 

@@ -1,4 +1,5 @@
 import Crypto
+import Synchronization
 import Foundation
 import HummingbirdBcrypt
 import JWTKit
@@ -87,6 +88,9 @@ public final class AuthService: Sendable {
     public let store: PharmacyStore
     let keys: JWTKeyCollection
     let throttle = UnknownUserThrottle()
+    /// Tokens whose signature and claims were already verified (revocation and account state are still checked on
+    /// every request).
+    let verified = VerifiedTokenCache()
     let passwordCost: UInt8
     let dummyHash: String
     let logger: Logger
@@ -233,10 +237,15 @@ public final class AuthService: Sendable {
     public func verify(_ token: String) async throws(FHIRError) -> (Principal, AccessClaims) {
         guard token.utf8.count < 4096 else { throw .unauthorized() }
         let claims: AccessClaims
-        do {
-            claims = try await keys.verify(token, as: AccessClaims.self)
-        } catch {
-            throw .unauthorized("The access token is invalid or expired")
+        if let cached = verified.lookup(token) {
+            claims = cached
+        } else {
+            do {
+                claims = try await keys.verify(token, as: AccessClaims.self)
+            } catch {
+                throw .unauthorized("The access token is invalid or expired")
+            }
+            verified.insert(token, claims)
         }
         guard try await store.tokenIsLive(jti: claims.jti.value, subject: claims.sub.value, isClient: claims.kind == "client") else {
             throw .unauthorized("The access token has been revoked or its account disabled")
@@ -269,5 +278,27 @@ actor UnknownUserThrottle {
         if e.count >= AuthService.lockAfter { e.lockedUntil = now + AuthService.lockDuration }
         entries[key] = e
         return e.count
+    }
+}
+
+/// Verified token bytes → their claims, until the token expires. Bounded; cleared when full.
+final class VerifiedTokenCache: Sendable {
+    let entries = Mutex<[String: AccessClaims]>([:])
+    static let capacity = 10_000
+
+    func lookup(_ token: String) -> AccessClaims? {
+        guard let claims = entries.withLock({ $0[token] }) else { return nil }
+        guard claims.exp.value > Date() else {
+            entries.withLock { _ = $0.removeValue(forKey: token) }
+            return nil
+        }
+        return claims
+    }
+
+    func insert(_ token: String, _ claims: AccessClaims) {
+        entries.withLock {
+            if $0.count >= Self.capacity { $0.removeAll(keepingCapacity: true) }
+            $0[token] = claims
+        }
     }
 }

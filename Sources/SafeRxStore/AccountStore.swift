@@ -174,12 +174,11 @@ extension PharmacyStore {
     /// Whether a token may still be used: not revoked, and its subject exists and is enabled.
     public func tokenIsLive(jti: String, subject: String, isClient: Bool) async throws(FHIRError) -> Bool {
         try await run { db in
-            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM revoked_token WHERE jti = ?)", arguments: [jti]) == true {
-                return false
-            }
+            let revoked = try db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM revoked_token WHERE jti = ?)")
+            if try Bool.fetchOne(revoked, arguments: [jti]) == true { return false }
             let sql = isClient
                 ? "SELECT disabled FROM api_client WHERE client_id = ?" : "SELECT disabled FROM user_account WHERE id = ?"
-            guard let disabled = try Bool.fetchOne(db, sql: sql, arguments: [subject]) else { return false }
+            guard let disabled = try Bool.fetchOne(db.cachedStatement(sql: sql), arguments: [subject]) else { return false }
             return !disabled
         }
     }

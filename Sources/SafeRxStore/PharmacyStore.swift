@@ -113,8 +113,8 @@ public final class PharmacyStore: Sendable {
                    (SELECT group_concat(rp2.patient_id, ',') FROM resource_patient rp2 WHERE rp2.pk = v.pk)
             FROM resource_version v WHERE (\(pred)) AND (\(extra)) \(suffix)
             """
-        let rows = try Row.fetchAll(
-            db, sql: sql, arguments: StatementArguments(args + extraArgs + suffixArgs)!)
+        let statement = try db.cachedStatement(sql: sql)
+        let rows = try Row.fetchAll(statement, arguments: StatementArguments(args + extraArgs + suffixArgs)!)
         return try rows.map { row in try decode(row, type: type, scope: scope) }
     }
 

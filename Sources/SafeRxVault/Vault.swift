@@ -91,7 +91,13 @@ public struct Vault: Sendable {
         h.update(data: Data(parameter.utf8))
         h.update(data: Data([0]))
         h.update(data: Data(value.utf8))
-        return Data(h.finalize()).prefix(16).map { String(format: "%02x", $0) }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for b in Data(h.finalize()).prefix(16) {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The stored form of an index term: blinded if sensitive, else as is.
