@@ -34,6 +34,8 @@ public final class PharmacyStore: Sendable {
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA secure_delete = ON")
+            // Readers see pages through the memory map instead of copying them with pread after every commit.
+            try db.execute(sql: "PRAGMA mmap_size = 268435456")
         }
         config.busyMode = .timeout(10)
         let path = dataDirectory.appendingPathComponent("saferx.sqlite").path
@@ -200,15 +202,25 @@ public final class PharmacyStore: Sendable {
         try await commitAudit(entry)
     }
 
+    /// Runs a read on a pooled reader connection.
+    ///
+    /// Deliberately the synchronous `read`: libdispatch runs the block on the calling thread, where the async
+    /// variant hops to the reader's queue and back. SafeRx reads are indexed lookups that take microseconds, so
+    /// briefly occupying a cooperative thread costs less than two context switches per request (see BENCHMARKS.md).
     func run<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(FHIRError) -> T {
         do {
-            return try await dbPool.read(body)
+            return try readOnCallingThread(body)
         } catch let e as FHIRError {
             throw e
         } catch {
             logger.error("database read failed", metadata: ["error": "\(type(of: error))"])
             throw .internal()
         }
+    }
+
+    /// The synchronous GRDB read (a non-async function, so overload resolution cannot pick the async one).
+    func readOnCallingThread<T>(_ body: (Database) throws -> T) throws -> T {
+        try dbPool.read(body)
     }
 
     func runWrite<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(FHIRError) -> T {

@@ -28,6 +28,7 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "Concurrent connections.") var connections = 32
         @Option(help: "wrk threads.") var threads = 2
         @Option(help: "Path to wrk.") var wrk = "/usr/bin/wrk"
+        @Flag(help: "Run only the protected endpoint (for profiling).") var protectedOnly = false
 
         func run() async throws {
             guard FileManager.default.isExecutableFile(atPath: wrk) else {
@@ -73,11 +74,13 @@ struct Bench: AsyncParsableCommand {
             let auditBefore = try await store.auditRecords().count
             say("Warming up...")
             _ = try runWrk(url: "http://127.0.0.1:\(protectedPort)/fhir/Patient/pat-0001", token: token, seconds: 2)
-            _ = try runWrk(url: "http://127.0.0.1:\(baselinePort)/fhir/Patient/pat-0001", token: nil, seconds: 2)
+            if !protectedOnly { _ = try runWrk(url: "http://127.0.0.1:\(baselinePort)/fhir/Patient/pat-0001", token: nil, seconds: 2) }
             let auditWarm = try await store.auditRecords().count
             let p = try runWrk(url: "http://127.0.0.1:\(protectedPort)/fhir/Patient/pat-0001", token: token, seconds: duration)
             let auditAfter = try await store.auditRecords().count
-            let b = try runWrk(url: "http://127.0.0.1:\(baselinePort)/fhir/Patient/pat-0001", token: nil, seconds: duration)
+            let b = protectedOnly
+                ? WrkResult(rps: 0, p50: "-", p99: "-", requests: 0, errors: 0)
+                : try runWrk(url: "http://127.0.0.1:\(baselinePort)/fhir/Patient/pat-0001", token: nil, seconds: duration)
             servers.cancel()
             _ = await servers.result
             let verification = try await store.verifyAudit()
@@ -126,15 +129,20 @@ struct Bench: AsyncParsableCommand {
             return WrkResult(rps: rps, p50: p50, p99: p99, requests: requests, errors: errors)
         }
 
+        /// The same synchronous read the store's gate uses.
+        static func readOnCallingThread<T>(_ store: PharmacyStore, _ body: (Database) throws -> T) throws -> T {
+            try store.dbPool.read(body)
+        }
+
         /// The same endpoint with no token check, no access scope and no audit. Bench-only.
         static func baselineRouter(store: PharmacyStore) -> Router<BasicRequestContext> {
             let router = Router()
             let vault = store.vault
             router.get("/fhir/Patient/:id") { _, ctx -> Response in
                 let id = ctx.parameters.get("id") ?? ""
-                let found = try await store.dbPool.read { db -> (String, Int, String, Data)? in
+                let found = try Self.readOnCallingThread(store) { db -> (String, Int, String, Data)? in
                     try Row.fetchOne(
-                        db, sql: "SELECT tenant, version, last_updated, body FROM resource_version WHERE type = 'Patient' AND id = ? AND current = 1",
+                        db.cachedStatement(sql: "SELECT tenant, version, last_updated, body FROM resource_version WHERE type = 'Patient' AND id = ? AND current = 1"),
                         arguments: [id]
                     ).map { ($0[0], $0[1], $0[2], $0[3]) }
                 }
