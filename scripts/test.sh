@@ -11,7 +11,7 @@ test "${PIPESTATUS[0]}" -eq 0
 echo "== swift test"
 log=$(mktemp)
 set +e
-swift test --skip-build 2>&1 | tee "$log" | grep -E "^(✘|✔ Suite|Test run|.*error)" 
+timeout 1800 swift test --skip-build 2>&1 | tee "$log" | grep -E "^(✘|✔ Suite|Test run|.*error)" 
 status=${PIPESTATUS[0]}
 set -e
 if [ "$status" -ne 0 ]; then

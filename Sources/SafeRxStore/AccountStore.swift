@@ -63,8 +63,8 @@ extension PharmacyStore {
         }
     }
 
-    public func tenants() async throws -> [String] {
-        try await dbPool.read { db in try String.fetchAll(db, sql: "SELECT id FROM tenant ORDER BY id") }
+    public func tenants() throws -> [String] {
+        try readOnCallingThread { db in try String.fetchAll(db, sql: "SELECT id FROM tenant ORDER BY id") }
     }
 
     /// Inserts a user; throws ``FHIRError`` 409 if the username is taken.

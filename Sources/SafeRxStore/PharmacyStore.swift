@@ -207,6 +207,11 @@ public final class PharmacyStore: Sendable {
     /// Deliberately the synchronous `read`: libdispatch runs the block on the calling thread, where the async
     /// variant hops to the reader's queue and back. SafeRx reads are indexed lookups that take microseconds, so
     /// briefly occupying a cooperative thread costs less than two context switches per request (see BENCHMARKS.md).
+    ///
+    /// Invariant: the store never uses GRDB's async `read`. Mixing them deadlocked: async reads held every pooled
+    /// reader while waiting for a cooperative thread, and every cooperative thread was blocked waiting for a
+    /// reader. With synchronous reads only, a reader is held only by a thread that is running its (non-suspending)
+    /// closure, so waiting for one always ends.
     func run<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(FHIRError) -> T {
         do {
             return try readOnCallingThread(body)
@@ -245,7 +250,7 @@ public final class PharmacyStore: Sendable {
     /// The 404 for a resource the caller cannot see, audited as a denial when it exists and as not-found when not.
     func missing(_ ctx: AccessContext, _ interaction: String, _ type: ResourceType, _ id: String, version: String? = nil) async -> FHIRError {
         let err = FHIRError.notFound(type, id)
-        let existed = (try? await dbPool.read { [self] db in try exists(db, type: type, id: id) }) ?? false
+        let existed = (try? readOnCallingThread { db in try exists(db, type: type, id: id) }) ?? false
         if existed {
             return await deny(ctx, interaction: interaction, type: type, id: id, error: err)
         }
@@ -262,12 +267,12 @@ extension PharmacyStore {
     public func verifyAudit() async throws -> AuditVerification {
         let key = vault.auditKey.publicKey
         let head = headFile
-        return try await dbPool.read { db in try AuditVerifier.verify(db, publicKey: key, headFile: head) }
+        return try readOnCallingThread { db in try AuditVerifier.verify(db, publicKey: key, headFile: head) }
     }
 
     /// Every audit record in sequence order (for export).
     public func auditRecords() async throws -> [AuditRecord] {
-        try await dbPool.read { db in
+        try readOnCallingThread { db in
             try String.fetchAll(db, sql: "SELECT body FROM audit_log ORDER BY seq").compactMap(AuditRecord.decode(body:))
         }
     }

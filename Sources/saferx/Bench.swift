@@ -24,6 +24,8 @@ struct Bench: AsyncParsableCommand {
                 /fhir/Patient/:id with the same decrypt and JSON work but no token check, no access scope and no \
                 audit; it exists only inside this command. Build with -c release for meaningful numbers.
                 """)
+        @Option(name: .customLong("data"), help: "Directory in which to create the throw-away benchmark store (default: the system's temporary directory).")
+        var data: String?
         @Option(help: "Seconds per run.") var duration = 10
         @Option(help: "Concurrent connections.") var connections = 32
         @Option(help: "wrk threads.") var threads = 2
@@ -39,7 +41,8 @@ struct Bench: AsyncParsableCommand {
                 h.logLevel = .warning
                 return h
             }
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("saferx-bench-\(UUID().uuidString)")
+            let parent = data.map { URL(fileURLWithPath: $0, isDirectory: true) } ?? FileManager.default.temporaryDirectory
+            let dir = parent.appendingPathComponent("saferx-bench-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: dir) }
             let store = try PharmacyStore(dataDirectory: dir)
             let auth = await AuthService(store: store, passwordCost: 4)
