@@ -178,7 +178,7 @@ public struct DemoPharmacy: Sendable {
             let p = plan[n]
             try await store.addUser(
                 UserAccount(
-                    id: "user-\(p.username)", username: p.username, passwordHash: hash, role: p.role.rawValue, tenant: p.tenant,
+                    id: String(format: "user-%04d", n + 1), username: p.username, passwordHash: hash, role: p.role.rawValue, tenant: p.tenant,
                     patientID: p.patient, disabled: false, failedAttempts: 0, lockedUntil: 0))
             credentials.append(
                 DemoCredential(username: p.username, password: password, role: p.role.rawValue, tenant: p.tenant, patient: p.patient.map { "Patient/\($0)" }))

@@ -64,7 +64,7 @@ import Testing
             client, try await real.sign(Self.claims(server, aud: "someone-else"), kid: "saferx-1"), "wrong audience")
         // A tampered payload under a real signature.
         let parts = good.split(separator: ".")
-        let forgedPayload = Self.b64url(Data(#"{"sub":"user-pharmacist","role":"pharmacist","tenant":"demo-pharmacy"}"#.utf8))
+        let forgedPayload = Self.b64url(Data(#"{"sub":"user-0001","role":"pharmacist","tenant":"demo-pharmacy"}"#.utf8))
         try await Self.expectRejected(client, "\(parts[0]).\(forgedPayload).\(parts[2])", "tampered payload")
         try await Self.expectRejected(client, "not-a-jwt", "garbage")
         let none = try await client.get("/fhir/Patient/pat-0010")

@@ -1,0 +1,19 @@
+import Foundation
+import SafeRxPharmacy
+import Testing
+
+@Suite("PHI at rest") struct AtRestTests {
+    @Test("no plaintext names, contacts, identifiers, directions or messages in the database files")
+    func noPlaintextPHI() async throws {
+        let server = try await LiveServer.shared.value
+        let files = try FileManager.default.contentsOfDirectory(atPath: server.directory.path).filter { $0.hasPrefix("saferx.sqlite") }
+        #expect(files.contains("saferx.sqlite"))
+        var bytes = Data()
+        for f in files { bytes.append(try Data(contentsOf: server.directory.appendingPathComponent(f))) }
+        #expect(bytes.count > 100_000)
+        for needle in ["Alvarez", "Nakamura", "Whitaker", "@example.org", "MRN100001", "RX0000011", "555-", "Take 1", "refill",
+                       "Lisinopril", "patient001", "pharmacist2"] {
+            #expect(bytes.range(of: Data(needle.utf8)) == nil, "found '\(needle)' in plaintext")
+        }
+    }
+}
