@@ -6,6 +6,8 @@ bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
+# The master key lives apart from the data directory, as in production.
+export SAFERX_MASTER_KEY_FILE="$work/secrets/master.key"
 passed=0
 check() { passed=$((passed + 1)); echo "ok - $1"; }
 fail() { echo "not ok - $1"; exit 1; }
@@ -19,7 +21,21 @@ token=$("$bin" token --user alice)
 if "$bin" token --user alice --scope 'nonsense' > /dev/null 2>&1; then fail "malformed scope accepted"; else check "malformed scope refused"; fi
 "$bin" users disable alice | grep -q Disabled && check "users disable"
 if "$bin" token --user alice > /dev/null 2>&1; then fail "token for disabled user"; else check "no token for a disabled user"; fi
-[ "$(stat -c %a saferx-data/saferx.sqlite)" = "600" ] && [ "$(stat -c %a saferx-data/keys)" = "700" ] && check "store and keys are private"
+[ "$(stat -c %a saferx-data/saferx.sqlite)" = "600" ] && [ "$(stat -c %a saferx-data)" = "700" ] \
+  && [ "$(stat -c %a secrets/master.key)" = "600" ] && [ ! -e saferx-data/keys ] && check "store and master key are private, no key in the data directory"
+if "$bin" users list --key-file "$work/nowhere.key" > out.txt 2>&1; then fail "opened without its key"; fi
+grep -q "master key file not found: $work/nowhere.key" out.txt && check "a missing master key is named, not invented"
+"$bin" keys rotate --master --tenant --reencrypt > rotate.txt 2> progress.txt
+grep -q "Master key rotated" rotate.txt && grep -q "100%" progress.txt && rm secrets/master.key.previous \
+  && "$bin" users list | grep -q "^alice" && check "keys rotate --master --tenant --reencrypt; the old master key is not needed afterwards"
+"$bin" backup create nightly.srxb | grep -q "Backup written" && "$bin" backup verify nightly.srxb | grep -q "^OK" \
+  && "$bin" backup restore nightly.srxb --data restored | grep -q "Restored" && "$bin" audit verify --data restored | grep -q "^OK" \
+  && check "backup create, verify, restore; audit verify passes on the restored store"
+head -c 3000 nightly.srxb > truncated.srxb
+if "$bin" backup verify truncated.srxb > out.txt; then fail "truncated backup verified"; fi
+grep -q "backup truncated" out.txt && check "a truncated backup is reported as truncated"
+if "$bin" patients erase p1 --reason "asked" --tenant t9 > out.txt 2>&1; then fail "erased an unknown patient"; fi
+grep -q "No Patient/p1 in tenant t9" out.txt && check "patients erase refuses an unknown patient"
 "$bin" audit verify | grep -q "^OK" && check "audit verify: intact log"
 "$bin" audit export --output export.ndjson
 python3 - <<'PY' && check "audit export is NDJSON of AuditEvent"

@@ -89,7 +89,7 @@ public enum AuditEventMapper {
         ]
         if includeHash {
             event["extension"] = .array([
-                .object(["url": "urn:saferx:audit-hash", "valueString": .string(AuditLog.hash(prev: r.prevHash, body: r.canonicalBody()))])
+                .object(["url": "urn:saferx:audit-hash", "valueString": .string(r.hash ?? AuditLog.hash(prev: r.prevHash, body: r.canonicalBody(cipher: nil)))])
             ])
         }
         return .object(event)

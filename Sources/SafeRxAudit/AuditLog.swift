@@ -17,10 +17,16 @@ public final class AuditLog: Sendable {
     public static let checkpointInterval: Duration = .seconds(10)
 
     let signingKey: Curve25519.Signing.PrivateKey
+    public let cipher: AuditFieldCipher?
     let headFile: URL
 
-    public init(vault: Vault, headFile: URL) {
-        self.signingKey = vault.auditKey
+    /// The key that verifies this log's checkpoints.
+    public var publicKey: Curve25519.Signing.PublicKey { signingKey.publicKey }
+
+    /// - Parameter cipher: seals the PHI-bearing fields of each record; `nil` stores them in clear (tests only).
+    public init(signingKey: Curve25519.Signing.PrivateKey, cipher: AuditFieldCipher?, headFile: URL) {
+        self.signingKey = signingKey
+        self.cipher = cipher
         self.headFile = headFile
     }
 
@@ -64,7 +70,7 @@ public final class AuditLog: Sendable {
         for entry in entries {
             seq += 1
             let record = AuditRecord(seq: seq, time: time, entry: entry, prevHash: prev)
-            let body = record.canonicalBody()
+            let body = record.canonicalBody(cipher: cipher)
             let hash = Self.hash(prev: prev, body: body)
             try insert.execute(arguments: [seq, entry.actor.tenant, time, body, hash])
             for p in entry.patients { try insertPatient.execute(arguments: [p, seq]) }

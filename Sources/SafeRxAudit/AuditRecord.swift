@@ -1,5 +1,7 @@
+import Crypto
 import Foundation
 import SafeRxModel
+import SafeRxVault
 
 /// What happened, as SafeRx records it. One per request that touches PHI or credentials.
 public struct AuditEntry: Sendable, Codable, Hashable {
@@ -58,13 +60,49 @@ public struct AuditEntry: Sendable, Codable, Hashable {
     }
 }
 
+/// Seals the PHI-bearing fields of audit records (source address, user agent, free-text detail) under the
+/// audit-field key, and blinds the source address so that records can still be grouped by address without it.
+///
+/// Everything needed to verify the chain (sequence, time, hashes) and to compute the scope of a breach (actor,
+/// action, resource, patients, outcome, purpose) stays in clear.
+public struct AuditFieldCipher: Sendable {
+    let key: SymmetricKey
+    let index: BlindIndex
+
+    public init(key: SymmetricKey, index: BlindIndex) {
+        self.key = key
+        self.index = index
+    }
+
+    /// The blind token of a source address, as stored in `sourceToken`.
+    public func sourceToken(_ address: String) -> String { index.token(parameter: "audit-source", value: address) }
+
+    func seal(_ e: AuditEntry, seq: Int64) -> String {
+        var o: [String: JSON] = ["sourceIP": .string(e.sourceIP), "userAgent": .string(e.userAgent)]
+        if let d = e.detail { o["detail"] = .string(d) }
+        return Envelope.seal(JSON.object(o).encodedBytes(), key: key, keyVersion: 1, context: "audit/\(seq)").base64EncodedString()
+    }
+
+    func open(_ sealed: String, seq: Int64) -> (sourceIP: String, userAgent: String, detail: String?)? {
+        guard let data = Data(base64Encoded: sealed),
+            let plain = try? Envelope.open(data, key: key, context: "audit/\(seq)", what: "audit record \(seq)"),
+            let o = try? JSON.parse(plain)
+        else { return nil }
+        return (o["sourceIP"]?.stringValue ?? "", o["userAgent"]?.stringValue ?? "", o["detail"]?.stringValue)
+    }
+}
+
 /// A record in the chain: the entry plus its place and hashes.
-public struct AuditRecord: Sendable, Codable, Hashable {
+public struct AuditRecord: Sendable, Hashable {
     public var seq: Int64
     /// ISO 8601 with milliseconds, UTC.
     public var time: String
     public var entry: AuditEntry
     public var prevHash: String
+    /// This record's chain hash, when it was read from the log.
+    public var hash: String?
+    /// Whether the sealed fields could be opened (false without the key, or if they were tampered with).
+    public var sealedFieldsOpened: Bool = true
 
     public init(seq: Int64, time: String, entry: AuditEntry, prevHash: String) {
         self.seq = seq
@@ -73,25 +111,60 @@ public struct AuditRecord: Sendable, Codable, Hashable {
         self.prevHash = prevHash
     }
 
-    /// The canonical encoding hashed into the chain: JSON with sorted keys, no insignificant whitespace, absent
-    /// optionals omitted (the same shape `Codable` reads back).
-    public func canonicalBody() -> String {
+    /// The canonical encoding stored and hashed into the chain: JSON with sorted keys, no insignificant whitespace,
+    /// absent optionals omitted. With a cipher, the source address, user agent and detail are replaced by `sealed`
+    /// (their ciphertext, bound to the sequence number) and `sourceToken` (a blind token of the address).
+    public func canonicalBody(cipher: AuditFieldCipher?) -> String {
         let e = entry
         var o: [String: JSON] = [
             "actor": .object(["id": .string(e.actor.id), "role": .string(e.actor.role), "tenant": .string(e.actor.tenant)]),
             "action": .string(e.action), "patients": .array(e.patients.map { .string($0) }), "outcome": .string(e.outcome),
-            "status": .int(Int64(e.status)), "purpose": .string(e.purpose), "sourceIP": .string(e.sourceIP),
-            "userAgent": .string(e.userAgent), "requestID": .string(e.requestID),
+            "status": .int(Int64(e.status)), "purpose": .string(e.purpose), "requestID": .string(e.requestID),
         ]
+        if let cipher {
+            o["sealed"] = .string(cipher.seal(e, seq: seq))
+            o["sourceToken"] = .string(cipher.sourceToken(e.sourceIP))
+        } else {
+            o["sourceIP"] = .string(e.sourceIP)
+            o["userAgent"] = .string(e.userAgent)
+            if let v = e.detail { o["detail"] = .string(v) }
+        }
         if let v = e.attempted { o["attempted"] = .string(v) }
         if let v = e.resourceType { o["resourceType"] = .string(v) }
         if let v = e.resourceID { o["resourceID"] = .string(v) }
-        if let v = e.detail { o["detail"] = .string(v) }
         let record: JSON = .object(["seq": .int(seq), "time": .string(time), "entry": .object(o), "prevHash": .string(prevHash)])
         return String(decoding: record.encodedBytes(), as: UTF8.self)
     }
 
-    public static func decode(body: String) -> AuditRecord? {
-        try? JSONDecoder().decode(AuditRecord.self, from: Data(body.utf8))
+    /// Decodes a stored body. Sealed fields are opened with `cipher`; without it (or if they do not open) they read
+    /// as empty and ``sealedFieldsOpened`` is false. The chain can be verified either way.
+    public static func decode(body: String, hash: String? = nil, cipher: AuditFieldCipher?) -> AuditRecord? {
+        guard let j = try? JSON.parse(Data(body.utf8)), let seq = j["seq"]?.intValue, let time = j["time"]?.stringValue,
+            let prev = j["prevHash"]?.stringValue, let e = j["entry"], let actor = e["actor"],
+            let actorID = actor["id"]?.stringValue, let role = actor["role"]?.stringValue, let tenant = actor["tenant"]?.stringValue,
+            let action = e["action"]?.stringValue, let outcome = e["outcome"]?.stringValue, let status = e["status"]?.intValue,
+            let purpose = e["purpose"]?.stringValue, let requestID = e["requestID"]?.stringValue
+        else { return nil }
+        var sourceIP = e["sourceIP"]?.stringValue ?? "", userAgent = e["userAgent"]?.stringValue ?? ""
+        var detail = e["detail"]?.stringValue
+        var opened = true
+        if let sealed = e["sealed"]?.stringValue {
+            if let fields = cipher?.open(sealed, seq: seq) {
+                (sourceIP, userAgent, detail) = fields
+            } else {
+                opened = false
+            }
+        }
+        var r = AuditRecord(
+            seq: seq, time: time,
+            entry: AuditEntry(
+                actor: .init(id: actorID, role: role, tenant: tenant), action: action, attempted: e["attempted"]?.stringValue,
+                resourceType: e["resourceType"]?.stringValue, resourceID: e["resourceID"]?.stringValue,
+                patients: (e["patients"]?.arrayValue ?? []).compactMap(\.stringValue), outcome: outcome, status: Int(status),
+                purpose: purpose, sourceIP: sourceIP, userAgent: userAgent, requestID: requestID, detail: detail),
+            prevHash: prev)
+        r.hash = hash
+        r.sealedFieldsOpened = opened
+        return r
     }
 }

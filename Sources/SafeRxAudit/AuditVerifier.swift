@@ -38,7 +38,7 @@ public enum AuditVerifier {
             if seq != expected {
                 return bad(expected, seq > expected ? "record \(expected) is missing (next is \(seq))" : "unexpected sequence \(seq)")
             }
-            guard let record = AuditRecord.decode(body: body) else { return bad(seq, "record body does not decode") }
+            guard let record = AuditRecord.decode(body: body, cipher: nil) else { return bad(seq, "record body does not decode") }
             guard record.seq == seq else { return bad(seq, "record body claims sequence \(record.seq): moved or reordered") }
             guard record.prevHash == prev else { return bad(seq, "previous-hash link broken: a record before it was changed, inserted or removed") }
             guard AuditLog.hash(prev: prev, body: body) == hash else { return bad(seq, "hash mismatch: record was edited") }

@@ -51,6 +51,11 @@ public struct FHIRError: Error, Sendable, Equatable {
         FHIRError(status: 409, code: "conflict", diagnostics: message)
     }
 
+    /// 410 for a resource whose patient was erased (crypto-shredded): only its id is left.
+    public static func erased(_ type: ResourceType, _ id: String) -> FHIRError {
+        FHIRError(status: 410, code: "deleted", diagnostics: "Resource \(type.rawValue)/\(id) was erased; its data no longer exists")
+    }
+
     public static func gone(_ type: ResourceType, _ id: String) -> FHIRError {
         FHIRError(status: 410, code: "deleted", diagnostics: "Resource \(type.rawValue)/\(id) has been deleted")
     }

@@ -32,6 +32,11 @@ public enum JSON: Sendable, Hashable {
         return nil
     }
 
+    public var intValue: Int64? {
+        if case .int(let n) = self { return n }
+        return nil
+    }
+
     public var arrayValue: [JSON]? {
         if case .array(let a) = self { return a }
         return nil

@@ -10,6 +10,9 @@ public enum SearchKind: Sendable, Equatable {
     case string
     /// Dates with prefixes (eq, ge, gt, le, lt); `rangeable` false means eq only (blind-indexed dates).
     case date(rangeable: Bool)
+    /// An e-mail address or phone number, matched exactly after normalization (``ResourceIndexer/normalizedContact(_:_:)``);
+    /// `nil` system matches either.
+    case contact(String?)
 }
 
 /// One search parameter SafeRx supports on one resource type.
@@ -37,7 +40,11 @@ public struct SearchParameter: Sendable {
                 .init("identifier", .token, sensitive: true),
                 .init("name", .string, sensitive: true, staffOnly: true),
                 .init("family", .string, sensitive: true, staffOnly: true),
+                .init("given", .string, sensitive: true, staffOnly: true),
                 .init("birthdate", .date(rangeable: false), sensitive: true, staffOnly: true),
+                .init("email", .contact("email"), sensitive: true, staffOnly: true),
+                .init("phone", .contact("phone"), sensitive: true, staffOnly: true),
+                .init("telecom", .contact(nil), sensitive: true, staffOnly: true),
                 .init("gender", .token, staffOnly: true),
             ]
         case .practitioner:
@@ -109,8 +116,9 @@ public struct IndexTerm: Sendable, Hashable {
 
 /// What a resource is indexed under and which patients' compartments it belongs to.
 public enum ResourceIndexer {
-    /// Shortest string-search prefix SafeRx indexes and accepts; shorter prefixes would reveal too much.
-    public static let minimumPrefix = 2
+    /// Shortest string-search prefix SafeRx indexes and accepts: shorter prefixes would group so many rows under
+    /// one blind token that the token itself says too much (how many names start with "s").
+    public static let minimumPrefix = 3
     static let maximumPrefix = 24
 
     /// Patient ids whose compartment holds this resource (FHIR R4 CompartmentDefinition/patient).
@@ -184,7 +192,13 @@ public enum ResourceIndexer {
                     for w in family { out.append(IndexTerm("family:exact", w, sensitive: true)) }
                     all += family
                 }
-                for g in name["given"]?.arrayValue ?? [] { all += Self.words(of: g.stringValue ?? "") }
+                var given: [String] = []
+                for g in name["given"]?.arrayValue ?? [] { given += Self.words(of: g.stringValue ?? "") }
+                for w in Set(given) {
+                    out += prefixes(w).map { IndexTerm("given", $0, sensitive: true) }
+                    out.append(IndexTerm("given:exact", w, sensitive: true))
+                }
+                all += given
                 if let t = name["text"]?.stringValue { all += Self.words(of: t) }
                 for w in Set(all) {
                     out += prefixes(w).map { IndexTerm("name", $0, sensitive: true) }
@@ -200,6 +214,13 @@ public enum ResourceIndexer {
                 for p in datePrefixes(b) { out.append(IndexTerm("birthdate", p, sensitive: true)) }
             }
             token("gender", r["gender"], sensitive: false)
+            for t in r["telecom"]?.arrayValue ?? [] {
+                guard let system = t["system"]?.stringValue, system == "email" || system == "phone",
+                    let v = t["value"]?.stringValue, let n = normalizedContact(system, v)
+                else { continue }
+                out.append(IndexTerm(system, n, sensitive: true))
+                out.append(IndexTerm("telecom", n, sensitive: true))
+            }
         case .practitioner:
             identifiers(sensitive: true)
             names(r["name"])
@@ -259,6 +280,20 @@ public enum ResourceIndexer {
     public static func normalizedWord(_ s: String) -> String? {
         let w = words(of: s)
         return w.count == 1 ? w[0] : (w.isEmpty ? nil : w.joined())
+    }
+
+    /// E-mail addresses lower-cased and trimmed; phone numbers as their digits, without a leading US country code
+    /// ("(555) 010-2000", "555.010.2000" and "+1 555 010 2000" all give "5550102000"). `nil` if nothing is left.
+    public static func normalizedContact(_ system: String, _ value: String) -> String? {
+        switch system {
+        case "email":
+            let v = value.trimmingCharacters(in: .whitespaces).lowercased()
+            return v.contains("@") ? v : nil
+        default:
+            var digits = value.filter(\.isASCII).filter(\.isNumber)
+            if digits.count == 11 && digits.hasPrefix("1") { digits.removeFirst() }
+            return digits.count >= 5 ? digits : nil
+        }
     }
 
     static func prefixes(_ w: String) -> [String] {

@@ -100,7 +100,7 @@ public final class AuthService: Sendable {
         self.passwordCost = passwordCost
         self.logger = logger
         self.keys = JWTKeyCollection()
-        await keys.add(eddsa: EdDSA.PrivateKey(backing: store.vault.tokenKey), kid: "saferx-1")
+        await keys.add(eddsa: EdDSA.PrivateKey(backing: store.tokenSigningKey), kid: "saferx-1")
         self.dummyHash = Bcrypt.hash("not-a-real-password", cost: passwordCost)
     }
 

@@ -17,11 +17,13 @@ enum Capability {
                     case .reference: "reference"
                     case .string: "string"
                     case .date: "date"
+                    case .contact: "token"
                     }
                 var doc = ""
                 if p.staffOnly { doc += "Pharmacy staff only. " }
                 if case .date(rangeable: false) = p.kind { doc += "Equality only (stored blinded). " }
-                if case .string = p.kind { doc += "Prefix of at least 2 characters, or :exact. " }
+                if case .string = p.kind { doc += "Prefix of at least \(ResourceIndexer.minimumPrefix) characters, or :exact. " }
+                if case .contact = p.kind { doc += "Exact match after normalization (stored blinded). " }
                 var o: [String: JSON] = ["name": .string(name), "type": .string(kind)]
                 if !doc.isEmpty { o["documentation"] = .string(String(doc.dropLast())) }
                 params.append(.object(o))

@@ -27,6 +27,8 @@ public struct StoredResource: Sendable {
     public let json: JSON?
     /// Patients in whose compartment this version is.
     public let patients: [String]
+    /// The patient was erased (crypto-shredded): only the tombstone is left.
+    public var erased: Bool = false
 }
 
 /// One page of a search.

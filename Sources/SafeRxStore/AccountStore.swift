@@ -54,7 +54,7 @@ public struct APIClient: Sendable, Equatable {
 /// Accounts, API clients, tenants and revoked tokens. No PHI is returned except a user's own username.
 extension PharmacyStore {
     func usernameIndex(_ username: String) -> String {
-        vault.blindToken(parameter: "username", value: username.lowercased())
+        blindIndex.token(parameter: "username", value: username.lowercased())
     }
 
     public func addTenant(id: String, name: String) async throws {
@@ -70,23 +70,25 @@ extension PharmacyStore {
     /// Inserts a user; throws ``FHIRError`` 409 if the username is taken.
     public func addUser(_ u: UserAccount) async throws(FHIRError) {
         let index = usernameIndex(u.username)
-        let enc = vault.seal(Data(u.username.utf8), context: "user/\(u.id)")
-        try await runWrite { db in
+        let owner = u.patientID ?? ""
+        try await runWrite { [self] db in
+            // A patient's username is sealed under their own data key, so erasing the patient erases it too.
+            let (enc, _) = try keys.seal(db, tenant: u.tenant, owner: owner, Data(u.username.utf8), context: "user/\(u.id)")
             if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM user_account WHERE username_index = ?)", arguments: [index]) == true {
                 throw FHIRError.conflict("A user with that username already exists")
             }
             try db.execute(
                 sql: """
-                    INSERT INTO user_account (id, username_index, username_enc, password_hash, role, tenant, patient_id, created)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO user_account (id, username_index, username_enc, password_hash, role, tenant, patient_id, created, key_owner)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: [u.id, index, enc, u.passwordHash, u.role, u.tenant, u.patientID, Self.now()])
+                arguments: [u.id, index, enc, u.passwordHash, u.role, u.tenant, u.patientID, Self.now(), owner])
         }
     }
 
-    func decodeUser(_ row: Row) throws -> UserAccount {
+    func decodeUser(_ db: Database, _ row: Row) throws -> UserAccount {
         let id: String = row["id"]
-        let name = try vault.open(row["username_enc"], context: "user/\(id)")
+        let name = try keys.open(db, tenant: row["tenant"], owner: row["key_owner"], row["username_enc"], context: "user/\(id)")
         return UserAccount(
             id: id, username: String(decoding: name, as: UTF8.self), passwordHash: row["password_hash"], role: row["role"],
             tenant: row["tenant"], patientID: row["patient_id"], disabled: row["disabled"], failedAttempts: row["failed_attempts"],
@@ -96,19 +98,19 @@ extension PharmacyStore {
     public func user(named username: String) async throws(FHIRError) -> UserAccount? {
         let index = usernameIndex(username)
         return try await run { [self] db in
-            try Row.fetchOne(db, sql: "SELECT * FROM user_account WHERE username_index = ?", arguments: [index]).map(decodeUser)
+            try Row.fetchOne(db, sql: "SELECT * FROM user_account WHERE username_index = ?", arguments: [index]).map { try decodeUser(db, $0) }
         }
     }
 
     public func user(id: String) async throws(FHIRError) -> UserAccount? {
         try await run { [self] db in
-            try Row.fetchOne(db, sql: "SELECT * FROM user_account WHERE id = ?", arguments: [id]).map(decodeUser)
+            try Row.fetchOne(db, sql: "SELECT * FROM user_account WHERE id = ?", arguments: [id]).map { try decodeUser(db, $0) }
         }
     }
 
     public func users() async throws(FHIRError) -> [UserAccount] {
         try await run { [self] db in
-            try Row.fetchAll(db, sql: "SELECT * FROM user_account ORDER BY role, created, id").map(decodeUser)
+            try Row.fetchAll(db, sql: "SELECT * FROM user_account ORDER BY role, created, id").map { try decodeUser(db, $0) }
         }
     }
 

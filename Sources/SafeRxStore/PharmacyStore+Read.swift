@@ -17,7 +17,7 @@ extension PharmacyStore {
         guard let r = found else { throw await missing(ctx, "read", type, id) }
         if r.deleted {
             try await commitAudit(entry(ctx, action: "read", type: type, id: id, patients: [String](), outcome: "success", status: 410))
-            throw .gone(type, id)
+            throw r.erased ? .erased(type, id) : .gone(type, id)
         }
         try await commitAudit(entry(ctx, action: "read", type: type, id: id, patients: r.patients, outcome: "success", status: 200))
         return r
@@ -39,7 +39,7 @@ extension PharmacyStore {
         }
         guard let r = found else { throw await missing(ctx, "vread", type, id) }
         try await commitAudit(entry(ctx, action: "vread", type: type, id: id, patients: r.patients, outcome: "success", status: 200))
-        if r.deleted { throw .gone(type, id) }
+        if r.deleted { throw r.erased ? .erased(type, id) : .gone(type, id) }
         return r
     }
 
@@ -134,7 +134,7 @@ extension PharmacyStore {
                 parts.append(sql)
                 args += a
             case .terms(let parameter, let values, let sensitive):
-                let stored = values.map { sensitive ? vault.blindToken(parameter: parameter, value: $0) : $0 }
+                let stored = values.map { sensitive ? blindIndex.token(parameter: parameter, value: $0) : $0 }
                 parts.append(
                     "EXISTS (SELECT 1 FROM search_index si WHERE si.pk = v.pk AND si.param = ? AND si.value IN (\(stored.map { _ in "?" }.joined(separator: ","))))")
                 args.append(parameter)
@@ -170,9 +170,10 @@ extension PharmacyStore {
         guard let seq = Int64(id), seq > 0 else { throw await missing(ctx, "read", .auditEvent, id) }
         let (pred, rawArgs) = Self.auditPredicate(ctx.scope)
         let args = rawArgs.map(\.databaseValue)
+        let cipher = auditLog.cipher
         let found = try await run { db in
-            try Row.fetchOne(db, sql: "SELECT a.body FROM audit_log a WHERE a.seq = ? AND (\(pred))", arguments: StatementArguments([seq] + args)!)
-                .flatMap { AuditRecord.decode(body: $0[0]) }
+            try Row.fetchOne(db, sql: "SELECT a.body, a.hash FROM audit_log a WHERE a.seq = ? AND (\(pred))", arguments: StatementArguments([seq] + args)!)
+                .flatMap { AuditRecord.decode(body: $0[0], hash: $0[1], cipher: cipher) }
         }
         guard let record = found else { throw await missing(ctx, "read", .auditEvent, id) }
         let r = Self.stored(record, for: ctx.scope)
@@ -208,12 +209,13 @@ extension PharmacyStore {
         let whereSQL = sql
         let whereArgs = args.map(\.databaseValue)
         let scope = ctx.scope
+        let cipher = auditLog.cipher
         let page = try await run { db -> SearchPage in
             let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_log a WHERE \(whereSQL)", arguments: StatementArguments(whereArgs)!) ?? 0
-            let bodies = try String.fetchAll(
-                db, sql: "SELECT a.body FROM audit_log a WHERE \(whereSQL) ORDER BY a.seq DESC LIMIT ? OFFSET ?",
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT a.body, a.hash FROM audit_log a WHERE \(whereSQL) ORDER BY a.seq DESC LIMIT ? OFFSET ?",
                 arguments: StatementArguments(whereArgs + [query.count, query.offset])!)
-            let matches = bodies.compactMap(AuditRecord.decode(body:)).map { Self.stored($0, for: scope) }
+            let matches = rows.compactMap { AuditRecord.decode(body: $0[0], hash: $0[1], cipher: cipher) }.map { Self.stored($0, for: scope) }
             return SearchPage(total: total, offset: query.offset, count: query.count, matches: matches, included: [])
         }
         try await commitAudit(

@@ -196,18 +196,19 @@ extension PharmacyStore {
         let now = Self.now()
         var json = w.json
         json["meta"] = nil
-        let cipher = vault.seal(json.encoded(), context: Self.cipherContext(tenant, w.type, w.id, version))
+        let owner = Self.keyOwner(w.type, id: w.id, w.json, patients: w.patients)
+        let (cipher, keyVersion) = try keys.seal(db, tenant: tenant, owner: owner, json.encoded(), context: Self.cipherContext(tenant, w.type, w.id, version))
         try db.execute(
             sql: """
-                INSERT INTO resource_version (tenant, type, id, version, current, deleted, last_updated, body)
-                VALUES (?, ?, ?, ?, 1, 0, ?, ?)
+                INSERT INTO resource_version (tenant, type, id, version, current, deleted, last_updated, body, key_owner, key_version)
+                VALUES (?, ?, ?, ?, 1, 0, ?, ?, ?, ?)
                 """,
-            arguments: [tenant, w.type.rawValue, w.id, version, now, cipher])
+            arguments: [tenant, w.type.rawValue, w.id, version, now, cipher, owner, Int64(keyVersion)])
         let pk = db.lastInsertedRowID
         let insertPatient = try db.cachedStatement(sql: "INSERT OR IGNORE INTO resource_patient (pk, patient_id) VALUES (?, ?)")
         for p in w.patients { try insertPatient.execute(arguments: [pk, p]) }
         let insertTerm = try db.cachedStatement(sql: "INSERT INTO search_index (pk, param, value) VALUES (?, ?, ?)")
-        for t in Set(w.terms) { try insertTerm.execute(arguments: [pk, t.parameter, vault.indexValue(t)]) }
+        for t in Set(w.terms) { try insertTerm.execute(arguments: [pk, t.parameter, blindIndex.stored(t)]) }
         if let owner = w.owner {
             try db.execute(
                 sql: "INSERT OR REPLACE INTO patient_owner (tenant, patient_id, partner) VALUES (?, ?, ?)", arguments: [tenant, w.id, owner])
@@ -218,6 +219,16 @@ extension PharmacyStore {
         }
         return StoredResource(
             type: w.type, id: w.id, version: version, lastUpdated: now, deleted: false, json: json, patients: Array(w.patients).sorted())
+    }
+
+    /// Whose data key seals a resource: the patient it is about (its subject, or the one patient in whose
+    /// compartment it is), or `""`, the tenant's shared data key, for resources about no patient.
+    static func keyOwner(_ type: ResourceType, id: String, _ json: JSON, patients: Set<String>) -> String {
+        if type == .patient { return id }
+        if let s = json["subject"]?["reference"]?.stringValue, let ref = Reference(s), ref.type == .patient, patients.contains(ref.id) {
+            return ref.id
+        }
+        return patients.sorted().first ?? ""
     }
 
     static func newID() -> String {

@@ -17,19 +17,76 @@ import SafeRxVault
 /// A resource the caller may not see is reported exactly like one that does not exist (``FHIRError/notFound(_:_:)``);
 /// only the audit log tells the two apart.
 public final class PharmacyStore: Sendable {
+    /// How a store is opened.
+    public struct Options: Sendable {
+        /// Whether resource bodies are encrypted. Always true outside ``saferx bench``: a store created without
+        /// encryption refuses to open with it and the other way round.
+        @_spi(Benchmark) public var encryption: Bool = true
+
+        public init() {}
+    }
+
     public let dbPool: DatabasePool
-    public let vault: Vault
+    /// The key hierarchy: master key provider, tenant and patient data keys, service keys.
+    public let keys: KeyRing
+    /// Blind index tokens for searchable PHI.
+    public let blindIndex: BlindIndex
     public let auditLog: AuditLog
     public let auditWriter: AuditWriter
     public let dataDirectory: URL
     let logger: Logger
 
-    /// Opens (creating if needed) the store in `dataDirectory`: `saferx.sqlite` (WAL), `keys/`, `audit-head.json`.
-    public init(dataDirectory: URL, logger: Logger = Logger(label: "saferx.store")) throws {
+    /// The database file inside a data directory.
+    public static func databaseFile(in dataDirectory: URL) -> URL { dataDirectory.appendingPathComponent("saferx.sqlite") }
+
+    /// Opens (creating if needed) the store in `dataDirectory` (`saferx.sqlite` with its WAL, `audit-head.json`),
+    /// with the master key from `keyFile`. The key file is created (mode 0600) only together with a new store; for an
+    /// existing store a missing or different key file is an error that names the key the data needs.
+    public static func open(
+        dataDirectory: URL, keyFile: URL, options: Options = Options(), logger: Logger = Logger(label: "saferx.store")
+    ) throws -> PharmacyStore {
+        let db = databaseFile(in: dataDirectory)
+        let exists = FileManager.default.fileExists(atPath: db.path)
+        try checkApart(keyFile: keyFile, dataDirectory: dataDirectory)
+        let provider: FileKeyProvider
+        do {
+            provider = try FileKeyProvider(path: keyFile, create: !exists)
+        } catch .missingMasterKey(let path, _) {
+            throw VaultError.missingMasterKey(path: path, expectedKeyID: sealedWith(db))
+        }
+        return try PharmacyStore(dataDirectory: dataDirectory, keyProvider: provider, options: options, logger: logger)
+    }
+
+    /// Refuses a master key file inside the data directory: a copy of the directory must not carry its key.
+    static func checkApart(keyFile: URL, dataDirectory: URL) throws(VaultError) {
+        let dir = dataDirectory.resolvingSymlinksInPath().standardizedFileURL.path + "/"
+        if keyFile.resolvingSymlinksInPath().standardizedFileURL.path.hasPrefix(dir) {
+            throw .badMasterKeyFile(
+                path: keyFile.path, reason: "is inside the data directory; the master key must be kept apart from the data it protects")
+        }
+    }
+
+    /// The id of the master key an existing database was sealed with (read without any key).
+    static func sealedWith(_ file: URL) -> String? {
+        var config = Configuration()
+        config.readonly = true
+        guard let q = try? DatabaseQueue(path: file.path, configuration: config) else { return nil }
+        return try? q.read { db in try String.fetchOne(db, sql: "SELECT value FROM keyring_meta WHERE name = 'master_key_id'") }
+    }
+
+    /// Opens (creating if needed) the store in `dataDirectory` with the master key held by `keyProvider`.
+    public init(
+        dataDirectory: URL, keyProvider: any KeyProvider, options: Options = Options(), logger: Logger = Logger(label: "saferx.store")
+    ) throws {
         let fm = FileManager.default
         try fm.createDirectory(at: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        if fm.fileExists(atPath: dataDirectory.appendingPathComponent("keys/data.key").path) {
+            throw VaultError.keyStore(
+                "\(dataDirectory.path) was created by an earlier SafeRx that kept its keys in the data directory; "
+                    + "this version keeps only wrapped keys there and cannot read it. Start a new data directory.")
+        }
+        if let file = keyProvider as? FileKeyProvider { try Self.checkApart(keyFile: file.path, dataDirectory: dataDirectory) }
         self.dataDirectory = dataDirectory
-        self.vault = try Vault.open(dataDirectory: dataDirectory)
         var config = Configuration()
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
@@ -38,16 +95,29 @@ public final class PharmacyStore: Sendable {
             try db.execute(sql: "PRAGMA mmap_size = 268435456")
         }
         config.busyMode = .timeout(10)
-        let path = dataDirectory.appendingPathComponent("saferx.sqlite").path
+        let path = Self.databaseFile(in: dataDirectory).path
         self.dbPool = try DatabasePool(path: path, configuration: config)
         try Schema.migrator.migrate(dbPool)
         for file in [path, path + "-wal", path + "-shm"] where fm.fileExists(atPath: file) {
             try? fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
         }
-        self.auditLog = AuditLog(vault: vault, headFile: dataDirectory.appendingPathComponent("audit-head.json"))
+        self.keys = try KeyRing(provider: keyProvider, writer: dbPool, encrypts: options.encryption)
+        self.blindIndex = BlindIndex(key: keys.serviceKey(.blindIndex))
+        let auditSigning = try Curve25519.Signing.PrivateKey(rawRepresentation: keys.serviceKey(.auditSigning).withUnsafeBytes { Data($0) })
+        self.auditLog = AuditLog(
+            signingKey: auditSigning, cipher: AuditFieldCipher(key: keys.serviceKey(.auditFields), index: blindIndex),
+            headFile: dataDirectory.appendingPathComponent("audit-head.json"))
         self.auditWriter = AuditWriter(log: auditLog, writer: dbPool)
         self.logger = logger
     }
+
+    /// The key that signs access tokens (Ed25519).
+    public var tokenSigningKey: Curve25519.Signing.PrivateKey {
+        try! Curve25519.Signing.PrivateKey(rawRepresentation: keys.serviceKey(.tokenSigning).withUnsafeBytes { Data($0) })
+    }
+
+    /// The public half of the key that signs audit checkpoints.
+    public var auditPublicKey: Curve25519.Signing.PublicKey { auditLog.publicKey }
 
     public var headFile: URL { dataDirectory.appendingPathComponent("audit-head.json") }
 
@@ -112,12 +182,12 @@ public final class PharmacyStore: Sendable {
         let (pred, args) = Self.scopePredicate(scope, type: type, alias: "v")
         let sql = """
             SELECT v.pk, v.tenant, v.id, v.version, v.last_updated, v.deleted, v.body,
-                   (SELECT group_concat(rp2.patient_id, ',') FROM resource_patient rp2 WHERE rp2.pk = v.pk)
+                   (SELECT group_concat(rp2.patient_id, ',') FROM resource_patient rp2 WHERE rp2.pk = v.pk), v.key_owner, v.erased
             FROM resource_version v WHERE (\(pred)) AND (\(extra)) \(suffix)
             """
         let statement = try db.cachedStatement(sql: sql)
         let rows = try Row.fetchAll(statement, arguments: StatementArguments(args + extraArgs + suffixArgs)!)
-        return try rows.map { row in try decode(row, type: type, scope: scope) }
+        return try rows.map { row in try decode(db, row, type: type, scope: scope) }
     }
 
     /// Counts rows of the same scoped query.
@@ -130,16 +200,27 @@ public final class PharmacyStore: Sendable {
             arguments: StatementArguments(args + extraArgs)!) ?? 0
     }
 
-    func decode(_ row: Row, type: ResourceType, scope: AccessScope) throws -> StoredResource {
+    func decode(_ db: Database, _ row: Row, type: ResourceType, scope: AccessScope) throws -> StoredResource {
         let tenant: String = row[1]
         let id: String = row[2]
         let version: Int = row[3]
         let lastUpdated: String = row[4]
         let deleted: Bool = row[5]
+        let keyOwner: String = row[8]
+        let erased: Bool = row[9]
         let patients = (row[7] as String?).map { $0.split(separator: ",").map(String.init) } ?? []
         var json: JSON? = nil
         if let body: Data = row[6] {
-            let plain = try vault.open(body, context: Self.cipherContext(tenant, type, id, version))
+            let context = Self.cipherContext(tenant, type, id, version)
+            let plain: Data
+            do {
+                plain = try keys.open(db, tenant: tenant, owner: keyOwner, body, context: context)
+            } catch let e as VaultError {
+                logger.error("stored resource failed to decrypt", metadata: ["resource": "\(type.rawValue)/\(id)/\(version)", "error": "\(e)"])
+                throw FHIRError(
+                    status: 500, code: "exception",
+                    diagnostics: "The stored data of \(type.rawValue)/\(id) version \(version) cannot be decrypted: \(e). Nothing was returned.")
+            }
             var value = try JSON.parse(plain)
             value["meta"] = .object(["versionId": .string(String(version)), "lastUpdated": .string(lastUpdated)])
             if let allowed = scope.visibleElements(of: type), case .object(let o) = value {
@@ -148,7 +229,8 @@ public final class PharmacyStore: Sendable {
             json = value
         }
         return StoredResource(
-            type: type, id: id, version: version, lastUpdated: lastUpdated, deleted: deleted, json: json, patients: patients)
+            type: type, id: id, version: version, lastUpdated: lastUpdated, deleted: deleted, json: json, patients: patients,
+            erased: erased)
     }
 
     static func cipherContext(_ tenant: String, _ type: ResourceType, _ id: String, _ version: Int) -> String {
@@ -265,15 +347,18 @@ public final class PharmacyStore: Sendable {
 extension PharmacyStore {
     /// Verifies the whole audit chain, its signed checkpoints and the head file.
     public func verifyAudit() async throws -> AuditVerification {
-        let key = vault.auditKey.publicKey
+        let key = auditPublicKey
         let head = headFile
         return try readOnCallingThread { db in try AuditVerifier.verify(db, publicKey: key, headFile: head) }
     }
 
     /// Every audit record in sequence order (for export).
     public func auditRecords() async throws -> [AuditRecord] {
-        try readOnCallingThread { db in
-            try String.fetchAll(db, sql: "SELECT body FROM audit_log ORDER BY seq").compactMap(AuditRecord.decode(body:))
+        let cipher = auditLog.cipher
+        return try readOnCallingThread { db in
+            try Row.fetchAll(db, sql: "SELECT body, hash FROM audit_log ORDER BY seq").compactMap {
+                AuditRecord.decode(body: $0[0], hash: $0[1], cipher: cipher)
+            }
         }
     }
 }

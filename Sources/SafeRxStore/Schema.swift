@@ -3,9 +3,11 @@ import SafeRxAudit
 
 /// The database schema, as GRDB migrations.
 ///
-/// Resource bodies are stored only as ciphertext (`resource_version.body`). Searchable PHI is stored only as blind
-/// index tokens (`search_index.value` for sensitive parameters). Patient ids, statuses, dates of last update and
-/// prescription authoring dates are stored in clear so that access scopes and range searches compile to SQL.
+/// Resource bodies are stored only as ciphertext (`resource_version.body`), each under its patient's data key
+/// (`key_owner`, `key_version`). Searchable PHI is stored only as blind index tokens (`search_index.value` for
+/// sensitive parameters). Keys are stored only wrapped (`tenant_key`, `data_key`, `service_key`; see ``KeyRing``).
+/// Patient ids, statuses, dates of last update and prescription authoring dates are stored in clear so that access
+/// scopes and range searches compile to SQL.
 enum Schema {
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -76,6 +78,54 @@ enum Schema {
                 );
                 """)
             try AuditLog.migrate(db)
+        }
+        m.registerMigration("v2-envelope-keys") { db in
+            try db.execute(sql: """
+                CREATE TABLE keyring_meta (
+                    name TEXT PRIMARY KEY,
+                    value TEXT NOT NULL
+                );
+                CREATE TABLE tenant_key (
+                    tenant TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    wrapped BLOB NOT NULL,
+                    master_key_id TEXT NOT NULL,
+                    active INTEGER NOT NULL,
+                    created TEXT NOT NULL,
+                    PRIMARY KEY (tenant, version)
+                ) WITHOUT ROWID;
+                CREATE TABLE data_key (
+                    tenant TEXT NOT NULL,
+                    owner TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    wrapped BLOB NOT NULL,
+                    tenant_key_version INTEGER NOT NULL,
+                    active INTEGER NOT NULL,
+                    created TEXT NOT NULL,
+                    PRIMARY KEY (tenant, owner, version)
+                ) WITHOUT ROWID;
+                CREATE TABLE service_key (
+                    name TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    wrapped BLOB NOT NULL,
+                    master_key_id TEXT NOT NULL,
+                    active INTEGER NOT NULL,
+                    created TEXT NOT NULL,
+                    PRIMARY KEY (name, version)
+                ) WITHOUT ROWID;
+                CREATE TABLE erasure (
+                    tenant TEXT NOT NULL,
+                    patient_id TEXT NOT NULL,
+                    erased_at TEXT NOT NULL,
+                    legal_override INTEGER NOT NULL,
+                    PRIMARY KEY (tenant, patient_id)
+                ) WITHOUT ROWID;
+                ALTER TABLE resource_version ADD COLUMN key_owner TEXT NOT NULL DEFAULT '';
+                ALTER TABLE resource_version ADD COLUMN key_version INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE resource_version ADD COLUMN erased INTEGER NOT NULL DEFAULT 0;
+                CREATE INDEX resource_key ON resource_version (tenant, key_owner, key_version);
+                ALTER TABLE user_account ADD COLUMN key_owner TEXT NOT NULL DEFAULT '';
+                """)
         }
         return m
     }

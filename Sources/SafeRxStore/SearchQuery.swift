@@ -149,6 +149,18 @@ public struct SearchQuery: Sendable {
                 words.append(exact ? w : String(w.prefix(24)))
             }
             return .terms(parameter: exact ? "\(p.name):exact" : p.name, values: words, sensitive: p.sensitive)
+        case .contact(let system):
+            guard modifier == nil else { throw .invalid("Parameter '\(p.name)' does not support ':\(clip(modifier!))'") }
+            var normalized: [String] = []
+            for v in values {
+                let n = system.map { ResourceIndexer.normalizedContact($0, v) }
+                    ?? (ResourceIndexer.normalizedContact(v.contains("@") ? "email" : "phone", v))
+                guard let n else {
+                    throw .invalid("Parameter '\(p.name)' must be \(system == "email" ? "an e-mail address" : system == "phone" ? "a phone number" : "an e-mail address or a phone number")")
+                }
+                normalized.append(n)
+            }
+            return .terms(parameter: p.name, values: normalized, sensitive: p.sensitive)
         case .date(let rangeable):
             guard modifier == nil else { throw .invalid("Parameter '\(p.name)' does not support modifiers") }
             guard values.count == 1 else { throw .invalid("Parameter '\(p.name)' takes one date; repeat the parameter for a range") }

@@ -8,7 +8,7 @@ import SafeRxAudit
 import SafeRxModel
 import SafeRxPharmacy
 import SafeRxServer
-import SafeRxStore
+@_spi(Benchmark) import SafeRxStore
 import SafeRxVault
 
 struct Bench: AsyncParsableCommand {
@@ -43,8 +43,12 @@ struct Bench: AsyncParsableCommand {
             }
             let parent = data.map { URL(fileURLWithPath: $0, isDirectory: true) } ?? FileManager.default.temporaryDirectory
             let dir = parent.appendingPathComponent("saferx-bench-\(UUID().uuidString)")
-            defer { try? FileManager.default.removeItem(at: dir) }
-            let store = try PharmacyStore(dataDirectory: dir)
+            let keyFile = parent.appendingPathComponent("saferx-bench-\(UUID().uuidString).key")
+            defer {
+                try? FileManager.default.removeItem(at: dir)
+                try? FileManager.default.removeItem(at: keyFile)
+            }
+            let store = try PharmacyStore.open(dataDirectory: dir, keyFile: keyFile)
             let auth = await AuthService(store: store, passwordCost: 4)
             _ = try await DemoPharmacy(patientCount: 200, patientAccounts: 1, partnerPatients: 20).seed(into: store, auth: auth)
             guard let user = try await store.user(named: "patient001") else { throw ValidationError("seed failed") }
@@ -132,26 +136,12 @@ struct Bench: AsyncParsableCommand {
             return WrkResult(rps: rps, p50: p50, p99: p99, requests: requests, errors: errors)
         }
 
-        /// The same synchronous read the store's gate uses.
-        static func readOnCallingThread<T>(_ store: PharmacyStore, _ body: (Database) throws -> T) throws -> T {
-            try store.dbPool.read(body)
-        }
-
         /// The same endpoint with no token check, no access scope and no audit. Bench-only.
         static func baselineRouter(store: PharmacyStore) -> Router<BasicRequestContext> {
             let router = Router()
-            let vault = store.vault
             router.get("/fhir/Patient/:id") { _, ctx -> Response in
                 let id = ctx.parameters.get("id") ?? ""
-                let found = try Self.readOnCallingThread(store) { db -> (String, Int, String, Data)? in
-                    try Row.fetchOne(
-                        db.cachedStatement(sql: "SELECT tenant, version, last_updated, body FROM resource_version WHERE type = 'Patient' AND id = ? AND current = 1"),
-                        arguments: [id]
-                    ).map { ($0[0], $0[1], $0[2], $0[3]) }
-                }
-                guard let (tenant, version, updated, body) = found else { return Response(status: .notFound) }
-                var json = try JSON.parse(try vault.open(body, context: "\(tenant)/Patient/\(id)/\(version)"))
-                json["meta"] = .object(["versionId": .string(String(version)), "lastUpdated": .string(updated)])
+                guard let json = try store.unprotectedRead(.patient, id: id) else { return Response(status: .notFound) }
                 var h = HTTPFields()
                 h[.contentType] = "application/fhir+json; charset=utf-8"
                 return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: json.encoded())))

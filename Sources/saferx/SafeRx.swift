@@ -8,6 +8,7 @@ import SafeRxPharmacy
 import SafeRxPolicy
 import SafeRxServer
 import SafeRxStore
+import SafeRxVault
 
 @main
 struct SafeRx: AsyncParsableCommand {
@@ -29,21 +30,53 @@ struct SafeRx: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "saferx",
         abstract: "SafeRx: a pharmacy patient-data platform whose data layer cannot return PHI without an access scope.",
-        subcommands: [Serve.self, Users.self, Token.self, Audit.self, Bench.self])
+        subcommands: [Serve.self, Users.self, Token.self, Audit.self, Keys.self, Patients.self, BackupCommand.self, Bench.self])
 }
 
-/// `--data DIR`, shared by every subcommand.
+/// An error the command line reports as one line, without the usage text.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// `--data DIR` and `--key-file FILE`, shared by every subcommand that opens a store.
 struct DataOptions: ParsableArguments {
-    @Option(name: .customLong("data"), help: "Data directory (database, keys, audit head).")
+    @Option(name: .customLong("data"), help: "Data directory (database, WAL, audit head). Holds no usable key.")
     var directory: String = "./saferx-data"
+
+    @Option(
+        name: .customLong("key-file"),
+        help: ArgumentHelp(
+            "Master key file, kept outside the data directory.",
+            discussion: "Default: $SAFERX_MASTER_KEY_FILE, else ~/.config/saferx/master.key. Created (mode 0600) with a new store."))
+    var keyFile: String?
 
     var url: URL { URL(fileURLWithPath: directory, isDirectory: true) }
 
-    func openStore() throws -> PharmacyStore {
+    var keyFileURL: URL { keyFile.map { URL(fileURLWithPath: $0) } ?? FileKeyProvider.defaultPath() }
+
+    /// The master key provider alone (for backups, which carry their own database).
+    func keyProvider() throws -> FileKeyProvider {
         do {
-            return try PharmacyStore(dataDirectory: url, logger: Logger(label: "saferx.store"))
+            return try FileKeyProvider(path: keyFileURL, create: false)
         } catch {
-            throw ValidationError("Cannot open the store in \(directory): \(error)")
+            throw CLIError("\(error)")
+        }
+    }
+
+    func openStore() throws -> PharmacyStore {
+        let existed = FileManager.default.fileExists(atPath: keyFileURL.path)
+        do {
+            let store = try PharmacyStore.open(dataDirectory: url, keyFile: keyFileURL, logger: Logger(label: "saferx.store"))
+            if !existed {
+                FileHandle.standardError.write(Data("""
+                    Created a new master key at \(keyFileURL.path) (mode 0600). Back it up apart from the data \
+                    directory and its backups: without it, neither can be read.\n
+                    """.utf8))
+            }
+            return store
+        } catch {
+            throw CLIError("Cannot open the store in \(directory): \(error)")
         }
     }
 }
@@ -55,7 +88,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Seed a synthetic demo pharmacy into an empty store and write demo-credentials.json.")
     var demo = false
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
-    @Option(help: "Port to listen on.") var port = 8080
+    @Option(help: "Port to listen on (0 picks a free one and prints it).") var port = 8080
 
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
@@ -73,13 +106,16 @@ struct Serve: AsyncParsableCommand {
             }
             say("Demo credentials: \(credentialsFile.path) (mode 0600)")
         }
-        let url = "http://\(host):\(port)"
-        say("SafeRx listening on \(url)  (FHIR base \(url)/fhir)")
-        if demo {
-            say("Log in: curl -s -X POST \(url)/auth/login -H 'Content-Type: application/json' -d '{\"username\":\"patient001\",\"password\":\"<from demo-credentials.json>\"}'")
-        }
+        let host = host, demo = demo
         let app = SafeRxServer.application(
-            store: store, auth: auth, configuration: .init(host: host, port: port), logger: logger)
+            store: store, auth: auth,
+            configuration: .init(host: host, port: port, onListening: { bound in
+                let url = "http://\(host):\(bound)"
+                say("SafeRx listening on \(url)  (FHIR base \(url)/fhir)")
+                if demo {
+                    say("Log in: curl -s -X POST \(url)/auth/login -H 'Content-Type: application/json' -d '{\"username\":\"patient001\",\"password\":\"<from demo-credentials.json>\"}'")
+                }
+            }), logger: logger)
         try await app.runService()
     }
 

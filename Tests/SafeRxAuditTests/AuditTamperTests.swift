@@ -10,15 +10,15 @@ import Testing
     struct Fixture {
         let dir: URL
         let db: DatabaseQueue
-        let vault: Vault
+        let signingKey = Curve25519.Signing.PrivateKey()
+        let cipher = AuditFieldCipher(key: SymmetricKey(size: .bits256), index: BlindIndex(key: SymmetricKey(size: .bits256)))
         let log: AuditLog
 
         init(records: Int = 40, checkpointAt: [Int] = [20, 40]) throws {
             dir = FileManager.default.temporaryDirectory.appendingPathComponent("saferx-audit-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            vault = try Vault.open(dataDirectory: dir)
             db = try DatabaseQueue(path: dir.appendingPathComponent("audit.sqlite").path)
-            log = AuditLog(vault: vault, headFile: dir.appendingPathComponent("audit-head.json"))
+            log = AuditLog(signingKey: signingKey, cipher: cipher, headFile: dir.appendingPathComponent("audit-head.json"))
             try db.write { db in try AuditLog.migrate(db) }
             for i in 1...records {
                 try db.write { db in
@@ -37,7 +37,7 @@ import Testing
 
         func verify() throws -> AuditVerification {
             try db.read { db in
-                try AuditVerifier.verify(db, publicKey: vault.auditKey.publicKey, headFile: dir.appendingPathComponent("audit-head.json"))
+                try AuditVerifier.verify(db, publicKey: signingKey.publicKey, headFile: dir.appendingPathComponent("audit-head.json"))
             }
         }
 
@@ -96,7 +96,7 @@ import Testing
         try f.tamper("UPDATE audit_log SET seq = seq + 1000 WHERE seq >= 15")
         try f.tamper("UPDATE audit_log SET seq = seq - 999 WHERE seq >= 1015")
         let forged = AuditRecord(seq: 15, time: "2026-01-01T00:00:00.000Z", entry: Fixture.entry(15), prevHash: "bogus")
-        try f.tamper("INSERT INTO audit_log (seq, tenant, time, body, hash) VALUES (15, 't1', ?, ?, 'h')", [forged.time, forged.canonicalBody()])
+        try f.tamper("INSERT INTO audit_log (seq, tenant, time, body, hash) VALUES (15, 't1', ?, ?, 'h')", [forged.time, forged.canonicalBody(cipher: f.cipher)])
         #expect(try f.verify().firstBad == 15)
     }
 
@@ -133,5 +133,37 @@ import Testing
         let count = try f.db.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM audit_checkpoint") }
         #expect(count == 1)
         #expect(try f.verify().ok)
+    }
+}
+
+@Suite("Audit field sealing") struct AuditSealingTests {
+    @Test("source address, user agent and detail are sealed; the chain verifies without the key; a moved seal does not open")
+    func sealedFields() throws {
+        let f = try AuditTamperTests.Fixture(records: 5, checkpointAt: [5])
+        let rows: [Row] = try f.db.read { try Row.fetchAll($0, sql: "SELECT seq, body, hash FROM audit_log ORDER BY seq") }
+        for row in rows {
+            let body: String = row["body"]
+            #expect(!body.contains("127.0.0.1") && !body.contains("\"test\"") && !body.contains("userAgent"))
+            #expect(body.contains("\"sealed\"") && body.contains("\"sourceToken\""))
+            let opened = AuditRecord.decode(body: body, hash: row["hash"], cipher: f.cipher)
+            #expect(opened?.entry.sourceIP == "127.0.0.1" && opened?.entry.userAgent == "test" && opened?.sealedFieldsOpened == true)
+            let closed = AuditRecord.decode(body: body, cipher: nil)
+            #expect(closed?.entry.sourceIP == "" && closed?.sealedFieldsOpened == false && closed?.entry.patients.isEmpty == false)
+        }
+        #expect(try f.verify().ok)
+        // The same address gives the same token, so records can be grouped by source without revealing it.
+        let tokens = Set(rows.map { (AuditSealingTests.field("sourceToken", in: $0["body"])) })
+        #expect(tokens.count == 1)
+        // A seal copied into another record (re-hashed to hide it) does not open there.
+        let sealed2 = Self.field("sealed", in: rows[1]["body"])
+        let body3: String = rows[2]["body"]
+        let moved = body3.replacingOccurrences(of: Self.field("sealed", in: body3), with: sealed2)
+        #expect(AuditRecord.decode(body: moved, cipher: f.cipher)?.sealedFieldsOpened == false)
+    }
+
+    static func field(_ name: String, in body: String) -> String {
+        let marker = "\"\(name)\":\""
+        guard let r = body.range(of: marker) else { return "" }
+        return String(body[r.upperBound...].prefix { $0 != "\"" })
     }
 }

@@ -53,13 +53,34 @@ import Testing
         #expect(FHIRDate.isValidDateTime("2026-01-02T03:04:05Z") && !FHIRDate.isValidDateTime("2026-01-02T03:04"))
     }
 
-    @Test("names are indexed as accent- and case-folded prefixes of at least two characters")
+    @Test("names are indexed as accent- and case-folded prefixes of at least three characters")
     func nameTerms() throws {
         let p = try JSON.parse(Data(#"{"resourceType":"Patient","name":[{"family":"Müller","given":["Zoë"]}]}"#.utf8))
         let terms = ResourceIndexer.terms(of: .patient, p)
-        #expect(terms.contains(IndexTerm("family", "mu", sensitive: true)))
+        #expect(terms.contains(IndexTerm("family", "mul", sensitive: true)))
+        #expect(!terms.contains(IndexTerm("family", "mu", sensitive: true)))
+        #expect(terms.contains(IndexTerm("family:exact", "muller", sensitive: true)))
+        #expect(terms.contains(IndexTerm("given", "zoe", sensitive: true)))
         #expect(terms.contains(IndexTerm("name", "zoe", sensitive: true)))
         #expect(!terms.contains(IndexTerm("name", "z", sensitive: true)))
         #expect(terms.allSatisfy { $0.sensitive })
+    }
+
+    @Test("e-mail and phone are indexed normalized, so any spelling of the same contact matches")
+    func contactTerms() throws {
+        let p = try JSON.parse(Data(#"""
+            {"resourceType":"Patient","telecom":[{"system":"email","value":" Ava.Y@Example.org"},
+             {"system":"phone","value":"+1 (555) 010-2000"},{"system":"fax","value":"555-010-9999"}]}
+            """#.utf8))
+        let terms = Set(ResourceIndexer.terms(of: .patient, p))
+        #expect(terms.contains(IndexTerm("email", "ava.y@example.org", sensitive: true)))
+        #expect(terms.contains(IndexTerm("phone", "5550102000", sensitive: true)))
+        #expect(terms.contains(IndexTerm("telecom", "5550102000", sensitive: true)))
+        #expect(!terms.contains { $0.value.contains("9999") }, "a fax number is not a searchable contact")
+        for spelling in ["555.010.2000", "(555) 010-2000", "1-555-010-2000", "5550102000"] {
+            #expect(ResourceIndexer.normalizedContact("phone", spelling) == "5550102000", "\(spelling)")
+        }
+        #expect(ResourceIndexer.normalizedContact("email", "no-at-sign") == nil)
+        #expect(ResourceIndexer.normalizedContact("phone", "12") == nil)
     }
 }

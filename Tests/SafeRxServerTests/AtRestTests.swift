@@ -12,7 +12,9 @@ import Testing
         for f in files { bytes.append(try Data(contentsOf: server.directory.appendingPathComponent(f))) }
         #expect(bytes.count > 100_000)
         for needle in ["Alvarez", "Nakamura", "Whitaker", "@example.org", "MRN100001", "RX0000011", "555-", "Take 1", "refill",
-                       "Lisinopril", "patient001", "pharmacist2"] {
+                       "Lisinopril", "patient001", "pharmacist2",
+                       // the audit log's user agent (the tests send "saferx-tests") and free-text detail are sealed too
+                       "saferx-tests", "params: "] {
             #expect(bytes.range(of: Data(needle.utf8)) == nil, "found '\(needle)' in plaintext")
         }
     }

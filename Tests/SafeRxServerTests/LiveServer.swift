@@ -24,7 +24,7 @@ final class LiveServer: Sendable {
 
     static func start(patients: Int = 60, accounts: Int = 50, partnerPatients: Int = 10) async throws -> LiveServer {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("saferx-test-\(UUID().uuidString)")
-        let store = try PharmacyStore(dataDirectory: dir)
+        let store = try PharmacyStore.open(dataDirectory: dir, keyFile: dir.appendingPathExtension("master.key"))
         let auth = await AuthService(store: store, passwordCost: 4)
         let creds = try await DemoPharmacy(patientCount: patients, patientAccounts: accounts, partnerPatients: partnerPatients)
             .seed(into: store, auth: auth)
@@ -52,10 +52,15 @@ final class LiveServer: Sendable {
         self.task = task
     }
 
-    func stop() async {
+    /// The master key file of this server's store (beside, not inside, its data directory).
+    var keyFile: URL { directory.appendingPathExtension("master.key") }
+
+    func stop(removingFiles: Bool = true) async {
         task.cancel()
         _ = await task.result
+        guard removingFiles else { return }
         try? FileManager.default.removeItem(at: directory)
+        try? FileManager.default.removeItem(at: directory.appendingPathExtension("master.key"))
     }
 
     /// A new HTTP/1.1 connection to the server.

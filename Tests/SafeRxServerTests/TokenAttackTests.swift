@@ -52,12 +52,12 @@ import Testing
 
         // HS256 keyed with the server's public key (algorithm confusion).
         let hs = JWTKeyCollection()
-        await hs.add(hmac: HMACKey(key: SymmetricKey(data: server.store.vault.tokenKey.publicKey.rawRepresentation)), digestAlgorithm: .sha256, kid: "saferx-1")
+        await hs.add(hmac: HMACKey(key: SymmetricKey(data: server.store.tokenSigningKey.publicKey.rawRepresentation)), digestAlgorithm: .sha256, kid: "saferx-1")
         try await Self.expectRejected(client, try await hs.sign(Self.claims(server), kid: "saferx-1"), "HS256")
 
         // Right key, but expired or for another audience.
         let real = JWTKeyCollection()
-        await real.add(eddsa: EdDSA.PrivateKey(backing: server.store.vault.tokenKey), kid: "saferx-1")
+        await real.add(eddsa: EdDSA.PrivateKey(backing: server.store.tokenSigningKey), kid: "saferx-1")
         try await Self.expectRejected(
             client, try await real.sign(Self.claims(server, exp: Date().addingTimeInterval(-5)), kid: "saferx-1"), "expired")
         try await Self.expectRejected(
@@ -131,7 +131,7 @@ import Testing
         defer { Task { await client.close() } }
         // A correctly signed token whose role the policy does not know.
         let real = JWTKeyCollection()
-        await real.add(eddsa: EdDSA.PrivateKey(backing: server.store.vault.tokenKey), kid: "saferx-1")
+        await real.add(eddsa: EdDSA.PrivateKey(backing: server.store.tokenSigningKey), kid: "saferx-1")
         var c = try await Self.claims(server, user: "pharmacist")
         c.role = "superuser"
         let r = try await client.get("/fhir/Patient/pat-0001", token: try await real.sign(c, kid: "saferx-1"))

@@ -1,0 +1,226 @@
+import Crypto
+import Foundation
+import GRDB
+import SafeRxAudit
+import SafeRxModel
+import SafeRxVault
+
+/// Why a backup could not be made, read or restored. Messages name the file and what is wrong with it.
+public enum BackupError: Error, Sendable, CustomStringConvertible {
+    case notABackup(String)
+    case truncated(String)
+    case corrupted(String)
+    case unusable(String)
+
+    public var description: String {
+        switch self {
+        case .notABackup(let m): "not a SafeRx backup: \(m)"
+        case .truncated(let m): "backup truncated: \(m)"
+        case .corrupted(let m): "backup corrupted: \(m)"
+        case .unusable(let m): m
+        }
+    }
+}
+
+/// What a backup holds, as checked by ``Backup/verify(_:keyProvider:)`` or after a restore.
+public struct BackupSummary: Sendable {
+    public var created: String
+    public var masterKeyID: String
+    public var bytes: Int
+    public var resources: Int
+    public var patients: Int
+    public var auditRecords: Int64
+    public var checkpoints: Int
+}
+
+/// Encrypted, integrity-protected backups of a store.
+///
+/// A backup is a consistent online snapshot of the database (SQLite's backup API, taken while the server keeps
+/// serving), plus the signed audit head, encrypted with a fresh backup key that is wrapped by the master key.
+///
+/// File layout: `SAFERX-BACKUP-1\n`, a 4-byte big-endian header length, the header (JSON: id, creation time, master
+/// key id, wrapped backup key, chunk count, size, signed audit head), then the chunks, each a 4-byte length and an
+/// AES-256-GCM ciphertext of up to 1 MiB. Each chunk's associated data binds it to the header's hash, its index and
+/// whether it is the last, so an edited header, a reordered, altered or missing chunk, and a truncated file are
+/// all detected.
+public enum Backup {
+    static let magic = Data("SAFERX-BACKUP-1\n".utf8)
+    static let chunkSize = 1 << 20
+
+    struct Header: Codable {
+        var id: String
+        var created: String
+        var masterKeyID: String
+        var wrappedKey: String
+        var chunks: Int
+        var bytes: Int
+        var auditHead: String?
+    }
+
+    /// Writes an encrypted snapshot of `store` to `file` (mode 0600). The audit log is checkpointed first, so the
+    /// snapshot ends on a signed head.
+    public static func create(_ store: PharmacyStore, to file: URL) async throws -> (bytes: Int, chunks: Int) {
+        let fm = FileManager.default
+        try await store.recordAdminEvent(action: "backup", tenant: "*", detail: "backup created")
+        let snapshot = store.dataDirectory.appendingPathComponent(".backup-\(UUID().uuidString).sqlite")
+        defer { try? fm.removeItem(at: snapshot) }
+        do {
+            let target = try DatabaseQueue(path: snapshot.path)
+            try store.dbPool.backup(to: target)
+            try target.close()
+        }
+        let head = try? String(contentsOf: store.headFile, encoding: .utf8)
+        guard let plain = fm.contents(atPath: snapshot.path) else { throw BackupError.unusable("could not read the snapshot") }
+        let key = Envelope.newKey()
+        let id = UUID().uuidString.lowercased()
+        let provider = store.keys.provider
+        let chunks = max(1, (plain.count + chunkSize - 1) / chunkSize)
+        let header = Header(
+            id: id, created: AuditLog.timestamp(Date()), masterKeyID: provider.keyID,
+            wrappedKey: try provider.wrap(key, context: "backup/\(id)").base64EncodedString(), chunks: chunks, bytes: plain.count,
+            auditHead: head)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let headerBytes = try encoder.encode(header)
+        let headerHash = Data(SHA256.hash(data: headerBytes))
+        var out = magic
+        out.append(uint32(headerBytes.count))
+        out.append(headerBytes)
+        for i in 0..<chunks {
+            let part = plain[plain.startIndex + i * chunkSize..<plain.startIndex + min(plain.count, (i + 1) * chunkSize)]
+            let sealed = Envelope.seal(part, key: key, keyVersion: 0, context: chunkContext(headerHash, i, last: i == chunks - 1))
+            out.append(uint32(sealed.count))
+            out.append(sealed)
+        }
+        let tmp = file.path + ".partial"
+        guard fm.createFile(atPath: tmp, contents: out, attributes: [.posixPermissions: 0o600]) else {
+            throw BackupError.unusable("cannot write \(tmp)")
+        }
+        if fm.fileExists(atPath: file.path) { try fm.removeItem(at: file) }
+        try fm.moveItem(atPath: tmp, toPath: file.path)
+        return (out.count, chunks)
+    }
+
+    /// Decrypts a backup file and checks every chunk. Returns the database image and the audit head.
+    static func open(_ file: URL, keyProvider: any KeyProvider) throws -> (Header, Data) {
+        guard let data = FileManager.default.contents(atPath: file.path) else {
+            throw BackupError.unusable("cannot read \(file.path)")
+        }
+        guard data.count >= magic.count, data.prefix(magic.count) == magic else {
+            throw data.count < magic.count && magic.starts(with: data)
+                ? BackupError.truncated("\(file.path) ends inside its signature") : BackupError.notABackup("\(file.path) does not start with the SafeRx backup signature")
+        }
+        var offset = magic.count
+        func take(_ n: Int, _ what: String) throws -> Data {
+            guard n >= 0, data.count - offset >= n else { throw BackupError.truncated("\(file.path) ends inside \(what)") }
+            defer { offset += n }
+            return data.subdata(in: data.startIndex + offset..<data.startIndex + offset + n)
+        }
+        let headerLength = Int(readUInt32(try take(4, "the header length")))
+        guard headerLength < 1 << 20 else { throw BackupError.corrupted("header length \(headerLength) is implausible") }
+        let headerBytes = try take(headerLength, "the header")
+        guard let header = try? JSONDecoder().decode(Header.self, from: headerBytes), let wrapped = Data(base64Encoded: header.wrappedKey)
+        else { throw BackupError.corrupted("the header does not decode") }
+        let key: SymmetricKey
+        do {
+            key = try keyProvider.unwrap(wrapped, keyID: header.masterKeyID, context: "backup/\(header.id)")
+        } catch {
+            if case .wrongMasterKey = error { throw error }
+            throw BackupError.corrupted("the backup key does not unwrap with master key \(header.masterKeyID): \(error)")
+        }
+        let headerHash = Data(SHA256.hash(data: headerBytes))
+        var plain = Data(capacity: header.bytes)
+        for i in 0..<header.chunks {
+            guard data.count - offset >= 4 else {
+                throw BackupError.truncated("\(file.path) ends after \(i) of \(header.chunks) chunks")
+            }
+            let length = Int(readUInt32(try take(4, "chunk \(i + 1)")))
+            guard data.count - offset >= length else {
+                throw BackupError.truncated("\(file.path) ends inside chunk \(i + 1) of \(header.chunks)")
+            }
+            let sealed = try take(length, "chunk \(i + 1)")
+            do {
+                plain.append(try Envelope.open(
+                    sealed, key: key, context: chunkContext(headerHash, i, last: i == header.chunks - 1), what: "chunk \(i + 1)"))
+            } catch {
+                throw BackupError.corrupted("chunk \(i + 1) of \(header.chunks) failed authentication (altered, reordered or from another backup)")
+            }
+        }
+        guard offset == data.count else { throw BackupError.corrupted("\(data.count - offset) unexpected bytes after the last chunk") }
+        guard plain.count == header.bytes else { throw BackupError.corrupted("size \(plain.count) differs from the header's \(header.bytes)") }
+        return (header, plain)
+    }
+
+    /// Decrypts and checks a backup without touching any store: every chunk, SQLite's integrity check, the audit
+    /// chain and its signatures, and every ciphertext inside it under its key.
+    public static func verify(_ file: URL, keyProvider: any KeyProvider) async throws -> BackupSummary {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("saferx-verify-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        return try await restore(file, to: dir, keyProvider: keyProvider)
+    }
+
+    /// Restores a backup into `dataDirectory`, which must not hold a store yet, then checks it like ``verify``.
+    /// Nothing is left in `dataDirectory` if any check fails.
+    public static func restore(_ file: URL, to dataDirectory: URL, keyProvider: any KeyProvider) async throws -> BackupSummary {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: PharmacyStore.databaseFile(in: dataDirectory).path) {
+            throw BackupError.unusable("\(dataDirectory.path) already holds a store; restore into a new directory")
+        }
+        let (header, image) = try open(file, keyProvider: keyProvider)
+        let staging = dataDirectory.appendingPathComponent(".restore-\(UUID().uuidString)")
+        try fm.createDirectory(at: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try? fm.setAttributes([.posixPermissions: 0o700], ofItemAtPath: dataDirectory.path)
+        var keep = false
+        defer { if !keep { try? fm.removeItem(at: staging) } }
+        guard fm.createFile(atPath: PharmacyStore.databaseFile(in: staging).path, contents: image, attributes: [.posixPermissions: 0o600]) else {
+            throw BackupError.unusable("cannot write into \(dataDirectory.path)")
+        }
+        if let head = header.auditHead {
+            _ = fm.createFile(atPath: staging.appendingPathComponent("audit-head.json").path, contents: Data(head.utf8), attributes: [.posixPermissions: 0o600])
+        }
+        let integrity = try integrityCheck(PharmacyStore.databaseFile(in: staging))
+        guard integrity == ["ok"] else { throw BackupError.corrupted("SQLite integrity check: \(integrity.prefix(3).joined(separator: "; "))") }
+        let summary: BackupSummary
+        do {
+            let store = try PharmacyStore(dataDirectory: staging, keyProvider: keyProvider)
+            let audit = try await store.verifyAudit()
+            guard audit.ok else {
+                throw BackupError.corrupted("audit chain fails at sequence \(audit.firstBad ?? 0): \(audit.reason ?? "")")
+            }
+            let (resources, failures) = try await store.verifyCiphertexts()
+            guard failures.isEmpty else {
+                throw BackupError.corrupted("\(failures.count) ciphertexts do not open, first: \(failures[0])")
+            }
+            let patients = try store.readOnCallingThread { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM resource_version WHERE type = 'Patient' AND current = 1 AND deleted = 0") ?? 0
+            }
+            try store.dbPool.close()
+            summary = BackupSummary(
+                created: header.created, masterKeyID: header.masterKeyID, bytes: header.bytes, resources: resources, patients: patients,
+                auditRecords: audit.records, checkpoints: audit.checkpoints)
+        }
+        for name in try fm.contentsOfDirectory(atPath: staging.path) {
+            try fm.moveItem(at: staging.appendingPathComponent(name), to: dataDirectory.appendingPathComponent(name))
+        }
+        keep = false
+        return summary
+    }
+
+    static func integrityCheck(_ file: URL) throws -> [String] {
+        let q = try DatabaseQueue(path: file.path)
+        defer { try? q.close() }
+        return try q.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+    }
+
+    static func chunkContext(_ headerHash: Data, _ index: Int, last: Bool) -> String {
+        "saferx-backup|\(headerHash.base64EncodedString())|\(index)|\(last ? "last" : "more")"
+    }
+
+    static func uint32(_ n: Int) -> Data {
+        withUnsafeBytes(of: UInt32(n).bigEndian) { Data($0) }
+    }
+
+    static func readUInt32(_ d: Data) -> UInt32 {
+        d.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+    }
+}

@@ -1,0 +1,180 @@
+import Crypto
+import Foundation
+import Synchronization
+
+/// Where the master key (the key-encryption key at the top of SafeRx's hierarchy) lives.
+///
+/// The master key only wraps and unwraps other keys (tenant keys and service keys); it never encrypts data and is
+/// never stored in the data directory. ``FileKeyProvider`` is the default; a cloud KMS or an HSM plugs in by
+/// implementing this protocol, so that the master key never leaves it.
+public protocol KeyProvider: Sendable {
+    /// The id of the master key that new wraps use: a fingerprint, or a KMS key name and version.
+    var keyID: String { get }
+    /// Wraps a key under the current master key, bound to `context`.
+    func wrap(_ key: SymmetricKey, context: String) throws(VaultError) -> Data
+    /// Unwraps a key that was wrapped under master key `keyID`, which may be an earlier one the provider still holds.
+    func unwrap(_ wrapped: Data, keyID: String, context: String) throws(VaultError) -> SymmetricKey
+}
+
+/// The master key in a file outside the data directory: `--key-file`, `SAFERX_MASTER_KEY_FILE`, or
+/// `~/.config/saferx/master.key`, one line of base64 (32 random bytes), mode 0600.
+///
+/// During and after a rotation (``rotate()``), the previous key stays beside it as `<file>.previous` so that data
+/// wrapped under it (older backups) can still be opened; delete that file once no backup needs it.
+public final class FileKeyProvider: KeyProvider {
+    public let path: URL
+    struct State {
+        var current: (id: String, key: SymmetricKey)
+        var others: [String: SymmetricKey]
+    }
+    let state: Mutex<State>
+
+    /// The default location: `$SAFERX_MASTER_KEY_FILE`, else `~/.config/saferx/master.key`.
+    public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
+        if let p = environment["SAFERX_MASTER_KEY_FILE"], !p.isEmpty { return URL(fileURLWithPath: p) }
+        let home = environment["HOME"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.homeDirectoryForCurrentUser
+        return home.appendingPathComponent(".config/saferx/master.key")
+    }
+
+    /// Loads the key at `path`; creates it (mode 0600, directory 0700) when it is missing and `create` is true.
+    /// - Parameter expectedKeyID: named in the error when the file is missing (the key the data needs).
+    public init(path: URL, create: Bool, expectedKeyID: String? = nil) throws(VaultError) {
+        self.path = path
+        let fm = FileManager.default
+        if !fm.fileExists(atPath: path.path) {
+            guard create else { throw .missingMasterKey(path: path.path, expectedKeyID: expectedKeyID) }
+            let key = Envelope.newKey()
+            try Self.write(key, to: path)
+        }
+        let key = try Self.read(path)
+        var others: [String: SymmetricKey] = [:]
+        for suffix in [".previous", ".new"] {
+            let p = URL(fileURLWithPath: path.path + suffix)
+            if fm.fileExists(atPath: p.path) {
+                let k = try Self.read(p)
+                others[Self.fingerprint(k)] = k
+            }
+        }
+        state = Mutex(State(current: (Self.fingerprint(key), key), others: others))
+    }
+
+    public var keyID: String { state.withLock { $0.current.id } }
+
+    /// Every master key id this provider can unwrap with (current first).
+    public var knownKeyIDs: [String] { state.withLock { [$0.current.id] + $0.others.keys.sorted() } }
+
+    public func wrap(_ key: SymmetricKey, context: String) throws(VaultError) -> Data {
+        let master = state.withLock { $0.current.key }
+        return Envelope.wrap(key, under: master, context: context)
+    }
+
+    public func unwrap(_ wrapped: Data, keyID: String, context: String) throws(VaultError) -> SymmetricKey {
+        if let master = lookup(keyID) { return try Envelope.unwrap(wrapped, under: master, context: context) }
+        // Another process may have rotated the key file since it was read (`saferx keys rotate --master`).
+        try reload()
+        guard let master = lookup(keyID) else { throw .wrongMasterKey(expected: keyID, given: self.keyID) }
+        return try Envelope.unwrap(wrapped, under: master, context: context)
+    }
+
+    func lookup(_ id: String) -> SymmetricKey? {
+        state.withLock { s in s.current.id == id ? s.current.key : s.others[id] }
+    }
+
+    func reload() throws(VaultError) {
+        let fresh = try FileKeyProvider(path: path, create: false)
+        let s = fresh.state.withLock { $0 }
+        state.withLock { mine in
+            let old = mine.current
+            mine = s
+            if mine.others[old.id] == nil && mine.current.id != old.id { mine.others[old.id] = old.key }
+        }
+    }
+
+    /// Starts a rotation: a new key is written to `<file>.new` and becomes the key that ``wrap(_:context:)`` uses.
+    /// Call ``commitRotation()`` once everything is re-wrapped; until then the old file is untouched.
+    public func rotate() throws(VaultError) {
+        let fresh = Envelope.newKey()
+        try Self.write(fresh, to: URL(fileURLWithPath: path.path + ".new"))
+        state.withLock { s in
+            s.others[s.current.id] = s.current.key
+            s.current = (Self.fingerprint(fresh), fresh)
+        }
+    }
+
+    /// Finishes a rotation: `<file>` becomes `<file>.previous` and `<file>.new` becomes `<file>`.
+    public func commitRotation() throws(VaultError) {
+        let fm = FileManager.default
+        let new = path.path + ".new", previous = path.path + ".previous"
+        guard fm.fileExists(atPath: new) else { return }
+        do {
+            if fm.fileExists(atPath: previous) { try fm.removeItem(atPath: previous) }
+            try fm.moveItem(atPath: path.path, toPath: previous)
+            try fm.moveItem(atPath: new, toPath: path.path)
+        } catch {
+            throw .keyStore("could not rename \(new) to \(path.path): \(error.localizedDescription)")
+        }
+    }
+
+    /// Makes `keyID` the current key if it is the pending `<file>.new` (a rotation interrupted before its files
+    /// were renamed). Returns whether it did.
+    public func adoptPending(_ keyID: String) throws(VaultError) -> Bool {
+        let newURL = URL(fileURLWithPath: path.path + ".new")
+        guard FileManager.default.fileExists(atPath: newURL.path), Self.fingerprint(try Self.read(newURL)) == keyID else { return false }
+        try commitRotation()
+        try reload()
+        return self.keyID == keyID
+    }
+
+    /// A public, non-secret id for a master key: `file:` and 16 hex digits of a hash of it.
+    public static func fingerprint(_ key: SymmetricKey) -> String {
+        let digest = key.withUnsafeBytes { raw -> SHA256.Digest in
+            var h = SHA256()
+            h.update(data: Data("saferx master key id|".utf8))
+            h.update(data: Data(raw))
+            return h.finalize()
+        }
+        return "file:" + digest.prefix(8).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func read(_ url: URL) throws(VaultError) -> SymmetricKey {
+        var st = stat()
+        guard stat(url.path, &st) == 0 else { throw .badMasterKeyFile(path: url.path, reason: "cannot be read") }
+        if st.st_mode & 0o077 != 0 {
+            throw .badMasterKeyFile(
+                path: url.path, reason: "is readable by others (mode \(String(st.st_mode & 0o777, radix: 8))); run chmod 600 on it")
+        }
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw .badMasterKeyFile(path: url.path, reason: "cannot be read")
+        }
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let raw = Data(base64Encoded: text), raw.count == 32 else {
+            throw .badMasterKeyFile(path: url.path, reason: "does not hold a base64-encoded 256-bit key")
+        }
+        return SymmetricKey(data: raw)
+    }
+
+    static func write(_ key: SymmetricKey, to url: URL) throws(VaultError) {
+        let fm = FileManager.default
+        let dir = url.deletingLastPathComponent()
+        do {
+            if !fm.fileExists(atPath: dir.path) {
+                try fm.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            }
+        } catch {
+            throw .keyStore("cannot create \(dir.path)")
+        }
+        let text = key.withUnsafeBytes { Data($0).base64EncodedString() } + "\n"
+        let tmp = url.path + ".tmp"
+        _ = fm.createFile(atPath: tmp, contents: nil, attributes: [.posixPermissions: 0o600])
+        guard let h = FileHandle(forWritingAtPath: tmp) else { throw .keyStore("cannot write \(tmp)") }
+        do {
+            try h.write(contentsOf: Data(text.utf8))
+            try h.synchronize()
+            try h.close()
+            if fm.fileExists(atPath: url.path) { try fm.removeItem(at: url) }
+            try fm.moveItem(atPath: tmp, toPath: url.path)
+        } catch {
+            throw .keyStore("cannot write \(url.path)")
+        }
+    }
+}
