@@ -60,12 +60,12 @@ public enum AuditEventMapper {
             if let d = e.detail { entity["description"] = .string(d) }
             entities.append(.object(entity))
         }
-        entities.append(
-            .object([
-                "what": .object(["identifier": .object(["system": "urn:saferx:request-id", "value": .string(e.requestID)])]),
-                "type": .object(["system": "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType", "code": "XrequestId"]),
-                "detail": .array([.object(["type": "user-agent", "valueString": .string(e.userAgent)])]),
-            ]))
+        var request: [String: JSON] = [
+            "what": .object(["identifier": .object(["system": "urn:saferx:request-id", "value": .string(e.requestID)])]),
+            "type": .object(["system": "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType", "code": "XrequestId"]),
+        ]
+        if !e.userAgent.isEmpty { request["detail"] = .array([.object(["type": "user-agent", "valueString": .string(e.userAgent)])]) }
+        entities.append(.object(request))
         var event: [String: JSON] = [
             "resourceType": "AuditEvent",
             "id": .string(String(r.seq)),

@@ -136,7 +136,7 @@ extension PharmacyStore {
             case .terms(let parameter, let values, let sensitive):
                 let stored = values.map { sensitive ? blindIndex.token(parameter: parameter, value: $0) : $0 }
                 parts.append(
-                    "EXISTS (SELECT 1 FROM search_index si WHERE si.pk = v.pk AND si.param = ? AND si.value IN (\(stored.map { _ in "?" }.joined(separator: ","))))")
+                    "v.pk IN (SELECT si.pk FROM search_index si WHERE si.param = ? AND si.value IN (\(stored.map { _ in "?" }.joined(separator: ","))))")
                 args.append(parameter)
                 args += stored
             case .dateRange(let parameter, let cmp, let value):

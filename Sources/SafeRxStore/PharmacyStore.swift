@@ -141,14 +141,16 @@ public final class PharmacyStore: Sendable {
         case .tenant:
             break
         case .compartment(let patientID):
-            sql += " AND EXISTS (SELECT 1 FROM resource_patient rp WHERE rp.pk = \(v).pk AND rp.patient_id = ?)"
+            // `pk IN (...)` lets SQLite drive the query from the patient's rows instead of testing every row.
+            sql += " AND \(v).pk IN (SELECT rp.pk FROM resource_patient rp WHERE rp.patient_id = ?)"
             args.append(patientID)
         case .partner(let clientID):
             sql += """
-                 AND EXISTS (SELECT 1 FROM resource_patient rp JOIN patient_owner po \
-                ON po.patient_id = rp.patient_id AND po.tenant = \(v).tenant WHERE rp.pk = \(v).pk AND po.partner = ?)
+                 AND \(v).pk IN (SELECT rp.pk FROM patient_owner po JOIN resource_patient rp ON rp.patient_id = po.patient_id \
+                WHERE po.partner = ? AND po.tenant = ?)
                 """
             args.append(clientID)
+            args.append(scope.tenant)
         case .none:
             return ("0", [])
         }

@@ -127,6 +127,11 @@ enum Schema {
                 ALTER TABLE user_account ADD COLUMN key_owner TEXT NOT NULL DEFAULT '';
                 """)
         }
+        m.registerMigration("v3-lookup-index") { db in
+            // Reads by id must not scan every current row of a type: with (tenant, type, current) alone the planner
+            // preferred `resource_current` and read time grew with the number of patients.
+            try db.execute(sql: "CREATE INDEX resource_lookup ON resource_version (type, id, tenant, current)")
+        }
         return m
     }
 }

@@ -26,6 +26,8 @@ public final class FileKeyProvider: KeyProvider {
     struct State {
         var current: (id: String, key: SymmetricKey)
         var others: [String: SymmetricKey]
+        /// The key file's modification time when it was read, to notice a rotation by another process.
+        var loadedAt: Double = 0
     }
     let state: Mutex<State>
 
@@ -55,7 +57,13 @@ public final class FileKeyProvider: KeyProvider {
                 others[Self.fingerprint(k)] = k
             }
         }
-        state = Mutex(State(current: (Self.fingerprint(key), key), others: others))
+        state = Mutex(State(current: (Self.fingerprint(key), key), others: others, loadedAt: Self.modified(path)))
+    }
+
+    static func modified(_ url: URL) -> Double {
+        var st = stat()
+        guard stat(url.path, &st) == 0 else { return 0 }
+        return Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
     }
 
     public var keyID: String { state.withLock { $0.current.id } }
@@ -64,6 +72,11 @@ public final class FileKeyProvider: KeyProvider {
     public var knownKeyIDs: [String] { state.withLock { [$0.current.id] + $0.others.keys.sorted() } }
 
     public func wrap(_ key: SymmetricKey, context: String) throws(VaultError) -> Data {
+        // Wrapping is rare (a new tenant, a rotation); make sure it uses the key now in the file, which another
+        // process may have rotated, so that nothing new is wrapped under a key about to be retired.
+        if state.withLock({ $0.loadedAt }) != Self.modified(path), !FileManager.default.fileExists(atPath: path.path + ".new") {
+            try reload()
+        }
         let master = state.withLock { $0.current.key }
         return Envelope.wrap(key, under: master, context: context)
     }

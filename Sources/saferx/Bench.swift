@@ -12,7 +12,7 @@ import SafeRxServer
 import SafeRxVault
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks (results go in BENCHMARKS.md).", subcommands: [Reads.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks (results go in BENCHMARKS.md).", subcommands: [Reads.self, Encryption.self, Reencrypt.self])
 
     /// Protected FHIR reads per second over HTTP, against the same endpoint with scope and audit switched off.
     struct Reads: AsyncParsableCommand {
@@ -103,37 +103,8 @@ struct Bench: AsyncParsableCommand {
                 + " (\(auditWarm - auditBefore) during warm-up); audit verify: \(verification.ok ? "OK" : "FAILED")")
         }
 
-        struct WrkResult {
-            var rps: Double
-            var p50: String
-            var p99: String
-            var requests: Int
-            var errors: Int
-        }
-
         func runWrk(url: String, token: String?, seconds: Int) throws -> WrkResult {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: wrk)
-            var args = ["-t\(threads)", "-c\(connections)", "-d\(seconds)s", "--latency"]
-            if let token { args += ["-H", "Authorization: Bearer \(token)"] }
-            process.arguments = args + [url]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            try process.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            let out = String(decoding: data, as: UTF8.self)
-            func field(_ prefix: String) -> String? {
-                out.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix(prefix) }
-                    .map { $0.trimmingCharacters(in: .whitespaces) }
-            }
-            let rps = field("Requests/sec:").flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
-            let p50 = field("50%").map { String($0.split(separator: " ").last ?? "") } ?? "?"
-            let p99 = field("99%").map { String($0.split(separator: " ").last ?? "") } ?? "?"
-            let requests = out.split(separator: "\n").first { $0.contains("requests in") }
-                .flatMap { Int($0.trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "") } ?? 0
-            let errors = field("Non-2xx or 3xx responses:").flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
-            return WrkResult(rps: rps, p50: p50, p99: p99, requests: requests, errors: errors)
+            try Wrk(path: wrk, threads: threads, connections: connections).run(url: url, token: token, seconds: seconds)
         }
 
         /// The same endpoint with no token check, no access scope and no audit. Bench-only.
@@ -147,6 +118,178 @@ struct Bench: AsyncParsableCommand {
                 return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: json.encoded())))
             }
             return router
+        }
+    }
+}
+
+struct WrkResult {
+    var rps: Double
+    var p50: String
+    var p99: String
+    var requests: Int
+    var errors: Int
+}
+
+/// Drives a URL with wrk and parses its summary.
+struct Wrk {
+    var path: String
+    var threads: Int
+    var connections: Int
+
+    func run(url: String, token: String?, seconds: Int, script: URL? = nil) throws -> WrkResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        var args = ["-t\(threads)", "-c\(connections)", "-d\(seconds)s", "--latency"]
+        if let token { args += ["-H", "Authorization: Bearer \(token)"] }
+        if let script { args += ["-s", script.path] }
+        process.arguments = args + [url]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let out = String(decoding: data, as: UTF8.self)
+        func field(_ prefix: String) -> String? {
+            out.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix(prefix) }
+                .map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        let rps = field("Requests/sec:").flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        let p50 = field("50%").map { String($0.split(separator: " ").last ?? "") } ?? "?"
+        let p99 = field("99%").map { String($0.split(separator: " ").last ?? "") } ?? "?"
+        let requests = out.split(separator: "\n").first { $0.contains("requests in") }
+            .flatMap { Int($0.trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "") } ?? 0
+        let errors = field("Non-2xx or 3xx responses:").flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+        return WrkResult(rps: rps, p50: p50, p99: p99, requests: requests, errors: errors)
+    }
+}
+
+/// A throw-away benchmark store beside (not inside) its own master key.
+struct BenchStore {
+    let directory: URL
+    let keyFile: URL
+    let store: PharmacyStore
+
+    init(parent: URL, encryption: Bool = true) throws {
+        let name = "saferx-bench-\(UUID().uuidString)"
+        directory = parent.appendingPathComponent(name)
+        keyFile = parent.appendingPathComponent(name + ".key")
+        var options = PharmacyStore.Options()
+        options.encryption = encryption
+        store = try PharmacyStore.open(dataDirectory: directory, keyFile: keyFile, options: options)
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(at: directory)
+        try? FileManager.default.removeItem(at: keyFile)
+    }
+}
+
+extension Bench {
+    /// Protected reads/s with envelope encryption on versus off, in one run.
+    struct Encryption: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Protected reads/s with encryption on vs. off (ratio in one run), and the patient-key cache hit rate.",
+            discussion: """
+                Seeds two throw-away demo stores, one encrypted as always and one created without encryption (possible \
+                only inside this command), serves both with the real SafeRx application, and drives each with wrk as \
+                the demo pharmacist reading Patient/pat-0001 ... pat-0200 in turn (token check, scope, audit and \
+                decryption on every request). Build with -c release for meaningful numbers.
+                """)
+        @Option(name: .customLong("data"), help: "Directory for the throw-away stores (default: the system's temporary directory).")
+        var data: String?
+        @Option(help: "Seconds per run.") var duration = 10
+        @Option(help: "Concurrent connections.") var connections = 32
+        @Option(help: "wrk threads.") var threads = 2
+        @Option(help: "Path to wrk.") var wrk = "/usr/bin/wrk"
+        @Option(help: "Demo patients per store.") var patients = 200
+
+        func run() async throws {
+            guard FileManager.default.isExecutableFile(atPath: wrk) else {
+                throw ValidationError("wrk not found at \(wrk); install it with apt-get install wrk")
+            }
+            LoggingSystem.bootstrap { label in
+                var h = StreamLogHandler.standardError(label: label)
+                h.logLevel = .warning
+                return h
+            }
+            let parent = data.map { URL(fileURLWithPath: $0, isDirectory: true) } ?? FileManager.default.temporaryDirectory
+            let on = try BenchStore(parent: parent, encryption: true)
+            let off = try BenchStore(parent: parent, encryption: false)
+            defer {
+                on.remove()
+                off.remove()
+            }
+            var ports: [Int] = []
+            var tokens: [String] = []
+            var apps: [Task<Void, any Error>] = []
+            for bench in [on, off] {
+                let auth = await AuthService(store: bench.store, passwordCost: 4)
+                _ = try await DemoPharmacy(patientCount: patients, patientAccounts: 1, partnerPatients: 1).seed(into: bench.store, auth: auth)
+                guard let user = try await bench.store.user(named: "pharmacist") else { throw ValidationError("seed failed") }
+                tokens.append(try await auth.issue(subject: user.id, role: user.role, tenant: user.tenant, patient: nil, kind: "user", scope: nil).accessToken)
+                let (stream, c) = AsyncStream<Int>.makeStream()
+                let app = SafeRxServer.application(
+                    store: bench.store, auth: auth, configuration: .init(host: "127.0.0.1", port: 0, onListening: { c.yield($0) }),
+                    logger: Logger(label: "saferx.bench"))
+                apps.append(Task { try await app.runService(gracefulShutdownSignals: []) })
+                var it = stream.makeAsyncIterator()
+                ports.append(await it.next()!)
+            }
+            let script = parent.appendingPathComponent("saferx-bench-\(UUID().uuidString).lua")
+            defer { try? FileManager.default.removeItem(at: script) }
+            try """
+                local i = 0
+                request = function()
+                  i = (i % \(patients)) + 1
+                  return wrk.format("GET", string.format("/fhir/Patient/pat-%04d", i))
+                end
+                """.write(to: script, atomically: true, encoding: .utf8)
+            let w = Wrk(path: wrk, threads: threads, connections: connections)
+            say("Warming up...")
+            for (port, token) in zip(ports, tokens) {
+                _ = try w.run(url: "http://127.0.0.1:\(port)/", token: token, seconds: 2, script: script)
+            }
+            let before = on.store.keys.stats
+            let encrypted = try w.run(url: "http://127.0.0.1:\(ports[0])/", token: tokens[0], seconds: duration, script: script)
+            let after = on.store.keys.stats
+            let plain = try w.run(url: "http://127.0.0.1:\(ports[1])/", token: tokens[1], seconds: duration, script: script)
+            for app in apps { app.cancel() }
+            for app in apps { _ = await app.result }
+
+            say("")
+            say("GET /fhir/Patient/pat-0001..pat-\(String(format: "%04d", patients)) as pharmacist, \(connections) connections, \(threads) wrk threads, \(duration) s each")
+            say(String(format: "%-26@ %12@ %10@ %10@ %8@", "run" as NSString, "requests/s" as NSString, "p50" as NSString, "p99" as NSString, "non-2xx" as NSString))
+            for (name, r) in [("encryption on", encrypted), ("encryption off", plain)] {
+                say(String(format: "%-26@ %12.0f %10@ %10@ %8d", name as NSString, r.rps, r.p50 as NSString, r.p99 as NSString, r.errors))
+            }
+            say(String(format: "encryption on / off = %.2f", encrypted.rps / max(plain.rps, 1)))
+            let hits = after.hits - before.hits, misses = after.misses - before.misses
+            say(String(format: "patient data-key cache during the measured run: %d hits, %d misses, hit rate %.4f; %d keys cached; since start %.4f",
+                       hits, misses, hits + misses == 0 ? 0 : Double(hits) / Double(hits + misses), after.cached, after.hitRate))
+        }
+    }
+
+    /// Re-encryption throughput.
+    struct Reencrypt: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Re-encryption throughput (resource versions/s) of `keys rotate --reencrypt` on a throw-away demo store.")
+        @Option(name: .customLong("data"), help: "Directory for the throw-away store (default: the system's temporary directory).")
+        var data: String?
+        @Option(help: "Demo patients to seed.") var patients = 2000
+        @Option(help: "Resource versions per transaction.") var batch = 500
+
+        func run() async throws {
+            let parent = data.map { URL(fileURLWithPath: $0, isDirectory: true) } ?? FileManager.default.temporaryDirectory
+            let bench = try BenchStore(parent: parent)
+            defer { bench.remove() }
+            let auth = await AuthService(store: bench.store, passwordCost: 4)
+            say("Seeding \(patients) demo patients...")
+            _ = try await DemoPharmacy(patientCount: patients, patientAccounts: 1, partnerPatients: 1).seed(into: bench.store, auth: auth)
+            let r = try await bench.store.reencrypt(batchSize: batch)
+            say(String(format: "re-encrypted %d resource versions (%d data keys) in %.2f s: %.0f resources/s (batch %d)",
+                       r.resources, r.rotatedKeys, r.seconds, Double(r.resources) / max(r.seconds, 0.001), batch))
+            let check = try await bench.store.verifyCiphertexts()
+            say("afterwards: \(check.resources) ciphertexts open, \(check.failures.count) failures")
         }
     }
 }

@@ -243,17 +243,28 @@ struct Audit: AsyncParsableCommand {
     }
 
     struct Export: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write the audit log as NDJSON of FHIR AuditEvent.")
+        static let configuration = CommandConfiguration(
+            abstract: "Write the audit log as NDJSON of FHIR AuditEvent.",
+            discussion: """
+                Source addresses, user agents and free-text details are sealed in the log and left out of the export \
+                unless --include-sealed is given (the export is audited either way).
+                """)
         @OptionGroup var data: DataOptions
         @Option(help: "Write to this file (mode 0600) instead of standard output.") var output: String?
+        @Flag(help: "Include the sealed fields (source address, user agent, detail) in clear.") var includeSealed = false
 
         func run() async throws {
             let store = try data.openStore()
             let records = try await store.auditRecords()
             var out = Data()
             var patients = Set<String>()
-            for record in records {
+            for var record in records {
                 patients.formUnion(record.entry.patients)
+                if !includeSealed {
+                    record.entry.sourceIP = ""
+                    record.entry.userAgent = ""
+                    record.entry.detail = nil
+                }
                 out.append(AuditEventMapper.auditEvent(record).encoded())
                 out.append(0x0A)
             }
@@ -264,7 +275,8 @@ struct Audit: AsyncParsableCommand {
                 FileHandle.standardOutput.write(out)
             }
             try await store.recordAdminEvent(
-                action: "export", tenant: "*", patients: patients, detail: "audit export: \(records.count) records")
+                action: "export", tenant: "*", patients: patients,
+                detail: "audit export: \(records.count) records\(includeSealed ? ", sealed fields included" : "")")
         }
     }
 }

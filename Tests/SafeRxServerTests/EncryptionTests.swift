@@ -116,6 +116,13 @@ import Testing
         #expect(statuses.keys.sorted() == [200], "\(statuses)")
         #expect(statuses[200, default: 0] > 50)
         #expect(try server.store.keyStatus().pending == 0)
+        // An interrupted re-encryption (new key versions made, rows not yet moved) is resumed, not restarted.
+        let started = try await server.store.dbPool.write { db in try server.store.keys.beginReencryption(db) }
+        #expect(started > 0)
+        #expect(try server.store.keyStatus().pending == report.resources)
+        let resumed = try await server.store.reencrypt(batchSize: 100)
+        #expect(resumed.rotatedKeys == 0 && resumed.resources == report.resources && resumed.retiredKeys == started)
+        #expect(try server.store.keyStatus().pending == 0)
         await server.stop(removingFiles: false)
 
         // Without the previous master key, the store opens and every ciphertext decrypts.
