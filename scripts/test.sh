@@ -11,6 +11,8 @@ test "${PIPESTATUS[0]}" -eq 0
 echo "== swift test"
 log=$(mktemp)
 set +e
+# The stolen-directory replay runs the real binary built above.
+export SAFERX_BIN="$PWD/.build/debug/saferx"
 timeout 1800 swift test --skip-build 2>&1 | tee "$log" | grep -E "^(✘|✔ Suite|Test run|.*error)" 
 status=${PIPESTATUS[0]}
 set -e
@@ -21,7 +23,7 @@ if [ "$status" -ne 0 ]; then
 fi
 swift_tests=$(grep -Eo "Test run with [0-9]+ tests" "$log" | grep -Eo "[0-9]+" | tail -1)
 
-echo "== CLI: saferx audit verify detects tampering"
+echo "== CLI: keys, backups, erasure, and saferx audit verify against tampering"
 scripts/cli-checks.sh .build/debug/saferx | tee .build/cli-checks.log
 cli_tests=$(grep -Eo "^cli: [0-9]+ passed" .build/cli-checks.log | grep -Eo "[0-9]+")
 

@@ -33,14 +33,7 @@ struct Bench: AsyncParsableCommand {
         @Flag(help: "Run only the protected endpoint (for profiling).") var protectedOnly = false
 
         func run() async throws {
-            guard FileManager.default.isExecutableFile(atPath: wrk) else {
-                throw ValidationError("wrk not found at \(wrk); install it with apt-get install wrk")
-            }
-            LoggingSystem.bootstrap { label in
-                var h = StreamLogHandler.standardError(label: label)
-                h.logLevel = .warning
-                return h
-            }
+            try Wrk.prepare(wrk)
             let parent = data.map { URL(fileURLWithPath: $0, isDirectory: true) } ?? FileManager.default.temporaryDirectory
             let dir = parent.appendingPathComponent("saferx-bench-\(UUID().uuidString)")
             let keyFile = parent.appendingPathComponent("saferx-bench-\(UUID().uuidString).key")
@@ -94,10 +87,9 @@ struct Bench: AsyncParsableCommand {
 
             say("")
             say("GET /fhir/Patient/pat-0001 as patient001, \(connections) connections, \(threads) wrk threads, \(duration) s each")
-            say(String(format: "%-34@ %12@ %10@ %10@ %8@", "run" as NSString, "requests/s" as NSString, "p50" as NSString, "p99" as NSString, "non-2xx" as NSString))
-            for (name, r) in [("protected (token+scope+audit)", p), ("baseline (no token/scope/audit)", b)] {
-                say(String(format: "%-34@ %12.0f %10@ %10@ %8d", name as NSString, r.rps, r.p50 as NSString, r.p99 as NSString, r.errors))
-            }
+            say(Wrk.row("run", ["requests/s", "p50", "p99", "non-2xx"]))
+            say(Wrk.row("protected (token+scope+audit)", p))
+            say(Wrk.row("baseline (no token/scope/audit)", b))
             say(String(format: "protected / baseline = %.2f", p.rps / max(b.rps, 1)))
             say("audit records written during the protected run: \(auditAfter - auditWarm) for \(p.requests) requests"
                 + " (\(auditWarm - auditBefore) during warm-up); audit verify: \(verification.ok ? "OK" : "FAILED")")
@@ -135,6 +127,30 @@ struct Wrk {
     var path: String
     var threads: Int
     var connections: Int
+
+    /// Checks that wrk is installed and quiets logging below warnings (one log line per request would be measured).
+    static func prepare(_ path: String) throws {
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw ValidationError("wrk not found at \(path); install it with apt-get install wrk")
+        }
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = .warning
+            return h
+        }
+    }
+
+    /// One row of a results table: a left-aligned name, then right-aligned figures.
+    static func row(_ name: String, _ cells: [String]) -> String {
+        func pad(_ s: String, _ w: Int, left: Bool) -> String {
+            s.count >= w ? s : (left ? s + String(repeating: " ", count: w - s.count) : String(repeating: " ", count: w - s.count) + s)
+        }
+        return pad(name, 34, left: true) + cells.map { pad($0, 12, left: false) }.joined()
+    }
+
+    static func row(_ name: String, _ r: WrkResult) -> String {
+        row(name, [String(format: "%.0f", r.rps), r.p50, r.p99, String(r.errors)])
+    }
 
     func run(url: String, token: String?, seconds: Int, script: URL? = nil) throws -> WrkResult {
         let process = Process()
@@ -204,14 +220,7 @@ extension Bench {
         @Option(help: "Demo patients per store.") var patients = 200
 
         func run() async throws {
-            guard FileManager.default.isExecutableFile(atPath: wrk) else {
-                throw ValidationError("wrk not found at \(wrk); install it with apt-get install wrk")
-            }
-            LoggingSystem.bootstrap { label in
-                var h = StreamLogHandler.standardError(label: label)
-                h.logLevel = .warning
-                return h
-            }
+            try Wrk.prepare(wrk)
             let parent = data.map { URL(fileURLWithPath: $0, isDirectory: true) } ?? FileManager.default.temporaryDirectory
             let on = try BenchStore(parent: parent, encryption: true)
             let off = try BenchStore(parent: parent, encryption: false)
@@ -258,10 +267,9 @@ extension Bench {
 
             say("")
             say("GET /fhir/Patient/pat-0001..pat-\(String(format: "%04d", patients)) as pharmacist, \(connections) connections, \(threads) wrk threads, \(duration) s each")
-            say(String(format: "%-26@ %12@ %10@ %10@ %8@", "run" as NSString, "requests/s" as NSString, "p50" as NSString, "p99" as NSString, "non-2xx" as NSString))
-            for (name, r) in [("encryption on", encrypted), ("encryption off", plain)] {
-                say(String(format: "%-26@ %12.0f %10@ %10@ %8d", name as NSString, r.rps, r.p50 as NSString, r.p99 as NSString, r.errors))
-            }
+            say(Wrk.row("run", ["requests/s", "p50", "p99", "non-2xx"]))
+            say(Wrk.row("encryption on", encrypted))
+            say(Wrk.row("encryption off", plain))
             say(String(format: "encryption on / off = %.2f", encrypted.rps / max(plain.rps, 1)))
             let hits = after.hits - before.hits, misses = after.misses - before.misses
             say(String(format: "patient data-key cache during the measured run: %d hits, %d misses, hit rate %.4f; %d keys cached; since start %.4f",
