@@ -170,8 +170,8 @@ public enum Backup {
         let staging = dataDirectory.appendingPathComponent(".restore-\(UUID().uuidString)")
         try fm.createDirectory(at: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try? fm.setAttributes([.posixPermissions: 0o700], ofItemAtPath: dataDirectory.path)
-        var keep = false
-        defer { if !keep { try? fm.removeItem(at: staging) } }
+        // Emptied by the final move on success; removed with whatever it holds on failure.
+        defer { try? fm.removeItem(at: staging) }
         guard fm.createFile(atPath: PharmacyStore.databaseFile(in: staging).path, contents: image, attributes: [.posixPermissions: 0o600]) else {
             throw BackupError.unusable("cannot write into \(dataDirectory.path)")
         }
@@ -202,7 +202,6 @@ public enum Backup {
         for name in try fm.contentsOfDirectory(atPath: staging.path) {
             try fm.moveItem(at: staging.appendingPathComponent(name), to: dataDirectory.appendingPathComponent(name))
         }
-        keep = false
         return summary
     }
 
