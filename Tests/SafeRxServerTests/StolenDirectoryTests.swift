@@ -93,20 +93,25 @@ import Testing
         #expect(backupRun.status == 0, "\(backupRun.output)")
         let exportRun = try cli.run(["audit", "export", "--output", export.path])
         #expect(exportRun.status == 0, "\(exportRun.output)")
+        // The theft: every byte of the data directory (database, WAL, SHM, everything else) copied while the server
+        // runs and again after it stopped, the backup, the export, the server's log and what the commands printed.
+        func copyDirectory(_ label: String) throws -> [(String, Data)] {
+            var files: [(String, Data)] = []
+            for name in try FileManager.default.subpathsOfDirectory(atPath: data.path) {
+                let url = data.appendingPathComponent(name)
+                var isDir: ObjCBool = false
+                if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), !isDir.boolValue {
+                    files.append(("\(label)/\(name)", try Data(contentsOf: url)))
+                }
+            }
+            return files
+        }
+        var loot = try copyDirectory("data (live)")
+        #expect(loot.contains { $0.0 == "data (live)/saferx.sqlite-wal" && $0.1.count > 0 }, "the live WAL is part of the theft")
         server.terminate()
         server.waitUntilExit()
-
-        // The theft: every byte of the data directory (database, WAL, SHM, everything else), the backup, the export,
-        // the server's log and what the commands printed.
-        var loot: [(String, Data)] = []
-        for name in try FileManager.default.subpathsOfDirectory(atPath: data.path) {
-            let url = data.appendingPathComponent(name)
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), !isDir.boolValue {
-                loot.append(("data/\(name)", try Data(contentsOf: url)))
-            }
-        }
-        #expect(loot.contains { $0.0 == "data/saferx.sqlite" })
+        loot += try copyDirectory("data (stopped)")
+        #expect(loot.contains { $0.0 == "data (stopped)/saferx.sqlite" })
         loot.append(("backup", try Data(contentsOf: backup)))
         loot.append(("audit export", try Data(contentsOf: export)))
         loot.append(("server log", try Data(contentsOf: log)))
@@ -265,7 +270,7 @@ struct SafeRxCLI {
         guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
             throw TestError("saferx binary not found at \(Self.binary.path); build it first (scripts/test.sh does) or set SAFERX_BIN")
         }
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let out = try FileHandle(forWritingTo: log)
         let p = Process()
         p.executableURL = Self.binary
