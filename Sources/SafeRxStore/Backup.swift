@@ -75,10 +75,12 @@ public enum Backup {
         let id = UUID().uuidString.lowercased()
         let provider = store.keys.provider
         let chunks = max(1, (plain.count + chunkSize - 1) / chunkSize)
+        let wrapped = try provider.wrap(key, context: "backup/\(id)")
+        // Prove now that the header's key opens, rather than at restore time.
+        _ = try provider.unwrap(wrapped.data, keyID: wrapped.masterKeyID, context: "backup/\(id)")
         let header = Header(
-            id: id, created: AuditLog.timestamp(Date()), masterKeyID: provider.keyID,
-            wrappedKey: try provider.wrap(key, context: "backup/\(id)").base64EncodedString(), chunks: chunks, bytes: plain.count,
-            auditHead: head)
+            id: id, created: AuditLog.timestamp(Date()), masterKeyID: wrapped.masterKeyID,
+            wrappedKey: wrapped.data.base64EncodedString(), chunks: chunks, bytes: plain.count, auditHead: head)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let headerBytes = try encoder.encode(header)
@@ -127,6 +129,13 @@ public enum Backup {
         } catch {
             if case .wrongMasterKey = error { throw error }
             throw BackupError.corrupted("the backup key does not unwrap with master key \(header.masterKeyID): \(error)")
+        }
+        // The header is authenticated only by the chunks that follow; check its numbers before trusting them.
+        let remaining = data.count - offset
+        guard header.chunks >= 1, header.chunks <= max(1, remaining / (4 + Envelope.overhead)),
+            header.bytes >= 0, header.bytes <= header.chunks * chunkSize
+        else {
+            throw BackupError.corrupted("the header's chunk count (\(header.chunks)) or size (\(header.bytes)) does not fit the file")
         }
         let headerHash = Data(SHA256.hash(data: headerBytes))
         var plain = Data(capacity: header.bytes)

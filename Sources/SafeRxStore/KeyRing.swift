@@ -93,9 +93,10 @@ public final class KeyRing: Sendable {
                     out[s] = try provider.unwrap(row[1], keyID: row[2], context: "service/\(s.rawValue)/\(version)")
                 } else {
                     let key = Envelope.newKey()
+                    let wrapped = try provider.wrap(key, context: "service/\(s.rawValue)/1")
                     try db.execute(
                         sql: "INSERT INTO service_key (name, version, wrapped, master_key_id, active, created) VALUES (?, 1, ?, ?, 1, ?)",
-                        arguments: [s.rawValue, try provider.wrap(key, context: "service/\(s.rawValue)/1"), provider.keyID, PharmacyStore.now()])
+                        arguments: [s.rawValue, wrapped.data, wrapped.masterKeyID, PharmacyStore.now()])
                     out[s] = key
                 }
             }
@@ -159,7 +160,8 @@ public final class KeyRing: Sendable {
         if let v = try Int64.fetchOne(
             db.cachedStatement(sql: "SELECT version FROM data_key WHERE tenant = ? AND owner = ? AND active = 1"), arguments: [tenant, owner])
         {
-            return (UInt32(v), try dataKey(db, tenant: tenant, owner: owner, version: UInt32(v)))
+            let version = try Self.keyVersion(v)
+            return (version, try dataKey(db, tenant: tenant, owner: owner, version: version))
         }
         if !owner.isEmpty, try Bool.fetchOne(
             db, sql: "SELECT EXISTS (SELECT 1 FROM erasure WHERE tenant = ? AND patient_id = ?)", arguments: [tenant, owner]) == true
@@ -167,7 +169,8 @@ public final class KeyRing: Sendable {
             throw VaultError.keyUnavailable("patient \(owner) was erased; nothing more can be stored for them")
         }
         let latest = try Int64.fetchOne(db, sql: "SELECT MAX(version) FROM data_key WHERE tenant = ? AND owner = ?", arguments: [tenant, owner]) ?? 0
-        return (UInt32(latest + 1), try createDataKey(db, tenant: tenant, owner: owner, version: UInt32(latest + 1)))
+        let next = try Self.keyVersion(latest + 1)
+        return (next, try createDataKey(db, tenant: tenant, owner: owner, version: next))
     }
 
     func createDataKey(_ db: Database, tenant: String, owner: String, version: UInt32) throws -> SymmetricKey {
@@ -201,9 +204,10 @@ public final class KeyRing: Sendable {
         let version = (try Int64.fetchOne(db, sql: "SELECT MAX(version) FROM tenant_key WHERE tenant = ?", arguments: [tenant]) ?? 0) + 1
         let key = Envelope.newKey()
         let name = TenantKeyName(tenant: tenant, version: version)
+        let wrapped = try provider.wrap(key, context: Self.tenantKeyContext(name))
         try db.execute(
             sql: "INSERT INTO tenant_key (tenant, version, wrapped, master_key_id, active, created) VALUES (?, ?, ?, ?, 1, ?)",
-            arguments: [tenant, version, try provider.wrap(key, context: Self.tenantKeyContext(name)), provider.keyID, PharmacyStore.now()])
+            arguments: [tenant, version, wrapped.data, wrapped.masterKeyID, PharmacyStore.now()])
         cache.withLock { $0.tenant[name] = key }
         return (version, key)
     }
@@ -219,6 +223,12 @@ public final class KeyRing: Sendable {
         cache.withLock { c in c.data = c.data.filter { !($0.key.tenant == tenant && $0.key.owner == owner) } }
     }
 
+    /// A key version read from the database, checked (a corrupted table is an error, not a trap).
+    static func keyVersion(_ v: Int64) throws -> UInt32 {
+        guard let version = UInt32(exactly: v), version > 0 else { throw VaultError.integrity("data key version \(v) is out of range") }
+        return version
+    }
+
     static func dataKeyContext(_ n: DataKeyName) -> String { "data/\(n.tenant)/\(n.owner)/\(n.version)" }
     static func tenantKeyContext(_ n: TenantKeyName) -> String { "tenant/\(n.tenant)/\(n.version)" }
     static func describe(_ owner: String) -> String { owner.isEmpty ? "(tenant shared)" : "of patient \(owner)" }
@@ -227,6 +237,8 @@ public final class KeyRing: Sendable {
 
     /// Re-wraps every tenant key and service key under a new master key; no data is touched.
     /// For a ``FileKeyProvider`` the new key replaces the key file and the old one is kept as `<file>.previous`.
+    /// Only one rotation runs at a time (a lock beside the key file); a key that another process (the server)
+    /// wrapped under the old master key while this ran is re-wrapped by a final sweep after the key file changed.
     public func rotateMaster(_ writer: any DatabaseWriter) throws -> (old: String, new: String, rewrapped: Int) {
         guard let file = provider as? FileKeyProvider else {
             throw VaultError.keyStore("master key rotation for \(type(of: provider)) is done in the key service itself")
@@ -234,32 +246,56 @@ public final class KeyRing: Sendable {
         let old = file.keyID
         try file.rotate()
         let new = file.keyID
-        let count = try writer.write { db -> Int in
-            var n = 0
-            for row in try Row.fetchAll(db, sql: "SELECT tenant, version, wrapped, master_key_id FROM tenant_key") {
-                let context = Self.tenantKeyContext(TenantKeyName(tenant: row[0], version: row[1]))
-                let key = try file.unwrap(row[2], keyID: row[3], context: context)
+        let count: Int
+        do {
+            count = try writer.write { db -> Int in
+                let n = try rewrapAll(db, under: file, except: new)
+                try db.execute(sql: "UPDATE keyring_meta SET value = ? WHERE name = 'master_key_id'", arguments: [new])
                 try db.execute(
-                    sql: "UPDATE tenant_key SET wrapped = ?, master_key_id = ? WHERE tenant = ? AND version = ?",
-                    arguments: [try file.wrap(key, context: context), new, row[0] as String, row[1] as Int64])
-                n += 1
+                    sql: "INSERT OR REPLACE INTO keyring_meta (name, value) VALUES ('master_rotated', ?)", arguments: [PharmacyStore.now()])
+                return n
             }
-            for row in try Row.fetchAll(db, sql: "SELECT name, version, wrapped, master_key_id FROM service_key") {
-                let name: String = row[0], version: Int64 = row[1]
-                let context = "service/\(name)/\(version)"
-                let key = try file.unwrap(row[2], keyID: row[3], context: context)
-                try db.execute(
-                    sql: "UPDATE service_key SET wrapped = ?, master_key_id = ? WHERE name = ? AND version = ?",
-                    arguments: [try file.wrap(key, context: context), new, name, version])
-                n += 1
-            }
-            try db.execute(sql: "UPDATE keyring_meta SET value = ? WHERE name = 'master_key_id'", arguments: [new])
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO keyring_meta (name, value) VALUES ('master_rotated', ?)", arguments: [PharmacyStore.now()])
-            return n
+            try file.commitRotation()
+        } catch {
+            // A committed transaction leaves `.new` for the next open to adopt; an uncommitted one changed nothing.
+            file.abandonRotation()
+            throw error
         }
-        try file.commitRotation()
-        return (old, new, count)
+        let late = try writer.write { db in try rewrapAll(db, under: file, except: new) }
+        return (old, new, count + late)
+    }
+
+    /// Re-wraps every tenant and service key not wrapped under `except` with `file`'s current key.
+    func rewrapAll(_ db: Database, under file: FileKeyProvider, except current: String) throws -> Int {
+        var n = 0
+        for row in try Row.fetchAll(db, sql: "SELECT tenant, version, wrapped, master_key_id FROM tenant_key WHERE master_key_id <> ?", arguments: [current]) {
+            let context = Self.tenantKeyContext(TenantKeyName(tenant: row[0], version: row[1]))
+            let key = try file.unwrap(row[2], keyID: row[3], context: context)
+            let wrapped = try file.wrap(key, context: context)
+            try db.execute(
+                sql: "UPDATE tenant_key SET wrapped = ?, master_key_id = ? WHERE tenant = ? AND version = ?",
+                arguments: [wrapped.data, wrapped.masterKeyID, row[0] as String, row[1] as Int64])
+            n += 1
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT name, version, wrapped, master_key_id FROM service_key WHERE master_key_id <> ?", arguments: [current]) {
+            let name: String = row[0], version: Int64 = row[1]
+            let context = "service/\(name)/\(version)"
+            let key = try file.unwrap(row[2], keyID: row[3], context: context)
+            let wrapped = try file.wrap(key, context: context)
+            try db.execute(
+                sql: "UPDATE service_key SET wrapped = ?, master_key_id = ? WHERE name = ? AND version = ?",
+                arguments: [wrapped.data, wrapped.masterKeyID, name, version])
+            n += 1
+        }
+        return n
+    }
+
+    /// Keys still wrapped under a master key other than the current one (0 once a rotation has fully finished).
+    static func wrappedUnderOtherMasters(_ db: Database) throws -> Int {
+        let current = try String.fetchOne(db, sql: "SELECT value FROM keyring_meta WHERE name = 'master_key_id'") ?? ""
+        return try Int.fetchOne(db, sql: """
+            SELECT (SELECT COUNT(*) FROM tenant_key WHERE master_key_id <> ?) + (SELECT COUNT(*) FROM service_key WHERE master_key_id <> ?)
+            """, arguments: [current, current]) ?? 0
     }
 
     /// Gives every tenant a new tenant key and re-wraps all of its data keys under it; the old tenant key is
@@ -278,7 +314,7 @@ public final class KeyRing: Sendable {
                 for row in try Row.fetchAll(
                     db, sql: "SELECT owner, version, wrapped, tenant_key_version FROM data_key WHERE tenant = ?", arguments: [tenant])
                 {
-                    let name = DataKeyName(tenant: tenant, owner: row[0], version: UInt32(row[1] as Int64))
+                    let name = DataKeyName(tenant: tenant, owner: row[0], version: try Self.keyVersion(row[1]))
                     let oldKey = try tenantKey(db, tenant: tenant, version: row[3])
                     let key = try Envelope.unwrap(row[2], under: oldKey, context: Self.dataKeyContext(name))
                     try db.execute(
@@ -305,7 +341,7 @@ public final class KeyRing: Sendable {
         let owners = try Row.fetchAll(db, sql: "SELECT tenant, owner, version FROM data_key WHERE active = 1")
         for row in owners {
             let version: Int64 = row[2]
-            _ = try createDataKey(db, tenant: row[0], owner: row[1], version: UInt32(version + 1))
+            _ = try createDataKey(db, tenant: row[0], owner: row[1], version: try Self.keyVersion(version + 1))
         }
         return owners.count
     }
@@ -350,6 +386,8 @@ public struct KeyStatus: Sendable {
     public var masterKeyID: String
     public var tenants: [Tenant]
     public var pending: Int
+    /// Tenant and service keys not yet wrapped under the current master key (the previous key file is still needed).
+    public var underOtherMasterKeys: Int
     public var erased: Int
 }
 
@@ -365,6 +403,7 @@ extension PharmacyStore {
             return KeyStatus(
                 masterKeyID: try String.fetchOne(db, sql: "SELECT value FROM keyring_meta WHERE name = 'master_key_id'") ?? "?",
                 tenants: tenants, pending: try KeyRing.pendingCount(db),
+                underOtherMasterKeys: try KeyRing.wrappedUnderOtherMasters(db),
                 erased: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM erasure") ?? 0)
         }
     }

@@ -40,7 +40,9 @@ extension PharmacyStore {
                 let update = try db.cachedStatement(sql: "UPDATE resource_version SET body = ?, key_version = ? WHERE pk = ?")
                 for row in rows {
                     let tenant: String = row[1], owner: String = row[5]
-                    guard let type = ResourceType(rawValue: row[2]) else { continue }
+                    guard let type = ResourceType(rawValue: row[2]) else {
+                        throw VaultError.integrity("resource_version row \(row[0] as Int64) has an unknown type; re-encryption stopped")
+                    }
                     let context = Self.cipherContext(tenant, type, row[3], row[4])
                     let plain = try keys.open(db, tenant: tenant, owner: owner, row[6], context: context)
                     let (cipher, version) = try keys.seal(db, tenant: tenant, owner: owner, plain, context: context)

@@ -87,6 +87,7 @@ public final class PharmacyStore: Sendable {
         }
         if let file = keyProvider as? FileKeyProvider { try Self.checkApart(keyFile: file.path, dataDirectory: dataDirectory) }
         self.dataDirectory = dataDirectory
+        Self.removeStaleSnapshots(in: dataDirectory)
         var config = Configuration()
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
@@ -109,6 +110,17 @@ public final class PharmacyStore: Sendable {
             headFile: dataDirectory.appendingPathComponent("audit-head.json"))
         self.auditWriter = AuditWriter(log: auditLog, writer: dbPool)
         self.logger = logger
+    }
+
+    /// Removes backup snapshots left by an interrupted `backup create` (older than an hour, so a running one is safe).
+    static func removeStaleSnapshots(in dataDirectory: URL) {
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: dataDirectory.path)) ?? [] where name.hasPrefix(".backup-") {
+            let url = dataDirectory.appendingPathComponent(name)
+            if let modified = try? fm.attributesOfItem(atPath: url.path)[.modificationDate] as? Date, modified < Date().addingTimeInterval(-3600) {
+                try? fm.removeItem(at: url)
+            }
+        }
     }
 
     /// The key that signs access tokens (Ed25519).

@@ -10,10 +10,22 @@ import Synchronization
 public protocol KeyProvider: Sendable {
     /// The id of the master key that new wraps use: a fingerprint, or a KMS key name and version.
     var keyID: String { get }
-    /// Wraps a key under the current master key, bound to `context`.
-    func wrap(_ key: SymmetricKey, context: String) throws(VaultError) -> Data
+    /// Wraps a key under the current master key, bound to `context`, and names the master key it used (in one step,
+    /// so that a rotation in between cannot mislabel it).
+    func wrap(_ key: SymmetricKey, context: String) throws(VaultError) -> WrappedKey
     /// Unwraps a key that was wrapped under master key `keyID`, which may be an earlier one the provider still holds.
     func unwrap(_ wrapped: Data, keyID: String, context: String) throws(VaultError) -> SymmetricKey
+}
+
+/// A key wrapped under a master key, and the id of that master key.
+public struct WrappedKey: Sendable {
+    public var masterKeyID: String
+    public var data: Data
+
+    public init(masterKeyID: String, data: Data) {
+        self.masterKeyID = masterKeyID
+        self.data = data
+    }
 }
 
 /// The master key in a file outside the data directory: `--key-file`, `SAFERX_MASTER_KEY_FILE`, or
@@ -30,6 +42,10 @@ public final class FileKeyProvider: KeyProvider {
         var loadedAt: Double = 0
     }
     let state: Mutex<State>
+    /// True in the process that is rotating, between ``rotate()`` and ``commitRotation()``.
+    let rotating = Mutex(false)
+    /// The rotation lock (`<file>.lock`, flock) while this process holds it.
+    let lockFD = Mutex<Int32>(-1)
 
     /// The default location: `$SAFERX_MASTER_KEY_FILE`, else `~/.config/saferx/master.key`.
     public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
@@ -71,14 +87,15 @@ public final class FileKeyProvider: KeyProvider {
     /// Every master key id this provider can unwrap with (current first).
     public var knownKeyIDs: [String] { state.withLock { [$0.current.id] + $0.others.keys.sorted() } }
 
-    public func wrap(_ key: SymmetricKey, context: String) throws(VaultError) -> Data {
+    public func wrap(_ key: SymmetricKey, context: String) throws(VaultError) -> WrappedKey {
         // Wrapping is rare (a new tenant, a rotation); make sure it uses the key now in the file, which another
-        // process may have rotated, so that nothing new is wrapped under a key about to be retired.
-        if state.withLock({ $0.loadedAt }) != Self.modified(path), !FileManager.default.fileExists(atPath: path.path + ".new") {
+        // process may have rotated. A wrap that still lands under the outgoing key during a rotation is re-wrapped
+        // by the rotation's final sweep (KeyRing.rotateMaster).
+        if !rotating.withLock({ $0 }), state.withLock({ $0.loadedAt }) != Self.modified(path) {
             try reload()
         }
-        let master = state.withLock { $0.current.key }
-        return Envelope.wrap(key, under: master, context: context)
+        let (id, master) = state.withLock { ($0.current.id, $0.current.key) }
+        return WrappedKey(masterKeyID: id, data: Envelope.wrap(key, under: master, context: context))
     }
 
     public func unwrap(_ wrapped: Data, keyID: String, context: String) throws(VaultError) -> SymmetricKey {
@@ -103,39 +120,90 @@ public final class FileKeyProvider: KeyProvider {
         }
     }
 
-    /// Starts a rotation: a new key is written to `<file>.new` and becomes the key that ``wrap(_:context:)`` uses.
-    /// Call ``commitRotation()`` once everything is re-wrapped; until then the old file is untouched.
+    /// Starts a rotation: takes the rotation lock (`<file>.lock`; a second rotation, in any process, is refused),
+    /// writes a new key to `<file>.new`, and makes it the key that ``wrap(_:context:)`` uses. Call
+    /// ``commitRotation()`` once everything is re-wrapped; until then `<file>` is untouched.
     public func rotate() throws(VaultError) {
+        try lock(blocking: false)
         let fresh = Envelope.newKey()
-        try Self.write(fresh, to: URL(fileURLWithPath: path.path + ".new"))
+        do {
+            try Self.write(fresh, to: URL(fileURLWithPath: path.path + ".new"))
+        } catch {
+            unlock()
+            throw error
+        }
+        rotating.withLock { $0 = true }
         state.withLock { s in
             s.others[s.current.id] = s.current.key
             s.current = (Self.fingerprint(fresh), fresh)
         }
     }
 
-    /// Finishes a rotation: `<file>` becomes `<file>.previous` and `<file>.new` becomes `<file>`.
+    /// Finishes a rotation: `<file>.previous` becomes a hard link to the old `<file>`, then `<file>.new` is renamed
+    /// over `<file>` (atomic), so that at every instant `<file>` holds a usable key. Checks that `<file>.new` holds
+    /// the key this process rotated to.
     public func commitRotation() throws(VaultError) {
-        let fm = FileManager.default
-        let new = path.path + ".new", previous = path.path + ".previous"
-        guard fm.fileExists(atPath: new) else { return }
-        do {
-            if fm.fileExists(atPath: previous) { try fm.removeItem(atPath: previous) }
-            try fm.moveItem(atPath: path.path, toPath: previous)
-            try fm.moveItem(atPath: new, toPath: path.path)
-        } catch {
-            throw .keyStore("could not rename \(new) to \(path.path): \(error.localizedDescription)")
+        defer {
+            rotating.withLock { $0 = false }
+            unlock()
         }
+        try finishPendingRename(expecting: keyID)
+        state.withLock { $0.loadedAt = Self.modified(path) }
     }
 
-    /// Makes `keyID` the current key if it is the pending `<file>.new` (a rotation interrupted before its files
-    /// were renamed). Returns whether it did.
+    /// Ends a rotation that failed before ``commitRotation()``: releases the lock and reads the key files again
+    /// (`<file>` stays current; a committed `<file>.new` is adopted by the next open of the store).
+    public func abandonRotation() {
+        rotating.withLock { $0 = false }
+        unlock()
+        try? reload()
+    }
+
+    func finishPendingRename(expecting id: String) throws(VaultError) {
+        let new = path.path + ".new", previous = path.path + ".previous"
+        guard FileManager.default.fileExists(atPath: new) else { return }
+        guard Self.fingerprint(try Self.read(URL(fileURLWithPath: new))) == id else {
+            throw .keyStore("\(new) does not hold the key being committed (\(id)); another rotation interfered. Nothing was renamed.")
+        }
+        if FileManager.default.fileExists(atPath: path.path) {
+            unlink(previous)
+            guard link(path.path, previous) == 0 else { throw .keyStore("could not keep the previous key as \(previous)") }
+        }
+        guard rename(new, path.path) == 0 else { throw .keyStore("could not rename \(new) to \(path.path)") }
+    }
+
+    /// Makes `keyID` the current key if it is the pending `<file>.new` (a rotation whose database transaction
+    /// committed but whose files were not renamed). Returns whether it did.
     public func adoptPending(_ keyID: String) throws(VaultError) -> Bool {
         let newURL = URL(fileURLWithPath: path.path + ".new")
         guard FileManager.default.fileExists(atPath: newURL.path), Self.fingerprint(try Self.read(newURL)) == keyID else { return false }
-        try commitRotation()
+        try lock(blocking: true)
+        defer { unlock() }
+        try finishPendingRename(expecting: keyID)
         try reload()
         return self.keyID == keyID
+    }
+
+    func lock(blocking: Bool) throws(VaultError) {
+        let lockPath = path.path + ".lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT, 0o600)
+        guard fd >= 0 else { throw .keyStore("cannot open \(lockPath)") }
+        if flock(fd, LOCK_EX | (blocking ? 0 : LOCK_NB)) != 0 {
+            close(fd)
+            throw .keyStore("another key rotation is running (\(lockPath) is locked); try again when it has finished")
+        }
+        lockFD.withLock { $0 = fd }
+    }
+
+    func unlock() {
+        let fd = lockFD.withLock { fd -> Int32 in
+            defer { fd = -1 }
+            return fd
+        }
+        if fd >= 0 {
+            flock(fd, LOCK_UN)
+            close(fd)
+        }
     }
 
     /// A public, non-secret id for a master key: `file:` and 16 hex digits of a hash of it.

@@ -19,6 +19,8 @@ struct Keys: AsyncParsableCommand {
             say("master key: \(s.masterKeyID) (\(data.keyFileURL.path))")
             for t in s.tenants { say("tenant \(t.tenant): tenant key v\(t.version), \(t.dataKeys) data keys (\(t.retired) retired versions kept)") }
             say("resource versions still under an older data key: \(s.pending)")
+            say("keys still wrapped under an earlier master key: \(s.underOtherMasterKeys)"
+                + (s.underOtherMasterKeys == 0 ? " (no earlier master key file is needed by this store)" : " (keep the earlier key file)"))
             say("erased patients: \(s.erased)")
         }
     }
@@ -142,9 +144,15 @@ struct Patients: AsyncParsableCommand {
             do {
                 let r = try await store.erase(
                     patient: id, tenant: tenant, reason: reason, legalOverride: legalOverride, retentionYears: retentionYears)
-                say("Erased Patient/\(r.patient) in \(r.tenant): data key destroyed; \(r.resources) resources (\(r.versions) versions) "
-                    + "left as tombstones; \(r.accounts) account(s) removed\(r.legalOverride ? "; retention hold overridden" : ""). "
-                    + "Audit record \(r.auditSequence).")
+                say("Erased Patient/\(r.patient) in \(r.tenant): data key destroyed, tenant key rotated; \(r.resources) resources "
+                    + "(\(r.versions) versions) left as tombstones; \(r.accounts) account(s) removed"
+                    + (r.legalOverride ? "; retention hold overridden" : "") + ". Audit record \(r.auditSequence).")
+                if r.sharedResources > 0 {
+                    say("Kept \(r.sharedResources) resources that also belong to another patient's record.")
+                }
+                if !r.walTruncated {
+                    say("Note: the write-ahead log was busy and will be truncated at the next checkpoint.")
+                }
             } catch let e as ErasureError {
                 throw CLIError("\(e)")
             }

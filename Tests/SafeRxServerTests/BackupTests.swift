@@ -102,6 +102,60 @@ import Testing
     }
 }
 
+extension BackupTests {
+    @Test("a multi-chunk backup: reordered chunks, a dropped last chunk and a tampered header are all refused, without a crash")
+    func chunksAndHeader() async throws {
+        let server = try await LiveServer.start(patients: 160, accounts: 1, partnerPatients: 1)
+        defer { Task { await server.stop() } }
+        let work = server.directory.appendingPathExtension("chunks")
+        defer { try? FileManager.default.removeItem(at: work) }
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let file = work.appendingPathComponent("big.srxb")
+        let made = try await Backup.create(server.store, to: file)
+        #expect(made.chunks >= 2, "the store must span several chunks for this test")
+        let good = try Data(contentsOf: file)
+        let provider = try FileKeyProvider(path: server.keyFile, create: false)
+        #expect(try await Backup.verify(file, keyProvider: provider).patients == 165)
+
+        // Split into header and chunks.
+        let headerLength = Int(Backup.readUInt32(good.subdata(in: 16..<20)))
+        let headerEnd = 20 + headerLength
+        var chunks: [Data] = []
+        var offset = headerEnd
+        while offset < good.count {
+            let n = Int(Backup.readUInt32(good.subdata(in: offset..<offset + 4)))
+            chunks.append(good.subdata(in: offset..<offset + 4 + n))
+            offset += 4 + n
+        }
+        #expect(chunks.count == made.chunks)
+        let prefix = good.prefix(headerEnd)
+        func check(_ bytes: Data, _ name: String) async -> String {
+            let f = work.appendingPathComponent(name)
+            _ = FileManager.default.createFile(atPath: f.path, contents: bytes)
+            do {
+                _ = try await Backup.verify(f, keyProvider: provider)
+                return "verified"
+            } catch {
+                return "\(error)"
+            }
+        }
+        var swapped = chunks
+        swapped.swapAt(0, 1)
+        #expect(await check(prefix + swapped.reduce(Data(), +), "swapped").contains("chunk 1 of \(chunks.count) failed authentication"))
+        #expect(await check(prefix + chunks.dropLast().reduce(Data(), +), "dropped").contains("ends after \(chunks.count - 1) of \(chunks.count) chunks"))
+        // Header fields edited to absurd values: refused before anything is allocated or looped over.
+        let headerJSON = String(decoding: good.subdata(in: 20..<headerEnd), as: UTF8.self)
+        for (field, value) in [("chunks", "-1"), ("chunks", "999999999"), ("bytes", "9223372036854775807"), ("bytes", "-5")] {
+            let edited = headerJSON.replacingOccurrences(
+                of: #""\#(field)":[0-9]+"#, with: "\"\(field)\":\(value)", options: .regularExpression)
+            #expect(edited != headerJSON)
+            let bytes = good.prefix(16) + Backup.uint32(edited.utf8.count) + Data(edited.utf8) + chunks.reduce(Data(), +)
+            let message = await check(bytes, "header-\(field)\(value)")
+            #expect(message.hasPrefix("backup corrupted"), "\(field)=\(value): \(message)")
+        }
+    }
+}
+
 extension Sequence where Element: Sendable {
     func asyncMap<T: Sendable>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
         var out: [T] = []

@@ -173,7 +173,8 @@ import Testing
 
         let result = try await server.store.erase(
             patient: target, tenant: DemoPharmacy.tenant, reason: "court order 17 overrides retention", legalOverride: true)
-        #expect(result.legalOverride && result.accounts == 1)
+        #expect(result.legalOverride && result.accounts == 1 && result.sharedResources == 0)
+        #expect(try server.store.keyStatus().tenants.first { $0.tenant == DemoPharmacy.tenant }?.version == 2, "tenant key rotated")
         for path in ["/fhir/Patient/\(target)", rxPath, "/fhir/Patient/\(target)/_history/1", "\(rxPath)/_history/1"] {
             let r = try await client.get(path, token: token)
             #expect(r.status == 410, "\(path): \(r.status)")
@@ -248,9 +249,24 @@ import Testing
             try PharmacyStore.open(dataDirectory: data, keyFile: garbage)
         }
         let inside = base.appendingPathComponent("fresh")
-        #expect(throws: VaultError.self) {
+        #expect(throws: VaultError.badMasterKeyFile(
+            path: inside.appendingPathComponent("master.key").path,
+            reason: "is inside the data directory; the master key must be kept apart from the data it protects")) {
             try PharmacyStore.open(dataDirectory: inside, keyFile: inside.appendingPathComponent("master.key"))
         }
+        #expect(!FileManager.default.fileExists(atPath: inside.appendingPathComponent("master.key").path))
+
+        // One master-key rotation at a time, across processes: a second one is refused while the first holds the lock.
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: key.path)
+        let first = try FileKeyProvider(path: key, create: false), second = try FileKeyProvider(path: key, create: false)
+        try first.rotate()
+        #expect(throws: VaultError.keyStore("another key rotation is running (\(key.path).lock is locked); try again when it has finished")) {
+            try second.rotate()
+        }
+        first.abandonRotation()
+        let store2 = try PharmacyStore.open(dataDirectory: data, keyFile: key)
+        #expect(store2.keys.provider.keyID == sealedWith, "an abandoned rotation changes nothing")
+        try store2.dbPool.close()
     }
 }
 

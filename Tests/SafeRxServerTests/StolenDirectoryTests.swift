@@ -93,6 +93,31 @@ import Testing
         #expect(backupRun.status == 0, "\(backupRun.output)")
         let exportRun = try cli.run(["audit", "export", "--output", export.path])
         #expect(exportRun.status == 0, "\(exportRun.output)")
+
+        // Key rotation by another process while the server serves and writes: reads before, during and after work.
+        async let rotation = Task.detached { try cli.run(["keys", "rotate", "--master", "--tenant", "--reencrypt", "--batch", "100"]) }.value
+        var during: [Int] = []
+        for (i, p) in sample.enumerated() {
+            during.append(try await http.get("/fhir/Patient?identifier=\(p.mrn)", token: pharmacist).status)
+            if i % 5 == 0 {
+                let note = try await http.send(.post, "/fhir/Communication", token: patient, body: """
+                    {"resourceType":"Communication","status":"completed","subject":{"reference":"Patient/pat-0001"},
+                     "sender":{"reference":"Patient/pat-0001"},"payload":[{"contentString":"Note \(i) during rotation"}]}
+                    """)
+                during.append(note.status == 201 ? 200 : note.status)
+            }
+        }
+        let rotated = try await rotation
+        #expect(rotated.status == 0, "\(rotated.output)")
+        #expect(during.allSatisfy { $0 == 200 }, "\(during)")
+        for p in sample.prefix(5) {
+            #expect(try await http.get("/fhir/Patient?identifier=\(p.mrn)", token: pharmacist).total == 1)
+        }
+        let thread = try await http.get("/fhir/Communication?patient=pat-0001&_count=100", token: patient)
+        #expect(thread.status == 200 && (thread.total ?? 0) >= 6)
+        let status = try cli.run(["keys", "status"])
+        #expect(status.output.contains("resource versions still under an older data key: 0"), "\(status.output)")
+        #expect(status.output.contains("keys still wrapped under an earlier master key: 0"), "\(status.output)")
         // The theft: every byte of the data directory (database, WAL, SHM, everything else) copied while the server
         // runs and again after it stopped, the backup, the export, the server's log and what the commands printed.
         func copyDirectory(_ label: String) throws -> [(String, Data)] {
@@ -115,7 +140,7 @@ import Testing
         loot.append(("backup", try Data(contentsOf: backup)))
         loot.append(("audit export", try Data(contentsOf: export)))
         loot.append(("server log", try Data(contentsOf: log)))
-        loot.append(("command output", Data((backupRun.output + exportRun.output).utf8)))
+        loot.append(("command output", Data((backupRun.output + exportRun.output + rotated.output + status.output).utf8)))
         #expect(loot.reduce(0) { $0 + $1.1.count } > 1_000_000)
         // The scanner finds what it looks for: plaintext demo JSON would be caught.
         #expect(!phi.scan(newPatient.encodedBytes().withUnsafeBufferPointer { Data($0) }).isEmpty)
