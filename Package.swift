@@ -28,7 +28,9 @@ let package = Package(
         // FHIR value types, ids, OperationOutcome. No I/O.
         .target(name: "SafeRxModel", swiftSettings: swiftSettings),
         // Who may see what: principals, roles, access scopes.
-        .target(name: "SafeRxPolicy", dependencies: ["SafeRxModel"], swiftSettings: swiftSettings),
+        .target(
+            name: "SafeRxPolicy", dependencies: ["SafeRxModel"], resources: [.copy("Resources/access-policy.tsv")],
+            swiftSettings: swiftSettings),
         // Keys and ciphertext: PHI encryption, blind indexes, signing keys; keys live outside the database.
         .target(
             name: "SafeRxVault",

@@ -34,6 +34,7 @@ public struct ResourceDefinition: Sendable {
         case .medicationRequest: medicationRequest
         case .medicationDispense: medicationDispense
         case .communication: communication
+        case .consent: consent
         case .auditEvent: auditEvent
         }
     }
@@ -132,6 +133,19 @@ public struct ResourceDefinition: Sendable {
             "note": .array(.object), "reasonCode": .array(.object),
         ]) { a, _ in a },
         required: ["status", "subject"])
+
+    /// A patient's consent; SafeRx reads HIPAA authorizations for business-line clients from it (see ``ConsentGrant``).
+    static let consent = ResourceDefinition(
+        type: .consent,
+        elements: common.merging([
+            "identifier": .array(.identifier),
+            "status": .code(["draft", "proposed", "active", "rejected", "inactive", "entered-in-error"]),
+            "scope": .object, "category": .array(.object), "patient": .reference([.patient]), "dateTime": .dateTime,
+            "performer": .array(.reference([.patient, .practitioner, .organization])),
+            "organization": .array(.reference([.organization])), "sourceAttachment": .object, "policy": .array(.object),
+            "policyRule": .object, "verification": .array(.object), "provision": .object,
+        ]) { a, _ in a },
+        required: ["status", "scope", "category", "patient"])
 
     static let auditEvent = ResourceDefinition(type: .auditEvent, elements: [:], required: [])
 }

@@ -7,6 +7,7 @@ public enum ResourceType: String, Sendable, CaseIterable, Hashable, Codable {
     case medicationRequest = "MedicationRequest"
     case medicationDispense = "MedicationDispense"
     case communication = "Communication"
+    case consent = "Consent"
     case auditEvent = "AuditEvent"
 
     /// Parses a type name from a URL or reference; `nil` for anything SafeRx does not serve.
@@ -15,7 +16,7 @@ public enum ResourceType: String, Sendable, CaseIterable, Hashable, Codable {
     /// Types whose instances hold data about one or more patients (members of the Patient compartment).
     public var isPatientData: Bool {
         switch self {
-        case .patient, .medicationRequest, .medicationDispense, .communication, .auditEvent: true
+        case .patient, .medicationRequest, .medicationDispense, .communication, .consent, .auditEvent: true
         case .practitioner, .organization, .medication: false
         }
     }

@@ -39,6 +39,7 @@ public enum ResourceValidator {
         for key in definition.required where object[key] == nil {
             throw .invalid("Missing required element '\(key)'", at: "\(type.rawValue).\(key)")
         }
+        if type == .consent { try ConsentGrant.validate(json) }
         if type == .medicationRequest || type == .medicationDispense {
             let hasMedication = object["medicationCodeableConcept"] != nil || object["medicationReference"] != nil
             guard hasMedication else {

@@ -23,6 +23,22 @@ public struct SearchParameter: Sendable {
     public let sensitive: Bool
     /// Only pharmacy staff may search by it (searching patients by name or birth date).
     public let staffOnly: Bool
+    /// The element the parameter searches: a caller whose purpose may not see that element may not search by it
+    /// either (a match would reveal it).
+    public var element: String? {
+        switch name {
+        case "name", "family", "given": "name"
+        case "birthdate": "birthDate"
+        case "email", "phone", "telecom": "telecom"
+        case "identifier": "identifier"
+        case "gender": "gender"
+        case "status": "status"
+        case "intent": "intent"
+        case "authoredon": "authoredOn"
+        case "code": "code"
+        default: nil
+        }
+    }
 
     init(_ name: String, _ kind: SearchKind, sensitive: Bool = false, staffOnly: Bool = false) {
         self.name = name
@@ -73,6 +89,8 @@ public struct SearchParameter: Sendable {
                 .init("part-of", .reference(.communication)),
                 .init("sender", .reference(.patient)), .init("recipient", .reference(.patient)),
             ]
+        case .consent:
+            list = [.init("patient", .reference(.patient)), .init("status", .token)]
         case .auditEvent:
             list = [.init("patient", .reference(.patient)), .init("date", .date(rangeable: true)),
                     .init("action", .token), .init("outcome", .token)]
@@ -142,6 +160,7 @@ public enum ResourceIndexer {
             add(r["subject"])
             add(r["sender"])
             add(r["recipient"])
+        case .consent: add(r["patient"])
         case .practitioner, .organization, .medication, .auditEvent: break
         }
         return out
@@ -264,6 +283,9 @@ public enum ResourceIndexer {
             ref("part-of", r["inResponseTo"])
             ref("sender", r["sender"])
             ref("recipient", r["recipient"])
+        case .consent:
+            token("status", r["status"], sensitive: false)
+            ref("patient", r["patient"])
         case .auditEvent:
             break
         }

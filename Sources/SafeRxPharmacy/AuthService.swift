@@ -24,11 +24,14 @@ public struct AccessClaims: JWTPayload, Equatable {
     public var scope: String
     /// "user" or "client".
     public var kind: String
+    /// The purposes of use the holder may act under (HL7 v3 PurposeOfUse codes, space-separated).
+    public var pou: String?
 
     public init(
         iss: IssuerClaim, aud: AudienceClaim, sub: SubjectClaim, exp: ExpirationClaim, iat: IssuedAtClaim, jti: IDClaim,
-        role: String, tenant: String, patient: String?, scope: String, kind: String
+        role: String, tenant: String, patient: String?, scope: String, kind: String, pou: String? = nil
     ) {
+        self.pou = pou
         self.iss = iss
         self.aud = aud
         self.sub = sub
@@ -93,9 +96,14 @@ public final class AuthService: Sendable {
     let verified = VerifiedTokenCache()
     let passwordCost: UInt8
     let dummyHash: String
+    /// The access policy table tokens are issued against.
+    public let policy: PolicyTable
     let logger: Logger
 
-    public init(store: PharmacyStore, passwordCost: UInt8 = 12, logger: Logger = Logger(label: "saferx.auth")) async {
+    public init(
+        store: PharmacyStore, passwordCost: UInt8 = 12, policy: PolicyTable = .standard, logger: Logger = Logger(label: "saferx.auth")
+    ) async {
+        self.policy = policy
         self.store = store
         self.passwordCost = passwordCost
         self.logger = logger
@@ -211,18 +219,22 @@ public final class AuthService: Sendable {
     ) async throws(FHIRError) -> IssuedToken {
         guard let r = Role(rawValue: role) else { throw .forbidden("Unknown role") }
         let scopeString = scope ?? AccessPolicy.defaultScopes(for: r)
+        let purposes = policy.purposes(for: r)
         do {
             _ = try AccessPolicy.scope(
-                for: Principal(subject: subject, roleName: role, tenant: tenant, patientID: patient, grantedScopes: scopeString))
+                for: Principal(
+                    subject: subject, roleName: role, tenant: tenant, patientID: patient, grantedScopes: scopeString,
+                    purposes: purposes.union([PurposeOfUse.default(for: r)])),
+                table: policy)
         } catch {
-            throw .invalid("Scope '\(scopeString)' is not valid for role \(role)")
+            throw .invalid("Scope '\(scopeString)' is not valid for role \(role): \(error)")
         }
         let now = Date()
         let claims = AccessClaims(
             iss: .init(value: Self.issuer), aud: .init(value: [Self.audience]), sub: .init(value: subject),
             exp: .init(value: now.addingTimeInterval(Self.tokenLifetime)), iat: .init(value: now),
             jti: .init(value: UUID().uuidString.lowercased()), role: role, tenant: tenant, patient: patient, scope: scopeString,
-            kind: kind)
+            kind: kind, pou: purposes.map(\.rawValue).sorted().joined(separator: " "))
         do {
             let jwt = try await keys.sign(claims, kid: "saferx-1")
             return IssuedToken(accessToken: jwt, expiresIn: Int(Self.tokenLifetime), scope: scopeString, patient: patient)
@@ -250,9 +262,12 @@ public final class AuthService: Sendable {
         guard try await store.tokenIsLive(jti: claims.jti.value, subject: claims.sub.value, isClient: claims.kind == "client") else {
             throw .unauthorized("The access token has been revoked or its account disabled")
         }
+        // Unknown codes in the claim are ignored (the token was signed by SafeRx; a code a newer version added
+        // must not widen anything here).
+        let purposes = claims.pou.map { Set($0.split(separator: " ").compactMap { PurposeOfUse(rawValue: String($0)) }) }
         let principal = Principal(
             subject: claims.sub.value, roleName: claims.role, tenant: claims.tenant, patientID: claims.patient,
-            grantedScopes: claims.scope)
+            grantedScopes: claims.scope, purposes: purposes)
         return (principal, claims)
     }
 

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
 import SafeRxStore
@@ -24,15 +25,48 @@ public struct DemoPharmacy: Sendable {
     public static let tenant = "demo-pharmacy"
     public static let secondTenant = "second-pharmacy"
     public static let partnerClientID = "telehealth-demo"
+    /// The demo's non-pharmacy business line: a retail loyalty program (role `business-line`).
+    public static let loyaltyClientID = "retail-loyalty"
 
     public var patientCount: Int
     public var patientAccounts: Int
     public var partnerPatients: Int
+    /// Patients (pat-0003, pat-0007, ...) who signed a marketing authorization for the loyalty program.
+    public var consentPatients: Int
 
-    public init(patientCount: Int = 200, patientAccounts: Int = 20, partnerPatients: Int = 20) {
+    public init(patientCount: Int = 200, patientAccounts: Int = 20, partnerPatients: Int = 20, consentPatients: Int = 5) {
         self.patientCount = patientCount
         self.patientAccounts = min(patientAccounts, patientCount)
         self.partnerPatients = min(partnerPatients, patientCount)
+        self.consentPatients = consentPatients
+    }
+
+    /// A HIPAA authorization letting `client` receive `elements` of `patient` for `purpose` until `expires`, with a
+    /// (synthetic) signed form attached.
+    public static func authorization(
+        id: String?, patient: String, client: String = loyaltyClientID, purpose: String = "MKT",
+        elements: [String] = ["Patient.name", "Patient.telecom"], expires: Date, status: String = "active"
+    ) -> JSON {
+        let form = Data("%PDF-1.4\n% SafeRx demo: signed HIPAA authorization for \(patient)\n%%EOF\n".utf8)
+        var c: [String: JSON] = [
+            "resourceType": "Consent", "status": .string(status),
+            "scope": .object(["coding": .array([.object(["system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"])])]),
+            "category": .array([.object(["coding": .array([.object(["system": "http://loinc.org", "code": "64292-6", "display": "Release of information consent"])])])]),
+            "patient": .object(["reference": .string("Patient/\(patient)")]),
+            "dateTime": .string(AuditLog.timestamp(Date())),
+            "sourceAttachment": .object(["contentType": "application/pdf", "title": "Signed HIPAA authorization", "data": .string(form.base64EncodedString())]),
+            "provision": .object([
+                "type": "permit", "period": .object(["end": .string(AuditLog.timestamp(expires))]),
+                "actor": .array([.object([
+                    "role": .object(["coding": .array([.object(["system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"])])]),
+                    "reference": .object(["identifier": .object(["system": .string(ConsentGrant.clientSystem), "value": .string(client)])]),
+                ])]),
+                "purpose": .array([.object(["system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": .string(purpose)])]),
+                "class": .array(elements.map { .object(["system": .string(ConsentGrant.elementSystem), "code": .string($0)]) }),
+            ]),
+        ]
+        if let id { c["id"] = .string(id) }
+        return .object(c)
     }
 
     public static func patientID(_ i: Int) -> String { String(format: "pat-%04d", i) }
@@ -130,6 +164,10 @@ public struct DemoPharmacy: Sendable {
                 previous = cid
             }
         }
+        for i in stride(from: 3, through: patientCount, by: 4).prefix(consentPatients) {
+            let pid = Self.patientID(i)
+            items.append((.consent, Self.authorization(id: "consent-\(pid)", patient: pid, expires: Date().addingTimeInterval(365 * 86400)), nil))
+        }
         let ctx = AccessContext(
             scope: .system(reason: "demo seed", tenant: Self.tenant, write: true), requestID: "demo-seed", sourceIP: "local",
             userAgent: "saferx serve --demo")
@@ -189,6 +227,13 @@ public struct DemoPharmacy: Sendable {
                 clientID: Self.partnerClientID, secretHash: AuthService.hashClientSecret(secret), role: Role.partner.rawValue,
                 tenant: Self.tenant, name: "Demo Telehealth Partner", disabled: false))
         credentials.append(DemoCredential(client_id: Self.partnerClientID, client_secret: secret, role: Role.partner.rawValue, tenant: Self.tenant))
+        let loyaltySecret = Self.randomSecret(bytes: 32)
+        try await store.addClient(
+            APIClient(
+                clientID: Self.loyaltyClientID, secretHash: AuthService.hashClientSecret(loyaltySecret), role: Role.businessLine.rawValue,
+                tenant: Self.tenant, name: "Retail loyalty program (non-pharmacy business line)", disabled: false))
+        credentials.append(
+            DemoCredential(client_id: Self.loyaltyClientID, client_secret: loyaltySecret, role: Role.businessLine.rawValue, tenant: Self.tenant))
         return credentials
     }
 

@@ -9,10 +9,15 @@ public struct AccessScope: Sendable, Hashable {
     public enum Rows: Sendable, Hashable {
         /// Only the Patient compartment of one patient.
         case compartment(patientID: String)
+        /// The compartments of a few patients (break-glass grants).
+        case patients([String])
         /// Every patient of the tenant.
         case tenant
         /// Patients a partner client created, and the resources about them.
         case partner(clientID: String)
+        /// Patients who hold an active, unexpired Consent naming this business-line client and the request's purpose;
+        /// each patient's consent also limits which elements are returned.
+        case consented(clientID: String)
         /// Nothing.
         case none
     }
@@ -27,7 +32,7 @@ public struct AccessScope: Sendable, Hashable {
         public var changeStatus: Bool
 
         public static let none = Rights(read: false, create: false, update: false, delete: false, changeStatus: false)
-        static let readOnly = Rights(read: true, create: false, update: false, delete: false, changeStatus: false)
+        public static let readOnly = Rights(read: true, create: false, update: false, delete: false, changeStatus: false)
         static let all = Rights(read: true, create: true, update: true, delete: true, changeStatus: true)
     }
 
@@ -36,17 +41,26 @@ public struct AccessScope: Sendable, Hashable {
     public let tenant: String
     public let rows: Rows
     let rights: [ResourceType: Rights]
+    /// Minimum necessary: the elements the purpose may see, per type (absent: the whole resource).
+    let fields: [ResourceType: Set<String>]
     /// A system job's reason (backups, exports, verification); `nil` for requests.
     public let systemReason: String?
 
-    init(principal: Principal, role: Role, rows: Rows, rights: [ResourceType: Rights], systemReason: String? = nil) {
+    init(
+        principal: Principal, role: Role, rows: Rows, rights: [ResourceType: Rights], fields: [ResourceType: Set<String>] = [:],
+        systemReason: String? = nil
+    ) {
         self.principal = principal
         self.role = role
         self.tenant = principal.tenant
         self.rows = rows
         self.rights = rights.filter { $0.value != .none }
+        self.fields = fields
         self.systemReason = systemReason
     }
+
+    /// The purpose this scope acts under.
+    public var purpose: PurposeOfUse { principal.purpose }
 
     /// The rights for a type; no entry means none.
     public func rights(for type: ResourceType) -> Rights { rights[type] ?? .none }
@@ -57,16 +71,8 @@ public struct AccessScope: Sendable, Hashable {
         return r.read || r.create || r.update || r.delete
     }
 
-    /// Elements of Patient that a support agent may see (demographics and contact data).
-    public static let supportPatientElements: Set<String> = [
-        "resourceType", "id", "meta", "identifier", "active", "name", "telecom", "gender", "birthDate", "address",
-        "communication", "contact",
-    ]
-
-    /// The minimum-necessary element filter for a type, or `nil` for the whole resource.
-    public func visibleElements(of type: ResourceType) -> Set<String>? {
-        role == .support && type == .patient ? Self.supportPatientElements : nil
-    }
+    /// The minimum-necessary element filter for a type under this scope's purpose, or `nil` for the whole resource.
+    public func visibleElements(of type: ResourceType) -> Set<String>? { fields[type] }
 
     /// An explicit, audited scope for a system job over one tenant (or all with `tenant == "*"`).
     public static func system(reason: String, tenant: String = "*", write: Bool = false) -> AccessScope {
@@ -78,27 +84,70 @@ public struct AccessScope: Sendable, Hashable {
 }
 
 /// Why a scope could not be made. Always a denial.
-public enum PolicyError: Error, Sendable, Equatable {
+public enum PolicyError: Error, Sendable, Equatable, CustomStringConvertible {
     case unknownRole(String)
     case malformed(String)
+    /// The purpose is valid but not one this token or role may act under (403).
+    case purposeRefused(String)
+
+    public var description: String {
+        switch self {
+        case .unknownRole(let r): "unknown role '\(r)'"
+        case .malformed(let m): m
+        case .purposeRefused(let m): m
+        }
+    }
 }
 
 /// The policy: principal → scope. Unknown roles and malformed principals fail closed.
 public enum AccessPolicy {
     /// The scope for a principal: the role's rights, narrowed by the token's granted scopes if any.
-    public static func scope(for p: Principal) throws(PolicyError) -> AccessScope {
-        let full = try roleScope(for: p)
-        guard let granted = p.grantedScopes else { return full }
-        let grants = try parseScopes(granted)
+    /// The scope for a principal: the role's rights, limited to what the request's purpose allows in `table`
+    /// (types and elements), and narrowed by the token's granted scopes if any. A purpose that the token does not
+    /// carry, or that the role may not act under, is refused.
+    public static func scope(for p: Principal, table: PolicyTable = .standard, breakGlass: [String] = []) throws(PolicyError) -> AccessScope {
+        var full = try roleScope(for: p)
+        if p.purpose == .emergencyTreatment {
+            // Break-glass: read-only access to the compartments of the patients this user holds a live override for.
+            guard full.role == .pharmacist || full.role == .support else {
+                throw .purposeRefused("Only pharmacists and support staff may act under ETREAT (break-glass)")
+            }
+            guard !breakGlass.isEmpty else {
+                throw .purposeRefused(
+                    "ETREAT needs an active break-glass override: POST /fhir/Patient/{id}/$break-glass with a reason first")
+            }
+            var rights: [ResourceType: AccessScope.Rights] = [:]
+            for t in ResourceType.allCases where t != .auditEvent { rights[t] = .readOnly }
+            full = AccessScope(principal: p, role: full.role, rows: .patients(breakGlass), rights: rights)
+        }
+        let carried = p.purposes ?? [PurposeOfUse.default(for: full.role)]
+        guard carried.contains(p.purpose) else {
+            throw .purposeRefused(
+                "This token does not carry purpose of use \(p.purpose.rawValue); it carries "
+                    + carried.map(\.rawValue).sorted().joined(separator: ", "))
+        }
+        guard let allowed = table.types(for: full.role, p.purpose) else {
+            let mine = table.purposes(for: full.role).map(\.rawValue).sorted().joined(separator: ", ")
+            throw .purposeRefused(
+                "Role '\(full.role.rawValue)' may not act under purpose of use \(p.purpose.rawValue) (policy allows: \(mine.isEmpty ? "none" : mine))")
+        }
+        let grants = try p.grantedScopes.map(parseScopes)
         var narrowed: [ResourceType: AccessScope.Rights] = [:]
+        var fields: [ResourceType: Set<String>] = [:]
         for (type, r) in full.rights {
+            guard let visible = allowed[type] else { continue }
+            if let visible { fields[type] = visible }
+            guard let grants else {
+                narrowed[type] = r
+                continue
+            }
             let read = grants.contains { $0.matches(type) && $0.read }
             let write = grants.contains { $0.matches(type) && $0.write }
             narrowed[type] = .init(
                 read: r.read && read, create: r.create && write, update: r.update && write, delete: r.delete && write,
                 changeStatus: r.changeStatus && write)
         }
-        return AccessScope(principal: p, role: full.role, rows: full.rows, rights: narrowed)
+        return AccessScope(principal: p, role: full.role, rows: full.rows, rights: narrowed, fields: fields)
     }
 
     struct Grant {
@@ -138,11 +187,12 @@ public enum AccessPolicy {
     /// The default SMART-style scope string for a role (what a token carries when none was requested).
     public static func defaultScopes(for role: Role) -> String {
         switch role {
-        case .patient: "patient/*.read patient/Communication.write"
+        case .patient: "patient/*.read patient/Communication.write patient/Consent.write"
         case .pharmacist, .technician, .support: "user/*.*"
         case .partner: "system/*.*"
         case .privacyOfficer: "user/AuditEvent.read"
         case .admin: "user/*.read"
+        case .businessLine: "system/Patient.read"
         }
     }
 
@@ -160,6 +210,8 @@ public enum AccessPolicy {
             r[.medicationRequest] = ro
             r[.medicationDispense] = ro
             r[.communication] = .init(read: true, create: true, update: false, delete: false, changeStatus: false)
+            // Patients give and revoke their own authorizations.
+            r[.consent] = .init(read: true, create: true, update: true, delete: false, changeStatus: false)
             r[.auditEvent] = ro
             return AccessScope(principal: p, role: role, rows: .compartment(patientID: pid), rights: r)
         case .pharmacist:
@@ -174,6 +226,7 @@ public enum AccessPolicy {
         case .support:
             var r = reference
             r[.patient] = ro
+            r[.consent] = ro
             return AccessScope(principal: p, role: role, rows: .tenant, rights: r)
         case .partner:
             var r = reference
@@ -187,6 +240,8 @@ public enum AccessPolicy {
             return AccessScope(principal: p, role: role, rows: .tenant, rights: [.auditEvent: ro])
         case .admin:
             return AccessScope(principal: p, role: role, rows: .none, rights: [:])
+        case .businessLine:
+            return AccessScope(principal: p, role: role, rows: .consented(clientID: p.subject), rights: [.patient: ro])
         }
     }
 }

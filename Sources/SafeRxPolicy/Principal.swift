@@ -1,3 +1,4 @@
+import Foundation
 import SafeRxModel
 
 /// The roles SafeRx knows. Anything else fails closed.
@@ -9,24 +10,64 @@ public enum Role: String, Sendable, CaseIterable, Codable {
     case partner
     case privacyOfficer = "privacy-officer"
     case admin
+    /// A non-pharmacy business line (a retail loyalty program): data only with the patient's authorization.
+    case businessLine = "business-line"
 }
 
-/// Why data is being used (HL7 v3 PurposeOfUse codes). Every access records one.
-public enum PurposeOfUse: String, Sendable, Codable {
+/// Why data is being used: an HL7 v3 PurposeOfUse code. Every request acts under exactly one, and every audit
+/// record names it (`purposeOfEvent`).
+public enum PurposeOfUse: String, Sendable, Codable, CaseIterable {
     /// Treatment.
     case treatment = "TREAT"
-    /// Healthcare operations.
-    case operations = "HOPERAT"
+    /// Emergency treatment (break-glass).
+    case emergencyTreatment = "ETREAT"
     /// Payment.
     case payment = "HPAYMT"
+    /// Healthcare operations.
+    case operations = "HOPERAT"
     /// Patient requested (the patient's own access).
     case patientRequest = "PATRQT"
+    /// Family or caregiver requested.
+    case familyRequest = "FAMRQT"
+    /// Marketing (needs the patient's authorization).
+    case marketing = "MKT"
+    /// Healthcare marketing (needs the patient's authorization).
+    case healthcareMarketing = "HMARKT"
+    /// Research.
+    case research = "HRESCH"
+    /// Public health.
+    case publicHealth = "PUBHLTH"
+    /// Labor relations / employment.
+    case labor = "LABOR"
+    /// Legal (subpoena, court order).
+    case legal = "HLEGAL"
     /// Compliance and privacy oversight.
     case compliance = "HCOMPL"
     /// System administration.
     case systemAdmin = "SYSADMIN"
 
-    /// The default purpose for a role until purposes are requested per token.
+    /// Parses a code from a header or claim. Errors say whether the code is malformed or merely unknown.
+    public static func parse(_ raw: String) throws(PolicyError) -> PurposeOfUse {
+        let code = raw.trimmingCharacters(in: .whitespaces)
+        guard !code.isEmpty, code.count <= 16, code.allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber) }) else {
+            throw .malformed("purpose of use '\(String(code.prefix(20)))' is not an HL7 v3 PurposeOfUse code (upper-case letters, e.g. TREAT)")
+        }
+        guard let p = PurposeOfUse(rawValue: code) else {
+            throw .malformed("purpose of use '\(code)' is not one SafeRx knows: \(allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return p
+    }
+
+    /// Purposes whose disclosures are exempt from the HIPAA accounting of disclosures (§164.528(a)(1)): treatment,
+    /// payment, operations, and the patient's own access.
+    public var isTPO: Bool {
+        switch self {
+        case .treatment, .emergencyTreatment, .payment, .operations, .patientRequest, .systemAdmin, .compliance: true
+        default: false
+        }
+    }
+
+    /// The purpose a role acts under when a request names none.
     public static func `default`(for role: Role) -> PurposeOfUse {
         switch role {
         case .patient: .patientRequest
@@ -34,6 +75,7 @@ public enum PurposeOfUse: String, Sendable, Codable {
         case .support: .operations
         case .privacyOfficer: .compliance
         case .admin: .systemAdmin
+        case .businessLine: .marketing
         }
     }
 }
@@ -48,16 +90,19 @@ public struct Principal: Sendable, Hashable {
     public let tenant: String
     /// For patient users: their Patient id.
     public let patientID: String?
-    /// Purpose of use.
+    /// The purpose this request acts under.
     public let purpose: PurposeOfUse
+    /// The purposes the token carries (`nil`: the role's default purpose only).
+    public let purposes: Set<PurposeOfUse>?
     /// SMART-style scopes granted to the token (`patient/*.read user/Communication.write`); `nil` means the role's
     /// full rights. Parsed by ``AccessPolicy``: a malformed scope denies everything.
     public let grantedScopes: String?
 
     public init(
         subject: String, roleName: String, tenant: String, patientID: String?, purpose: PurposeOfUse? = nil,
-        grantedScopes: String? = nil
+        grantedScopes: String? = nil, purposes: Set<PurposeOfUse>? = nil
     ) {
+        self.purposes = purposes
         self.subject = subject
         self.roleName = roleName
         self.tenant = tenant
@@ -67,4 +112,11 @@ public struct Principal: Sendable, Hashable {
     }
 
     public var role: Role? { Role(rawValue: roleName) }
+
+    /// The same principal acting under another purpose (checked against ``purposes`` by ``AccessPolicy``).
+    public func acting(for purpose: PurposeOfUse) -> Principal {
+        Principal(
+            subject: subject, roleName: roleName, tenant: tenant, patientID: patientID, purpose: purpose, grantedScopes: grantedScopes,
+            purposes: purposes)
+    }
 }

@@ -38,11 +38,13 @@ struct FHIRController: Sendable {
     /// The caller's access context, or a 401/403 that is itself audited.
     func access(_ req: Request, _ ctx: SafeRxContext, interaction: String, type: ResourceType?) async throws(FHIRError) -> AccessContext {
         let info = requestInfo(req, ctx)
+        let requestedPurpose = req.headers[Self.purposeHeader]
         func refuse(_ error: FHIRError, actor: (String, String, String)? = nil, detail: String) async throws(FHIRError) -> Never {
             try await store.recordEvent(
                 .init(
                     actor: .init(id: actor?.0 ?? "unknown", role: actor?.1 ?? "anonymous", tenant: actor?.2 ?? "-"), action: "denied",
-                    attempted: interaction, resourceType: type?.rawValue, outcome: "denied", status: error.status, purpose: "-",
+                    attempted: interaction, resourceType: type?.rawValue, outcome: "denied", status: error.status,
+                    purpose: requestedPurpose.map { String($0.prefix(16)) } ?? "-",
                     sourceIP: info.sourceIP, userAgent: info.userAgent, requestID: info.requestID, detail: detail))
             throw error
         }
@@ -53,21 +55,32 @@ struct FHIRController: Sendable {
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             try await refuse(.unauthorized("Use 'Authorization: Bearer <token>'"), detail: "malformed authorization")
         }
-        let principal: Principal
+        var principal: Principal
         do {
             principal = try await auth.verify(String(parts[1])).0
         } catch {
             try await refuse(error, detail: "invalid token")
         }
+        let actor = (principal.subject, principal.roleName, principal.tenant)
+        if let requestedPurpose {
+            do {
+                principal = principal.acting(for: try PurposeOfUse.parse(requestedPurpose))
+            } catch {
+                try await refuse(.invalid("\(Self.purposeHeader.rawName): \(error)"), actor: actor, detail: "malformed purpose of use")
+            }
+        }
         do {
-            let scope = try AccessPolicy.scope(for: principal)
+            let scope = try AccessPolicy.scope(for: principal, table: auth.policy)
             return AccessContext(scope: scope, requestID: info.requestID, sourceIP: info.sourceIP, userAgent: info.userAgent)
+        } catch .purposeRefused(let why) {
+            try await refuse(.forbidden(why), actor: actor, detail: "purpose of use refused")
         } catch {
-            try await refuse(
-                .forbidden("The token's role or scope is not recognised"), actor: (principal.subject, principal.roleName, principal.tenant),
-                detail: "policy: fail closed")
+            try await refuse(.forbidden("The token's role or scope is not recognised"), actor: actor, detail: "policy: fail closed")
         }
     }
+
+    /// The request header that names the purpose of use (HL7 v3 PurposeOfUse code).
+    static let purposeHeader = HTTPField.Name("X-Purpose-Of-Use")!
 
     func resourceType(_ ctx: SafeRxContext) throws(FHIRError) -> ResourceType {
         let name = ctx.parameters.get("type") ?? ""

@@ -176,7 +176,7 @@ extension PharmacyStore {
             }
         case .tenant:
             break
-        case .none:
+        case .consented, .patients, .none:
             throw await deny(ctx, interaction: "create", type: type, id: nil, error: .forbidden("No access"))
         }
         return PreparedWrite(
@@ -184,6 +184,9 @@ extension PharmacyStore {
     }
 
     func retire(_ db: Database, type: ResourceType, id: String) throws {
+        if type == .consent {
+            try db.execute(sql: "DELETE FROM consent_grant WHERE consent_id = ?", arguments: [id])
+        }
         try db.execute(
             sql: """
                 DELETE FROM search_index WHERE pk IN (SELECT pk FROM resource_version WHERE type = ? AND id = ? AND current = 1);
@@ -209,6 +212,16 @@ extension PharmacyStore {
         for p in w.patients { try insertPatient.execute(arguments: [pk, p]) }
         let insertTerm = try db.cachedStatement(sql: "INSERT INTO search_index (pk, param, value) VALUES (?, ?, ?)")
         for t in Set(w.terms) { try insertTerm.execute(arguments: [pk, t.parameter, blindIndex.stored(t)]) }
+        if w.type == .consent, let patient = w.patients.first {
+            for g in ConsentGrant.grants(in: w.json) {
+                try db.execute(
+                    sql: """
+                        INSERT INTO consent_grant (tenant, consent_id, patient_id, client_id, purpose, elements, expires)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [tenant, w.id, patient, g.clientID, g.purpose, "," + g.elements.joined(separator: ",") + ",", Self.normalizedInstant(g.expires)])
+            }
+        }
         if let owner = w.owner {
             try db.execute(
                 sql: "INSERT OR REPLACE INTO patient_owner (tenant, patient_id, partner) VALUES (?, ?, ?)", arguments: [tenant, w.id, owner])
@@ -236,4 +249,17 @@ extension PharmacyStore {
     }
 
     static func now() -> String { AuditLog.timestamp(Date()) }
+
+    /// A FHIR dateTime as SafeRx's UTC timestamp (so it compares with ``now()``); a bare date means its start.
+    static func normalizedInstant(_ s: String) -> String {
+        let formats = ["yyyy-MM-dd'T'HH:mm:ssXXXXX", "yyyy-MM-dd'T'HH:mm:ss.SSSXXXXX", "yyyy-MM-dd"]
+        for f in formats {
+            let df = DateFormatter()
+            df.locale = Locale(identifier: "en_US_POSIX")
+            df.timeZone = TimeZone(identifier: "UTC")
+            df.dateFormat = f
+            if let d = df.date(from: s) { return AuditLog.timestamp(d) }
+        }
+        return s
+    }
 }

@@ -163,6 +163,18 @@ public final class PharmacyStore: Sendable {
                 """
             args.append(clientID)
             args.append(scope.tenant)
+        case .patients(let ids):
+            sql += " AND \(v).pk IN (SELECT rp.pk FROM resource_patient rp WHERE rp.patient_id IN (\(ids.map { _ in "?" }.joined(separator: ","))))"
+            args += ids
+        case .consented(let clientID):
+            // Only patients with an active, unexpired authorization naming this client and this purpose, and only
+            // resource types the authorization releases elements of.
+            sql += """
+                 AND \(v).pk IN (SELECT rp.pk FROM consent_grant cg JOIN resource_patient rp ON rp.patient_id = cg.patient_id \
+                WHERE cg.client_id = ? AND cg.purpose = ? AND cg.tenant = ? AND cg.expires > ? \
+                AND instr(cg.elements, ',' || \(v).type || '.') > 0)
+                """
+            args += [clientID, scope.purpose.rawValue, scope.tenant, Self.now()]
         case .none:
             return ("0", [])
         }
@@ -183,7 +195,7 @@ public final class PharmacyStore: Sendable {
         case .compartment(let patientID):
             sql += " AND EXISTS (SELECT 1 FROM audit_patient ap WHERE ap.seq = a.seq AND ap.patient_id = ?)"
             args.append(patientID)
-        case .partner, .none: return ("0", [])
+        case .partner, .consented, .patients, .none: return ("0", [])
         }
         return (sql, args)
     }
@@ -237,7 +249,13 @@ public final class PharmacyStore: Sendable {
             }
             var value = try JSON.parse(plain)
             value["meta"] = .object(["versionId": .string(String(version)), "lastUpdated": .string(lastUpdated)])
-            if let allowed = scope.visibleElements(of: type), case .object(let o) = value {
+            var allowed = scope.visibleElements(of: type)
+            if case .consented(let clientID) = scope.rows {
+                // Minimum necessary per patient: what their authorization releases, within what the purpose allows.
+                let released = try consentedElements(db, scope: scope, clientID: clientID, patients: patients, type: type)
+                allowed = (allowed ?? released.union(PolicyTable.alwaysVisible)).intersection(released.union(PolicyTable.alwaysVisible))
+            }
+            if let allowed, case .object(let o) = value {
                 value = .object(o.filter { allowed.contains($0.key) })
             }
             json = value
@@ -245,6 +263,22 @@ public final class PharmacyStore: Sendable {
         return StoredResource(
             type: type, id: id, version: version, lastUpdated: lastUpdated, deleted: deleted, json: json, patients: patients,
             erased: erased)
+    }
+
+    /// The elements of `type` that active authorizations of these patients release to a business-line client.
+    func consentedElements(_ db: Database, scope: AccessScope, clientID: String, patients: [String], type: ResourceType) throws -> Set<String> {
+        var out = Set<String>()
+        let statement = try db.cachedStatement(sql: """
+            SELECT elements FROM consent_grant WHERE client_id = ? AND purpose = ? AND tenant = ? AND patient_id = ? AND expires > ?
+            """)
+        for p in patients {
+            for elements in try String.fetchAll(statement, arguments: [clientID, scope.purpose.rawValue, scope.tenant, p, Self.now()]) {
+                for e in elements.split(separator: ",") where e.hasPrefix(type.rawValue + ".") {
+                    out.insert(String(e.dropFirst(type.rawValue.count + 1)))
+                }
+            }
+        }
+        return out
     }
 
     static func cipherContext(_ tenant: String, _ type: ResourceType, _ id: String, _ version: Int) -> String {

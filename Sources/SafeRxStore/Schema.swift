@@ -132,6 +132,40 @@ enum Schema {
             // preferred `resource_current` and read time grew with the number of patients.
             try db.execute(sql: "CREATE INDEX resource_lookup ON resource_version (type, id, tenant, current)")
         }
+        m.registerMigration("v4-consent-grants") { db in
+            // Derived from active Consent resources (maintained in the same transaction as each Consent version):
+            // which business-line client may receive which elements of which patient, for which purpose, until when.
+            try db.execute(sql: """
+                CREATE TABLE consent_grant (
+                    tenant TEXT NOT NULL,
+                    consent_id TEXT NOT NULL,
+                    patient_id TEXT NOT NULL,
+                    client_id TEXT NOT NULL,
+                    purpose TEXT NOT NULL,
+                    elements TEXT NOT NULL,
+                    expires TEXT NOT NULL
+                );
+                CREATE INDEX consent_grant_by_client ON consent_grant (client_id, purpose, tenant, patient_id);
+                CREATE INDEX consent_grant_by_consent ON consent_grant (tenant, consent_id);
+                """)
+        }
+        m.registerMigration("v5-break-glass") { db in
+            // Live break-glass overrides (the reason is in the sealed detail of the audit record that granted it).
+            try db.execute(sql: """
+                CREATE TABLE break_glass (
+                    id TEXT PRIMARY KEY,
+                    tenant TEXT NOT NULL,
+                    user_id TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    patient_id TEXT NOT NULL,
+                    granted TEXT NOT NULL,
+                    expires TEXT NOT NULL,
+                    audit_seq INTEGER NOT NULL
+                );
+                CREATE INDEX break_glass_by_user ON break_glass (user_id, tenant, expires);
+                CREATE INDEX break_glass_by_day ON break_glass (tenant, granted);
+                """)
+        }
         return m
     }
 }

@@ -100,6 +100,10 @@ public struct SearchQuery: Sendable {
                 if p.staffOnly && !isStaff {
                     throw .forbidden("Search by '\(name)' is limited to pharmacy staff")
                 }
+                if let element = p.element, let visible = scope.visibleElements(of: type), !visible.contains(element) {
+                    throw .forbidden(
+                        "Search by '\(name)' needs \(type.rawValue).\(element), which purpose of use \(scope.purpose.rawValue) may not see")
+                }
                 try q.filters.append(filter(for: p, type: type, modifier: modifier, value: rawValue))
             }
         }

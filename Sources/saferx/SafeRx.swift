@@ -89,13 +89,22 @@ struct Serve: AsyncParsableCommand {
     var demo = false
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0 picks a free one and prints it).") var port = 8080
+    @Option(help: "Access policy table (role × purpose × resource → elements) to use instead of the bundled one.")
+    var policy: String?
 
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         var logger = Logger(label: "saferx")
         logger.logLevel = .info
+        // The policy is loaded and validated before anything else: an unknown role, purpose, type or element stops here.
+        let table: PolicyTable
+        do {
+            table = try policy.map { try PolicyTable.load(URL(fileURLWithPath: $0)) } ?? PolicyTable.loadBundled()
+        } catch {
+            throw CLIError("Refusing to start: \(error)")
+        }
         let store = try data.openStore()
-        let auth = await AuthService(store: store)
+        let auth = await AuthService(store: store, policy: table)
         if demo {
             let credentialsFile = data.url.appendingPathComponent("demo-credentials.json")
             if try await store.isEmpty() {

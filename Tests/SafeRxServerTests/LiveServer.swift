@@ -22,11 +22,11 @@ final class LiveServer: Sendable {
     /// The server most tests share: 60 demo patients, 50 with accounts, 10 owned by the partner.
     static let shared = Task { try await LiveServer.start() }
 
-    static func start(patients: Int = 60, accounts: Int = 50, partnerPatients: Int = 10) async throws -> LiveServer {
+    static func start(patients: Int = 60, accounts: Int = 50, partnerPatients: Int = 10, consentPatients: Int = 5) async throws -> LiveServer {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("saferx-test-\(UUID().uuidString)")
         let store = try PharmacyStore.open(dataDirectory: dir, keyFile: dir.appendingPathExtension("master.key"))
         let auth = await AuthService(store: store, passwordCost: 4)
-        let creds = try await DemoPharmacy(patientCount: patients, patientAccounts: accounts, partnerPatients: partnerPatients)
+        let creds = try await DemoPharmacy(patientCount: patients, patientAccounts: accounts, partnerPatients: partnerPatients, consentPatients: consentPatients)
             .seed(into: store, auth: auth)
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         var logger = Logger(label: "saferx.test")

@@ -1,0 +1,96 @@
+import Foundation
+
+/// A HIPAA authorization as SafeRx enforces it: an active `Consent` whose provision permits one business-line client
+/// (an actor identified as `urn:saferx:client|<client id>`) to receive named data elements (provision.class codes
+/// `Type.element` in `urn:saferx:data-element`) for named purposes (provision.purpose, HL7 v3 PurposeOfUse), until
+/// provision.period.end.
+///
+/// ```json
+/// "provision": {"type": "permit", "period": {"end": "2027-11-01T00:00:00Z"},
+///   "actor": [{"role": {"coding": [{"code": "IRCP"}]},
+///              "reference": {"identifier": {"system": "urn:saferx:client", "value": "retail-loyalty"}}}],
+///   "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "MKT"}],
+///   "class": [{"system": "urn:saferx:data-element", "code": "Patient.telecom"}]}
+/// ```
+public struct ConsentGrant: Sendable, Hashable {
+    public static let clientSystem = "urn:saferx:client"
+    public static let elementSystem = "urn:saferx:data-element"
+    /// Largest signed authorization accepted as `sourceAttachment.data` (decoded).
+    public static let maxAttachmentBytes = 5 << 20
+
+    public var clientID: String
+    public var purpose: String
+    /// `Type.element` codes.
+    public var elements: [String]
+    /// ISO 8601 end of the authorization.
+    public var expires: String
+
+    /// The grants an active consent makes (none for any other status).
+    public static func grants(in consent: JSON) -> [ConsentGrant] {
+        guard consent["status"]?.stringValue == "active", let p = consent["provision"],
+            (p["type"]?.stringValue ?? "permit") == "permit", let end = p["period"]?["end"]?.stringValue
+        else { return [] }
+        let clients = (p["actor"]?.arrayValue ?? []).compactMap { actor -> String? in
+            guard let ident = actor["reference"]?["identifier"], ident["system"]?.stringValue == clientSystem else { return nil }
+            return ident["value"]?.stringValue
+        }
+        let purposes = (p["purpose"]?.arrayValue ?? []).compactMap { $0["code"]?.stringValue }
+        let elements = (p["class"]?.arrayValue ?? []).filter { $0["system"]?.stringValue == elementSystem }.compactMap { $0["code"]?.stringValue }
+        var out: [ConsentGrant] = []
+        for c in clients {
+            for purpose in purposes { out.append(ConsentGrant(clientID: c, purpose: purpose, elements: elements, expires: end)) }
+        }
+        return out
+    }
+
+    /// Checks what a consent naming a business-line client must hold; throws a precise error otherwise. Consents
+    /// that name no client (ordinary privacy consents) are only structurally validated.
+    public static func validate(_ consent: JSON) throws(FHIRError) {
+        guard let p = consent["provision"] else { return }
+        let namesClient = (p["actor"]?.arrayValue ?? []).contains { $0["reference"]?["identifier"]?["system"]?.stringValue == clientSystem }
+        guard namesClient else { return }
+        guard let end = p["period"]?["end"]?.stringValue, FHIRDate.isValidDateTime(end) else {
+            throw .invalid("An authorization for a client must end: provision.period.end as a dateTime", at: "Consent.provision.period.end")
+        }
+        for actor in p["actor"]?.arrayValue ?? [] {
+            if let ident = actor["reference"]?["identifier"], ident["system"]?.stringValue == clientSystem {
+                guard let v = ident["value"]?.stringValue, FHIRID.isValid(v) else {
+                    throw .invalid("The client in provision.actor needs an identifier value (the client id)", at: "Consent.provision.actor")
+                }
+            }
+        }
+        let purposes = (p["purpose"]?.arrayValue ?? []).compactMap { $0["code"]?.stringValue }
+        guard !purposes.isEmpty else {
+            throw .invalid("An authorization must name its purposes of use in provision.purpose", at: "Consent.provision.purpose")
+        }
+        let elements = (p["class"]?.arrayValue ?? []).filter { $0["system"]?.stringValue == elementSystem }.compactMap { $0["code"]?.stringValue }
+        guard !elements.isEmpty else {
+            throw .invalid("An authorization must name the data elements it releases in provision.class (\(elementSystem), e.g. Patient.telecom)",
+                at: "Consent.provision.class")
+        }
+        for e in elements {
+            let parts = e.split(separator: ".")
+            guard parts.count == 2, let type = ResourceType(name: String(parts[0])),
+                ResourceDefinition.of(type).elements[String(parts[1])] != nil
+            else { throw .invalid("'\(String(e.prefix(60)))' is not a data element SafeRx knows (Type.element)", at: "Consent.provision.class") }
+        }
+        guard let attachment = consent["sourceAttachment"], let b64 = attachment["data"]?.stringValue, let data = Data(base64Encoded: b64),
+            !data.isEmpty
+        else {
+            throw .invalid("An authorization needs the signed form as sourceAttachment.data (base64)", at: "Consent.sourceAttachment")
+        }
+        guard data.count <= maxAttachmentBytes else {
+            throw .invalid("The signed authorization is larger than \(maxAttachmentBytes >> 20) MB", at: "Consent.sourceAttachment.data")
+        }
+        // The kind of file is judged by its content, not by its declared type or name.
+        let pdf = data.starts(with: Array("%PDF-".utf8)), png = data.starts(with: [0x89, 0x50, 0x4E, 0x47]), jpeg = data.starts(with: [0xFF, 0xD8, 0xFF])
+        guard pdf || png || jpeg else {
+            throw .invalid("The signed authorization must be a PDF, PNG or JPEG file", at: "Consent.sourceAttachment.data")
+        }
+        let declared = attachment["contentType"]?.stringValue
+        let actual = pdf ? "application/pdf" : png ? "image/png" : "image/jpeg"
+        guard declared == nil || declared == actual else {
+            throw .invalid("sourceAttachment.contentType says \(String(declared!.prefix(40))) but the data is \(actual)", at: "Consent.sourceAttachment.contentType")
+        }
+    }
+}

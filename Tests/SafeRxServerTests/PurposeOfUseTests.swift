@@ -1,0 +1,198 @@
+import Foundation
+import HTTPTypes
+import SafeRxAudit
+import SafeRxModel
+import SafeRxPharmacy
+import SafeRxPolicy
+import SafeRxStore
+import Testing
+
+/// Purpose of use on every request, the policy table, and the Kroger replay.
+@Suite("Purpose of use and authorizations") struct PurposeOfUseTests {
+    static let purpose = HTTPField.Name("X-Purpose-Of-Use")!
+
+    static func clientToken(_ client: HTTPClient, id: String, secret: String) async throws -> String {
+        var h = HTTPFields()
+        h[.authorization] = "Basic " + Data("\(id):\(secret)".utf8).base64EncodedString()
+        let r = try await client.send(
+            .post, "/auth/token", body: "grant_type=client_credentials", contentType: "application/x-www-form-urlencoded", headers: h)
+        #expect(r.status == 200, "token: \(r.body)")
+        return r.json?["access_token"]?.stringValue ?? ""
+    }
+
+    static func get(_ client: HTTPClient, _ path: String, token: String, purpose: String? = nil) async throws -> Reply {
+        var h = HTTPFields()
+        if let purpose { h[Self.purpose] = purpose }
+        return try await client.send(.get, path, token: token, headers: h)
+    }
+
+    @Test("Kroger replay: a business line gets nothing without authorizations, exactly the authorized patients and elements with them")
+    func krogerReplay() async throws {
+        let server = try await LiveServer.start(patients: 100, accounts: 15, partnerPatients: 5, consentPatients: 0)
+        defer { Task { await server.stop() } }
+        let client = server.client()
+        defer { Task { await client.close() } }
+        let secret = server.credentials.first { $0.client_id == DemoPharmacy.loyaltyClientID }!.client_secret!
+        let loyalty = try await Self.clientToken(client, id: DemoPharmacy.loyaltyClientID, secret: secret)
+        let pharmacist = try await server.token("pharmacist")
+
+        // No authorizations: listing patients to build retail accounts yields no one, and is audited.
+        let none = try await client.get("/fhir/Patient?_count=200", token: loyalty)
+        #expect(none.status == 200 && none.total == 0 && none.entries.isEmpty, "\(none.body.prefix(300))")
+        let audited = try await server.store.auditRecords().last { $0.entry.actor.id == DemoPharmacy.loyaltyClientID && $0.entry.action == "search" }
+        #expect(audited?.entry.purpose == "MKT" && audited?.entry.patients.isEmpty == true)
+        // Searching by name or e-mail, reading prescriptions, or claiming another purpose: refused and audited.
+        for (path, purpose, status) in [
+            ("/fhir/Patient?family=Smi", nil, 403), ("/fhir/Patient?email=a@b.org", nil, 403), ("/fhir/MedicationRequest", nil, 403),
+            ("/fhir/Patient", "TREAT", 403), ("/fhir/Patient/pat-0001", nil, 404), ("/fhir/Patient", "treat!", 400),
+            ("/fhir/Patient", "NOTAPURPOSE", 400),
+        ] as [(String, String?, Int)] {
+            let r = try await Self.get(client, path, token: loyalty, purpose: purpose)
+            #expect(r.status == status, "\(path) \(purpose ?? "-"): \(r.status) \(r.issue)")
+            #expect(!r.body.contains("\"family\"") && !r.body.contains("@example.org"))
+        }
+        let refusal = try await Self.get(client, "/fhir/Patient", token: loyalty, purpose: "TREAT")
+        #expect(refusal.issue.contains("does not carry purpose of use TREAT"), "\(refusal.issue)")
+
+        // Three of the hundred sign an authorization releasing their e-mail (telecom) only.
+        let consenting = ["pat-0011", "pat-0042", "pat-0077"]
+        var consentIDs: [String] = []
+        for pid in consenting {
+            let body = DemoPharmacy.authorization(
+                id: nil, patient: pid, elements: ["Patient.telecom"], expires: Date().addingTimeInterval(86400))
+            let r = try await client.send(.post, "/fhir/Consent", token: pharmacist, body: String(decoding: body.encodedBytes(), as: UTF8.self))
+            #expect(r.status == 201, "\(r.body)")
+            consentIDs.append(r.json?["id"]?.stringValue ?? "")
+        }
+        let three = try await client.get("/fhir/Patient?_count=200", token: loyalty)
+        #expect(three.total == 3)
+        #expect(Set(three.entries.compactMap { $0["resource"]?["id"]?.stringValue }) == Set(consenting))
+        for e in three.entries {
+            let keys = Set(e["resource"]?.objectValue?.keys.map { $0 } ?? [])
+            #expect(keys == ["resourceType", "id", "meta", "telecom"], "\(keys)")
+        }
+        #expect(!three.body.contains("\"name\"") && !three.body.contains("birthDate") && !three.body.contains("address"))
+        #expect(try await client.get("/fhir/Patient/pat-0042", token: loyalty).json?["telecom"] != nil)
+        #expect(try await client.get("/fhir/Patient/pat-0043", token: loyalty).status == 404)
+        let seen = try await server.store.auditRecords().last { $0.entry.actor.id == DemoPharmacy.loyaltyClientID && $0.entry.action == "search" }
+        #expect(Set(seen?.entry.patients ?? []) == Set(consenting))
+
+        // The patient revokes one: the next request no longer returns them.
+        let patientToken = try await server.token("patient011")
+        let mine = try await client.get("/fhir/Consent/\(consentIDs[0])", token: patientToken)
+        #expect(mine.status == 200)
+        var revoked = mine.json!
+        revoked["status"] = "inactive"
+        revoked["meta"] = nil
+        let put = try await client.send(
+            .put, "/fhir/Consent/\(consentIDs[0])", token: patientToken, body: String(decoding: revoked.encodedBytes(), as: UTF8.self))
+        #expect(put.status == 200, "\(put.body)")
+        #expect(try await client.get("/fhir/Patient?_count=200", token: loyalty).total == 2)
+
+        // The other two expire.
+        for (i, id) in consentIDs.enumerated().dropFirst() {
+            let body = DemoPharmacy.authorization(
+                id: id, patient: consenting[i], elements: ["Patient.telecom"], expires: Date().addingTimeInterval(1.5))
+            let r = try await client.send(.put, "/fhir/Consent/\(id)", token: pharmacist, body: String(decoding: body.encodedBytes(), as: UTF8.self))
+            #expect(r.status == 200, "\(r.body)")
+        }
+        #expect(try await client.get("/fhir/Patient?_count=200", token: loyalty).total == 2)
+        try await Task.sleep(for: .seconds(2))
+        let expired = try await client.get("/fhir/Patient?_count=200", token: loyalty)
+        #expect(expired.total == 0 && expired.entries.isEmpty)
+        #expect(try await server.store.verifyAudit().ok)
+    }
+
+    @Test("purposes a role or token does not carry are refused: partner MKT, support medications, admin clinical data")
+    func refusedPurposes() async throws {
+        let server = try await LiveServer.shared.value
+        let client = server.client()
+        defer { Task { await client.close() } }
+        let partner = try await Self.clientToken(client, id: DemoPharmacy.partnerClientID, secret: server.partnerSecret)
+        let support = try await server.token("support")
+        let admin = try await server.token("admin")
+        let pharmacist = try await server.token("pharmacist")
+        for (who, token, path, purpose, status) in [
+            ("partner MKT", partner, "/fhir/Patient", "MKT", 403),
+            ("partner HMARKT", partner, "/fhir/Patient", "HMARKT", 403),
+            ("support medications", support, "/fhir/MedicationRequest", nil, 403),
+            ("support TREAT", support, "/fhir/Patient", "TREAT", 403),
+            ("admin patients", admin, "/fhir/Patient", nil, 403),
+            ("admin TREAT", admin, "/fhir/MedicationRequest", "TREAT", 403),
+            ("pharmacist MKT", pharmacist, "/fhir/Patient", "MKT", 403),
+            ("pharmacist lowercase", pharmacist, "/fhir/Patient", "treat", 400),
+            ("pharmacist empty", pharmacist, "/fhir/Patient", " ", 400),
+        ] as [(String, String, String, String?, Int)] {
+            let r = try await Self.get(client, path, token: token, purpose: purpose)
+            #expect(r.status == status, "\(who): \(r.status) \(r.issue)")
+            #expect(r.json?["resourceType"]?.stringValue == "OperationOutcome" && !r.issue.isEmpty, "\(who)")
+        }
+        // A purpose the token carries works, and is what the audit record names.
+        let payment = try await Self.get(client, "/fhir/Patient/pat-0001", token: pharmacist, purpose: "HPAYMT")
+        #expect(payment.status == 200)
+        #expect(payment.json?["identifier"] != nil && payment.json?["communication"] == nil)
+        let record = try await server.store.auditRecords().last { $0.entry.requestID == payment.requestID }
+        #expect(record?.entry.purpose == "HPAYMT")
+        let event = try await client.get("/fhir/AuditEvent/\(record?.seq ?? 0)", token: try await server.token("privacy"))
+        #expect(event.body.contains("\"HPAYMT\""), "purposeOfEvent carries the purpose")
+        // Support sees demographics only (minimum necessary), by policy.
+        let demo = try await client.get("/fhir/Patient/pat-0001", token: support)
+        #expect(demo.status == 200 && demo.json?["name"] != nil)
+    }
+
+    @Test("the policy table: the bundled one is valid; unknown roles, purposes, types, elements and bad rows refuse with the line")
+    func policyTable() throws {
+        let table = try PolicyTable.loadBundled()
+        #expect(table.purposes(for: .businessLine) == [.marketing, .healthcareMarketing])
+        #expect(table.purposes(for: .patient) == [.patientRequest])
+        for (text, message) in [
+            ("pharmacist TREAT * *\nnurse TREAT * *", "line 2: unknown role 'nurse'"),
+            ("pharmacist TREET * *", "line 1: unknown purpose of use 'TREET'"),
+            ("pharmacist TREAT Prescription *", "line 1: unknown resource type 'Prescription'"),
+            ("# comment\nsupport HOPERAT Patient name,ssn", "line 2: unknown element 'ssn' of Patient"),
+            ("pharmacist TREAT *", "line 1: expected 4 columns"),
+            ("pharmacist TREAT * *\npharmacist TREAT * *", "line 2: duplicate row"),
+            ("pharmacist TREAT * name", "line 1: resource '*' takes '*' as fields"),
+            ("# nothing", "has no rules"),
+        ] {
+            #expect(throws: PolicyError.self) { try PolicyTable.parse(text, source: "test") }
+            do {
+                _ = try PolicyTable.parse(text, source: "test")
+            } catch {
+                #expect("\(error)".contains(message), "\(error)")
+            }
+        }
+        #expect(throws: PolicyError.self) { try PurposeOfUse.parse("TREAT;DROP") }
+        #expect(try PurposeOfUse.parse("HRESCH") == .research)
+    }
+
+    @Test("Consent: created with a signed authorization checked by content, read by its patient only, searched by staff")
+    func consentResource() async throws {
+        let server = try await LiveServer.shared.value
+        let client = server.client()
+        defer { Task { await client.close() } }
+        let pharmacist = try await server.token("pharmacist")
+        let patient = try await server.token("patient003")
+        var body = DemoPharmacy.authorization(id: nil, patient: "pat-0003", expires: Date().addingTimeInterval(3600))
+        // Not a PDF, whatever its declared type.
+        body["sourceAttachment"]?["data"] = .string(Data("<html>not a form</html>".utf8).base64EncodedString())
+        var r = try await client.send(.post, "/fhir/Consent", token: patient, body: String(decoding: body.encodedBytes(), as: UTF8.self))
+        #expect(r.status == 400 && r.issue.contains("must be a PDF, PNG or JPEG"), "\(r.issue)")
+        body = DemoPharmacy.authorization(id: nil, patient: "pat-0003", elements: ["Patient.ssn"], expires: Date().addingTimeInterval(3600))
+        r = try await client.send(.post, "/fhir/Consent", token: patient, body: String(decoding: body.encodedBytes(), as: UTF8.self))
+        #expect(r.status == 400 && r.issue.contains("not a data element"), "\(r.issue)")
+        // A patient authorizes for themselves only.
+        body = DemoPharmacy.authorization(id: nil, patient: "pat-0004", expires: Date().addingTimeInterval(3600))
+        r = try await client.send(.post, "/fhir/Consent", token: patient, body: String(decoding: body.encodedBytes(), as: UTF8.self))
+        #expect(r.status == 400 || r.status == 403, "\(r.status) \(r.issue)")
+        body = DemoPharmacy.authorization(id: nil, patient: "pat-0003", expires: Date().addingTimeInterval(3600))
+        r = try await client.send(.post, "/fhir/Consent", token: patient, body: String(decoding: body.encodedBytes(), as: UTF8.self))
+        #expect(r.status == 201, "\(r.body)")
+        let id = r.json?["id"]?.stringValue ?? ""
+        #expect(try await client.get("/fhir/Consent/\(id)", token: patient).status == 200)
+        #expect(try await client.get("/fhir/Consent/\(id)", token: try await server.token("patient004")).status == 404)
+        #expect(try await client.get("/fhir/Consent?patient=pat-0003", token: pharmacist).total ?? 0 >= 1)
+        #expect(try await client.get("/fhir/Consent?patient=pat-0003", token: try await server.token("support")).status == 200)
+        #expect(try await client.get("/fhir/Consent?patient=pat-0003", token: try await server.token("technician")).status == 403)
+    }
+}
