@@ -36,6 +36,11 @@ if "$bin" backup verify truncated.srxb > out.txt; then fail "truncated backup ve
 grep -q "backup truncated" out.txt && check "a truncated backup is reported as truncated"
 if "$bin" patients erase p1 --reason "asked" --tenant t9 > out.txt 2>&1; then fail "erased an unknown patient"; fi
 grep -q "No Patient/p1 in tenant t9" out.txt && check "patients erase refuses an unknown patient"
+printf 'pharmacist TREAT * *\nnurse TREAT * *\n' > bad-policy.tsv
+if "$bin" serve --policy bad-policy.tsv --port 0 > out.txt 2>&1; then fail "started with a bad policy"; fi
+grep -q "Refusing to start: policy bad-policy.tsv, line 2: unknown role 'nurse'" out.txt && check "serve refuses a policy with an unknown role, naming the line"
+"$bin" disclosures --patient p1 --tenant t1 | grep -q "^Disclosures of Patient/p1 in t1" && check "disclosures --patient prints the accounting"
+"$bin" break-glass report | grep -q "^Break-glass overrides on" && check "break-glass report"
 "$bin" audit verify | grep -q "^OK" && check "audit verify: intact log"
 "$bin" audit export --output export.ndjson
 python3 - <<'PY' && check "audit export is NDJSON of AuditEvent"

@@ -27,6 +27,8 @@ struct FHIRController: Sendable {
         router.delete("/fhir/:type/:id") { req, ctx in try await self.delete(req, ctx) }
         router.get("/fhir/:type/:id/_history") { req, ctx in try await self.history(req, ctx) }
         router.get("/fhir/:type/:id/_history/:vid") { req, ctx in try await self.vread(req, ctx) }
+        router.get("/fhir/:type/:id/:operation") { req, ctx in try await self.instanceOperation(req, ctx) }
+        router.post("/fhir/:type/:id/:operation") { req, ctx in try await self.instanceOperation(req, ctx) }
     }
 
     // MARK: Authentication and parameters
@@ -69,8 +71,9 @@ struct FHIRController: Sendable {
                 try await refuse(.invalid("\(Self.purposeHeader.rawName): \(error)"), actor: actor, detail: "malformed purpose of use")
             }
         }
+        let breakGlass = principal.purpose == .emergencyTreatment ? try store.activeBreakGlass(user: principal.subject, tenant: principal.tenant) : []
         do {
-            let scope = try AccessPolicy.scope(for: principal, table: auth.policy)
+            let scope = try AccessPolicy.scope(for: principal, table: auth.policy, breakGlass: breakGlass)
             return AccessContext(scope: scope, requestID: info.requestID, sourceIP: info.sourceIP, userAgent: info.userAgent)
         } catch .purposeRefused(let why) {
             try await refuse(.forbidden(why), actor: actor, detail: "purpose of use refused")
@@ -227,6 +230,57 @@ struct FHIRController: Sendable {
     }
 
     // MARK: Responses
+
+    /// Patient instance operations: `POST $break-glass`, `GET $disclosures`, `GET $access-log`.
+    func instanceOperation(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let type = try resourceType(ctx)
+        let id = try resourceID(ctx)
+        let operation = ctx.parameters.get("operation") ?? ""
+        switch (req.method, type, operation) {
+        case (.post, .patient, "$break-glass"):
+            let access = try await access(req, ctx, interaction: "break-glass", type: .patient)
+            let body = try await body(req)
+            guard body["resourceType"]?.stringValue == "Parameters" else {
+                throw FHIRError.invalid("$break-glass takes a Parameters resource with a 'reason' (valueString)", at: "Parameters")
+            }
+            let reason = body["parameter"]?.arrayValue?.first { $0["name"]?.stringValue == "reason" }?["valueString"]?.stringValue ?? ""
+            let grant = try await store.breakGlass(access, patient: id, reason: reason)
+            return respond(.object([
+                "resourceType": "Parameters",
+                "parameter": .array([
+                    .object(["name": "patient", "valueReference": .object(["reference": .string("Patient/\(id)")])]),
+                    .object(["name": "purposeOfUse", "valueCode": "ETREAT"]),
+                    .object(["name": "expires", "valueInstant": .string(grant.expires)]),
+                ]),
+            ]), status: .created)
+        case (.get, .patient, "$disclosures"), (.get, .patient, "$access-log"):
+            let every = operation == "$access-log"
+            let access = try await access(req, ctx, interaction: every ? "access-log" : "disclosures", type: .auditEvent)
+            let entries = try await store.accessLog(access, patient: id, everyAccess: every)
+            return respond(.object([
+                "resourceType": "Parameters",
+                "parameter": .array([.object(["name": "patient", "valueReference": .object(["reference": .string("Patient/\(id)")])])]
+                    + entries.map { e in
+                        .object([
+                            "name": every ? "access" : "disclosure",
+                            "part": .array([
+                                .object(["name": "date", "valueInstant": .string(e.time)]),
+                                .object(["name": "recipient", "valueString": .string(e.recipient)]),
+                                .object(["name": "purpose", "valueCode": .string(e.purpose)]),
+                                .object(["name": "action", "valueCode": .string(e.action)]),
+                                .object(["name": "resource", "valueString": .string(e.resource)]),
+                                .object(["name": "disclosed", "valueString": .string(e.detail)]),
+                                .object(["name": "auditEvent", "valueReference": .object(["reference": .string("AuditEvent/\(e.seq)")])]),
+                            ]),
+                        ])
+                    }),
+            ]))
+        default:
+            throw FHIRError(
+                status: 404, code: "not-supported",
+                diagnostics: "Unknown operation '\(String(operation.prefix(40)))' on \(type.rawValue); supported: POST Patient/{id}/$break-glass, GET Patient/{id}/$disclosures, GET Patient/{id}/$access-log")
+        }
+    }
 
     func versionHeaders(_ r: StoredResource) -> HTTPFields {
         var h = HTTPFields()

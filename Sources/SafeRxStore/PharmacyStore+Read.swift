@@ -19,8 +19,24 @@ extension PharmacyStore {
             try await commitAudit(entry(ctx, action: "read", type: type, id: id, patients: [String](), outcome: "success", status: 410))
             throw r.erased ? .erased(type, id) : .gone(type, id)
         }
-        try await commitAudit(entry(ctx, action: "read", type: type, id: id, patients: r.patients, outcome: "success", status: 200))
+        try await commitAudit(
+            entry(ctx, action: "read", type: type, id: id, patients: r.patients, outcome: "success", status: 200,
+                  detail: released(ctx, type, r.patients)))
         return r
+    }
+
+    /// What a restricted scope released of `type` (for the audit record and the accounting of disclosures):
+    /// `elements: a,b` when the purpose or the patients' authorizations limit the elements, else `nil`.
+    func released(_ ctx: AccessContext, _ type: ResourceType, _ patients: [String]) -> String? {
+        var elements = ctx.scope.visibleElements(of: type)
+        if case .consented(let clientID) = ctx.scope.rows {
+            let granted = (try? readOnCallingThread { db in
+                try consentedElements(db, scope: ctx.scope, clientID: clientID, patients: patients, type: type)
+            }) ?? []
+            elements = (elements ?? granted).intersection(granted)
+        }
+        guard let elements else { return nil }
+        return "elements: " + elements.subtracting(PolicyTable.alwaysVisible).sorted().joined(separator: ",")
     }
 
     /// FHIR vread: one version, if the caller may see that version.
@@ -101,7 +117,8 @@ extension PharmacyStore {
         try await commitAudit(
             entry(
                 ctx, action: "search", type: type, id: nil, patients: patients, outcome: "success", status: 200,
-                detail: "params: " + query.parameterNames.joined(separator: ",") + "; results: \(page.matches.count + page.included.count)"))
+                detail: "params: " + query.parameterNames.joined(separator: ",") + "; results: \(page.matches.count + page.included.count)"
+                    + (released(ctx, type, page.matches.flatMap(\.patients)).map { "; " + $0 } ?? "")))
         return page
     }
 

@@ -30,7 +30,10 @@ struct SafeRx: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "saferx",
         abstract: "SafeRx: a pharmacy patient-data platform whose data layer cannot return PHI without an access scope.",
-        subcommands: [Serve.self, Users.self, Token.self, Audit.self, Keys.self, Patients.self, BackupCommand.self, Bench.self])
+        subcommands: [
+            Serve.self, Users.self, Token.self, Audit.self, Keys.self, Patients.self, BackupCommand.self, Disclosures.self,
+            BreakGlass.self, Bench.self,
+        ])
 }
 
 /// An error the command line reports as one line, without the usage text.

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import HTTPTypes
 import SafeRxAudit
 import SafeRxModel
@@ -194,5 +195,115 @@ import Testing
         #expect(try await client.get("/fhir/Consent?patient=pat-0003", token: pharmacist).total ?? 0 >= 1)
         #expect(try await client.get("/fhir/Consent?patient=pat-0003", token: try await server.token("support")).status == 200)
         #expect(try await client.get("/fhir/Consent?patient=pat-0003", token: try await server.token("technician")).status == 403)
+    }
+}
+
+extension PurposeOfUseTests {
+    static func breakGlass(_ client: HTTPClient, _ patient: String, token: String, reason: String?) async throws -> Reply {
+        var params: [JSON] = []
+        if let reason { params.append(.object(["name": "reason", "valueString": .string(reason)])) }
+        let body: JSON = .object(["resourceType": "Parameters", "parameter": .array(params)])
+        return try await client.send(.post, "/fhir/Patient/\(patient)/$break-glass", token: token, body: String(decoding: body.encodedBytes(), as: UTF8.self))
+    }
+
+    @Test("break-glass: refused without a reason, works once with one for that patient only, expires, and shows in the report")
+    func breakGlass() async throws {
+        let server = try await LiveServer.start(patients: 12, accounts: 2, partnerPatients: 1)
+        defer { Task { await server.stop() } }
+        let client = server.client()
+        defer { Task { await client.close() } }
+        let support = try await server.token("support")
+        #expect(try await Self.get(client, "/fhir/MedicationRequest?patient=pat-0005", token: support).status == 403)
+        let early = try await Self.get(client, "/fhir/MedicationRequest?patient=pat-0005", token: support, purpose: "ETREAT")
+        #expect(early.status == 403 && early.issue.contains("break-glass"), "\(early.issue)")
+        #expect(try await Self.breakGlass(client, "pat-0005", token: support, reason: nil).status == 400)
+        #expect(try await Self.breakGlass(client, "pat-0005", token: support, reason: "urgent").status == 400)
+        #expect(try await Self.breakGlass(client, "pat-0005", token: try await server.token("technician"), reason: "patient collapsed at the counter").status == 403)
+        #expect(try await Self.breakGlass(client, "pat-9999", token: support, reason: "patient collapsed at the counter").status == 404)
+
+        let granted = try await Self.breakGlass(client, "pat-0005", token: support, reason: "Patient collapsed at the counter; EMS asks for current medications")
+        #expect(granted.status == 201, "\(granted.body)")
+        let meds = try await Self.get(client, "/fhir/MedicationRequest?patient=pat-0005", token: support, purpose: "ETREAT")
+        #expect(meds.status == 200 && (meds.total ?? 0) > 0)
+        #expect(try await Self.get(client, "/fhir/Patient/pat-0005", token: support, purpose: "ETREAT").json?["birthDate"] != nil)
+        #expect(try await Self.get(client, "/fhir/MedicationRequest?patient=pat-0006", token: support, purpose: "ETREAT").total == 0)
+        #expect(try await Self.get(client, "/fhir/MedicationRequest/rx-pat-0006-1", token: support, purpose: "ETREAT").status == 404)
+        #expect(try await Self.get(client, "/fhir/MedicationRequest?patient=pat-0005", token: support).status == 403, "only under ETREAT")
+        let write = try await client.send(
+            .post, "/fhir/Communication", token: support, body: #"{"resourceType":"Communication","status":"completed","subject":{"reference":"Patient/pat-0005"}}"#,
+            headers: [Self.purpose: "ETREAT"])
+        #expect(write.status == 403, "break-glass is read-only")
+
+        let today = String(AuditTime.now().prefix(10))
+        let report = try await server.store.breakGlassReport(tenant: DemoPharmacy.tenant, day: today)
+        #expect(report.count == 1)
+        #expect(report.first?.patientID == "pat-0005" && report.first?.role == "support")
+        #expect(report.first?.reason.contains("EMS asks for current medications") == true)
+        #expect((report.first?.accesses ?? 0) >= 2, "\(report)")
+        let record = try await server.store.auditRecords().last { $0.entry.action == "break-glass" }
+        #expect(record?.entry.patients == ["pat-0005"])
+
+        // Sixty minutes later (simulated): the override no longer opens anything.
+        let q = try DatabaseQueue(path: PharmacyStore.databaseFile(in: server.directory).path)
+        try await q.write { db in try db.execute(sql: "UPDATE break_glass SET expires = '2000-01-01T00:00:00.000Z'") }
+        try q.close()
+        #expect(try await Self.get(client, "/fhir/MedicationRequest?patient=pat-0005", token: support, purpose: "ETREAT").status == 403)
+    }
+
+    @Test("accounting of disclosures matches the audit log exactly; the access log shows staff by role and pharmacy")
+    func disclosures() async throws {
+        let server = try await LiveServer.start(patients: 12, accounts: 5, partnerPatients: 1, consentPatients: 1)
+        defer { Task { await server.stop() } }
+        let client = server.client()
+        defer { Task { await client.close() } }
+        let pid = "pat-0003"  // holds the demo's marketing authorization for the loyalty program
+        let pharmacist = try await server.token("pharmacist")
+        let patient = try await server.token("patient003")
+        let secret = server.credentials.first { $0.client_id == DemoPharmacy.loyaltyClientID }!.client_secret!
+        let loyalty = try await Self.clientToken(client, id: DemoPharmacy.loyaltyClientID, secret: secret)
+
+        // A scripted day: treatment, payment, the patient's own reads (not disclosures), and two marketing disclosures.
+        #expect(try await client.get("/fhir/Patient/\(pid)", token: pharmacist).status == 200)
+        #expect(try await Self.get(client, "/fhir/Patient/\(pid)", token: pharmacist, purpose: "HPAYMT").status == 200)
+        #expect(try await client.get("/fhir/MedicationRequest?patient=\(pid)", token: patient).status == 200)
+        #expect(try await client.get("/fhir/Patient?_count=50", token: loyalty).total == 1)
+        #expect(try await Self.get(client, "/fhir/Patient/\(pid)", token: loyalty, purpose: "HMARKT").status == 404, "authorized for MKT only")
+        #expect(try await client.get("/fhir/Patient/\(pid)", token: loyalty).status == 200)
+        #expect(try await client.get("/fhir/Patient/pat-0004", token: loyalty).status == 404)
+
+        let report = try await client.get("/fhir/Patient/\(pid)/$disclosures", token: patient)
+        #expect(report.status == 200, "\(report.body)")
+        let lines = report.json?["parameter"]?.arrayValue?.filter { $0["name"]?.stringValue == "disclosure" } ?? []
+        func part(_ l: JSON, _ name: String) -> String {
+            let p = l["part"]?.arrayValue?.first { $0["name"]?.stringValue == name }
+            return p?["valueString"]?.stringValue ?? p?["valueCode"]?.stringValue ?? p?["valueInstant"]?.stringValue
+                ?? p?["valueReference"]?["reference"]?.stringValue ?? ""
+        }
+        // Exactly the audit log's successful non-TPO accesses naming the patient.
+        let expected = try await server.store.auditRecords().filter {
+            $0.entry.patients.contains(pid) && $0.entry.outcome == "success" && ["read", "vread", "history", "search"].contains($0.entry.action)
+                && !(PurposeOfUse(rawValue: $0.entry.purpose)?.isTPO ?? true)
+        }
+        #expect(expected.count == 2)
+        #expect(lines.map { part($0, "auditEvent") } == expected.map { "AuditEvent/\($0.seq)" })
+        #expect(lines.allSatisfy { part($0, "purpose") == "MKT" && part($0, "recipient").contains("loyalty") })
+        #expect(lines.allSatisfy { part($0, "disclosed").contains("elements: name,telecom") }, "\(lines)")
+
+        // Who looked: every access, staff by role and pharmacy, never a user id or a network address.
+        let log = try await client.get("/fhir/Patient/\(pid)/$access-log", token: patient)
+        #expect(log.status == 200)
+        let accesses = log.json?["parameter"]?.arrayValue?.filter { $0["name"]?.stringValue == "access" } ?? []
+        #expect(accesses.count >= 5)
+        #expect(accesses.contains { part($0, "recipient") == "pharmacist at SafeRx Demo Pharmacy" && part($0, "purpose") == "HPAYMT" })
+        #expect(!log.body.contains("user-0") && !log.body.contains("127.0.0.1"))
+
+        // Only the patient (or the privacy officer) may ask, and only about this patient.
+        #expect(try await client.get("/fhir/Patient/pat-0004/$disclosures", token: patient).status == 404)
+        #expect(try await client.get("/fhir/Patient/\(pid)/$disclosures", token: pharmacist).status == 403)
+        #expect(try await client.get("/fhir/Patient/\(pid)/$disclosures", token: try await server.token("privacy")).status == 200)
+        #expect(try await client.get("/fhir/Patient/\(pid)/$everything", token: patient).status == 404)
+        // The staff command-line report gives the same lines.
+        let cli = try await server.store.accessLogEntries(patient: pid, tenant: DemoPharmacy.tenant, everyAccess: false, since: AuditTime.yearsAgo(6))
+        #expect(cli.map(\.seq) == expected.map(\.seq))
     }
 }

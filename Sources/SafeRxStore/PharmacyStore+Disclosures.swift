@@ -1,0 +1,106 @@
+import Foundation
+import GRDB
+import SafeRxAudit
+import SafeRxModel
+import SafeRxPolicy
+
+/// One line of an accounting of disclosures or of a patient's access log.
+public struct AccessLogEntry: Sendable, Equatable {
+    public var seq: Int64
+    public var time: String
+    /// Who received the data: for staff their role and pharmacy (never a personal name or user id); for API clients
+    /// the client's name.
+    public var recipient: String
+    public var role: String
+    public var purpose: String
+    /// read, vread, history, search, break-glass...
+    public var action: String
+    /// `Type/id`, or `Type` for a search.
+    public var resource: String
+    /// What was disclosed, as recorded with the access (elements released, search results).
+    public var detail: String
+}
+
+extension PharmacyStore {
+    /// Actions through which data leaves the store.
+    static let disclosingActions = ["read", "vread", "history", "search"]
+
+    /// The accounting of disclosures (HIPAA §164.528) of one patient: every successful access outside treatment,
+    /// payment and operations (and the patient's own) in the last `years` years; with `everyAccess`, every
+    /// successful access whatever its purpose ("who looked at my data"). Scoped like AuditEvent: a patient only
+    /// about themselves, a privacy officer within their pharmacy; anyone else 403, another patient 404.
+    public func accessLog(_ ctx: AccessContext, patient: String, everyAccess: Bool, years: Int = 6) async throws(FHIRError) -> [AccessLogEntry] {
+        let interaction = everyAccess ? "access-log" : "disclosures"
+        try await requireRight(ctx, .auditEvent, interaction, patient, ctx.scope.rights(for: .auditEvent).read)
+        if case .compartment(let own) = ctx.scope.rows, own != patient { throw await missing(ctx, interaction, .patient, patient) }
+        let entries = try await accessLogEntries(
+            patient: patient, tenant: ctx.scope.tenant, everyAccess: everyAccess, since: Self.yearsAgo(years), excludingRequest: ctx.requestID)
+        try await commitAudit(
+            entry(ctx, action: "read", type: .auditEvent, id: nil, patients: [patient], outcome: "success", status: 200,
+                  detail: "\(interaction): \(entries.count) entries"))
+        return entries
+    }
+
+    /// The same report for the command line (a system job: the caller records an admin event).
+    public func accessLogEntries(
+        patient: String, tenant: String, everyAccess: Bool, since: String, excludingRequest: String? = nil
+    ) async throws(FHIRError) -> [AccessLogEntry] {
+        let cipher = auditLog.cipher
+        let actions = Self.disclosingActions + ["break-glass"]
+        let rows: [(Int64, String, String)]
+        do {
+            rows = try readOnCallingThread { db in
+                try Row.fetchAll(db, sql: """
+                    SELECT a.seq, a.body, a.hash FROM audit_patient ap JOIN audit_log a ON a.seq = ap.seq
+                    WHERE ap.patient_id = ? AND (a.tenant = ? OR ? = '*') AND a.time >= ? ORDER BY a.seq
+                    """, arguments: [patient, tenant, tenant, since]).map { ($0[0], $0[1], $0[2]) }
+            }
+        } catch {
+            throw .internal()
+        }
+        let tenantNames = (try? readOnCallingThread { db in
+            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT id, name FROM tenant").map { ($0[0] as String, $0[1] as String) })
+        }) ?? [:]
+        let clientNames = (try? readOnCallingThread { db in
+            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT client_id, name FROM api_client").map { ($0[0] as String, $0[1] as String) })
+        }) ?? [:]
+        var out: [AccessLogEntry] = []
+        for (_, body, hash) in rows {
+            guard let r = AuditRecord.decode(body: body, hash: hash, cipher: cipher) else { continue }
+            let e = r.entry
+            guard e.outcome == "success", actions.contains(e.action), e.requestID != excludingRequest else { continue }
+            if !everyAccess {
+                guard let purpose = PurposeOfUse(rawValue: e.purpose), !purpose.isTPO else { continue }
+            }
+            let pharmacy = tenantNames[e.actor.tenant] ?? e.actor.tenant
+            let recipient: String
+            switch e.actor.role {
+            case Role.partner.rawValue, Role.businessLine.rawValue: recipient = clientNames[e.actor.id] ?? e.actor.id
+            case Role.patient.rawValue: recipient = "you"
+            default: recipient = "\(e.actor.role) at \(pharmacy)"
+            }
+            let resource = e.resourceType.map { t in e.resourceID.map { "\(t)/\($0)" } ?? t } ?? "-"
+            out.append(AccessLogEntry(
+                seq: r.seq, time: r.time, recipient: recipient, role: e.actor.role, purpose: e.purpose, action: e.action,
+                resource: resource, detail: Self.disclosedDetail(e.detail)))
+        }
+        return out
+    }
+
+    /// The part of an audit detail that says what was disclosed (never the sealed reason texts of break-glass).
+    static func disclosedDetail(_ detail: String?) -> String {
+        guard let d = detail else { return "" }
+        if d.hasPrefix("break-glass") { return "break-glass override" }
+        return d
+    }
+
+    static func yearsAgo(_ years: Int) -> String {
+        AuditLog.timestamp(Calendar(identifier: .gregorian).date(byAdding: .year, value: -years, to: Date()) ?? Date())
+    }
+}
+
+/// Timestamps as SafeRx writes them, for the command line.
+public enum AuditTime {
+    public static func now() -> String { AuditLog.timestamp(Date()) }
+    public static func yearsAgo(_ years: Int) -> String { PharmacyStore.yearsAgo(years) }
+}

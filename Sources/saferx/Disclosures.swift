@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import SafeRxStore
+
+/// `saferx disclosures --patient ID`: the accounting of disclosures (HIPAA §164.528) for staff.
+struct Disclosures: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Accounting of disclosures of one patient: every disclosure outside treatment, payment and operations.",
+        discussion: "--all lists every access to the patient's record instead (staff by role and pharmacy).")
+    @OptionGroup var data: DataOptions
+    @Option(help: "Patient id.") var patient: String
+    @Option(help: "Tenant (pharmacy).") var tenant = "demo-pharmacy"
+    @Option(help: "Years to look back.") var years = 6
+    @Flag(help: "Every access, not only disclosures.") var all = false
+
+    func run() async throws {
+        let store = try data.openStore()
+        let since = AuditTime.yearsAgo(years)
+        let entries = try await store.accessLogEntries(patient: patient, tenant: tenant, everyAccess: all, since: since)
+        say("\(all ? "Accesses to" : "Disclosures of") Patient/\(patient) in \(tenant) since \(since.prefix(10)): \(entries.count)")
+        say("DATE\tRECIPIENT\tPURPOSE\tACTION\tRESOURCE\tDISCLOSED\tAUDIT")
+        for e in entries {
+            say("\(e.time)\t\(e.recipient)\t\(e.purpose)\t\(e.action)\t\(e.resource)\t\(e.detail)\t\(e.seq)")
+        }
+        try await store.recordAdminEvent(
+            action: all ? "access-log" : "disclosures", tenant: tenant, patients: [patient],
+            detail: "\(all ? "access log" : "accounting of disclosures") printed: \(entries.count) entries")
+    }
+}
+
+/// `saferx break-glass report`: the daily report of break-glass overrides.
+struct BreakGlass: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "break-glass", abstract: "Break-glass overrides.", subcommands: [Report.self])
+
+    struct Report: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Every override granted on a day (UTC), with its reason and the requests made under it.")
+        @OptionGroup var data: DataOptions
+        @Option(help: "Day, YYYY-MM-DD (default: today, UTC).") var date: String?
+        @Option(help: "Tenant, or * for all.") var tenant = "*"
+
+        func run() async throws {
+            let day = date ?? String(AuditTime.now().prefix(10))
+            guard day.count == 10, day.allSatisfy({ $0.isNumber || $0 == "-" }) else { throw ValidationError("--date must be YYYY-MM-DD") }
+            let store = try data.openStore()
+            let grants = try await store.breakGlassReport(tenant: tenant, day: day)
+            say("Break-glass overrides on \(day): \(grants.count)")
+            say("GRANTED\tEXPIRES\tUSER\tROLE\tPATIENT\tACCESSES\tREASON")
+            for g in grants {
+                say("\(g.granted)\t\(g.expires)\t\(g.userID)\t\(g.role)\tPatient/\(g.patientID)\t\(g.accesses)\t\(g.reason)")
+            }
+            try await store.recordAdminEvent(
+                action: "break-glass-report", tenant: tenant, patients: grants.map(\.patientID), detail: "break-glass report for \(day)")
+        }
+    }
+}
