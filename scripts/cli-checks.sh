@@ -3,6 +3,8 @@
 # Usage: scripts/cli-checks.sh PATH/TO/saferx
 set -euo pipefail
 bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+# Every check below must run: a condition that fails before its `check` is caught by the count at the end.
+expected=$(grep -cE '(&&|else) check "' "$0")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
@@ -38,7 +40,7 @@ if "$bin" patients erase p1 --reason "asked" --tenant t9 > out.txt 2>&1; then fa
 grep -q "No Patient/p1 in tenant t9" out.txt && check "patients erase refuses an unknown patient"
 printf 'pharmacist TREAT * *\nnurse TREAT * *\n' > bad-policy.tsv
 if "$bin" serve --policy bad-policy.tsv --port 0 > out.txt 2>&1; then fail "started with a bad policy"; fi
-grep -q "Refusing to start: policy bad-policy.tsv, line 2: unknown role 'nurse'" out.txt && check "serve refuses a policy with an unknown role, naming the line"
+grep -q "Refusing to start: policy .*bad-policy.tsv, line 2: unknown role 'nurse'" out.txt && check "serve refuses a policy with an unknown role, naming the line"
 "$bin" disclosures --patient p1 --tenant t1 | grep -q "^Disclosures of Patient/p1 in t1" && check "disclosures --patient prints the accounting"
 "$bin" break-glass report | grep -q "^Break-glass overrides on" && check "break-glass report"
 "$bin" audit verify | grep -q "^OK" && check "audit verify: intact log"
@@ -72,4 +74,5 @@ tamper "UPDATE audit_log SET seq = seq + 100 WHERE seq >= 2; UPDATE audit_log SE
 tamper "UPDATE audit_log SET seq = -1 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 3; UPDATE audit_log SET seq = 3 WHERE seq = -1" 2 && check "reordered records detected"
 last=$(python3 -c "import sqlite3;print(sqlite3.connect('pristine/saferx.sqlite').execute('select max(seq) from audit_log').fetchone()[0])")
 tamper "DELETE FROM audit_log WHERE seq = $last; DELETE FROM audit_checkpoint" "$last" && check "truncated tail detected"
+[ "$passed" -eq "$expected" ] || fail "only $passed of $expected checks passed (see the list above for the missing one)"
 echo "cli: $passed passed, 0 failed"

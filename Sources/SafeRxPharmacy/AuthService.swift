@@ -215,16 +215,25 @@ public final class AuthService: Sendable {
 
     /// Signs a token. `scope`, if given, must parse and narrows the role's rights.
     public func issue(
-        subject: String, role: String, tenant: String, patient: String?, kind: String, scope: String?
+        subject: String, role: String, tenant: String, patient: String?, kind: String, scope: String?,
+        purposes requested: Set<PurposeOfUse>? = nil
     ) async throws(FHIRError) -> IssuedToken {
         guard let r = Role(rawValue: role) else { throw .forbidden("Unknown role") }
         let scopeString = scope ?? AccessPolicy.defaultScopes(for: r)
-        let purposes = policy.purposes(for: r)
+        var purposes = policy.purposes(for: r)
+        if let requested {
+            guard !requested.isEmpty, requested.isSubset(of: purposes) else {
+                let extra = requested.subtracting(purposes).map(\.rawValue).sorted().joined(separator: ", ")
+                throw .forbidden("Role \(role) may not act under \(extra.isEmpty ? "no purpose" : extra)")
+            }
+            purposes = requested
+        }
         do {
             _ = try AccessPolicy.scope(
                 for: Principal(
-                    subject: subject, roleName: role, tenant: tenant, patientID: patient, grantedScopes: scopeString,
-                    purposes: purposes.union([PurposeOfUse.default(for: r)])),
+                    subject: subject, roleName: role, tenant: tenant, patientID: patient,
+                    purpose: purposes.contains(PurposeOfUse.default(for: r)) ? PurposeOfUse.default(for: r) : purposes.first,
+                    grantedScopes: scopeString, purposes: purposes),
                 table: policy)
         } catch {
             throw .invalid("Scope '\(scopeString)' is not valid for role \(role): \(error)")

@@ -108,7 +108,9 @@ public struct Principal: Sendable, Hashable {
         self.tenant = tenant
         self.patientID = patientID
         self.grantedScopes = grantedScopes
-        self.purpose = purpose ?? Role(rawValue: roleName).map { PurposeOfUse.default(for: $0) } ?? .operations
+        // With no purpose named, a token that carries exactly one purpose acts under it; otherwise the role's default.
+        self.purpose = purpose ?? (purposes?.count == 1 ? purposes!.first! : nil)
+            ?? Role(rawValue: roleName).map { PurposeOfUse.default(for: $0) } ?? .operations
     }
 
     public var role: Role? { Role(rawValue: roleName) }

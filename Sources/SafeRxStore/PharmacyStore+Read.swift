@@ -250,6 +250,14 @@ extension PharmacyStore {
         if case .compartment(let pid) = scope.rows {
             r.entry.patients = r.entry.patients.filter { $0 == pid }
             includeHash = r.entry.patients.count == record.entry.patients.count
+            // A patient sees who looked by role and pharmacy: no staff user ids, addresses or user agents.
+            if r.entry.actor.role != Role.patient.rawValue {
+                r.entry.actor.id = "\(r.entry.actor.role)@\(r.entry.actor.tenant)"
+                r.entry.sourceIP = ""
+                r.entry.userAgent = ""
+                r.entry.detail = nil
+                includeHash = false
+            }
         }
         return StoredResource(
             type: .auditEvent, id: String(record.seq), version: 1, lastUpdated: record.time, deleted: false,

@@ -221,13 +221,24 @@ struct Token: AsyncParsableCommand {
     @Option(help: "Username.") var user: String
     @Option(help: "Narrow the token to SMART-style scopes, e.g. 'user/*.read' or 'patient/MedicationRequest.read'.")
     var scope: String?
+    @Option(help: "Narrow the token to these purposes of use (comma-separated HL7 v3 codes, e.g. HPAYMT); one becomes the default.")
+    var purpose: String?
 
     func run() async throws {
         let store = try data.openStore()
         let auth = await AuthService(store: store)
         guard let u = try await store.user(named: user) else { throw ValidationError("No user named '\(user)'") }
         guard !u.disabled else { throw ValidationError("User '\(user)' is disabled") }
-        let t = try await auth.issue(subject: u.id, role: u.role, tenant: u.tenant, patient: u.patientID, kind: "user", scope: scope)
+        var purposes: Set<PurposeOfUse>? = nil
+        if let purpose {
+            do {
+                purposes = Set(try purpose.split(separator: ",").map { code throws(PolicyError) in try PurposeOfUse.parse(String(code)) })
+            } catch {
+                throw CLIError("--purpose: \(error)")
+            }
+        }
+        let t = try await auth.issue(
+            subject: u.id, role: u.role, tenant: u.tenant, patient: u.patientID, kind: "user", scope: scope, purposes: purposes)
         try await store.recordAdminEvent(action: "token", tenant: u.tenant, detail: "token issued on the command line for \(u.id)")
         print(t.accessToken)
     }

@@ -136,6 +136,19 @@ import Testing
         #expect(record?.entry.purpose == "HPAYMT")
         let event = try await client.get("/fhir/AuditEvent/\(record?.seq ?? 0)", token: try await server.token("privacy"))
         #expect(event.body.contains("\"HPAYMT\""), "purposeOfEvent carries the purpose")
+        // A token narrowed to one purpose acts under it by default, and carries nothing else.
+        let u = try await server.store.user(named: "pharmacist")!
+        let billing = try await server.auth.issue(
+            subject: u.id, role: u.role, tenant: u.tenant, patient: nil, kind: "user", scope: nil, purposes: [.payment]).accessToken
+        let billed = try await client.get("/fhir/Patient/pat-0002", token: billing)
+        #expect(billed.status == 200 && billed.json?["telecom"] != nil && billed.json?["communication"] == nil && billed.json?["active"] == nil)
+        #expect(try await Self.get(client, "/fhir/Patient/pat-0002", token: billing, purpose: "TREAT").status == 403)
+        await #expect(throws: FHIRError.self) {
+            _ = try await server.auth.issue(subject: u.id, role: u.role, tenant: u.tenant, patient: nil, kind: "user", scope: nil, purposes: [.marketing])
+        }
+        // A patient's view of their audit trail names staff by role and pharmacy only.
+        let trail = try await client.get("/fhir/AuditEvent?patient=pat-0001&_count=100", token: try await server.token("patient001"))
+        #expect(trail.status == 200 && trail.body.contains("pharmacist@demo-pharmacy") && !trail.body.contains(u.id))
         // Support sees demographics only (minimum necessary), by policy.
         let demo = try await client.get("/fhir/Patient/pat-0001", token: support)
         #expect(demo.status == 200 && demo.json?["name"] != nil)
