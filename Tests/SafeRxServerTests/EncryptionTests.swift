@@ -77,7 +77,8 @@ import Testing
         let server = try await LiveServer.start(patients: 40, accounts: 5, partnerPatients: 2)
         let oldKey = try Data(contentsOf: server.keyFile)
         let token = try await server.token("pharmacist")
-        let stop = ManagedFlag()
+        let stop = ManagedFlag(), rotating = ManagedFlag()
+        let duringRotation = ManagedCounter()
         let readers = Task {
             try await withThrowingTaskGroup(of: [Int: Int].self) { group in
                 for r in 0..<4 {
@@ -85,12 +86,15 @@ import Testing
                         let client = server.client()
                         defer { Task { await client.close() } }
                         var statuses: [Int: Int] = [:]
-                        var i = r
-                        while !stop.isSet {
+                        var i = r, n = 0
+                        while !stop.isSet || n < 10 {
                             let id = DemoPharmacy.patientID(1 + i % 40)
                             let path = i % 2 == 0 ? "/fhir/Patient/\(id)" : "/fhir/MedicationRequest?patient=\(id)"
+                            let during = rotating.isSet
                             statuses[try await client.get(path, token: token).status, default: 0] += 1
+                            if during && rotating.isSet { duringRotation.add(1) }
                             i += 4
+                            n += 1
                         }
                         return statuses
                     }
@@ -101,6 +105,7 @@ import Testing
             }
         }
         try await Task.sleep(for: .milliseconds(200))
+        rotating.set()
         let master = try server.store.keys.rotateMaster(server.store.dbPool)
         #expect(master.old != master.new)
         let tenants = try server.store.keys.rotateTenantKeys(server.store.dbPool)
@@ -110,11 +115,12 @@ import Testing
         #expect(report.resources > 200)
         #expect(progress.value == report.resources)
         #expect(report.retiredKeys == report.rotatedKeys)
-        try await Task.sleep(for: .milliseconds(200))
+        rotating.clear()
         stop.set()
         let statuses = try await readers.value
         #expect(statuses.keys.sorted() == [200], "\(statuses)")
-        #expect(statuses[200, default: 0] > 50)
+        #expect(statuses[200, default: 0] >= 40)
+        #expect(duringRotation.value > 0, "some reads ran while keys were being rotated")
         #expect(try server.store.keyStatus().pending == 0)
         // An interrupted re-encryption (new key versions made, rows not yet moved) is resumed, not restarted.
         let started = try await server.store.dbPool.write { db in try server.store.keys.beginReencryption(db) }
@@ -276,6 +282,7 @@ final class ManagedFlag: @unchecked Sendable {
     private var value = false
     var isSet: Bool { lock.withLock { value } }
     func set() { lock.withLock { value = true } }
+    func clear() { lock.withLock { value = false } }
 }
 
 final class ManagedCounter: @unchecked Sendable {
@@ -283,4 +290,5 @@ final class ManagedCounter: @unchecked Sendable {
     private var n = 0
     var value: Int { lock.withLock { n } }
     func set(_ v: Int) { lock.withLock { n = v } }
+    func add(_ v: Int) { lock.withLock { n += v } }
 }
