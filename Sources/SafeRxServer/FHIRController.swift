@@ -46,7 +46,8 @@ struct FHIRController: Sendable {
                 .init(
                     actor: .init(id: actor?.0 ?? "unknown", role: actor?.1 ?? "anonymous", tenant: actor?.2 ?? "-"), action: "denied",
                     attempted: interaction, resourceType: type?.rawValue, outcome: "denied", status: error.status,
-                    purpose: requestedPurpose.map { String($0.prefix(16)) } ?? "-",
+                    // Only a valid code goes into the (clear) audit field; a client's arbitrary header text does not.
+                    purpose: requestedPurpose.map { (try? PurposeOfUse.parse($0).rawValue) ?? "invalid" } ?? "-",
                     sourceIP: info.sourceIP, userAgent: info.userAgent, requestID: info.requestID, detail: detail))
             throw error
         }
