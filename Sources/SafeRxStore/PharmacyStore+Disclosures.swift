@@ -88,10 +88,12 @@ extension PharmacyStore {
     }
 
     /// The part of an audit detail that says what was disclosed (never the sealed reason texts of break-glass).
+    /// Search result counts are left out: they would tell one patient how many others were disclosed.
     static func disclosedDetail(_ detail: String?) -> String {
         guard let d = detail else { return "" }
         if d.hasPrefix("break-glass") { return "break-glass override" }
-        return d
+        return d.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.hasPrefix("results:") }
+            .joined(separator: "; ")
     }
 
     static func yearsAgo(_ years: Int) -> String {
