@@ -22,14 +22,18 @@ public struct ConsentGrant: Sendable, Hashable {
     public var purpose: String
     /// `Type.element` codes.
     public var elements: [String]
-    /// ISO 8601 end of the authorization.
-    public var expires: String
+    /// When the authorization ends (UTC instant).
+    public var expires: Date
+    /// When it starts (UTC instant); an authorization dated in the future grants nothing before then.
+    public var starts: Date?
 
     /// The grants an active consent makes (none for any other status).
     public static func grants(in consent: JSON) -> [ConsentGrant] {
         guard consent["status"]?.stringValue == "active", let p = consent["provision"],
-            (p["type"]?.stringValue ?? "permit") == "permit", let end = p["period"]?["end"]?.stringValue
+            (p["type"]?.stringValue ?? "permit") == "permit", p["provision"] == nil, p["data"] == nil,
+            let endText = p["period"]?["end"]?.stringValue, let end = FHIRDate.instant(endText, end: true)
         else { return [] }
+        let start = p["period"]?["start"]?.stringValue.flatMap { FHIRDate.instant($0, end: false) }
         let clients = (p["actor"]?.arrayValue ?? []).compactMap { actor -> String? in
             guard let ident = actor["reference"]?["identifier"], ident["system"]?.stringValue == clientSystem else { return nil }
             return ident["value"]?.stringValue
@@ -38,7 +42,9 @@ public struct ConsentGrant: Sendable, Hashable {
         let elements = (p["class"]?.arrayValue ?? []).filter { $0["system"]?.stringValue == elementSystem }.compactMap { $0["code"]?.stringValue }
         var out: [ConsentGrant] = []
         for c in clients {
-            for purpose in purposes { out.append(ConsentGrant(clientID: c, purpose: purpose, elements: elements, expires: end)) }
+            for purpose in purposes {
+                out.append(ConsentGrant(clientID: c, purpose: purpose, elements: elements, expires: end, starts: start))
+            }
         }
         return out
     }
@@ -49,8 +55,19 @@ public struct ConsentGrant: Sendable, Hashable {
         guard let p = consent["provision"] else { return }
         let namesClient = (p["actor"]?.arrayValue ?? []).contains { $0["reference"]?["identifier"]?["system"]?.stringValue == clientSystem }
         guard namesClient else { return }
-        guard let end = p["period"]?["end"]?.stringValue, FHIRDate.isValidDateTime(end) else {
+        guard let end = p["period"]?["end"]?.stringValue, FHIRDate.instant(end, end: true) != nil else {
             throw .invalid("An authorization for a client must end: provision.period.end as a dateTime", at: "Consent.provision.period.end")
+        }
+        if let start = p["period"]?["start"]?.stringValue, FHIRDate.instant(start, end: false) == nil {
+            throw .invalid("provision.period.start must be a dateTime", at: "Consent.provision.period.start")
+        }
+        guard p["provision"] == nil, p["data"] == nil else {
+            throw .invalid(
+                "An authorization for a client must not nest provisions or name resources in provision.data; list the released elements in provision.class",
+                at: "Consent.provision")
+        }
+        guard (p["type"]?.stringValue ?? "permit") == "permit" else {
+            throw .invalid("An authorization for a client must be a permit", at: "Consent.provision.type")
         }
         for actor in p["actor"]?.arrayValue ?? [] {
             if let ident = actor["reference"]?["identifier"], ident["system"]?.stringValue == clientSystem {

@@ -138,4 +138,51 @@ public enum FHIRDate {
 
     public static func isValidDate(_ s: String) -> Bool { s.wholeMatch(of: date) != nil }
     public static func isValidDateTime(_ s: String) -> Bool { s.wholeMatch(of: dateTime) != nil }
+
+    /// A FHIR date or dateTime as an instant, for comparisons. A partial date (year, month, day) or a time without a
+    /// zone is read as the *end* of the period it names when `end` is true (an authorization "until 2027-03-01"
+    /// lasts through that day) and as its start otherwise; offsets are applied; fractions of any length are allowed.
+    public static func instant(_ s: String, end: Bool) -> Date? {
+        guard isValidDateTime(s) else { return nil }
+        let chars = Array(s.utf8)
+        func num(_ from: Int, _ count: Int) -> Int? {
+            guard from + count <= chars.count else { return nil }
+            var n = 0
+            for c in chars[from..<from + count] {
+                guard c >= 48 && c <= 57 else { return nil }
+                n = n * 10 + Int(c - 48)
+            }
+            return n
+        }
+        guard let year = num(0, 4) else { return nil }
+        var c = DateComponents(calendar: Calendar(identifier: .gregorian), timeZone: TimeZone(identifier: "UTC"), year: year, month: 1, day: 1)
+        var unit: Calendar.Component = .year
+        if let m = num(5, 2) { c.month = m; unit = .month }
+        if let d = num(8, 2) { c.day = d; unit = .day }
+        var offset = 0
+        if chars.count > 10 {
+            c.hour = num(11, 2)
+            c.minute = num(14, 2)
+            c.second = min(num(17, 2) ?? 0, 59)
+            unit = .second
+            var i = 19
+            var fraction = 0.0, scale = 0.1
+            if i < chars.count && chars[i] == UInt8(ascii: ".") {
+                i += 1
+                while i < chars.count, chars[i] >= 48, chars[i] <= 57 {
+                    fraction += Double(chars[i] - 48) * scale
+                    scale /= 10
+                    i += 1
+                }
+            }
+            c.nanosecond = Int(fraction * 1e9)
+            if i < chars.count, chars[i] == UInt8(ascii: "+") || chars[i] == UInt8(ascii: "-"), let h = num(i + 1, 2), let m = num(i + 4, 2) {
+                offset = (chars[i] == UInt8(ascii: "+") ? 1 : -1) * (h * 3600 + m * 60)
+            }
+        }
+        guard let start = c.date else { return nil }
+        let instant = start.addingTimeInterval(TimeInterval(-offset))
+        guard end, unit != .second else { return instant }
+        return Calendar(identifier: .gregorian).date(byAdding: unit, value: 1, to: instant)
+    }
 }

@@ -23,9 +23,15 @@ public struct SearchParameter: Sendable {
     public let sensitive: Bool
     /// Only pharmacy staff may search by it (searching patients by name or birth date).
     public let staffOnly: Bool
-    /// The element the parameter searches: a caller whose purpose may not see that element may not search by it
-    /// either (a match would reveal it).
-    public var element: String? {
+    /// The element of `type` the parameter searches: a caller whose purpose may not see that element may not search
+    /// by it either (a match would reveal it). `nil` for a parameter SafeRx cannot map (refused when elements are
+    /// restricted).
+    public func element(in type: ResourceType) -> String? {
+        Self.element(of: name, in: type)
+    }
+
+    /// The element behind a search or include parameter name.
+    public static func element(of name: String, in type: ResourceType) -> String? {
         switch name {
         case "name", "family", "given": "name"
         case "birthdate": "birthDate"
@@ -36,6 +42,13 @@ public struct SearchParameter: Sendable {
         case "intent": "intent"
         case "authoredon": "authoredOn"
         case "code": "code"
+        case "patient": type == .consent ? "patient" : "subject"
+        case "subject": "subject"
+        case "medication": "medicationReference"
+        case "prescription": "authorizingPrescription"
+        case "sender": "sender"
+        case "recipient": "recipient"
+        case "part-of": "inResponseTo"
         default: nil
         }
     }

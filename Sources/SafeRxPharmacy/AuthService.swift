@@ -191,7 +191,9 @@ public final class AuthService: Sendable {
             try await store.recordEvent(
                 AuditEntry(
                     actor: .init(id: client?.clientID ?? "unknown", role: client?.role ?? "anonymous", tenant: client?.tenant ?? "-"),
-                    action: "token", outcome: outcome, status: status, purpose: "TREAT", sourceIP: request.sourceIP,
+                    action: "token", outcome: outcome, status: status,
+                    purpose: client.flatMap { Role(rawValue: $0.role) }.map { PurposeOfUse.default(for: $0).rawValue } ?? "-",
+                    sourceIP: request.sourceIP,
                     userAgent: request.userAgent, requestID: request.requestID))
         }
         guard let client, matches, !client.disabled else {

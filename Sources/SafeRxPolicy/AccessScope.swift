@@ -134,9 +134,14 @@ public enum AccessPolicy {
         let grants = try p.grantedScopes.map(parseScopes)
         var narrowed: [ResourceType: AccessScope.Rights] = [:]
         var fields: [ResourceType: Set<String>] = [:]
-        for (type, r) in full.rights {
+        for (type, fullRights) in full.rights {
             guard let visible = allowed[type] else { continue }
-            if let visible { fields[type] = visible }
+            var r = fullRights
+            if let visible {
+                fields[type] = visible
+                // A caller who sees part of a resource may not write it: saving the part would drop what it cannot see.
+                r = .init(read: r.read, create: false, update: false, delete: false, changeStatus: false)
+            }
             guard let grants else {
                 narrowed[type] = r
                 continue

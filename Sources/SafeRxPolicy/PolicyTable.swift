@@ -26,7 +26,8 @@ public struct PolicyTable: Sendable {
     public static func parse(_ text: String, source: String) throws(PolicyError) -> PolicyTable {
         var rules: [Key: [ResourceType: Set<String>?]] = [:]
         var seen = Set<String>()
-        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // "\r\n" is one Character in Swift; splitting on isNewline handles CRLF files and keeps line numbers.
+        for (n, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
             func bad(_ why: String) -> PolicyError { .malformed("policy \(source), line \(n + 1): \(why)") }
@@ -82,21 +83,15 @@ public struct PolicyTable: Sendable {
 
     /// The table shipped with SafeRx (`Sources/SafeRxPolicy/Resources/access-policy.tsv`).
     public static func loadBundled() throws(PolicyError) -> PolicyTable {
-        guard let url = Bundle.module.url(forResource: "access-policy", withExtension: "tsv") else {
+        guard let url = Bundle.module.url(forResource: "access-policy", withExtension: "tsv", subdirectory: nil) else {
             throw .malformed("the bundled access-policy.tsv is missing from this build")
         }
         return try load(url)
     }
 
     /// The bundled table. `saferx serve` loads it with ``loadBundled()`` first, so a bad file stops the server
-    /// with a message before anything relies on this.
-    public static let standard: PolicyTable = {
-        do {
-            return try loadBundled()
-        } catch {
-            fatalError("\(error)")
-        }
-    }()
+    /// with a message; if it cannot be loaded here, this is an empty table, which refuses every purpose.
+    public static let standard: PolicyTable = (try? loadBundled()) ?? PolicyTable(rules: [:], source: "unavailable")
 
     /// The purposes a role may act under.
     public func purposes(for role: Role) -> Set<PurposeOfUse> {

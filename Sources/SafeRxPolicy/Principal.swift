@@ -108,9 +108,16 @@ public struct Principal: Sendable, Hashable {
         self.tenant = tenant
         self.patientID = patientID
         self.grantedScopes = grantedScopes
-        // With no purpose named, a token that carries exactly one purpose acts under it; otherwise the role's default.
-        self.purpose = purpose ?? (purposes?.count == 1 ? purposes!.first! : nil)
-            ?? Role(rawValue: roleName).map { PurposeOfUse.default(for: $0) } ?? .operations
+        // With no purpose named: the role's default if the token carries it, else the first purpose the token carries
+        // (in the order of PurposeOfUse.allCases), so that a narrowed token works without a header.
+        let roleDefault = Role(rawValue: roleName).map { PurposeOfUse.default(for: $0) } ?? .operations
+        if let purpose {
+            self.purpose = purpose
+        } else if let purposes, !purposes.contains(roleDefault), let first = PurposeOfUse.allCases.first(where: purposes.contains) {
+            self.purpose = first
+        } else {
+            self.purpose = roleDefault
+        }
     }
 
     public var role: Role? { Role(rawValue: roleName) }

@@ -241,10 +241,9 @@ struct FHIRController: Sendable {
         case (.post, .patient, "$break-glass"):
             let access = try await access(req, ctx, interaction: "break-glass", type: .patient)
             let body = try await body(req)
-            guard body["resourceType"]?.stringValue == "Parameters" else {
-                throw FHIRError.invalid("$break-glass takes a Parameters resource with a 'reason' (valueString)", at: "Parameters")
-            }
-            let reason = body["parameter"]?.arrayValue?.first { $0["name"]?.stringValue == "reason" }?["valueString"]?.stringValue ?? ""
+            // A body that is not Parameters is treated as giving no reason: refused and audited by the store.
+            let reason = body["resourceType"]?.stringValue == "Parameters"
+                ? body["parameter"]?.arrayValue?.first { $0["name"]?.stringValue == "reason" }?["valueString"]?.stringValue ?? "" : ""
             let grant = try await store.breakGlass(access, patient: id, reason: reason)
             return respond(.object([
                 "resourceType": "Parameters",
@@ -277,6 +276,8 @@ struct FHIRController: Sendable {
                     }),
             ]))
         default:
+            // Authenticated (and so audited) like any other request before the answer.
+            _ = try await access(req, ctx, interaction: "operation", type: type)
             throw FHIRError(
                 status: 404, code: "not-supported",
                 diagnostics: "Unknown operation '\(String(operation.prefix(40)))' on \(type.rawValue); supported: POST Patient/{id}/$break-glass, GET Patient/{id}/$disclosures, GET Patient/{id}/$access-log")

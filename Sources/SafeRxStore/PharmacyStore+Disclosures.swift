@@ -64,6 +64,10 @@ extension PharmacyStore {
         let clientNames = (try? readOnCallingThread { db in
             try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT client_id, name FROM api_client").map { ($0[0] as String, $0[1] as String) })
         }) ?? [:]
+        let patientUsers = (try? readOnCallingThread { db in
+            try Dictionary(uniqueKeysWithValues: Row.fetchAll(
+                db, sql: "SELECT id, patient_id FROM user_account WHERE patient_id IS NOT NULL").map { ($0[0] as String, $0[1] as String) })
+        }) ?? [:]
         var out: [AccessLogEntry] = []
         for (_, body, hash) in rows {
             guard let r = AuditRecord.decode(body: body, hash: hash, cipher: cipher) else { continue }
@@ -76,23 +80,26 @@ extension PharmacyStore {
             let recipient: String
             switch e.actor.role {
             case Role.partner.rawValue, Role.businessLine.rawValue: recipient = clientNames[e.actor.id] ?? e.actor.id
-            case Role.patient.rawValue: recipient = "you"
+            case Role.patient.rawValue: recipient = patientUsers[e.actor.id] == patient ? "you" : "another patient"
             default: recipient = "\(e.actor.role) at \(pharmacy)"
             }
             let resource = e.resourceType.map { t in e.resourceID.map { "\(t)/\($0)" } ?? t } ?? "-"
             out.append(AccessLogEntry(
                 seq: r.seq, time: r.time, recipient: recipient, role: e.actor.role, purpose: e.purpose, action: e.action,
-                resource: resource, detail: Self.disclosedDetail(e.detail)))
+                resource: resource, detail: Self.disclosedDetail(e.detail, patient: patient)))
         }
         return out
     }
 
     /// The part of an audit detail that says what was disclosed (never the sealed reason texts of break-glass).
     /// Search result counts are left out: they would tell one patient how many others were disclosed.
-    static func disclosedDetail(_ detail: String?) -> String {
+    /// Of elements released per patient, only this patient's are kept (others' would reveal their authorizations).
+    static func disclosedDetail(_ detail: String?, patient: String) -> String {
         guard let d = detail else { return "" }
         if d.hasPrefix("break-glass") { return "break-glass override" }
-        return d.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.hasPrefix("results:") }
+        return d.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.hasPrefix("results:") && (!$0.hasPrefix("elements[") || $0.hasPrefix("elements[\(patient)]")) }
+            .map { $0.hasPrefix("elements[\(patient)]") ? "elements" + $0.dropFirst("elements[\(patient)]".count) : $0 }
             .joined(separator: "; ")
     }
 

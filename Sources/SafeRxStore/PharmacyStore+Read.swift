@@ -28,12 +28,17 @@ extension PharmacyStore {
     /// What a restricted scope released of `type` (for the audit record and the accounting of disclosures):
     /// `elements: a,b` when the purpose or the patients' authorizations limit the elements, else `nil`.
     func released(_ ctx: AccessContext, _ type: ResourceType, _ patients: [String]) -> String? {
-        var elements = ctx.scope.visibleElements(of: type)
+        let elements = ctx.scope.visibleElements(of: type)
         if case .consented(let clientID) = ctx.scope.rows {
-            let granted = (try? readOnCallingThread { db in
-                try consentedElements(db, scope: ctx.scope, clientID: clientID, patients: patients, type: type)
-            }) ?? []
-            elements = (elements ?? granted).intersection(granted)
+            // Per patient: each authorization releases its own elements.
+            let parts = Set(patients).sorted().map { pid -> String in
+                let granted = (try? readOnCallingThread { db in
+                    try consentedElements(db, scope: ctx.scope, clientID: clientID, patients: [pid], type: type)
+                }) ?? []
+                let released = (elements ?? granted).intersection(granted).subtracting(PolicyTable.alwaysVisible)
+                return "elements[\(pid)]: " + released.sorted().joined(separator: ",")
+            }
+            return parts.isEmpty ? nil : parts.joined(separator: "; ")
         }
         guard let elements else { return nil }
         return "elements: " + elements.subtracting(PolicyTable.alwaysVisible).sorted().joined(separator: ",")
@@ -41,6 +46,7 @@ extension PharmacyStore {
 
     /// FHIR vread: one version, if the caller may see that version.
     public func vread(_ ctx: AccessContext, _ type: ResourceType, id: String, version: String) async throws(FHIRError) -> StoredResource {
+        try await refuseHistoryToConsented(ctx, type, id, "vread")
         if type == .auditEvent {
             guard version == "1" else { throw await missing(ctx, "vread", type, id) }
             return try await readAuditEvent(ctx, id: id)
@@ -54,13 +60,16 @@ extension PharmacyStore {
             try scopedRows(db, scope, type: type, where: "v.id = ? AND v.version = ?", [id, v]).first
         }
         guard let r = found else { throw await missing(ctx, "vread", type, id) }
-        try await commitAudit(entry(ctx, action: "vread", type: type, id: id, patients: r.patients, outcome: "success", status: 200))
+        try await commitAudit(
+            entry(ctx, action: "vread", type: type, id: id, patients: r.patients, outcome: "success", status: 200,
+                  detail: released(ctx, type, r.patients)))
         if r.deleted { throw r.erased ? .erased(type, id) : .gone(type, id) }
         return r
     }
 
     /// FHIR instance history: every version the caller may see, newest first.
     public func history(_ ctx: AccessContext, _ type: ResourceType, id: String) async throws(FHIRError) -> [StoredResource] {
+        try await refuseHistoryToConsented(ctx, type, id, "history")
         if type == .auditEvent { return [try await readAuditEvent(ctx, id: id)] }
         try await requireRight(ctx, type, "history", id, ctx.scope.rights(for: type).read)
         let scope = ctx.scope
@@ -69,8 +78,17 @@ extension PharmacyStore {
         }
         guard !versions.isEmpty else { throw await missing(ctx, "history", type, id) }
         try await commitAudit(
-            entry(ctx, action: "history", type: type, id: id, patients: versions.flatMap(\.patients), outcome: "success", status: 200))
+            entry(ctx, action: "history", type: type, id: id, patients: versions.flatMap(\.patients), outcome: "success", status: 200,
+                  detail: released(ctx, type, versions.flatMap(\.patients))))
         return versions
+    }
+
+    /// An authorization releases current values only: earlier versions (an old phone number) are not disclosed.
+    func refuseHistoryToConsented(_ ctx: AccessContext, _ type: ResourceType, _ id: String, _ interaction: String) async throws(FHIRError) {
+        if case .consented = ctx.scope.rows {
+            throw await deny(ctx, interaction: interaction, type: type, id: id,
+                error: .forbidden("History is not disclosed under a patient authorization; read the current version"))
+        }
     }
 
     /// FHIR search, with `_include` and `_revinclude` resolved through the same scope.
@@ -251,8 +269,8 @@ extension PharmacyStore {
             r.entry.patients = r.entry.patients.filter { $0 == pid }
             includeHash = r.entry.patients.count == record.entry.patients.count
             // A patient sees who looked by role and pharmacy: no staff user ids, addresses or user agents.
-            if r.entry.actor.role != Role.patient.rawValue {
-                r.entry.actor.id = "\(r.entry.actor.role)@\(r.entry.actor.tenant)"
+            if r.entry.actor.id != scope.principal.subject {
+                r.entry.actor.id = r.entry.actor.role == Role.patient.rawValue ? "another patient" : "\(r.entry.actor.role)@\(r.entry.actor.tenant)"
                 r.entry.sourceIP = ""
                 r.entry.userAgent = ""
                 r.entry.detail = nil

@@ -216,10 +216,11 @@ extension PharmacyStore {
             for g in ConsentGrant.grants(in: w.json) {
                 try db.execute(
                     sql: """
-                        INSERT INTO consent_grant (tenant, consent_id, patient_id, client_id, purpose, elements, expires)
-                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO consent_grant (tenant, consent_id, patient_id, client_id, purpose, elements, expires, starts)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                         """,
-                    arguments: [tenant, w.id, patient, g.clientID, g.purpose, "," + g.elements.joined(separator: ",") + ",", Self.normalizedInstant(g.expires)])
+                    arguments: [tenant, w.id, patient, g.clientID, g.purpose, "," + g.elements.joined(separator: ",") + ",",
+                                AuditLog.timestamp(g.expires), g.starts.map(AuditLog.timestamp) ?? ""])
             }
         }
         if let owner = w.owner {
@@ -249,17 +250,4 @@ extension PharmacyStore {
     }
 
     static func now() -> String { AuditLog.timestamp(Date()) }
-
-    /// A FHIR dateTime as SafeRx's UTC timestamp (so it compares with ``now()``); a bare date means its start.
-    static func normalizedInstant(_ s: String) -> String {
-        let formats = ["yyyy-MM-dd'T'HH:mm:ssXXXXX", "yyyy-MM-dd'T'HH:mm:ss.SSSXXXXX", "yyyy-MM-dd"]
-        for f in formats {
-            let df = DateFormatter()
-            df.locale = Locale(identifier: "en_US_POSIX")
-            df.timeZone = TimeZone(identifier: "UTC")
-            df.dateFormat = f
-            if let d = df.date(from: s) { return AuditLog.timestamp(d) }
-        }
-        return s
-    }
 }

@@ -171,10 +171,11 @@ public final class PharmacyStore: Sendable {
             // resource types the authorization releases elements of.
             sql += """
                  AND \(v).pk IN (SELECT rp.pk FROM consent_grant cg JOIN resource_patient rp ON rp.patient_id = cg.patient_id \
-                WHERE cg.client_id = ? AND cg.purpose = ? AND cg.tenant = ? AND cg.expires > ? \
+                WHERE cg.client_id = ? AND cg.purpose = ? AND cg.tenant = ? AND cg.expires > ? AND cg.starts <= ? \
                 AND instr(cg.elements, ',' || \(v).type || '.') > 0)
                 """
-            args += [clientID, scope.purpose.rawValue, scope.tenant, Self.now()]
+            let now = Self.now()
+            args += [clientID, scope.purpose.rawValue, scope.tenant, now, now]
         case .none:
             return ("0", [])
         }
@@ -258,6 +259,8 @@ public final class PharmacyStore: Sendable {
             if let allowed, case .object(let o) = value {
                 value = .object(o.filter { allowed.contains($0.key) })
             }
+            // A business line learns the released elements, not when or how often the record changed.
+            if case .consented = scope.rows { value["meta"] = nil }
             json = value
         }
         return StoredResource(
@@ -269,10 +272,12 @@ public final class PharmacyStore: Sendable {
     func consentedElements(_ db: Database, scope: AccessScope, clientID: String, patients: [String], type: ResourceType) throws -> Set<String> {
         var out = Set<String>()
         let statement = try db.cachedStatement(sql: """
-            SELECT elements FROM consent_grant WHERE client_id = ? AND purpose = ? AND tenant = ? AND patient_id = ? AND expires > ?
+            SELECT elements FROM consent_grant
+            WHERE client_id = ? AND purpose = ? AND tenant = ? AND patient_id = ? AND expires > ? AND starts <= ?
             """)
+        let now = Self.now()
         for p in patients {
-            for elements in try String.fetchAll(statement, arguments: [clientID, scope.purpose.rawValue, scope.tenant, p, Self.now()]) {
+            for elements in try String.fetchAll(statement, arguments: [clientID, scope.purpose.rawValue, scope.tenant, p, now, now]) {
                 for e in elements.split(separator: ",") where e.hasPrefix(type.rawValue + ".") {
                     out.insert(String(e.dropFirst(type.rawValue.count + 1)))
                 }

@@ -143,7 +143,8 @@ enum Schema {
                     client_id TEXT NOT NULL,
                     purpose TEXT NOT NULL,
                     elements TEXT NOT NULL,
-                    expires TEXT NOT NULL
+                    expires TEXT NOT NULL,
+                    starts TEXT NOT NULL DEFAULT ''
                 );
                 CREATE INDEX consent_grant_by_client ON consent_grant (client_id, purpose, tenant, patient_id);
                 CREATE INDEX consent_grant_by_consent ON consent_grant (tenant, consent_id);

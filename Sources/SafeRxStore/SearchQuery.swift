@@ -67,11 +67,13 @@ public struct SearchQuery: Sendable {
             case "_total":
                 guard ["accurate", "estimate", "none"].contains(rawValue) else { throw .invalid("_total must be none, estimate or accurate") }
             case "_include", "_revinclude":
+                if case .consented = scope.rows { throw .forbidden("\(name) is not available under a patient authorization") }
                 let table = name == "_include" ? IncludePath.includes : IncludePath.revincludes
                 guard modifier == nil || modifier == "iterate" else { throw .invalid("\(name) does not support ':\(clip(modifier!))'") }
                 guard let path = table[rawValue] else {
                     throw .notSupported("\(name)=\(clip(rawValue)) is not supported; supported: \(table.keys.sorted().joined(separator: ", "))")
                 }
+                try checkVisible(path.parameter, type: path.source, scope: scope)
                 if name == "_include" {
                     guard path.source == type else {
                         throw .invalid("_include=\(rawValue) does not start from \(type.rawValue)")
@@ -89,6 +91,7 @@ public struct SearchQuery: Sendable {
                 for id in ids where !FHIRID.isValid(id) { throw .invalid("_id '\(clip(id))' is not a valid id") }
                 q.filters.append(type == .auditEvent ? .ids(ids) : .ids(ids))
             case "_lastUpdated":
+                if case .consented = scope.rows { throw .forbidden("_lastUpdated is not available under a patient authorization") }
                 let (cmp, value) = try date(rawValue, name: name)
                 q.filters.append(type == .auditEvent ? .auditDate(cmp, value) : .lastUpdated(cmp, value))
             default:
@@ -100,14 +103,26 @@ public struct SearchQuery: Sendable {
                 if p.staffOnly && !isStaff {
                     throw .forbidden("Search by '\(name)' is limited to pharmacy staff")
                 }
-                if let element = p.element, let visible = scope.visibleElements(of: type), !visible.contains(element) {
-                    throw .forbidden(
-                        "Search by '\(name)' needs \(type.rawValue).\(element), which purpose of use \(scope.purpose.rawValue) may not see")
-                }
+                try checkVisible(name, type: type, scope: scope)
                 try q.filters.append(filter(for: p, type: type, modifier: modifier, value: rawValue))
             }
         }
         return q
+    }
+
+    /// Refuses a parameter over an element the scope's purpose (or a business line's authorization) does not show.
+    static func checkVisible(_ name: String, type: ResourceType, scope: AccessScope) throws(FHIRError) {
+        if case .consented = scope.rows {
+            throw .forbidden("Search by '\(clip(name))' is not available under a patient authorization; list or read by id")
+        }
+        guard let visible = scope.visibleElements(of: type) else { return }
+        guard let element = SearchParameter.element(of: name, in: type) else {
+            throw .forbidden("Search by '\(clip(name))' is not available under purpose of use \(scope.purpose.rawValue)")
+        }
+        guard visible.contains(element) else {
+            throw .forbidden(
+                "Search by '\(clip(name))' needs \(type.rawValue).\(element), which purpose of use \(scope.purpose.rawValue) may not see")
+        }
     }
 
     static func filter(for p: SearchParameter, type: ResourceType, modifier: String?, value: String) throws(FHIRError) -> Filter {

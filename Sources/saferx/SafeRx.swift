@@ -221,7 +221,7 @@ struct Token: AsyncParsableCommand {
     @Option(help: "Username.") var user: String
     @Option(help: "Narrow the token to SMART-style scopes, e.g. 'user/*.read' or 'patient/MedicationRequest.read'.")
     var scope: String?
-    @Option(help: "Narrow the token to these purposes of use (comma-separated HL7 v3 codes, e.g. HPAYMT); one becomes the default.")
+    @Option(help: "Narrow the token to these purposes of use (comma-separated HL7 v3 codes, e.g. HPAYMT); requests without X-Purpose-Of-Use act under the role's default if carried, else the first of them.")
     var purpose: String?
 
     func run() async throws {

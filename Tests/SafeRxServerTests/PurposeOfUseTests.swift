@@ -70,13 +70,20 @@ import Testing
         #expect(Set(three.entries.compactMap { $0["resource"]?["id"]?.stringValue }) == Set(consenting))
         for e in three.entries {
             let keys = Set(e["resource"]?.objectValue?.keys.map { $0 } ?? [])
-            #expect(keys == ["resourceType", "id", "meta", "telecom"], "\(keys)")
+            #expect(keys == ["resourceType", "id", "telecom"], "\(keys)")
         }
         #expect(!three.body.contains("\"name\"") && !three.body.contains("birthDate") && !three.body.contains("address"))
         #expect(try await client.get("/fhir/Patient/pat-0042", token: loyalty).json?["telecom"] != nil)
         #expect(try await client.get("/fhir/Patient/pat-0043", token: loyalty).status == 404)
+        // Current values only: no history, no versions, no change times, no searches over elements.
+        for path in ["/fhir/Patient/pat-0042/_history", "/fhir/Patient/pat-0042/_history/1", "/fhir/Patient?_lastUpdated=gt2000-01-01",
+                     "/fhir/Patient?gender=female", "/fhir/Patient?_id=pat-0042&_revinclude=MedicationDispense:prescription"] {
+            let r = try await client.get(path, token: loyalty)
+            #expect(r.status == 403, "\(path): \(r.status)")
+        }
+        #expect(try await client.get("/fhir/Patient?_id=pat-0042,pat-0043", token: loyalty).total == 1)
         let seen = try await server.store.auditRecords().last { $0.entry.actor.id == DemoPharmacy.loyaltyClientID && $0.entry.action == "search" }
-        #expect(Set(seen?.entry.patients ?? []) == Set(consenting))
+        #expect(seen?.entry.patients == ["pat-0042"])
 
         // The patient revokes one: the next request no longer returns them.
         let patientToken = try await server.token("patient011")
@@ -177,6 +184,22 @@ import Testing
             }
         }
         #expect(throws: PolicyError.self) { try PurposeOfUse.parse("TREAT;DROP") }
+        // CRLF files parse with the same line numbers.
+        #expect(throws: PolicyError.self) { try PolicyTable.parse("pharmacist TREAT * *\r\nnurse TREAT * *\r\n", source: "crlf") }
+        let crlf = try PolicyTable.parse("pharmacist TREAT * *\r\nsupport HOPERAT Patient name\r\n", source: "crlf")
+        #expect(crlf.purposes(for: .support) == [.operations])
+        // A purpose that shows part of a type: reading only, and no search or include over hidden elements.
+        let p = Principal(subject: "u1", roleName: "support", tenant: "t1", patientID: nil)
+        let scope = try AccessPolicy.scope(for: p, table: crlf)
+        #expect(scope.visibleElements(of: .patient) == ["resourceType", "id", "meta", "name"])
+        #expect(scope.rights(for: .patient).read && !scope.rights(for: .patient).update)
+        #expect(throws: FHIRError.self) { try SearchQuery.parse(.patient, [("identifier", "MRN1")], scope: scope) }
+        #expect(throws: FHIRError.self) { try SearchQuery.parse(.patient, [("birthdate", "1980")], scope: scope) }
+        #expect(throws: FHIRError.self) { try SearchQuery.parse(.patient, [("gender", "female")], scope: scope) }
+        _ = try SearchQuery.parse(.patient, [("family", "Smith")], scope: scope)
+        // A token carrying several purposes without the role's default acts under the first of them.
+        let narrowed = Principal(subject: "u1", roleName: "pharmacist", tenant: "t1", patientID: nil, purposes: [.operations, .payment])
+        #expect(narrowed.purpose == .payment)
         #expect(try PurposeOfUse.parse("HRESCH") == .research)
     }
 
@@ -199,9 +222,22 @@ import Testing
         body = DemoPharmacy.authorization(id: nil, patient: "pat-0004", expires: Date().addingTimeInterval(3600))
         r = try await client.send(.post, "/fhir/Consent", token: patient, body: String(decoding: body.encodedBytes(), as: UTF8.self))
         #expect(r.status == 400 || r.status == 403, "\(r.status) \(r.issue)")
+        // Nested provisions (deny exceptions) cannot be honoured element by element: refused for client authorizations.
+        body = DemoPharmacy.authorization(id: nil, patient: "pat-0003", expires: Date().addingTimeInterval(3600))
+        body["provision"]?["provision"] = .array([.object(["type": "deny"])])
+        r = try await client.send(.post, "/fhir/Consent", token: patient, body: String(decoding: body.encodedBytes(), as: UTF8.self))
+        #expect(r.status == 400 && r.issue.contains("must not nest provisions"), "\(r.issue)")
         body = DemoPharmacy.authorization(id: nil, patient: "pat-0003", expires: Date().addingTimeInterval(3600))
         r = try await client.send(.post, "/fhir/Consent", token: patient, body: String(decoding: body.encodedBytes(), as: UTF8.self))
         #expect(r.status == 201, "\(r.body)")
+        // Under a purpose that shows only part of a Patient, writes are refused (saving the part would lose the rest).
+        let partial = try await Self.get(client, "/fhir/Patient/pat-0003", token: pharmacist, purpose: "HPAYMT")
+        var edited = partial.json!
+        edited["meta"] = nil
+        var h = HTTPFields()
+        h[Self.purpose] = "HPAYMT"
+        let put = try await client.send(.put, "/fhir/Patient/pat-0003", token: pharmacist, body: String(decoding: edited.encodedBytes(), as: UTF8.self), headers: h)
+        #expect(put.status == 403, "\(put.status) \(put.issue)")
         let id = r.json?["id"]?.stringValue ?? ""
         #expect(try await client.get("/fhir/Consent/\(id)", token: patient).status == 200)
         #expect(try await client.get("/fhir/Consent/\(id)", token: try await server.token("patient004")).status == 404)
