@@ -169,13 +169,18 @@ public final class PharmacyStore: Sendable {
         case .consented(let clientID):
             // Only patients with an active, unexpired authorization naming this client and this purpose, and only
             // resource types the authorization releases elements of.
+            // ... and only if the authorization releases at least one element the policy lets this purpose see.
+            let visible = scope.visibleElements(of: type).map { $0.subtracting(PolicyTable.alwaysVisible).sorted() }
+            let releases = visible.map { v in
+                v.isEmpty ? "0" : "(" + v.map { _ in "instr(cg.elements, ?) > 0" }.joined(separator: " OR ") + ")"
+            } ?? "instr(cg.elements, ',' || \(v).type || '.') > 0"
             sql += """
                  AND \(v).pk IN (SELECT rp.pk FROM consent_grant cg JOIN resource_patient rp ON rp.patient_id = cg.patient_id \
-                WHERE cg.client_id = ? AND cg.purpose = ? AND cg.tenant = ? AND cg.expires > ? AND cg.starts <= ? \
-                AND instr(cg.elements, ',' || \(v).type || '.') > 0)
+                WHERE cg.client_id = ? AND cg.purpose = ? AND cg.tenant = ? AND cg.expires > ? AND cg.starts <= ? AND \(releases))
                 """
             let now = Self.now()
             args += [clientID, scope.purpose.rawValue, scope.tenant, now, now]
+            args += (visible ?? []).map { ",\(type.rawValue).\($0)," }
         case .none:
             return ("0", [])
         }

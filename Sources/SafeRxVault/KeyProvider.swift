@@ -110,13 +110,21 @@ public final class FileKeyProvider: KeyProvider {
         state.withLock { s in s.current.id == id ? s.current.key : s.others[id] }
     }
 
+    /// Reads the key files again, keeping every key already known (so nothing readable becomes unreadable). While
+    /// this process is rotating, its new key stays current.
     func reload() throws(VaultError) {
         let fresh = try FileKeyProvider(path: path, create: false)
         let s = fresh.state.withLock { $0 }
+        let keepCurrent = rotating.withLock { $0 }
         state.withLock { mine in
-            let old = mine.current
-            mine = s
-            if mine.others[old.id] == nil && mine.current.id != old.id { mine.others[old.id] = old.key }
+            var known = mine.others
+            known[mine.current.id] = mine.current.key
+            for (id, key) in s.others { known[id] = key }
+            known[s.current.id] = s.current.key
+            if !keepCurrent { mine.current = s.current }
+            known[mine.current.id] = nil
+            mine.others = known
+            mine.loadedAt = s.loadedAt
         }
     }
 

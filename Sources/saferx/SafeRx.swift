@@ -223,10 +223,18 @@ struct Token: AsyncParsableCommand {
     var scope: String?
     @Option(help: "Narrow the token to these purposes of use (comma-separated HL7 v3 codes, e.g. HPAYMT); requests without X-Purpose-Of-Use act under the role's default if carried, else the first of them.")
     var purpose: String?
+    @Option(help: "The access policy table the server runs with, if not the bundled one (purposes are checked against it).")
+    var policy: String?
 
     func run() async throws {
+        let table: PolicyTable
+        do {
+            table = try policy.map { try PolicyTable.load(URL(fileURLWithPath: $0)) } ?? PolicyTable.loadBundled()
+        } catch {
+            throw CLIError("\(error)")
+        }
         let store = try data.openStore()
-        let auth = await AuthService(store: store)
+        let auth = await AuthService(store: store, policy: table)
         guard let u = try await store.user(named: user) else { throw ValidationError("No user named '\(user)'") }
         guard !u.disabled else { throw ValidationError("User '\(user)' is disabled") }
         var purposes: Set<PurposeOfUse>? = nil

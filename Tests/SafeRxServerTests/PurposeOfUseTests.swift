@@ -65,6 +65,10 @@ import Testing
             #expect(r.status == 201, "\(r.body)")
             consentIDs.append(r.json?["id"]?.stringValue ?? "")
         }
+        // A fourth releases only an element the policy never lets MKT see: that patient stays invisible.
+        let hiddenOnly = DemoPharmacy.authorization(id: nil, patient: "pat-0050", elements: ["Patient.birthDate"], expires: Date().addingTimeInterval(86400))
+        #expect(try await client.send(.post, "/fhir/Consent", token: pharmacist, body: String(decoding: hiddenOnly.encodedBytes(), as: UTF8.self)).status == 201)
+        #expect(try await client.get("/fhir/Patient/pat-0050", token: loyalty).status == 404)
         let three = try await client.get("/fhir/Patient?_count=200", token: loyalty)
         #expect(three.total == 3)
         #expect(Set(three.entries.compactMap { $0["resource"]?["id"]?.stringValue }) == Set(consenting))
