@@ -101,12 +101,17 @@ public enum PolicyError: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// The policy: principal → scope. Unknown roles and malformed principals fail closed.
 public enum AccessPolicy {
-    /// The scope for a principal: the role's rights, narrowed by the token's granted scopes if any.
     /// The scope for a principal: the role's rights, limited to what the request's purpose allows in `table`
     /// (types and elements), and narrowed by the token's granted scopes if any. A purpose that the token does not
     /// carry, or that the role may not act under, is refused.
     public static func scope(for p: Principal, table: PolicyTable = .standard, breakGlass: [String] = []) throws(PolicyError) -> AccessScope {
         var full = try roleScope(for: p)
+        let carried = p.purposes ?? [PurposeOfUse.default(for: full.role)]
+        guard carried.contains(p.purpose) else {
+            throw .purposeRefused(
+                "This token does not carry purpose of use \(p.purpose.rawValue); it carries "
+                    + carried.map(\.rawValue).sorted().joined(separator: ", "))
+        }
         if p.purpose == .emergencyTreatment {
             // Break-glass: read-only access to the compartments of the patients this user holds a live override for.
             guard full.role == .pharmacist || full.role == .support else {
@@ -119,12 +124,6 @@ public enum AccessPolicy {
             var rights: [ResourceType: AccessScope.Rights] = [:]
             for t in ResourceType.allCases where t != .auditEvent { rights[t] = .readOnly }
             full = AccessScope(principal: p, role: full.role, rows: .patients(breakGlass), rights: rights)
-        }
-        let carried = p.purposes ?? [PurposeOfUse.default(for: full.role)]
-        guard carried.contains(p.purpose) else {
-            throw .purposeRefused(
-                "This token does not carry purpose of use \(p.purpose.rawValue); it carries "
-                    + carried.map(\.rawValue).sorted().joined(separator: ", "))
         }
         guard let allowed = table.types(for: full.role, p.purpose) else {
             let mine = table.purposes(for: full.role).map(\.rawValue).sorted().joined(separator: ", ")
