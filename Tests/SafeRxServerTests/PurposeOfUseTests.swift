@@ -12,13 +12,9 @@ import Testing
 @Suite("Purpose of use and authorizations") struct PurposeOfUseTests {
     static let purpose = HTTPField.Name("X-Purpose-Of-Use")!
 
+    /// An API client's token (client credentials), as in the role-isolation tests.
     static func clientToken(_ client: HTTPClient, id: String, secret: String) async throws -> String {
-        var h = HTTPFields()
-        h[.authorization] = "Basic " + Data("\(id):\(secret)".utf8).base64EncodedString()
-        let r = try await client.send(
-            .post, "/auth/token", body: "grant_type=client_credentials", contentType: "application/x-www-form-urlencoded", headers: h)
-        #expect(r.status == 200, "token: \(r.body)")
-        return r.json?["access_token"]?.stringValue ?? ""
+        try await RoleIsolationTests.partnerToken(client: client, id: id, secret: secret)
     }
 
     static func get(_ client: HTTPClient, _ path: String, token: String, purpose: String? = nil) async throws -> Reply {

@@ -6,7 +6,7 @@ import SafeRxStore
 import Testing
 
 @Suite("Role and tenant isolation") struct RoleIsolationTests {
-    static func partnerToken(_ server: LiveServer, client: HTTPClient, id: String, secret: String) async throws -> String {
+    static func partnerToken(client: HTTPClient, id: String, secret: String) async throws -> String {
         var h = HTTPFields()
         h[.authorization] = "Basic " + Data("\(id):\(secret)".utf8).base64EncodedString()
         let r = try await client.send(
@@ -24,8 +24,8 @@ import Testing
                       tenant: DemoPharmacy.tenant, name: "Second telehealth"))
         let client = server.client()
         defer { Task { await client.close() } }
-        let one = try await Self.partnerToken(server, client: client, id: DemoPharmacy.partnerClientID, secret: server.partnerSecret)
-        let two = try await Self.partnerToken(server, client: client, id: "partner-two", secret: secondSecret)
+        let one = try await Self.partnerToken(client: client, id: DemoPharmacy.partnerClientID, secret: server.partnerSecret)
+        let two = try await Self.partnerToken(client: client, id: "partner-two", secret: secondSecret)
 
         // Partner two creates a patient and a prescription for them.
         let created = try await client.send(.post, "/fhir/Patient", token: two, body: """
