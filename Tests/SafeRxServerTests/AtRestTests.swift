@@ -1,5 +1,7 @@
 import Foundation
+import SafeRxModel
 import SafeRxPharmacy
+@_spi(Benchmark) import SafeRxStore
 import Testing
 
 @Suite("PHI at rest") struct AtRestTests {
@@ -11,10 +13,19 @@ import Testing
         var bytes = Data()
         for f in files { bytes.append(try Data(contentsOf: server.directory.appendingPathComponent(f))) }
         #expect(bytes.count > 100_000)
-        for needle in ["Alvarez", "Nakamura", "Whitaker", "@example.org", "MRN100001", "RX0000011", "555-", "Take 1", "refill",
+        // Whole phone numbers and birth dates of real demo patients (a fragment like "555-" also occurs by chance in
+        // the opaque UUIDs stored in clear).
+        var personal: [String] = []
+        for i in 1...10 {
+            let p = try server.store.unprotectedRead(.patient, id: DemoPharmacy.patientID(i))
+            personal += (p?["telecom"]?.arrayValue ?? []).compactMap { $0["value"]?.stringValue }
+            if let b = p?["birthDate"]?.stringValue { personal.append(b) }
+        }
+        #expect(personal.count == 30)
+        for needle in ["Alvarez", "Nakamura", "Whitaker", "@example.org", "MRN100001", "RX0000011", "Take 1", "refill",
                        "Lisinopril", "patient001", "pharmacist2",
                        // the audit log's user agent (the tests send "saferx-tests") and free-text detail are sealed too
-                       "saferx-tests", "params: "] {
+                       "saferx-tests", "params: "] + personal {
             #expect(bytes.range(of: Data(needle.utf8)) == nil, "found '\(needle)' in plaintext")
         }
     }
