@@ -35,13 +35,9 @@ struct Bench: AsyncParsableCommand {
         func run() async throws {
             try Wrk.prepare(wrk)
             let parent = data.map { URL(fileURLWithPath: $0, isDirectory: true) } ?? FileManager.default.temporaryDirectory
-            let dir = parent.appendingPathComponent("saferx-bench-\(UUID().uuidString)")
-            let keyFile = parent.appendingPathComponent("saferx-bench-\(UUID().uuidString).key")
-            defer {
-                try? FileManager.default.removeItem(at: dir)
-                try? FileManager.default.removeItem(at: keyFile)
-            }
-            let store = try PharmacyStore.open(dataDirectory: dir, keyFile: keyFile)
+            let bench = try BenchStore(parent: parent)
+            defer { bench.remove() }
+            let store = bench.store
             let auth = await AuthService(store: store, passwordCost: 4)
             _ = try await DemoPharmacy(patientCount: 200, patientAccounts: 1, partnerPatients: 20).seed(into: store, auth: auth)
             guard let user = try await store.user(named: "patient001") else { throw ValidationError("seed failed") }
