@@ -10,12 +10,24 @@ public struct FHIRError: Error, Sendable, Equatable {
     public var diagnostics: String
     /// FHIRPath of the offending element, when there is one.
     public var expression: String?
+    /// A machine-readable reason (`refill-too-soon`, `illegal-transition`, ...) in `issue.details`, system
+    /// ``FHIRError/reasonSystem``, for clients that act on the reason rather than show the message.
+    public var reason: String?
 
-    public init(status: Int, code: String, diagnostics: String, expression: String? = nil) {
+    /// The code system of ``reason``.
+    public static let reasonSystem = "https://saferx.dev/fhir/CodeSystem/issue-reason"
+
+    public init(status: Int, code: String, diagnostics: String, expression: String? = nil, reason: String? = nil) {
         self.status = status
         self.code = code
         self.diagnostics = diagnostics
         self.expression = expression
+        self.reason = reason
+    }
+
+    /// A request that is well formed but refused by a pharmacy rule (422, `business-rule`), with its reason code.
+    public static func businessRule(_ reason: String, _ message: String) -> FHIRError {
+        FHIRError(status: 422, code: "business-rule", diagnostics: message, reason: reason)
     }
 
     public static func invalid(_ message: String, at expression: String? = nil) -> FHIRError {
@@ -94,6 +106,9 @@ public struct FHIRError: Error, Sendable, Equatable {
             "diagnostics": .string(diagnostics),
         ]
         if let expression { issue["expression"] = .array([.string(expression)]) }
+        if let reason {
+            issue["details"] = .object(["coding": .array([.object(["system": .string(Self.reasonSystem), "code": .string(reason)])])])
+        }
         return .object(["resourceType": .string("OperationOutcome"), "issue": .array([.object(issue)])])
     }
 }

@@ -10,6 +10,9 @@ public indirect enum ElementRule: Sendable {
     case object
     case array(ElementRule)
     case identifier
+    /// A Reference that may be a literal `Type/id` to one of the types, or only an Identifier (a prescriber known by
+    /// NPI who is not a Practitioner here).
+    case referenceOrIdentifier(Set<ResourceType>)
     case humanName
     case contactPoint
 }
@@ -93,7 +96,7 @@ public struct ResourceDefinition: Sendable {
             "category": .array(.object), "priority": .code(["routine", "urgent", "asap", "stat"]),
             "medicationCodeableConcept": .object, "medicationReference": .reference([.medication]),
             "subject": .reference([.patient]), "authoredOn": .dateTime,
-            "requester": .reference([.practitioner, .organization, .patient]),
+            "requester": .referenceOrIdentifier([.practitioner, .organization, .patient]),
             "reasonCode": .array(.object), "note": .array(.object), "dosageInstruction": .array(.object),
             "dispenseRequest": .object, "substitution": .object, "courseOfTherapyType": .object,
         ]) { a, _ in a },
@@ -108,6 +111,7 @@ public struct ResourceDefinition: Sendable {
         type: .medicationDispense,
         elements: common.merging([
             "identifier": .array(.identifier), "status": .code(medicationDispenseStatuses), "category": .object,
+            "statusReasonCodeableConcept": .object,
             "medicationCodeableConcept": .object, "medicationReference": .reference([.medication]),
             "subject": .reference([.patient]), "performer": .array(.object),
             "authorizingPrescription": .array(.reference([.medicationRequest])), "type": .object, "quantity": .object,

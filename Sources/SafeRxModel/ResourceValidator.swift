@@ -40,6 +40,8 @@ public enum ResourceValidator {
             throw .invalid("Missing required element '\(key)'", at: "\(type.rawValue).\(key)")
         }
         if type == .consent { try ConsentGrant.validate(json) }
+        if type == .practitioner || type == .organization { try PrescriptionRules.validateIdentifiers(json, type: type) }
+        if type == .medicationRequest { try PrescriptionRules.validate(json) }
         if type == .medicationRequest || type == .medicationDispense {
             let hasMedication = object["medicationCodeableConcept"] != nil || object["medicationReference"] != nil
             guard hasMedication else {
@@ -81,6 +83,19 @@ public enum ResourceValidator {
             guard targets.contains(ref.type) else {
                 let allowed = targets.map(\.rawValue).sorted().joined(separator: ", ")
                 throw .invalid("\(path) may reference only \(allowed), not \(ref.type.rawValue)", at: "\(path).reference")
+            }
+        case .referenceOrIdentifier(let targets):
+            guard case .object(let o) = value else { throw mismatch(path, "a Reference object", value) }
+            if o["reference"] != nil { return try check(value, .reference(targets), path: path) }
+            for key in o.keys where !["display", "type", "identifier"].contains(key) {
+                throw .invalid("Unknown element '\(key)' in Reference", at: "\(path).\(key)")
+            }
+            guard let ident = o["identifier"] else {
+                throw .invalid("\(path) needs a reference (Type/id) or an identifier (system and value)", at: path)
+            }
+            try check(ident, .identifier, path: "\(path).identifier")
+            guard ident["system"]?.stringValue != nil, ident["value"]?.stringValue != nil else {
+                throw .invalid("\(path).identifier needs a system and a value", at: "\(path).identifier")
             }
         case .object:
             guard case .object = value else { throw mismatch(path, "an object", value) }

@@ -49,6 +49,7 @@ public struct SearchParameter: Sendable {
         case "sender": "sender"
         case "recipient": "recipient"
         case "part-of": "inResponseTo"
+        case "fill-state", "tracking": "extension"
         default: nil
         }
     }
@@ -94,6 +95,7 @@ public struct SearchParameter: Sendable {
                 .init("patient", .reference(.patient)), .init("subject", .reference(.patient)),
                 .init("status", .token), .init("identifier", .token, sensitive: true),
                 .init("prescription", .reference(.medicationRequest)), .init("medication", .reference(.medication)),
+                .init("fill-state", .token), .init("tracking", .token, sensitive: true, staffOnly: true),
             ]
         case .communication:
             list = [
@@ -288,6 +290,8 @@ public enum ResourceIndexer {
             ref("subject", r["subject"])
             ref("prescription", r["authorizingPrescription"])
             ref("medication", r["medicationReference"])
+            out.append(IndexTerm("fill-state", FillState.of(r).rawValue, sensitive: false))
+            if let number = Shipment.trackingNumber(of: r) { out.append(IndexTerm("tracking", number, sensitive: true)) }
         case .communication:
             identifiers(sensitive: true)
             token("status", r["status"], sensitive: false)

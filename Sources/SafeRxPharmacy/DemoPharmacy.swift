@@ -79,14 +79,18 @@ public struct DemoPharmacy: Sendable {
         var items: [(type: ResourceType, json: JSON, owner: String?)] = []
         items.append((.organization, .object([
             "resourceType": "Organization", "id": "org-demo", "name": "SafeRx Demo Pharmacy", "active": true,
-            "identifier": .array([.object(["system": "http://hl7.org/fhir/sid/us-npi", "value": "1999999984"])]),
+            "identifier": .array([.object(["system": .string(NPI.system), "value": "1999999984"])]),
         ]), nil))
         let prescribers = (1...6).map { i -> String in
             let id = "prac-\(i)"
+            let family = Self.family[(i * 7) % Self.family.count]
             items.append((.practitioner, .object([
                 "resourceType": "Practitioner", "id": .string(id), "active": true,
-                "name": .array([.object(["family": .string(Self.family[(i * 7) % Self.family.count]), "given": .array([.string(Self.given[(i * 5) % Self.given.count])]), "prefix": .array(["Dr."])])]),
-                "identifier": .array([.object(["system": "http://hl7.org/fhir/sid/us-npi", "value": .string(String(1_234_567_890 + i))])]),
+                "name": .array([.object(["family": .string(family), "given": .array([.string(Self.given[(i * 5) % Self.given.count])]), "prefix": .array(["Dr."])])]),
+                "identifier": .array([
+                    .object(["system": .string(NPI.system), "value": .string(Self.prescriberNPI(i))]),
+                    .object(["system": .string(DEANumber.system), "value": .string(DEANumber.completing("A\(family.prefix(1))\(String(format: "%06d", 123_450 + i))"))]),
+                ]),
             ]), nil))
             return id
         }
@@ -94,6 +98,13 @@ public struct DemoPharmacy: Sendable {
             items.append((.medication, .object([
                 "resourceType": "Medication", "id": .string("med-\(i + 1)"), "status": "active",
                 "code": .object(["coding": .array([.object(["system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": .string(m.0), "display": .string(m.1)])]), "text": .string(m.1)]),
+            ]), nil))
+        }
+        for (i, m) in Self.controlledMedications.enumerated() {
+            items.append((.medication, .object([
+                "resourceType": "Medication", "id": .string("med-\(Self.medications.count + i + 1)"), "status": "active",
+                "code": .object(["coding": .array([.object(["system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": .string(m.0), "display": .string(m.1)])]), "text": .string(m.1)]),
+                "extension": .array([.object(["url": .string(DEASchedule.url), "valueCode": .string(m.2.rawValue)])]),
             ]), nil))
         }
         let partnerStart = patientCount - partnerPatients + 1
@@ -200,6 +211,8 @@ public struct DemoPharmacy: Sendable {
             ("admin", .admin, Self.tenant, nil), ("pharmacist2", .pharmacist, Self.secondTenant, nil),
         ]
         for i in 1...patientAccounts { plan.append((String(format: "patient%03d", i), .patient, Self.tenant, Self.patientID(i))) }
+        // A second pharmacist of the demo pharmacy, so that a fill can be verified by someone other than its filler.
+        plan.append(("pharmacist-b", .pharmacist, Self.tenant, nil))
         let hashed = await withTaskGroup(of: (Int, String, String).self) { group in
             for (n, _) in plan.enumerated() {
                 group.addTask {
@@ -262,6 +275,14 @@ public struct DemoPharmacy: Sendable {
         ("308136", "Amoxicillin 500 MG Oral Capsule"), ("312938", "Sertraline 50 MG Oral Tablet"),
         ("200064", "Gabapentin 300 MG Oral Capsule"), ("855332", "Warfarin 5 MG Oral Tablet"),
     ]
+    /// Controlled substances in the formulary (med-17, med-18), never picked for the random demo prescriptions.
+    static let controlledMedications: [(String, String, DEASchedule)] = [
+        ("1049621", "Oxycodone Hydrochloride 5 MG Oral Tablet", .cii), ("308048", "Alprazolam 0.5 MG Oral Tablet", .civ),
+    ]
+
+    /// The NPI of demo prescriber `prac-i` (valid check digit).
+    public static func prescriberNPI(_ i: Int) -> String { NPI.completing("12345678\(i)") }
+
     static let patientMessages = [
         "Is my refill ready for pickup?", "Can you ship my next fill to my new address?",
         "I have a question about a side effect.", "Could you check whether my insurance covers this?",

@@ -21,14 +21,16 @@ struct FHIRController: Sendable {
     func register(on router: Router<SafeRxContext>) {
         router.get("/fhir/metadata") { _, _ in self.respond(Capability.statement(baseURL: self.baseURL)) }
         router.get("/fhir/:type") { req, ctx in try await self.search(req, ctx) }
-        router.post("/fhir/:type") { req, ctx in try await self.create(req, ctx) }
+        router.post("/fhir/:type") { req, ctx in try await self.idempotent(req, ctx) { req in try await self.create(req, ctx) } }
         router.get("/fhir/:type/:id") { req, ctx in try await self.read(req, ctx) }
         router.put("/fhir/:type/:id") { req, ctx in try await self.update(req, ctx) }
         router.delete("/fhir/:type/:id") { req, ctx in try await self.delete(req, ctx) }
         router.get("/fhir/:type/:id/_history") { req, ctx in try await self.history(req, ctx) }
         router.get("/fhir/:type/:id/_history/:vid") { req, ctx in try await self.vread(req, ctx) }
         router.get("/fhir/:type/:id/:operation") { req, ctx in try await self.instanceOperation(req, ctx) }
-        router.post("/fhir/:type/:id/:operation") { req, ctx in try await self.instanceOperation(req, ctx) }
+        router.post("/fhir/:type/:id/:operation") { req, ctx in
+            try await self.idempotent(req, ctx) { req in try await self.postOperation(req, ctx) }
+        }
     }
 
     // MARK: Authentication and parameters
@@ -197,14 +199,19 @@ struct FHIRController: Sendable {
         return respond(searchBundle(type, query, page))
     }
 
-    func create(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+    func create(_ req: Request, _ ctx: SafeRxContext) async throws -> Answer {
         let type = try resourceType(ctx)
         let access = try await access(req, ctx, interaction: "create", type: type)
         let json = try await body(req)
         let r = try await store.create(access, type, json)
+        return created(r)
+    }
+
+    /// A 201 for a new resource, with its Location.
+    func created(_ r: StoredResource) -> Answer {
         var headers = versionHeaders(r)
-        headers[.location] = "\(baseURL)/\(type.rawValue)/\(r.id)/_history/\(r.version)"
-        return respond(r.json ?? .null, status: .created, headers: headers)
+        headers[.location] = "\(baseURL)/\(r.type.rawValue)/\(r.id)/_history/\(r.version)"
+        return Answer(status: .created, json: r.json ?? .null, headers: headers, resource: r)
     }
 
     func update(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
@@ -232,27 +239,95 @@ struct FHIRController: Sendable {
 
     // MARK: Responses
 
-    /// Patient instance operations: `POST $break-glass`, `GET $disclosures`, `GET $access-log`.
-    func instanceOperation(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+    /// POST instance operations: `Patient/{id}/$break-glass`, `MedicationRequest/{id}/$refill`,
+    /// `MedicationDispense/{id}/$transition`.
+    func postOperation(_ req: Request, _ ctx: SafeRxContext) async throws -> Answer {
         let type = try resourceType(ctx)
         let id = try resourceID(ctx)
         let operation = ctx.parameters.get("operation") ?? ""
-        switch (req.method, type, operation) {
-        case (.post, .patient, "$break-glass"):
+        switch (type, operation) {
+        case (.patient, "$break-glass"):
             let access = try await access(req, ctx, interaction: "break-glass", type: .patient)
             let body = try await body(req)
             // A body that is not Parameters is treated as giving no reason: refused and audited by the store.
             let reason = body["resourceType"]?.stringValue == "Parameters"
                 ? body["parameter"]?.arrayValue?.first { $0["name"]?.stringValue == "reason" }?["valueString"]?.stringValue ?? "" : ""
             let grant = try await store.breakGlass(access, patient: id, reason: reason)
-            return respond(.object([
+            return Answer(status: .created, json: .object([
                 "resourceType": "Parameters",
                 "parameter": .array([
                     .object(["name": "patient", "valueReference": .object(["reference": .string("Patient/\(id)")])]),
                     .object(["name": "purposeOfUse", "valueCode": "ETREAT"]),
                     .object(["name": "expires", "valueInstant": .string(grant.expires)]),
                 ]),
-            ]), status: .created)
+            ]))
+        case (.medicationRequest, "$refill"):
+            let access = try await access(req, ctx, interaction: "refill", type: .medicationRequest)
+            if req.headers[.contentLength].flatMap(Int.init) ?? 0 > 0 || req.headers[.contentType] != nil {
+                // The operation takes no parameters; a body, if sent, must at least be an empty Parameters resource.
+                let body = try await body(req)
+                guard body["resourceType"]?.stringValue == "Parameters", body["parameter"] == nil else {
+                    throw FHIRError.invalid("$refill takes no parameters: send no body or an empty Parameters resource")
+                }
+            }
+            return created(try await store.refill(access, prescription: id))
+        case (.medicationDispense, "$transition"):
+            let access = try await access(req, ctx, interaction: "transition", type: .medicationDispense)
+            let p = try Self.parameters(try await body(req), allowed: [
+                "state": "valueCode", "reason": "valueCode", "note": "valueString", "carrier": "valueCode", "trackingNumber": "valueString",
+            ])
+            guard let raw = p["state"] else {
+                throw FHIRError.invalid("$transition needs a 'state' parameter (valueCode): one of \(FillState.allCases.map(\.rawValue).joined(separator: ", "))", at: "Parameters.parameter")
+            }
+            guard let state = FillState(rawValue: raw) else {
+                throw FHIRError.invalid(
+                    "'\(String(raw.prefix(20)))' is not a fill state; use one of \(FillState.allCases.map(\.rawValue).joined(separator: ", "))",
+                    at: "Parameters.parameter.state")
+            }
+            let r = try await store.transition(
+                access, dispense: id, FillTransition(to: state, reason: p["reason"], note: p["note"], carrier: p["carrier"], trackingNumber: p["trackingNumber"]))
+            return Answer(status: .ok, json: r.json ?? .null, headers: versionHeaders(r), resource: r)
+        default:
+            _ = try await access(req, ctx, interaction: "operation", type: type)
+            throw Self.unknownOperation(operation, type)
+        }
+    }
+
+    static func unknownOperation(_ operation: String, _ type: ResourceType) -> FHIRError {
+        FHIRError(
+            status: 404, code: "not-supported",
+            diagnostics: "Unknown operation '\(String(operation.prefix(40)))' on \(type.rawValue); supported: POST Patient/{id}/$break-glass, "
+                + "GET Patient/{id}/$disclosures, GET Patient/{id}/$access-log, POST MedicationRequest/{id}/$refill, "
+                + "POST MedicationDispense/{id}/$transition")
+    }
+
+    /// The named parameters of a `Parameters` body, each of the one value type allowed for its name.
+    static func parameters(_ body: JSON, allowed: [String: String]) throws(FHIRError) -> [String: String] {
+        guard body["resourceType"]?.stringValue == "Parameters" else {
+            throw .invalid("The body must be a FHIR Parameters resource", at: "resourceType")
+        }
+        var out: [String: String] = [:]
+        for (i, item) in (body["parameter"]?.arrayValue ?? []).enumerated() {
+            guard let name = item["name"]?.stringValue, let kind = allowed[name] else {
+                throw .invalid(
+                    "Unknown parameter '\(String((item["name"]?.stringValue ?? "").prefix(40)))'; expected \(allowed.keys.sorted().joined(separator: ", "))",
+                    at: "Parameters.parameter[\(i)]")
+            }
+            guard let value = item[kind]?.stringValue, !value.isEmpty else {
+                throw .invalid("Parameter '\(name)' needs a non-empty \(kind)", at: "Parameters.parameter[\(i)]")
+            }
+            guard out[name] == nil else { throw .invalid("Parameter '\(name)' is given twice", at: "Parameters.parameter[\(i)]") }
+            out[name] = value
+        }
+        return out
+    }
+
+    /// GET instance operations: `Patient/{id}/$disclosures`, `Patient/{id}/$access-log`.
+    func instanceOperation(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let type = try resourceType(ctx)
+        let id = try resourceID(ctx)
+        let operation = ctx.parameters.get("operation") ?? ""
+        switch (req.method, type, operation) {
         case (.get, .patient, "$disclosures"), (.get, .patient, "$access-log"):
             let every = operation == "$access-log"
             let access = try await access(req, ctx, interaction: every ? "access-log" : "disclosures", type: .auditEvent)
@@ -278,9 +353,7 @@ struct FHIRController: Sendable {
         default:
             // Authenticated (and so audited) like any other request before the answer.
             _ = try await access(req, ctx, interaction: "operation", type: type)
-            throw FHIRError(
-                status: 404, code: "not-supported",
-                diagnostics: "Unknown operation '\(String(operation.prefix(40)))' on \(type.rawValue); supported: POST Patient/{id}/$break-glass, GET Patient/{id}/$disclosures, GET Patient/{id}/$access-log")
+            throw Self.unknownOperation(operation, type)
         }
     }
 

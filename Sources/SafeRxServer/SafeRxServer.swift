@@ -24,11 +24,22 @@ public enum SafeRxServer {
         public var port: Int
         /// Called with the bound port once the server listens (port 0 picks a free one).
         public var onListening: @Sendable (Int) async -> Void
+        /// How partner webhooks are sent and retried.
+        public var webhookTransport: (any WebhookTransport)?
+        public var webhookPolicy: WebhookRetryPolicy
+        public var webhookPollInterval: Duration
 
-        public init(host: String = "127.0.0.1", port: Int = 8080, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) {
+        public init(
+            host: String = "127.0.0.1", port: Int = 8080, onListening: @escaping @Sendable (Int) async -> Void = { _ in },
+            webhookTransport: (any WebhookTransport)? = nil, webhookPolicy: WebhookRetryPolicy = WebhookRetryPolicy(),
+            webhookPollInterval: Duration = .seconds(1)
+        ) {
             self.host = host
             self.port = port
             self.onListening = onListening
+            self.webhookTransport = webhookTransport
+            self.webhookPolicy = webhookPolicy
+            self.webhookPollInterval = webhookPollInterval
         }
     }
 
@@ -43,6 +54,7 @@ public enum SafeRxServer {
         let fhir = FHIRController(store: store, auth: auth, baseURL: baseURL)
         fhir.register(on: router)
         AuthController(auth: auth, fhir: fhir).register(on: router)
+        PartnerController(fhir: fhir).register(on: router)
         return router
     }
 
@@ -55,7 +67,12 @@ public enum SafeRxServer {
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "SafeRx"),
-            services: [AuditCheckpointService(writer: store.auditWriter)],
+            services: [
+                AuditCheckpointService(writer: store.auditWriter),
+                WebhookDispatcher(
+                    store: store, transport: configuration.webhookTransport ?? HTTPWebhookTransport(), policy: configuration.webhookPolicy,
+                    pollInterval: configuration.webhookPollInterval, logger: logger),
+            ],
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
             logger: logger)
     }

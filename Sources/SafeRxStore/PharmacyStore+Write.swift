@@ -25,11 +25,26 @@ extension PharmacyStore {
         try ResourceValidator.validate(body, as: type)
         let id = Self.newID()
         body["id"] = .string(id)
+        if type == .medicationDispense {
+            do { try Self.checkDispenseWrite(old: nil, new: body) } catch {
+                throw await deny(ctx, interaction: "create", type: type, id: nil, error: error, detail: "fill state")
+            }
+        }
         let prepared = try await prepare(ctx, type, id: id, body, previous: nil)
+        if type == .medicationRequest {
+            if TransferIn.of(body) != nil, body["status"]?.stringValue != "draft" {
+                throw FHIRError.invalid("A transfer-in request is created in status 'draft'; a pharmacist accepts it by making it active", at: "MedicationRequest.status")
+            }
+            try await checkPrescription(ctx, body)
+        }
         let tenant = ctx.scope.tenant
+        let scope = ctx.scope
         let e = entry(ctx, action: "create", type: type, id: id, patients: prepared.patients, outcome: "success", status: 201)
         return try await runWrite { [self] db in
-            let r = try insertVersion(db, tenant: tenant, prepared, version: 1, scope: ctx.scope)
+            let r = try insertVersion(db, tenant: tenant, prepared, version: 1, scope: scope)
+            if type == .medicationDispense {
+                try recordFillEvent(db, tenant: tenant, dispense: id, from: .preparation, to: .preparation, scope: scope, reason: "created")
+            }
             try auditLog.append([e], in: db)
             return r
         }
@@ -49,6 +64,11 @@ extension PharmacyStore {
         if let ifMatch, ifMatch != current.version {
             throw FHIRError(status: 412, code: "conflict", diagnostics: "If-Match version \(ifMatch) is not the current version \(current.version)")
         }
+        if type == .medicationDispense {
+            do { try Self.checkDispenseWrite(old: old, new: json) } catch {
+                throw await deny(ctx, interaction: "update", type: type, id: id, error: error, detail: "fill state")
+            }
+        }
         if (type == .medicationRequest || type == .medicationDispense) && !scope.rights(for: type).changeStatus
             && old["status"] != json["status"]
         {
@@ -56,6 +76,12 @@ extension PharmacyStore {
                 error: .forbidden("Only pharmacists may change the status of a \(type.rawValue)"), detail: "status change")
         }
         let prepared = try await prepare(ctx, type, id: id, json, previous: current)
+        if type == .medicationRequest {
+            // Re-checked when what the rules look at changes, or when a pharmacist accepts a transfer-in (draft → active).
+            let watched = ["requester", "extension", "dispenseRequest", "medicationReference", "medicationCodeableConcept"]
+            let accepted = old["status"]?.stringValue == "draft" && json["status"]?.stringValue == "active"
+            if accepted || watched.contains(where: { old[$0] != json[$0] }) { try await checkPrescription(ctx, json) }
+        }
         let tenant = scope.tenant
         let e = entry(
             ctx, action: "update", type: type, id: id, patients: prepared.patients.union(current.patients), outcome: "success",

@@ -6,6 +6,7 @@ import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
 import SafeRxVault
+import Synchronization
 
 /// SafeRx's data store and the one gate through which every query that can return PHI passes.
 ///
@@ -35,6 +36,8 @@ public final class PharmacyStore: Sendable {
     public let auditWriter: AuditWriter
     public let dataDirectory: URL
     let logger: Logger
+    /// The refill rules in force (``refillRules``).
+    let rules = Mutex(RefillRules())
 
     /// The database file inside a data directory.
     public static func databaseFile(in dataDirectory: URL) -> URL { dataDirectory.appendingPathComponent("saferx.sqlite") }

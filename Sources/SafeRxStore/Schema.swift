@@ -167,6 +167,64 @@ enum Schema {
                 CREATE INDEX break_glass_by_day ON break_glass (tenant, granted);
                 """)
         }
+        m.registerMigration("v6-workflows") { db in
+            // fill_event: who moved each fill to which state (four-eyes is checked against it, not against the
+            // client-editable resource). idempotency_key: partners' POST retries (results are kept as a reference
+            // to the resource version, never as a copy of PHI). webhook_*: partner endpoints (secret sealed) and the
+            // outbox of events with their delivery state; payloads hold ids and statuses only.
+            try db.execute(sql: """
+                CREATE TABLE fill_event (
+                    seq INTEGER PRIMARY KEY,
+                    tenant TEXT NOT NULL,
+                    dispense_id TEXT NOT NULL,
+                    from_state TEXT NOT NULL,
+                    to_state TEXT NOT NULL,
+                    actor_id TEXT NOT NULL,
+                    actor_role TEXT NOT NULL,
+                    reason TEXT,
+                    at TEXT NOT NULL
+                );
+                CREATE INDEX fill_event_by_dispense ON fill_event (tenant, dispense_id, seq);
+                CREATE TABLE idempotency_key (
+                    tenant TEXT NOT NULL,
+                    actor TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    request_hash TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    status INTEGER,
+                    result_type TEXT,
+                    result_id TEXT,
+                    result_version INTEGER,
+                    result_body BLOB,
+                    created REAL NOT NULL,
+                    PRIMARY KEY (tenant, actor, key)
+                ) WITHOUT ROWID;
+                CREATE INDEX idempotency_by_age ON idempotency_key (created);
+                CREATE TABLE webhook_endpoint (
+                    client_id TEXT PRIMARY KEY,
+                    tenant TEXT NOT NULL,
+                    url TEXT NOT NULL,
+                    secret_enc BLOB NOT NULL,
+                    created TEXT NOT NULL
+                );
+                CREATE TABLE webhook_event (
+                    id TEXT PRIMARY KEY,
+                    tenant TEXT NOT NULL,
+                    client_id TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    payload BLOB NOT NULL,
+                    created REAL NOT NULL,
+                    state TEXT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt REAL NOT NULL,
+                    last_status INTEGER,
+                    last_error TEXT,
+                    delivered REAL
+                );
+                CREATE INDEX webhook_due ON webhook_event (state, next_attempt);
+                CREATE INDEX webhook_by_client ON webhook_event (client_id, created);
+                """)
+        }
         return m
     }
 }

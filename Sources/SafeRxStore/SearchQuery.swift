@@ -133,7 +133,7 @@ public struct SearchQuery: Sendable {
         switch p.kind {
         case .token:
             guard modifier == nil else { throw .invalid("Parameter '\(p.name)' does not support ':\(clip(modifier!))'") }
-            let normalized = values.map { $0.hasPrefix("|") ? String($0.dropFirst()) : $0 }
+            let normalized = values.map { $0.hasPrefix("|") ? String($0.dropFirst()) : $0 }.map { p.name == "tracking" ? $0.uppercased() : $0 }
             return .terms(parameter: p.name, values: normalized, sensitive: p.sensitive)
         case .reference(let target):
             guard modifier == nil || modifier == target.rawValue else {

@@ -32,7 +32,7 @@ struct SafeRx: AsyncParsableCommand {
         abstract: "SafeRx: a pharmacy patient-data platform whose data layer cannot return PHI without an access scope.",
         subcommands: [
             Serve.self, Users.self, Token.self, Audit.self, Keys.self, Patients.self, BackupCommand.self, Disclosures.self,
-            BreakGlass.self, Bench.self,
+            BreakGlass.self, Webhooks.self, Tracking.self, Bench.self,
         ])
 }
 
@@ -94,6 +94,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on (0 picks a free one and prints it).") var port = 8080
     @Option(help: "Access policy table (role × purpose × resource → elements) to use instead of the bundled one.")
     var policy: String?
+    @Option(help: "Refuse a refill until this share of the last fill's days' supply has elapsed (0.5 to 1.0).")
+    var refillTooSoon: Double = 0.75
+
+    func validate() throws {
+        guard (0.5...1.0).contains(refillTooSoon) else { throw ValidationError("--refill-too-soon must be between 0.5 and 1.0") }
+    }
 
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
@@ -107,6 +113,7 @@ struct Serve: AsyncParsableCommand {
             throw CLIError("Refusing to start: \(error)")
         }
         let store = try data.openStore()
+        store.refillRules.tooSoonFraction = refillTooSoon
         let auth = await AuthService(store: store, policy: table)
         if demo {
             let credentialsFile = data.url.appendingPathComponent("demo-credentials.json")

@@ -22,7 +22,10 @@ final class LiveServer: Sendable {
     /// The server most tests share: 60 demo patients, 50 with accounts, 10 owned by the partner.
     static let shared = Task { try await LiveServer.start() }
 
-    static func start(patients: Int = 60, accounts: Int = 50, partnerPatients: Int = 10, consentPatients: Int = 5) async throws -> LiveServer {
+    static func start(
+        patients: Int = 60, accounts: Int = 50, partnerPatients: Int = 10, consentPatients: Int = 5,
+        webhookPolicy: WebhookRetryPolicy = WebhookRetryPolicy(), webhookPollInterval: Duration = .seconds(1)
+    ) async throws -> LiveServer {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("saferx-test-\(UUID().uuidString)")
         let store = try PharmacyStore.open(dataDirectory: dir, keyFile: dir.appendingPathExtension("master.key"))
         let auth = await AuthService(store: store, passwordCost: 4)
@@ -33,7 +36,10 @@ final class LiveServer: Sendable {
         logger.logLevel = .warning
         let app = SafeRxServer.application(
             store: store, auth: auth,
-            configuration: .init(host: "127.0.0.1", port: 0, onListening: { continuation.yield($0) }), logger: logger)
+            configuration: .init(
+                host: "127.0.0.1", port: 0, onListening: { continuation.yield($0) }, webhookPolicy: webhookPolicy,
+                webhookPollInterval: webhookPollInterval),
+            logger: logger)
         let task = Task { try await app.runService(gracefulShutdownSignals: []) }
         var port = 0
         for await p in stream {
@@ -120,6 +126,10 @@ struct HTTPClient: Sendable {
     }
 
     func get(_ path: String, token: String? = nil) async throws -> Reply { try await send(.get, path, token: token) }
+
+    func post(_ path: String, token: String?, _ body: JSON?, headers: HTTPFields = [:]) async throws -> Reply {
+        try await send(.post, path, token: token, body: body.map { String(decoding: $0.encoded(), as: UTF8.self) }, headers: headers)
+    }
 
     func close() async { try? await client.shutdown() }
 }

@@ -35,7 +35,8 @@ import Testing
         let pid = created.json?["id"]?.stringValue ?? ""
         let rx = try await client.send(.post, "/fhir/MedicationRequest", token: two, body: """
             {"resourceType":"MedicationRequest","status":"active","intent":"order","subject":{"reference":"Patient/\(pid)"},
-             "medicationReference":{"reference":"Medication/med-1"}}
+             "medicationReference":{"reference":"Medication/med-1"},
+             "requester":{"identifier":{"system":"http://hl7.org/fhir/sid/us-npi","value":"1234567893"}}}
             """)
         #expect(rx.status == 201, "\(rx.body)")
         let rxID = rx.json?["id"]?.stringValue ?? ""
@@ -201,7 +202,7 @@ import Testing
             url = r.json?["link"]?.arrayValue?.first { $0["relation"]?.stringValue == "next" }?["url"]?.stringValue
                 .map { String($0[$0.range(of: "/fhir/")!.lowerBound...]) }
         }
-        #expect(total == 16)
+        #expect(total == 18, "16 formulary medications and 2 controlled substances")
         #expect(seen.count == total)
     }
 }

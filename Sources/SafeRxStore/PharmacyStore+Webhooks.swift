@@ -1,0 +1,187 @@
+import Foundation
+import GRDB
+import SafeRxAudit
+import SafeRxModel
+import SafeRxPolicy
+import SafeRxVault
+
+/// A partner's webhook endpoint, registered by an operator (`saferx webhooks register`).
+public struct WebhookEndpoint: Sendable {
+    public var clientID: String
+    public var tenant: String
+    public var url: String
+    public var secret: String
+}
+
+/// One webhook event and its delivery state.
+public struct WebhookEvent: Sendable {
+    public enum State: String, Sendable { case pending, delivered, dead }
+    public var id: String
+    public var tenant: String
+    public var clientID: String
+    public var type: String
+    /// The JSON body sent (ids and statuses only).
+    public var payload: Data
+    public var created: Date
+    public var state: State
+    public var attempts: Int
+    public var nextAttempt: Date
+    public var lastStatus: Int?
+    public var lastError: String?
+    public var delivered: Date?
+}
+
+/// How webhook deliveries are retried: exponential backoff from ``baseDelay`` (doubling, capped at ``maxDelay``)
+/// with jitter (each delay drawn from [½, 1] of its value), until ``maxAge`` after the event, then dead-lettered.
+public struct WebhookRetryPolicy: Sendable {
+    public var baseDelay: TimeInterval
+    public var maxDelay: TimeInterval
+    public var maxAge: TimeInterval
+
+    public init(baseDelay: TimeInterval = 30, maxDelay: TimeInterval = 3600, maxAge: TimeInterval = 24 * 3600) {
+        self.baseDelay = baseDelay
+        self.maxDelay = maxDelay
+        self.maxAge = maxAge
+    }
+
+    /// The delay before attempt `attempts + 1`, after `attempts` failures.
+    public func delay(afterFailures attempts: Int) -> TimeInterval {
+        let exponential = min(maxDelay, baseDelay * pow(2, Double(max(0, attempts - 1))))
+        return exponential * Double.random(in: 0.5...1.0)
+    }
+}
+
+extension PharmacyStore {
+    /// Registers (or replaces) a partner client's webhook endpoint and returns its new signing secret. The URL must
+    /// be https, or http on a loopback address (for development); the secret is sealed at rest.
+    public func registerWebhook(clientID: String, url: String) async throws(FHIRError) -> String {
+        guard let client = try await client(id: clientID), client.role == Role.partner.rawValue else {
+            throw .invalid("'\(String(clientID.prefix(40)))' is not a partner client")
+        }
+        guard let u = URL(string: url), let scheme = u.scheme?.lowercased(), let host = u.host, !host.isEmpty else {
+            throw .invalid("'\(String(url.prefix(80)))' is not an absolute URL")
+        }
+        let loopback = ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host.lowercased())
+        guard scheme == "https" || (scheme == "http" && loopback) else {
+            throw .invalid("Webhook URLs must use https (plain http only to a loopback address, for development)")
+        }
+        let secret = "whsec_" + Self.randomToken(bytes: 32)
+        let tenant = client.tenant
+        try await runWrite { [self] db in
+            let (sealed, _) = try keys.seal(db, tenant: tenant, owner: "", Data(secret.utf8), context: "webhook/\(clientID)")
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO webhook_endpoint (client_id, tenant, url, secret_enc, created) VALUES (?, ?, ?, ?, ?)",
+                arguments: [clientID, tenant, url, sealed, Self.now()])
+        }
+        try await recordAdminEvent(action: "webhook-register", tenant: tenant, detail: "client \(clientID) -> \(url)")
+        return secret
+    }
+
+    /// The endpoint of a partner client, with its secret (for the dispatcher).
+    public func webhookEndpoint(clientID: String) async throws(FHIRError) -> WebhookEndpoint? {
+        try await run { [self] db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM webhook_endpoint WHERE client_id = ?", arguments: [clientID]) else { return nil }
+            let tenant: String = row["tenant"]
+            let secret = try keys.open(db, tenant: tenant, owner: "", row["secret_enc"], context: "webhook/\(clientID)")
+            return WebhookEndpoint(clientID: clientID, tenant: tenant, url: row["url"], secret: String(decoding: secret, as: UTF8.self))
+        }
+    }
+
+    /// Adds an event to the outbox if the patient belongs to a partner with a registered endpoint. Runs inside the
+    /// transaction that made the change, so an event exists exactly when the change does.
+    func enqueueWebhook(_ db: Database, tenant: String, patient: String, type: String, data: [String: JSON]) throws {
+        guard let client = try String.fetchOne(
+            db, sql: """
+                SELECT po.partner FROM patient_owner po JOIN webhook_endpoint we ON we.client_id = po.partner
+                WHERE po.tenant = ? AND po.patient_id = ?
+                """, arguments: [tenant, patient])
+        else { return }
+        let id = "evt_" + Self.newID().replacingOccurrences(of: "-", with: "")
+        let now = Date()
+        let payload = JSON.object([
+            "id": .string(id), "type": .string(type), "created": .string(AuditLog.timestamp(now)), "data": .object(data),
+        ])
+        try db.execute(
+            sql: """
+                INSERT INTO webhook_event (id, tenant, client_id, type, payload, created, state, attempts, next_attempt)
+                VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?)
+                """,
+            arguments: [id, tenant, client, type, payload.encoded(), now.timeIntervalSince1970, now.timeIntervalSince1970])
+    }
+
+    /// Pending events whose next attempt is due, oldest first.
+    public func dueWebhooks(now: Date = Date(), limit: Int = 50) async throws(FHIRError) -> [WebhookEvent] {
+        try await run { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM webhook_event WHERE state = 'pending' AND next_attempt <= ? ORDER BY next_attempt LIMIT ?",
+                arguments: [now.timeIntervalSince1970, limit]
+            ).map(Self.webhookEvent)
+        }
+    }
+
+    /// Records one delivery attempt: delivered on a 2xx, else retried per `policy` or dead-lettered once the event
+    /// is older than `policy.maxAge`.
+    public func recordWebhookAttempt(
+        id: String, status: Int?, error: String?, policy: WebhookRetryPolicy, now: Date = Date()
+    ) async throws(FHIRError) -> WebhookEvent.State {
+        try await runWrite { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT created, attempts FROM webhook_event WHERE id = ?", arguments: [id]) else {
+                return .dead
+            }
+            let attempts: Int = row["attempts"] + 1
+            let created: Double = row["created"]
+            let ok = status.map { (200..<300).contains($0) } ?? false
+            let next = now.addingTimeInterval(policy.delay(afterFailures: attempts))
+            let state: WebhookEvent.State = ok ? .delivered : (next.timeIntervalSince1970 - created > policy.maxAge ? .dead : .pending)
+            try db.execute(
+                sql: """
+                    UPDATE webhook_event SET attempts = ?, state = ?, next_attempt = ?, last_status = ?, last_error = ?, delivered = ?
+                    WHERE id = ?
+                    """,
+                arguments: [attempts, state.rawValue, next.timeIntervalSince1970, status, error.map { String($0.prefix(200)) },
+                            ok ? now.timeIntervalSince1970 : nil, id])
+            return state
+        }
+    }
+
+    /// A partner's events, newest first (`GET /partner/webhooks`), or every client's for an operator (`clientID` nil).
+    public func webhookEvents(clientID: String?, state: WebhookEvent.State? = nil, limit: Int = 100) async throws(FHIRError) -> [WebhookEvent] {
+        try await run { db in
+            var sql = "SELECT * FROM webhook_event WHERE 1"
+            var args: [any DatabaseValueConvertible] = []
+            if let clientID { sql += " AND client_id = ?"; args.append(clientID) }
+            if let state { sql += " AND state = ?"; args.append(state.rawValue) }
+            sql += " ORDER BY created DESC, id LIMIT ?"
+            args.append(limit)
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)!).map(Self.webhookEvent)
+        }
+    }
+
+    /// Queues an event again for immediate delivery (a partner's replay, or an operator's for a dead-lettered one).
+    /// Returns false if the event does not exist or belongs to another client.
+    public func replayWebhook(id: String, clientID: String?) async throws(FHIRError) -> Bool {
+        try await runWrite { db in
+            var sql = "UPDATE webhook_event SET state = 'pending', next_attempt = ?, created = ? WHERE id = ?"
+            var args: [any DatabaseValueConvertible] = [Date().timeIntervalSince1970, Date().timeIntervalSince1970, id]
+            if let clientID { sql += " AND client_id = ?"; args.append(clientID) }
+            try db.execute(sql: sql, arguments: StatementArguments(args)!)
+            return db.changesCount > 0
+        }
+    }
+
+    static func webhookEvent(_ row: Row) -> WebhookEvent {
+        WebhookEvent(
+            id: row["id"], tenant: row["tenant"], clientID: row["client_id"], type: row["type"], payload: row["payload"],
+            created: Date(timeIntervalSince1970: row["created"]), state: WebhookEvent.State(rawValue: row["state"]) ?? .dead,
+            attempts: row["attempts"], nextAttempt: Date(timeIntervalSince1970: row["next_attempt"]), lastStatus: row["last_status"],
+            lastError: row["last_error"], delivered: (row["delivered"] as Double?).map { Date(timeIntervalSince1970: $0) })
+    }
+
+    /// URL-safe random text.
+    static func randomToken(bytes: Int) -> String {
+        var g = SystemRandomNumberGenerator()
+        let raw = Data((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &g) })
+        return raw.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+}
