@@ -43,6 +43,13 @@ if "$bin" serve --policy bad-policy.tsv --port 0 > out.txt 2>&1; then fail "star
 grep -q "Refusing to start: policy .*bad-policy.tsv, line 2: unknown role 'nurse'" out.txt && check "serve refuses a policy with an unknown role, naming the line"
 "$bin" disclosures --patient p1 --tenant t1 | grep -q "^Disclosures of Patient/p1 in t1" && check "disclosures --patient prints the accounting"
 "$bin" break-glass report | grep -q "^Break-glass overrides on" && check "break-glass report"
+if "$bin" webhooks register --client nobody --url http://127.0.0.1:9/hook > out.txt 2>&1; then fail "webhook for an unknown client"; fi
+grep -q "is not a partner client" out.txt && check "webhooks register refuses a client that is not a partner"
+printf 'carrier,tracking\nusps,9400111899223344556677\n' > tracking.csv
+if "$bin" tracking import tracking.csv --tenant t1 > out.txt 2>&1; then fail "tracking file without the header accepted"; fi
+grep -q "The first line must be the header" out.txt && check "tracking import refuses a file without its header"
+printf 'carrier,tracking_number,status,time\nusps,9400111899223344556677,delivered,2026-11-20T10:00:00Z\n' > tracking.csv
+"$bin" tracking import tracking.csv --tenant t1 | grep -q "^Applied 0 of 1" && check "tracking import reports unknown tracking numbers"
 "$bin" audit verify | grep -q "^OK" && check "audit verify: intact log"
 "$bin" audit export --output export.ndjson
 python3 - <<'PY' && check "audit export is NDJSON of AuditEvent"
