@@ -40,7 +40,7 @@ public actor AuditWriter {
                 try await writer.write { [log] db in _ = try log.append(entries, in: db) }
                 for (_, c) in batch { c.resume() }
             } catch {
-                logger.error("audit append failed", metadata: ["error": "\(type(of: error))", "count": "\(batch.count)"])
+                logger.error("audit append failed", metadata: ["error": "\(error)", "count": "\(batch.count)"])
                 for (_, c) in batch { c.resume(throwing: error) }
             }
         }

@@ -180,7 +180,9 @@ extension PharmacyStore {
                         + (allowed.isEmpty ? "none (\(from.rawValue) is final)" : allowed.joined(separator: ", ")),
                     reason: "illegal-transition"))
             }
-            guard Self.mayMove(scope.role, to: t.to) else {
+            // System jobs (a fulfillment vendor's returned tracking file) may only record shipping and delivery.
+            let allowed = scope.systemReason != nil ? [.completed, .delivered].contains(t.to) : Self.mayMove(scope.role, to: t.to)
+            guard allowed else {
                 return .failure(.forbidden("Role '\(scope.principal.roleName)' may not move a fill to \(t.to.rawValue)"))
             }
             if scope.role == .partner, t.to == .cancelled, from != .preparation && from != .onHold {

@@ -225,6 +225,28 @@ enum Schema {
                 CREATE INDEX webhook_by_client ON webhook_event (client_id, created);
                 """)
         }
+        m.registerMigration("v7-fulfillment") { db in
+            // Fulfillment vendors (their public keys) and every manifest file exported to them, by SHA-256 of the
+            // encrypted file; the patients in each file are those of the file's audit record.
+            try db.execute(sql: """
+                CREATE TABLE fulfillment_vendor (
+                    id TEXT PRIMARY KEY,
+                    tenant TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    public_key BLOB NOT NULL,
+                    created TEXT NOT NULL
+                );
+                CREATE TABLE fulfillment_file (
+                    sha256 TEXT PRIMARY KEY,
+                    vendor TEXT NOT NULL,
+                    tenant TEXT NOT NULL,
+                    day TEXT NOT NULL,
+                    rows INTEGER NOT NULL,
+                    created TEXT NOT NULL,
+                    audit_seq INTEGER NOT NULL
+                );
+                """)
+        }
         return m
     }
 }

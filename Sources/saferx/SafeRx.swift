@@ -32,7 +32,7 @@ struct SafeRx: AsyncParsableCommand {
         abstract: "SafeRx: a pharmacy patient-data platform whose data layer cannot return PHI without an access scope.",
         subcommands: [
             Serve.self, Users.self, Token.self, Audit.self, Keys.self, Patients.self, BackupCommand.self, Disclosures.self,
-            BreakGlass.self, Webhooks.self, Tracking.self, Bench.self,
+            BreakGlass.self, Webhooks.self, Tracking.self, Fulfillment.self, Bench.self,
         ])
 }
 

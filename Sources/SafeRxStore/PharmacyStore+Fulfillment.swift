@@ -1,0 +1,118 @@
+import Foundation
+import GRDB
+import SafeRxAudit
+import SafeRxModel
+import SafeRxPolicy
+import SafeRxVault
+
+/// An exported fulfillment file, as the breach-scope lookup finds it.
+public struct FulfillmentFile: Sendable {
+    public var sha256: String
+    public var vendor: String
+    public var tenant: String
+    public var day: String
+    public var rows: Int
+    public var created: String
+    public var auditSeq: Int64
+    /// Every patient whose data is in the file (from the file's audit record).
+    public var patients: [String]
+}
+
+extension PharmacyStore {
+    /// The columns of a shipping manifest: what a vendor needs to ship a parcel, nothing else (no birth date, phone,
+    /// medication or prescriber).
+    public static let manifestColumns = ["order_id", "ship_to_name", "address_line1", "address_line2", "city", "state", "postal_code", "country"]
+
+    /// Registers (or replaces) a fulfillment vendor and the X25519 public key its files are encrypted to.
+    public func addVendor(id: String, tenant: String, name: String, publicKey: Data) async throws(FHIRError) {
+        guard FHIRID.isValid(id) else { throw .invalid("Vendor ids are 1-64 characters of A-Z, a-z, 0-9, '-' and '.'") }
+        guard publicKey.count == 32 else { throw .invalid("The vendor public key must be a raw 32-byte X25519 key (base64)") }
+        try await runWrite { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO fulfillment_vendor (id, tenant, name, public_key, created) VALUES (?, ?, ?, ?, ?)",
+                arguments: [id, tenant, name, publicKey, Self.now()])
+        }
+        try await recordAdminEvent(action: "vendor-add", tenant: tenant, detail: "fulfillment vendor \(id) (\(name))")
+    }
+
+    /// Builds the day's shipping manifest for `vendor`: every fill of the tenant verified on `day` (UTC) and not yet
+    /// shipped, as CSV, encrypted to the vendor's key inside this call. Plaintext never leaves it: the caller gets
+    /// only the sealed file. The export is audited naming every patient in the file, and the file's SHA-256 is
+    /// recorded so that ``fulfillmentFile(sha256:)`` can later say exactly who was in it.
+    public func exportManifest(_ ctx: AccessContext, vendor: String, day: String) async throws(FHIRError) -> (file: Data, rows: Int, sha256: String) {
+        guard let reason = ctx.scope.systemReason, ctx.scope.tenant != "*" else {
+            throw await deny(ctx, interaction: "export", type: .medicationDispense, id: nil, error: .forbidden("Manifest exports need a system scope for one tenant"))
+        }
+        guard day.count == 10, FHIRDate.isValidDate(day) else { throw .invalid("The day must be YYYY-MM-DD") }
+        let scope = ctx.scope
+        let tenant = scope.tenant
+        return try await runWrite { [self] db in
+            guard let key: Data = try Data.fetchOne(
+                db, sql: "SELECT public_key FROM fulfillment_vendor WHERE id = ? AND tenant = ?", arguments: [vendor, tenant])
+            else { throw FHIRError.invalid("No fulfillment vendor '\(String(vendor.prefix(64)))' for \(tenant); add it with saferx fulfillment vendor add") }
+            let ids = try String.fetchAll(
+                db, sql: "SELECT DISTINCT dispense_id FROM fill_event WHERE tenant = ? AND to_state = 'verified' AND at LIKE ? ORDER BY dispense_id",
+                arguments: [tenant, day + "%"])
+            var lines = [Self.manifestColumns.joined(separator: ",")]
+            var patients: [String] = []
+            for id in ids {
+                guard let d = try scopedRows(db, scope, type: .medicationDispense, where: "v.id = ? AND v.current = 1 AND v.deleted = 0", [id]).first,
+                    let body = d.json, FillState.of(body) == .verified,
+                    let pid = d.patients.first,
+                    let patient = try scopedRows(db, scope, type: .patient, where: "v.id = ? AND v.current = 1 AND v.deleted = 0", [pid]).first?.json
+                else { continue }
+                let name = patient["name"]?.arrayValue?.first
+                let fullName = ((name?["given"]?.arrayValue?.compactMap(\.stringValue) ?? []) + [name?["family"]?.stringValue ?? ""])
+                    .joined(separator: " ").trimmingCharacters(in: .whitespaces)
+                let addresses = patient["address"]?.arrayValue ?? []
+                let a = addresses.first { $0["use"]?.stringValue == "home" } ?? addresses.first
+                let street = a?["line"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                let fields = [
+                    id, fullName, street.first ?? "", street.dropFirst().joined(separator: " "), a?["city"]?.stringValue ?? "",
+                    a?["state"]?.stringValue ?? "", a?["postalCode"]?.stringValue ?? "", a?["country"]?.stringValue ?? "US",
+                ]
+                lines.append(fields.map(Self.csvField).joined(separator: ","))
+                patients.append(pid)
+            }
+            let csv = Data((lines.joined(separator: "\r\n") + "\r\n").utf8)
+            let file = try SealedFile.seal(csv, to: key, recipientID: vendor)
+            let sha = SealedFile.digest(file)
+            let e = entry(
+                ctx, action: "export", type: .medicationDispense, id: nil, patients: patients, outcome: "success", status: 200,
+                detail: "\(reason): fulfillment manifest for \(vendor), \(day), \(patients.count) rows, sha256=\(sha)")
+            let seq = try auditLog.append([e], in: db).first ?? 0
+            try db.execute(
+                sql: "INSERT INTO fulfillment_file (sha256, vendor, tenant, day, rows, created, audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [sha, vendor, tenant, day, patients.count, Self.now(), seq])
+            return (file, patients.count, sha)
+        }
+    }
+
+    /// The export a file came from (by the SHA-256 of its bytes) and every patient in it: for breach scope when a
+    /// file turns up where it should not be.
+    public func fulfillmentFile(sha256: String) async throws(FHIRError) -> FulfillmentFile? {
+        try await run { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM fulfillment_file WHERE sha256 = ?", arguments: [sha256.lowercased()]) else { return nil }
+            let seq: Int64 = row["audit_seq"]
+            let patients = try String.fetchAll(db, sql: "SELECT patient_id FROM audit_patient WHERE seq = ? ORDER BY patient_id", arguments: [seq])
+            return FulfillmentFile(
+                sha256: row["sha256"], vendor: row["vendor"], tenant: row["tenant"], day: row["day"], rows: row["rows"], created: row["created"],
+                auditSeq: seq, patients: patients)
+        }
+    }
+
+    /// Every manifest exported, newest first.
+    public func fulfillmentFiles() async throws(FHIRError) -> [FulfillmentFile] {
+        let shas = try await run { db in try String.fetchAll(db, sql: "SELECT sha256 FROM fulfillment_file ORDER BY created DESC") }
+        var out: [FulfillmentFile] = []
+        for sha in shas { if let f = try await fulfillmentFile(sha256: sha) { out.append(f) } }
+        return out
+    }
+
+    static func csvField(_ s: String) -> String {
+        // Quote every field that needs it; neutralise spreadsheet formulas.
+        var v = s
+        if let first = v.first, "=+-@".contains(first) { v = "'" + v }
+        return v.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + v.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : v
+    }
+}

@@ -1,0 +1,149 @@
+import ArgumentParser
+import Foundation
+import SafeRxAudit
+import SafeRxModel
+import SafeRxPolicy
+import SafeRxStore
+import SafeRxVault
+
+/// `saferx fulfillment ...`: shipping manifests for fulfillment vendors, encrypted to each vendor's key.
+struct Fulfillment: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fulfillment vendors: encrypted shipping manifests, returned tracking files, and who was in a file.",
+        subcommands: [VendorAdd.self, Keygen.self, Export.self, Patients.self, Import.self, Decrypt.self])
+
+    struct VendorAdd: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "vendor-add", abstract: "Register a vendor and its X25519 public key.")
+        @OptionGroup var data: DataOptions
+        @Option(help: "Vendor id.") var id: String
+        @Option(help: "Vendor name.") var name: String
+        @Option(help: "The vendor's raw 32-byte X25519 public key, base64 (from the vendor, or `fulfillment keygen`).") var publicKey: String
+        @Option(help: "Tenant (pharmacy).") var tenant = "demo-pharmacy"
+
+        func run() async throws {
+            guard let key = Data(base64Encoded: publicKey) else { throw ValidationError("--public-key must be base64") }
+            let store = try data.openStore()
+            do { try await store.addVendor(id: id, tenant: tenant, name: name, publicKey: key) } catch { throw CLIError(error.diagnostics) }
+            say("Vendor \(id) added; manifests for it are encrypted to its key.")
+        }
+    }
+
+    struct Keygen: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make an X25519 key pair (what a vendor does once): writes the private key (mode 0600), prints the public key.")
+        @Option(help: "Where to write the private key.") var out: String
+
+        func run() async throws {
+            guard !FileManager.default.fileExists(atPath: out) else { throw CLIError("\(out) exists; not overwriting a key") }
+            let (privateKey, publicKey) = SealedFile.newKeyPair()
+            guard FileManager.default.createFile(atPath: out, contents: Data(privateKey.base64EncodedString().utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw CLIError("Cannot write \(out)")
+            }
+            say("Private key: \(out) (mode 0600; stays with the vendor)")
+            say("Public key: \(publicKey.base64EncodedString())")
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the day's shipping manifest (fills verified that day, not yet shipped) for a vendor, encrypted to its key.",
+            discussion: "Columns: \(PharmacyStore.manifestColumns.joined(separator: ",")). The file is never written in clear; its SHA-256 and every patient in it are audited.")
+        @OptionGroup var data: DataOptions
+        @Option(help: "Vendor id.") var vendor: String
+        @Option(help: "Day, YYYY-MM-DD (default: today, UTC).") var date: String?
+        @Option(help: "Tenant (pharmacy).") var tenant = "demo-pharmacy"
+        @Option(help: "Output file.") var out: String
+
+        func run() async throws {
+            let day = date ?? String(AuditTime.now().prefix(10))
+            let store = try data.openStore()
+            let ctx = AccessContext(
+                scope: .system(reason: "fulfillment export", tenant: tenant), requestID: UUID().uuidString.lowercased(), sourceIP: "local",
+                userAgent: "saferx fulfillment export")
+            let result: (file: Data, rows: Int, sha256: String)
+            do { result = try await store.exportManifest(ctx, vendor: vendor, day: day) } catch { throw CLIError(error.diagnostics) }
+            await store.auditWriter.checkpoint()
+            guard FileManager.default.createFile(atPath: out, contents: result.file, attributes: [.posixPermissions: 0o600]) else {
+                throw CLIError("Cannot write \(out)")
+            }
+            say("Wrote \(out): \(result.rows) shipments for \(vendor) on \(day), encrypted to the vendor's key (sha256 \(result.sha256)).")
+        }
+    }
+
+    struct Patients: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Which export a file is, and every patient in it (breach scope for a file found where it should not be).")
+        @OptionGroup var data: DataOptions
+        @Argument(help: "The file (or its SHA-256 with --sha256).") var file: String
+        @Flag(help: "The argument is the file's SHA-256, not a path.") var sha256 = false
+
+        func run() async throws {
+            let digest: String
+            if sha256 {
+                digest = file.lowercased()
+            } else {
+                guard let bytes = FileManager.default.contents(atPath: file) else { throw CLIError("Cannot read \(file)") }
+                digest = SealedFile.digest(bytes)
+            }
+            let store = try data.openStore()
+            guard let f = try await store.fulfillmentFile(sha256: digest) else { throw CLIError("No export with sha256 \(digest)") }
+            say("Export to \(f.vendor) of \(f.day) (\(f.tenant)), written \(f.created), audit record \(f.auditSeq): \(f.patients.count) patients")
+            for p in f.patients { say("Patient/\(p)") }
+            try await store.recordAdminEvent(action: "file-scope", tenant: f.tenant, patients: f.patients, detail: "patients of export \(digest)")
+        }
+    }
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Apply a vendor's returned tracking file: order_id,carrier,tracking_number (header first); each fill is marked shipped.")
+        @OptionGroup var data: DataOptions
+        @Option(help: "Tenant (pharmacy).") var tenant = "demo-pharmacy"
+        @Argument(help: "CSV file.") var file: String
+
+        func run() async throws {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw CLIError("Cannot read \(file)") }
+            var lines = text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+            guard lines.first?.lowercased().replacingOccurrences(of: " ", with: "").hasPrefix("order_id,carrier,tracking_number") == true else {
+                throw CLIError("The first line must be the header order_id,carrier,tracking_number")
+            }
+            lines.removeFirst()
+            let store = try data.openStore()
+            let ctx = AccessContext(
+                scope: .system(reason: "fulfillment tracking \(URL(fileURLWithPath: file).lastPathComponent)", tenant: tenant, write: true),
+                requestID: UUID().uuidString.lowercased(), sourceIP: "local", userAgent: "saferx fulfillment import")
+            var shipped = 0
+            for (i, line) in lines.enumerated() {
+                let f = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard f.count == 3 else { throw CLIError("Line \(i + 2): expected 3 fields, got \(f.count)") }
+                do {
+                    _ = try await store.transition(ctx, dispense: f[0], FillTransition(to: .completed, carrier: f[1].lowercased(), trackingNumber: f[2]))
+                    shipped += 1
+                } catch {
+                    say("Line \(i + 2): \(f[0]): \(error.diagnostics)")
+                }
+            }
+            await store.auditWriter.checkpoint()
+            say("Marked \(shipped) of \(lines.count) fills shipped.")
+        }
+    }
+
+    struct Decrypt: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Decrypt a manifest with the vendor's private key (the vendor's side; any RFC 9180 HPKE library works too).")
+        @Option(help: "The vendor's private key file (from keygen).") var privateKey: String
+        @Argument(help: "The encrypted file.") var file: String
+
+        func run() async throws {
+            guard let keyText = try? String(contentsOfFile: privateKey, encoding: .utf8),
+                let key = Data(base64Encoded: keyText.trimmingCharacters(in: .whitespacesAndNewlines)),
+                let bytes = FileManager.default.contents(atPath: file)
+            else { throw CLIError("Cannot read \(privateKey) or \(file)") }
+            do {
+                let (_, csv) = try SealedFile.open(bytes, privateKey: key)
+                FileHandle.standardOutput.write(csv)
+            } catch {
+                throw CLIError("\(error)")
+            }
+        }
+    }
+}
