@@ -4,6 +4,7 @@ import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
 import SafeRxStore
+import SafeRxVault
 
 /// A demo account, as written to `demo-credentials.json`.
 public struct DemoCredential: Codable, Sendable, Equatable {
@@ -251,11 +252,7 @@ public struct DemoPharmacy: Sendable {
     }
 
     /// URL-safe random text.
-    public static func randomSecret(bytes: Int) -> String {
-        let data = SymmetricKey(size: .init(bitCount: bytes * 8)).withUnsafeBytes { Data($0) }
-        return data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
+    public static func randomSecret(bytes: Int) -> String { RandomSecret.urlSafe(bytes: bytes) }
 
     static let given = ["Ava", "Liam", "Maya", "Noah", "Zoe", "Ethan", "Chloe", "Mateo", "Priya", "Omar", "Hana", "Lucas", "Sofia",
                         "Kenji", "Amara", "Diego", "Nora", "Felix", "Ines", "Tariq", "Leah", "Ravi", "Elena", "Samuel"]

@@ -43,16 +43,6 @@ public struct TrackingUpdate: Sendable {
     }
 }
 
-/// One row of the fill history kept beside the resource (who did what; the four-eyes check reads it).
-public struct FillEvent: Sendable {
-    public var from: FillState
-    public var to: FillState
-    public var actorID: String
-    public var actorRole: String
-    public var reason: String?
-    public var at: String
-}
-
 extension PharmacyStore {
     /// The pharmacy's refill rules (too-soon threshold, default validity), set by `saferx serve`.
     public var refillRules: RefillRules {
@@ -285,22 +275,6 @@ extension PharmacyStore {
         }
     }
 
-    /// The fill history of a dispense the caller may see (for the console; ids of staff are shown only to staff).
-    public func fillEvents(_ ctx: AccessContext, dispense id: String) async throws(FHIRError) -> [FillEvent] {
-        _ = try await read(ctx, .medicationDispense, id: id)
-        let tenant = ctx.scope.tenant
-        let staff = [.pharmacist, .technician].contains(ctx.scope.role)
-        return try await run { db in
-            try Row.fetchAll(
-                db, sql: "SELECT * FROM fill_event WHERE tenant = ? AND dispense_id = ? ORDER BY seq", arguments: [tenant, id]
-            ).map { row in
-                FillEvent(
-                    from: FillState(rawValue: row["from_state"]) ?? .preparation, to: FillState(rawValue: row["to_state"]) ?? .preparation,
-                    actorID: staff ? row["actor_id"] : "", actorRole: row["actor_role"], reason: row["reason"], at: row["at"])
-            }
-        }
-    }
-
     func recordFillEvent(_ db: Database, tenant: String, dispense: String, from: FillState, to: FillState, scope: AccessScope, reason: String?) throws {
         try db.execute(
             sql: "INSERT INTO fill_event (tenant, dispense_id, from_state, to_state, actor_id, actor_role, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -425,15 +399,16 @@ extension PharmacyStore {
     /// Refuses a direct write that would change a fill's state or its record of who filled and verified it.
     static func checkDispenseWrite(old: JSON?, new: JSON) throws(FHIRError) {
         func managed(_ j: JSON?) -> [JSON?] {
-            let ext = j?["extension"]?.arrayValue?.filter {
+            let ext = (j?["extension"]?.arrayValue ?? []).filter {
                 [FillState.extensionURL, Shipment.extensionURL].contains($0["url"]?.stringValue ?? "")
             }
-            return managedDispenseElements.map { j?[$0] } + [ext.map(JSON.array)]
+            return managedDispenseElements.map { j?[$0] } + [ext.isEmpty ? nil : .array(ext)]
         }
         guard let old else {
-            guard new["status"]?.stringValue == "preparation", FillState.of(new) == .preparation,
-                managed(new).dropFirst().allSatisfy({ $0 == nil })
-            else {
+            // A new fill: in preparation (a fill-state extension may say so), nobody has filled, checked or shipped it.
+            let untouched = managedDispenseElements.dropFirst().allSatisfy { new[$0] == nil }
+                && !(new["extension"]?.arrayValue ?? []).contains { $0["url"]?.stringValue == Shipment.extensionURL }
+            guard new["status"]?.stringValue == "preparation", FillState.of(new) == .preparation, untouched else {
                 throw FHIRError(
                     status: 409, code: "business-rule",
                     diagnostics: "A fill starts in status preparation without performers or shipment; it then moves only through POST MedicationDispense/{id}/$transition",

@@ -65,7 +65,7 @@ extension PharmacyStore {
         guard scheme == "https" || (scheme == "http" && loopback) else {
             throw .invalid("Webhook URLs must use https (plain http only to a loopback address, for development)")
         }
-        let secret = "whsec_" + Self.randomToken(bytes: 32)
+        let secret = "whsec_" + RandomSecret.urlSafe(bytes: 32)
         let tenant = client.tenant
         try await runWrite { [self] db in
             let (sealed, _) = try keys.seal(db, tenant: tenant, owner: "", Data(secret.utf8), context: "webhook/\(clientID)")
@@ -175,13 +175,5 @@ extension PharmacyStore {
             created: Date(timeIntervalSince1970: row["created"]), state: WebhookEvent.State(rawValue: row["state"]) ?? .dead,
             attempts: row["attempts"], nextAttempt: Date(timeIntervalSince1970: row["next_attempt"]), lastStatus: row["last_status"],
             lastError: row["last_error"], delivered: (row["delivered"] as Double?).map { Date(timeIntervalSince1970: $0) })
-    }
-
-    /// URL-safe random text.
-    static func randomToken(bytes: Int) -> String {
-        var g = SystemRandomNumberGenerator()
-        let raw = Data((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &g) })
-        return raw.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
     }
 }

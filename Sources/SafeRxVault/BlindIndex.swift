@@ -34,3 +34,13 @@ public struct BlindIndex: Sendable {
         term.sensitive ? token(parameter: term.parameter, value: term.value) : term.value
     }
 }
+
+/// Random secrets as URL-safe text (passwords, client secrets, webhook signing secrets).
+public enum RandomSecret {
+    /// `bytes` random bytes from the system generator, as unpadded URL-safe base64.
+    public static func urlSafe(bytes: Int) -> String {
+        let data = SymmetricKey(size: .init(bitCount: bytes * 8)).withUnsafeBytes { Data($0) }
+        return data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+}

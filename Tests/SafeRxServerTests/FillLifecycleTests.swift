@@ -254,6 +254,22 @@ struct FillLifecycleTests {
             "medicationReference": .object(["reference": "Medication/med-1"]),
         ]))
         #expect(direct.status == 409, "\(direct.body)")
+        // ... and may say so in its fill-state extension, beside extensions of its own.
+        let created = try await client.post("/fhir/MedicationDispense", token: pharmacist, .object([
+            "resourceType": "MedicationDispense", "status": "preparation", "subject": .object(["reference": "Patient/pat-0003"]),
+            "medicationReference": .object(["reference": "Medication/med-1"]),
+            "extension": .array([
+                .object(["url": .string(FillState.extensionURL), "valueCode": "preparation"]),
+                .object(["url": "https://example.org/fhir/StructureDefinition/bin", "valueString": "B-12"]),
+            ]),
+        ]))
+        #expect(created.status == 201, "\(created.body)")
+        let shippedAlready = try await client.post("/fhir/MedicationDispense", token: pharmacist, .object([
+            "resourceType": "MedicationDispense", "status": "preparation", "subject": .object(["reference": "Patient/pat-0003"]),
+            "medicationReference": .object(["reference": "Medication/med-1"]),
+            "extension": .array([.object(["url": .string(Shipment.extensionURL), "extension": .array([.object(["url": "carrier", "valueCode": "usps"])])])]),
+        ]))
+        #expect(shippedAlready.status == 409, "\(shippedAlready.body)")
     }
 
     @Test("prescriptions: prescriber NPI check digit, DEA number for controlled substances, quantity, supply and refill limits")
