@@ -73,6 +73,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
+            resources: [.copy("Resources/breached-passwords.txt"), .copy("Resources/NOTICE.md")],
             swiftSettings: swiftSettings
         ),
         // The Hummingbird application: /health, /auth, /fhir.

@@ -16,7 +16,7 @@ public struct ConsentGrant: Sendable, Hashable {
     public static let clientSystem = "urn:saferx:client"
     public static let elementSystem = "urn:saferx:data-element"
     /// Largest signed authorization accepted as `sourceAttachment.data` (decoded).
-    public static let maxAttachmentBytes = 5 << 20
+    public static let maxAttachmentBytes = AttachmentRules.maxBytes
 
     public var clientID: String
     public var purpose: String
@@ -91,23 +91,9 @@ public struct ConsentGrant: Sendable, Hashable {
                 ResourceDefinition.of(type).elements[String(parts[1])] != nil
             else { throw .invalid("'\(String(e.prefix(60)))' is not a data element SafeRx knows (Type.element)", at: "Consent.provision.class") }
         }
-        guard let attachment = consent["sourceAttachment"], let b64 = attachment["data"]?.stringValue, let data = Data(base64Encoded: b64),
-            !data.isEmpty
-        else {
-            throw .invalid("An authorization needs the signed form as sourceAttachment.data (base64)", at: "Consent.sourceAttachment")
-        }
-        guard data.count <= maxAttachmentBytes else {
-            throw .invalid("The signed authorization is larger than \(maxAttachmentBytes >> 20) MB", at: "Consent.sourceAttachment.data")
-        }
         // The kind of file is judged by its content, not by its declared type or name.
-        let pdf = data.starts(with: Array("%PDF-".utf8)), png = data.starts(with: [0x89, 0x50, 0x4E, 0x47]), jpeg = data.starts(with: [0xFF, 0xD8, 0xFF])
-        guard pdf || png || jpeg else {
-            throw .invalid("The signed authorization must be a PDF, PNG or JPEG file", at: "Consent.sourceAttachment.data")
-        }
-        let declared = attachment["contentType"]?.stringValue
-        let actual = pdf ? "application/pdf" : png ? "image/png" : "image/jpeg"
-        guard declared == nil || declared == actual else {
-            throw .invalid("sourceAttachment.contentType says \(String(declared!.prefix(40))) but the data is \(actual)", at: "Consent.sourceAttachment.contentType")
-        }
+        try AttachmentRules.check(
+            base64: consent["sourceAttachment"]?["data"]?.stringValue, declared: consent["sourceAttachment"]?["contentType"]?.stringValue,
+            path: "Consent.sourceAttachment.data", allowed: ["application/pdf", "image/png", "image/jpeg"])
     }
 }

@@ -39,6 +39,8 @@ public struct ResourceDefinition: Sendable {
         case .communication: communication
         case .consent: consent
         case .auditEvent: auditEvent
+        case .documentReference: documentReference
+        case .binary: binary
         }
     }
 
@@ -150,6 +152,29 @@ public struct ResourceDefinition: Sendable {
             "policyRule": .object, "verification": .array(.object), "provision": .object,
         ]) { a, _ in a },
         required: ["status", "scope", "category", "patient"])
+
+    /// A document about one patient; SafeRx uses it for message attachments, whose content is a Binary in the same
+    /// compartment (`content.attachment.url` = `Binary/{id}`).
+    static let documentReference = ResourceDefinition(
+        type: .documentReference,
+        elements: common.merging([
+            "identifier": .array(.identifier), "status": .code(["current", "superseded", "entered-in-error"]),
+            "docStatus": .code(["preliminary", "final", "amended", "entered-in-error"]), "type": .object,
+            "category": .array(.object), "subject": .reference([.patient]), "date": .dateTime,
+            "author": .array(.reference([.patient, .practitioner, .organization])), "description": .string,
+            "content": .array(.object), "context": .object,
+        ]) { a, _ in a },
+        required: ["status", "subject", "content"])
+
+    /// Raw content. `securityContext` names the patient whose compartment it is in; `data` is checked by
+    /// ``AttachmentRules`` (size, and type by content).
+    static let binary = ResourceDefinition(
+        type: .binary,
+        elements: [
+            "resourceType": .string, "id": .string, "meta": .object, "contentType": .string,
+            "securityContext": .reference([.patient]), "data": .string,
+        ],
+        required: ["contentType", "securityContext", "data"])
 
     static let auditEvent = ResourceDefinition(type: .auditEvent, elements: [:], required: [])
 }

@@ -8,6 +8,10 @@ public enum ResourceType: String, Sendable, CaseIterable, Hashable, Codable {
     case medicationDispense = "MedicationDispense"
     case communication = "Communication"
     case consent = "Consent"
+    /// A document (a message attachment) whose content is a ``binary``.
+    case documentReference = "DocumentReference"
+    /// Raw content (base64), checked by content against the allowed types (``AttachmentRules``).
+    case binary = "Binary"
     case auditEvent = "AuditEvent"
 
     /// Parses a type name from a URL or reference; `nil` for anything SafeRx does not serve.
@@ -16,7 +20,7 @@ public enum ResourceType: String, Sendable, CaseIterable, Hashable, Codable {
     /// Types whose instances hold data about one or more patients (members of the Patient compartment).
     public var isPatientData: Bool {
         switch self {
-        case .patient, .medicationRequest, .medicationDispense, .communication, .consent, .auditEvent: true
+        case .patient, .medicationRequest, .medicationDispense, .communication, .consent, .auditEvent, .documentReference, .binary: true
         case .practitioner, .organization, .medication: false
         }
     }

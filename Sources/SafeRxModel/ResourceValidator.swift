@@ -40,6 +40,8 @@ public enum ResourceValidator {
             throw .invalid("Missing required element '\(key)'", at: "\(type.rawValue).\(key)")
         }
         if type == .consent { try ConsentGrant.validate(json) }
+        if type == .binary { try AttachmentRules.checkBinary(json) }
+        if type == .documentReference { try AttachmentRules.checkDocumentReference(json) }
         if type == .practitioner || type == .organization { try PrescriptionRules.validateIdentifiers(json, type: type) }
         if type == .medicationRequest { try PrescriptionRules.validate(json) }
         if type == .medicationRequest || type == .medicationDispense {

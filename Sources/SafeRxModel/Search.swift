@@ -106,6 +106,10 @@ public struct SearchParameter: Sendable {
             ]
         case .consent:
             list = [.init("patient", .reference(.patient)), .init("status", .token)]
+        case .documentReference:
+            list = [.init("patient", .reference(.patient)), .init("subject", .reference(.patient)), .init("status", .token)]
+        case .binary:
+            list = []
         case .auditEvent:
             list = [.init("patient", .reference(.patient)), .init("date", .date(rangeable: true)),
                     .init("action", .token), .init("outcome", .token)]
@@ -176,6 +180,8 @@ public enum ResourceIndexer {
             add(r["sender"])
             add(r["recipient"])
         case .consent: add(r["patient"])
+        case .documentReference: add(r["subject"])
+        case .binary: add(r["securityContext"])
         case .practitioner, .organization, .medication, .auditEvent: break
         }
         return out
@@ -188,6 +194,8 @@ public enum ResourceIndexer {
             switch v {
             case .object(let o):
                 if let s = o["reference"]?.stringValue, let ref = Reference(s) { out.append(ref) }
+                // An attachment's content held here (DocumentReference.content.attachment.url = "Binary/{id}").
+                if let s = o["url"]?.stringValue, let ref = Reference(s), ref.type == .binary { out.append(ref) }
                 for (k, child) in o where k != "reference" { walk(child) }
             case .array(let a): a.forEach(walk)
             default: break
@@ -303,6 +311,12 @@ public enum ResourceIndexer {
         case .consent:
             token("status", r["status"], sensitive: false)
             ref("patient", r["patient"])
+        case .documentReference:
+            token("status", r["status"], sensitive: false)
+            ref("patient", r["subject"])
+            ref("subject", r["subject"])
+        case .binary:
+            break
         case .auditEvent:
             break
         }

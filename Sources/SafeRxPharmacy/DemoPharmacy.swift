@@ -15,6 +15,9 @@ public struct DemoCredential: Codable, Sendable, Equatable {
     public var role: String
     public var tenant: String
     public var patient: String?
+    /// Staff accounts' TOTP secret (base32): `saferx mfa code --secret S` prints the current code, as an
+    /// authenticator app would.
+    public var totp_secret: String? = nil
 }
 
 /// A deterministic, entirely synthetic pharmacy: the same resources every time (passwords are random).
@@ -232,8 +235,21 @@ public struct DemoPharmacy: Sendable {
                 UserAccount(
                     id: String(format: "user-%04d", n + 1), username: p.username, passwordHash: hash, role: p.role.rawValue, tenant: p.tenant,
                     patientID: p.patient, disabled: false, failedAttempts: 0, lockedUntil: 0))
-            credentials.append(
-                DemoCredential(username: p.username, password: password, role: p.role.rawValue, tenant: p.tenant, patient: p.patient.map { "Patient/\($0)" }))
+            var credential = DemoCredential(username: p.username, password: password, role: p.role.rawValue, tenant: p.tenant, patient: p.patient.map { "Patient/\($0)" })
+            if AuthService.requiresMFA(p.role.rawValue) {
+                // Staff must sign in with a second factor: the demo enrols one and hands out its secret.
+                let totp = TOTP.random()
+                let id = String(format: "user-%04d", n + 1)
+                try await store.beginTOTP(userID: id, secret: totp.secret)
+                _ = try await store.useTOTPStep(userID: id, step: 1, enable: true)
+                credential.totp_secret = totp.base32
+            }
+            credentials.append(credential)
+        }
+        // patient001 is a caregiver of patient002 (everything, for a year): the caregiver flow works out of the box.
+        if patientAccounts >= 2, let carer = try await store.user(named: "patient001") {
+            try await store.seedCaregiverGrant(
+                tenant: Self.tenant, patient: Self.patientID(2), caregiverUserID: carer.id, access: .all, expires: Date().addingTimeInterval(365 * 86400))
         }
         let secret = Self.randomSecret(bytes: 32)
         try await store.addClient(

@@ -191,7 +191,8 @@ public enum AccessPolicy {
     /// The default SMART-style scope string for a role (what a token carries when none was requested).
     public static func defaultScopes(for role: Role) -> String {
         switch role {
-        case .patient: "patient/*.read patient/Communication.write patient/Consent.write"
+        case .patient:
+            "patient/*.read patient/Communication.write patient/DocumentReference.write patient/Binary.write patient/Consent.write"
         case .pharmacist, .technician, .support: "user/*.*"
         case .partner: "system/*.*"
         case .privacyOfficer: "user/AuditEvent.read"
@@ -213,7 +214,10 @@ public enum AccessPolicy {
             r[.patient] = ro
             r[.medicationRequest] = ro
             r[.medicationDispense] = ro
-            r[.communication] = .init(read: true, create: true, update: false, delete: false, changeStatus: false)
+            let createOnly = AccessScope.Rights(read: true, create: true, update: false, delete: false, changeStatus: false)
+            r[.communication] = createOnly
+            r[.documentReference] = createOnly
+            r[.binary] = createOnly
             // Patients give and revoke their own authorizations.
             r[.consent] = .init(read: true, create: true, update: true, delete: false, changeStatus: false)
             r[.auditEvent] = ro
@@ -225,7 +229,7 @@ public enum AccessPolicy {
         case .technician:
             var r: [ResourceType: AccessScope.Rights] = reference
             let noStatus = AccessScope.Rights(read: true, create: true, update: true, delete: false, changeStatus: false)
-            for t in [ResourceType.patient, .medicationRequest, .medicationDispense, .communication] { r[t] = noStatus }
+            for t in [ResourceType.patient, .medicationRequest, .medicationDispense, .communication, .documentReference, .binary] { r[t] = noStatus }
             return AccessScope(principal: p, role: role, rows: .tenant, rights: r)
         case .support:
             var r = reference

@@ -97,11 +97,15 @@ public struct Principal: Sendable, Hashable {
     /// SMART-style scopes granted to the token (`patient/*.read user/Communication.write`); `nil` means the role's
     /// full rights. Parsed by ``AccessPolicy``: a malformed scope denies everything.
     public let grantedScopes: String?
+    /// For a caregiver acting for a patient: the caregiver grant the token was issued under (the principal's
+    /// `subject` is the caregiver's own account, `patientID` the patient cared for). Audited as role `caregiver`.
+    public let caregiverGrant: String?
 
     public init(
         subject: String, roleName: String, tenant: String, patientID: String?, purpose: PurposeOfUse? = nil,
-        grantedScopes: String? = nil, purposes: Set<PurposeOfUse>? = nil
+        grantedScopes: String? = nil, purposes: Set<PurposeOfUse>? = nil, caregiverGrant: String? = nil
     ) {
+        self.caregiverGrant = caregiverGrant
         self.purposes = purposes
         self.subject = subject
         self.roleName = roleName
@@ -126,6 +130,10 @@ public struct Principal: Sendable, Hashable {
     public func acting(for purpose: PurposeOfUse) -> Principal {
         Principal(
             subject: subject, roleName: roleName, tenant: tenant, patientID: patientID, purpose: purpose, grantedScopes: grantedScopes,
-            purposes: purposes)
+            purposes: purposes, caregiverGrant: caregiverGrant)
+    }
+
+    /// The role written in audit records: `caregiver` for a caregiver acting for a patient, else the role.
+    public var auditRole: String { caregiverGrant == nil ? roleName : "caregiver"
     }
 }

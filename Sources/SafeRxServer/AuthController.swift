@@ -32,19 +32,24 @@ struct AuthController: Sendable {
             "scope": .string(t.scope),
         ]
         if let p = t.patient { o["patient"] = .string("Patient/\(p)") }
+        if t.mfaEnrollmentRequired {
+            o["mfa_enrollment_required"] = true
+            o["next"] = "Staff accounts need a second factor: POST /account/mfa/totp with this token, confirm with /account/mfa/totp/verify, then sign in again with 'otp'"
+        }
         return json(.object(o))
     }
 
     func login(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
         let body = try await fhir.body(req)
         guard case .object(let o) = body else { throw FHIRError.invalid("Login body must be a JSON object {\"username\", \"password\"}") }
-        for key in o.keys where key != "username" && key != "password" {
+        for key in o.keys where key != "username" && key != "password" && key != "otp" {
             throw FHIRError.invalid("Unknown field '\(String(key.prefix(40)))' in login body")
         }
         guard let username = o["username"]?.stringValue, let password = o["password"]?.stringValue else {
             throw FHIRError.invalid("Login body needs string fields 'username' and 'password'")
         }
-        let t = try await auth.login(username: username, password: password, request: fhir.requestInfo(req, ctx))
+        if let otp = o["otp"], otp.stringValue == nil { throw FHIRError.invalid("'otp' must be a string") }
+        let t = try await auth.login(username: username, password: password, otp: o["otp"]?.stringValue, request: fhir.requestInfo(req, ctx))
         return tokenResponse(t)
     }
 

@@ -34,7 +34,7 @@ struct FHIRErrorMiddleware: RouterMiddleware {
         switch error.status {
         case .notFound: return .notFoundPath(String(path.prefix(80)))
         case .methodNotAllowed: return .methodNotAllowed("\(method.rawValue) is not allowed on this endpoint")
-        case .contentTooLarge: return .tooLarge(limit: FHIRController.maxBodySize)
+        case .contentTooLarge: return .tooLarge(limit: path.hasSuffix("/fhir/Binary") ? FHIRController.maxBinaryBodySize : FHIRController.maxBodySize)
         case .badRequest: return .invalid(error.body ?? "Bad request")
         default:
             if (400..<500).contains(error.status.code) {

@@ -12,6 +12,13 @@ import SafeRxStore
 /// hands that scope to the store's gate; handlers never filter rows themselves.
 struct FHIRController: Sendable {
     static let maxBodySize = 1 << 20
+    /// Binary uploads carry an attachment of up to ``AttachmentRules/maxBytes`` as base64 (4/3 larger) in JSON.
+    static let maxBinaryBodySize = 7 << 20
+
+    /// The body limit of a request: larger for `POST /fhir/Binary` only.
+    static func bodyLimit(_ req: Request) -> Int {
+        req.uri.path.hasSuffix("/fhir/Binary") ? maxBinaryBodySize : maxBodySize
+    }
     static let fhirJSON = "application/fhir+json; charset=utf-8"
 
     let store: PharmacyStore
@@ -20,6 +27,7 @@ struct FHIRController: Sendable {
 
     func register(on router: Router<SafeRxContext>) {
         router.get("/fhir/metadata") { _, _ in self.respond(Capability.statement(baseURL: self.baseURL)) }
+        router.post("/fhir") { req, ctx in try await self.idempotent(req, ctx) { req in try await self.transaction(req, ctx) } }
         router.get("/fhir/:type") { req, ctx in try await self.search(req, ctx) }
         router.post("/fhir/:type") { req, ctx in try await self.idempotent(req, ctx) { req in try await self.create(req, ctx) } }
         router.get("/fhir/:type/:id") { req, ctx in try await self.read(req, ctx) }
@@ -126,14 +134,15 @@ struct FHIRController: Sendable {
         let contentType = req.headers[.contentType] ?? ""
         let media = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         guard media == "application/fhir+json" || media == "application/json" else { throw .unsupportedMediaType(String(contentType.prefix(60))) }
-        if let length = req.headers[.contentLength].flatMap(Int.init), length > Self.maxBodySize {
-            throw .tooLarge(limit: Self.maxBodySize)
+        let limit = Self.bodyLimit(req)
+        if let length = req.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw .tooLarge(limit: limit)
         }
         let buffer: ByteBuffer
         do {
-            buffer = try await req.body.collect(upTo: Self.maxBodySize)
+            buffer = try await req.body.collect(upTo: limit)
         } catch {
-            throw .tooLarge(limit: Self.maxBodySize)
+            throw .tooLarge(limit: limit)
         }
         guard buffer.readableBytes > 0 else { throw .invalid("Request body is empty") }
         return try JSON.parse(Data(buffer.readableBytesView))
@@ -146,6 +155,7 @@ struct FHIRController: Sendable {
         let id = try resourceID(ctx)
         let access = try await access(req, ctx, interaction: "read", type: type)
         let r = try await store.read(access, type, id: id)
+        if type == .communication { try await store.markRead(access, communications: [id]) }
         return respond(r.json ?? .null, headers: versionHeaders(r))
     }
 
@@ -205,6 +215,38 @@ struct FHIRController: Sendable {
         let json = try await body(req)
         let r = try await store.create(access, type, json)
         return created(r)
+    }
+
+    /// `POST /fhir` with a `transaction` Bundle (Synthea's shape included): see ``BundleImport`` for what is
+    /// rewritten, dropped and skipped, and ``PharmacyStore/transaction(_:_:)`` for the checks. All or nothing. The
+    /// answer is a `transaction-response` Bundle: one entry per stored resource, then an OperationOutcome entry with
+    /// what was skipped or dropped.
+    func transaction(_ req: Request, _ ctx: SafeRxContext) async throws -> Answer {
+        let access = try await access(req, ctx, interaction: "transaction", type: nil)
+        let json = try await body(req)
+        guard json["type"]?.stringValue == "transaction" || json["resourceType"]?.stringValue != "Bundle" else {
+            throw FHIRError.invalid("POST /fhir takes a Bundle of type 'transaction'", at: "Bundle.type")
+        }
+        let tenant = access.scope.tenant
+        let plan = try BundleImport.plan(json) { ref in store.resourceExists(ref, tenant: tenant) }
+        let stored = try await store.transaction(access, plan.items)
+        var entries: [JSON] = stored.map { r in
+            .object([
+                "fullUrl": .string("\(baseURL)/\(r.type.rawValue)/\(r.id)"),
+                "response": .object([
+                    "status": "201 Created", "location": .string("\(r.type.rawValue)/\(r.id)/_history/\(r.version)"),
+                    "etag": .string("W/\"\(r.version)\""), "lastModified": .string(r.lastUpdated),
+                ]),
+            ])
+        }
+        entries.append(.object([
+            "resource": .object([
+                "resourceType": "OperationOutcome",
+                "issue": .array(plan.summary.lines.map { .object(["severity": "information", "code": "informational", "diagnostics": .string($0)]) }),
+            ]),
+            "response": .object(["status": "200 OK"]),
+        ]))
+        return Answer(status: .ok, json: .object(["resourceType": "Bundle", "type": "transaction-response", "entry": .array(entries)]), headers: [:], resource: nil)
     }
 
     /// A 201 for a new resource, with its Location.

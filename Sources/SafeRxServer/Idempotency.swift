@@ -37,7 +37,8 @@ extension FHIRController {
         else { return respond(try await handler(req)) }
         var req = req
         let buffer: ByteBuffer
-        do { buffer = try await req.collectBody(upTo: Self.maxBodySize) } catch { throw FHIRError.tooLarge(limit: Self.maxBodySize) }
+        let limit = Self.bodyLimit(req)
+        do { buffer = try await req.collectBody(upTo: limit) } catch { throw FHIRError.tooLarge(limit: limit) }
         var h = SHA256()
         h.update(data: Data("\(req.method.rawValue) \(req.uri.path)\n".utf8))
         h.update(data: Data(buffer.readableBytesView))

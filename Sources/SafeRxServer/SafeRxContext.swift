@@ -16,6 +16,6 @@ public struct SafeRxContext: RequestContext {
         self.requestID = UUID().uuidString.lowercased()
     }
 
-    /// Bodies are read with an explicit 1 MiB limit (``FHIRController/maxBodySize``).
-    public var maxUploadSize: Int { FHIRController.maxBodySize }
+    /// Bodies are read with explicit limits (``FHIRController/bodyLimit(_:)``: 1 MiB, 7 MiB for Binary uploads).
+    public var maxUploadSize: Int { FHIRController.maxBinaryBodySize }
 }

@@ -28,12 +28,19 @@ public enum SafeRxServer {
         public var webhookTransport: (any WebhookTransport)?
         public var webhookPolicy: WebhookRetryPolicy
         public var webhookPollInterval: Duration
+        /// Where patient notifications (codes, "you have a new message") go; `nil` logs that they were sent only.
+        public var notificationSender: (any NotificationSender)?
+        /// The pharmacy (tenant) that patient sign-ups are for when the request names none.
+        public var signupTenant: String
 
         public init(
             host: String = "127.0.0.1", port: Int = 8080, onListening: @escaping @Sendable (Int) async -> Void = { _ in },
             webhookTransport: (any WebhookTransport)? = nil, webhookPolicy: WebhookRetryPolicy = WebhookRetryPolicy(),
-            webhookPollInterval: Duration = .seconds(1)
+            webhookPollInterval: Duration = .seconds(1), notificationSender: (any NotificationSender)? = nil,
+            signupTenant: String = "demo-pharmacy"
         ) {
+            self.notificationSender = notificationSender
+            self.signupTenant = signupTenant
             self.host = host
             self.port = port
             self.onListening = onListening
@@ -43,7 +50,7 @@ public enum SafeRxServer {
         }
     }
 
-    public static func router(store: PharmacyStore, auth: AuthService, baseURL: String) -> Router<SafeRxContext> {
+    public static func router(store: PharmacyStore, auth: AuthService, baseURL: String, signupTenant: String = "demo-pharmacy") -> Router<SafeRxContext> {
         let router = Router(context: SafeRxContext.self)
         router.add(middleware: FHIRErrorMiddleware())
         router.get("/health") { _, _ -> Response in
@@ -55,6 +62,8 @@ public enum SafeRxServer {
         fhir.register(on: router)
         AuthController(auth: auth, fhir: fhir).register(on: router)
         PartnerController(fhir: fhir).register(on: router)
+        AccountController(auth: auth, fhir: fhir, signupTenant: signupTenant).register(on: router)
+        MessagingController(fhir: fhir).register(on: router)
         return router
     }
 
@@ -62,7 +71,7 @@ public enum SafeRxServer {
         store: PharmacyStore, auth: AuthService, configuration: Configuration, logger: Logger
     ) -> some ApplicationProtocol {
         let base = "http://\(configuration.host):\(configuration.port)/fhir"
-        let router = router(store: store, auth: auth, baseURL: base)
+        let router = router(store: store, auth: auth, baseURL: base, signupTenant: configuration.signupTenant)
         let onListening = configuration.onListening
         return Application(
             router: router,
@@ -72,6 +81,7 @@ public enum SafeRxServer {
                 WebhookDispatcher(
                     store: store, transport: configuration.webhookTransport ?? HTTPWebhookTransport(), policy: configuration.webhookPolicy,
                     pollInterval: configuration.webhookPollInterval, logger: logger),
+                NotificationDispatcher(store: store, sender: configuration.notificationSender ?? LogNotificationSender(logger: logger), logger: logger),
             ],
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
             logger: logger)

@@ -173,15 +173,28 @@ extension PharmacyStore {
         }
     }
 
-    /// Whether a token may still be used: not revoked, and its subject exists and is enabled.
-    public func tokenIsLive(jti: String, subject: String, isClient: Bool) async throws(FHIRError) -> Bool {
+    /// Whether a token may still be used: not revoked, its subject exists and is enabled, it was issued after the
+    /// account's last password change, and (for a caregiver's token) the caregiver grant is still live.
+    public func tokenIsLive(
+        jti: String, subject: String, isClient: Bool, issuedAt: Double = .infinity, caregiverGrant: String? = nil
+    ) async throws(FHIRError) -> Bool {
         try await run { db in
             let revoked = try db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM revoked_token WHERE jti = ?)")
             if try Bool.fetchOne(revoked, arguments: [jti]) == true { return false }
-            let sql = isClient
-                ? "SELECT disabled FROM api_client WHERE client_id = ?" : "SELECT disabled FROM user_account WHERE id = ?"
-            guard let disabled = try Bool.fetchOne(db.cachedStatement(sql: sql), arguments: [subject]) else { return false }
-            return !disabled
+            if isClient {
+                guard let disabled = try Bool.fetchOne(db.cachedStatement(sql: "SELECT disabled FROM api_client WHERE client_id = ?"), arguments: [subject])
+                else { return false }
+                return !disabled
+            }
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT disabled, tokens_after FROM user_account WHERE id = ?"), arguments: [subject]),
+                !(row[0] as Bool), issuedAt >= (row[1] as Double)
+            else { return false }
+            if let caregiverGrant {
+                let live = try db.cachedStatement(
+                    sql: "SELECT EXISTS (SELECT 1 FROM caregiver_grant WHERE id = ? AND caregiver_user_id = ? AND revoked_at IS NULL AND expires > ?)")
+                return try Bool.fetchOne(live, arguments: [caregiverGrant, subject, Date().timeIntervalSince1970]) ?? false
+            }
+            return true
         }
     }
 

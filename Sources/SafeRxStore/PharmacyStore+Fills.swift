@@ -376,10 +376,11 @@ extension PharmacyStore {
 
 extension PharmacyStore {
     /// Checks a new or changed prescription against its prescriber (NPI, DEA) and its medication's schedule.
-    func checkPrescription(_ ctx: AccessContext, _ rx: JSON) async throws(FHIRError) {
+    func checkPrescription(_ ctx: AccessContext, _ rx: JSON, bundle: [String: JSON] = [:]) async throws(FHIRError) {
         let tenant = ctx.scope.tenant
         func fetch(_ type: ResourceType, _ ref: String?) async throws(FHIRError) -> JSON? {
             guard let ref, let r = Reference(ref), r.type == type else { return nil }
+            if let inBundle = bundle[r.description] { return inBundle }
             return try await run { [self] db in
                 try scopedRows(db, .system(reason: "prescription check", tenant: tenant), type: type, where: "v.id = ? AND v.current = 1 AND v.deleted = 0", [r.id]).first?.json
             }

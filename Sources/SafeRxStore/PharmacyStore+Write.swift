@@ -45,6 +45,7 @@ extension PharmacyStore {
             if type == .medicationDispense {
                 try recordFillEvent(db, tenant: tenant, dispense: id, from: .preparation, to: .preparation, scope: scope, reason: "created")
             }
+            if type == .communication { try afterMessageCreated(db, tenant: tenant, r, scope: scope) }
             try auditLog.append([e], in: db)
             return r
         }
@@ -169,8 +170,23 @@ extension PharmacyStore {
     func prepare(_ ctx: AccessContext, _ type: ResourceType, id: String, _ json: JSON, previous: StoredResource?) async throws(FHIRError) -> PreparedWrite {
         let scope = ctx.scope
         let refs = Array(Set(ResourceIndexer.references(in: json)))
+        let patients = ResourceIndexer.compartment(of: type, id: id, json)
         for ref in refs {
+            // A patient (or their caregiver) may always name the patient whose compartment they write in, even when
+            // their token does not read Patient (a caregiver for messages only).
+            if case .compartment(let pid) = scope.rows, ref.type == .patient, ref.id == pid { continue }
             let visible = try await run { [self] db in
+                if ref.type == .binary {
+                    // An attachment's content must be in the same patient's compartment as the document.
+                    let owners = try String.fetchAll(
+                        db,
+                        sql: """
+                            SELECT rp.patient_id FROM resource_version v JOIN resource_patient rp ON rp.pk = v.pk
+                            WHERE v.type = 'Binary' AND v.id = ? AND v.current = 1 AND v.tenant = ?
+                            """,
+                        arguments: [ref.id, scope.tenant])
+                    guard Set(owners) == patients else { return false }
+                }
                 guard scope.rights(for: ref.type).read else { return false }
                 return try scopedCount(db, scope, type: ref.type, where: "v.id = ? AND v.current = 1 AND v.deleted = 0", [ref.id]) > 0
             }
@@ -181,7 +197,6 @@ extension PharmacyStore {
                     detail: "unresolvable reference")
             }
         }
-        let patients = ResourceIndexer.compartment(of: type, id: id, json)
         var owner: String? = nil
         switch scope.rows {
         case .compartment(let pid):

@@ -313,7 +313,7 @@ public final class PharmacyStore: Sendable {
     ) -> AuditEntry {
         let p = ctx.scope.principal
         return AuditEntry(
-            actor: .init(id: p.subject, role: p.roleName, tenant: p.tenant), action: action, attempted: attempted,
+            actor: .init(id: p.subject, role: p.auditRole, tenant: p.tenant), action: action, attempted: attempted,
             resourceType: type?.rawValue, resourceID: id, patients: patients, outcome: outcome, status: status,
             purpose: p.purpose.rawValue, sourceIP: ctx.sourceIP, userAgent: ctx.userAgent, requestID: ctx.requestID,
             detail: detail ?? ctx.scope.systemReason)

@@ -247,6 +247,79 @@ enum Schema {
                 );
                 """)
         }
+        m.registerMigration("v8-accounts-caregivers-messaging") { db in
+            // MFA: the TOTP secret sealed under the tenant's shared key, the last accepted step (no replay), and
+            // recovery codes as SHA-256 hashes. one_time_code: sign-up and reset codes as HMACs, with expiry and an
+            // attempt count. notification: the outbox; the recipient (a contact from the patient record) and the
+            // body are sealed under the patient's key. caregiver_grant: a patient's grant of access to another
+            // account. message_read / thread_assignment: unread counts and staff assignment of message threads.
+            try db.execute(sql: """
+                ALTER TABLE user_account ADD COLUMN totp_secret_enc BLOB;
+                ALTER TABLE user_account ADD COLUMN totp_enabled INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE user_account ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE user_account ADD COLUMN tokens_after REAL NOT NULL DEFAULT 0;
+                CREATE TABLE recovery_code (
+                    user_id TEXT NOT NULL,
+                    code_hash TEXT NOT NULL,
+                    used_at REAL,
+                    PRIMARY KEY (user_id, code_hash)
+                ) WITHOUT ROWID;
+                CREATE TABLE one_time_code (
+                    id TEXT PRIMARY KEY,
+                    purpose TEXT NOT NULL,
+                    tenant TEXT NOT NULL,
+                    user_id TEXT,
+                    patient_id TEXT,
+                    code_hash TEXT NOT NULL,
+                    expires REAL NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    consumed INTEGER NOT NULL DEFAULT 0,
+                    created REAL NOT NULL
+                );
+                CREATE TABLE notification (
+                    id TEXT PRIMARY KEY,
+                    tenant TEXT NOT NULL,
+                    key_owner TEXT NOT NULL,
+                    channel TEXT NOT NULL,
+                    recipient_enc BLOB NOT NULL,
+                    kind TEXT NOT NULL,
+                    body_enc BLOB NOT NULL,
+                    created REAL NOT NULL,
+                    state TEXT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    sent_at REAL
+                );
+                CREATE INDEX notification_due ON notification (state, created);
+                CREATE TABLE caregiver_grant (
+                    id TEXT PRIMARY KEY,
+                    tenant TEXT NOT NULL,
+                    patient_id TEXT NOT NULL,
+                    caregiver_user_id TEXT NOT NULL,
+                    access TEXT NOT NULL,
+                    expires REAL NOT NULL,
+                    created REAL NOT NULL,
+                    granted_by TEXT NOT NULL,
+                    revoked_at REAL
+                );
+                CREATE INDEX caregiver_by_caregiver ON caregiver_grant (caregiver_user_id, patient_id);
+                CREATE INDEX caregiver_by_patient ON caregiver_grant (tenant, patient_id);
+                CREATE TABLE message_read (
+                    user_id TEXT NOT NULL,
+                    tenant TEXT NOT NULL,
+                    communication_id TEXT NOT NULL,
+                    read_at REAL NOT NULL,
+                    PRIMARY KEY (user_id, tenant, communication_id)
+                ) WITHOUT ROWID;
+                CREATE TABLE thread_assignment (
+                    tenant TEXT NOT NULL,
+                    thread_id TEXT NOT NULL,
+                    assignee TEXT NOT NULL,
+                    assigned_by TEXT NOT NULL,
+                    assigned_at REAL NOT NULL,
+                    PRIMARY KEY (tenant, thread_id)
+                ) WITHOUT ROWID;
+                """)
+        }
         return m
     }
 }

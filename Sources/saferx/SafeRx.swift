@@ -32,7 +32,7 @@ struct SafeRx: AsyncParsableCommand {
         abstract: "SafeRx: a pharmacy patient-data platform whose data layer cannot return PHI without an access scope.",
         subcommands: [
             Serve.self, Users.self, Token.self, Audit.self, Keys.self, Patients.self, BackupCommand.self, Disclosures.self,
-            BreakGlass.self, Webhooks.self, Tracking.self, Fulfillment.self, Bench.self,
+            BreakGlass.self, Webhooks.self, Tracking.self, Fulfillment.self, MFA.self, Import.self, Bench.self,
         ])
 }
 
@@ -96,6 +96,12 @@ struct Serve: AsyncParsableCommand {
     var policy: String?
     @Option(help: "Refuse a refill until this share of the last fill's days' supply has elapsed (0.5 to 1.0).")
     var refillTooSoon: Double = 0.75
+    @Option(
+        help: ArgumentHelp(
+            "Directory where patient notifications (sign-up and reset codes, 'you have a new message') are delivered as outbox.jsonl; '-' only logs that they were sent.",
+            discussion: "Stands in for an e-mail/SMS gateway: it holds the address on the pharmacy record and the fixed text, nothing else."))
+    var outbox: String = "./saferx-outbox"
+    @Option(help: "The pharmacy (tenant id) that patient sign-ups are for.") var signupPharmacy: String = DemoPharmacy.tenant
 
     func validate() throws {
         guard (0.5...1.0).contains(refillTooSoon) else { throw ValidationError("--refill-too-soon must be between 0.5 and 1.0") }
@@ -126,6 +132,17 @@ struct Serve: AsyncParsableCommand {
             say("Demo credentials: \(credentialsFile.path) (mode 0600)")
         }
         let host = host, demo = demo
+        let sender: any NotificationSender
+        if outbox == "-" {
+            sender = LogNotificationSender(logger: logger)
+        } else {
+            do {
+                sender = try FileNotificationSender(directory: URL(fileURLWithPath: outbox, isDirectory: true))
+            } catch {
+                throw CLIError("Cannot use --outbox \(outbox): \(error)")
+            }
+            say("Notifications (codes, new-message notices) are delivered to \(outbox)/outbox.jsonl")
+        }
         let app = SafeRxServer.application(
             store: store, auth: auth,
             configuration: .init(host: host, port: port, onListening: { bound in
@@ -134,7 +151,7 @@ struct Serve: AsyncParsableCommand {
                 if demo {
                     say("Log in: curl -s -X POST \(url)/auth/login -H 'Content-Type: application/json' -d '{\"username\":\"patient001\",\"password\":\"<from demo-credentials.json>\"}'")
                 }
-            }), logger: logger)
+            }, notificationSender: sender, signupTenant: signupPharmacy), logger: logger)
         try await app.runService()
     }
 
@@ -150,7 +167,7 @@ struct Serve: AsyncParsableCommand {
 
 struct Users: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Manage user accounts.", subcommands: [Add.self, List.self, Disable.self])
+        abstract: "Manage user accounts.", subcommands: [Add.self, List.self, Disable.self, ResetMFA.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a user. Prints a generated password unless --password-stdin.")
@@ -218,6 +235,45 @@ struct Users: AsyncParsableCommand {
             }
             try await store.recordAdminEvent(action: "user-disable", tenant: user.tenant, detail: "disabled account \(user.id)")
             say("Disabled '\(username)'.")
+        }
+    }
+}
+
+extension Users {
+    struct ResetMFA: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "reset-mfa",
+            abstract: "Remove a user's second factor (a lost phone). Staff must enrol a new one at their next sign-in.")
+        @OptionGroup var data: DataOptions
+        @Argument(help: "Username.") var username: String
+        @Option(help: "Why (kept in the audit log).") var reason: String
+
+        func validate() throws {
+            guard reason.count >= 10 else { throw ValidationError("--reason must say why, in at least 10 characters") }
+        }
+
+        func run() async throws {
+            let store = try data.openStore()
+            guard let user = try await store.user(named: username) else { throw ValidationError("No user named '\(username)'") }
+            try await store.removeTOTP(userID: user.id)
+            try await store.recordAdminEvent(action: "mfa-reset", tenant: user.tenant, patients: user.patientID.map { [$0] } ?? [], detail: "second factor removed for \(user.id): \(reason)")
+            say("Removed the second factor of '\(username)'.\(AuthService.requiresMFA(user.role) ? " They must enrol a new one at their next sign-in." : "")")
+        }
+    }
+}
+
+struct MFA: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mfa", abstract: "Second-factor helpers.", subcommands: [Code.self])
+
+    struct Code: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the current TOTP code for a base32 secret, as an authenticator app would (demo and scripts).")
+        @Option(help: "The base32 secret (demo-credentials.json 'totp_secret', or the 'secret' from enrolment).") var secret: String
+
+        func run() async throws {
+            guard let key = Base32.decode(secret), key.count >= 10 else { throw ValidationError("--secret is not a base32 TOTP secret") }
+            print(TOTP(secret: key).code())
         }
     }
 }

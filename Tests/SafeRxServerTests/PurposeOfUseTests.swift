@@ -214,7 +214,7 @@ import Testing
         // Not a PDF, whatever its declared type.
         body["sourceAttachment"]?["data"] = .string(Data("<html>not a form</html>".utf8).base64EncodedString())
         var r = try await client.send(.post, "/fhir/Consent", token: patient, body: String(decoding: body.encodedBytes(), as: UTF8.self))
-        #expect(r.status == 400 && r.issue.contains("must be a PDF, PNG or JPEG"), "\(r.issue)")
+        #expect(r.status == 400 && r.issue.contains("not one of the accepted types (application/pdf, image/png, image/jpeg)"), "\(r.issue)")
         body = DemoPharmacy.authorization(id: nil, patient: "pat-0003", elements: ["Patient.ssn"], expires: Date().addingTimeInterval(3600))
         r = try await client.send(.post, "/fhir/Consent", token: patient, body: String(decoding: body.encodedBytes(), as: UTF8.self))
         #expect(r.status == 400 && r.issue.contains("not a data element"), "\(r.issue)")

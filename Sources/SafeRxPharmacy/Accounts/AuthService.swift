@@ -26,11 +26,14 @@ public struct AccessClaims: JWTPayload, Equatable {
     public var kind: String
     /// The purposes of use the holder may act under (HL7 v3 PurposeOfUse codes, space-separated).
     public var pou: String?
+    /// A caregiver's token: the caregiver grant it was issued under (checked live on every request).
+    public var grant: String?
 
     public init(
         iss: IssuerClaim, aud: AudienceClaim, sub: SubjectClaim, exp: ExpirationClaim, iat: IssuedAtClaim, jti: IDClaim,
-        role: String, tenant: String, patient: String?, scope: String, kind: String, pou: String? = nil
+        role: String, tenant: String, patient: String?, scope: String, kind: String, pou: String? = nil, grant: String? = nil
     ) {
+        self.grant = grant
         self.pou = pou
         self.iss = iss
         self.aud = aud
@@ -71,6 +74,8 @@ public struct IssuedToken: Sendable {
     public var expiresIn: Int
     public var scope: String
     public var patient: String?
+    /// The token only enrols a second factor (staff signing in before they have one).
+    public var mfaEnrollmentRequired: Bool = false
 }
 
 /// Accounts, passwords and tokens.
@@ -115,16 +120,20 @@ public final class AuthService: Sendable {
     /// A bcrypt hash of `password` at this service's cost.
     public func hashPassword(_ password: String) -> String { Bcrypt.hash(password, cost: passwordCost) }
 
-    /// Password rules: 12 to 128 characters.
-    public static func checkPasswordPolicy(_ password: String) throws(FHIRError) {
-        guard password.count >= 12, password.count <= 128 else {
-            throw .invalid("Passwords must be 12 to 128 characters long")
-        }
+    /// The password rules (``PasswordPolicy``, NIST SP 800-63B). `context` are words of the account (username, name).
+    public static func checkPasswordPolicy(_ password: String, context: [String] = []) throws(FHIRError) {
+        try PasswordPolicy.standard.check(password, context: context)
     }
 
     // MARK: Login
 
-    public func login(username: String, password: String, request: RequestInfo) async throws(FHIRError) -> IssuedToken {
+    /// Roles that must sign in with a second factor.
+    public static func requiresMFA(_ role: String) -> Bool { role != Role.patient.rawValue }
+
+    /// How long a token that can only enrol a second factor lives.
+    public static let enrollmentTokenLifetime: TimeInterval = 600
+
+    public func login(username: String, password: String, otp: String? = nil, request: RequestInfo) async throws(FHIRError) -> IssuedToken {
         guard !username.isEmpty, username.count <= 128, !password.isEmpty, password.count <= 1024 else {
             throw .invalid("username and password must be non-empty strings")
         }
@@ -163,9 +172,33 @@ public final class AuthService: Sendable {
             try await audit("failure", 401, user, detail: user.disabled ? "disabled" : "bad credentials")
             throw .unauthorized(Self.loginFailed)
         }
+        // The password was right: now the second factor.
+        let mfa = try await store.mfaState(userID: user.id)
+        if mfa.enabled, let secret = mfa.secret {
+            guard let otp, !otp.isEmpty else {
+                try await audit("failure", 401, user, detail: "second factor required")
+                throw FHIRError(
+                    status: 401, code: "login",
+                    diagnostics: "mfa_required: send the 6-digit code from your authenticator app (or a recovery code) as 'otp'")
+            }
+            guard try await checkSecondFactor(user: user, secret: secret, lastStep: mfa.lastStep, otp: otp) else {
+                let next = user.failedAttempts + 1
+                let lock = next >= Self.lockAfter ? now + Self.lockDuration : nil
+                _ = try await store.recordLoginFailure(userID: user.id, lockUntil: lock)
+                try await slowDown(after: next)
+                try await audit("failure", 401, user, detail: "bad second factor")
+                throw FHIRError(status: 401, code: "login", diagnostics: "mfa_invalid: the code is wrong, expired or already used")
+            }
+        }
         try await store.recordLoginSuccess(userID: user.id)
+        if !mfa.enabled, Self.requiresMFA(user.role) {
+            // Staff must enrol before they get a token that reaches any data.
+            let token = try await issueEnrollment(user)
+            try await audit("success", 200, user, detail: "second factor enrolment required")
+            return token
+        }
         let token = try await issue(subject: user.id, role: user.role, tenant: user.tenant, patient: user.patientID, kind: "user", scope: nil)
-        try await audit("success", 200, user, detail: nil)
+        try await audit("success", 200, user, detail: mfa.enabled ? "with second factor" : nil)
         return token
     }
 
@@ -218,11 +251,15 @@ public final class AuthService: Sendable {
     /// Signs a token. `scope`, if given, must parse and narrows the role's rights.
     public func issue(
         subject: String, role: String, tenant: String, patient: String?, kind: String, scope: String?,
-        purposes requested: Set<PurposeOfUse>? = nil
+        purposes requested: Set<PurposeOfUse>? = nil, caregiverGrant: String? = nil
     ) async throws(FHIRError) -> IssuedToken {
         guard let r = Role(rawValue: role) else { throw .forbidden("Unknown role") }
         let scopeString = scope ?? AccessPolicy.defaultScopes(for: r)
         var purposes = policy.purposes(for: r)
+        if r == .patient {
+            // A patient's own token acts as the patient (PATRQT); only a caregiver's token acts as family (FAMRQT).
+            purposes = caregiverGrant == nil ? purposes.subtracting([.familyRequest]) : purposes.intersection([.familyRequest])
+        }
         if let requested {
             guard !requested.isEmpty, requested.isSubset(of: purposes) else {
                 let extra = requested.subtracting(purposes).map(\.rawValue).sorted().joined(separator: ", ")
@@ -235,7 +272,7 @@ public final class AuthService: Sendable {
                 for: Principal(
                     subject: subject, roleName: role, tenant: tenant, patientID: patient,
                     purpose: purposes.contains(PurposeOfUse.default(for: r)) ? PurposeOfUse.default(for: r) : purposes.first,
-                    grantedScopes: scopeString, purposes: purposes),
+                    grantedScopes: scopeString, purposes: purposes, caregiverGrant: caregiverGrant),
                 table: policy)
         } catch {
             throw .invalid("Scope '\(scopeString)' is not valid for role \(role): \(error)")
@@ -245,7 +282,7 @@ public final class AuthService: Sendable {
             iss: .init(value: Self.issuer), aud: .init(value: [Self.audience]), sub: .init(value: subject),
             exp: .init(value: now.addingTimeInterval(Self.tokenLifetime)), iat: .init(value: now),
             jti: .init(value: UUID().uuidString.lowercased()), role: role, tenant: tenant, patient: patient, scope: scopeString,
-            kind: kind, pou: purposes.map(\.rawValue).sorted().joined(separator: " "))
+            kind: kind, pou: purposes.map(\.rawValue).sorted().joined(separator: " "), grant: caregiverGrant)
         do {
             let jwt = try await keys.sign(claims, kid: "saferx-1")
             return IssuedToken(accessToken: jwt, expiresIn: Int(Self.tokenLifetime), scope: scopeString, patient: patient)
@@ -258,28 +295,37 @@ public final class AuthService: Sendable {
     /// Verifies a bearer token: signature, algorithm, issuer, audience, expiry, revocation, and that its subject
     /// still exists and is enabled. Any failure is the same 401.
     public func verify(_ token: String) async throws(FHIRError) -> (Principal, AccessClaims) {
-        guard token.utf8.count < 4096 else { throw .unauthorized() }
-        let claims: AccessClaims
-        if let cached = verified.lookup(token) {
-            claims = cached
-        } else {
-            do {
-                claims = try await keys.verify(token, as: AccessClaims.self)
-            } catch {
-                throw .unauthorized("The access token is invalid or expired")
-            }
-            verified.insert(token, claims)
+        let claims = try await signedClaims(token)
+        guard claims.kind == "user" || claims.kind == "client" else {
+            throw .unauthorized("This token can only enrol a second factor: POST /account/mfa/totp, then sign in again with the code")
         }
-        guard try await store.tokenIsLive(jti: claims.jti.value, subject: claims.sub.value, isClient: claims.kind == "client") else {
-            throw .unauthorized("The access token has been revoked or its account disabled")
+        guard try await store.tokenIsLive(
+            jti: claims.jti.value, subject: claims.sub.value, isClient: claims.kind == "client", issuedAt: claims.iat.value.timeIntervalSince1970,
+            caregiverGrant: claims.grant)
+        else {
+            throw .unauthorized("The access token has been revoked, its account disabled or its password changed, or its caregiver grant ended")
         }
         // Unknown codes in the claim are ignored (the token was signed by SafeRx; a code a newer version added
         // must not widen anything here).
         let purposes = claims.pou.map { Set($0.split(separator: " ").compactMap { PurposeOfUse(rawValue: String($0)) }) }
         let principal = Principal(
             subject: claims.sub.value, roleName: claims.role, tenant: claims.tenant, patientID: claims.patient,
-            grantedScopes: claims.scope, purposes: purposes)
+            grantedScopes: claims.scope, purposes: purposes, caregiverGrant: claims.grant)
         return (principal, claims)
+    }
+
+    /// The claims of a token whose signature, algorithm, issuer, audience and expiry verify (nothing else checked).
+    func signedClaims(_ token: String) async throws(FHIRError) -> AccessClaims {
+        guard token.utf8.count < 4096 else { throw .unauthorized() }
+        if let cached = verified.lookup(token) { return cached }
+        let claims: AccessClaims
+        do {
+            claims = try await keys.verify(token, as: AccessClaims.self)
+        } catch {
+            throw .unauthorized("The access token is invalid or expired")
+        }
+        verified.insert(token, claims)
+        return claims
     }
 
     /// Revokes a token until it would have expired anyway.

@@ -1,0 +1,252 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import SafeRxAudit
+import SafeRxModel
+import SafeRxPharmacy
+import SafeRxPolicy
+import SafeRxStore
+
+/// Patient accounts: sign-up, password reset, second factor, caregivers (`/account/...`), and caregiver tokens
+/// (`/auth/caregiver`). Bodies and answers are small JSON objects; every answer is `Cache-Control: no-store`.
+struct AccountController: Sendable {
+    let auth: AuthService
+    let fhir: FHIRController
+    /// The pharmacy sign-ups are for when the body names none.
+    let signupTenant: String
+
+    func register(on router: Router<SafeRxContext>) {
+        router.post("/account/signup") { req, ctx in try await self.signup(req, ctx) }
+        router.post("/account/signup/verify") { req, ctx in try await self.signupVerify(req, ctx) }
+        router.post("/account/password/reset") { req, ctx in try await self.reset(req, ctx) }
+        router.post("/account/password/reset/verify") { req, ctx in try await self.resetVerify(req, ctx) }
+        router.get("/account") { req, ctx in try await self.me(req, ctx) }
+        router.post("/account/mfa/totp") { req, ctx in try await self.totpBegin(req, ctx) }
+        router.post("/account/mfa/totp/verify") { req, ctx in try await self.totpVerify(req, ctx) }
+        router.post("/account/mfa/totp/remove") { req, ctx in try await self.totpRemove(req, ctx) }
+        router.post("/account/mfa/recovery-codes") { req, ctx in try await self.recoveryCodes(req, ctx) }
+        router.get("/account/caregivers") { req, ctx in try await self.caregivers(req, ctx) }
+        router.post("/account/caregivers") { req, ctx in try await self.grant(req, ctx) }
+        router.post("/account/caregivers/:grant/revoke") { req, ctx in try await self.revoke(req, ctx) }
+        router.post("/auth/caregiver") { req, ctx in try await self.caregiverToken(req, ctx) }
+    }
+
+    func json(_ value: JSON, status: HTTPResponse.Status = .ok) -> Response { Self.plain(value, status: status) }
+
+    /// The body as an object with only the named string fields (`required` must be present).
+    func fields(_ req: Request, required: [String], optional: [String] = []) async throws(FHIRError) -> [String: String] {
+        let body = try await fhir.body(req)
+        guard case .object(let o) = body else {
+            throw FHIRError.invalid("The body must be a JSON object with \((required + optional).joined(separator: ", "))")
+        }
+        var out: [String: String] = [:]
+        for (key, value) in o {
+            guard required.contains(key) || optional.contains(key) else {
+                throw FHIRError.invalid("Unknown field '\(String(key.prefix(40)))'; expected \((required + optional).joined(separator: ", "))", at: key)
+            }
+            guard let s = value.stringValue else { throw FHIRError.invalid("'\(key)' must be a string", at: key) }
+            out[key] = s
+        }
+        for key in required where (out[key] ?? "").isEmpty { throw FHIRError.invalid("Missing field '\(key)'", at: key) }
+        return out
+    }
+
+    func bearer(_ req: Request) throws(FHIRError) -> String {
+        guard let header = req.headers[.authorization], header.lowercased().hasPrefix("bearer ") else { throw FHIRError.unauthorized() }
+        return String(header.dropFirst(7))
+    }
+
+    // MARK: Sign-up and reset
+
+    func signup(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let f = try await fields(req, required: ["family", "given", "birthDate", "rxNumber"], optional: ["pharmacy"])
+        let tenant = f["pharmacy"] ?? signupTenant
+        guard FHIRID.isValid(tenant) else { throw FHIRError.invalid("pharmacy must be a pharmacy id", at: "pharmacy") }
+        let id = try await auth.startSignup(
+            tenant: tenant, IdentityClaim(family: f["family"]!, given: f["given"]!, birthDate: f["birthDate"]!, rxNumber: f["rxNumber"]!),
+            request: fhir.requestInfo(req, ctx))
+        return json(.object(["signup": .string(id), "message": .string(AuthService.sameAnswer)]), status: .accepted)
+    }
+
+    func signupVerify(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let f = try await fields(req, required: ["signup", "code", "username", "password"])
+        let user = try await auth.completeSignup(
+            id: f["signup"]!, code: f["code"]!, username: f["username"]!, password: f["password"]!, request: fhir.requestInfo(req, ctx))
+        return json(.object(["username": .string(user.username), "patient": .string("Patient/\(user.patientID ?? "")"), "mfa": "offered: POST /account/mfa/totp"]), status: .created)
+    }
+
+    func reset(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let f = try await fields(req, required: ["username"])
+        let id = try await auth.startPasswordReset(username: f["username"]!, request: fhir.requestInfo(req, ctx))
+        return json(
+            .object(["reset": .string(id), "message": "If the username belongs to a patient account, a code is on its way to the contact on the pharmacy record"]),
+            status: .accepted)
+    }
+
+    func resetVerify(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let f = try await fields(req, required: ["reset", "code", "password"])
+        try await auth.completePasswordReset(id: f["reset"]!, code: f["code"]!, password: f["password"]!, request: fhir.requestInfo(req, ctx))
+        return json(.object(["status": "password changed; every session of the account has ended"]))
+    }
+
+    // MARK: The signed-in account
+
+    func me(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let (user, _) = try await auth.account(fromToken: bearer(req))
+        let mfa = try await fhir.store.mfaState(userID: user.id)
+        var o: [String: JSON] = [
+            "username": .string(user.username), "role": .string(user.role),
+            "mfa": .object(["enabled": .bool(mfa.enabled), "required": .bool(AuthService.requiresMFA(user.role)), "recoveryCodesLeft": .int(Int64(mfa.recoveryCodesLeft))]),
+        ]
+        if let p = user.patientID { o["patient"] = .string("Patient/\(p)") }
+        return json(.object(o))
+    }
+
+    func totpBegin(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let (user, _) = try await auth.account(fromToken: bearer(req))
+        let e = try await auth.beginTOTP(user, request: fhir.requestInfo(req, ctx))
+        return json(.object([
+            "secret": .string(e.secret), "otpauth_uri": .string(e.uri),
+            "next": "Add the secret to an authenticator app, then POST /account/mfa/totp/verify with {\"code\": \"<6 digits>\"}",
+        ]))
+    }
+
+    func totpVerify(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let (user, _) = try await auth.account(fromToken: bearer(req))
+        let f = try await fields(req, required: ["code"])
+        let codes = try await auth.confirmTOTP(user, code: f["code"]!, request: fhir.requestInfo(req, ctx))
+        return json(.object([
+            "enabled": true, "recovery_codes": .array(codes.map { .string($0) }),
+            "next": "Keep the recovery codes somewhere safe: each signs in once without the app. Sign in again with 'otp'.",
+        ]))
+    }
+
+    func totpRemove(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let (user, _) = try await auth.account(fromToken: bearer(req))
+        let f = try await fields(req, required: ["code"])
+        try await auth.removeTOTP(user, code: f["code"]!, request: fhir.requestInfo(req, ctx))
+        return json(.object(["enabled": false]))
+    }
+
+    func recoveryCodes(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let (user, _) = try await auth.account(fromToken: bearer(req))
+        let f = try await fields(req, required: ["code"])
+        let codes = try await auth.regenerateRecoveryCodes(user, code: f["code"]!, request: fhir.requestInfo(req, ctx))
+        return json(.object(["recovery_codes": .array(codes.map { .string($0) })]))
+    }
+
+    // MARK: Caregivers
+
+    static func describe(_ g: CaregiverGrant, username: String?) -> JSON {
+        var o: [String: JSON] = [
+            "id": .string(g.id), "patient": .string("Patient/\(g.patientID)"), "access": .string(g.access.rawValue),
+            "expires": .string(AuditLog.timestamp(g.expires)), "created": .string(AuditLog.timestamp(g.created)),
+            "status": .string(g.revoked != nil ? "revoked" : (g.isLive ? "active" : "expired")),
+        ]
+        if let username { o["caregiver"] = .string(username) }
+        if let r = g.revoked { o["revoked"] = .string(AuditLog.timestamp(r)) }
+        return .object(o)
+    }
+
+    func caregivers(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let access = try await fhir.access(req, ctx, interaction: "caregiver-list", type: .patient)
+        let (given, received) = try await fhir.store.caregiverGrants(access)
+        var rows: [JSON] = []
+        for g in given { rows.append(Self.describe(g, username: try await fhir.store.user(id: g.caregiverUserID)?.username)) }
+        return json(.object(["given": .array(rows), "received": .array(received.map { Self.describe($0, username: nil) })]))
+    }
+
+    func grant(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let access = try await fhir.access(req, ctx, interaction: "caregiver-grant", type: .patient)
+        let f = try await fields(req, required: ["caregiver", "access", "expires"])
+        guard let kind = CaregiverGrant.Access(rawValue: f["access"]!) else {
+            throw FHIRError.invalid("access must be one of \(CaregiverGrant.Access.allCases.map(\.rawValue).joined(separator: ", "))", at: "access")
+        }
+        guard let expires = FHIRDate.instant(f["expires"]!, end: true) else {
+            throw FHIRError.invalid("expires must be a date (YYYY-MM-DD) or a date-time with a time zone", at: "expires")
+        }
+        let g = try await fhir.store.grantCaregiver(access, caregiverUsername: f["caregiver"]!, access: kind, expires: expires)
+        return json(Self.describe(g, username: f["caregiver"]), status: .created)
+    }
+
+    func revoke(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let access = try await fhir.access(req, ctx, interaction: "caregiver-revoke", type: .patient)
+        let id = ctx.parameters.get("grant") ?? ""
+        guard FHIRID.isValid(id) else { throw FHIRError.invalid("Invalid grant id") }
+        let g = try await fhir.store.revokeCaregiver(access, grant: id)
+        return json(Self.describe(g, username: nil))
+    }
+
+    func caregiverToken(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let (user, _) = try await auth.account(fromToken: bearer(req))
+        let f = try await fields(req, required: ["patient"])
+        let patient = f["patient"]!.hasPrefix("Patient/") ? String(f["patient"]!.dropFirst(8)) : f["patient"]!
+        let t = try await auth.caregiverToken(user, patient: patient, request: fhir.requestInfo(req, ctx))
+        return json(.object([
+            "access_token": .string(t.accessToken), "token_type": "Bearer", "expires_in": .int(Int64(t.expiresIn)), "scope": .string(t.scope),
+            "patient": .string("Patient/\(patient)"),
+        ]))
+    }
+}
+
+/// Secure-messaging views over Communication: threads with unread counts and assignees, and assignment to staff.
+struct MessagingController: Sendable {
+    let fhir: FHIRController
+
+    func register(on router: Router<SafeRxContext>) {
+        router.get("/messages/threads") { req, ctx in try await self.threads(req, ctx) }
+        router.get("/messages/unread") { req, ctx in try await self.unread(req, ctx) }
+        router.post("/messages/threads/:id/assign") { req, ctx in try await self.assign(req, ctx) }
+    }
+
+    func threads(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let access = try await fhir.access(req, ctx, interaction: "search", type: .communication)
+        let items = try fhir.queryItems(req)
+        var assignedTo: String? = nil
+        for (k, v) in items {
+            guard k == "assigned", v == "me" else { throw FHIRError.invalid("Unknown parameter '\(String(k.prefix(40)))'; only assigned=me is supported") }
+            assignedTo = access.scope.principal.subject
+        }
+        let threads = try await fhir.store.messageThreads(access, assignedTo: assignedTo)
+        return AccountController.plain(.object([
+            "threads": .array(threads.map { t in
+                var o: [String: JSON] = [
+                    "thread": .string("Communication/\(t.id)"), "patient": .string("Patient/\(t.patientID)"), "messages": .int(Int64(t.messages)),
+                    "unread": .int(Int64(t.unread)), "lastSent": .string(t.lastSent),
+                ]
+                if let a = t.assignee { o["assignee"] = .string(a) }
+                return .object(o)
+            }),
+            "unread": .int(Int64(threads.reduce(0) { $0 + $1.unread })),
+        ]))
+    }
+
+    func unread(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let access = try await fhir.access(req, ctx, interaction: "search", type: .communication)
+        let threads = try await fhir.store.messageThreads(access)
+        return AccountController.plain(.object([
+            "unread": .int(Int64(threads.reduce(0) { $0 + $1.unread })), "threads": .int(Int64(threads.filter { $0.unread > 0 }.count)),
+        ]))
+    }
+
+    func assign(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let id = try fhir.resourceID(ctx)
+        let access = try await fhir.access(req, ctx, interaction: "assign", type: .communication)
+        let body = try await fhir.body(req)
+        guard case .object(let o) = body, o.count == 1, let username = o["assignee"]?.stringValue else {
+            throw FHIRError.invalid("The body must be {\"assignee\": \"<username of a pharmacist or technician>\"}")
+        }
+        let (thread, assignee) = try await fhir.store.assignThread(access, message: id, assignee: username)
+        return AccountController.plain(.object(["thread": .string("Communication/\(thread)"), "assignee": .string(assignee)]))
+    }
+}
+
+extension AccountController {
+    static func plain(_ value: JSON, status: HTTPResponse.Status = .ok) -> Response {
+        var h = HTTPFields()
+        h[.contentType] = "application/json; charset=utf-8"
+        h[.cacheControl] = "no-store"
+        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: value.encoded())))
+    }
+}

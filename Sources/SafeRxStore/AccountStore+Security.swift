@@ -1,0 +1,162 @@
+import Foundation
+import GRDB
+import SafeRxModel
+import SafeRxVault
+
+/// A user's second factor as stored: the TOTP secret (opened from its seal), whether enrolment was confirmed, and the
+/// last time step accepted (a code is never accepted twice).
+public struct MFAState: Sendable, Equatable {
+    public var secret: Data?
+    public var enabled: Bool
+    public var lastStep: Int64
+    public var recoveryCodesLeft: Int
+}
+
+/// A one-time code (sign-up, password reset) as stored: only an HMAC of the code is kept.
+public struct OneTimeCode: Sendable, Equatable {
+    public enum Purpose: String, Sendable { case signup, reset }
+    public var id: String
+    public var purpose: Purpose
+    public var tenant: String
+    public var userID: String?
+    public var patientID: String?
+}
+
+/// Why a one-time code was not accepted (all answered the same way to the client).
+public enum OneTimeCodeFailure: Error, Sendable, Equatable {
+    case unknown, expired, wrongCode, tooManyAttempts, used
+}
+
+/// Second factors, recovery codes, one-time codes and password changes.
+extension PharmacyStore {
+    /// Wrong guesses a one-time code survives.
+    public static let oneTimeCodeAttempts = 5
+
+    func secretHash(_ kind: String, _ scope: String, _ value: String) -> String {
+        blindIndex.token(parameter: kind, value: "\(scope):\(value)")
+    }
+
+    /// Stores a new (unconfirmed) TOTP secret, sealed under the account's key, replacing any unconfirmed one.
+    public func beginTOTP(userID: String, secret: Data) async throws(FHIRError) {
+        try await runWrite { [self] db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT tenant, key_owner FROM user_account WHERE id = ?", arguments: [userID]) else {
+                throw FHIRError(status: 404, code: "not-found", diagnostics: "No such account")
+            }
+            let (enc, _) = try keys.seal(db, tenant: row["tenant"], owner: row["key_owner"], secret, context: "totp/\(userID)")
+            try db.execute(
+                sql: "UPDATE user_account SET totp_secret_enc = ?, totp_enabled = 0, totp_last_step = 0 WHERE id = ?", arguments: [enc, userID])
+        }
+    }
+
+    /// The account's second-factor state.
+    public func mfaState(userID: String) async throws(FHIRError) -> MFAState {
+        try await run { [self] db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM user_account WHERE id = ?", arguments: [userID]) else {
+                return MFAState(secret: nil, enabled: false, lastStep: 0, recoveryCodesLeft: 0)
+            }
+            let enc: Data? = row["totp_secret_enc"]
+            let secret = try enc.map { try keys.open(db, tenant: row["tenant"], owner: row["key_owner"], $0, context: "totp/\(userID)") }
+            let left = try Int.fetchOne(db, sql: "SELECT count(*) FROM recovery_code WHERE user_id = ? AND used_at IS NULL", arguments: [userID]) ?? 0
+            return MFAState(secret: secret, enabled: row["totp_enabled"], lastStep: row["totp_last_step"], recoveryCodesLeft: left)
+        }
+    }
+
+    /// Records that a TOTP step was used; false if that step (or a later one) was already used, so two requests
+    /// racing with the same code cannot both pass. `enable` confirms an enrolment in the same statement.
+    public func useTOTPStep(userID: String, step: Int64, enable: Bool = false) async throws(FHIRError) -> Bool {
+        try await runWrite { db in
+            try db.execute(
+                sql: "UPDATE user_account SET totp_last_step = ?, totp_enabled = CASE WHEN ? THEN 1 ELSE totp_enabled END WHERE id = ? AND totp_last_step < ?",
+                arguments: [step, enable, userID, step])
+            return db.changesCount > 0
+        }
+    }
+
+    /// Removes the second factor and the recovery codes.
+    public func removeTOTP(userID: String) async throws(FHIRError) {
+        try await runWrite { db in
+            try db.execute(sql: "UPDATE user_account SET totp_secret_enc = NULL, totp_enabled = 0, totp_last_step = 0 WHERE id = ?", arguments: [userID])
+            try db.execute(sql: "DELETE FROM recovery_code WHERE user_id = ?", arguments: [userID])
+        }
+    }
+
+    /// Replaces the account's recovery codes (kept as keyed hashes only).
+    public func replaceRecoveryCodes(userID: String, codes: [String]) async throws(FHIRError) {
+        let hashes = codes.map { secretHash("recovery-code", userID, Self.normalizedRecoveryCode($0)) }
+        try await runWrite { db in
+            try db.execute(sql: "DELETE FROM recovery_code WHERE user_id = ?", arguments: [userID])
+            for h in hashes { try db.execute(sql: "INSERT INTO recovery_code (user_id, code_hash) VALUES (?, ?)", arguments: [userID, h]) }
+        }
+    }
+
+    /// Spends a recovery code; false if it is not one of the account's unused codes.
+    public func useRecoveryCode(userID: String, code: String) async throws(FHIRError) -> Bool {
+        let h = secretHash("recovery-code", userID, Self.normalizedRecoveryCode(code))
+        return try await runWrite { db in
+            try db.execute(
+                sql: "UPDATE recovery_code SET used_at = ? WHERE user_id = ? AND code_hash = ? AND used_at IS NULL",
+                arguments: [Date().timeIntervalSince1970, userID, h])
+            return db.changesCount > 0
+        }
+    }
+
+    static func normalizedRecoveryCode(_ s: String) -> String { s.uppercased().filter { $0.isLetter || $0.isNumber } }
+
+    /// Sets a new password hash and ends every token issued before now (sessions on other devices).
+    public func setPassword(userID: String, hash: String) async throws(FHIRError) {
+        try await runWrite { db in
+            try db.execute(
+                sql: "UPDATE user_account SET password_hash = ?, failed_attempts = 0, locked_until = 0, tokens_after = ? WHERE id = ?",
+                arguments: [hash, Date().timeIntervalSince1970, userID])
+        }
+    }
+
+    /// Whether any account belongs to a patient.
+    public func hasAccount(patientID: String, tenant: String) async throws(FHIRError) -> Bool {
+        try await run { db in
+            try Bool.fetchOne(
+                db, sql: "SELECT EXISTS (SELECT 1 FROM user_account WHERE patient_id = ? AND tenant = ? AND role = 'patient')",
+                arguments: [patientID, tenant]) ?? false
+        }
+    }
+
+    // MARK: One-time codes
+
+    /// Stores a new one-time code (only its keyed hash) valid for `lifetime`; returns its id.
+    public func createOneTimeCode(
+        _ purpose: OneTimeCode.Purpose, tenant: String, userID: String?, patientID: String?, code: String, lifetime: TimeInterval
+    ) async throws(FHIRError) -> String {
+        let id = RandomSecret.urlSafe(bytes: 16)
+        let hash = secretHash("one-time-code", id, code)
+        let now = Date().timeIntervalSince1970
+        try await runWrite { db in
+            try db.execute(sql: "DELETE FROM one_time_code WHERE expires < ?", arguments: [now - 86400])
+            try db.execute(
+                sql: "INSERT INTO one_time_code (id, purpose, tenant, user_id, patient_id, code_hash, expires, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                arguments: [id, purpose.rawValue, tenant, userID, patientID, hash, now + lifetime, now])
+        }
+        return id
+    }
+
+    /// Checks a one-time code and, when right, marks it used. Every wrong guess counts; after
+    /// ``oneTimeCodeAttempts`` the code is dead.
+    public func redeemOneTimeCode(id: String, purpose: OneTimeCode.Purpose, code: String) async throws(FHIRError) -> Result<OneTimeCode, OneTimeCodeFailure> {
+        let given = secretHash("one-time-code", id, code)
+        let now = Date().timeIntervalSince1970
+        return try await runWrite { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM one_time_code WHERE id = ? AND purpose = ?", arguments: [id, purpose.rawValue]) else {
+                return .failure(.unknown)
+            }
+            if row["consumed"] as Bool { return .failure(.used) }
+            if (row["expires"] as Double) < now { return .failure(.expired) }
+            if (row["attempts"] as Int) >= Self.oneTimeCodeAttempts { return .failure(.tooManyAttempts) }
+            let stored: String = row["code_hash"]
+            guard stored == given else {
+                try db.execute(sql: "UPDATE one_time_code SET attempts = attempts + 1 WHERE id = ?", arguments: [id])
+                return .failure(.wrongCode)
+            }
+            try db.execute(sql: "UPDATE one_time_code SET consumed = 1 WHERE id = ?", arguments: [id])
+            return .success(OneTimeCode(id: id, purpose: purpose, tenant: row["tenant"], userID: row["user_id"], patientID: row["patient_id"]))
+        }
+    }
+}

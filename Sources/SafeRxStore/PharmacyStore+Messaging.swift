@@ -1,0 +1,121 @@
+import Foundation
+import GRDB
+import SafeRxAudit
+import SafeRxModel
+import SafeRxPolicy
+
+/// A message thread: Communications linked by `inResponseTo`, named by the first message.
+public struct MessageThread: Sendable, Equatable {
+    public var id: String
+    public var patientID: String
+    public var messages: Int
+    /// Messages in the thread the caller has not opened and did not send (for a patient or caregiver: from the
+    /// pharmacy; for staff: from the patient side).
+    public var unread: Int
+    public var lastSent: String
+    /// The user id of the staff member the thread is assigned to.
+    public var assignee: String?
+}
+
+/// Secure messaging on top of Communication: read marks, unread counts, threads and their assignment to staff, and
+/// "you have a new message" notifications. Every list goes through the scoped gate and is audited.
+extension PharmacyStore {
+    /// Whether a message was written by the patient side (the patient or a caregiver speaking for them).
+    static func fromPatient(_ json: JSON?) -> Bool {
+        (json?["sender"]?["reference"]?.stringValue).flatMap(Reference.init)?.type == .patient
+    }
+
+    /// Called in the transaction that creates a Communication: the sender has read it; a message from the pharmacy
+    /// notifies the patient and their caregivers with a fixed text, never the message itself.
+    func afterMessageCreated(_ db: Database, tenant: String, _ r: StoredResource, scope: AccessScope) throws {
+        try db.execute(
+            sql: "INSERT OR IGNORE INTO message_read (user_id, tenant, communication_id, read_at) VALUES (?, ?, ?, ?)",
+            arguments: [scope.principal.subject, tenant, r.id, Date().timeIntervalSince1970])
+        guard !Self.fromPatient(r.json), let s = r.json?["subject"]?["reference"]?.stringValue, let ref = Reference(s), ref.type == .patient else { return }
+        let pharmacy = try String.fetchOne(db, sql: "SELECT name FROM tenant WHERE id = ?", arguments: [tenant]) ?? "your pharmacy"
+        let body = "You have a new message from \(pharmacy). Sign in to SafeRx to read it."
+        for patient in [ref.id] + (try messageCaregivers(db, tenant: tenant, patient: ref.id)) {
+            try enqueueNotification(db, tenant: tenant, patient: patient, kind: .newMessage, subject: "You have a new message", body: body)
+        }
+    }
+
+    /// Records that the caller opened these messages (after the gate returned them).
+    public func markRead(_ ctx: AccessContext, communications ids: [String]) async throws(FHIRError) {
+        let user = ctx.scope.principal.subject, tenant = ctx.scope.tenant
+        guard !ids.isEmpty, ctx.scope.systemReason == nil else { return }
+        try await runWrite { db in
+            for id in ids {
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO message_read (user_id, tenant, communication_id, read_at) VALUES (?, ?, ?, ?)",
+                    arguments: [user, tenant, id, Date().timeIntervalSince1970])
+            }
+        }
+    }
+
+    /// The caller's message threads (a patient's or caregiver's own; every patient's for staff), newest first, with
+    /// unread counts and assignees. `assignedTo` limits staff to threads assigned to that user id.
+    public func messageThreads(_ ctx: AccessContext, assignedTo: String? = nil) async throws(FHIRError) -> [MessageThread] {
+        try await requireRight(ctx, .communication, "search", nil, ctx.scope.rights(for: .communication).read)
+        let scope = ctx.scope, user = scope.principal.subject, tenant = scope.tenant
+        let patientSide = scope.role == .patient
+        let threads = try await run { [self] db -> [MessageThread] in
+            let rows = try scopedRows(db, scope, type: .communication, where: "v.current = 1 AND v.deleted = 0", [])
+            let read = Set(try String.fetchAll(db, sql: "SELECT communication_id FROM message_read WHERE user_id = ? AND tenant = ?", arguments: [user, tenant]))
+            let assigned = Dictionary(
+                try Row.fetchAll(db, sql: "SELECT thread_id, assignee FROM thread_assignment WHERE tenant = ?", arguments: [tenant]).map { ($0[0] as String, $0[1] as String) },
+                uniquingKeysWith: { a, _ in a })
+            let parent = Dictionary(rows.map { r in
+                (r.id, (r.json?["inResponseTo"]?.arrayValue?.first?["reference"]?.stringValue).flatMap(Reference.init)?.id)
+            }, uniquingKeysWith: { a, _ in a })
+            func root(_ id: String) -> String {
+                var current = id, seen: Set<String> = []
+                while let p = parent[current] ?? nil, parent[p] != nil, seen.insert(current).inserted { current = p }
+                return current
+            }
+            var out: [String: MessageThread] = [:]
+            for r in rows {
+                let t = root(r.id)
+                var thread = out[t] ?? MessageThread(id: t, patientID: r.patients.first ?? "", messages: 0, unread: 0, lastSent: "", assignee: assigned[t])
+                thread.messages += 1
+                if !read.contains(r.id), Self.fromPatient(r.json) != patientSide { thread.unread += 1 }
+                let sent = r.json?["sent"]?.stringValue ?? r.lastUpdated
+                if sent > thread.lastSent { thread.lastSent = sent }
+                out[t] = thread
+            }
+            return out.values.filter { assignedTo == nil || $0.assignee == assignedTo }.sorted { $0.lastSent > $1.lastSent }
+        }
+        try await commitAudit(
+            entry(ctx, action: "search", type: .communication, id: nil, patients: Set(threads.map(\.patientID)), outcome: "success", status: 200,
+                  detail: "message threads"))
+        return threads
+    }
+
+    /// Assigns the thread a message belongs to to a staff member of the tenant (pharmacists and technicians).
+    public func assignThread(_ ctx: AccessContext, message id: String, assignee username: String) async throws(FHIRError) -> (thread: String, assignee: String) {
+        guard ctx.scope.role == .pharmacist || ctx.scope.role == .technician, ctx.scope.rights(for: .communication).update else {
+            throw await deny(ctx, interaction: "assign", type: .communication, id: id, error: .forbidden("Only pharmacists and technicians assign message threads"))
+        }
+        guard let staff = try await user(named: username), staff.tenant == ctx.scope.tenant,
+            staff.role == Role.pharmacist.rawValue || staff.role == Role.technician.rawValue, !staff.disabled
+        else { throw .invalid("'\(String(username.prefix(64)))' is not a pharmacist or technician of this pharmacy", at: "assignee") }
+        // Through the gate: the message must be visible to the caller, and so must every message up the thread.
+        var current = try await read(ctx, .communication, id: id)
+        var seen: Set<String> = [current.id]
+        while let s = current.json?["inResponseTo"]?.arrayValue?.first?["reference"]?.stringValue, let ref = Reference(s), seen.insert(ref.id).inserted,
+            let up = try? await read(ctx, .communication, id: ref.id)
+        {
+            current = up
+        }
+        let thread = current.id, tenant = ctx.scope.tenant, by = ctx.scope.principal.subject
+        let e = entry(
+            ctx, action: "assign", type: .communication, id: thread, patients: current.patients, outcome: "success", status: 200,
+            detail: "thread assigned to user \(staff.id)")
+        try await runWrite { [self] db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO thread_assignment (tenant, thread_id, assignee, assigned_by, assigned_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [tenant, thread, staff.id, by, Date().timeIntervalSince1970])
+            try auditLog.append([e], in: db)
+        }
+        return (thread, staff.id)
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import GRDB
+import SafeRxAudit
+import SafeRxModel
+import SafeRxPolicy
+
+/// A message waiting in the notification outbox, opened for sending.
+public struct OutgoingNotification: Sendable, Equatable {
+    /// What a notification is about. Bodies are fixed texts: a code, or "you have a new message"; never PHI.
+    public enum Kind: String, Sendable {
+        case signupCode = "signup-code"
+        case resetCode = "reset-code"
+        case newMessage = "new-message"
+        /// Someone tried to sign up for a record that already has an account.
+        case signupExisting = "signup-existing"
+    }
+
+    public var id: String
+    public var tenant: String
+    /// The patient whose contact it goes to (the key that seals it).
+    public var patientID: String
+    /// `email` or `sms`.
+    public var channel: String
+    public var recipient: String
+    public var kind: Kind
+    public var subject: String
+    public var body: String
+}
+
+/// The notification outbox: rows are written in the same transaction as the event they announce, with recipient and
+/// body sealed under the patient's key; a sender (``SafeRxPharmacy/NotificationDispatcher``) delivers them.
+extension PharmacyStore {
+    /// The contact a patient record holds, preferring e-mail: (`email` or `sms`, address).
+    func contact(_ db: Database, tenant: String, patient: String) throws -> (channel: String, address: String)? {
+        let record = try scopedRows(
+            db, .system(reason: "notification contact", tenant: tenant), type: .patient, where: "v.id = ? AND v.current = 1 AND v.deleted = 0", [patient]
+        ).first?.json
+        let telecom = record?["telecom"]?.arrayValue ?? []
+        if let email = telecom.first(where: { $0["system"]?.stringValue == "email" })?["value"]?.stringValue { return ("email", email) }
+        if let phone = telecom.first(where: { $0["system"]?.stringValue == "phone" || $0["system"]?.stringValue == "sms" })?["value"]?.stringValue {
+            return ("sms", phone)
+        }
+        return nil
+    }
+
+    /// Queues a notification to the contact on a patient's record; returns the channel used, or `nil` when the record
+    /// has no contact.
+    @discardableResult
+    func enqueueNotification(
+        _ db: Database, tenant: String, patient: String, kind: OutgoingNotification.Kind, subject: String, body: String
+    ) throws -> String? {
+        guard let (channel, address) = try contact(db, tenant: tenant, patient: patient) else { return nil }
+        let id = Self.newID()
+        let (recipient, _) = try keys.seal(db, tenant: tenant, owner: patient, Data(address.utf8), context: "notification/\(id)/to")
+        let payload = JSON.object(["subject": .string(subject), "body": .string(body)]).encoded()
+        let (sealed, _) = try keys.seal(db, tenant: tenant, owner: patient, payload, context: "notification/\(id)/body")
+        try db.execute(
+            sql: """
+                INSERT INTO notification (id, tenant, key_owner, channel, recipient_enc, kind, body_enc, created, state)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')
+                """,
+            arguments: [id, tenant, patient, channel, recipient, kind.rawValue, sealed, Date().timeIntervalSince1970])
+        return channel
+    }
+
+    /// Queues a notification outside another write (sign-up and reset codes).
+    @discardableResult
+    public func queueNotification(
+        tenant: String, patient: String, kind: OutgoingNotification.Kind, subject: String, body: String
+    ) async throws(FHIRError) -> String? {
+        try await runWrite { [self] db in try enqueueNotification(db, tenant: tenant, patient: patient, kind: kind, subject: subject, body: body) }
+    }
+
+    /// Pending notifications, opened for the sender. The caller records who was notified.
+    public func pendingNotifications(limit: Int = 50) async throws(FHIRError) -> [OutgoingNotification] {
+        try await run { [self] db in
+            try Row.fetchAll(db, sql: "SELECT * FROM notification WHERE state = 'pending' ORDER BY created LIMIT ?", arguments: [limit]).compactMap { row in
+                let id: String = row["id"], tenant: String = row["tenant"], owner: String = row["key_owner"]
+                // A patient erased since: the seal no longer opens and the notification is dropped by the dispatcher.
+                guard let to = try? keys.open(db, tenant: tenant, owner: owner, row["recipient_enc"], context: "notification/\(id)/to"),
+                    let payload = try? keys.open(db, tenant: tenant, owner: owner, row["body_enc"], context: "notification/\(id)/body"),
+                    let json = try? JSON.parse(payload), let kind = OutgoingNotification.Kind(rawValue: row["kind"])
+                else {
+                    return OutgoingNotification(
+                        id: id, tenant: tenant, patientID: owner, channel: row["channel"], recipient: "", kind: .newMessage, subject: "", body: "")
+                }
+                return OutgoingNotification(
+                    id: id, tenant: tenant, patientID: owner, channel: row["channel"], recipient: String(decoding: to, as: UTF8.self), kind: kind,
+                    subject: json["subject"]?.stringValue ?? "", body: json["body"]?.stringValue ?? "")
+            }
+        }
+    }
+
+    /// Marks a notification sent (its sealed recipient and body are then removed) or failed.
+    public func finishNotification(id: String, sent: Bool) async throws(FHIRError) {
+        try await runWrite { db in
+            if sent {
+                try db.execute(
+                    sql: "UPDATE notification SET state = 'sent', sent_at = ?, recipient_enc = x'', body_enc = x'' WHERE id = ?",
+                    arguments: [Date().timeIntervalSince1970, id])
+            } else {
+                try db.execute(
+                    sql: "UPDATE notification SET attempts = attempts + 1, state = CASE WHEN attempts + 1 >= 10 THEN 'failed' ELSE state END WHERE id = ?",
+                    arguments: [id])
+            }
+        }
+    }
+
+    /// Counts per state and kind (for `saferx notifications`): no recipients, no bodies.
+    public func notificationCounts() async throws(FHIRError) -> [(state: String, kind: String, count: Int)] {
+        try await run { db in
+            try Row.fetchAll(db, sql: "SELECT state, kind, count(*) FROM notification GROUP BY state, kind ORDER BY state, kind").map { ($0[0], $0[1], $0[2]) }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import SafeRxAudit
+import SafeRxModel
+import SafeRxPharmacy
+import SafeRxPolicy
+import SafeRxStore
+
+/// `saferx import`: loads FHIR R4 Bundles as Synthea writes them.
+struct Import: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Import FHIR R4 Bundles (Synthea output: transaction Bundles with urn:uuid references).",
+        discussion: """
+            Each file is one all-or-nothing write, audited with every patient it holds. Resource types SafeRx does not \
+            model are counted and skipped; elements it does not model are dropped and counted; references to resources \
+            not imported are dropped. Files holding only organizations and practitioners (Synthea's hospitalInformation* \
+            and practitionerInformation*) are loaded first, so patients' references to them resolve.
+            """)
+
+    @OptionGroup var data: DataOptions
+    @Option(help: "The pharmacy (tenant id) to import into.") var pharmacy: String = DemoPharmacy.tenant
+    @Argument(help: "Bundle files (JSON).") var files: [String]
+
+    func validate() throws {
+        guard !files.isEmpty else { throw ValidationError("Name at least one Bundle file") }
+    }
+
+    func run() async throws {
+        let store = try data.openStore()
+        guard try store.tenants().contains(pharmacy) else { throw CLIError("No pharmacy '\(pharmacy)' in this store") }
+        var bundles: [(String, JSON)] = []
+        for f in files {
+            do {
+                bundles.append((f, try JSON.parse(Data(contentsOf: URL(fileURLWithPath: f)))))
+            } catch {
+                throw CLIError("\(f): not readable as JSON (\(error))")
+            }
+        }
+        // Reference data first; conditional references resolve across all files.
+        func referenceOnly(_ b: JSON) -> Bool {
+            (b["entry"]?.arrayValue ?? []).allSatisfy { ["Organization", "Practitioner", "Location", "PractitionerRole"].contains($0["resource"]?["resourceType"]?.stringValue ?? "") }
+        }
+        bundles.sort { referenceOnly($0.1) && !referenceOnly($1.1) }
+        var known: [String: String] = [:]
+        for (_, b) in bundles { known.merge(BundleImport.identifierKeys(in: b)) { a, _ in a } }
+        let progress = Progress(total: bundles.count)
+        var total = BundleImport.Summary()
+        var failures: [String] = []
+        for (n, (file, bundle)) in bundles.enumerated() {
+            progress.show(done: n, label: URL(fileURLWithPath: file).lastPathComponent)
+            do {
+                let plan = try BundleImport.plan(bundle, known: known) { ref in store.resourceExists(ref, tenant: pharmacy) }
+                let ctx = AccessContext(
+                    scope: .system(reason: "saferx import \(URL(fileURLWithPath: file).lastPathComponent)", tenant: pharmacy, write: true),
+                    requestID: UUID().uuidString.lowercased(), sourceIP: "local", userAgent: "saferx import")
+                if !plan.items.isEmpty { _ = try await store.importBundle(ctx, plan.items) }
+                total.merge(plan.summary)
+            } catch {
+                failures.append("\(file): \(error)")
+            }
+        }
+        progress.show(done: bundles.count, label: "done")
+        progress.finish()
+        await store.auditWriter.checkpoint()
+        for line in total.lines { say(line) }
+        if !failures.isEmpty {
+            for f in failures { say("not imported (nothing from this file was written): \(f)") }
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// A progress bar on standard error when it is a terminal, one line per step otherwise.
+struct Progress {
+    let total: Int
+    let tty = isatty(STDERR_FILENO) == 1
+
+    func show(done: Int, label: String) {
+        let width = 30
+        let filled = total == 0 ? width : width * done / total
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        let line = "[\(bar)] \(done)/\(total) \(label)"
+        FileHandle.standardError.write(Data((tty ? "\r\u{1B}[K" + line : line + "\n").utf8))
+    }
+
+    func finish() {
+        if tty { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
