@@ -3,6 +3,7 @@
 # Usage: scripts/cli-checks.sh PATH/TO/saferx
 set -euo pipefail
 bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+synthea=$(cd "$(dirname "$0")/../Tests/SafeRxServerTests/Fixtures/synthea" && pwd)
 # Every check below must run: a condition that fails before its `check` is caught by the count at the end.
 expected=$(grep -cE '(&&|else) check "' "$0")
 work=$(mktemp -d)
@@ -53,6 +54,14 @@ if "$bin" tracking import tracking.csv --tenant t1 > out.txt 2>&1; then fail "tr
 grep -q "The first line must be the header" out.txt && check "tracking import refuses a file without its header"
 printf 'carrier,tracking_number,status,time\nusps,9400111899223344556677,delivered,2026-11-20T10:00:00Z\n' > tracking.csv
 "$bin" tracking import tracking.csv --tenant t1 | has "^Applied 0 of 1" && check "tracking import reports unknown tracking numbers"
+"$bin" import --pharmacy t1 "$synthea/patient-bundle.json" "$synthea/practitionerInformation.json" > import.txt 2> import-progress.txt
+grep -q "^imported: 4 (MedicationRequest 1, Organization 1, Patient 1, Practitioner 1)" import.txt \
+  && grep -q "^skipped, not modelled by SafeRx: 6 " import.txt && grep -q "2/2 done" import-progress.txt \
+  && check "import loads Synthea Bundles (practitioners first), counting what it skips, with progress"
+if "$bin" import --pharmacy t1 "$synthea/patient-bundle.json" > out.txt 2>&1; then fail "the same Bundle imported twice"; fi
+grep -q "already exists" out.txt && grep -q "nothing from this file was written" out.txt && check "import refuses a Bundle already imported"
+"$bin" mfa code --secret GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ | has -E '^[0-9]{6}$' && check "mfa code prints the current TOTP code"
+"$bin" users reset-mfa pat --reason "lost phone, verified by phone call" | has "Removed the second factor" && check "users reset-mfa"
 "$bin" audit verify | has "^OK" && check "audit verify: intact log"
 "$bin" audit export --output export.ndjson
 python3 - <<'PY' && check "audit export is NDJSON of AuditEvent"

@@ -107,7 +107,7 @@ public enum ResourceValidator {
             for (i, item) in items.enumerated() { try check(item, element, path: "\(path)[\(i)]") }
         case .identifier:
             guard case .object(let o) = value else { throw mismatch(path, "an Identifier object", value) }
-            for key in o.keys where !["use", "type", "system", "value", "period", "assigner"].contains(key) {
+            for key in o.keys where !["use", "type", "system", "value", "period", "assigner", "extension"].contains(key) {
                 throw .invalid("Unknown element '\(key)' in Identifier", at: "\(path).\(key)")
             }
             for key in ["system", "value", "use"] where o[key] != nil {
@@ -115,7 +115,7 @@ public enum ResourceValidator {
             }
         case .humanName:
             guard case .object(let o) = value else { throw mismatch(path, "a HumanName object", value) }
-            for key in o.keys where !["use", "text", "family", "given", "prefix", "suffix", "period"].contains(key) {
+            for key in o.keys where !["use", "text", "family", "given", "prefix", "suffix", "period", "extension"].contains(key) {
                 throw .invalid("Unknown element '\(key)' in HumanName", at: "\(path).\(key)")
             }
             for key in ["use", "text", "family"] where o[key] != nil { try check(o[key]!, .string, path: "\(path).\(key)") }
@@ -124,7 +124,7 @@ public enum ResourceValidator {
             }
         case .contactPoint:
             guard case .object(let o) = value else { throw mismatch(path, "a ContactPoint object", value) }
-            for key in o.keys where !["system", "value", "use", "rank", "period"].contains(key) {
+            for key in o.keys where !["system", "value", "use", "rank", "period", "extension"].contains(key) {
                 throw .invalid("Unknown element '\(key)' in ContactPoint", at: "\(path).\(key)")
             }
             if let system = o["system"] {

@@ -227,8 +227,8 @@ struct FHIRController: Sendable {
         guard json["type"]?.stringValue == "transaction" || json["resourceType"]?.stringValue != "Bundle" else {
             throw FHIRError.invalid("POST /fhir takes a Bundle of type 'transaction'", at: "Bundle.type")
         }
-        let tenant = access.scope.tenant
-        let plan = try BundleImport.plan(json) { ref in store.resourceExists(ref, tenant: tenant) }
+        let scope = access.scope
+        let plan = try BundleImport.plan(json) { raw in store.resolveReference(raw, scope: scope) }
         let stored = try await store.transaction(access, plan.items)
         var entries: [JSON] = stored.map { r in
             .object([

@@ -3,15 +3,28 @@ import GRDB
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
+import SafeRxVault
 
 extension PharmacyStore {
-    /// Whether a resource with this type and id is stored (any tenant, any version): imports never reuse an id.
-    public func resourceExists(_ ref: Reference, tenant: String) -> Bool {
-        (try? readOnCallingThread { db in
-            try Bool.fetchOne(
-                db, sql: "SELECT EXISTS (SELECT 1 FROM resource_version WHERE type = ? AND id = ? AND tenant = ? AND current = 1 AND deleted = 0)",
-                arguments: [ref.type.rawValue, ref.id, tenant])
-        }) ?? false
+    /// Resolves a reference from an imported Bundle to a stored resource the scope can see: a literal `Type/id`, or a
+    /// conditional `Type?identifier=system|value` (through the blind index, within the scope). `nil` if none or ambiguous.
+    public func resolveReference(_ raw: String, scope: AccessScope) -> String? {
+        if let ref = Reference(raw) {
+            let n = (try? readOnCallingThread { db in
+                try scopedCount(db, scope, type: ref.type, where: "v.id = ? AND v.current = 1 AND v.deleted = 0", [ref.id])
+            }) ?? 0
+            return n > 0 ? raw : nil
+        }
+        guard let (type, identifier) = BundleImport.conditional(raw) else { return nil }
+        let sensitive = SearchParameter.all(for: type)["identifier"]?.sensitive ?? true
+        let token = blindIndex.stored(IndexTerm("identifier", identifier, sensitive: sensitive))
+        let rows = (try? readOnCallingThread { db in
+            try scopedRows(
+                db, scope, type: type,
+                where: "v.current = 1 AND v.deleted = 0 AND v.pk IN (SELECT pk FROM search_index WHERE param = 'identifier' AND value = ?)", [token],
+                suffix: "LIMIT 2")
+        }) ?? []
+        return rows.count == 1 ? "\(type.rawValue)/\(rows[0].id)" : nil
     }
 
     /// A FHIR `transaction` Bundle through the caller's scope: every resource is created (ids from the Bundle, never

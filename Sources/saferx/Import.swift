@@ -27,7 +27,7 @@ struct Import: AsyncParsableCommand {
 
     func run() async throws {
         let store = try data.openStore()
-        guard try store.tenants().contains(pharmacy) else { throw CLIError("No pharmacy '\(pharmacy)' in this store") }
+        guard FHIRID.isValid(pharmacy) else { throw ValidationError("--pharmacy must be a pharmacy (tenant) id") }
         var bundles: [(String, JSON)] = []
         for f in files {
             do {
@@ -49,10 +49,10 @@ struct Import: AsyncParsableCommand {
         for (n, (file, bundle)) in bundles.enumerated() {
             progress.show(done: n, label: URL(fileURLWithPath: file).lastPathComponent)
             do {
-                let plan = try BundleImport.plan(bundle, known: known) { ref in store.resourceExists(ref, tenant: pharmacy) }
                 let ctx = AccessContext(
                     scope: .system(reason: "saferx import \(URL(fileURLWithPath: file).lastPathComponent)", tenant: pharmacy, write: true),
                     requestID: UUID().uuidString.lowercased(), sourceIP: "local", userAgent: "saferx import")
+                let plan = try BundleImport.plan(bundle, known: known) { raw in store.resolveReference(raw, scope: ctx.scope) }
                 if !plan.items.isEmpty { _ = try await store.importBundle(ctx, plan.items) }
                 total.merge(plan.summary)
             } catch {

@@ -34,11 +34,12 @@ final class LiveServer: Sendable {
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         var logger = Logger(label: "saferx.test")
         logger.logLevel = .warning
+        let sender = try FileNotificationSender(directory: dir.appendingPathExtension("outbox"))
         let app = SafeRxServer.application(
             store: store, auth: auth,
             configuration: .init(
                 host: "127.0.0.1", port: 0, onListening: { continuation.yield($0) }, webhookPolicy: webhookPolicy,
-                webhookPollInterval: webhookPollInterval),
+                webhookPollInterval: webhookPollInterval, notificationSender: sender),
             logger: logger)
         let task = Task { try await app.runService(gracefulShutdownSignals: []) }
         var port = 0
@@ -67,6 +68,20 @@ final class LiveServer: Sendable {
         guard removingFiles else { return }
         try? FileManager.default.removeItem(at: directory)
         try? FileManager.default.removeItem(at: directory.appendingPathExtension("master.key"))
+        try? FileManager.default.removeItem(at: directory.appendingPathExtension("outbox"))
+    }
+
+    /// Notifications delivered so far (the file sender's outbox), oldest first.
+    func outbox() -> [JSON] { FileNotificationSender.read(directory.appendingPathExtension("outbox").appendingPathComponent("outbox.jsonl")) }
+
+    /// Waits (up to 10 s) for a delivered notification to `recipient` of `kind` that is not among `seen`.
+    func notification(to recipient: String, kind: String, after seen: Int = 0) async throws -> JSON {
+        for _ in 0..<100 {
+            let matching = outbox().filter { $0["to"]?.stringValue == recipient && $0["kind"]?.stringValue == kind }
+            if matching.count > seen { return matching[seen] }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestError("no \(kind) notification to \(recipient)")
     }
 
     /// A new HTTP/1.1 connection to the server.

@@ -165,7 +165,7 @@ import Testing
     func policyTable() throws {
         let table = try PolicyTable.loadBundled()
         #expect(table.purposes(for: .businessLine) == [.marketing, .healthcareMarketing])
-        #expect(table.purposes(for: .patient) == [.patientRequest])
+        #expect(table.purposes(for: .patient) == [.patientRequest, .familyRequest])
         for (text, message) in [
             ("pharmacist TREAT * *\nnurse TREAT * *", "line 2: unknown role 'nurse'"),
             ("pharmacist TREET * *", "line 1: unknown purpose of use 'TREET'"),

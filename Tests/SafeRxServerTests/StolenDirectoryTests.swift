@@ -3,6 +3,7 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import SafeRxModel
+import SafeRxVault
 import Testing
 
 /// CaptureRx / Postmeds replay: an intruder walks off with the data directory, a backup, an audit export and the
@@ -31,8 +32,11 @@ import Testing
             creds.arrayValue!.first { $0["username"]?.stringValue == user }!["password"]!.stringValue!
         }
         func login(_ user: String, _ pw: String) async throws -> Reply {
-            try await http.send(.post, "/auth/login", body: JSON.object(["username": .string(user), "password": .string(pw)]).encodedString(),
-                                contentType: "application/json")
+            // Staff sign in with their second factor: the demo hands out each staff account's TOTP secret.
+            let secret = creds.arrayValue!.first { $0["username"]?.stringValue == user }?["totp_secret"]?.stringValue
+            var body: [String: JSON] = ["username": .string(user), "password": .string(pw)]
+            if let key = secret.flatMap(Base32.decode) { body["otp"] = .string(TOTP(secret: key).code()) }
+            return try await http.send(.post, "/auth/login", body: JSON.object(body).encodedString(), contentType: "application/json")
         }
         let pharmacist = try await login("pharmacist", password("pharmacist")).json?["access_token"]?.stringValue ?? ""
         let pharmacist2 = try await login("pharmacist2", password("pharmacist2")).json?["access_token"]?.stringValue ?? ""

@@ -87,10 +87,11 @@ public struct BundleImport: Sendable {
         return out
     }
 
-    /// Plans one Bundle. `known` resolves conditional references to resources of other files (``identifierKeys(in:)``),
-    /// `exists` says whether a literal `Type/id` reference names a resource already stored.
+    /// Plans one Bundle. `known` resolves conditional references to resources of other files (``identifierKeys(in:)``);
+    /// `stored` resolves a reference that is not in the Bundle (a literal `Type/id` or a conditional
+    /// `Type?identifier=system|value`) to a stored resource as `Type/id`, or `nil`.
     public static func plan(
-        _ bundle: JSON, known: [String: String] = [:], exists: (Reference) -> Bool = { _ in false }
+        _ bundle: JSON, known: [String: String] = [:], stored: (String) -> String? = { _ in nil }
     ) throws(FHIRError) -> BundleImport {
         let entries = try entries(bundle)
         var summary = Summary()
@@ -131,7 +132,7 @@ public struct BundleImport: Sendable {
             }
             o["meta"] = nil
             var dropped = 0
-            let rewritten = rewrite(.object(o), targets: targets, exists: exists, dropped: &dropped)
+            let rewritten = rewrite(.object(o), targets: targets, exists: stored, dropped: &dropped)
             summary.droppedReferences += dropped
             do {
                 try ResourceValidator.validate(rewritten, as: type)
@@ -148,7 +149,7 @@ public struct BundleImport: Sendable {
 
     /// Rewrites every `reference` through `targets`; references that resolve to nothing are removed with the
     /// Reference that holds them.
-    static func rewrite(_ v: JSON, targets: [String: String], exists: (Reference) -> Bool, dropped: inout Int) -> JSON {
+    static func rewrite(_ v: JSON, targets: [String: String], exists: (String) -> String?, dropped: inout Int) -> JSON {
         switch v {
         case .object(var o):
             for (k, child) in o {
@@ -189,9 +190,15 @@ public struct BundleImport: Sendable {
         }
     }
 
-    static func resolve(_ raw: String, _ targets: [String: String], _ exists: (Reference) -> Bool) -> String? {
-        if let t = targets[raw] { return t }
-        if let ref = Reference(raw), exists(ref) { return raw }
-        return nil
+    static func resolve(_ raw: String, _ targets: [String: String], _ stored: (String) -> String?) -> String? {
+        targets[raw] ?? stored(raw)
+    }
+
+    /// Splits a conditional reference `Type?identifier=system|value` (the one form Synthea writes).
+    public static func conditional(_ raw: String) -> (type: ResourceType, identifier: String)? {
+        let parts = raw.split(separator: "?", maxSplits: 1)
+        guard parts.count == 2, let type = ResourceType(name: String(parts[0])), parts[1].hasPrefix("identifier=") else { return nil }
+        let value = String(parts[1].dropFirst("identifier=".count))
+        return value.isEmpty ? nil : (type, value.removingPercentEncoding ?? value)
     }
 }
