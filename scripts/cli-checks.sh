@@ -56,7 +56,7 @@ printf 'carrier,tracking_number,status,time\nusps,9400111899223344556677,deliver
 "$bin" tracking import tracking.csv --tenant t1 | has "^Applied 0 of 1" && check "tracking import reports unknown tracking numbers"
 "$bin" import --pharmacy t1 "$synthea/patient-bundle.json" "$synthea/practitionerInformation.json" > import.txt 2> import-progress.txt
 grep -q "^imported: 4 (MedicationRequest 1, Organization 1, Patient 1, Practitioner 1)" import.txt \
-  && grep -q "^skipped, not modelled by SafeRx: 6 " import.txt && grep -q "2/2 done" import-progress.txt \
+  && grep -q "^skipped, not modelled by SafeRx: 6 " import.txt && grep -q "100% 2/2" import-progress.txt \
   && check "import loads Synthea Bundles (practitioners first), counting what it skips, with progress"
 if "$bin" import --pharmacy t1 "$synthea/patient-bundle.json" > out.txt 2>&1; then fail "the same Bundle imported twice"; fi
 grep -q "already exists" out.txt && grep -q "nothing from this file was written" out.txt && check "import refuses a Bundle already imported"

@@ -55,6 +55,16 @@ extension PharmacyStore {
             revoked: revoked.map { Date(timeIntervalSince1970: $0) })
     }
 
+    static func insert(_ db: Database, _ g: CaregiverGrant, grantedBy: String) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO caregiver_grant (id, tenant, patient_id, caregiver_user_id, access, expires, created, granted_by)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [g.id, g.tenant, g.patientID, g.caregiverUserID, g.access.rawValue, g.expires.timeIntervalSince1970,
+                        g.created.timeIntervalSince1970, grantedBy])
+    }
+
     /// A patient grants `caregiverUsername` access until `expires`.
     public func grantCaregiver(
         _ ctx: AccessContext, caregiverUsername: String, access: CaregiverGrant.Access, expires: Date
@@ -79,13 +89,7 @@ extension PharmacyStore {
             ctx, action: "caregiver-grant", type: .patient, id: patient, patients: [patient], outcome: "success", status: 201,
             detail: "grant \(grant.id): \(access.rawValue) to user \(caregiver.id) until \(AuditLog.timestamp(expires))")
         try await runWrite { [self] db in
-            try db.execute(
-                sql: """
-                    INSERT INTO caregiver_grant (id, tenant, patient_id, caregiver_user_id, access, expires, created, granted_by)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [grant.id, grant.tenant, patient, caregiver.id, access.rawValue, expires.timeIntervalSince1970,
-                            grant.created.timeIntervalSince1970, p.subject])
+            try Self.insert(db, grant, grantedBy: p.subject)
             try auditLog.append([e], in: db)
         }
         return grant
@@ -141,14 +145,9 @@ extension PharmacyStore {
     /// Records a grant without a request (the demo seed), audited as an operator action.
     public func seedCaregiverGrant(tenant: String, patient: String, caregiverUserID: String, access: CaregiverGrant.Access, expires: Date) async throws(FHIRError) {
         let id = Self.newID()
-        try await runWrite { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO caregiver_grant (id, tenant, patient_id, caregiver_user_id, access, expires, created, granted_by)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, 'seed')
-                    """,
-                arguments: [id, tenant, patient, caregiverUserID, access.rawValue, expires.timeIntervalSince1970, Date().timeIntervalSince1970])
-        }
+        let grant = CaregiverGrant(
+            id: id, tenant: tenant, patientID: patient, caregiverUserID: caregiverUserID, access: access, expires: expires, created: Date(), revoked: nil)
+        try await runWrite { db in try Self.insert(db, grant, grantedBy: "seed") }
         try await commitAudit(
             AuditEntry(
                 actor: .init(id: "system", role: "system", tenant: tenant), action: "caregiver-grant", resourceType: "Patient", resourceID: patient,

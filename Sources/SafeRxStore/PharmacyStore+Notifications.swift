@@ -105,11 +105,4 @@ extension PharmacyStore {
             }
         }
     }
-
-    /// Counts per state and kind (for `saferx notifications`): no recipients, no bodies.
-    public func notificationCounts() async throws(FHIRError) -> [(state: String, kind: String, count: Int)] {
-        try await run { db in
-            try Row.fetchAll(db, sql: "SELECT state, kind, count(*) FROM notification GROUP BY state, kind ORDER BY state, kind").map { ($0[0], $0[1], $0[2]) }
-        }
-    }
 }

@@ -43,11 +43,11 @@ struct Import: AsyncParsableCommand {
         bundles.sort { referenceOnly($0.1) && !referenceOnly($1.1) }
         var known: [String: String] = [:]
         for (_, b) in bundles { known.merge(BundleImport.identifierKeys(in: b)) { a, _ in a } }
-        let progress = Progress(total: bundles.count)
+        let progress = ProgressBar(label: "importing")
         var total = BundleImport.Summary()
         var failures: [String] = []
         for (n, (file, bundle)) in bundles.enumerated() {
-            progress.show(done: n, label: URL(fileURLWithPath: file).lastPathComponent)
+            progress.update(n, bundles.count)
             do {
                 let ctx = AccessContext(
                     scope: .system(reason: "saferx import \(URL(fileURLWithPath: file).lastPathComponent)", tenant: pharmacy, write: true),
@@ -59,7 +59,7 @@ struct Import: AsyncParsableCommand {
                 failures.append("\(file): \(error)")
             }
         }
-        progress.show(done: bundles.count, label: "done")
+        progress.update(bundles.count, bundles.count)
         progress.finish()
         await store.auditWriter.checkpoint()
         for line in total.lines { say(line) }
@@ -67,23 +67,5 @@ struct Import: AsyncParsableCommand {
             for f in failures { say("not imported (nothing from this file was written): \(f)") }
             throw ExitCode(1)
         }
-    }
-}
-
-/// A progress bar on standard error when it is a terminal, one line per step otherwise.
-struct Progress {
-    let total: Int
-    let tty = isatty(STDERR_FILENO) == 1
-
-    func show(done: Int, label: String) {
-        let width = 30
-        let filled = total == 0 ? width : width * done / total
-        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        let line = "[\(bar)] \(done)/\(total) \(label)"
-        FileHandle.standardError.write(Data((tty ? "\r\u{1B}[K" + line : line + "\n").utf8))
-    }
-
-    func finish() {
-        if tty { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 }
