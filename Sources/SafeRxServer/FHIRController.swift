@@ -156,7 +156,30 @@ struct FHIRController: Sendable {
         let access = try await access(req, ctx, interaction: "read", type: type)
         let r = try await store.read(access, type, id: id)
         if type == .communication { try await store.markRead(access, communications: [id]) }
+        if type == .binary, Self.wantsNativeContent(req.headers[.accept]), let native = Self.nativeContent(r) {
+            var h = versionHeaders(r)
+            h[.contentType] = native.contentType
+            h[.contentDisposition] = "attachment; filename=\"\(id)\(native.fileExtension)\""
+            return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: native.data)))
+        }
         return respond(r.json ?? .null, headers: versionHeaders(r))
+    }
+
+    /// A Binary read answers the file itself, not the FHIR resource, when the client asks for a non-FHIR type (FHIR
+    /// R4 Binary "serving content"): an `Accept` that names no JSON type and is not just `*/*`.
+    static func wantsNativeContent(_ accept: String?) -> Bool {
+        guard let accept = accept?.lowercased(), !accept.isEmpty else { return false }
+        let types = accept.split(separator: ",").map { $0.split(separator: ";")[0].trimmingCharacters(in: .whitespaces) }
+        return !types.contains(where: { $0.contains("json") }) && types != ["*/*"]
+    }
+
+    /// The decoded bytes of a Binary, with its (checked at write) content type and a file extension for downloads.
+    static func nativeContent(_ r: StoredResource) -> (data: Data, contentType: String, fileExtension: String)? {
+        guard let json = r.json, let type = json["contentType"]?.stringValue,
+            let data = json["data"]?.stringValue.flatMap({ Data(base64Encoded: $0) })
+        else { return nil }
+        let ext = ["application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg", "text/plain": ".txt"]
+        return (data, type, ext[type.split(separator: ";")[0].lowercased()] ?? "")
     }
 
     func vread(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {

@@ -13,7 +13,8 @@ public struct FillTransition: Sendable {
     public var reason: String?
     /// Free text for the pharmacy's own notes (stored in the encrypted resource).
     public var note: String?
-    /// Shipping (to `completed`): carrier and tracking number. The ship-to address comes from the patient record.
+    /// Shipping (to `completed`): carrier (``Shipment/carriers``, any letter case) and tracking number. The ship-to
+    /// address comes from the patient record.
     public var carrier: String?
     public var trackingNumber: String?
 
@@ -21,7 +22,7 @@ public struct FillTransition: Sendable {
         self.to = to
         self.reason = reason
         self.note = note
-        self.carrier = carrier
+        self.carrier = carrier?.lowercased()
         self.trackingNumber = trackingNumber
     }
 }
@@ -35,7 +36,7 @@ public struct TrackingUpdate: Sendable {
     public var location: String?
 
     public init(carrier: String, trackingNumber: String, status: String, time: String, location: String? = nil) {
-        self.carrier = carrier
+        self.carrier = carrier.lowercased()
         self.trackingNumber = trackingNumber
         self.status = status
         self.time = time

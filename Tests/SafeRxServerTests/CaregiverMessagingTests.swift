@@ -117,6 +117,12 @@ struct CaregiverMessagingTests {
         let binaryID = try #require(r.json?["id"]?.stringValue)
         #expect(try await client.get("/fhir/Binary/\(binaryID)", token: other).status == 404)
         #expect(try await client.get("/fhir/Binary/\(binaryID)", token: patient).json?["data"]?.stringValue == pdf.base64EncodedString())
+        // Asked for a non-FHIR type, the Binary answers the file itself (FHIR "serving content"), still no-store and nosniff.
+        let raw = try await client.send(.get, "/fhir/Binary/\(binaryID)", token: patient, headers: [.accept: "application/pdf"])
+        #expect(raw.status == 200 && raw.body == String(decoding: pdf, as: UTF8.self))
+        #expect(raw.headers[.contentType] == "application/pdf" && raw.headers[.cacheControl] == "no-store")
+        #expect(raw.headers[.contentDisposition]?.hasPrefix("attachment;") == true && raw.headers[.init("X-Content-Type-Options")!] == "nosniff")
+        #expect(try await client.send(.get, "/fhir/Binary/\(binaryID)", token: other, headers: [.accept: "application/pdf"]).status == 404)
         func document(_ binary: String) -> JSON {
             .object(["resourceType": "DocumentReference", "status": "current", "subject": .object(["reference": "Patient/pat-0007"]),
                      "content": .array([.object(["attachment": .object(["contentType": "application/pdf", "url": .string("Binary/\(binary)"), "title": "card.pdf"])])])])

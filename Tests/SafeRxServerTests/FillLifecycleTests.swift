@@ -97,7 +97,7 @@ struct FillLifecycleTests {
         let noCarrier = try await client.post(path, token: technician, Self.transition("completed"))
         #expect(noCarrier.status == 400 && noCarrier.issue.contains("carrier"), "\(noCarrier.body)")
         let tracking = "9400111899223\(Int.random(in: 100_000...999_999))"
-        let shipped = try await client.post(path, token: technician, Self.transition("completed", carrier: "usps", tracking: tracking))
+        let shipped = try await client.post(path, token: technician, Self.transition("completed", carrier: "USPS", tracking: tracking))
         #expect(shipped.status == 200 && Self.fillState(shipped) == "completed", "\(shipped.body)")
         #expect(shipped.json?["whenHandedOver"] != nil)
         let shipment = shipped.json?["extension"]?.arrayValue?.first { $0["url"]?.stringValue == Shipment.extensionURL }
@@ -123,7 +123,7 @@ struct FillLifecycleTests {
         let ctx = AccessContext(scope: .system(reason: "tracking test", tenant: DemoPharmacy.tenant, write: true), requestID: "t", sourceIP: "local", userAgent: "test")
         let result = try await server.store.applyTracking(ctx, [
             TrackingUpdate(carrier: "usps", trackingNumber: tracking, status: "in-transit", time: "2026-11-20T10:00:00Z", location: "Springfield IL"),
-            TrackingUpdate(carrier: "usps", trackingNumber: tracking, status: "delivered", time: "2026-11-21T15:30:00Z"),
+            TrackingUpdate(carrier: "USPS", trackingNumber: tracking, status: "delivered", time: "2026-11-21T15:30:00Z"),
             TrackingUpdate(carrier: "ups", trackingNumber: "1ZNOSUCHPARCEL0001", status: "in-transit", time: "2026-11-21T15:30:00Z"),
             // The right number with the wrong carrier is not applied either.
             TrackingUpdate(carrier: "fedex", trackingNumber: tracking, status: "returned", time: "2026-11-21T15:30:00Z"),
