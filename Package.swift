@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         // FHIR value types, ids, OperationOutcome. No I/O.
@@ -76,11 +77,24 @@ let package = Package(
             resources: [.copy("Resources/breached-passwords.txt"), .copy("Resources/NOTICE.md")],
             swiftSettings: swiftSettings
         ),
-        // The Hummingbird application: /health, /auth, /fhir.
+        // The web front's presentation: templates, sessions and CSRF, form parsing, SVG charts, the drug formulary.
+        // No data access: the server's page controllers fetch through the gate and hand plain values to it.
+        .target(
+            name: "SafeRxWeb",
+            dependencies: [
+                "SafeRxModel",
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            resources: [.copy("Resources/Templates"), .copy("Resources/Static"), .copy("Resources/formulary.json")],
+            swiftSettings: swiftSettings
+        ),
+        // The Hummingbird application: /health, /auth, /fhir, /account, /messages, and the pages (/portal, /console,
+        // /privacy, /drugs).
         .target(
             name: "SafeRxServer",
             dependencies: [
-                "SafeRxModel", "SafeRxPolicy", "SafeRxAudit", "SafeRxStore", "SafeRxPharmacy",
+                "SafeRxModel", "SafeRxPolicy", "SafeRxAudit", "SafeRxStore", "SafeRxPharmacy", "SafeRxWeb",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -115,9 +129,10 @@ let package = Package(
         .testTarget(
             name: "SafeRxServerTests",
             dependencies: [
-                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxStore", "SafeRxPharmacy", "SafeRxServer",
+                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxStore", "SafeRxPharmacy", "SafeRxServer", "SafeRxWeb",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -5,8 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== build"
-swift build --build-tests 2>&1 | grep -v "found 1 file(s) which are unhandled" || true
-test "${PIPESTATUS[0]}" -eq 0
+set +e
+swift build --build-tests 2>&1 | grep -v "found 1 file(s) which are unhandled"
+build_status=${PIPESTATUS[0]}
+set -e
+# A failed build must fail the run (never test a stale binary).
+if [ "$build_status" -ne 0 ]; then echo "build failed"; exit 1; fi
 
 echo "== swift test"
 log=$(mktemp)

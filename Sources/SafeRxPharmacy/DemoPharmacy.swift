@@ -164,14 +164,14 @@ public struct DemoPharmacy: Sendable {
             let threadLength = 1 + rng.next(3)
             var previous: String? = nil
             // A thread happens on one day, each message a few minutes after the one it answers.
-            let (month, day, minute) = (1 + rng.next(10), 1 + rng.next(28), rng.next(20))
+            let (threadMonth, threadDay, threadMinute) = (1 + rng.next(10), 1 + rng.next(28), rng.next(20))
             for k in 1...threadLength {
                 let cid = "msg-\(pid)-\(k)"
                 let fromPatient = k % 2 == 1
                 var c: [String: JSON] = [
                     "resourceType": "Communication", "id": .string(cid), "status": "completed",
                     "subject": .object(["reference": .string("Patient/\(pid)")]),
-                    "sent": .string(String(format: "2026-%02d-%02dT10:%02d:00Z", month, day, minute + 12 * (k - 1) + rng.next(10))),
+                    "sent": .string(String(format: "2026-%02d-%02dT10:%02d:00Z", threadMonth, threadDay, threadMinute + 12 * (k - 1) + rng.next(10))),
                     "sender": .object(["reference": .string(fromPatient ? "Patient/\(pid)" : "Organization/org-demo")]),
                     "recipient": .array([.object(["reference": .string(fromPatient ? "Organization/org-demo" : "Patient/\(pid)")])]),
                     "payload": .array([.object(["contentString": .string(fromPatient ? Self.patientMessages[rng.next(Self.patientMessages.count)] : Self.pharmacyMessages[rng.next(Self.pharmacyMessages.count)])])]),

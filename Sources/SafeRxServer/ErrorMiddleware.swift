@@ -23,12 +23,23 @@ struct FHIRErrorMiddleware: RouterMiddleware {
             response = Self.outcome(.internal())
         }
         response.headers[.init("X-Request-ID")!] = context.requestID
-        response.headers[.cacheControl] = "no-store"
+        // PHI never sits in a cache; the stylesheet and icon (public, no PHI) may.
+        response.headers[.cacheControl] = request.uri.path.hasPrefix("/static/") && response.status == .ok ? "public, max-age=3600" : "no-store"
         response.headers[.init("X-Content-Type-Options")!] = "nosniff"
-        response.headers[.init("Content-Security-Policy")!] = "default-src 'none'; frame-ancestors 'none'"
+        // Pages may load their own stylesheet and nothing else (no script at all); API answers may load nothing.
+        let isPage = response.headers[.contentType]?.hasPrefix("text/html") == true
+        response.headers[.init("Content-Security-Policy")!] = isPage ? WebFront.pageCSP : "default-src 'none'; frame-ancestors 'none'"
         response.headers[.init("Referrer-Policy")!] = "no-referrer"
+        response.headers[.init("Permissions-Policy")!] = Self.permissionsPolicy
+        if isPage { response.headers[.init("X-Frame-Options")!] = "DENY" }
         return response
     }
+
+    /// Every powerful browser feature is off: SafeRx pages use none of them.
+    static let permissionsPolicy =
+        "accelerometer=(), autoplay=(), camera=(), display-capture=(), encrypted-media=(), fullscreen=(), geolocation=(), gyroscope=(), "
+        + "magnetometer=(), microphone=(), midi=(), payment=(), picture-in-picture=(), publickey-credentials-get=(), screen-wake-lock=(), "
+        + "serial=(), usb=(), xr-spatial-tracking=(), browsing-topics=(), interest-cohort=()"
 
     static func map(_ error: HTTPError, path: String, method: HTTPRequest.Method) -> FHIRError {
         switch error.status {

@@ -5,6 +5,7 @@ import SafeRxAudit
 import SafeRxModel
 import SafeRxPharmacy
 import SafeRxStore
+import SafeRxWeb
 import ServiceLifecycle
 
 /// Checkpoints the audit log on a timer, and once more after the HTTP server has drained at shutdown.
@@ -50,7 +51,9 @@ public enum SafeRxServer {
         }
     }
 
-    public static func router(store: PharmacyStore, auth: AuthService, baseURL: String, signupTenant: String = "demo-pharmacy") -> Router<SafeRxContext> {
+    public static func router(
+        store: PharmacyStore, auth: AuthService, baseURL: String, signupTenant: String = "demo-pharmacy", web: WebResources? = nil
+    ) -> Router<SafeRxContext> {
         let router = Router(context: SafeRxContext.self)
         router.add(middleware: FHIRErrorMiddleware())
         router.get("/health") { _, _ -> Response in
@@ -64,14 +67,30 @@ public enum SafeRxServer {
         PartnerController(fhir: fhir).register(on: router)
         AccountController(auth: auth, fhir: fhir, signupTenant: signupTenant).register(on: router)
         MessagingController(fhir: fhir).register(on: router)
+        if let web {
+            WebFront(fhir: fhir, auth: auth, pages: web.pages, sessions: web.sessions, formulary: web.formulary, signupTenant: signupTenant)
+                .register(on: router)
+        }
         return router
+    }
+
+    /// What the web front needs, loaded once at start (templates and static files fail the start if missing).
+    public struct WebResources: Sendable {
+        public let pages: Pages
+        public let formulary: Formulary
+        public let sessions: WebSessions
+
+        public static func load() async throws -> WebResources {
+            WebResources(pages: try await Pages.load(), formulary: try Formulary.load(), sessions: WebSessions())
+        }
     }
 
     public static func application(
         store: PharmacyStore, auth: AuthService, configuration: Configuration, logger: Logger
-    ) -> some ApplicationProtocol {
+    ) async throws -> some ApplicationProtocol {
         let base = "http://\(configuration.host):\(configuration.port)/fhir"
-        let router = router(store: store, auth: auth, baseURL: base, signupTenant: configuration.signupTenant)
+        let web = try await WebResources.load()
+        let router = router(store: store, auth: auth, baseURL: base, signupTenant: configuration.signupTenant, web: web)
         let onListening = configuration.onListening
         return Application(
             router: router,

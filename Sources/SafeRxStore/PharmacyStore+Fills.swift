@@ -428,3 +428,29 @@ extension PharmacyStore {
         }
     }
 }
+
+/// One recorded move of a fill (from SafeRx's own fill history, not the resource).
+public struct FillEvent: Sendable, Equatable {
+    public var from: String
+    public var to: String
+    public var actorID: String
+    public var actorRole: String
+    public var reason: String?
+    public var at: String
+}
+
+extension PharmacyStore {
+    /// Who moved a fill to which state, oldest first. The fill is read through the gate first (audited; 404 when the
+    /// caller may not see it), so the history is never shown for a fill the caller cannot read.
+    public func fillHistory(_ ctx: AccessContext, dispense id: String) async throws(FHIRError) -> (dispense: StoredResource, events: [FillEvent]) {
+        let dispense = try await read(ctx, .medicationDispense, id: id)
+        let tenant = ctx.scope.principal.tenant
+        let events = try await run { db in
+            try Row.fetchAll(
+                db, sql: "SELECT from_state, to_state, actor_id, actor_role, reason, at FROM fill_event WHERE tenant = ? AND dispense_id = ? ORDER BY seq",
+                arguments: [tenant, id]
+            ).map { FillEvent(from: $0[0], to: $0[1], actorID: $0[2], actorRole: $0[3], reason: $0[4], at: $0[5]) }
+        }
+        return (dispense, events)
+    }
+}

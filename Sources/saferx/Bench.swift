@@ -48,7 +48,7 @@ struct Bench: AsyncParsableCommand {
             let logger = Logger(label: "saferx.bench")
             let (protectedPorts, c1) = AsyncStream<Int>.makeStream()
             let (baselinePorts, c2) = AsyncStream<Int>.makeStream()
-            let protected = SafeRxServer.application(
+            let protected = try await SafeRxServer.application(
                 store: store, auth: auth, configuration: .init(host: "127.0.0.1", port: 0, onListening: { c1.yield($0) }),
                 logger: logger)
             let baseline = Application(
@@ -233,7 +233,7 @@ extension Bench {
                 guard let user = try await bench.store.user(named: "pharmacist") else { throw ValidationError("seed failed") }
                 tokens.append(try await auth.issue(subject: user.id, role: user.role, tenant: user.tenant, patient: nil, kind: "user", scope: nil).accessToken)
                 let (stream, c) = AsyncStream<Int>.makeStream()
-                let app = SafeRxServer.application(
+                let app = try await SafeRxServer.application(
                     store: bench.store, auth: auth, configuration: .init(host: "127.0.0.1", port: 0, onListening: { c.yield($0) }),
                     logger: Logger(label: "saferx.bench"))
                 apps.append(Task { try await app.runService(gracefulShutdownSignals: []) })

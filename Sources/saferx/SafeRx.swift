@@ -143,7 +143,7 @@ struct Serve: AsyncParsableCommand {
             }
             say("Notifications (codes, new-message notices) are delivered to \(outbox)/outbox.jsonl")
         }
-        let app = SafeRxServer.application(
+        let app = try await SafeRxServer.application(
             store: store, auth: auth,
             configuration: .init(host: host, port: port, onListening: { bound in
                 let url = "http://\(host):\(bound)"

@@ -35,7 +35,7 @@ final class LiveServer: Sendable {
         var logger = Logger(label: "saferx.test")
         logger.logLevel = .warning
         let sender = try FileNotificationSender(directory: dir.appendingPathExtension("outbox"))
-        let app = SafeRxServer.application(
+        let app = try await SafeRxServer.application(
             store: store, auth: auth,
             configuration: .init(
                 host: "127.0.0.1", port: 0, onListening: { continuation.yield($0) }, webhookPolicy: webhookPolicy,

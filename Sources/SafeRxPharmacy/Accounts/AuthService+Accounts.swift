@@ -259,4 +259,19 @@ extension AuthService {
         try await audit("caregiver-token", user, outcome: "success", status: 200, request: request, patients: [patient], detail: "grant \(grant.id) (\(grant.access.rawValue))")
         return token
     }
+
+    // MARK: Web sessions
+
+    /// A fresh token for a live one (a web session that is still in use): same subject, role, patient, scopes,
+    /// purposes and caregiver grant; the old token is revoked. Fails like ``verify(_:)`` if the old one is no longer
+    /// live (signed out, disabled, password changed, grant ended).
+    public func renew(_ token: String) async throws(FHIRError) -> (token: String, expires: Date) {
+        let (_, claims) = try await verify(token)
+        let purposes = claims.pou.map { Set($0.split(separator: " ").compactMap { PurposeOfUse(rawValue: String($0)) }) }
+        let fresh = try await issue(
+            subject: claims.sub.value, role: claims.role, tenant: claims.tenant, patient: claims.patient, kind: claims.kind,
+            scope: claims.scope, purposes: purposes, caregiverGrant: claims.grant)
+        try await revoke(claims)
+        return (fresh.accessToken, Date().addingTimeInterval(TimeInterval(fresh.expiresIn)))
+    }
 }

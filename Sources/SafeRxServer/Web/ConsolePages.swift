@@ -1,0 +1,172 @@
+import Foundation
+import Hummingbird
+import SafeRxModel
+import SafeRxPharmacy
+import SafeRxPolicy
+import SafeRxStore
+import SafeRxWeb
+
+/// The pharmacy console (`/console`): the work queue by fill state, fill and verify screens (four-eyes is enforced by
+/// the store; the screen also hides "verify" from the person who filled), patient lookup by exact name and birth date
+/// or by Rx number (never by browsing), the message inbox with assignment, and partner webhook deliveries.
+extension WebFront {
+    func registerConsole(on router: Router<SafeRxContext>) {
+        registerSignIn(.console, on: router)
+        registerAccount(.console, on: router)
+        registerMessages(.console, on: router)
+        router.get("/console") { req, ctx in
+            try await self.page(req, ctx, area: .console, signedIn: true) { s in
+                let access = try await self.access(req, ctx, s, "search", .medicationDispense)
+                let meds = try await self.medications(access)
+                var groups: [[String: Any]] = []
+                var counts: [[String: Any]] = []
+                for state in [FillState.preparation, .inProgress, .verified, .onHold] {
+                    let page = try await self.search(
+                        access, .medicationDispense, [("fill-state", state.rawValue), ("_count", "50")])
+                    let fills = page.matches.filter { $0.type == .medicationDispense }.map { Display.order($0, medications: meds) }
+                    groups.append(["state": state.rawValue, "label": Display.stateLabel(state), "fills": fills])
+                    counts.append(["label": Display.stateLabel(state), "count": page.total])
+                }
+                return ("console-queue", ["title": "Work queue", "current": "/console", "groups": groups, "counts": counts])
+            }
+        }
+        router.get("/console/fills/:id") { req, ctx in
+            let id = ctx.parameters.get("id") ?? ""
+            return try await self.page(req, ctx, area: .console, signedIn: true) { s in try await self.fillPage(req, ctx, s, id: id) }
+        }
+        router.post("/console/fills/:id/transition") { req, ctx in
+            let id = ctx.parameters.get("id") ?? ""
+            return try await self.post(req, ctx, area: .console, back: "/console/fills/\(id)") { s, form in
+                guard let state = FillState(rawValue: form.value("state") ?? "") else { throw FHIRError.invalid("Choose a next state") }
+                let access = try await self.access(req, ctx, s, "transition", .medicationDispense)
+                _ = try await store.transition(
+                    access, dispense: id,
+                    FillTransition(to: state, reason: form.value("reason"), carrier: form.value("carrier"), trackingNumber: form.value("trackingNumber")))
+                s.flash.append(.init(.info, "Fill moved to “\(Display.stateLabel(state))”."))
+                return "/console/fills/\(id)"
+            }
+        }
+        router.get("/console/patients") { req, ctx in
+            try await self.page(req, ctx, area: .console, signedIn: true) { _ in ("console-lookup", ["title": "Find a patient", "current": "/console/patients"]) }
+        }
+        router.post("/console/patients") { req, ctx in
+            try await self.postPage(req, ctx, area: .console, signedIn: true) { s, form in try await self.lookup(req, ctx, s, form) }
+        }
+        router.get("/console/patients/:id") { req, ctx in
+            let id = ctx.parameters.get("id") ?? ""
+            return try await self.page(req, ctx, area: .console, signedIn: true) { s in try await self.patientPage(req, ctx, s, id: id) }
+        }
+        router.get("/console/webhooks") { req, ctx in
+            try await self.page(req, ctx, area: .console, signedIn: true) { s in
+                let access = try await self.access(req, ctx, s, "webhooks", nil)
+                let tenant = access.scope.principal.tenant
+                let state = req.uri.queryParameters.get("state").flatMap { WebhookEvent.State(rawValue: $0) }
+                let events = try await store.webhookEvents(clientID: nil, state: state, limit: 200).filter { $0.tenant == tenant }
+                return ("console-webhooks", [
+                    "title": "Partner webhooks", "current": "/console/webhooks",
+                    "events": events.map { e -> [String: Any] in
+                        ["id": e.id, "client": e.clientID, "type": e.type, "state": e.state.rawValue, "attempts": e.attempts,
+                         "lastStatus": e.lastStatus.map(String.init) ?? (e.lastError ?? "–"), "created": ISO8601DateFormatter().string(from: e.created)]
+                    },
+                ])
+            }
+        }
+    }
+
+    func fillPage(_ req: Request, _ ctx: SafeRxContext, _ s: WebSession, id: String) async throws -> (String, [String: Any]) {
+        let access = try await access(req, ctx, s, "read", .medicationDispense)
+        let (dispense, events) = try await store.fillHistory(access, dispense: id)
+        let json = dispense.json ?? .null
+        var meds: [String: JSON] = [:]
+        if let ref = json["medicationReference"]?["reference"]?.stringValue, ref.hasPrefix("Medication/"),
+            let m = try? await store.read(access, .medication, id: String(ref.dropFirst(11))).json
+        {
+            meds[ref] = m
+        }
+        var names: [String: String] = [:]
+        for u in try await store.users() { names[u.id] = u.username }
+        let state = FillState.of(json)
+        let me = access.scope.principal.subject
+        let filler = events.last { $0.to == FillState.inProgress.rawValue }?.actorID
+        let isPharmacist = s.role == Role.pharmacist.rawValue
+        let reasons = FillReason.codes.sorted { $0.value < $1.value }.map { ["code": $0.key, "display": $0.value] }
+        let next: [[String: Any]] = state.next.compactMap { to in
+            if to == .verified && (!isPharmacist || filler == me) { return nil }
+            let label: String =
+                switch to {
+                case .inProgress: "Start filling"
+                case .verified: "Verify (pharmacist check)"
+                case .completed: "Ship"
+                case .preparation: "Resume"
+                case .onHold: "Put on hold"
+                case .cancelled: "Cancel"
+                case .declined: "Decline"
+                case .delivered: "Mark delivered"
+                }
+            return ["id": id, "state": to.rawValue, "label": label, "ship": to == .completed, "needsReason": to.needsReason, "reasons": reasons,
+                    "secondary": to.needsReason]
+        }
+        var v = Display.order(dispense, medications: meds)
+        v["title"] = "Fill \(Display.shortID(id))"
+        v["current"] = "/console"
+        v["dosage"] = Display.dosage(json)
+        v["quantity"] = Display.number(json["quantity"]?["value"])
+        v["daysSupply"] = Display.number(json["daysSupply"]?["value"])
+        if let filler { v["filledBy"] = names[filler] ?? filler }
+        v["history"] = events.map { e -> [String: Any] in
+            var h: [String: Any] = ["time": String(e.at.prefix(16)).replacingOccurrences(of: "T", with: " "), "from": e.from, "to": e.to,
+                                    "actor": names[e.actorID] ?? e.actorRole]
+            if let r = e.reason { h["reason"] = r }
+            return h
+        }
+        v["next"] = next
+        v["hasNext"] = !next.isEmpty
+        if state == .inProgress && filler == me {
+            v["fourEyesNote"] = "You filled this prescription, so another pharmacist must verify it (four-eyes check)."
+        }
+        return ("console-fill", v)
+    }
+
+    /// The formulary's Medication resources by reference (not PHI; read through the gate like everything else).
+    func medications(_ access: AccessContext) async throws -> [String: JSON] {
+        Display.medications(try await search(access, .medication, [("_count", "100")]))
+    }
+
+    func lookup(_ req: Request, _ ctx: SafeRxContext, _ s: WebSession, _ form: FormData) async throws -> (String, [String: Any]) {
+        let access = try await access(req, ctx, s, "search", .patient)
+        var ids: [String] = []
+        if let rx = form.value("rxNumber") {
+            let page = try await search(access, .medicationRequest, [("identifier", "urn:saferx:rx-number|\(rx.uppercased())"), ("_count", "5")])
+            ids = Array(Set(page.matches.map { Display.patientID($0.json ?? .null) })).sorted()
+        } else if let family = form.value("family"), let given = form.value("given"), let birth = form.value("birthDate") {
+            let page = try await search(access, .patient, [("family:exact", family), ("given", given), ("birthdate", birth), ("_count", "10")])
+            ids = page.matches.map(\.id)
+        } else {
+            throw FHIRError.invalid("Enter the family name, given name and birth date, or an Rx number")
+        }
+        var results: [[String: Any]] = []
+        for id in ids.prefix(10) {
+            guard let p = try? await store.read(access, .patient, id: id).json else { continue }
+            results.append(["id": id, "name": Display.humanName(p), "birthDate": p["birthDate"]?.stringValue ?? ""])
+        }
+        return ("console-lookup", ["title": "Find a patient", "current": "/console/patients", "searched": true, "results": results])
+    }
+
+    func patientPage(_ req: Request, _ ctx: SafeRxContext, _ s: WebSession, id: String) async throws -> (String, [String: Any]) {
+        let access = try await access(req, ctx, s, "read", .patient)
+        let patient = try await store.read(access, .patient, id: id).json ?? .null
+        let rx = try await search(access, .medicationRequest, [("patient", id), ("_include", "MedicationRequest:medication"), ("_count", "100")])
+        let fills = try await search(access, .medicationDispense, [("patient", id), ("_count", "100")])
+        let meds = Display.medications(rx).merging(try await medications(access)) { a, _ in a }
+        return ("console-patient", [
+            "title": Display.humanName(patient), "current": "/console/patients", "id": id, "name": Display.humanName(patient),
+            "birthDate": patient["birthDate"]?.stringValue ?? "", "address": Display.address(patient), "contact": Display.contact(patient),
+            "prescriptions": rx.matches.filter { $0.type == .medicationRequest }.map { r -> [String: Any] in
+                let json = r.json ?? .null
+                return ["medication": Display.medicationName(json, medications: meds), "rxNumber": Display.rxNumber(json),
+                        "status": json["status"]?.stringValue ?? "", "refillsLeft": RefillRules.refillsAuthorized(json)]
+            },
+            "orders": fills.matches.filter { $0.type == .medicationDispense }.map { Display.order($0, medications: meds) },
+        ])
+    }
+}

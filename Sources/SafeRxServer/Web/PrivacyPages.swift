@@ -1,0 +1,103 @@
+import Foundation
+import Hummingbird
+import SafeRxAudit
+import SafeRxModel
+import SafeRxPharmacy
+import SafeRxPolicy
+import SafeRxStore
+import SafeRxWeb
+
+/// The privacy console (`/privacy`, privacy officers): audit chain verification, charts drawn as SVG on the server,
+/// the break-glass report, and audit search through the gate (AuditEvent search, audited like any other).
+extension WebFront {
+    func registerPrivacy(on router: Router<SafeRxContext>) {
+        registerSignIn(.privacy, on: router)
+        registerAccount(.privacy, on: router)
+        router.get("/privacy") { req, ctx in
+            try await self.page(req, ctx, area: .privacy, signedIn: true) { s in try await self.privacyHome(req, ctx, s) }
+        }
+        router.get("/privacy/audit") { req, ctx in
+            try await self.page(req, ctx, area: .privacy, signedIn: true) { _ in ("privacy-audit", ["title": "Audit search", "current": "/privacy/audit"]) }
+        }
+        router.post("/privacy/audit") { req, ctx in
+            try await self.postPage(req, ctx, area: .privacy, signedIn: true) { s, form in
+                let access = try await self.access(req, ctx, s, "search", .auditEvent)
+                var items: [(String, String)] = [("_count", "100")]
+                if let p = form.value("patient") { items.append(("patient", p)) }
+                if let d = form.value("date") { items.append(("date", d)) }
+                if let o = form.value("outcome") { items.append(("outcome", o)) }
+                let page = try await self.search(access, .auditEvent, items)
+                let rows = page.matches.compactMap { r -> [String: Any]? in
+                    guard let e = r.json else { return nil }
+                    let agent = e["agent"]?.arrayValue?.first { $0["requestor"] == .bool(true) } ?? e["agent"]?.arrayValue?.first
+                    let patients = (e["entity"]?.arrayValue ?? []).compactMap { $0["what"]?["reference"]?.stringValue }.filter { $0.hasPrefix("Patient/") }
+                    return [
+                        "seq": r.id, "time": String((e["recorded"]?.stringValue ?? "").prefix(19)).replacingOccurrences(of: "T", with: " "),
+                        "actor": agent?["who"]?["identifier"]?["value"]?.stringValue ?? "", "role": agent?["role"]?.arrayValue?.first?["text"]?.stringValue ?? "",
+                        "action": e["subtype"]?.arrayValue?.first?["code"]?.stringValue ?? e["action"]?.stringValue ?? "",
+                        "outcome": e["outcomeDesc"]?.stringValue ?? e["outcome"]?.stringValue ?? "",
+                        "purpose": e["purposeOfEvent"]?.arrayValue?.first?["coding"]?.arrayValue?.first?["code"]?.stringValue ?? "",
+                        "patients": patients.map { String($0.dropFirst(8)) }.joined(separator: " "),
+                        "source": agent?["network"]?["address"]?.stringValue ?? "",
+                    ]
+                }
+                return ("privacy-audit", [
+                    "title": "Audit search", "current": "/privacy/audit", "searched": true, "records": rows, "total": page.total,
+                    "shown": rows.count, "more": page.total > rows.count, "patient": form.value("patient") ?? "", "date": form.value("date") ?? "",
+                ])
+            }
+        }
+    }
+
+    func privacyHome(_ req: Request, _ ctx: SafeRxContext, _ s: WebSession) async throws -> (String, [String: Any]) {
+        let access = try await access(req, ctx, s, "search", .auditEvent)
+        let tenant = access.scope.principal.tenant
+        let verification = try await store.verifyAudit()
+        let records = try await store.auditRecords().filter { $0.entry.actor.tenant == tenant || $0.entry.actor.tenant == "-" }
+        // The overview itself reads the audit log: record that it did, naming no patients (aggregates only).
+        try await store.recordEvent(.init(
+            actor: .init(id: access.scope.principal.subject, role: access.scope.principal.roleName, tenant: tenant), action: "privacy-overview",
+            outcome: "success", status: 200, purpose: access.scope.purpose.rawValue, sourceIP: access.sourceIP, userAgent: access.userAgent,
+            requestID: access.requestID, detail: "aggregates over \(records.count) audit records"))
+        let days = 14
+        let today = Date()
+        let dayNames = (0..<days).reversed().map { ISO8601DateFormatter.day.string(from: today.addingTimeInterval(-Double($0) * 86400)) }
+        let dayIndex = Dictionary(uniqueKeysWithValues: dayNames.enumerated().map { ($1, $0) })
+        var byRole: [String: [Int]] = [:]
+        var denials = [Int](repeating: 0, count: days)
+        var touched: [String: (role: String, patients: Set<String>)] = [:]
+        for r in records {
+            let e = r.entry
+            if let i = dayIndex[String(r.time.prefix(10))] {
+                if e.outcome == "denied" || e.status == 401 || e.status == 403 {
+                    denials[i] += 1
+                } else if e.outcome == "success" {
+                    byRole[e.actor.role, default: [Int](repeating: 0, count: days)][i] += 1
+                }
+            }
+            if e.outcome == "success", !e.patients.isEmpty, e.actor.id != "system" {
+                touched[e.actor.id, default: (e.actor.role, [])].patients.formUnion(e.patients)
+            }
+        }
+        let series = byRole.keys.sorted().map { SVGChart.Series(name: $0, values: byRole[$0]!) }
+        let top = touched.map { (actor: $0.key, role: $0.value.role, patients: $0.value.patients.count) }.sorted { $0.patients > $1.patients }.prefix(10)
+        var names: [String: String] = [:]
+        for u in try await store.users() { names[u.id] = u.username }
+        let day = req.uri.queryParameters.get("day").flatMap { ISO8601DateFormatter.day.date(from: $0) != nil ? $0 : nil }
+            ?? ISO8601DateFormatter.day.string(from: today)
+        let breakGlass = try await store.breakGlassReport(tenant: tenant, day: day)
+        return ("privacy-home", [
+            "title": "Privacy overview", "current": "/privacy", "days": days, "day": day,
+            "chainOK": verification.ok, "records": verification.records, "checkpoints": verification.checkpoints,
+            "chainProblem": verification.ok ? "" : "first bad record \(verification.firstBad ?? 0): \(verification.reason ?? "")",
+            "accessChart": SVGChart.stackedBars(title: "Accesses per day by role", categories: dayNames, series: series),
+            "denialChart": SVGChart.stackedBars(title: "Denials per day", categories: dayNames, series: [.init(name: "denied", values: denials)]),
+            "actorChart": SVGChart.horizontalBars(
+                title: "Top actors by distinct patients touched", items: top.map { (label: names[$0.actor] ?? $0.actor, value: $0.patients) }),
+            "actors": top.map { ["actor": names[$0.actor] ?? $0.actor, "role": $0.role, "patients": $0.patients] as [String: Any] },
+            "breakGlass": breakGlass.map { g -> [String: Any] in
+                ["created": g.granted, "user": names[g.userID] ?? g.userID, "patient": g.patientID, "reason": g.reason, "expires": g.expires]
+            },
+        ])
+    }
+}

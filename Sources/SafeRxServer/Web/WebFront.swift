@@ -1,0 +1,387 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import SafeRxModel
+import SafeRxPharmacy
+import SafeRxPolicy
+import SafeRxStore
+import SafeRxWeb
+
+/// The server-rendered web front: patient portal (`/portal`), pharmacy console (`/console`), privacy console
+/// (`/privacy`) and drug information (`/drugs`).
+///
+/// Pages act with the same access tokens as API clients, kept in a server-side session: every page request puts
+/// the session's token through ``FHIRController/access(_:_:interaction:type:)`` and reads through the store's gate,
+/// so what a page can show is exactly what that user's API calls could return, and every read is audited. The
+/// browser holds one `HttpOnly`, `SameSite=Strict` cookie with an opaque id; every form carries a CSRF token.
+struct WebFront: Sendable {
+    let fhir: FHIRController
+    let auth: AuthService
+    let pages: Pages
+    let sessions: WebSessions
+    let formulary: Formulary
+    let signupTenant: String
+
+    var store: PharmacyStore { fhir.store }
+
+    /// The three signed-in areas and who may use each.
+    enum Area: String, Sendable {
+        case portal, console, privacy
+
+        var name: String {
+            switch self {
+            case .portal: "Patient portal"
+            case .console: "Pharmacy console"
+            case .privacy: "Privacy console"
+            }
+        }
+        var roles: Set<String> {
+            switch self {
+            case .portal: [Role.patient.rawValue]
+            case .console: [Role.pharmacist.rawValue, Role.technician.rawValue]
+            case .privacy: [Role.privacyOfficer.rawValue]
+            }
+        }
+        var nav: [(String, String)] {
+            switch self {
+            case .portal:
+                [("/portal", "Prescriptions"), ("/portal/messages", "Messages"), ("/portal/caregivers", "Caregivers"),
+                 ("/portal/access-log", "Who looked at my data"), ("/portal/account", "Account"), ("/drugs", "Drug information")]
+            case .console:
+                [("/console", "Work queue"), ("/console/patients", "Find a patient"), ("/console/messages", "Messages"),
+                 ("/console/webhooks", "Partner webhooks"), ("/console/account", "Account")]
+            case .privacy: [("/privacy", "Overview"), ("/privacy/audit", "Audit search"), ("/privacy/account", "Account")]
+            }
+        }
+    }
+
+    /// Thrown by page code to answer with a redirect (after a POST, or to the sign-in page).
+    struct Redirect: Error {
+        var location: String
+    }
+
+    static let pageCSP = "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    static let maxFormBytes = 7 * 1024 * 1024
+
+    func register(on router: Router<SafeRxContext>) {
+        router.get("/") { req, ctx in try await self.page(req, ctx, area: nil) { s in ("home", ["title": "SafeRx"]) } }
+        router.get("/static/:file") { req, ctx in try self.staticFile(ctx) }
+        router.get("/favicon.ico") { _, _ in Response(status: .notFound) }
+        registerPortal(on: router)
+        registerConsole(on: router)
+        registerPrivacy(on: router)
+        registerDrugs(on: router)
+    }
+
+    func staticFile(_ ctx: SafeRxContext) throws -> Response {
+        guard let name = ctx.parameters.get("file"), let file = pages.staticFile(name) else { throw FHIRError.notFoundPath("static") }
+        var h = HTTPFields()
+        h[.contentType] = file.type
+        return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: file.data)))
+    }
+
+    // MARK: Sessions and cookies
+
+    static func cookie(_ req: Request) -> String? {
+        for header in req.headers[values: .cookie] {
+            for part in header.split(separator: ";") {
+                let kv = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+                if kv.count == 2, kv[0] == WebSessions.cookieName { return String(kv[1]) }
+            }
+        }
+        return nil
+    }
+
+    /// `Secure` when the page was reached over TLS (directly or through a proxy that says so).
+    static func isTLS(_ req: Request) -> Bool {
+        req.head.scheme == "https" || req.headers[HTTPField.Name("X-Forwarded-Proto")!]?.lowercased() == "https"
+    }
+
+    static func setCookie(_ value: String, _ req: Request, clear: Bool = false) -> String {
+        var c = "\(WebSessions.cookieName)=\(clear ? "" : value); Path=/; HttpOnly; SameSite=Strict"
+        if clear { c += "; Max-Age=0" }
+        if isTLS(req) { c += "; Secure" }
+        return c
+    }
+
+    /// The request's session, or a new anonymous one (then `newCookie` is set and must be sent back).
+    func session(_ req: Request) async -> (WebSession, newCookie: String?) {
+        if let s = await sessions.session(cookie: Self.cookie(req)) { return (s, nil) }
+        let (cookie, s) = await sessions.start()
+        return (s, cookie)
+    }
+
+    // MARK: Rendering
+
+    /// Runs a page handler: resolves the session, requires a signed-in user of the area (if any), renews the token
+    /// when it is about to expire, and renders the template the handler names. Errors become HTML pages; a client's
+    /// mistake never becomes a 500.
+    func page(
+        _ req: Request, _ ctx: SafeRxContext, area: Area?, signedIn: Bool = false,
+        _ handler: (inout WebSession) async throws -> (String, [String: Any])
+    ) async throws -> Response {
+        var (s, newCookie) = await session(req)
+        var cookieHeader = newCookie.map { Self.setCookie($0, req) }
+        do {
+            if signedIn, let area {
+                guard s.signedIn, let role = s.role, area.roles.contains(role) else { throw Redirect(location: "/\(area.rawValue)/login") }
+                if s.enrollmentOnly, !req.uri.path.hasSuffix("/account"), !req.uri.path.contains("/account/mfa") {
+                    throw Redirect(location: "/\(area.rawValue)/account")
+                }
+                if !s.enrollmentOnly, let expires = s.tokenExpires, expires.timeIntervalSinceNow < 5 * 60, let token = s.token {
+                    let fresh = try await auth.renew(token)
+                    s.token = fresh.token
+                    s.tokenExpires = fresh.expires
+                    await sessions.save(s)
+                }
+            }
+            let (template, values) = try await handler(&s)
+            let flash = s.flash
+            if !flash.isEmpty {
+                s.flash = []
+                await sessions.save(s)
+            }
+            return html(render(template, values, session: s, area: area, flash: flash), cookie: cookieHeader)
+        } catch let r as Redirect {
+            return redirect(r.location, cookie: cookieHeader)
+        } catch let e as FHIRError where e.status == 401 && signedIn && area != nil {
+            // The token died (signed out elsewhere, disabled, password changed, grant ended): end the session.
+            await sessions.end(cookie: Self.cookie(req))
+            cookieHeader = Self.setCookie("", req, clear: true)
+            return redirect("/\(area!.rawValue)/login", cookie: cookieHeader)
+        } catch let e as FHIRError {
+            let title = e.status == 404 ? "Not found" : e.status == 403 ? "Not allowed" : "Something is not right"
+            let message = e.status == 404 ? "There is nothing here, or you may not see it." : e.diagnostics
+            return html(
+                render("error", ["title": title, "message": message], session: s, area: area, flash: []), status: .init(code: e.status),
+                cookie: cookieHeader)
+        }
+    }
+
+    /// Handles a form POST: session, CSRF token, then the handler, which answers with where to go next (303). A
+    /// refused request (the store's precise message) goes back as a flash message on the page the form came from.
+    func post(
+        _ req: Request, _ ctx: SafeRxContext, area: Area?, signedIn: Bool = true, back: String,
+        _ handler: (inout WebSession, FormData) async throws -> String
+    ) async throws -> Response {
+        guard var s = await sessions.session(cookie: Self.cookie(req)) else {
+            return redirect(area.map { "/\($0.rawValue)/login" } ?? "/", cookie: nil)
+        }
+        let form: FormData
+        do {
+            let body = try await req.body.collect(upTo: Self.maxFormBytes)
+            form = try FormData.parse(Data(buffer: body), contentType: req.headers[.contentType])
+        } catch let e as FHIRError {
+            s.flash.append(.init(.error, e.diagnostics))
+            await sessions.save(s)
+            return redirect(back, cookie: nil)
+        } catch {
+            s.flash.append(.init(.error, "The form is larger than 7 MB"))
+            await sessions.save(s)
+            return redirect(back, cookie: nil)
+        }
+        guard WebSessions.csrfMatches(form["_csrf"], s) else {
+            return html(
+                render("error", ["title": "Form expired", "message": "This form is out of date. Go back, reload the page and try again."], session: s, area: area, flash: []),
+                status: .forbidden, cookie: nil)
+        }
+        if signedIn, let area {
+            guard s.signedIn, let role = s.role, area.roles.contains(role) else { return redirect("/\(area.rawValue)/login", cookie: nil) }
+        }
+        do {
+            let next = try await handler(&s, form)
+            await sessions.save(s)
+            return redirect(next, cookie: nil)
+        } catch let r as Redirect {
+            await sessions.save(s)
+            return redirect(r.location, cookie: nil)
+        } catch let e as FHIRError where e.status == 401 && signedIn && area != nil {
+            await sessions.end(cookie: Self.cookie(req))
+            return redirect("/\(area!.rawValue)/login", cookie: Self.setCookie("", req, clear: true))
+        } catch let e as FHIRError {
+            s.flash.append(.init(.error, e.diagnostics))
+            await sessions.save(s)
+            return redirect(back, cookie: nil)
+        }
+    }
+
+    /// A POST whose answer is a page rather than a redirect: searches whose terms must never appear in a URL
+    /// (patient lookup, drug information). CSRF-checked like every form.
+    func postPage(
+        _ req: Request, _ ctx: SafeRxContext, area: Area?, signedIn: Bool,
+        _ handler: (inout WebSession, FormData) async throws -> (String, [String: Any])
+    ) async throws -> Response {
+        let form: FormData
+        do {
+            let body = try await req.body.collect(upTo: 64 * 1024)
+            form = try FormData.parse(Data(buffer: body), contentType: req.headers[.contentType])
+        } catch {
+            form = FormData()
+        }
+        return try await page(req, ctx, area: area, signedIn: signedIn) { s in
+            guard WebSessions.csrfMatches(form["_csrf"], s) else { throw FHIRError.forbidden("This form is out of date. Go back, reload the page and try again.") }
+            return try await handler(&s, form)
+        }
+    }
+
+    func render(_ template: String, _ values: [String: Any], session s: WebSession, area: Area?, flash: [WebSession.Flash]) -> String {
+        var v = values
+        let path = area.map { "/\($0.rawValue)" } ?? "/"
+        v["home"] = path
+        v["areaName"] = area?.name ?? ""
+        v["csrf"] = s.csrf
+        let navItems: [[String: Any]] = (area?.nav ?? []).map { ["href": $0.0, "label": $0.1, "current": v["current"] as? String == $0.0] }
+        v["nav"] = navItems
+        v["hasNav"] = !navItems.isEmpty
+        if s.signedIn, let area, let role = s.role, area.roles.contains(role) {
+            var user: [String: Any] = ["username": s.username ?? "", "logout": "/\(area.rawValue)/logout"]
+            if s.ownPatient != nil, let p = s.patient { user["actingFor"] = p }
+            v["user"] = user
+        }
+        v["flash"] = flash.map { ["kind": $0.kind.rawValue, "text": $0.text, "error": $0.kind == .error] as [String: Any] }
+        return pages.render(template, v)
+    }
+
+    func html(_ body: String, status: HTTPResponse.Status = .ok, cookie: String?) -> Response {
+        var h = HTTPFields()
+        h[.contentType] = "text/html; charset=utf-8"
+        if let cookie { h[.setCookie] = cookie }
+        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    func redirect(_ location: String, cookie: String?) -> Response {
+        var h = HTTPFields()
+        h[.location] = location
+        if let cookie { h[.setCookie] = cookie }
+        return Response(status: .seeOther, headers: h)
+    }
+
+    // MARK: Acting through the gate
+
+    /// The session user's access context, exactly as an API call with their token would get it (audited denials).
+    func access(_ req: Request, _ ctx: SafeRxContext, _ s: WebSession, _ interaction: String, _ type: ResourceType?) async throws -> AccessContext {
+        guard let token = s.token else { throw FHIRError.unauthorized() }
+        var head = req.head
+        head.headerFields[.authorization] = "Bearer \(token)"
+        head.headerFields[FHIRController.purposeHeader] = nil
+        return try await fhir.access(Request(head: head, body: RequestBody(buffer: ByteBuffer())), ctx, interaction: interaction, type: type)
+    }
+
+    func search(_ access: AccessContext, _ type: ResourceType, _ items: [(String, String)]) async throws -> SearchPage {
+        try await store.search(access, SearchQuery.parse(type, items, scope: access.scope))
+    }
+
+    // MARK: Sign-in and sign-out (one shape for the three areas)
+
+    func registerSignIn(_ area: Area, on router: Router<SafeRxContext>) {
+        let base = "/\(area.rawValue)"
+        router.get("\(base)/login") { req, ctx in
+            try await self.page(req, ctx, area: area) { s in
+                if s.signedIn, !s.enrollmentOnly, let role = s.role, area.roles.contains(role) { throw Redirect(location: base) }
+                return ("login", [
+                    "title": "Sign in", "heading": "Sign in to the \(area.name.lowercased())", "action": "\(base)/login",
+                    "otpOptional": area == .portal, "signup": area == .portal,
+                ])
+            }
+        }
+        router.post("\(base)/login") { req, ctx in
+            try await self.signIn(req, ctx, area: area)
+        }
+        router.post("\(base)/logout") { req, ctx in
+            try await self.post(req, ctx, area: area, signedIn: false, back: base) { s, _ in
+                if let token = s.token, let claims = try? await auth.account(fromToken: token).1 { try? await auth.revoke(claims) }
+                if let own = s.pending["ownToken"], let claims = try? await auth.account(fromToken: own).1 { try? await auth.revoke(claims) }
+                await sessions.end(cookie: Self.cookie(req))
+                return "\(base)/login"
+            }
+        }
+    }
+
+    func signIn(_ req: Request, _ ctx: SafeRxContext, area: Area) async throws -> Response {
+        let base = "/\(area.rawValue)"
+        let old = Self.cookie(req)
+        var newCookie: String?
+        let response = try await post(req, ctx, area: area, signedIn: false, back: "\(base)/login") { s, form in
+            guard let username = form.value("username"), let password = form["password"], !password.isEmpty else {
+                throw FHIRError.invalid("Enter your username and password")
+            }
+            let issued = try await auth.login(username: username, password: password, otp: form.value("otp"), request: fhir.requestInfo(req, ctx))
+            let (user, claims) = try await auth.account(fromToken: issued.accessToken)
+            guard area.roles.contains(user.role) else {
+                try? await auth.revoke(claims)
+                throw FHIRError.forbidden("This sign-in page is for the \(area.name.lowercased()); this account cannot use it")
+            }
+            let (cookie, fresh) = await sessions.signIn(
+                replacing: old, token: issued.accessToken, expires: Date().addingTimeInterval(TimeInterval(issued.expiresIn)),
+                username: user.username, role: user.role, patient: user.patientID, enrollmentOnly: issued.mfaEnrollmentRequired)
+            newCookie = cookie
+            s = fresh
+            if issued.mfaEnrollmentRequired {
+                s.flash.append(.init(.info, "Staff accounts need a second factor. Set one up to continue."))
+                return "\(base)/account"
+            }
+            return base
+        }
+        guard let newCookie else { return response }
+        var r = response
+        r.headers[.setCookie] = Self.setCookie(newCookie, req)
+        return r
+    }
+
+    /// Account settings with TOTP enrolment, the same for every area.
+    func registerAccount(_ area: Area, on router: Router<SafeRxContext>) {
+        let base = "/\(area.rawValue)"
+        router.get("\(base)/account") { req, ctx in
+            try await self.page(req, ctx, area: area, signedIn: true) { s in
+                let (user, _) = try await auth.account(fromToken: s.pending["ownToken"] ?? s.token ?? "")
+                let mfa = try await store.mfaState(userID: user.id)
+                var v: [String: Any] = [
+                    "title": "Account", "current": "\(base)/account", "base": base, "username": user.username, "mfaEnabled": mfa.enabled,
+                    "mfaRequired": AuthService.requiresMFA(user.role), "recoveryCodesLeft": mfa.recoveryCodesLeft,
+                ]
+                if let secret = s.pending["totpSecret"], let uri = s.pending["totpURI"], !mfa.enabled {
+                    v["enrolling"] = true
+                    v["secret"] = secret
+                    v["uri"] = uri
+                }
+                if let codes = s.pending["recoveryCodes"] {
+                    v["recoveryCodes"] = codes.split(separator: " ").map(String.init)
+                    v["hasRecoveryCodes"] = true
+                    s.pending["recoveryCodes"] = nil
+                    await sessions.save(s)
+                }
+                return ("account", v)
+            }
+        }
+        router.post("\(base)/account/mfa") { req, ctx in
+            try await self.post(req, ctx, area: area, back: "\(base)/account") { s, _ in
+                let (user, _) = try await auth.account(fromToken: s.pending["ownToken"] ?? s.token ?? "")
+                let e = try await auth.beginTOTP(user, request: fhir.requestInfo(req, ctx))
+                s.pending["totpSecret"] = e.secret
+                s.pending["totpURI"] = e.uri
+                return "\(base)/account"
+            }
+        }
+        router.post("\(base)/account/mfa/verify") { req, ctx in
+            try await self.post(req, ctx, area: area, back: "\(base)/account") { s, form in
+                let (user, _) = try await auth.account(fromToken: s.pending["ownToken"] ?? s.token ?? "")
+                let codes = try await auth.confirmTOTP(user, code: form.value("code") ?? "", request: fhir.requestInfo(req, ctx))
+                s.pending["totpSecret"] = nil
+                s.pending["totpURI"] = nil
+                s.pending["recoveryCodes"] = codes.joined(separator: " ")
+                if s.enrollmentOnly {
+                    // An enrolment-only token cannot do anything else: sign in again with the new factor.
+                    s.flash.append(.init(.info, "Second factor on. Write down your recovery codes, then sign in again with a code from the app."))
+                } else {
+                    s.flash.append(.init(.info, "Two-step sign-in is on."))
+                }
+                return "\(base)/account"
+            }
+        }
+    }
+}
+
+extension Data {
+    init(buffer: ByteBuffer) { self = Data(buffer.readableBytesView) }
+}
