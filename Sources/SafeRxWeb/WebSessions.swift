@@ -121,13 +121,6 @@ public actor WebSessions {
         sessions[Self.key(cookie)] = nil
     }
 
-    /// Ends every session of a user (password change, account disabled).
-    public func end(username: String) {
-        sessions = sessions.filter { $0.value.username != username }
-    }
-
-    public var count: Int { sessions.count }
-
     func evict(now: Date) {
         sessions = sessions.filter { now.timeIntervalSince($0.value.lastSeen) < idleTimeout && now.timeIntervalSince($0.value.created) < absoluteTimeout }
         if sessions.count >= capacity {

@@ -59,7 +59,7 @@ extension WebFront {
         }
         router.get("\(base)/attachments/:binary") { req, ctx in
             let id = ctx.parameters.get("binary") ?? ""
-            var (s, _) = await self.session(req)
+            let (s, _) = await self.session(req)
             guard s.signedIn, let role = s.role, area.roles.contains(role) else { return self.redirect("\(base)/login", cookie: nil) }
             do {
                 let access = try await self.access(req, ctx, s, "read", .binary)
@@ -69,9 +69,9 @@ extension WebFront {
                 h[.contentType] = native.contentType
                 h[.contentDisposition] = "attachment; filename=\"attachment-\(Display.shortID(id))\(native.fileExtension)\""
                 return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: native.data)))
-            } catch let e as FHIRError {
-                s.flash.append(.init(.error, e.status == 404 ? "That attachment does not exist, or you may not see it." : e.diagnostics))
-                await sessions.save(s)
+            } catch let e as FHIRError where e.status == 401 {
+                return self.redirect("\(base)/login", cookie: nil)
+            } catch is FHIRError {
                 return self.html(self.render("error", ["title": "Not found", "message": "There is nothing here, or you may not see it."], session: s, area: area, flash: []), status: .notFound, cookie: nil)
             }
         }

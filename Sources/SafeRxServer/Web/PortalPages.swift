@@ -61,7 +61,7 @@ extension WebFront {
         var values: [String: Any] = ["title": "Prescriptions", "current": "/portal"]
         if s.ownPatient != nil { values["actingFor"] = patient }
         // A caregiver with a messages-only grant has no prescriptions: show what the grant allows.
-        let rxAccess = try? await access(req, ctx, s, "search", .medicationRequest)
+        let rxAccess = try await accessUnlessForbidden(req, ctx, s, .medicationRequest)
         if let rxAccess {
             let rx = try await search(rxAccess, .medicationRequest, [("patient", patient), ("_include", "MedicationRequest:medication"), ("_count", "100")])
             let fills = try await search(rxAccess, .medicationDispense, [("patient", patient), ("_count", "100")])
@@ -86,11 +86,21 @@ extension WebFront {
             values["orders"] = fills.matches.filter { $0.type == .medicationDispense }.sorted { $0.lastUpdated > $1.lastUpdated }
                 .map { Display.order($0, medications: meds) }
         }
-        if let mAccess = try? await access(req, ctx, s, "search", .communication) {
+        if let mAccess = try await accessUnlessForbidden(req, ctx, s, .communication) {
             let unread = try await store.messageThreads(mAccess).reduce(0) { $0 + $1.unread }
             if unread > 0 { values["unread"] = unread }
         }
         return ("portal-home", values)
+    }
+
+    /// The access context for searching `type`, or `nil` when the grant does not cover it (403, audited as a denial);
+    /// a dead token still ends the session.
+    func accessUnlessForbidden(_ req: Request, _ ctx: SafeRxContext, _ s: WebSession, _ type: ResourceType) async throws -> AccessContext? {
+        do {
+            return try await access(req, ctx, s, "search", type)
+        } catch let e as FHIRError where e.status == 403 {
+            return nil
+        }
     }
 
     // MARK: Sign-up and password reset

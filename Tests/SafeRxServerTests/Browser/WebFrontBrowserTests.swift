@@ -35,7 +35,7 @@ import Testing
         try await b.click("button[type=submit]")
     }
 
-    @Test("Journeys in headless Chromium: patient refill, message with attachment, access log; technician fills, pharmacist verifies and ships; nothing leaves the origin")
+    @Test("Patient journey in headless Chromium: sign-in, refill, message with attachment, access log, drug search, sign-out; nothing leaves the origin")
     func journeys() async throws {
         let server = try await LiveServer.shared.value
         let origin = "http://127.0.0.1:\(server.port)"
