@@ -23,6 +23,9 @@ extension WebFront {
                     s.flash.append(.init(.info, "Refill requested. We will let you know when it ships."))
                 } catch let e as FHIRError where e.status == 422 {
                     s.flash.append(.init(.error, "We could not request this refill: \(e.diagnostics)"))
+                } catch let e as FHIRError where e.status == 404 {
+                    // Another patient's prescription and one that does not exist read the same.
+                    s.flash.append(.init(.error, "We could not request this refill: there is no such prescription on this account."))
                 }
                 return "/portal#orders"
             }

@@ -103,8 +103,27 @@ final class Browser: @unchecked Sendable {
         try await command("POST", "element/\(id)/value", .object(["text": .string(text)]))
     }
 
+    /// Clicks an element that submits a form or follows a link, and returns once the next page has loaded.
+    ///
+    /// WebDriver's click may return before the navigation it starts has finished (seen under load in CI), so the
+    /// old document is marked first and the click counts as done only when a document without the mark is complete.
     func click(_ css: String) async throws {
-        try await command("POST", "element/\(try await element(css))/click")
+        let id = try await element(css)
+        try await execute("document.documentElement.setAttribute('data-webdriver-stale', '1')")
+        try await command("POST", "element/\(id)/click")
+        for _ in 0..<200 {
+            let state = try? await execute(
+                "return document.readyState + (document.documentElement.hasAttribute('data-webdriver-stale') ? ':old' : ':new')")
+            if state?.stringValue == "complete:new" { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestError("clicking \(css) did not load a new page within 10 s (still \(try await url()))")
+    }
+
+    /// Runs a script in the page (WebDriver scripts are not subject to the page's CSP).
+    @discardableResult
+    func execute(_ script: String) async throws -> JSON {
+        try await command("POST", "execute/sync", .object(["script": .string(script), "args": .array([])]))
     }
 
     func source() async throws -> String { try await command("GET", "source").stringValue ?? "" }
