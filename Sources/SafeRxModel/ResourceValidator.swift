@@ -39,6 +39,7 @@ public enum ResourceValidator {
         for key in definition.required where object[key] == nil {
             throw .invalid("Missing required element '\(key)'", at: "\(type.rawValue).\(key)")
         }
+        if type == .communication, let payload = object["payload"]?.arrayValue { try checkPayload(payload) }
         if type == .consent { try ConsentGrant.validate(json) }
         if type == .binary { try AttachmentRules.checkBinary(json) }
         if type == .documentReference { try AttachmentRules.checkDocumentReference(json) }
@@ -48,6 +49,31 @@ public enum ResourceValidator {
             let hasMedication = object["medicationCodeableConcept"] != nil || object["medicationReference"] != nil
             guard hasMedication else {
                 throw .invalid("One of medicationCodeableConcept or medicationReference is required", at: "\(type.rawValue).medication[x]")
+            }
+        }
+    }
+
+    /// A message part is text or a reference to a DocumentReference (whose Binary was checked by content); inline
+    /// attachments are refused, since they would bypass the attachment checks.
+    static func checkPayload(_ payload: [JSON]) throws(FHIRError) {
+        for (i, part) in payload.enumerated() {
+            let path = "Communication.payload[\(i)]"
+            guard case .object(let o) = part else { throw mismatch(path, "an object", part) }
+            for key in o.keys where !["contentString", "contentReference", "contentAttachment", "extension"].contains(key) {
+                throw .invalid("Unknown element '\(key)' in \(path)", at: "\(path).\(key)")
+            }
+            if o["contentAttachment"] != nil {
+                throw .invalid(
+                    "\(path).contentAttachment is not accepted: upload the file as a Binary, describe it with a DocumentReference and send contentReference",
+                    at: "\(path).contentAttachment")
+            }
+            switch (o["contentString"], o["contentReference"]) {
+            case (let text?, nil):
+                try check(text, .string, path: "\(path).contentString")
+            case (nil, let ref?):
+                try check(ref, .reference([.documentReference]), path: "\(path).contentReference")
+            default:
+                throw .invalid("\(path) needs exactly one of contentString or contentReference", at: path)
             }
         }
     }

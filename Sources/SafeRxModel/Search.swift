@@ -112,7 +112,7 @@ public struct SearchParameter: Sendable {
             list = []
         case .auditEvent:
             list = [.init("patient", .reference(.patient)), .init("date", .date(rangeable: true)),
-                    .init("action", .token), .init("outcome", .token)]
+                    .init("action", .token), .init("outcome", .token), .init("agent", .token)]
         }
         return Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
     }

@@ -38,6 +38,14 @@ public struct DemoPharmacy: Sendable {
     /// Patients (pat-0003, pat-0007, ...) who signed a marketing authorization for the loyalty program.
     public var consentPatients: Int
 
+    /// `YYYY-MM-DD` plus `days` (UTC).
+    static func plusDays(_ day: String, _ days: Int) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withFullDate]
+        guard let d = f.date(from: day) else { return day }
+        return f.string(from: d.addingTimeInterval(Double(days) * 86_400))
+    }
+
     public init(patientCount: Int = 200, patientAccounts: Int = 20, partnerPatients: Int = 20, consentPatients: Int = 5) {
         self.patientCount = patientCount
         self.patientAccounts = min(patientAccounts, patientCount)
@@ -118,20 +126,24 @@ public struct DemoPharmacy: Sendable {
             let family = Self.family[rng.next(Self.family.count)]
             let year = 1940 + rng.next(65), month = 1 + rng.next(12), day = 1 + rng.next(28)
             let birth = String(format: "%04d-%02d-%02d", year, month, day)
+            // Drawn in the same order as before the address was kept for shipments: demo data stays the same.
+            let gender = rng.next(2) == 0 ? "female" : "male"
+            let phone = String(format: "555-%03d-%04d", rng.next(1000), rng.next(10000))
+            let address: JSON = .object([
+                "line": .array([.string("\(100 + rng.next(9900)) \(Self.streets[rng.next(Self.streets.count)])")]),
+                "city": .string(Self.cities[rng.next(Self.cities.count)].0), "state": .string(Self.cities[i % Self.cities.count].1),
+                "postalCode": .string(String(format: "%05d", 10000 + rng.next(89999))),
+            ])
             items.append((.patient, .object([
                 "resourceType": "Patient", "id": .string(pid), "active": true,
                 "identifier": .array([.object(["system": "urn:saferx:mrn", "value": .string(String(format: "MRN%06d", 100_000 + i))])]),
                 "name": .array([.object(["use": "official", "family": .string(family), "given": .array([.string(given)])])]),
-                "gender": .string(rng.next(2) == 0 ? "female" : "male"), "birthDate": .string(birth),
+                "gender": .string(gender), "birthDate": .string(birth),
                 "telecom": .array([
-                    .object(["system": "phone", "value": .string(String(format: "555-%03d-%04d", rng.next(1000), rng.next(10000))), "use": "mobile"]),
+                    .object(["system": "phone", "value": .string(phone), "use": "mobile"]),
                     .object(["system": "email", "value": .string("\(given.lowercased()).\(family.lowercased())\(i)@example.org")]),
                 ]),
-                "address": .array([.object([
-                    "line": .array([.string("\(100 + rng.next(9900)) \(Self.streets[rng.next(Self.streets.count)])")]),
-                    "city": .string(Self.cities[rng.next(Self.cities.count)].0), "state": .string(Self.cities[i % Self.cities.count].1),
-                    "postalCode": .string(String(format: "%05d", 10000 + rng.next(89999))),
-                ])]),
+                "address": .array([address]),
             ]), i >= partnerStart ? Self.partnerClientID : nil))
             let prescriptionCount = 1 + rng.next(4)
             for j in 1...prescriptionCount {
@@ -150,15 +162,37 @@ public struct DemoPharmacy: Sendable {
                     "dispenseRequest": .object(["numberOfRepeatsAllowed": .int(Int64(rng.next(6))), "quantity": .object(["value": .int(30), "unit": "tablet"])]),
                 ]), nil))
                 if rng.next(3) > 0 {
-                    items.append((.medicationDispense, .object([
-                        "resourceType": "MedicationDispense", "id": .string("disp-\(pid)-\(j)"),
-                        "status": .string(["completed", "completed", "in-progress", "preparation"][rng.next(4)]),
+                    let status = ["completed", "completed", "in-progress", "preparation"][rng.next(4)]
+                    var dispense: [String: JSON] = [
+                        "resourceType": "MedicationDispense", "id": .string("disp-\(pid)-\(j)"), "status": .string(status),
                         "medicationReference": .object(["reference": .string("Medication/med-\(med)")]),
                         "subject": .object(["reference": .string("Patient/\(pid)")]),
                         "authorizingPrescription": .array([.object(["reference": .string("MedicationRequest/\(rxID)")])]),
                         "quantity": .object(["value": .int(30), "unit": "tablet"]),
-                        "whenHandedOver": .string(authored),
-                    ]), nil))
+                        "daysSupply": .object(["value": .int(30), "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"]),
+                    ]
+                    if status == "completed" {
+                        // Shipped on the day it was written and delivered two days later, as a carrier feed would say.
+                        dispense["whenHandedOver"] = .string(authored)
+                        let day = String(authored.prefix(10))
+                        func event(_ status: String, _ time: String, _ location: String? = nil) -> JSON {
+                            var parts: [JSON] = [.object(["url": "status", "valueCode": .string(status)]), .object(["url": "time", "valueDateTime": .string(time)])]
+                            if let location { parts.append(.object(["url": "location", "valueString": .string(location)])) }
+                            return .object(["url": "event", "extension": .array(parts)])
+                        }
+                        let city = address["city"]?.stringValue ?? ""
+                        dispense["extension"] = .array([
+                            .object(["url": .string(FillState.extensionURL), "valueCode": "delivered"]),
+                            .object(["url": .string(Shipment.extensionURL), "extension": .array([
+                                .object(["url": "carrier", "valueCode": "usps"]),
+                                .object(["url": "trackingNumber", "valueString": .string(String(format: "9400100000%06d%06d", i, j))]),
+                                .object(["url": "shipTo", "valueAddress": address]),
+                                event("label-created", authored), event("in-transit", "\(day)T21:00:00Z", "USPS regional facility"),
+                                event("delivered", Self.plusDays(day, 2) + "T15:30:00Z", city),
+                            ])]),
+                        ])
+                    }
+                    items.append((.medicationDispense, .object(dispense), nil))
                 }
             }
             let threadLength = 1 + rng.next(3)

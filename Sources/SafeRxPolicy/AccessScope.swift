@@ -45,10 +45,14 @@ public struct AccessScope: Sendable, Hashable {
     let fields: [ResourceType: Set<String>]
     /// A system job's reason (backups, exports, verification); `nil` for requests.
     public let systemReason: String?
+    /// The role's rights before the purpose and the token narrowed them (to say why something is refused).
+    let roleRights: [ResourceType: Rights]
+    /// The types the purpose covers (`nil`: not narrowed by a purpose).
+    let purposeTypes: Set<ResourceType>?
 
     init(
         principal: Principal, role: Role, rows: Rows, rights: [ResourceType: Rights], fields: [ResourceType: Set<String>] = [:],
-        systemReason: String? = nil
+        systemReason: String? = nil, roleRights: [ResourceType: Rights]? = nil, purposeTypes: Set<ResourceType>? = nil
     ) {
         self.principal = principal
         self.role = role
@@ -57,6 +61,39 @@ public struct AccessScope: Sendable, Hashable {
         self.rights = rights.filter { $0.value != .none }
         self.fields = fields
         self.systemReason = systemReason
+        self.roleRights = roleRights ?? rights
+        self.purposeTypes = purposeTypes
+    }
+
+    /// Why this scope may not `verb` (read, create, update, delete…) resources of `type`, in one sentence: the
+    /// role, the purpose of use, a partial view, a caregiver's grant or the token's scopes, whichever cut it first.
+    public func refusal(_ verb: String, _ type: ResourceType) -> String {
+        let write = verb != "read"
+        let full = roleRights[type] ?? .none
+        let roleAllows = write ? (full.create || full.update || full.delete || full.changeStatus) : full.read
+        if !roleAllows {
+            return "Role '\(principal.auditRole)' may not \(verb) \(type.rawValue) resources"
+        }
+        if let purposeTypes, !purposeTypes.contains(type) {
+            return "Purpose of use \(purpose.rawValue) does not cover \(type.rawValue) resources"
+        }
+        if write, fields[type] != nil {
+            return "Purpose of use \(purpose.rawValue) shows only part of \(type.rawValue), so it may read but not \(verb) it (saving the part would drop the rest)"
+        }
+        if principal.caregiverGrant != nil {
+            return "This caregiver access does not reach \(type.rawValue) resources: the patient's grant covers \(principal.grantedScopes.map(Self.describe) ?? "less")"
+        }
+        return "This access token's scopes (\(principal.grantedScopes ?? "none")) do not allow \(verb) on \(type.rawValue)"
+    }
+
+    /// `patient/Communication.read patient/Binary.read` → "Communication, Binary".
+    static func describe(_ scopes: String) -> String {
+        var types: [String] = []
+        for item in scopes.split(separator: " ") {
+            let t = item.split(separator: "/").last?.split(separator: ".").first.map(String.init) ?? ""
+            if !t.isEmpty, !types.contains(t) { types.append(t == "*" ? "everything" : t) }
+        }
+        return types.joined(separator: ", ")
     }
 
     /// The purpose this scope acts under.
@@ -151,7 +188,9 @@ public enum AccessPolicy {
                 read: r.read && read, create: r.create && write, update: r.update && write, delete: r.delete && write,
                 changeStatus: r.changeStatus && write)
         }
-        return AccessScope(principal: p, role: full.role, rows: full.rows, rights: narrowed, fields: fields)
+        return AccessScope(
+            principal: p, role: full.role, rows: full.rows, rights: narrowed, fields: fields, roleRights: full.rights,
+            purposeTypes: Set(allowed.keys))
     }
 
     struct Grant {

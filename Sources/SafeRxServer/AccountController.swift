@@ -118,7 +118,7 @@ struct AccountController: Sendable {
         let codes = try await auth.confirmTOTP(user, code: f["code"]!, request: fhir.requestInfo(req, ctx))
         return json(.object([
             "enabled": true, "recovery_codes": .array(codes.map { .string($0) }),
-            "next": "Keep the recovery codes somewhere safe: each signs in once without the app. Sign in again with 'otp'.",
+            "next": "Keep the recovery codes somewhere safe: each signs in once without the app. Sign in again with 'otp' set to the app's next code (each code works only once, so the one just used is refused until the app shows a new one).",
         ]))
     }
 
@@ -209,13 +209,19 @@ struct MessagingController: Sendable {
             assignedTo = access.scope.principal.subject
         }
         let threads = try await fhir.store.messageThreads(access, assignedTo: assignedTo)
+        // Staff see who a thread is assigned to by username; patients and caregivers by role only.
+        let staff = [Role.pharmacist.rawValue, Role.technician.rawValue].contains(access.scope.principal.roleName)
+        var assignees: [String: String] = [:]
+        for u in try await fhir.store.users() where threads.contains(where: { $0.assignee == u.id }) {
+            assignees[u.id] = staff ? u.username : u.role
+        }
         return AccountController.plain(.object([
             "threads": .array(threads.map { t in
                 var o: [String: JSON] = [
                     "thread": .string("Communication/\(t.id)"), "patient": .string("Patient/\(t.patientID)"), "messages": .int(Int64(t.messages)),
                     "unread": .int(Int64(t.unread)), "lastSent": .string(t.lastSent),
                 ]
-                if let a = t.assignee { o["assignee"] = .string(a) }
+                if let a = t.assignee { o["assignee"] = .string(assignees[a] ?? "pharmacy staff") }
                 return .object(o)
             }),
             "unread": .int(Int64(threads.reduce(0) { $0 + $1.unread })),

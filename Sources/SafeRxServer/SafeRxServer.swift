@@ -55,6 +55,8 @@ public enum SafeRxServer {
         store: PharmacyStore, auth: AuthService, baseURL: String, signupTenant: String = "demo-pharmacy", web: WebResources? = nil
     ) -> Router<SafeRxContext> {
         let router = Router(context: SafeRxContext.self)
+        // Outermost, so that it logs the status the error middleware answered with.
+        router.add(middleware: RequestLogMiddleware(level: .info))
         router.add(middleware: FHIRErrorMiddleware())
         router.get("/health") { _, _ -> Response in
             var h = HTTPFields()

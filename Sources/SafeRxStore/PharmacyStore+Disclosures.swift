@@ -46,6 +46,8 @@ extension PharmacyStore {
         patient: String, tenant: String, everyAccess: Bool, since: String, excludingRequest: String? = nil
     ) async throws(FHIRError) -> [AccessLogEntry] {
         let cipher = auditLog.cipher
+        // Disclosures are the accesses through which data left the store; "who looked at my data" is everything done
+        // with the patient's records: reads, writes, refills, fill steps, files, notifications.
         let actions = Self.disclosingActions + ["break-glass"]
         let rows: [(Int64, String, String)]
         do {
@@ -72,7 +74,7 @@ extension PharmacyStore {
         for (_, body, hash) in rows {
             guard let r = AuditRecord.decode(body: body, hash: hash, cipher: cipher) else { continue }
             let e = r.entry
-            guard e.outcome == "success", actions.contains(e.action), e.requestID != excludingRequest else { continue }
+            guard e.outcome == "success", everyAccess || actions.contains(e.action), e.requestID != excludingRequest else { continue }
             if !everyAccess {
                 guard let purpose = PurposeOfUse(rawValue: e.purpose), !purpose.isTPO else { continue }
             }
@@ -81,6 +83,8 @@ extension PharmacyStore {
             switch e.actor.role {
             case Role.partner.rawValue, Role.businessLine.rawValue: recipient = clientNames[e.actor.id] ?? e.actor.id
             case Role.patient.rawValue: recipient = patientUsers[e.actor.id] == patient ? "you" : "another patient"
+            case "caregiver": recipient = "a caregiver you authorized"
+            case "system": recipient = "\(pharmacy) (automated)"
             default: recipient = "\(e.actor.role) at \(pharmacy)"
             }
             let resource = e.resourceType.map { t in e.resourceID.map { "\(t)/\($0)" } ?? t } ?? "-"

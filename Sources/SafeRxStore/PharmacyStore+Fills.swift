@@ -303,7 +303,12 @@ extension PharmacyStore {
     /// Applies carrier tracking updates (a carrier's feed or a fulfillment vendor's returned file) under a system
     /// scope: each is found by its blind-indexed tracking number, appended to the shipment's events, and a
     /// `delivered` update completes the fill. Returns how many were applied and the tracking numbers not found.
-    public func applyTracking(_ ctx: AccessContext, _ updates: [TrackingUpdate]) async throws(FHIRError) -> (applied: Int, unknown: [String]) {
+    ///
+    /// Applying the same file twice changes nothing: an update whose status and time the shipment already records is
+    /// counted in `repeated` and sends no webhook, and only the first `delivered` completes the fill.
+    public func applyTracking(
+        _ ctx: AccessContext, _ updates: [TrackingUpdate]
+    ) async throws(FHIRError) -> (applied: Int, unknown: [String], repeated: Int) {
         guard ctx.scope.systemReason != nil, ctx.scope.tenant != "*" else {
             throw await deny(ctx, interaction: "tracking", type: .medicationDispense, id: nil, error: .forbidden("Tracking imports need a system scope for one tenant"))
         }
@@ -320,6 +325,7 @@ extension PharmacyStore {
         let index = blindIndex
         return try await runWrite { [self] db in
             var applied = 0
+            var repeated = 0
             var unknown: [String] = []
             var touched = Set<String>()
             for u in updates {
@@ -334,7 +340,19 @@ extension PharmacyStore {
                 var extensions = body["extension"]?.arrayValue ?? []
                 guard let i = extensions.firstIndex(where: { $0["url"]?.stringValue == Shipment.extensionURL }) else { continue }
                 var parts = extensions[i]["extension"]?.arrayValue ?? []
-                parts.append(Self.shipmentEvent(status: u.status, time: u.time, location: u.location))
+                let event = Self.shipmentEvent(status: u.status, time: u.time, location: u.location)
+                let known = parts.contains { p in
+                    guard p["url"]?.stringValue == "event" else { return false }
+                    let fields = p["extension"]?.arrayValue ?? []
+                    func field(_ name: String, _ key: String) -> String? { fields.first { $0["url"]?.stringValue == name }?[key]?.stringValue }
+                    return field("status", "valueCode") == u.status && field("time", "valueDateTime") == u.time
+                }
+                let alreadyDelivered = u.status == "delivered" && FillState.of(body) == .delivered
+                if known || alreadyDelivered {
+                    repeated += 1
+                    continue
+                }
+                parts.append(event)
                 extensions[i]["extension"] = .array(parts)
                 let from = FillState.of(body)
                 var to = from
@@ -366,9 +384,9 @@ extension PharmacyStore {
             }
             let e = entry(
                 ctx, action: "tracking", type: .medicationDispense, id: nil, patients: touched.sorted(), outcome: "success", status: 200,
-                detail: "\(scope.systemReason ?? "tracking"): \(applied) applied, \(unknown.count) unknown")
+                detail: "\(scope.systemReason ?? "tracking"): \(applied) applied, \(repeated) repeated, \(unknown.count) unknown")
             try auditLog.append([e], in: db)
-            return (applied, unknown)
+            return (applied, unknown, repeated)
         }
     }
 }

@@ -179,7 +179,7 @@ extension PharmacyStore {
                 parts.append("EXISTS (SELECT 1 FROM search_index si WHERE si.pk = v.pk AND si.param = ? AND \(sql))")
                 args.append(parameter)
                 args += a
-            case .auditPatient, .auditDate:
+            case .auditPatient, .auditDate, .auditField:
                 parts.append("0")
             }
         }
@@ -237,6 +237,11 @@ extension PharmacyStore {
                 let (s, a) = Self.dateComparison("a.time", cmp, value)
                 sql += " AND \(s)"
                 args += a
+            case .auditField(let parameter, let values):
+                // action and outcome as recorded; agent is the actor's user or client id.
+                let path = parameter == "agent" ? "$.entry.actor.id" : parameter == "outcome" ? "$.entry.outcome" : "$.entry.action"
+                sql += " AND json_extract(a.body, '\(path)') IN (\(values.map { _ in "?" }.joined(separator: ",")))"
+                args += values
             case .terms, .dateRange:
                 sql += " AND 0"
             }

@@ -23,7 +23,7 @@ public struct IdentityClaim: Sendable {
     }
 
     /// The identifier system of prescription numbers.
-    public static let rxNumberSystem = "urn:saferx:rx-number"
+    public static let rxNumberSystem = RxNumber.system
 }
 
 extension PharmacyStore {

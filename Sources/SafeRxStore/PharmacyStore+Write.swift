@@ -76,6 +76,16 @@ extension PharmacyStore {
             throw await deny(ctx, interaction: "update", type: type, id: id,
                 error: .forbidden("Only pharmacists may change the status of a \(type.rawValue)"), detail: "status change")
         }
+        var json = json
+        if type == .medicationRequest, let number = RxNumber.of(old) {
+            // The Rx number is the pharmacy's: an update keeps it and may not change it.
+            if let given = RxNumber.of(json), given != number {
+                throw FHIRError.conflict("The Rx number of MedicationRequest/\(id) is \(number) and cannot be changed")
+            }
+            if RxNumber.of(json) == nil {
+                json["identifier"] = .array((json["identifier"]?.arrayValue ?? []) + [RxNumber.identifier(number)])
+            }
+        }
         let prepared = try await prepare(ctx, type, id: id, json, previous: current)
         if type == .medicationRequest {
             // Re-checked when what the rules look at changes, or when a pharmacist accepts a transfer-in (draft → active).
@@ -176,15 +186,16 @@ extension PharmacyStore {
             // their token does not read Patient (a caregiver for messages only).
             if case .compartment(let pid) = scope.rows, ref.type == .patient, ref.id == pid { continue }
             let visible = try await run { [self] db in
-                if ref.type == .binary {
-                    // An attachment's content must be in the same patient's compartment as the document.
+                if ref.type == .binary || ref.type == .documentReference {
+                    // An attachment (its content, or the document a message points at) must be in the same patient's
+                    // compartment as what refers to it: staff could otherwise hand one patient another's file.
                     let owners = try String.fetchAll(
                         db,
                         sql: """
                             SELECT rp.patient_id FROM resource_version v JOIN resource_patient rp ON rp.pk = v.pk
-                            WHERE v.type = 'Binary' AND v.id = ? AND v.current = 1 AND v.tenant = ?
+                            WHERE v.type = ? AND v.id = ? AND v.current = 1 AND v.tenant = ?
                             """,
-                        arguments: [ref.id, scope.tenant])
+                        arguments: [ref.type.rawValue, ref.id, scope.tenant])
                     guard Set(owners) == patients else { return false }
                 }
                 guard scope.rights(for: ref.type).read else { return false }
@@ -236,8 +247,16 @@ extension PharmacyStore {
             arguments: [type.rawValue, id, type.rawValue, id])
     }
 
-    func insertVersion(_ db: Database, tenant: String, _ w: PreparedWrite, version: Int, scope: AccessScope) throws -> StoredResource {
+    func insertVersion(_ db: Database, tenant: String, _ write: PreparedWrite, version: Int, scope: AccessScope) throws -> StoredResource {
         let now = Self.now()
+        var w = write
+        if w.type == .medicationRequest, version == 1, RxNumber.of(w.json) == nil {
+            // Every prescription gets the pharmacy's Rx number (the one on the label, used to sign up and to look up).
+            var json = w.json
+            json["identifier"] = .array((json["identifier"]?.arrayValue ?? []) + [RxNumber.identifier(try nextRxNumber(db, tenant: tenant))])
+            w = PreparedWrite(
+                type: w.type, id: w.id, json: json, patients: w.patients, terms: ResourceIndexer.terms(of: w.type, json), owner: w.owner)
+        }
         var json = w.json
         json["meta"] = nil
         let owner = Self.keyOwner(w.type, id: w.id, w.json, patients: w.patients)
@@ -274,6 +293,13 @@ extension PharmacyStore {
         }
         return StoredResource(
             type: w.type, id: w.id, version: version, lastUpdated: now, deleted: false, json: json, patients: Array(w.patients).sorted())
+    }
+
+    /// The next Rx number of a tenant (`RX` and 7 digits from 5,000,001; the demo seeds lower ones).
+    func nextRxNumber(_ db: Database, tenant: String) throws -> String {
+        let n = try Int64.fetchOne(db, sql: "SELECT next FROM rx_number WHERE tenant = ?", arguments: [tenant]) ?? RxNumber.firstAssigned
+        try db.execute(sql: "INSERT OR REPLACE INTO rx_number (tenant, next) VALUES (?, ?)", arguments: [tenant, n + 1])
+        return String(format: "RX%07lld", n)
     }
 
     /// Whose data key seals a resource: the patient it is about (its subject, or the one patient in whose

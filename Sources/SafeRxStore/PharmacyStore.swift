@@ -385,7 +385,7 @@ public final class PharmacyStore: Sendable {
     func requireRight(_ ctx: AccessContext, _ type: ResourceType, _ interaction: String, _ id: String?, _ allowed: Bool) async throws(FHIRError) {
         guard allowed else {
             let verb = ["read", "vread", "history", "search"].contains(interaction) ? "read" : interaction
-            let err = FHIRError.forbidden("Role '\(ctx.scope.principal.roleName)' may not \(verb) \(type.rawValue) resources")
+            let err = FHIRError.forbidden(ctx.scope.refusal(verb, type))
             throw await deny(ctx, interaction: interaction, type: type, id: id, error: err)
         }
     }

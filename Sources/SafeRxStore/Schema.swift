@@ -320,6 +320,16 @@ enum Schema {
                 ) WITHOUT ROWID;
                 """)
         }
+        m.registerMigration("v9-rx-numbers") { db in
+            // The pharmacy's own Rx numbers for prescriptions that arrive without one (partners, imports): the next
+            // number per tenant, taken inside the transaction that stores the prescription.
+            try db.execute(sql: """
+                CREATE TABLE rx_number (
+                    tenant TEXT PRIMARY KEY,
+                    next INTEGER NOT NULL
+                );
+                """)
+        }
         return m
     }
 }

@@ -16,6 +16,8 @@ public struct SearchQuery: Sendable {
         /// AuditEvent only.
         case auditPatient([String])
         case auditDate(Comparison, String)
+        /// An AuditEvent token (`action`, `outcome`, `agent`): any of `values` in that field of the record.
+        case auditField(parameter: String, values: [String])
     }
 
     public var type: ResourceType
@@ -134,6 +136,7 @@ public struct SearchQuery: Sendable {
         case .token:
             guard modifier == nil else { throw .invalid("Parameter '\(p.name)' does not support ':\(clip(modifier!))'") }
             let normalized = values.map { $0.hasPrefix("|") ? String($0.dropFirst()) : $0 }.map { p.name == "tracking" ? $0.uppercased() : $0 }
+            if type == .auditEvent { return .auditField(parameter: p.name, values: normalized) }
             return .terms(parameter: p.name, values: normalized, sensitive: p.sensitive)
         case .reference(let target):
             guard modifier == nil || modifier == target.rawValue else {

@@ -36,7 +36,7 @@ public enum SVGChart {
         let left = 44, bottom = 40, top = 16, legendWidth = 150
         let plotW = width - left - legendWidth - 10, plotH = height - top - bottom
         let totals = categories.indices.map { i in series.reduce(0) { $0 + ($1.values.count > i ? $1.values[i] : 0) } }
-        let maxValue = max(1, totals.max() ?? 1)
+        let maxValue = niceMax(totals.max() ?? 0)
         let step = categories.isEmpty ? 0 : Double(plotW) / Double(categories.count)
         var svg = header(title, width, height)
         svg += axis(left: left, top: top, plotW: plotW, plotH: plotH, maxValue: maxValue)
@@ -93,6 +93,15 @@ public enum SVGChart {
             if k > 0 { s += "<line x1=\"\(left)\" y1=\"\(fmt(y))\" x2=\"\(left + plotW)\" y2=\"\(fmt(y))\" stroke=\"#ddd\"/>" }
         }
         return s
+    }
+
+    /// The top of a value axis with four whole-number steps of 1, 2, 3 or 5 × 10ⁿ (9 → 12, 130 → 200).
+    static func niceMax(_ value: Int) -> Int {
+        let quarter = max(1, (value + 3) / 4)
+        var magnitude = 1
+        while magnitude * 10 <= quarter { magnitude *= 10 }
+        let step = [1, 2, 3, 5, 10].map { $0 * magnitude }.first { $0 >= quarter } ?? magnitude * 10
+        return step * 4
     }
 
     static func fmt(_ d: Double) -> String { String(format: "%.1f", d) }

@@ -56,7 +56,7 @@ struct Import: AsyncParsableCommand {
                 if !plan.items.isEmpty { _ = try await store.importBundle(ctx, plan.items) }
                 total.merge(plan.summary)
             } catch {
-                failures.append("\(file): \(error)")
+                failures.append("\(file): \(error.diagnostics)")
             }
         }
         progress.update(bundles.count, bundles.count)

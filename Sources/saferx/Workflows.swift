@@ -28,7 +28,11 @@ struct Webhooks: AsyncParsableCommand {
         func run() async throws {
             let store = try data.openStore()
             do {
+                let previous = try await store.webhookEndpoint(clientID: client)
                 let secret = try await store.registerWebhook(clientID: client, url: url)
+                if let previous {
+                    say("Replaced \(client)'s webhook \(previous.url) (a partner has one endpoint; the old secret no longer signs anything).")
+                }
                 say("Webhook for \(client): \(url)")
                 say("Signing secret (shown once; give it to the partner): \(secret)")
             } catch {
@@ -80,14 +84,23 @@ struct Webhooks: AsyncParsableCommand {
             discussion: "Answers 200 for a valid signature, 401 otherwise; --fail N answers 503 to the first N deliveries (to watch retries).")
         @Option(help: "Address to listen on.") var host = "127.0.0.1"
         @Option(help: "Port to listen on.") var port = 9000
-        @Option(help: "The endpoint's signing secret (whsec_...).") var secret: String
+        @Option(help: "The endpoint's signing secret (whsec_...). Visible to other users in the process list: prefer --secret-file or SAFERX_WEBHOOK_SECRET.")
+        var secret: String?
+        @Option(help: "A file holding the signing secret.") var secretFile: String?
         @Option(help: "Answer 503 to this many deliveries first.") var fail = 0
 
         func run() async throws {
             let router = Router()
             let failures = Mutex(fail)
             let seen = Mutex(Set<String>())
-            let secret = secret
+            let fromFile = try secretFile.map { f in
+                do { return try String(contentsOfFile: f, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) } catch {
+                    throw CLIError("Cannot read \(f): \(error.localizedDescription)")
+                }
+            }
+            guard let secret = fromFile ?? secret ?? ProcessInfo.processInfo.environment["SAFERX_WEBHOOK_SECRET"], secret.hasPrefix("whsec_") else {
+                throw ValidationError("Give the endpoint's signing secret (whsec_...) with --secret-file FILE, SAFERX_WEBHOOK_SECRET or --secret")
+            }
             router.post("/**") { req, _ -> Response in
                 var req = req
                 let body = Data((try await req.collectBody(upTo: 1 << 20)).readableBytesView)
@@ -137,9 +150,10 @@ struct Tracking: AsyncParsableCommand {
                 scope: .system(reason: "tracking import \(URL(fileURLWithPath: file).lastPathComponent)", tenant: tenant, write: true),
                 requestID: UUID().uuidString.lowercased(), sourceIP: "local", userAgent: "saferx tracking import")
             do {
-                let (applied, unknown) = try await store.applyTracking(ctx, updates)
+                let (applied, unknown, repeated) = try await store.applyTracking(ctx, updates)
                 await store.auditWriter.checkpoint()
                 say("Applied \(applied) of \(updates.count) tracking updates.")
+                if repeated > 0 { say("Already recorded, skipped: \(repeated).") }
                 if !unknown.isEmpty { say("Not found (no shipment with that carrier and tracking number): \(unknown.joined(separator: ", "))") }
             } catch {
                 throw CLIError("\(error.diagnostics)")

@@ -131,6 +131,15 @@ struct FillLifecycleTests {
         #expect(result.applied == 2 && result.unknown == ["1ZNOSUCHPARCEL0001", tracking], "\(result)")
         let delivered = try await client.get("/fhir/MedicationDispense/\(d)", token: patient)
         #expect(Self.fillState(delivered) == "delivered")
+        // The same feed again, and a later second "delivered": nothing changes, no new version, no webhook.
+        let versionBefore = delivered.json?["meta"]?["versionId"]?.stringValue
+        let repeatedFeed = try await server.store.applyTracking(ctx, [
+            TrackingUpdate(carrier: "usps", trackingNumber: tracking, status: "in-transit", time: "2026-11-20T10:00:00Z", location: "Springfield IL"),
+            TrackingUpdate(carrier: "usps", trackingNumber: tracking, status: "delivered", time: "2026-11-22T09:00:00Z"),
+        ])
+        #expect(repeatedFeed.applied == 0 && repeatedFeed.repeated == 2, "\(repeatedFeed)")
+        let unchanged = try await client.get("/fhir/MedicationDispense/\(d)", token: patient)
+        #expect(unchanged.json?["meta"]?["versionId"]?.stringValue == versionBefore)
         let final = try await client.post(path, token: pharmacist, Self.transition("cancelled", reason: "frr01"))
         #expect(final.status == 409 && final.issue.contains("none (delivered is final)"), "\(final.body)")
 

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import Synchronization
 import NIOCore
 import SafeRxModel
 import SafeRxPharmacy
@@ -18,6 +19,8 @@ final class LiveServer: Sendable {
     let directory: URL
     let credentials: [DemoCredential]
     let task: Task<Void, any Error>
+    /// Everything the application logged, at every level (only warnings and above are printed).
+    let log: CapturedLog
 
     /// The server most tests share: 60 demo patients, 50 with accounts, 10 owned by the partner.
     static let shared = Task { try await LiveServer.start() }
@@ -32,8 +35,9 @@ final class LiveServer: Sendable {
         let creds = try await DemoPharmacy(patientCount: patients, patientAccounts: accounts, partnerPatients: partnerPatients, consentPatients: consentPatients)
             .seed(into: store, auth: auth)
         let (stream, continuation) = AsyncStream<Int>.makeStream()
-        var logger = Logger(label: "saferx.test")
-        logger.logLevel = .warning
+        let capture = CapturedLog()
+        var logger = Logger(label: "saferx.test") { label in CapturingLogHandler(label: label, log: capture) }
+        logger.logLevel = .trace
         let sender = try FileNotificationSender(directory: dir.appendingPathExtension("outbox"))
         let app = try await SafeRxServer.application(
             store: store, auth: auth,
@@ -47,10 +51,14 @@ final class LiveServer: Sendable {
             port = p
             break
         }
-        return LiveServer(store: store, auth: auth, port: port, directory: dir, credentials: creds, task: task)
+        return LiveServer(store: store, auth: auth, port: port, directory: dir, credentials: creds, task: task, log: capture)
     }
 
-    init(store: PharmacyStore, auth: AuthService, port: Int, directory: URL, credentials: [DemoCredential], task: Task<Void, any Error>) {
+    init(
+        store: PharmacyStore, auth: AuthService, port: Int, directory: URL, credentials: [DemoCredential], task: Task<Void, any Error>,
+        log: CapturedLog
+    ) {
+        self.log = log
         self.store = store
         self.auth = auth
         self.port = port
@@ -58,6 +66,9 @@ final class LiveServer: Sendable {
         self.credentials = credentials
         self.task = task
     }
+
+    /// The application's log so far, one line per message with its metadata.
+    func logText() -> String { log.text() }
 
     /// The master key file of this server's store (beside, not inside, its data directory).
     var keyFile: URL { directory.appendingPathExtension("master.key") }
@@ -102,6 +113,39 @@ final class LiveServer: Sendable {
     }
 
     var partnerSecret: String { credentials.first { $0.client_id != nil }!.client_secret! }
+}
+
+/// Lines logged by a test server, kept in memory.
+final class CapturedLog: Sendable {
+    let lines = Mutex<[String]>([])
+    func append(_ line: String) { lines.withLock { $0.append(line) } }
+    func text() -> String { lines.withLock { $0.joined(separator: "\n") } }
+}
+
+/// Records every message (any level) and prints warnings and above, as the tests' logger did before.
+struct CapturingLogHandler: LogHandler {
+    let label: String
+    let log: CapturedLog
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    let printer: StreamLogHandler
+
+    init(label: String, log: CapturedLog) {
+        self.label = label
+        self.log = log
+        self.printer = StreamLogHandler.standardError(label: label)
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let all = metadata.merging(event.metadata ?? [:]) { $1 }
+        log.append("\(event.level) \(label) \(event.message) \(all)")
+        if event.level >= .warning { printer.log(event: event) }
+    }
 }
 
 struct TestError: Error, CustomStringConvertible {

@@ -34,7 +34,8 @@ public struct BundleImport: Sendable {
         /// A few lines for people.
         public var lines: [String] {
             func list(_ d: [String: Int]) -> String { d.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") }
-            var out = ["imported: \(imported.values.reduce(0, +)) (\(list(imported)))"]
+            let count = imported.values.reduce(0, +)
+            var out = [count == 0 ? "imported: 0" : "imported: \(count) (\(list(imported)))"]
             if !skipped.isEmpty { out.append("skipped, not modelled by SafeRx: \(skipped.values.reduce(0, +)) (\(list(skipped)))") }
             if !droppedElements.isEmpty { out.append("elements dropped: \(droppedElements.values.reduce(0, +)) (\(list(droppedElements)))") }
             if droppedReferences > 0 { out.append("references to resources not imported, dropped: \(droppedReferences)") }

@@ -187,7 +187,7 @@ public final class AuthService: Sendable {
                 _ = try await store.recordLoginFailure(userID: user.id, lockUntil: lock)
                 try await slowDown(after: next)
                 try await audit("failure", 401, user, detail: "bad second factor")
-                throw FHIRError(status: 401, code: "login", diagnostics: "mfa_invalid: the code is wrong, expired or already used")
+                throw FHIRError(status: 401, code: "login", diagnostics: "mfa_invalid: the code is wrong, expired or already used (each code works once: wait for the app to show the next one)")
             }
         }
         try await store.recordLoginSuccess(userID: user.id)

@@ -1,5 +1,6 @@
 import Foundation
 import SafeRxModel
+import SafeRxPolicy
 import SafeRxStore
 
 /// Turns FHIR resources the gate returned into the plain values the page templates show.
@@ -21,7 +22,7 @@ enum Display {
     }
 
     static func rxNumber(_ rx: JSON) -> String {
-        rx["identifier"]?.arrayValue?.first(where: { $0["system"]?.stringValue == "urn:saferx:rx-number" })?["value"]?.stringValue ?? "–"
+        RxNumber.of(rx) ?? "–"
     }
 
     static func dosage(_ resource: JSON) -> String {
@@ -62,7 +63,7 @@ enum Display {
         let state = FillState.of(json)
         var o: [String: Any] = [
             "id": r.id, "shortID": shortID(r.id), "state": state.rawValue, "stateLabel": stateLabel(state),
-            "medication": medicationName(json, medications: medications), "patient": patientID(json), "updated": String(r.lastUpdated.prefix(16)),
+            "medication": medicationName(json, medications: medications), "patient": patientID(json), "updated": String(r.lastUpdated.prefix(16)).replacingOccurrences(of: "T", with: " "),
         ]
         if let carrier = Shipment.carrier(of: json) {
             o["carrier"] = carrier.uppercased()
@@ -94,5 +95,64 @@ enum Display {
     static func contact(_ patient: JSON) -> String {
         (patient["telecom"]?.arrayValue ?? []).compactMap { t in t["value"]?.stringValue.map { "\(t["system"]?.stringValue ?? ""): \($0)" } }
             .joined(separator: " · ")
+    }
+
+    /// A purpose of use in words a patient understands ("TREAT" → "treatment"); unknown codes are shown as they are.
+    static func purpose(_ code: String) -> String {
+        switch PurposeOfUse(rawValue: code) {
+        case .treatment: "your treatment"
+        case .emergencyTreatment: "emergency treatment (break-glass)"
+        case .payment: "payment"
+        case .operations: "pharmacy operations"
+        case .patientRequest: "your own request"
+        case .familyRequest: "a caregiver you chose"
+        case .marketing, .healthcareMarketing: "marketing you authorized"
+        case .research: "research"
+        case .publicHealth: "public health"
+        case .labor: "employment"
+        case .legal: "legal requirement"
+        case .compliance: "privacy and compliance review"
+        case .systemAdmin: "system administration"
+        case nil: code
+        }
+    }
+
+    /// What an access did, in words ("read MedicationRequest/rx-1" → "opened a prescription").
+    static func access(action: String, resource: String) -> String {
+        let type = resource.split(separator: "/").first.map(String.init) ?? resource
+        let one: String, many: String
+        switch ResourceType(rawValue: type) {
+        case .patient?: (one, many) = ("your details", "patient records")
+        case .medicationRequest?: (one, many) = ("a prescription", "prescriptions")
+        case .medicationDispense?: (one, many) = ("an order", "orders")
+        case .communication?: (one, many) = ("a message", "messages")
+        case .documentReference?, .binary?: (one, many) = ("an attachment", "attachments")
+        case .consent?: (one, many) = ("an authorization", "authorizations")
+        case .auditEvent?: (one, many) = ("your access log", "your access log")
+        case .medication?: (one, many) = ("medication information", "medication information")
+        default: (one, many) = (type.isEmpty ? "your records" : type, type.isEmpty ? "your records" : type)
+        }
+        switch action {
+        case "read", "vread": return "opened \(one)"
+        case "history": return "looked at the history of \(one)"
+        case "search": return "searched \(many)"
+        case "create": return "added \(one)"
+        case "update": return "changed \(one)"
+        case "delete": return "removed \(one)"
+        case "refill": return "requested a refill"
+        case "transition": return "moved an order to its next step"
+        case "break-glass": return "used emergency access"
+        case "signup-check": return "checked sign-up details against your record"
+        case "notify": return "sent you a notification"
+        case "export": return "put your shipping address in a file for the shipping vendor"
+        case "tracking": return "recorded a carrier's tracking update"
+        case "import", "transaction": return "loaded records"
+        case "assign": return "assigned a message thread to a pharmacy team member"
+        case "caregiver-grant": return "gave a caregiver access"
+        case "caregiver-revoke": return "ended a caregiver's access"
+        case "caregiver-list": return "listed caregivers"
+        case "erase": return "erased the records"
+        default: return "\(action) \(resource.isEmpty ? "" : one)".trimmingCharacters(in: .whitespaces)
+        }
     }
 }

@@ -40,12 +40,15 @@ extension WebFront {
                 let all = try await store.accessLog(access, patient: patient, everyAccess: true)
                 let disclosures = try await store.accessLog(access, patient: patient, everyAccess: false)
                 func row(_ e: AccessLogEntry) -> [String: Any] {
-                    ["date": String(e.time.prefix(16)).replacingOccurrences(of: "T", with: " "), "recipient": e.recipient, "purpose": e.purpose,
-                     "action": e.action, "resource": e.resource, "disclosed": e.detail.isEmpty ? e.resource : e.detail]
+                    ["date": String(e.time.prefix(16)).replacingOccurrences(of: "T", with: " "), "recipient": e.recipient,
+                     "purpose": Display.purpose(e.purpose), "code": e.purpose, "what": Display.access(action: e.action, resource: e.resource),
+                     "resource": e.resource, "disclosed": e.detail.isEmpty ? e.resource : e.detail]
                 }
                 return ("portal-access", [
                     "title": "Who looked at my data", "current": "/portal/access-log",
-                    "accesses": all.reversed().prefix(200).map(row), "disclosures": disclosures.reversed().map(row),
+                    "accesses": all.reversed().filter { $0.recipient != "you" }.prefix(200).map(row),
+                    "own": all.reversed().filter { $0.recipient == "you" }.prefix(200).map(row), "ownCount": all.filter { $0.recipient == "you" }.count,
+                    "disclosures": disclosures.reversed().map(row),
                 ])
             }
         }

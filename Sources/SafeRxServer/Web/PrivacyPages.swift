@@ -17,7 +17,12 @@ extension WebFront {
             try await self.page(req, ctx, area: .privacy, signedIn: true) { s in try await self.privacyHome(req, ctx, s) }
         }
         router.get("/privacy/audit") { req, ctx in
-            try await self.page(req, ctx, area: .privacy, signedIn: true) { _ in ("privacy-audit", ["title": "Audit search", "current": "/privacy/audit"]) }
+            try await self.page(req, ctx, area: .privacy, signedIn: true) { _ in
+                ("privacy-audit", [
+                    "title": "Audit search", "current": "/privacy/audit",
+                    "outcomes": ["", "success", "denied", "not-found", "failure"].map { ["value": $0, "label": $0.isEmpty ? "any" : $0, "selected": $0.isEmpty] },
+                ])
+            }
         }
         router.post("/privacy/audit") { req, ctx in
             try await self.postPage(req, ctx, area: .privacy, signedIn: true) { s, form in
@@ -26,6 +31,11 @@ extension WebFront {
                 if let p = form.value("patient") { items.append(("patient", p)) }
                 if let d = form.value("date") { items.append(("date", d)) }
                 if let o = form.value("outcome") { items.append(("outcome", o)) }
+                if let a = form.value("agent") {
+                    // A staff username, or a user or client id as the records name them.
+                    let id = try await store.user(named: a).map(\.id) ?? a
+                    items.append(("agent", id))
+                }
                 let page = try await self.search(access, .auditEvent, items)
                 let rows = page.matches.compactMap { r -> [String: Any]? in
                     guard let e = r.json else { return nil }
@@ -43,7 +53,10 @@ extension WebFront {
                 }
                 return ("privacy-audit", [
                     "title": "Audit search", "current": "/privacy/audit", "searched": true, "records": rows, "total": page.total,
-                    "shown": rows.count, "more": page.total > rows.count, "patient": form.value("patient") ?? "", "date": form.value("date") ?? "",
+                    "shown": rows.count, "more": page.total > rows.count, "patient": form.value("patient") ?? "", "date": form.value("date") ?? "", "agent": form.value("agent") ?? "",
+                    "outcomes": ["", "success", "denied", "not-found", "failure"].map { o -> [String: Any] in
+                        ["value": o, "label": o.isEmpty ? "any" : o, "selected": o == (form.value("outcome") ?? "")]
+                    },
                 ])
             }
         }

@@ -372,7 +372,7 @@ struct WebFront: Sendable {
                 s.pending["recoveryCodes"] = codes.joined(separator: " ")
                 if s.enrollmentOnly {
                     // An enrolment-only token cannot do anything else: sign in again with the new factor.
-                    s.flash.append(.init(.info, "Second factor on. Write down your recovery codes, then sign in again with a code from the app."))
+                    s.flash.append(.init(.info, "Second factor on. Write down your recovery codes, then sign in again with the next code the app shows (each code works once)."))
                 } else {
                     s.flash.append(.init(.info, "Two-step sign-in is on."))
                 }

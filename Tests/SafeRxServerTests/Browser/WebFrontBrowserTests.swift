@@ -35,18 +35,72 @@ import Testing
         try await b.click("button[type=submit]")
     }
 
-    @Test("Patient journey in headless Chromium: sign-in, refill, message with attachment, access log, drug search, sign-out; nothing leaves the origin")
+    @Test("Patient journey in headless Chromium: sign-up, MFA, refill, message with attachment, access log, drug search, sign-out; nothing leaves the origin")
     func journeys() async throws {
         let server = try await LiveServer.shared.value
         let origin = "http://127.0.0.1:\(server.port)"
+        let client = server.client()
+        defer { Task { await client.close() } }
         let b = try await Browser.start()
         defer { Task { await b.quit() } }
 
-        // A patient signs in and sees their prescriptions.
-        try await signIn(b, origin, area: "portal", user: "patient012", password: server.password("patient012"))
+        // What the person knows: their name, birth date and an Rx number from a label (pat-0057 has no account).
+        let staff = try await server.token("pharmacist")
+        let p = try #require(try await client.get("/fhir/Patient/pat-0057", token: staff).json)
+        let name = try #require(p["name"]?.arrayValue?.first)
+        let family = name["family"]?.stringValue ?? "", given = name["given"]?.arrayValue?.first?.stringValue ?? ""
+        let birth = p["birthDate"]?.stringValue ?? ""
+        let email = try #require(p["telecom"]?.arrayValue?.first { $0["system"]?.stringValue == "email" }?["value"]?.stringValue)
+        let rxNumber = try #require(
+            try await client.get("/fhir/MedicationRequest?patient=pat-0057", token: staff).entries.first?["resource"]?["identifier"]?.arrayValue?.first?["value"]?
+                .stringValue)
+
+        // Sign-up: the details, then the code sent to the contact on the record, a username and a password.
+        try await b.go("\(origin)/portal/login")
+        try await check(b, origin: origin, page: "portal-login")
+        try await b.go("\(origin)/portal/signup")
+        try await b.type("#given", given)
+        try await b.type("#family", family)
+        try await b.execute("document.getElementById('birthDate').value = '\(birth)'")
+        try await b.type("#rxNumber", rxNumber)
+        try await check(b, origin: origin, page: "portal-signup")
+        try await b.click("form[action='/portal/signup'] button")
+        #expect(try await b.source().contains("Finish creating your account"))
+        let note = try await server.notification(to: email, kind: "signup-code")
+        let code = String(try #require((note["body"]?.stringValue ?? "").firstMatch(of: /code is ([0-9]{8})/)?.1))
+        let password = "lantern orchard seventeen pebbles"
+        try await b.type("#code", code)
+        try await b.type("#username", "browser57")
+        try await b.type("#password", password)
+        try await b.click("form[action='/portal/signup/verify'] button")
+        #expect(try await b.url() == "\(origin)/portal/login")
+        #expect(try await b.source().contains("Your account is ready"))
+
+        // First sign-in, then two-step sign-in turned on under Account with a code from the "app".
+        try await signIn(b, origin, area: "portal", user: "browser57", password: password)
         #expect(try await b.url() == "\(origin)/portal")
+        try await b.go("\(origin)/portal/account")
+        try await b.click("form[action='/portal/account/mfa'] button")
         var html = try await b.source()
-        #expect(html.contains("Your prescriptions") && html.contains("RX00001"))
+        let secret = String(try #require(html.firstMatch(of: /Key: <code>([A-Z2-7]+)<\/code>/)?.1))
+        let totp = TOTP(secret: try #require(Base32.decode(secret)))
+        try await b.type("#code", totp.code())
+        try await check(b, origin: origin, page: "portal-mfa")
+        try await b.click("form[action='/portal/account/mfa/verify'] button")
+        html = try await b.source()
+        #expect(html.contains("Two-step sign-in is on") && html.contains("recovery codes"), "\(html.prefix(600))")
+        try await b.click("header form button")
+
+        // Signing in now needs the second factor: without it, refused; with the app's next code, in.
+        try await signIn(b, origin, area: "portal", user: "browser57", password: password)
+        #expect(try await b.url() == "\(origin)/portal/login")
+        try await b.type("#username", "browser57")
+        try await b.type("#password", password)
+        try await b.type("#otp", totp.code(at: Date().addingTimeInterval(30)))
+        try await b.click("button[type=submit]")
+        #expect(try await b.url() == "\(origin)/portal")
+        html = try await b.source()
+        #expect(html.contains("Your prescriptions") && html.contains(rxNumber))
         try await check(b, origin: origin, page: "portal-prescriptions")
 
         // Requests a refill: either it is created or the page says why not.
@@ -69,7 +123,7 @@ import Testing
         // Reads who looked at their data.
         try await b.go("\(origin)/portal/access-log")
         html = try await b.source()
-        #expect(html.contains("Who looked at my data") && html.contains("patient"))
+        #expect(html.contains("Who looked at my data") && html.contains("pharmacist at"), "the pharmacist who looked the record up shows, by role")
         try await check(b, origin: origin, page: "portal-access-log")
 
         // Drug information: the search goes by POST, so the URL never holds it.
