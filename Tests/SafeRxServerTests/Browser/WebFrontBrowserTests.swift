@@ -28,11 +28,17 @@ import Testing
     }
 
     func signIn(_ b: Browser, _ origin: String, area: String, user: String, password: String, secret: String? = nil) async throws {
-        try await b.go("\(origin)/\(area)/login")
-        try await b.type("#username", user)
-        try await b.type("#password", password)
-        if let secret, let key = Base32.decode(secret) { try await b.type("#otp", TOTP(secret: key).code()) }
-        try await b.click("button[type=submit]")
+        // A TOTP code works once: if another test signed the same account in during this 30 s step, use the next one.
+        for attempt in 0..<2 {
+            try await b.go("\(origin)/\(area)/login")
+            try await b.type("#username", user)
+            try await b.type("#password", password)
+            if let secret, let key = Base32.decode(secret) {
+                try await b.type("#otp", TOTP(secret: key).code(at: Date().addingTimeInterval(Double(attempt) * 30)))
+            }
+            try await b.click("button[type=submit]")
+            guard secret != nil, try await b.url().hasSuffix("/login") else { return }
+        }
     }
 
     @Test("Patient journey in headless Chromium: sign-up, MFA, refill, message with attachment, access log, drug search, sign-out; nothing leaves the origin")
@@ -236,5 +242,35 @@ import Testing
         html = try await b.source()
         #expect(html.contains("Shipped") && html.contains("USPS"), "\(html.prefix(800))")
         try await check(b, origin: origin, page: "portal-shipment")
+    }
+
+    @Test("Privacy console in headless Chromium: chain status, SVG charts, audit search by patient, a phone-sized page; nothing leaves the origin")
+    func privacyConsole() async throws {
+        let server = try await LiveServer.shared.value
+        let origin = "http://127.0.0.1:\(server.port)"
+        let b = try await Browser.start()
+        defer { Task { await b.quit() } }
+        let secret = server.credentials.first { $0.username == "privacy" }?.totp_secret
+        try await signIn(b, origin, area: "privacy", user: "privacy", password: server.password("privacy"), secret: secret)
+        #expect(try await b.url() == "\(origin)/privacy")
+        var html = try await b.source()
+        #expect(html.contains("Verified") && html.contains("<svg") && html.contains("Accesses per day by role") && html.contains("Denials per day"))
+        #expect(html.contains("Top actors by distinct patients touched"))
+        try await check(b, origin: origin, page: "privacy-overview")
+        try await b.go("\(origin)/privacy/audit")
+        try await b.type("#patient", "pat-0001")
+        try await b.click("form[action='/privacy/audit'] button")
+        #expect(try await b.url() == "\(origin)/privacy/audit", "the search went by POST: the patient id is not in the URL")
+        html = try await b.source()
+        #expect(html.contains("record(s)") && html.contains("pat-0001"), "\(html.prefix(500))")
+        try await check(b, origin: origin, page: "privacy-audit")
+        // The same pages at phone width.
+        try await b.command("POST", "window/rect", .object(["width": .int(390), "height": .int(844)]))
+        try await b.go("\(origin)/privacy")
+        try await check(b, origin: origin, page: "privacy-overview-phone")
+        let overflow = try await b.execute("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+        #expect(overflow == .bool(true), "the page fits a phone's width without sideways scrolling")
+        try await b.command("POST", "window/rect", .object(["width": .int(1200), "height": .int(900)]))
+        try await b.click("header form button")
     }
 }
