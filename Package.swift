@@ -50,11 +50,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Exfiltration detection: rules as data, the streaming detector over audit records. No I/O.
+        .target(
+            name: "SafeRxDetect", dependencies: ["SafeRxModel", "SafeRxAudit"], resources: [.copy("Resources/detection-rules.json")],
+            swiftSettings: swiftSettings),
         // The one PHI query gate: every query that can return PHI takes an AccessScope.
         .target(
             name: "SafeRxStore",
             dependencies: [
-                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit",
+                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -65,7 +69,7 @@ let package = Package(
         .target(
             name: "SafeRxPharmacy",
             dependencies: [
-                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxStore",
+                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxStore",
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
@@ -94,7 +98,7 @@ let package = Package(
         .target(
             name: "SafeRxServer",
             dependencies: [
-                "SafeRxModel", "SafeRxPolicy", "SafeRxAudit", "SafeRxStore", "SafeRxPharmacy", "SafeRxWeb",
+                "SafeRxModel", "SafeRxPolicy", "SafeRxAudit", "SafeRxDetect", "SafeRxStore", "SafeRxPharmacy", "SafeRxWeb",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -107,7 +111,7 @@ let package = Package(
         .executableTarget(
             name: "saferx",
             dependencies: [
-                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxStore", "SafeRxPharmacy", "SafeRxServer",
+                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxStore", "SafeRxPharmacy", "SafeRxServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -118,6 +122,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SafeRxModelTests", dependencies: ["SafeRxModel", "SafeRxPolicy"], swiftSettings: swiftSettings),
+        .testTarget(name: "SafeRxDetectTests", dependencies: ["SafeRxModel", "SafeRxAudit", "SafeRxDetect"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SafeRxAuditTests",
             dependencies: [
@@ -129,7 +134,8 @@ let package = Package(
         .testTarget(
             name: "SafeRxServerTests",
             dependencies: [
-                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxStore", "SafeRxPharmacy", "SafeRxServer", "SafeRxWeb",
+                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxStore", "SafeRxPharmacy", "SafeRxServer",
+                "SafeRxWeb",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -45,6 +45,18 @@ grep -q "No Patient/p1 in tenant t9" out.txt && check "patients erase refuses an
 printf 'pharmacist TREAT * *\nnurse TREAT * *\n' > bad-policy.tsv
 if "$bin" serve --policy bad-policy.tsv --port 0 > out.txt 2>&1; then fail "started with a bad policy"; fi
 grep -q "Refusing to start: policy .*bad-policy.tsv, line 2: unknown role 'nurse'" out.txt && check "serve refuses a policy with an unknown role, naming the line"
+printf '{"version":1,"touchActions":["read"],"rules":[{"id":"r1","kind":"distinct-patients","severity":"high","description":"d","roles":["janitor"],"window":"10m","threshold":5}]}' > bad-rules.json
+if "$bin" serve --rules bad-rules.json --port 0 > out.txt 2>&1; then fail "started with bad detection rules"; fi
+grep -q "Refusing to start: detection rules: bad-rules.json: rules\[0\] 'r1': unknown role 'janitor'" out.txt \
+  && check "serve refuses a detection rules file with an unknown role, naming the rule"
+if "$bin" detect check bad-rules.json > out.txt 2>&1; then fail "detect check passed bad rules"; fi
+grep -q "unknown role 'janitor'" out.txt && check "detect check names the error in a rules file"
+"$bin" alerts list | has "^0 open alert" && "$bin" alerts stats | has "no alerts yet" && check "alerts list and stats on a store without alerts"
+"$bin" honeytokens plant --tenant t1 --count 2 | has "^Planted 2" && "$bin" honeytokens list --tenant t1 | has "^2 honeytoken patient" \
+  && check "honeytokens plant and list"
+"$bin" detect replay --from 2020-01-01 2> /dev/null | has "^Replayed [0-9]* audit records .*: 0 alert" && check "detect replay runs the rules over history (planting raises nothing)"
+if "$bin" actors reinstate alice --reason "nothing to lift here" > out.txt 2>&1; then fail "reinstated an actor who is not suspended"; fi
+grep -q "is not suspended" out.txt && check "actors reinstate refuses an actor who is not suspended"
 "$bin" disclosures --patient p1 --tenant t1 | has "^Disclosures of Patient/p1 in t1" && check "disclosures --patient prints the accounting"
 "$bin" break-glass report | has "^Break-glass overrides on" && check "break-glass report"
 if "$bin" webhooks register --client nobody --url http://127.0.0.1:9/hook > out.txt 2>&1; then fail "webhook for an unknown client"; fi

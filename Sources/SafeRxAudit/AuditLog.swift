@@ -3,6 +3,23 @@ import Foundation
 import GRDB
 import Logging
 import SafeRxVault
+import Synchronization
+
+/// Sees every record as it is appended, inside the appending transaction (the exfiltration detector).
+public protocol AuditObserver: Sendable {
+    /// Called with the records about to be stored. The observer may turn records into refusals (only when
+    /// `blockable`: their answers have not been sent), must call `insert` exactly once with the final records, and may
+    /// then write its own rows in `db`. Returns the indexes of the records it refused.
+    func observe(
+        _ records: [AuditRecord], blockable: Bool, in db: Database, insert: ([AuditRecord]) throws -> Void
+    ) throws -> Set<Int>
+}
+
+/// An appended request's record was turned into a refusal by the observer: the request must not be answered.
+public struct AuditRefusal: Error, Sendable {
+    public var reason: String
+    public init(reason: String) { self.reason = reason }
+}
 
 /// The append-only, hash-chained audit log, with signed checkpoints.
 ///
@@ -19,16 +36,25 @@ public final class AuditLog: Sendable {
     let signingKey: Curve25519.Signing.PrivateKey
     public let cipher: AuditFieldCipher?
     let headFile: URL
+    let observer = Mutex<(any AuditObserver)?>(nil)
+    /// The time records are stamped with (a test clock can stand in for a day's work).
+    let clock: @Sendable () -> Date
 
     /// The key that verifies this log's checkpoints.
     public var publicKey: Curve25519.Signing.PublicKey { signingKey.publicKey }
 
     /// - Parameter cipher: seals the PHI-bearing fields of each record; `nil` stores them in clear (tests only).
-    public init(signingKey: Curve25519.Signing.PrivateKey, cipher: AuditFieldCipher?, headFile: URL) {
+    public init(
+        signingKey: Curve25519.Signing.PrivateKey, cipher: AuditFieldCipher?, headFile: URL, clock: @escaping @Sendable () -> Date = { Date() }
+    ) {
         self.signingKey = signingKey
         self.cipher = cipher
         self.headFile = headFile
+        self.clock = clock
     }
+
+    /// Installs the observer every later append goes through (`nil` removes it).
+    public func setObserver(_ o: (any AuditObserver)?) { observer.withLock { $0 = o } }
 
     /// Creates the audit tables. Updates and deletes are refused by triggers (verification catches the rest).
     public static func migrate(_ db: Database) throws {
@@ -60,36 +86,63 @@ public final class AuditLog: Sendable {
 
     /// Appends entries inside the caller's write transaction; returns their sequence numbers.
     @discardableResult
-    public func append(_ entries: [AuditEntry], in db: Database, now: Date = Date()) throws -> [Int64] {
-        guard !entries.isEmpty else { return [] }
+    public func append(_ entries: [AuditEntry], in db: Database, now: Date? = nil) throws -> [Int64] {
+        try append(entries, in: db, now: now, blockable: false, observe: true).seqs
+    }
+
+    /// Appends entries; with `blockable` (answers not yet sent) the observer may refuse some, whose indexes are
+    /// returned. `observe: false` is for the observer's own records (alerts, suspensions).
+    public func append(
+        _ entries: [AuditEntry], in db: Database, now: Date? = nil, blockable: Bool, observe: Bool = true
+    ) throws -> (seqs: [Int64], refused: Set<Int>) {
+        guard !entries.isEmpty else { return ([], []) }
+        let (head, _) = try Self.head(db)
+        let time = Self.timestamp(now ?? clock())
+        let records = entries.enumerated().map { i, e in AuditRecord(seq: head + Int64(i) + 1, time: time, entry: e, prevHash: "") }
+        let seqs = records.map(\.seq)
+        if observe, let o = observer.withLock({ $0 }) {
+            var inserted = false
+            let refused = try o.observe(records, blockable: blockable, in: db) { final in
+                precondition(!inserted && final.count == records.count, "an audit observer must insert the records once, all of them")
+                inserted = true
+                try insert(final, in: db)
+            }
+            precondition(inserted, "an audit observer must insert the records")
+            return (seqs, refused)
+        }
+        try insert(records, in: db)
+        return (seqs, [])
+    }
+
+    /// Chains and stores records whose seq and time are set (the next seqs after the head).
+    func insert(_ records: [AuditRecord], in db: Database) throws {
         var (seq, prev) = try Self.head(db)
-        let time = Self.timestamp(now)
-        var seqs: [Int64] = []
         let insert = try db.cachedStatement(sql: "INSERT INTO audit_log (seq, tenant, time, body, hash) VALUES (?, ?, ?, ?, ?)")
         let insertPatient = try db.cachedStatement(sql: "INSERT OR IGNORE INTO audit_patient (patient_id, seq) VALUES (?, ?)")
-        for entry in entries {
+        var time = ""
+        for var record in records {
             seq += 1
-            let record = AuditRecord(seq: seq, time: time, entry: entry, prevHash: prev)
+            precondition(record.seq == seq, "audit records must be appended in sequence")
+            record.prevHash = prev
             let body = record.canonicalBody(cipher: cipher)
             let hash = Self.hash(prev: prev, body: body)
-            try insert.execute(arguments: [seq, entry.actor.tenant, time, body, hash])
-            for p in entry.patients { try insertPatient.execute(arguments: [p, seq]) }
+            try insert.execute(arguments: [seq, record.entry.actor.tenant, record.time, body, hash])
+            for p in record.entry.patients { try insertPatient.execute(arguments: [p, seq]) }
             prev = hash
-            seqs.append(seq)
+            time = record.time
         }
         let last = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM audit_checkpoint") ?? 0
         if seq - last >= Self.checkpointEvery { try writeCheckpoint(db, seq: seq, hash: prev, time: time) }
-        return seqs
     }
 
     /// Signs the current head if records were added since the last checkpoint. Returns the checkpointed seq.
     @discardableResult
-    public func checkpoint(_ db: Database, now: Date = Date()) throws -> Int64? {
+    public func checkpoint(_ db: Database, now: Date? = nil) throws -> Int64? {
         let (seq, hash) = try Self.head(db)
         guard seq > 0 else { return nil }
         let last = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM audit_checkpoint") ?? 0
         guard seq > last else { return nil }
-        try writeCheckpoint(db, seq: seq, hash: hash, time: Self.timestamp(now))
+        try writeCheckpoint(db, seq: seq, hash: hash, time: Self.timestamp(now ?? clock()))
         return seq
     }
 
@@ -161,7 +214,7 @@ public struct SignedHead: Codable, Sendable, Equatable {
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: url.path)
     }
 
-    static func read(from url: URL) -> SignedHead? {
+    public static func read(from url: URL) -> SignedHead? {
         guard let d = try? Data(contentsOf: url) else { return nil }
         return try? JSONDecoder().decode(SignedHead.self, from: d)
     }

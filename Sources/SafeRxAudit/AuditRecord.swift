@@ -10,11 +10,15 @@ public struct AuditEntry: Sendable, Codable, Hashable {
         public var id: String
         public var role: String
         public var tenant: String
+        /// For patient and caregiver tokens: the patient the token acts for (so that the detector can tell a
+        /// patient's own records from anyone else's).
+        public var patient: String?
 
-        public init(id: String, role: String, tenant: String) {
+        public init(id: String, role: String, tenant: String, patient: String? = nil) {
             self.id = id
             self.role = role
             self.tenant = tenant
+            self.patient = patient
         }
     }
 
@@ -77,6 +81,9 @@ public struct AuditFieldCipher: Sendable {
     /// The blind token of a source address, as stored in `sourceToken`.
     public func sourceToken(_ address: String) -> String { index.token(parameter: "audit-source", value: address) }
 
+    /// The blind token of a user agent, as stored in `agentToken` (the detector notices a new one without reading it).
+    public func agentToken(_ userAgent: String) -> String { index.token(parameter: "audit-agent", value: userAgent) }
+
     func seal(_ e: AuditEntry, seq: Int64) -> String {
         var o: [String: JSON] = ["sourceIP": .string(e.sourceIP), "userAgent": .string(e.userAgent)]
         if let d = e.detail { o["detail"] = .string(d) }
@@ -103,6 +110,9 @@ public struct AuditRecord: Sendable, Hashable {
     public var hash: String?
     /// Whether the sealed fields could be opened (false without the key, or if they were tampered with).
     public var sealedFieldsOpened: Bool = true
+    /// The blind tokens stored with the record (read from the log; `nil` for a record not yet stored).
+    public var sourceToken: String?
+    public var agentToken: String?
 
     public init(seq: Int64, time: String, entry: AuditEntry, prevHash: String) {
         self.seq = seq
@@ -116,14 +126,17 @@ public struct AuditRecord: Sendable, Hashable {
     /// (their ciphertext, bound to the sequence number) and `sourceToken` (a blind token of the address).
     public func canonicalBody(cipher: AuditFieldCipher?) -> String {
         let e = entry
+        var actor: [String: JSON] = ["id": .string(e.actor.id), "role": .string(e.actor.role), "tenant": .string(e.actor.tenant)]
+        if let p = e.actor.patient { actor["patient"] = .string(p) }
         var o: [String: JSON] = [
-            "actor": .object(["id": .string(e.actor.id), "role": .string(e.actor.role), "tenant": .string(e.actor.tenant)]),
+            "actor": .object(actor),
             "action": .string(e.action), "patients": .array(e.patients.map { .string($0) }), "outcome": .string(e.outcome),
             "status": .int(Int64(e.status)), "purpose": .string(e.purpose), "requestID": .string(e.requestID),
         ]
         if let cipher {
             o["sealed"] = .string(cipher.seal(e, seq: seq))
             o["sourceToken"] = .string(cipher.sourceToken(e.sourceIP))
+            o["agentToken"] = .string(cipher.agentToken(e.userAgent))
         } else {
             o["sourceIP"] = .string(e.sourceIP)
             o["userAgent"] = .string(e.userAgent)
@@ -158,13 +171,15 @@ public struct AuditRecord: Sendable, Hashable {
         var r = AuditRecord(
             seq: seq, time: time,
             entry: AuditEntry(
-                actor: .init(id: actorID, role: role, tenant: tenant), action: action, attempted: e["attempted"]?.stringValue,
+                actor: .init(id: actorID, role: role, tenant: tenant, patient: actor["patient"]?.stringValue), action: action, attempted: e["attempted"]?.stringValue,
                 resourceType: e["resourceType"]?.stringValue, resourceID: e["resourceID"]?.stringValue,
                 patients: (e["patients"]?.arrayValue ?? []).compactMap(\.stringValue), outcome: outcome, status: Int(status),
                 purpose: purpose, sourceIP: sourceIP, userAgent: userAgent, requestID: requestID, detail: detail),
             prevHash: prev)
         r.hash = hash
         r.sealedFieldsOpened = opened
+        r.sourceToken = e["sourceToken"]?.stringValue
+        r.agentToken = e["agentToken"]?.stringValue
         return r
     }
 }

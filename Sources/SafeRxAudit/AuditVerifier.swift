@@ -19,6 +19,15 @@ public enum AuditVerifier {
     public static func verify(
         _ db: Database, publicKey: Curve25519.Signing.PublicKey, headFile: URL
     ) throws -> AuditVerification {
+        try verify(db, publicKey: publicKey, head: SignedHead.read(from: headFile), headFileExists: FileManager.default.fileExists(atPath: headFile.path))
+    }
+
+    /// Verifies against a head file read *before* `db`'s read transaction began. A live server writes the file after
+    /// each checkpoint commits, so a file read first never covers records the snapshot cannot see (reading it
+    /// afterwards would report a concurrent checkpoint as truncation).
+    public static func verify(
+        _ db: Database, publicKey: Curve25519.Signing.PublicKey, head signedHead: SignedHead?, headFileExists: Bool
+    ) throws -> AuditVerification {
         var result = AuditVerification(records: 0, checkpoints: 0, firstBad: nil, reason: nil)
         func bad(_ seq: Int64, _ why: String) -> AuditVerification {
             result.firstBad = seq
@@ -63,7 +72,7 @@ public enum AuditVerifier {
             guard hashes[seq] == hash else { return bad(seq, "record differs from the signed checkpoint") }
             result.checkpoints += 1
         }
-        if let head = SignedHead.read(from: headFile) {
+        if let head = signedHead {
             guard signed(head.seq, head.hash, head.time, head.signature) else {
                 return bad(head.seq, "audit-head.json has an invalid signature")
             }
@@ -71,7 +80,7 @@ public enum AuditVerifier {
                 return bad(last + 1, "log truncated: the signed head covers \(head.seq) but the log ends at \(last)")
             }
             guard hashes[head.seq] == head.hash else { return bad(head.seq, "record differs from the signed head") }
-        } else if FileManager.default.fileExists(atPath: headFile.path) {
+        } else if headFileExists {
             return bad(0, "audit-head.json is unreadable")
         } else if result.checkpoints > 0 {
             return bad(last + 1, "audit-head.json is missing although checkpoints exist")

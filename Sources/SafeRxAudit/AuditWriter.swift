@@ -37,8 +37,11 @@ public actor AuditWriter {
             pending.removeAll(keepingCapacity: true)
             let entries = batch.map(\.0)
             do {
-                try await writer.write { [log] db in _ = try log.append(entries, in: db) }
-                for (_, c) in batch { c.resume() }
+                // Reads' answers wait for this commit, so the detector may still refuse them (blockable).
+                let refused = try await writer.write { [log] db in try log.append(entries, in: db, blockable: true).refused }
+                for (i, (_, c)) in batch.enumerated() {
+                    if refused.contains(i) { c.resume(throwing: AuditRefusal(reason: "contained")) } else { c.resume() }
+                }
             } catch {
                 logger.error("audit append failed", metadata: ["error": "\(error)", "count": "\(batch.count)"])
                 for (_, c) in batch { c.resume(throwing: error) }

@@ -37,6 +37,8 @@ public struct DemoPharmacy: Sendable {
     public var partnerPatients: Int
     /// Patients (pat-0003, pat-0007, ...) who signed a marketing authorization for the loyalty program.
     public var consentPatients: Int
+    /// Honeytoken (canary) patients planted among the real ones (`saferx serve --demo` plants 3).
+    public var honeytokens: Int
 
     /// `YYYY-MM-DD` plus `days` (UTC).
     static func plusDays(_ day: String, _ days: Int) -> String {
@@ -46,7 +48,8 @@ public struct DemoPharmacy: Sendable {
         return f.string(from: d.addingTimeInterval(Double(days) * 86_400))
     }
 
-    public init(patientCount: Int = 200, patientAccounts: Int = 20, partnerPatients: Int = 20, consentPatients: Int = 5) {
+    public init(patientCount: Int = 200, patientAccounts: Int = 20, partnerPatients: Int = 20, consentPatients: Int = 5, honeytokens: Int = 0) {
+        self.honeytokens = honeytokens
         self.patientCount = patientCount
         self.patientAccounts = min(patientAccounts, patientCount)
         self.partnerPatients = min(partnerPatients, patientCount)
@@ -300,8 +303,65 @@ public struct DemoPharmacy: Sendable {
                 tenant: Self.tenant, name: "Retail loyalty program (non-pharmacy business line)", disabled: false))
         credentials.append(
             DemoCredential(client_id: Self.loyaltyClientID, client_secret: loyaltySecret, role: Role.businessLine.rawValue, tenant: Self.tenant))
+        if honeytokens > 0 { _ = try await Self.plantHoneytokens(into: store, tenant: Self.tenant, count: honeytokens, partner: nil) }
         return credentials
     }
+
+    /// Plants honeytoken patients: records that look like any other (name, birth date, contact, address, an MRN,
+    /// past prescriptions that were filled and delivered) but have no account, no open fill and no messages, so no
+    /// work list shows them and nobody has a reason to open one. Ids follow the tenant's `pat-NNNN` pattern with
+    /// numbers no real patient uses. With `partner`, they are that partner's patients (a canary in its scope).
+    public static func plantHoneytokens(into store: PharmacyStore, tenant: String, count: Int, partner: String?) async throws -> [String] {
+        var rng = SystemRandomNumberGenerator()
+        var items: [(type: ResourceType, json: JSON, owner: String?)] = []
+        var ids: [String] = []
+        for _ in 0..<count {
+            var id = ""
+            while true {
+                id = String(format: "pat-%04d", Int.random(in: 5000...9999, using: &rng))
+                if !ids.contains(id), !(try await store.resourceExists(.patient, id: id)) { break }
+            }
+            ids.append(id)
+            let given = Self.canaryGiven.randomElement(using: &rng)!, family = Self.canaryFamily.randomElement(using: &rng)!
+            let city = Self.cities.randomElement(using: &rng)!
+            let birth = String(format: "%04d-%02d-%02d", Int.random(in: 1940...2000, using: &rng), Int.random(in: 1...12, using: &rng), Int.random(in: 1...28, using: &rng))
+            items.append((.patient, .object([
+                "resourceType": "Patient", "id": .string(id), "active": true,
+                "identifier": .array([.object(["system": "urn:saferx:mrn", "value": .string(String(format: "MRN%06d", Int.random(in: 300_000...999_999, using: &rng)))])]),
+                "name": .array([.object(["use": "official", "family": .string(family), "given": .array([.string(given)])])]),
+                "gender": .string(Bool.random(using: &rng) ? "female" : "male"), "birthDate": .string(birth),
+                "telecom": .array([
+                    .object(["system": "phone", "value": .string(String(format: "555-%03d-%04d", Int.random(in: 0...999, using: &rng), Int.random(in: 0...9999, using: &rng))), "use": "mobile"]),
+                    .object(["system": "email", "value": .string("\(given.lowercased()).\(family.lowercased())@example.net")]),
+                ]),
+                "address": .array([.object([
+                    "line": .array([.string("\(Int.random(in: 100...9999, using: &rng)) \(Self.streets.randomElement(using: &rng)!)")]),
+                    "city": .string(city.0), "state": .string(city.1), "postalCode": .string(String(format: "%05d", Int.random(in: 10000...99999, using: &rng))),
+                ])]),
+            ]), partner))
+            for j in 1...2 {
+                let med = Int.random(in: 1...Self.medications.count, using: &rng)
+                items.append((.medicationRequest, .object([
+                    "resourceType": "MedicationRequest", "id": .string("rx-\(id)-\(j)"), "status": "completed", "intent": "order",
+                    "medicationReference": .object(["reference": .string("Medication/med-\(med)")]),
+                    "subject": .object(["reference": .string("Patient/\(id)")]),
+                    "authoredOn": .string(String(format: "2025-%02d-%02dT10:00:00Z", Int.random(in: 1...12, using: &rng), Int.random(in: 1...28, using: &rng))),
+                    "dosageInstruction": .array([.object(["text": "Take 1 tablet by mouth daily"])]),
+                    "dispenseRequest": .object(["numberOfRepeatsAllowed": .int(0), "quantity": .object(["value": .int(30), "unit": "tablet"])]),
+                ]), nil))
+            }
+        }
+        let ctx = AccessContext(
+            scope: .system(reason: "honeytoken plant", tenant: tenant, write: true), requestID: "honeytoken-plant", sourceIP: "local",
+            userAgent: "saferx honeytokens")
+        try await store.importResources(ctx, items)
+        try await store.markHoneytokens(tenant: tenant, patients: ids)
+        return ids
+    }
+
+    /// Names no demo patient has, so that a search for a real patient never lands on a canary by chance.
+    static let canaryGiven = ["Marguerite", "Thaddeus", "Ottoline", "Percival", "Wilhelmina", "Cornelius", "Philippa", "Ignatius"]
+    static let canaryFamily = ["Winterbourne", "Ashcombe", "Fairweather", "Lockridge", "Pemberton", "Throckmorton", "Haverford", "Quennell"]
 
     /// URL-safe random text.
     public static func randomSecret(bytes: Int) -> String { RandomSecret.urlSafe(bytes: bytes) }

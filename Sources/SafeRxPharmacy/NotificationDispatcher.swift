@@ -100,7 +100,7 @@ public struct NotificationDispatcher: Service {
                 try await sender.send(n)
                 try await store.recordEvent(
                     AuditEntry(
-                        actor: .init(id: "system", role: "system", tenant: n.tenant), action: "notify", patients: [n.patientID], outcome: "success",
+                        actor: .init(id: "system", role: "system", tenant: n.tenant), action: "notify", patients: n.patientID.isEmpty ? [] : [n.patientID], outcome: "success",
                         status: 0, purpose: "HOPERAT", sourceIP: "local", userAgent: "saferx notifications", requestID: n.id,
                         detail: "\(n.kind.rawValue) by \(n.channel)"))
                 try await store.finishNotification(id: n.id, sent: true)

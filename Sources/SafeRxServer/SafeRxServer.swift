@@ -33,13 +33,17 @@ public enum SafeRxServer {
         public var notificationSender: (any NotificationSender)?
         /// The pharmacy (tenant) that patient sign-ups are for when the request names none.
         public var signupTenant: String
+        /// The exfiltration detector's rules and notices; `nil` runs without one (only tests that exercise other
+        /// things in bulk; `saferx serve` always runs it).
+        public var detection: DetectionSettings?
 
         public init(
             host: String = "127.0.0.1", port: Int = 8080, onListening: @escaping @Sendable (Int) async -> Void = { _ in },
             webhookTransport: (any WebhookTransport)? = nil, webhookPolicy: WebhookRetryPolicy = WebhookRetryPolicy(),
             webhookPollInterval: Duration = .seconds(1), notificationSender: (any NotificationSender)? = nil,
-            signupTenant: String = "demo-pharmacy"
+            signupTenant: String = "demo-pharmacy", detection: DetectionSettings? = nil
         ) {
+            self.detection = detection
             self.notificationSender = notificationSender
             self.signupTenant = signupTenant
             self.host = host
@@ -94,6 +98,11 @@ public enum SafeRxServer {
         let web = try await WebResources.load()
         let router = router(store: store, auth: auth, baseURL: base, signupTenant: configuration.signupTenant, web: web)
         let onListening = configuration.onListening
+        var detector: [any Service] = []
+        if let detection = configuration.detection {
+            try store.startDetection(detection)
+            detector.append(DetectionService(store: store, logger: logger))
+        }
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "SafeRx"),
@@ -103,7 +112,7 @@ public enum SafeRxServer {
                     store: store, transport: configuration.webhookTransport ?? HTTPWebhookTransport(), policy: configuration.webhookPolicy,
                     pollInterval: configuration.webhookPollInterval, logger: logger),
                 NotificationDispatcher(store: store, sender: configuration.notificationSender ?? LogNotificationSender(logger: logger), logger: logger),
-            ],
+            ] + detector,
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
             logger: logger)
     }

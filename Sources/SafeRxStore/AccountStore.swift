@@ -181,6 +181,14 @@ extension PharmacyStore {
         try await run { db in
             let revoked = try db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM revoked_token WHERE jti = ?)")
             if try Bool.fetchOne(revoked, arguments: [jti]) == true { return false }
+            // Suspended by the detector: nothing works until reinstated, and tokens from before a suspension never again.
+            let suspension = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT MAX(at), COALESCE(SUM(reinstated_at IS NULL), 0) FROM actor_suspension WHERE actor_id = ?"),
+                arguments: [subject])
+            if let suspension {
+                if (suspension[1] as Int) > 0 { return false }
+                if let at = suspension[0] as Double?, issuedAt < at { return false }
+            }
             if isClient {
                 guard let disabled = try Bool.fetchOne(db.cachedStatement(sql: "SELECT disabled FROM api_client WHERE client_id = ?"), arguments: [subject])
                 else { return false }

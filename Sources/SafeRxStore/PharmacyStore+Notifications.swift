@@ -13,6 +13,8 @@ public struct OutgoingNotification: Sendable, Equatable {
         case newMessage = "new-message"
         /// Someone tried to sign up for a record that already has an account.
         case signupExisting = "signup-existing"
+        /// The exfiltration detector raised an alert (to the security contact; ids and rule only).
+        case securityAlert = "security-alert"
     }
 
     public var id: String

@@ -54,9 +54,16 @@ public struct WebhookRetryPolicy: Sendable {
 extension PharmacyStore {
     /// Registers (or replaces) a partner client's webhook endpoint and returns its new signing secret. The URL must
     /// be https, or http on a loopback address (for development); the secret is sealed at rest.
-    public func registerWebhook(clientID: String, url: String) async throws(FHIRError) -> String {
-        guard let client = try await client(id: clientID), client.role == Role.partner.rawValue else {
-            throw .invalid("'\(String(clientID.prefix(40)))' is not a partner client")
+    public func registerWebhook(clientID: String, url: String, tenant securityTenant: String? = nil) async throws(FHIRError) -> String {
+        let tenant: String
+        if clientID == Self.securityWebhookClient {
+            // The security endpoint: alert notices, not partner events.
+            tenant = securityTenant ?? "demo-pharmacy"
+        } else {
+            guard let client = try await client(id: clientID), client.role == Role.partner.rawValue else {
+                throw .invalid("'\(String(clientID.prefix(40)))' is not a partner client")
+            }
+            tenant = client.tenant
         }
         guard let u = URL(string: url), let scheme = u.scheme?.lowercased(), let host = u.host, !host.isEmpty else {
             throw .invalid("'\(String(url.prefix(80)))' is not an absolute URL")
@@ -66,7 +73,6 @@ extension PharmacyStore {
             throw .invalid("Webhook URLs must use https (plain http only to a loopback address, for development)")
         }
         let secret = "whsec_" + RandomSecret.urlSafe(bytes: 32)
-        let tenant = client.tenant
         try await runWrite { [self] db in
             let (sealed, _) = try keys.seal(db, tenant: tenant, owner: "", Data(secret.utf8), context: "webhook/\(clientID)")
             try db.execute(

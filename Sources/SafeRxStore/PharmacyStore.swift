@@ -23,6 +23,8 @@ public final class PharmacyStore: Sendable {
         /// Whether resource bodies are encrypted. Always true outside ``saferx bench``: a store created without
         /// encryption refuses to open with it and the other way round.
         @_spi(Benchmark) public var encryption: Bool = true
+        /// The time audit records are stamped with; a test stands a simulated clock in for a day's work.
+        public var auditClock: @Sendable () -> Date = { Date() }
 
         public init() {}
     }
@@ -35,6 +37,8 @@ public final class PharmacyStore: Sendable {
     public let auditLog: AuditLog
     public let auditWriter: AuditWriter
     public let dataDirectory: URL
+    /// The exfiltration detector, when this process runs it (``startDetection(_:)``).
+    let detection = Mutex<DetectionObserver?>(nil)
     let logger: Logger
     /// The refill rules in force (``refillRules``).
     let rules = Mutex(RefillRules())
@@ -110,7 +114,7 @@ public final class PharmacyStore: Sendable {
         let auditSigning = try Curve25519.Signing.PrivateKey(rawRepresentation: keys.serviceKey(.auditSigning).withUnsafeBytes { Data($0) })
         self.auditLog = AuditLog(
             signingKey: auditSigning, cipher: AuditFieldCipher(key: keys.serviceKey(.auditFields), index: blindIndex),
-            headFile: dataDirectory.appendingPathComponent("audit-head.json"))
+            headFile: dataDirectory.appendingPathComponent("audit-head.json"), clock: options.auditClock)
         self.auditWriter = AuditWriter(log: auditLog, writer: dbPool)
         self.logger = logger
     }
@@ -313,7 +317,7 @@ public final class PharmacyStore: Sendable {
     ) -> AuditEntry {
         let p = ctx.scope.principal
         return AuditEntry(
-            actor: .init(id: p.subject, role: p.auditRole, tenant: p.tenant), action: action, attempted: attempted,
+            actor: .init(id: p.subject, role: p.auditRole, tenant: p.tenant, patient: p.patientID), action: action, attempted: attempted,
             resourceType: type?.rawValue, resourceID: id, patients: patients, outcome: outcome, status: status,
             purpose: p.purpose.rawValue, sourceIP: ctx.sourceIP, userAgent: ctx.userAgent, requestID: ctx.requestID,
             detail: detail ?? ctx.scope.systemReason)
@@ -323,6 +327,9 @@ public final class PharmacyStore: Sendable {
     func commitAudit(_ e: AuditEntry) async throws(FHIRError) {
         do {
             try await auditWriter.record(e)
+        } catch is AuditRefusal {
+            // The detector refused this read before its answer left: the actor is suspended from now on.
+            throw .unauthorized("The access token has been suspended pending a security review; contact the pharmacy's privacy officer")
         } catch {
             logger.error("audit write failed; refusing to answer", metadata: ["request": "\(e.requestID)"])
             throw .unavailable("The audit log could not be written; the request was not answered")
@@ -409,8 +416,10 @@ extension PharmacyStore {
     /// Verifies the whole audit chain, its signed checkpoints and the head file.
     public func verifyAudit() async throws -> AuditVerification {
         let key = auditPublicKey
-        let head = headFile
-        return try readOnCallingThread { db in try AuditVerifier.verify(db, publicKey: key, headFile: head) }
+        // The head file first, then the snapshot (see AuditVerifier.verify(_:publicKey:head:headFileExists:)).
+        let head = SignedHead.read(from: headFile)
+        let exists = FileManager.default.fileExists(atPath: headFile.path)
+        return try readOnCallingThread { db in try AuditVerifier.verify(db, publicKey: key, head: head, headFileExists: exists) }
     }
 
     /// Every audit record in sequence order (for export).

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import SafeRxAudit
+import SafeRxDetect
 import SafeRxModel
 import SafeRxPharmacy
 import SafeRxPolicy
@@ -32,7 +33,8 @@ struct SafeRx: AsyncParsableCommand {
         abstract: "SafeRx: a pharmacy patient-data platform whose data layer cannot return PHI without an access scope.",
         subcommands: [
             Serve.self, Users.self, Token.self, Audit.self, Keys.self, Patients.self, BackupCommand.self, Disclosures.self,
-            BreakGlass.self, Webhooks.self, Tracking.self, Fulfillment.self, MFA.self, Import.self, Bench.self,
+            BreakGlass.self, Webhooks.self, Tracking.self, Fulfillment.self, MFA.self, Import.self, Alerts.self, Actors.self, Detect.self,
+            Honeytokens.self, Bench.self,
         ])
 }
 
@@ -102,6 +104,8 @@ struct Serve: AsyncParsableCommand {
             discussion: "Stands in for an e-mail/SMS gateway: it holds the address on the pharmacy record and the fixed text, nothing else."))
     var outbox: String = "./saferx-outbox"
     @Option(help: "The pharmacy (tenant id) that patient sign-ups are for.") var signupPharmacy: String = DemoPharmacy.tenant
+    @Option(help: "Detection rules (JSON) to use instead of the bundled ones; validated before the server starts.") var rules: String?
+    @Option(help: "E-mail address that security alerts are sent to through the notification outbox.") var securityContact: String?
 
     func validate() throws {
         guard (0.5...1.0).contains(refillTooSoon) else { throw ValidationError("--refill-too-soon must be between 0.5 and 1.0") }
@@ -118,6 +122,13 @@ struct Serve: AsyncParsableCommand {
         } catch {
             throw CLIError("Refusing to start: \(error)")
         }
+        // So are the detection rules: a rule the detector cannot read would silently not watch.
+        let detectionRules: DetectionRules
+        do {
+            detectionRules = try rules.map { try DetectionRules.load($0) } ?? DetectionRules.bundled()
+        } catch {
+            throw CLIError("Refusing to start: detection rules: \(error)")
+        }
         let store = try data.openStore()
         store.refillRules.tooSoonFraction = refillTooSoon
         let auth = await AuthService(store: store, policy: table)
@@ -125,7 +136,7 @@ struct Serve: AsyncParsableCommand {
             let credentialsFile = data.url.appendingPathComponent("demo-credentials.json")
             if try await store.isEmpty() {
                 say("Seeding the demo pharmacy (synthetic data)...")
-                let creds = try await DemoPharmacy().seed(into: store, auth: auth)
+                let creds = try await DemoPharmacy(honeytokens: 3).seed(into: store, auth: auth)
                 try writeCredentials(creds, to: credentialsFile)
                 await store.auditWriter.checkpoint()
             }
@@ -151,7 +162,9 @@ struct Serve: AsyncParsableCommand {
                 if demo {
                     say("Log in: curl -s -X POST \(url)/auth/login -H 'Content-Type: application/json' -d '{\"username\":\"patient001\",\"password\":\"<from demo-credentials.json>\"}'")
                 }
-            }, notificationSender: sender, signupTenant: signupPharmacy), logger: logger)
+            }, notificationSender: sender, signupTenant: signupPharmacy,
+            detection: DetectionSettings(rules: detectionRules, securityContact: securityContact)), logger: logger)
+        say("Exfiltration detection: \(detectionRules.rules.count) rules (\(rules ?? "bundled")); alerts: saferx alerts list")
         try await app.runService()
     }
 

@@ -22,14 +22,21 @@ struct Webhooks: AsyncParsableCommand {
             abstract: "Register (or replace) a partner client's webhook URL and print its new signing secret once.",
             discussion: "Only registered URLs are ever called. https, or http to a loopback address for development.")
         @OptionGroup var data: DataOptions
-        @Option(help: "Partner client id.") var client: String
+        @Option(help: "Partner client id.") var client: String?
+        @Flag(help: "Register the security endpoint instead: it receives signed alert.created events from the detector.") var security = false
+        @Option(help: "With --security: the pharmacy (tenant) whose key seals its secret.") var tenant = "demo-pharmacy"
         @Option(help: "Endpoint URL.") var url: String
+
+        func validate() throws {
+            guard (client != nil) != security else { throw ValidationError("Give --client CLIENT or --security") }
+        }
 
         func run() async throws {
             let store = try data.openStore()
+            let client = security ? PharmacyStore.securityWebhookClient : self.client!
             do {
                 let previous = try await store.webhookEndpoint(clientID: client)
-                let secret = try await store.registerWebhook(clientID: client, url: url)
+                let secret = try await store.registerWebhook(clientID: client, url: url, tenant: security ? tenant : nil)
                 if let previous {
                     say("Replaced \(client)'s webhook \(previous.url) (a partner has one endpoint; the old secret no longer signs anything).")
                 }

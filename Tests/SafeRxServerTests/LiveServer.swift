@@ -27,13 +27,17 @@ final class LiveServer: Sendable {
 
     static func start(
         patients: Int = 60, accounts: Int = 50, partnerPatients: Int = 10, consentPatients: Int = 5,
-        webhookPolicy: WebhookRetryPolicy = WebhookRetryPolicy(), webhookPollInterval: Duration = .seconds(1)
+        webhookPolicy: WebhookRetryPolicy = WebhookRetryPolicy(), webhookPollInterval: Duration = .seconds(1),
+        detection: DetectionSettings? = nil, honeytokens: Int = 0, auditClock: (@Sendable () -> Date)? = nil
     ) async throws -> LiveServer {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("saferx-test-\(UUID().uuidString)")
-        let store = try PharmacyStore.open(dataDirectory: dir, keyFile: dir.appendingPathExtension("master.key"))
+        var options = PharmacyStore.Options()
+        if let auditClock { options.auditClock = auditClock }
+        let store = try PharmacyStore.open(dataDirectory: dir, keyFile: dir.appendingPathExtension("master.key"), options: options)
         let auth = await AuthService(store: store, passwordCost: 4)
-        let creds = try await DemoPharmacy(patientCount: patients, patientAccounts: accounts, partnerPatients: partnerPatients, consentPatients: consentPatients)
-            .seed(into: store, auth: auth)
+        let creds = try await DemoPharmacy(
+            patientCount: patients, patientAccounts: accounts, partnerPatients: partnerPatients, consentPatients: consentPatients, honeytokens: honeytokens
+        ).seed(into: store, auth: auth)
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         let capture = CapturedLog()
         var logger = Logger(label: "saferx.test") { label in CapturingLogHandler(label: label, log: capture) }
@@ -43,7 +47,7 @@ final class LiveServer: Sendable {
             store: store, auth: auth,
             configuration: .init(
                 host: "127.0.0.1", port: 0, onListening: { continuation.yield($0) }, webhookPolicy: webhookPolicy,
-                webhookPollInterval: webhookPollInterval, notificationSender: sender),
+                webhookPollInterval: webhookPollInterval, notificationSender: sender, detection: detection),
             logger: logger)
         let task = Task { try await app.runService(gracefulShutdownSignals: []) }
         var port = 0

@@ -19,7 +19,14 @@ import Testing
         try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
         let cli = SafeRxCLI(keyFile: keyFile, data: data)
 
-        let server = try cli.start(["serve", "--demo", "--port", "0"], log: log)
+        // This test reads every patient on purpose (to learn the values it then looks for), which the bundled
+        // detection rules would rightly stop: it runs with a rules file that watches exports only.
+        let rules = base.appendingPathComponent("exports-only-rules.json")
+        try Data("""
+            {"version": 1, "touchActions": ["read"], "rules": [{"id": "exports", "kind": "export", "severity": "high",
+             "description": "exports only (stolen-directory test)", "actions": ["export"], "hours": "00:00-24:00", "maxPatients": 100000}]}
+            """.utf8).write(to: rules)
+        let server = try cli.start(["serve", "--demo", "--port", "0", "--rules", rules.path], log: log)
         defer { if server.isRunning { server.terminate() } }
         let port = try await cli.waitForPort(in: log)
         let client = TestClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(60)))
@@ -56,7 +63,7 @@ import Testing
                 }
             }
         }
-        #expect(phi.patients == 205)
+        #expect(phi.patients == 208, "200 demo patients, 3 honeytokens, 5 of the second pharmacy")
         #expect(phi.rxNumbers > 200)
 
         // A day of traffic that handles those values: searches by them, reads, a patient's message, a partner's new

@@ -105,7 +105,7 @@ struct WebFrontHTTPTests {
             ("portal", "patient044", ["/portal", "/portal/messages", "/portal/caregivers", "/portal/access-log", "/portal/account", "/portal/messages/msg-pat-0044-1"]),
             ("console", "pharmacist-b", ["/console", "/console/patients", "/console/messages", "/console/webhooks", "/console/account",
                                         "/console/patients/pat-0044", "/console/fills/disp-pat-0044-1", "/console/messages?assigned=me"]),
-            ("privacy", "privacy", ["/privacy", "/privacy/audit", "/privacy/account"]),
+            ("privacy", "privacy", ["/privacy", "/privacy/alerts", "/privacy/audit", "/privacy/account"]),
         ]
         for (area, user, paths) in areas {
             let web = WebClient(http)

@@ -190,6 +190,11 @@ public final class AuthService: Sendable {
                 throw FHIRError(status: 401, code: "login", diagnostics: "mfa_invalid: the code is wrong, expired or already used (each code works once: wait for the app to show the next one)")
             }
         }
+        if try await store.isSuspended(user.id) {
+            // Told only after the password and second factor were right: a guesser learns nothing.
+            try await audit("denied", 403, user, detail: "suspended by the detector")
+            throw .forbidden(Self.suspendedMessage)
+        }
         try await store.recordLoginSuccess(userID: user.id)
         if !mfa.enabled, Self.requiresMFA(user.role) {
             // Staff must enrol before they get a token that reaches any data.
@@ -201,6 +206,9 @@ public final class AuthService: Sendable {
         try await audit("success", 200, user, detail: mfa.enabled ? "with second factor" : nil)
         return token
     }
+
+    static let suspendedMessage =
+        "This account is suspended pending a security review; contact the pharmacy's privacy officer (saferx actors reinstate lifts it)"
 
     func slowDown(after failures: Int) async throws(FHIRError) {
         guard failures >= Self.slowAfter else { return }
@@ -232,6 +240,10 @@ public final class AuthService: Sendable {
         guard let client, matches, !client.disabled else {
             try await audit("failure", 401)
             throw FHIRError(status: 401, code: "login", diagnostics: "invalid_client")
+        }
+        if try await store.isSuspended(client.clientID) {
+            try await audit("denied", 403)
+            throw .forbidden(Self.suspendedMessage)
         }
         let token = try await issue(subject: client.clientID, role: client.role, tenant: client.tenant, patient: nil, kind: "client", scope: nil)
         try await audit("success", 200)

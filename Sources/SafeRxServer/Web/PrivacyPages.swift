@@ -16,6 +16,23 @@ extension WebFront {
         router.get("/privacy") { req, ctx in
             try await self.page(req, ctx, area: .privacy, signedIn: true) { s in try await self.privacyHome(req, ctx, s) }
         }
+        router.get("/privacy/alerts") { req, ctx in
+            try await self.page(req, ctx, area: .privacy, signedIn: true) { s in try await self.alertsPage(req, ctx, s) }
+        }
+        router.get("/privacy/alerts/:id") { req, ctx in
+            let id = ctx.parameters.get("id") ?? ""
+            return try await self.page(req, ctx, area: .privacy, signedIn: true) { s in try await self.alertPage(req, ctx, s, id: id) }
+        }
+        router.post("/privacy/alerts/:id/ack") { req, ctx in
+            let id = ctx.parameters.get("id") ?? ""
+            return try await self.post(req, ctx, area: .privacy, back: "/privacy/alerts/\(id)") { s, form in
+                let access = try await self.access(req, ctx, s, "alert-ack", .auditEvent)
+                guard let alert = try await store.alert(id: id), alert.tenant == access.scope.tenant else { throw FHIRError.notFoundPath("alert") }
+                try await store.acknowledgeAlert(id: id, by: s.username ?? access.scope.principal.subject, note: form.value("note") ?? "")
+                s.flash.append(.init(.info, "Alert acknowledged. A suspension it caused stays until it is lifted (saferx actors reinstate)."))
+                return "/privacy/alerts/\(id)"
+            }
+        }
         router.get("/privacy/audit") { req, ctx in
             try await self.page(req, ctx, area: .privacy, signedIn: true) { _ in
                 ("privacy-audit", [
@@ -112,5 +129,50 @@ extension WebFront {
                 ["created": g.granted, "user": names[g.userID] ?? g.userID, "patient": g.patientID, "reason": g.reason, "expires": g.expires]
             },
         ])
+    }
+    func alertsPage(_ req: Request, _ ctx: SafeRxContext, _ s: WebSession) async throws -> (String, [String: Any]) {
+        let access = try await access(req, ctx, s, "alerts", .auditEvent)
+        let tenant = access.scope.tenant
+        let alerts = try await store.alerts(tenant: tenant, limit: 200)
+        let suspensions = try await store.suspensions().filter { $0.tenant == tenant }
+        var names: [String: String] = [:]
+        for u in try await store.users() { names[u.id] = u.username }
+        try await store.recordEvent(.init(
+            actor: .init(id: access.scope.principal.subject, role: access.scope.principal.roleName, tenant: tenant), action: "alerts-list",
+            outcome: "success", status: 200, purpose: access.scope.purpose.rawValue, sourceIP: access.sourceIP, userAgent: access.userAgent,
+            requestID: access.requestID, detail: "\(alerts.count) alerts listed"))
+        func row(_ a: SecurityAlert) -> [String: Any] {
+            ["id": a.id, "created": Self.minute(a.created), "severity": a.severity, "critical": a.severity == "critical", "rule": a.rule,
+             "actor": names[a.actor] ?? a.actor, "role": a.role, "patients": a.patients.count, "contained": a.contained, "summary": a.summary]
+        }
+        return ("privacy-alerts", [
+            "title": "Alerts", "current": "/privacy/alerts",
+            "open": alerts.filter { $0.acknowledged == nil }.map(row), "acked": alerts.filter { $0.acknowledged != nil }.prefix(50).map(row),
+            "suspended": suspensions.map { ["actor": names[$0.actor] ?? $0.actor, "since": Self.minute($0.at), "alert": $0.alertID] as [String: Any] },
+        ])
+    }
+
+    func alertPage(_ req: Request, _ ctx: SafeRxContext, _ s: WebSession, id: String) async throws -> (String, [String: Any]) {
+        let access = try await access(req, ctx, s, "alert", .auditEvent)
+        guard let a = try await store.alert(id: id), a.tenant == access.scope.tenant else { throw FHIRError.notFoundPath("alert") }
+        var names: [String: String] = [:]
+        for u in try await store.users() { names[u.id] = u.username }
+        // The alert names patients: opening it is an access like any other.
+        try await store.recordEvent(.init(
+            actor: .init(id: access.scope.principal.subject, role: access.scope.principal.roleName, tenant: a.tenant), action: "alert-view",
+            patients: a.patients, outcome: "success", status: 200, purpose: access.scope.purpose.rawValue, sourceIP: access.sourceIP,
+            userAgent: access.userAgent, requestID: access.requestID, detail: "alert \(a.id)"))
+        return ("privacy-alert", [
+            "title": "Alert \(a.id)", "current": "/privacy/alerts", "id": a.id, "severity": a.severity, "critical": a.severity == "critical",
+            "rule": a.rule, "summary": a.summary, "description": a.description, "actor": names[a.actor] ?? a.actor, "actorID": a.actor,
+            "role": a.role, "created": Self.minute(a.created), "updated": Self.minute(a.updated), "contained": a.contained, "blocked": a.blocked,
+            "lag": String(format: "%.2f", a.lagMilliseconds), "evidence": a.evidence.map(String.init).joined(separator: " "),
+            "evidenceCount": a.evidence.count, "patients": a.patients, "patientCount": a.patients.count,
+            "acked": a.acknowledged != nil, "ackedAt": a.acknowledged.map(Self.minute) ?? "", "ackedBy": a.acknowledgedBy ?? "", "note": a.note ?? "",
+        ])
+    }
+
+    static func minute(_ d: Date) -> String {
+        String(AuditLog.timestamp(d).prefix(16)).replacingOccurrences(of: "T", with: " ")
     }
 }

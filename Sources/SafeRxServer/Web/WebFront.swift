@@ -51,7 +51,7 @@ struct WebFront: Sendable {
             case .console:
                 [("/console", "Work queue"), ("/console/patients", "Find a patient"), ("/console/messages", "Messages"),
                  ("/console/webhooks", "Partner webhooks"), ("/console/account", "Account")]
-            case .privacy: [("/privacy", "Overview"), ("/privacy/audit", "Audit search"), ("/privacy/account", "Account")]
+            case .privacy: [("/privacy", "Overview"), ("/privacy/alerts", "Alerts"), ("/privacy/audit", "Audit search"), ("/privacy/account", "Account")]
             }
         }
     }

@@ -264,6 +264,10 @@ import Testing
         html = try await b.source()
         #expect(html.contains("record(s)") && html.contains("pat-0001"), "\(html.prefix(500))")
         try await check(b, origin: origin, page: "privacy-audit")
+        try await b.go("\(origin)/privacy/alerts")
+        html = try await b.source()
+        #expect(html.contains("Open") && html.contains("Suspended actors"), "\(html.prefix(400))")
+        try await check(b, origin: origin, page: "privacy-alerts")
         // The same pages at phone width.
         try await b.command("POST", "window/rect", .object(["width": .int(390), "height": .int(844)]))
         try await b.go("\(origin)/privacy")

@@ -1,0 +1,427 @@
+/// What the detector needs to know beyond the audit record.
+public protocol DetectionContext {
+    /// Whether a patient id is a honeytoken (a canary record nobody has a reason to open).
+    func isHoneytoken(_ patient: String) -> Bool
+    /// Whether `client` holds an authorization (Consent) of `patient` for `purpose`, at `time` (ms since 1970).
+    func hasAuthorization(tenant: String, client: String, patient: String, purpose: String, at time: Int64) -> Bool
+}
+
+/// A rule's verdict on an event: a new alert, or more evidence for one still open.
+public struct Finding: Sendable, Hashable {
+    public var rule: String
+    public var severity: DetectionRules.Severity
+    public var contain: Bool
+    public var tenant: String
+    /// The actor's id, or `source:<blind token>` for rules counted per source address.
+    public var actor: String
+    public var role: String
+    public var summary: String
+    /// Audit sequence numbers of the records that are the evidence.
+    public var seqs: [Int64]
+    /// The patients whose data those records name.
+    public var patients: [String]
+    /// The seq of the record that triggered this finding (its append time gives the lag).
+    public var triggeredBy: Int64
+    /// True when it adds to an alert already open for the same rule and actor.
+    public var isUpdate: Bool
+    /// The triggering request was refused before its data left (it would have crossed a containing rule).
+    public var blocked: Bool = false
+    /// `rule|actor`: one open alert per rule and actor.
+    public var key: String { "\(rule)|\(actor)" }
+}
+
+/// The streaming detector: every audit record goes through `consume` in order, and the rules' state (sliding windows
+/// of distinct patients, denial counts, known sources, daily volumes) is kept in memory, per actor and rule.
+///
+/// Not thread-safe: the store feeds it inside its (serialized) write transactions. Events may arrive slightly out of
+/// order (records written by another process are read back later); windows expire against the newest time seen.
+public final class Detector {
+    public let rules: DetectionRules
+    public private(set) var processed: Int = 0
+    /// The newest record time seen (ms).
+    public private(set) var now: Int64 = 0
+
+    /// One actor's (or, for rules counted per source, one source address's) state, indexed by rule.
+    final class Subject {
+        var windows: [PatientWindow?]
+        var counts: [CountWindow?]
+        var days: [DailyVolume?]
+        /// An alert of this rule is open (not acknowledged): later events add evidence instead of new alerts.
+        var open: [Bool]
+        var known: KnownSources?
+        var watch: (start: Int64, window: PatientWindow)?
+
+        init(rules: Int) {
+            windows = Array(repeating: nil, count: rules)
+            counts = Array(repeating: nil, count: rules)
+            days = Array(repeating: nil, count: rules)
+            open = Array(repeating: false, count: rules)
+        }
+    }
+
+    var subjects: [String: Subject] = [:]
+    let ruleIndex: [String: Int]
+    let containing: [Int]
+
+    public init(rules: DetectionRules) {
+        self.rules = rules
+        self.ruleIndex = Dictionary(uniqueKeysWithValues: rules.rules.enumerated().map { ($1.id, $0) })
+        self.containing = rules.rules.indices.filter { rules.rules[$0].contain }
+    }
+
+    func subject(_ who: String) -> Subject {
+        if let s = subjects[who] { return s }
+        let s = Subject(rules: rules.rules.count)
+        subjects[who] = s
+        return s
+    }
+
+    /// Marks alerts (`rule|actor`) as open (at start, from the store) so that they are not raised twice.
+    public func markOpen(_ keys: some Sequence<String>) {
+        for key in keys { setOpen(key, true) }
+    }
+
+    /// An acknowledged alert: the next breach of the same rule by the same actor raises a new one.
+    public func close(_ key: String) { setOpen(key, false) }
+
+    func setOpen(_ key: String, _ value: Bool) {
+        guard let bar = key.firstIndex(of: "|"), let i = ruleIndex[String(key[..<bar])] else { return }
+        subject(String(key[key.index(after: bar)...])).open[i] = value
+    }
+
+    /// A reinstated actor starts afresh: no open alert blocks it, and its windows are empty.
+    public func forget(actor: String) { subjects[actor] = nil }
+
+    /// Whether an alert of `rule` is open for `who`.
+    public func isOpen(rule: String, actor who: String) -> Bool {
+        guard let i = ruleIndex[rule], let s = subjects[who] else { return false }
+        return s.open[i]
+    }
+
+    /// Feeds one event; returns the findings it causes.
+    ///
+    /// With `blockable` (a read whose answer has not been sent yet), an event that would breach a containing rule —
+    /// open a honeytoken, or take an actor past a distinct-patient limit — is refused instead: the findings say
+    /// `blocked`, `refused` is true, and the event is counted as the denial it becomes (no patients), so that the
+    /// alert lists exactly the patients whose data left before the cut.
+    public func consume(_ e: DetectorEvent, context: some DetectionContext, blockable: Bool = false) -> (findings: [Finding], refused: Bool) {
+        processed += 1
+        if e.time > now { now = e.time }
+        let actor = subject(e.actor)
+        if blockable {
+            let blocking = blockingFindings(e, actor, context: context)
+            if !blocking.isEmpty {
+                for f in blocking { if let i = ruleIndex[f.rule] { actor.open[i] = true } }
+                var denied = e
+                denied.outcome = "denied"
+                denied.status = 401
+                denied.attempted = e.action
+                denied.action = "denied"
+                denied.patients = []
+                return (blocking + evaluate(denied, actor, context: context), true)
+            }
+        }
+        return (evaluate(e, actor, context: context), false)
+    }
+
+    func countsPatients(_ kindTypes: Set<String>?, _ e: DetectorEvent) -> Bool {
+        guard let kindTypes else { return true }
+        guard let t = e.resourceType else { return false }
+        return kindTypes.contains(t)
+    }
+
+    /// The containing rules this event would breach, evaluated without changing any state.
+    func blockingFindings(_ e: DetectorEvent, _ actor: Subject, context: some DetectionContext) -> [Finding] {
+        guard e.succeeded, !e.patients.isEmpty, rules.touchActions.contains(e.action) else { return [] }
+        var out: [Finding] = []
+        for i in containing {
+            let rule = rules.rules[i]
+            switch rule.kind {
+            case .honeytoken(let ignore, let ignoreTypes):
+                if ignore.contains(where: { $0.role == e.role && $0.action == e.action }) { continue }
+                if let t = e.resourceType, ignoreTypes.contains(t) { continue }
+                let canaries = e.patients.filter { context.isHoneytoken($0) }
+                guard !canaries.isEmpty else { continue }
+                var f = finding(rule, e, actor: e.actor, open: actor.open[i], seqs: [e.seq], patients: canaries) {
+                    "\(e.role) \(e.actor) tried to open honeytoken patient \(canaries.joined(separator: ", ")) (\(e.action)\(e.resourceType.map { " \($0)" } ?? "")); the request was refused"
+                }
+                f.blocked = true
+                out.append(f)
+            case .distinctPatients(let roles, let types, let window, let threshold, let othersOnly):
+                guard roles.contains(e.role), countsPatients(types, e) else { continue }
+                let patients = othersOnly ? e.patients.filter { $0 != e.actorPatient } : e.patients
+                guard !patients.isEmpty else { continue }
+                var w = actor.windows[i] ?? PatientWindow(window: window)
+                w.expire(now: max(now, e.time))
+                var fresh = Set<String>()
+                for p in patients where w.last[p] == nil { fresh.insert(p) }
+                let after = w.distinct + fresh.count
+                guard actor.open[i] || after > threshold else { continue }
+                var f = finding(rule, e, actor: e.actor, open: actor.open[i], seqs: w.seqs + [e.seq], patients: w.patients) {
+                    "\(e.role) \(e.actor) had touched \(w.distinct) distinct \(othersOnly ? "other " : "")patients within \(Self.describe(window)); the next request (\(after)) would pass the limit of \(threshold), so it was refused"
+                }
+                if f.isUpdate { f.patients = [] }
+                f.blocked = true
+                out.append(f)
+            default:
+                continue
+            }
+        }
+        return out
+    }
+
+    func evaluate(_ e: DetectorEvent, _ actor: Subject, context: some DetectionContext) -> [Finding] {
+        var out: [Finding] = []
+        let touching = e.succeeded && !e.patients.isEmpty && rules.touchActions.contains(e.action)
+        for (i, rule) in rules.rules.enumerated() {
+            switch rule.kind {
+            case .honeytoken(let ignore, let ignoreTypes):
+                // Data of a canary touched, or a refused attempt at a canary's record (someone knows its id).
+                let attempt = e.action == "denied" && e.resourceType == "Patient" && e.resourceID.map { context.isHoneytoken($0) } == true
+                guard touching || attempt else { continue }
+                if ignore.contains(where: { $0.role == e.role && $0.action == e.action }) { continue }
+                if let t = e.resourceType, ignoreTypes.contains(t) { continue }
+                var canaries = touching ? e.patients.filter { context.isHoneytoken($0) } : []
+                if attempt, let id = e.resourceID, !canaries.contains(id) { canaries.append(id) }
+                guard !canaries.isEmpty else { continue }
+                out.append(finding(rule, e, actor: e.actor, open: actor.open[i], seqs: [e.seq], patients: canaries) {
+                    "\(e.role) \(e.actor) \(e.succeeded ? "opened" : "tried to open") honeytoken patient \(canaries.joined(separator: ", ")) (\(e.action)\(e.resourceType.map { " \($0)" } ?? ""))"
+                })
+                actor.open[i] = true
+
+            case .distinctPatients(let roles, let types, let window, let threshold, let othersOnly):
+                guard touching, roles.contains(e.role), countsPatients(types, e) else { continue }
+                let patients = othersOnly ? e.patients.filter { $0 != e.actorPatient } : e.patients
+                guard !patients.isEmpty else { continue }
+                if actor.windows[i] == nil { actor.windows[i] = PatientWindow(window: window) }
+                actor.windows[i]!.add(patients, time: e.time, seq: e.seq)
+                actor.windows[i]!.expire(now: now)
+                let w = actor.windows[i]!
+                if actor.open[i] {
+                    out.append(finding(rule, e, actor: e.actor, open: true, seqs: [e.seq], patients: patients) { "" })
+                } else if w.distinct > threshold {
+                    out.append(finding(rule, e, actor: e.actor, open: false, seqs: w.seqs, patients: w.patients) {
+                        "\(e.role) \(e.actor) touched \(w.distinct) distinct \(othersOnly ? "other " : "")patients within \(Self.describe(window)) (limit \(threshold))"
+                    })
+                    actor.open[i] = true
+                }
+
+            case .volumeBaseline(let roles, let window, let factor, let minimum, let dayCount):
+                guard touching, roles.contains(e.role) else { continue }
+                if actor.days[i] == nil { actor.days[i] = DailyVolume(keep: dayCount) }
+                actor.days[i]!.add(e.patients, time: e.time)
+                if actor.windows[i] == nil { actor.windows[i] = PatientWindow(window: window) }
+                actor.windows[i]!.add(e.patients, time: e.time, seq: e.seq)
+                actor.windows[i]!.expire(now: now)
+                let w = actor.windows[i]!
+                let limit = max(minimum, Int((Double(actor.days[i]!.busiestEarlierDay(before: e.time)) * factor).rounded(.up)))
+                if actor.open[i] {
+                    out.append(finding(rule, e, actor: e.actor, open: true, seqs: [e.seq], patients: e.patients) { "" })
+                } else if w.distinct > limit {
+                    out.append(finding(rule, e, actor: e.actor, open: false, seqs: w.seqs, patients: w.patients) {
+                        "\(e.role) \(e.actor) touched \(w.distinct) distinct patients within \(Self.describe(window)), above \(limit) (\(factor)× its busiest day of the last \(dayCount), at least \(minimum))"
+                    })
+                    actor.open[i] = true
+                }
+
+            case .denials(let bySource, let roles, let window, let threshold):
+                guard !e.succeeded, e.status == 401 || e.status == 403 || e.status == 404 || e.status == 429 else { continue }
+                if let roles, !roles.contains(e.role) { continue }
+                let who: String
+                let counted: Subject
+                if bySource {
+                    guard !e.source.isEmpty, e.source != "local" else { continue }
+                    who = "source:\(e.source)"
+                    counted = subject(who)
+                } else {
+                    guard e.actor != "unknown", e.role != "anonymous", e.role != "system" else { continue }
+                    who = e.actor
+                    counted = actor
+                }
+                if counted.counts[i] == nil { counted.counts[i] = CountWindow(window: window) }
+                counted.counts[i]!.add(time: e.time, seq: e.seq)
+                counted.counts[i]!.expire(now: now)
+                let c = counted.counts[i]!
+                if counted.open[i] {
+                    out.append(finding(rule, e, actor: who, open: true, seqs: [e.seq], patients: []) { "" })
+                } else if c.count > threshold {
+                    out.append(finding(rule, e, actor: who, open: false, seqs: c.seqs, patients: []) {
+                        "\(c.count) refused requests within \(Self.describe(window)) from \(bySource ? "one source address" : "\(e.role) \(e.actor)") (limit \(threshold))"
+                    })
+                    counted.open[i] = true
+                }
+
+            case .export(let actions, let from, let to, let offset, let maxPatients):
+                guard e.succeeded, actions.contains(e.action) else { continue }
+                let minute = Int((((e.time / 60_000) + Int64(offset)) % 1440 + 1440) % 1440)
+                let offHours = minute < from || minute >= to
+                let bulk = e.patients.count > maxPatients
+                guard offHours || bulk else { continue }
+                let reasons = [offHours ? "outside \(Self.clock(from))-\(Self.clock(to))" : nil, bulk ? "\(e.patients.count) patients (limit \(maxPatients))" : nil]
+                    .compactMap { $0 }.joined(separator: ", ")
+                out.append(finding(rule, e, actor: e.actor, open: actor.open[i], seqs: [e.seq], patients: e.patients) {
+                    "\(e.action) by \(e.role) \(e.actor): \(reasons)"
+                })
+                actor.open[i] = true
+
+            case .newSourceBulk(let roles, let window, let threshold):
+                guard roles.contains(e.role) else { continue }
+                if actor.known == nil { actor.known = KnownSources(firstSeen: e.time) }
+                let isNew = actor.known!.learn(source: e.source, agent: e.agent)
+                if isNew, e.time - actor.known!.firstSeen > window, actor.watch == nil {
+                    actor.watch = (e.time, PatientWindow(window: window))
+                }
+                guard touching, actor.watch != nil else { continue }
+                if e.time - actor.watch!.start > window {
+                    actor.watch = nil
+                    continue
+                }
+                actor.watch!.window.add(e.patients, time: e.time, seq: e.seq)
+                let w = actor.watch!.window
+                if actor.open[i] {
+                    out.append(finding(rule, e, actor: e.actor, open: true, seqs: [e.seq], patients: e.patients) { "" })
+                } else if w.distinct > threshold {
+                    out.append(finding(rule, e, actor: e.actor, open: false, seqs: w.seqs, patients: w.patients) {
+                        "\(e.role) \(e.actor) signed in from a new address or browser and touched \(w.distinct) distinct patients within \(Self.describe(window)) (limit \(threshold))"
+                    })
+                    actor.open[i] = true
+                }
+
+            case .unconsentedRelease(let roles):
+                guard touching, roles.contains(e.role) else { continue }
+                let missing = e.patients.filter {
+                    !context.hasAuthorization(tenant: e.tenant, client: e.actor, patient: $0, purpose: e.purpose, at: e.time)
+                }
+                guard !missing.isEmpty else { continue }
+                out.append(finding(rule, e, actor: e.actor, open: actor.open[i], seqs: [e.seq], patients: missing) {
+                    "\(e.role) \(e.actor) received data of \(missing.count) patient(s) with no authorization on record for purpose \(e.purpose)"
+                })
+                actor.open[i] = true
+            }
+        }
+        return out
+    }
+
+    func finding(
+        _ rule: DetectionRules.Rule, _ e: DetectorEvent, actor: String, open: Bool, seqs: [Int64], patients: [String], summary: () -> String
+    ) -> Finding {
+        Finding(
+            rule: rule.id, severity: rule.severity, contain: rule.contain, tenant: e.tenant, actor: actor, role: e.role,
+            summary: open ? "" : summary(), seqs: seqs, patients: patients, triggeredBy: e.seq, isUpdate: open)
+    }
+
+    static func describe(_ ms: Int64) -> String {
+        if ms % 86_400_000 == 0 { return "\(ms / 86_400_000) d" }
+        if ms % 3_600_000 == 0 { return "\(ms / 3_600_000) h" }
+        if ms % 60_000 == 0 { return "\(ms / 60_000) min" }
+        return "\(ms / 1000) s"
+    }
+
+    static func clock(_ minute: Int) -> String {
+        let h = minute / 60, m = minute % 60
+        return (h < 10 ? "0" : "") + "\(h):" + (m < 10 ? "0" : "") + "\(m)"
+    }
+}
+
+/// Distinct patients seen within a sliding window, with the records that named them.
+struct PatientWindow {
+    let window: Int64
+    /// patient → the newest time it was seen.
+    var last: [String: Int64] = [:]
+    var queue: [(time: Int64, patient: String)] = []
+    var head = 0
+    var records: [(time: Int64, seq: Int64)] = []
+    var recordHead = 0
+
+    init(window: Int64) { self.window = window }
+
+    var distinct: Int { last.count }
+    var patients: [String] { last.keys.sorted() }
+    var seqs: [Int64] { records[recordHead...].map(\.seq) }
+
+    mutating func add(_ patients: [String], time: Int64, seq: Int64) {
+        for p in patients {
+            last[p] = max(time, last[p] ?? time)
+            queue.append((time, p))
+        }
+        records.append((time, seq))
+    }
+
+    mutating func expire(now: Int64) {
+        let cutoff = now - window
+        while head < queue.count, queue[head].time <= cutoff {
+            let (t, p) = queue[head]
+            if last[p] == t { last[p] = nil }
+            head += 1
+        }
+        while recordHead < records.count, records[recordHead].time <= cutoff { recordHead += 1 }
+        if head > 4096, head * 2 > queue.count {
+            queue.removeFirst(head)
+            head = 0
+        }
+        if recordHead > 4096, recordHead * 2 > records.count {
+            records.removeFirst(recordHead)
+            recordHead = 0
+        }
+    }
+}
+
+/// Events counted within a sliding window.
+struct CountWindow {
+    let window: Int64
+    var events: [(time: Int64, seq: Int64)] = []
+    var head = 0
+
+    init(window: Int64) { self.window = window }
+
+    var count: Int { events.count - head }
+    var seqs: [Int64] { events[head...].map(\.seq) }
+
+    mutating func add(time: Int64, seq: Int64) { events.append((time, seq)) }
+
+    mutating func expire(now: Int64) {
+        let cutoff = now - window
+        while head < events.count, events[head].time <= cutoff { head += 1 }
+        if head > 1024, head * 2 > events.count {
+            events.removeFirst(head)
+            head = 0
+        }
+    }
+}
+
+/// Distinct patients per UTC day, for the last few days.
+struct DailyVolume {
+    let keep: Int
+    var byDay: [Int64: Set<String>] = [:]
+
+    init(keep: Int) { self.keep = keep }
+
+    mutating func add(_ patients: [String], time: Int64) {
+        let day = time / 86_400_000
+        byDay[day, default: []].formUnion(patients)
+        if byDay.count > keep + 1 {
+            for d in byDay.keys where d < day - Int64(keep) { byDay[d] = nil }
+        }
+    }
+
+    func busiestEarlierDay(before time: Int64) -> Int {
+        let today = time / 86_400_000
+        return byDay.filter { $0.key < today && $0.key >= today - Int64(keep) }.map(\.value.count).max() ?? 0
+    }
+}
+
+/// The source addresses and user agents (blind tokens) an actor has used.
+struct KnownSources {
+    let firstSeen: Int64
+    var seen = Set<String>()
+
+    init(firstSeen: Int64) { self.firstSeen = firstSeen }
+
+    /// Records the pair; true if either was never seen for this actor.
+    mutating func learn(source: String, agent: String) -> Bool {
+        var new = false
+        if !source.isEmpty, seen.insert("s:" + source).inserted { new = true }
+        if !agent.isEmpty, seen.insert("a:" + agent).inserted { new = true }
+        return new
+    }
+}

@@ -1,0 +1,585 @@
+import Foundation
+import GRDB
+import Logging
+import SafeRxAudit
+import SafeRxDetect
+import SafeRxModel
+import Synchronization
+
+/// An alert the detector raised, with its evidence.
+public struct SecurityAlert: Sendable, Equatable {
+    public var id: String
+    public var tenant: String
+    public var rule: String
+    public var severity: String
+    /// The actor's user or client id, or `source:<blind token>` for a rule counted per source address.
+    public var actor: String
+    public var role: String
+    public var summary: String
+    public var description: String
+    public var created: Date
+    public var updated: Date
+    /// Audit sequence numbers of the evidence, oldest first.
+    public var evidence: [Int64]
+    /// Patients whose data the evidence names (for a refused request: the ones read before the cut).
+    public var patients: [String]
+    /// The actor was suspended by this alert.
+    public var contained: Bool
+    /// The request that crossed the rule was refused before its data left.
+    public var blocked: Bool
+    /// Append → alert, in milliseconds.
+    public var lagMilliseconds: Double
+    public var acknowledged: Date?
+    public var acknowledgedBy: String?
+    public var note: String?
+
+    public var key: String { "\(rule)|\(actor)" }
+}
+
+/// An actor the detector suspended.
+public struct ActorSuspension: Sendable, Equatable {
+    public var actor: String
+    public var tenant: String
+    public var alertID: String
+    public var at: Date
+    public var reason: String
+    public var reinstated: Date?
+    public var reinstatedBy: String?
+    public var reinstateReason: String?
+}
+
+/// How the detector runs inside `saferx serve`.
+public struct DetectionSettings: Sendable {
+    public var rules: DetectionRules
+    /// Where alert notices go through the notification outbox (an e-mail address); `nil` for none.
+    public var securityContact: String?
+
+    public init(rules: DetectionRules, securityContact: String? = nil) {
+        self.rules = rules
+        self.securityContact = securityContact
+    }
+}
+
+/// The detector's state between records: the engine, which records it has seen, and the honeytoken patients.
+/// Only ever touched inside ``DetectionObserver/state``'s lock.
+final class DetectionState: @unchecked Sendable {
+    let detector: Detector
+    /// Every record with a seq at or below this has been through the detector.
+    var contiguous: Int64 = 0
+    /// Records above `contiguous` already seen (appended in this process).
+    var extra = Set<Int64>()
+    var honeytokens = Set<String>()
+    var honeytokenCount = 0
+    /// Acknowledgements and reinstatements after this time (seconds since 1970) are not yet known to the detector.
+    var synced: Double = Date().timeIntervalSince1970
+
+    init(detector: Detector) { self.detector = detector }
+
+    func markProcessed(_ seq: Int64) {
+        if seq == contiguous + 1 {
+            contiguous = seq
+            while extra.remove(contiguous + 1) != nil { contiguous += 1 }
+        } else if seq > contiguous {
+            extra.insert(seq)
+        }
+    }
+}
+
+/// The audit observer that runs the detector inside every appending transaction: it may refuse a read that would
+/// breach a containing rule, writes alerts and suspensions in the same transaction as the records that caused them,
+/// and queues the notices (outbox, security webhook).
+final class DetectionObserver: AuditObserver {
+    let state: Mutex<DetectionState>
+    let settings: DetectionSettings
+    let keys: KeyRing
+    let log: AuditLog
+
+    init(settings: DetectionSettings, keys: KeyRing, log: AuditLog) {
+        self.settings = settings
+        self.keys = keys
+        self.log = log
+        self.state = Mutex(DetectionState(detector: Detector(rules: settings.rules)))
+    }
+
+    struct Context: DetectionContext {
+        let db: Database
+        let honeytokens: Set<String>
+
+        func isHoneytoken(_ patient: String) -> Bool { honeytokens.contains(patient) }
+
+        func hasAuthorization(tenant: String, client: String, patient: String, purpose: String, at time: Int64) -> Bool {
+            let when = AuditLog.timestamp(Date(timeIntervalSince1970: Double(time) / 1000))
+            let found = try? Bool.fetchOne(
+                db,
+                sql: """
+                    SELECT EXISTS (SELECT 1 FROM consent_grant WHERE tenant = ? AND client_id = ? AND patient_id = ? AND purpose = ?
+                    AND expires > ? AND (starts = '' OR starts <= ?))
+                    """,
+                arguments: [tenant, client, patient, purpose, when, when])
+            // Unknown (a query error) counts as no authorization: the rule fails toward an alert.
+            return found ?? false
+        }
+    }
+
+    func observe(
+        _ records: [AuditRecord], blockable: Bool, in db: Database, insert: ([AuditRecord]) throws -> Void
+    ) throws -> Set<Int> {
+        let started = ContinuousClock.now
+        var final = records
+        var refused = Set<Int>()
+        var findings: [Finding] = []
+        let cipher = log.cipher
+        state.withLock { s in
+            let context = Context(db: db, honeytokens: s.honeytokens)
+            for (i, r) in records.enumerated() {
+                let (found, refuse) = s.detector.consume(DetectorEvent(r, cipher: cipher), context: context, blockable: blockable)
+                s.markProcessed(r.seq)
+                if refuse, let rule = found.first(where: \.blocked)?.rule {
+                    refused.insert(i)
+                    var e = r.entry
+                    e.attempted = e.action
+                    e.action = "denied"
+                    e.outcome = "denied"
+                    e.status = 401
+                    e.patients = []
+                    e.detail = "refused and suspended by detection rule \(rule)"
+                    final[i].entry = e
+                }
+                findings += found
+            }
+        }
+        let seqs = records.map(\.seq)
+        db.afterNextTransaction(onCommit: { _ in }, onRollback: { [self] _ in
+            // Those seqs will be used again by the next records: let the tail see them.
+            self.state.withLock { s in for q in seqs { s.extra.remove(q) } }
+        })
+        try insert(final)
+        if !findings.isEmpty {
+            let lag = ContinuousClock.now - started
+            try record(findings, in: db, lagMilliseconds: Double(lag.components.attoseconds) / 1e15 + Double(lag.components.seconds) * 1000)
+        }
+        return refused
+    }
+
+    /// Runs records appended by other processes (the command line) through the detector, oldest first.
+    func catchUp(_ db: Database) throws -> Int {
+        let (from, extra) = state.withLock { s in (s.contiguous, s.extra) }
+        let rows = try Row.fetchAll(db, sql: "SELECT seq, body FROM audit_log WHERE seq > ? ORDER BY seq LIMIT 20000", arguments: [from])
+        var findings: [(Finding, Double)] = []
+        var count = 0
+        let nowMs = Date().timeIntervalSince1970 * 1000
+        state.withLock { s in
+            let context = Context(db: db, honeytokens: s.honeytokens)
+            for row in rows {
+                let seq: Int64 = row[0]
+                if extra.contains(seq) {
+                    s.markProcessed(seq)
+                    continue
+                }
+                guard let r = AuditRecord.decode(body: row[1], cipher: nil) else {
+                    s.markProcessed(seq)
+                    continue
+                }
+                let e = DetectorEvent(r, cipher: nil)
+                let (found, _) = s.detector.consume(e, context: context)
+                s.markProcessed(seq)
+                count += 1
+                findings += found.map { ($0, max(0, nowMs - Double(e.time))) }
+            }
+        }
+        for (f, lag) in findings { try record([f], in: db, lagMilliseconds: lag) }
+        return count
+    }
+
+    /// Feeds recent history to the detector without raising alerts (its windows start full after a restart).
+    func warmUp(_ db: Database, since: String) throws {
+        let head = try AuditLog.head(db).0
+        let open = try String.fetchAll(db, sql: "SELECT rule || '|' || actor FROM security_alert WHERE acked_at IS NULL")
+        let rows = try Row.fetchAll(db, sql: "SELECT body FROM audit_log WHERE time >= ? AND seq <= ? ORDER BY seq", arguments: [since, head])
+        state.withLock { s in
+            let context = Context(db: db, honeytokens: s.honeytokens)
+            for row in rows {
+                guard let r = AuditRecord.decode(body: row[0], cipher: nil) else { continue }
+                _ = s.detector.consume(DetectorEvent(r, cipher: nil), context: context)
+            }
+            s.detector.markOpen(open)
+            s.contiguous = head
+            s.extra = []
+        }
+    }
+
+    // MARK: Alerts, suspensions, notices
+
+    static func containable(_ actor: String, role: String) -> Bool {
+        !actor.hasPrefix("source:") && actor != "unknown" && actor != "system" && role != "system" && role != "anonymous"
+    }
+
+    func record(_ findings: [Finding], in db: Database, lagMilliseconds: Double) throws {
+        let now = Date().timeIntervalSince1970
+        for f in findings {
+            if f.isUpdate,
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT id, evidence, patients FROM security_alert WHERE rule = ? AND actor = ? AND acked_at IS NULL ORDER BY created DESC LIMIT 1",
+                    arguments: [f.rule, f.actor])
+            {
+                // More evidence for the open alert (requests in flight when the actor was cut, further attempts).
+                var evidence = Self.ints(row["evidence"])
+                var patients = Self.strings(row["patients"])
+                if evidence.count < 100_000 { evidence += f.seqs.filter { !evidence.contains($0) } }
+                let known = Set(patients)
+                if patients.count < 1_000_000 { patients += f.patients.filter { !known.contains($0) } }
+                try db.execute(
+                    sql: "UPDATE security_alert SET evidence = ?, patients = ?, updated = ? WHERE id = ?",
+                    arguments: [Self.json(evidence.map { JSON.int($0) }), Self.json(patients.sorted().map { JSON.string($0) }), now, row["id"] as String])
+                continue
+            }
+            let rule = settings.rules.rules.first { $0.id == f.rule }
+            let contain = f.contain && Self.containable(f.actor, role: f.role)
+            let id = "alert-" + UUID().uuidString.lowercased().prefix(13).replacingOccurrences(of: "-", with: "")
+            let summary = f.summary.isEmpty ? "\(rule?.description ?? f.rule) (again, after the earlier alert was acknowledged)" : f.summary
+            try db.execute(
+                sql: """
+                    INSERT INTO security_alert (id, tenant, rule, severity, actor, role, summary, description, created, updated, evidence, patients,
+                        contained, blocked, lag_ms)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    id, f.tenant, f.rule, f.severity.rawValue, f.actor, f.role, summary, rule?.description ?? "", now, now,
+                    Self.json(f.seqs.map { JSON.int($0) }), Self.json(f.patients.sorted().map { JSON.string($0) }), contain, f.blocked, lagMilliseconds,
+                ])
+            var entries = [
+                AuditEntry(
+                    actor: .init(id: "system", role: "system", tenant: f.tenant), action: "alert", outcome: "success", status: 200, purpose: "HCOMPL",
+                    sourceIP: "local", userAgent: "saferx detector", requestID: id,
+                    detail: "\(f.severity.rawValue) alert \(id): rule \(f.rule), actor \(f.actor)")
+            ]
+            if contain {
+                let active = try Bool.fetchOne(
+                    db, sql: "SELECT EXISTS (SELECT 1 FROM actor_suspension WHERE actor_id = ? AND reinstated_at IS NULL)", arguments: [f.actor]) ?? false
+                if !active {
+                    try db.execute(
+                        sql: "INSERT INTO actor_suspension (actor_id, tenant, alert_id, at, reason) VALUES (?, ?, ?, ?, ?)",
+                        arguments: [f.actor, f.tenant, id, now, "detection rule \(f.rule)"])
+                    entries.append(
+                        AuditEntry(
+                            actor: .init(id: "system", role: "system", tenant: f.tenant), action: "suspend", outcome: "success", status: 200,
+                            purpose: "HCOMPL", sourceIP: "local", userAgent: "saferx detector", requestID: id,
+                            detail: "\(f.role) \(f.actor) suspended by alert \(id) (rule \(f.rule)): every token and session ended"))
+                }
+            }
+            _ = try log.append(entries, in: db, blockable: false, observe: false)
+            try notify(db, alertID: id, f, contained: contain)
+        }
+    }
+
+    /// The notice to the security contact (outbox) and the security webhook: ids, rule and severity, never PHI.
+    func notify(_ db: Database, alertID: String, _ f: Finding, contained: Bool) throws {
+        let text = "SafeRx security alert (\(f.severity.rawValue)): rule \(f.rule), actor \(f.actor)."
+            + (contained ? " The actor was suspended." : "") + " Details: saferx alerts show \(alertID), or the privacy console."
+        if let contact = settings.securityContact {
+            let nid = UUID().uuidString.lowercased()
+            let (recipient, _) = try keys.seal(db, tenant: f.tenant, owner: "", Data(contact.utf8), context: "notification/\(nid)/to")
+            let payload = JSON.object(["subject": .string("SafeRx security alert: \(f.rule)"), "body": .string(text)]).encoded()
+            let (sealed, _) = try keys.seal(db, tenant: f.tenant, owner: "", payload, context: "notification/\(nid)/body")
+            try db.execute(
+                sql: """
+                    INSERT INTO notification (id, tenant, key_owner, channel, recipient_enc, kind, body_enc, created, state)
+                    VALUES (?, ?, '', 'email', ?, ?, ?, ?, 'pending')
+                    """,
+                arguments: [nid, f.tenant, recipient, OutgoingNotification.Kind.securityAlert.rawValue, sealed, Date().timeIntervalSince1970])
+        }
+        if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM webhook_endpoint WHERE client_id = ?)", arguments: [PharmacyStore.securityWebhookClient]) == true {
+            let eid = "evt_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+            let now = Date()
+            let payload = JSON.object([
+                "id": .string(eid), "type": "alert.created", "created": .string(AuditLog.timestamp(now)),
+                "data": .object([
+                    "alert": .string(alertID), "rule": .string(f.rule), "severity": .string(f.severity.rawValue), "actor": .string(f.actor),
+                    "role": .string(f.role), "contained": .bool(contained), "evidence": .int(Int64(f.seqs.count)),
+                    "patients": .int(Int64(f.patients.count)),
+                ]),
+            ])
+            try db.execute(
+                sql: """
+                    INSERT INTO webhook_event (id, tenant, client_id, type, payload, created, state, attempts, next_attempt)
+                    VALUES (?, ?, ?, 'alert.created', ?, ?, 'pending', 0, ?)
+                    """,
+                arguments: [eid, f.tenant, PharmacyStore.securityWebhookClient, payload.encoded(), now.timeIntervalSince1970, now.timeIntervalSince1970])
+        }
+    }
+
+    static func json(_ items: [JSON]) -> String { String(decoding: JSON.array(items).encoded(), as: UTF8.self) }
+    static func ints(_ text: String?) -> [Int64] { ((try? JSON.parse(Data((text ?? "[]").utf8)))?.arrayValue ?? []).compactMap(\.intValue) }
+    static func strings(_ text: String?) -> [String] { ((try? JSON.parse(Data((text ?? "[]").utf8)))?.arrayValue ?? []).compactMap(\.stringValue) }
+}
+
+extension PharmacyStore {
+    /// The webhook endpoint id under which a security endpoint is registered (`saferx webhooks register --security`).
+    public static let securityWebhookClient = "saferx-security"
+
+    /// Starts the detector in this process: every later append goes through it. Recent history (the longest rule
+    /// window, at most 8 days) is replayed first so that windows and baselines start full; alerts still open are not
+    /// raised again.
+    public func startDetection(_ settings: DetectionSettings) throws(FHIRError) {
+        let observer = DetectionObserver(settings: settings, keys: keys, log: auditLog)
+        let since = AuditLog.timestamp(Date().addingTimeInterval(-8 * 86_400))
+        do {
+            try dbPool.write { db in
+                try self.loadHoneytokens(db, into: observer)
+                try observer.warmUp(db, since: since)
+                self.auditLog.setObserver(observer)
+            }
+        } catch let e as FHIRError {
+            throw e
+        } catch {
+            logger.error("detector start failed", metadata: ["error": "\(error)"])
+            throw .internal()
+        }
+        detection.withLock { $0 = observer }
+    }
+
+    /// Stops the detector (tests).
+    public func stopDetection() {
+        auditLog.setObserver(nil)
+        detection.withLock { $0 = nil }
+    }
+
+    /// Runs records other processes appended through the detector and reloads the honeytokens if they changed.
+    /// Returns how many records it read.
+    @discardableResult
+    public func detectForeignRecords() async throws(FHIRError) -> Int {
+        guard let observer = detection.withLock({ $0 }) else { return 0 }
+        return try await runWrite { [self] db in
+            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM honeytoken") ?? 0
+            if count != observer.state.withLock({ $0.honeytokenCount }) { try loadHoneytokens(db, into: observer) }
+            // Alerts acknowledged and actors reinstated by another process (the command line) since the last look.
+            let since = observer.state.withLock { $0.synced }
+            let now = Date().timeIntervalSince1970
+            let acked = try String.fetchAll(db, sql: "SELECT rule || '|' || actor FROM security_alert WHERE acked_at >= ?", arguments: [since - 1])
+            let reinstated = try String.fetchAll(db, sql: "SELECT actor_id FROM actor_suspension WHERE reinstated_at >= ?", arguments: [since - 1])
+            observer.state.withLock { s in
+                for k in acked { s.detector.close(k) }
+                for a in reinstated { s.detector.forget(actor: a) }
+                s.synced = now
+            }
+            return try observer.catchUp(db)
+        }
+    }
+
+    /// Events the detector has consumed in this process.
+    public var detectorEventsProcessed: Int { detection.withLock { $0?.state.withLock { $0.detector.processed } } ?? 0 }
+
+    func loadHoneytokens(_ db: Database, into observer: DetectionObserver) throws {
+        var ids = Set<String>()
+        let rows = try Row.fetchAll(db, sql: "SELECT tenant, token_id, id_enc FROM honeytoken")
+        for row in rows {
+            let data = try keys.open(db, tenant: row["tenant"], owner: "", row["id_enc"], context: "honeytoken/\(row["token_id"] as String)")
+            ids.insert(String(decoding: data, as: UTF8.self))
+        }
+        observer.state.withLock { s in
+            s.honeytokens = ids
+            s.honeytokenCount = rows.count
+        }
+    }
+
+    // MARK: Honeytokens
+
+    /// Marks patients as honeytokens. Their ids are stored sealed, so a copy of the database does not say which
+    /// records are canaries.
+    public func markHoneytokens(tenant: String, patients: [String]) async throws(FHIRError) {
+        try await runWrite { [self] db in
+            for p in patients {
+                let tokenID = UUID().uuidString.lowercased()
+                let (sealed, _) = try keys.seal(db, tenant: tenant, owner: "", Data(p.utf8), context: "honeytoken/\(tokenID)")
+                try db.execute(
+                    sql: "INSERT INTO honeytoken (token_id, tenant, id_enc, created) VALUES (?, ?, ?, ?)",
+                    arguments: [tokenID, tenant, sealed, Date().timeIntervalSince1970])
+            }
+        }
+        try await recordAdminEvent(action: "honeytoken-plant", tenant: tenant, detail: "\(patients.count) honeytoken patient(s) planted")
+    }
+
+    /// The honeytoken patients of a tenant (operators only: the command line).
+    public func honeytokens(tenant: String) async throws(FHIRError) -> [String] {
+        try await run { [self] db in
+            try Row.fetchAll(db, sql: "SELECT token_id, id_enc FROM honeytoken WHERE tenant = ?", arguments: [tenant]).map { row in
+                String(decoding: try keys.open(db, tenant: tenant, owner: "", row["id_enc"], context: "honeytoken/\(row["token_id"] as String)"), as: UTF8.self)
+            }.sorted()
+        }
+    }
+
+    // MARK: Alerts
+
+    static func alert(_ row: Row) -> SecurityAlert {
+        SecurityAlert(
+            id: row["id"], tenant: row["tenant"], rule: row["rule"], severity: row["severity"], actor: row["actor"], role: row["role"],
+            summary: row["summary"], description: row["description"], created: Date(timeIntervalSince1970: row["created"]),
+            updated: Date(timeIntervalSince1970: row["updated"]), evidence: DetectionObserver.ints(row["evidence"]),
+            patients: DetectionObserver.strings(row["patients"]), contained: row["contained"], blocked: row["blocked"],
+            lagMilliseconds: row["lag_ms"], acknowledged: (row["acked_at"] as Double?).map { Date(timeIntervalSince1970: $0) },
+            acknowledgedBy: row["acked_by"], note: row["ack_note"])
+    }
+
+    /// Alerts, newest first; `open` only those not acknowledged.
+    public func alerts(tenant: String? = nil, open: Bool = false, limit: Int = 500) async throws(FHIRError) -> [SecurityAlert] {
+        try await run { db in
+            var sql = "SELECT * FROM security_alert WHERE 1"
+            var args: [any DatabaseValueConvertible] = []
+            if let tenant {
+                sql += " AND tenant = ?"
+                args.append(tenant)
+            }
+            if open { sql += " AND acked_at IS NULL" }
+            sql += " ORDER BY created DESC LIMIT ?"
+            args.append(limit)
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)!).map(Self.alert)
+        }
+    }
+
+    public func alert(id: String) async throws(FHIRError) -> SecurityAlert? {
+        try await run { db in try Row.fetchOne(db, sql: "SELECT * FROM security_alert WHERE id = ?", arguments: [id]).map(Self.alert) }
+    }
+
+    /// Acknowledges an alert (who, and what they found); audited. The same rule and actor alert again afterwards.
+    public func acknowledgeAlert(id: String, by: String, note: String) async throws(FHIRError) {
+        let note = note.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard note.count >= 5 else { throw .invalid("Say what was found (at least 5 characters) when acknowledging an alert") }
+        let tenant: String? = try await runWrite { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT tenant, acked_at FROM security_alert WHERE id = ?", arguments: [id]) else { return nil }
+            guard (row["acked_at"] as Double?) == nil else { throw FHIRError.conflict("Alert \(id) is already acknowledged") }
+            try db.execute(
+                sql: "UPDATE security_alert SET acked_at = ?, acked_by = ?, ack_note = ? WHERE id = ?",
+                arguments: [Date().timeIntervalSince1970, String(by.prefix(100)), String(note.prefix(2000)), id])
+            return row["tenant"]
+        }
+        guard let tenant else { throw .notFoundPath("alert \(id)") }
+        if let a = try await alert(id: id) { detection.withLock { $0?.state.withLock { $0.detector.close(a.key) } } }
+        try await recordAdminEvent(action: "alert-ack", tenant: tenant, detail: "alert \(id) acknowledged by \(by)")
+    }
+
+    // MARK: Suspensions
+
+    public func suspensions(activeOnly: Bool = true) async throws(FHIRError) -> [ActorSuspension] {
+        try await run { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM actor_suspension \(activeOnly ? "WHERE reinstated_at IS NULL" : "") ORDER BY at DESC"
+            ).map { row in
+                ActorSuspension(
+                    actor: row["actor_id"], tenant: row["tenant"], alertID: row["alert_id"], at: Date(timeIntervalSince1970: row["at"]),
+                    reason: row["reason"], reinstated: (row["reinstated_at"] as Double?).map { Date(timeIntervalSince1970: $0) },
+                    reinstatedBy: row["reinstated_by"], reinstateReason: row["reinstate_reason"])
+            }
+        }
+    }
+
+    /// Whether an actor (user or client id) is suspended now.
+    public func isSuspended(_ actor: String) async throws(FHIRError) -> Bool {
+        try await run { db in
+            try Bool.fetchOne(
+                db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM actor_suspension WHERE actor_id = ? AND reinstated_at IS NULL)"), arguments: [actor]
+            ) ?? false
+        }
+    }
+
+    /// Lifts a suspension (audited with the reason). Tokens issued before the suspension stay dead: the actor signs
+    /// in again.
+    public func reinstate(actor: String, by: String, reason: String) async throws(FHIRError) {
+        let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard reason.count >= 10 else { throw .invalid("A reinstatement needs a reason of at least 10 characters (it is audited)") }
+        let tenant: String? = try await runWrite { db in
+            guard let t = try String.fetchOne(db, sql: "SELECT tenant FROM actor_suspension WHERE actor_id = ? AND reinstated_at IS NULL", arguments: [actor])
+            else { return nil }
+            try db.execute(
+                sql: "UPDATE actor_suspension SET reinstated_at = ?, reinstated_by = ?, reinstate_reason = ? WHERE actor_id = ? AND reinstated_at IS NULL",
+                arguments: [Date().timeIntervalSince1970, String(by.prefix(100)), String(reason.prefix(2000)), actor])
+            return t
+        }
+        guard let tenant else { throw .invalid("'\(String(actor.prefix(60)))' is not suspended") }
+        detection.withLock { $0?.state.withLock { $0.detector.forget(actor: actor) } }
+        try await recordAdminEvent(action: "reinstate", tenant: tenant, detail: "\(actor) reinstated by \(by): \(reason)")
+    }
+
+    // MARK: Statistics
+
+    /// Alert counts and append → alert lag, for `saferx alerts stats`.
+    public func alertStatistics() async throws(FHIRError) -> (byRule: [(rule: String, severity: String, count: Int, open: Int)], lags: [Double]) {
+        try await run { db in
+            let byRule = try Row.fetchAll(
+                db, sql: "SELECT rule, severity, COUNT(*), SUM(acked_at IS NULL) FROM security_alert GROUP BY rule, severity ORDER BY COUNT(*) DESC"
+            ).map { (rule: $0[0] as String, severity: $0[1] as String, count: $0[2] as Int, open: $0[3] as Int) }
+            let lags = try Double.fetchAll(db, sql: "SELECT lag_ms FROM security_alert ORDER BY lag_ms")
+            return (byRule, lags)
+        }
+    }
+}
+
+extension PharmacyStore {
+    /// The result of ``replayDetection(rules:from:to:progress:)``.
+    public struct ReplayResult: Sendable {
+        public var records: Int
+        public var findings: [Finding]
+        /// Wall time, reading and decoding included.
+        public var seconds: Double
+        /// Time spent in the detector alone.
+        public var detectorSeconds: Double
+    }
+
+    /// Runs `rules` over the audit log from `from` (a date or instant) to `to` (exclusive), in sequence order, with
+    /// this store's honeytokens and authorizations; nothing is written. Used by `saferx detect replay` and the
+    /// benchmark.
+    public func replayDetection(
+        rules: DetectionRules, from: String, to: String? = nil, progress: (@Sendable (Int) -> Void)? = nil
+    ) async throws(FHIRError) -> ReplayResult {
+        let observer = DetectionObserver(settings: DetectionSettings(rules: rules), keys: keys, log: auditLog)
+        let started = ContinuousClock.now
+        var detectorTime = Duration.zero
+        var findings: [Finding] = []
+        var count = 0
+        var after: Int64 = 0
+        let end = to ?? "9999"
+        do {
+            try await dbPool.write { db in try self.loadHoneytokens(db, into: observer) }
+            while true {
+                let batch: (Int, Int64, Duration, [Finding]) = try readOnCallingThread { db in
+                    let rows = try Row.fetchAll(
+                        db, sql: "SELECT seq, body FROM audit_log WHERE seq > ? AND time >= ? AND time < ? ORDER BY seq LIMIT 50000",
+                        arguments: [after, from, end])
+                    var last = after
+                    var spent = Duration.zero
+                    var found: [Finding] = []
+                    let events = rows.compactMap { row -> DetectorEvent? in
+                        last = row[0]
+                        return AuditRecord.decode(body: row[1], cipher: nil).map { DetectorEvent($0, cipher: nil) }
+                    }
+                    observer.state.withLock { s in
+                        let context = DetectionObserver.Context(db: db, honeytokens: s.honeytokens)
+                        let t0 = ContinuousClock.now
+                        for e in events { found += s.detector.consume(e, context: context).findings }
+                        spent = ContinuousClock.now - t0
+                    }
+                    return (rows.count, last, spent, found)
+                }
+                guard batch.0 > 0 else { break }
+                count += batch.0
+                after = batch.1
+                detectorTime += batch.2
+                findings += batch.3
+                progress?(count)
+            }
+        } catch let e as FHIRError {
+            throw e
+        } catch {
+            logger.error("detection replay failed", metadata: ["error": "\(error)"])
+            throw .internal()
+        }
+        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+        return ReplayResult(records: count, findings: findings, seconds: seconds(ContinuousClock.now - started), detectorSeconds: seconds(detectorTime))
+    }
+}
+
+extension PharmacyStore {
+    /// Whether any version of a resource exists (no data returned; operator tooling that picks unused ids).
+    public func resourceExists(_ type: ResourceType, id: String) async throws(FHIRError) -> Bool {
+        try await run { [self] db in try exists(db, type: type, id: id) }
+    }
+}
