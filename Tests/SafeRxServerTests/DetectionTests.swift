@@ -34,6 +34,14 @@ struct DetectionTests {
         defer { Task { await server.stop() } }
         let client = server.client()
         defer { Task { await client.close() } }
+        // The technician also has the pharmacy console open in a browser (an earlier code of the app).
+        let console = WebFrontHTTPTests.WebClient(client)
+        _ = try await console.get("/console/login")
+        let code = try #require(server.credentials.first { $0.username == "technician" }?.totp_secret.flatMap(Base32.decode))
+        let signedIn = try await console.post(
+            "/console/login", ["username": "technician", "password": server.password("technician"), "otp": TOTP(secret: code).code(at: Date().addingTimeInterval(-30))])
+        #expect(signedIn.headers[.location] == "/console")
+        #expect(try await console.get("/console").status == 200)
         let login = try await Self.login(server, client, "technician")
         let token = try #require(login.json?["access_token"]?.stringValue, "\(login.body)")
         let technician = try #require(try await server.store.user(named: "technician")?.id)
@@ -55,12 +63,17 @@ struct DetectionTests {
         #expect(try await client.get("/fhir/MedicationRequest?patient=pat-0002", token: token).status == 401)
         let again = try await Self.login(server, client, "technician", step: 1)
         #expect(again.status == 403 && again.issue.contains("suspended"), "\(again.body)")
+        let page = try await console.get("/console")
+        #expect(page.status == 303 && page.headers[.location] == "/console/login", "the browser session ended too")
 
         // The alert: rule, containment, and exactly the patients whose data left, with the audit records as evidence.
         let alerts = try await server.store.alerts()
         let alert = try #require(alerts.first { $0.rule == "technician-bulk" && $0.actor == technician })
         #expect(alert.severity == "critical" && alert.contained && alert.blocked)
-        let records = try await server.store.auditRecords().filter { $0.entry.actor.id == technician && $0.entry.outcome == "success" }
+        // (The console's work queue the technician had open touched fills, which this rule does not count.)
+        let records = try await server.store.auditRecords().filter {
+            $0.entry.actor.id == technician && $0.entry.outcome == "success" && $0.entry.resourceType == "Patient"
+        }
         let released = Set(records.flatMap(\.entry.patients))
         #expect(released.count == 40, "\(released.count)")
         #expect(Set(alert.patients) == released, "the alert names every patient read before the cut, and only those")
@@ -92,6 +105,7 @@ struct DetectionTests {
         defer { Task { await server.stop() } }
         let client = server.client()
         defer { Task { await client.close() } }
+        _ = try await server.store.registerWebhook(clientID: PharmacyStore.securityWebhookClient, url: "http://127.0.0.1:9/security")
         let canary = try #require(try await server.store.honeytokens(tenant: DemoPharmacy.tenant).first)
         let partnerCanary = try #require(
             try await DemoPharmacy.plantHoneytokens(into: server.store, tenant: DemoPharmacy.tenant, count: 1, partner: DemoPharmacy.partnerClientID).first)
@@ -123,6 +137,11 @@ struct DetectionTests {
         #expect(try await client.get("/fhir/AuditEvent?patient=\(canary)", token: privacy).status == 200)
         let officer = try await server.store.user(named: "privacy")?.id
         #expect(try await server.store.suspensions().allSatisfy { $0.actor != officer })
+
+        // Each alert went to the security endpoint too: ids, rule and counts only.
+        let pushed = try await server.store.webhookEvents(clientID: PharmacyStore.securityWebhookClient, state: nil, limit: 50)
+        #expect(pushed.filter { $0.type == "alert.created" }.count >= 4)
+        #expect(pushed.allSatisfy { !String(decoding: $0.payload, as: UTF8.self).contains(canary) })
 
         // The privacy console shows the alerts and the suspended actors, and acknowledges one (audited).
         let web = WebFrontHTTPTests.WebClient(client)
