@@ -54,6 +54,10 @@ let package = Package(
         .target(
             name: "SafeRxDetect", dependencies: ["SafeRxModel", "SafeRxAudit"], resources: [.copy("Resources/detection-rules.json")],
             swiftSettings: swiftSettings),
+        // Breach response without I/O: data elements, the state-rules table, HIPAA obligations and deadlines, the risk
+        // assessment, notices (letters as HTML and PDF, mail merge, HHS report).
+        .target(
+            name: "SafeRxBreach", dependencies: ["SafeRxModel"], resources: [.copy("Resources/state-rules.csv")], swiftSettings: swiftSettings),
         // The one PHI query gate: every query that can return PHI takes an AccessScope.
         .target(
             name: "SafeRxStore",
@@ -111,7 +115,8 @@ let package = Package(
         .executableTarget(
             name: "saferx",
             dependencies: [
-                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxStore", "SafeRxPharmacy", "SafeRxServer",
+                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxBreach", "SafeRxStore", "SafeRxPharmacy",
+                "SafeRxServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -123,6 +128,7 @@ let package = Package(
         ),
         .testTarget(name: "SafeRxModelTests", dependencies: ["SafeRxModel", "SafeRxPolicy"], swiftSettings: swiftSettings),
         .testTarget(name: "SafeRxDetectTests", dependencies: ["SafeRxModel", "SafeRxAudit", "SafeRxDetect"], swiftSettings: swiftSettings),
+        .testTarget(name: "SafeRxBreachTests", dependencies: ["SafeRxModel", "SafeRxBreach"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SafeRxAuditTests",
             dependencies: [
@@ -134,8 +140,8 @@ let package = Package(
         .testTarget(
             name: "SafeRxServerTests",
             dependencies: [
-                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxStore", "SafeRxPharmacy", "SafeRxServer",
-                "SafeRxWeb",
+                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxBreach", "SafeRxStore", "SafeRxPharmacy",
+                "SafeRxServer", "SafeRxWeb",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

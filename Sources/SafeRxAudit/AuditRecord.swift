@@ -42,6 +42,9 @@ public struct AuditEntry: Sendable, Codable, Hashable {
     public var requestID: String
     /// Non-PHI detail: search parameter names, a reason code, a system job's reason.
     public var detail: String?
+    /// When an answer held resources of several types (`_include`, `_revinclude`): the patients named through each
+    /// type, so that breach scope knows exactly which data of whom left. `nil`: every patient through `resourceType`.
+    public var typePatients: [String: [String]]?
 
     public init(
         actor: Actor, action: String, attempted: String? = nil, resourceType: String? = nil, resourceID: String? = nil,
@@ -145,6 +148,9 @@ public struct AuditRecord: Sendable, Hashable {
         if let v = e.attempted { o["attempted"] = .string(v) }
         if let v = e.resourceType { o["resourceType"] = .string(v) }
         if let v = e.resourceID { o["resourceID"] = .string(v) }
+        if let tp = e.typePatients {
+            o["typePatients"] = .object(tp.mapValues { .array(Array(Set($0)).sorted().map { .string($0) }) })
+        }
         let record: JSON = .object(["seq": .int(seq), "time": .string(time), "entry": .object(o), "prevHash": .string(prevHash)])
         return String(decoding: record.encodedBytes(), as: UTF8.self)
     }
@@ -178,6 +184,9 @@ public struct AuditRecord: Sendable, Hashable {
             prevHash: prev)
         r.hash = hash
         r.sealedFieldsOpened = opened
+        if let tp = e["typePatients"]?.objectValue {
+            r.entry.typePatients = tp.mapValues { ($0.arrayValue ?? []).compactMap(\.stringValue) }
+        }
         r.sourceToken = e["sourceToken"]?.stringValue
         r.agentToken = e["agentToken"]?.stringValue
         return r

@@ -101,6 +101,11 @@ extension PharmacyStore {
         }
     }
 
+    /// A vendor's X25519 public key (fulfillment and print vendors).
+    public func vendorKey(id: String, tenant: String) async throws(FHIRError) -> Data? {
+        try await run { db in try Data.fetchOne(db, sql: "SELECT public_key FROM fulfillment_vendor WHERE id = ? AND tenant = ?", arguments: [id, tenant]) }
+    }
+
     /// Every manifest exported, newest first.
     public func fulfillmentFiles() async throws(FHIRError) -> [FulfillmentFile] {
         let shas = try await run { db in try String.fetchAll(db, sql: "SELECT sha256 FROM fulfillment_file ORDER BY created DESC") }

@@ -132,11 +132,17 @@ extension PharmacyStore {
             return SearchPage(total: total, offset: query.offset, count: query.count, matches: matches, included: included)
         }
         let patients = page.matches.flatMap(\.patients) + page.included.flatMap(\.patients)
-        try await commitAudit(
-            entry(
-                ctx, action: "search", type: type, id: nil, patients: patients, outcome: "success", status: 200,
-                detail: "params: " + query.parameterNames.joined(separator: ",") + "; results: \(page.matches.count + page.included.count)"
-                    + (released(ctx, type, page.matches.flatMap(\.patients)).map { "; " + $0 } ?? "")))
+        var e = entry(
+            ctx, action: "search", type: type, id: nil, patients: patients, outcome: "success", status: 200,
+            detail: "params: " + query.parameterNames.joined(separator: ",") + "; results: \(page.matches.count + page.included.count)"
+                + (released(ctx, type, page.matches.flatMap(\.patients)).map { "; " + $0 } ?? ""))
+        if !page.included.isEmpty {
+            // Which patients' data left through which type (breach scope names the data elements per person).
+            var byType: [String: Set<String>] = [:]
+            for r in page.matches + page.included where !r.patients.isEmpty { byType[r.type.rawValue, default: []].formUnion(r.patients) }
+            e.typePatients = byType.mapValues { $0.sorted() }
+        }
+        try await commitAudit(e)
         return page
     }
 

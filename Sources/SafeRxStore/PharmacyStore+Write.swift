@@ -287,6 +287,7 @@ extension PharmacyStore {
             try db.execute(
                 sql: "INSERT OR REPLACE INTO patient_owner (tenant, patient_id, partner) VALUES (?, ?, ?)", arguments: [tenant, w.id, owner])
         }
+        if w.type == .patient { try Self.recordPatientMeta(db, tenant: tenant, id: w.id, w.json) }
         json["meta"] = .object(["versionId": .string(String(version)), "lastUpdated": .string(now)])
         if let allowed = scope.visibleElements(of: w.type), case .object(let o) = json {
             json = .object(o.filter { allowed.contains($0.key) })

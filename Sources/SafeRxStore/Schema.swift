@@ -377,6 +377,73 @@ enum Schema {
                 );
                 """)
         }
+        m.registerMigration("v11-incidents") { db in
+            // incident: a declared breach incident and what is known (JSON spec). incident_judgement and
+            // incident_conclusion: the risk assessment's human judgements, append-only and kept six years
+            // (164.530(j)). incident_affected: the last computed scope. obligation_done: notices given.
+            // patient_meta: per patient, the state of residence (a state alone is not an identifier under the
+            // HIPAA de-identification standard) and whether a postal address, e-mail or SSN is on record, so that
+            // obligations are computed without decrypting every record. audit_time / audit_actor: breach scope
+            // finds the records of a window and an actor without scanning the log.
+            try db.execute(sql: """
+                CREATE TABLE incident (
+                    id TEXT PRIMARY KEY,
+                    tenant TEXT NOT NULL,
+                    discovered TEXT NOT NULL,
+                    declared REAL NOT NULL,
+                    declared_by TEXT NOT NULL,
+                    spec TEXT NOT NULL
+                );
+                CREATE TABLE incident_judgement (
+                    incident_id TEXT NOT NULL,
+                    question TEXT NOT NULL,
+                    text TEXT NOT NULL,
+                    by TEXT NOT NULL,
+                    at TEXT NOT NULL,
+                    retain_until TEXT NOT NULL
+                );
+                CREATE TRIGGER incident_judgement_append_only BEFORE UPDATE ON incident_judgement
+                    BEGIN SELECT RAISE(ABORT, 'assessment records are kept unchanged'); END;
+                CREATE TRIGGER incident_judgement_no_delete BEFORE DELETE ON incident_judgement
+                    BEGIN SELECT RAISE(ABORT, 'assessment records are kept for six years'); END;
+                CREATE TABLE incident_affected (
+                    incident_id TEXT NOT NULL,
+                    patient_id TEXT NOT NULL,
+                    elements TEXT NOT NULL,
+                    first TEXT NOT NULL,
+                    last TEXT NOT NULL,
+                    secured INTEGER NOT NULL,
+                    evidence TEXT NOT NULL,
+                    PRIMARY KEY (incident_id, patient_id)
+                ) WITHOUT ROWID;
+                CREATE TABLE incident_scope_meta (
+                    incident_id TEXT PRIMARY KEY,
+                    computed REAL NOT NULL,
+                    certified INTEGER NOT NULL,
+                    problem TEXT,
+                    summary TEXT NOT NULL
+                );
+                CREATE TABLE obligation_done (
+                    incident_id TEXT NOT NULL,
+                    obligation_id TEXT NOT NULL,
+                    done_on TEXT NOT NULL,
+                    by TEXT NOT NULL,
+                    note TEXT NOT NULL,
+                    PRIMARY KEY (incident_id, obligation_id)
+                ) WITHOUT ROWID;
+                CREATE TABLE patient_meta (
+                    tenant TEXT NOT NULL,
+                    patient_id TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    has_postal INTEGER NOT NULL,
+                    has_email INTEGER NOT NULL,
+                    has_ssn INTEGER NOT NULL,
+                    PRIMARY KEY (tenant, patient_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX audit_time ON audit_log (time);
+                CREATE INDEX audit_actor ON audit_log (json_extract(body, '$.entry.actor.id'), time);
+                """)
+        }
         return m
     }
 }

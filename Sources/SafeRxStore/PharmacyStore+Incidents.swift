@@ -1,0 +1,513 @@
+import Foundation
+import GRDB
+import Logging
+import SafeRxAudit
+import SafeRxModel
+import SafeRxPolicy
+
+/// A declared breach incident: the day it was discovered and what is known.
+public struct Incident: Sendable, Codable, Equatable {
+    public var id: String
+    public var tenant: String
+    /// The first day anyone in the workforce knew, or by exercising reasonable diligence would have known (164.404(a)(2)).
+    public var discovered: String
+    public var declared: String
+    public var declaredBy: String
+    /// Compromised actors: user ids, usernames or client ids.
+    public var actors: [String]
+    /// The window the compromise may cover (ISO instants); `nil` ends are open.
+    public var from: String?
+    public var to: String?
+    /// Exported files involved (fulfillment files by SHA-256 or its first 8+ hex digits).
+    public var files: [String]
+    /// Source addresses the intruder used (matched through the audit log's blind tokens).
+    public var sources: [String]
+    /// Resources known to be exposed as such (`Type/id`: a stolen printout, a misdirected message).
+    public var resources: [String]
+    /// Whether the key of an encrypted file is itself compromised (then the file is unsecured PHI).
+    public var fileKeyCompromised: Bool
+    public var description: String
+    public var whatWeAreDoing: String
+    /// `covered-entity` (the pharmacy) or `business-associate` (it processed the data for another covered entity).
+    public var role: String
+    public var lawEnforcementDelayUntil: String?
+
+    public init(
+        id: String, tenant: String, discovered: String, declared: String, declaredBy: String, actors: [String], from: String?, to: String?,
+        files: [String], sources: [String] = [], resources: [String] = [], fileKeyCompromised: Bool = false, description: String,
+        whatWeAreDoing: String, role: String = "covered-entity", lawEnforcementDelayUntil: String? = nil
+    ) {
+        self.id = id
+        self.tenant = tenant
+        self.discovered = discovered
+        self.declared = declared
+        self.declaredBy = declaredBy
+        self.actors = actors
+        self.from = from
+        self.to = to
+        self.files = files
+        self.sources = sources
+        self.resources = resources
+        self.fileKeyCompromised = fileKeyCompromised
+        self.description = description
+        self.whatWeAreDoing = whatWeAreDoing
+        self.role = role
+        self.lawEnforcementDelayUntil = lawEnforcementDelayUntil
+    }
+}
+
+/// One affected individual: what of theirs left, when, and the evidence.
+public struct AffectedIndividual: Sendable, Equatable {
+    public var patient: String
+    /// Data element names (`DataElement` raw values).
+    public var elements: Set<String>
+    public var first: String
+    public var last: String
+    /// Audit sequence numbers of the records that show it.
+    public var evidence: [Int64]
+    /// Every exposure was of data encrypted to a key not known to be compromised.
+    public var secured: Bool
+}
+
+/// The computed scope of an incident.
+public struct IncidentScope: Sendable {
+    /// The audit chain verified: the scope can be certified.
+    public var certified: Bool
+    /// Where the chain breaks, when it does.
+    public var chainProblem: String?
+    public var affected: [AffectedIndividual]
+    /// Records read that are evidence.
+    public var evidenceRecords: Int
+    /// Refused attempts by the same actors in the window (no data left).
+    public var refused: Int
+    /// Who received the data: actors with their roles, files with their vendors.
+    public var recipients: [String]
+}
+
+/// The data elements a resource type releases, by FHIR element (kept here so the store needs no breach module).
+enum ReleasedElements {
+    static func whole(_ type: String) -> [String] {
+        switch type {
+        case "Patient": ["name", "address", "birth-date", "sex", "contact", "identifiers"]
+        case "MedicationRequest": ["medications", "prescriber", "diagnoses", "identifiers"]
+        case "MedicationDispense": ["medications", "address"]
+        case "Communication": ["messages"]
+        case "DocumentReference", "Binary": ["attachments"]
+        case "Consent": ["authorizations"]
+        default: []
+        }
+    }
+
+    static let byElement: [String: String] = [
+        "Patient.name": "name", "Patient.address": "address", "Patient.birthDate": "birth-date", "Patient.gender": "sex",
+        "Patient.telecom": "contact", "Patient.identifier": "identifiers", "MedicationRequest.medicationCodeableConcept": "medications",
+        "MedicationRequest.medicationReference": "medications", "MedicationRequest.dosageInstruction": "medications",
+        "MedicationRequest.dispenseRequest": "medications", "MedicationRequest.requester": "prescriber", "MedicationRequest.reasonCode": "diagnoses",
+        "MedicationRequest.identifier": "identifiers", "MedicationDispense.medicationCodeableConcept": "medications",
+        "MedicationDispense.medicationReference": "medications", "MedicationDispense.quantity": "medications",
+        "MedicationDispense.extension": "address", "Communication.payload": "messages", "DocumentReference.content": "attachments",
+        "Binary.data": "attachments", "Consent.provision": "authorizations", "Consent.sourceAttachment": "authorizations",
+    ]
+
+    static func of(_ type: String, visible: [String]?) -> [String] {
+        guard let visible else { return whole(type) }
+        return Array(Set(visible.compactMap { byElement[$0.contains(".") ? $0 : "\(type).\($0)"] }))
+    }
+}
+
+extension PharmacyStore {
+    /// Actions through which data left the store to the actor.
+    static let exposingActions: Set<String> = ["read", "vread", "history", "search", "create", "update", "refill", "transition", "operation", "transaction"]
+
+    /// Keeps a patient's state of residence and reachability (not identifiers on their own) beside the ciphertext.
+    static func recordPatientMeta(_ db: Database, tenant: String, id: String, _ json: JSON) throws {
+        let addresses = json["address"]?.arrayValue ?? []
+        let a = addresses.first { $0["use"]?.stringValue == "home" } ?? addresses.first
+        let state = (a?["state"]?.stringValue ?? "").uppercased()
+        let postal = a != nil && !(a?["line"]?.arrayValue ?? []).isEmpty && a?["postalCode"]?.stringValue != nil
+        let email = (json["telecom"]?.arrayValue ?? []).contains { $0["system"]?.stringValue == "email" }
+        let ssn = (json["identifier"]?.arrayValue ?? []).contains { $0["system"]?.stringValue == "http://hl7.org/fhir/sid/us-ssn" }
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO patient_meta (tenant, patient_id, state, has_postal, has_email, has_ssn) VALUES (?, ?, ?, ?, ?, ?)",
+            arguments: [tenant, id, state.count == 2 ? state : "??", postal, email, ssn])
+    }
+
+    // MARK: Incidents
+
+    public func declareIncident(_ i: Incident) async throws(FHIRError) {
+        guard CivilDate(i.discovered) != nil else { throw .invalid("--discovered must be a date YYYY-MM-DD") }
+        for t in [i.from, i.to].compactMap({ $0 }) where !FHIRDate.isValidDateTime(t) {
+            throw .invalid("'\(String(t.prefix(40)))' is not an ISO date or time")
+        }
+        if let f = i.from, let t = i.to, f >= t { throw .invalid("--from must be before --to") }
+        guard !i.actors.isEmpty || !i.files.isEmpty || !i.sources.isEmpty || !i.resources.isEmpty else {
+            throw .invalid("Say what is known: at least one --actor, --file, --source or --resource")
+        }
+        guard let spec = try? JSONEncoder().encode(i) else { throw .internal() }
+        try await runWrite { db in
+            try db.execute(
+                sql: "INSERT INTO incident (id, tenant, discovered, declared, declared_by, spec) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [i.id, i.tenant, i.discovered, Date().timeIntervalSince1970, i.declaredBy, String(decoding: spec, as: UTF8.self)])
+        }
+        try await recordAdminEvent(action: "incident-declare", tenant: i.tenant, detail: "incident \(i.id) declared by \(i.declaredBy), discovered \(i.discovered)")
+    }
+
+    public func incident(id: String) async throws(FHIRError) -> Incident? {
+        try await run { db in
+            guard let spec = try String.fetchOne(db, sql: "SELECT spec FROM incident WHERE id = ?", arguments: [id]) else { return nil }
+            return try JSONDecoder().decode(Incident.self, from: Data(spec.utf8))
+        }
+    }
+
+    public func incidents() async throws(FHIRError) -> [Incident] {
+        try await run { db in
+            try String.fetchAll(db, sql: "SELECT spec FROM incident ORDER BY declared DESC").map { try JSONDecoder().decode(Incident.self, from: Data($0.utf8)) }
+        }
+    }
+
+    /// Saves a changed incident (law-enforcement delay, wording of the notices); audited.
+    public func updateIncident(_ i: Incident, by: String, what: String) async throws(FHIRError) {
+        guard let spec = try? JSONEncoder().encode(i) else { throw .internal() }
+        try await runWrite { db in
+            try db.execute(sql: "UPDATE incident SET spec = ? WHERE id = ?", arguments: [String(decoding: spec, as: UTF8.self), i.id])
+        }
+        try await recordAdminEvent(action: "incident-update", tenant: i.tenant, detail: "incident \(i.id): \(what) (by \(by))")
+    }
+
+    // MARK: Scope
+
+    /// Computes who was affected, from the audit log and the file-export records: for each individual the data
+    /// elements that left, the first and last exposure and the audit records that show it. The chain is verified
+    /// first; a broken chain makes the scope uncertified (the caller must refuse to certify it).
+    public func incidentScope(_ incident: Incident) async throws(FHIRError) -> IncidentScope {
+        let verification: AuditVerification
+        do { verification = try await verifyAudit() } catch { throw .internal() }
+        var actorIDs = Set<String>()
+        for a in incident.actors {
+            actorIDs.insert(a)
+            if let u = try await user(named: a) { actorIDs.insert(u.id) }
+        }
+        let cipher = auditLog.cipher
+        let sourceTokens = Set(incident.sources.compactMap { cipher?.sourceToken($0) })
+        let from = incident.from ?? "0000"
+        let to = incident.to ?? "9999"
+        let fileKeyCompromised = incident.fileKeyCompromised
+        let resources = incident.resources
+        let files = incident.files
+        let tenant = incident.tenant
+
+        struct Acc {
+            var elements = Set<String>()
+            var first = "9999"
+            var last = "0000"
+            var evidence: [Int64] = []
+            var secured = true
+        }
+        let result: (affected: [String: Acc], records: Int, refused: Int, recipients: Set<String>, fileProblems: [String])
+        do {
+            result = try readOnCallingThread { db in
+                var acc: [String: Acc] = [:]
+                var records = 0
+                var refused = 0
+                var recipients = Set<String>()
+                var problems: [String] = []
+                func add(_ patient: String, _ elements: [String], _ time: String, _ seq: Int64, secured: Bool) {
+                    var a = acc[patient] ?? Acc()
+                    a.elements.formUnion(elements)
+                    if time < a.first { a.first = time }
+                    if time > a.last { a.last = time }
+                    if a.evidence.last != seq { a.evidence.append(seq) }
+                    a.secured = a.secured && secured
+                    acc[patient] = a
+                }
+                var roles: [String: String] = [:]
+                func consider(_ r: AuditRecord) {
+                    let e = r.entry
+                    roles[e.actor.id] = e.actor.role
+                    guard e.outcome == "success", Self.exposingActions.contains(e.action), !e.patients.isEmpty, let type = e.resourceType else {
+                        if e.outcome != "success" { refused += 1 }
+                        return
+                    }
+                    records += 1
+                    // What each patient's data was: per type when the answer mixed types, the elements the purpose or
+                    // authorization released when restricted (the record's detail says which).
+                    var restricted: [String]? = nil
+                    var perPatient: [String: [String]] = [:]
+                    for part in (e.detail ?? "").split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+                        if part.hasPrefix("elements: ") {
+                            restricted = part.dropFirst(10).split(separator: ",").map(String.init)
+                        } else if part.hasPrefix("elements["), let close = part.firstIndex(of: "]") {
+                            let pid = String(part[part.index(part.startIndex, offsetBy: 9)..<close])
+                            perPatient[pid] = part[part.index(after: close)...].drop { $0 == ":" || $0 == " " }.split(separator: ",").map(String.init)
+                        }
+                    }
+                    if let byType = e.typePatients {
+                        for (t, ps) in byType {
+                            for p in ps { add(p, ReleasedElements.of(t, visible: perPatient[p] ?? (t == type ? restricted : nil)), r.time, r.seq, secured: false) }
+                        }
+                    } else {
+                        for p in e.patients { add(p, ReleasedElements.of(type, visible: perPatient[p] ?? restricted), r.time, r.seq, secured: false) }
+                    }
+                }
+                // Records of the compromised actors in the window (index on actor and time).
+                if !actorIDs.isEmpty {
+                    let marks = actorIDs.map { _ in "?" }.joined(separator: ",")
+                    let rows = try Row.fetchAll(
+                        db,
+                        sql: """
+                            SELECT body FROM audit_log WHERE json_extract(body, '$.entry.actor.id') IN (\(marks)) AND time >= ? AND time < ? ORDER BY seq
+                            """,
+                        arguments: StatementArguments(Array(actorIDs) + [from, to])!)
+                    for row in rows {
+                        guard let r = AuditRecord.decode(body: row[0], cipher: cipher) else { continue }
+                        consider(r)
+                    }
+                    for a in actorIDs.sorted() where roles[a] != nil { recipients.insert("\(roles[a]!) \(a) (compromised credential)") }
+                }
+                // Records from the intruder's addresses in the window, whoever they acted as.
+                if !sourceTokens.isEmpty {
+                    let marks = sourceTokens.map { _ in "?" }.joined(separator: ",")
+                    let rows = try Row.fetchAll(
+                        db,
+                        sql: """
+                            SELECT body FROM audit_log WHERE time >= ? AND time < ? AND json_extract(body, '$.entry.sourceToken') IN (\(marks)) ORDER BY seq
+                            """,
+                        arguments: StatementArguments([from, to] + Array(sourceTokens))!)
+                    for row in rows {
+                        guard let r = AuditRecord.decode(body: row[0], cipher: cipher), !actorIDs.contains(r.entry.actor.id) else { continue }
+                        consider(r)
+                        recipients.insert("requests from a compromised source address (as \(r.entry.actor.role) \(r.entry.actor.id))")
+                    }
+                }
+                // Exported files: every patient in the file, with the manifest's columns (name and shipping address).
+                for f in files {
+                    let key = f.lowercased()
+                    let matches = try Row.fetchAll(
+                        db, sql: "SELECT sha256, vendor, audit_seq, created FROM fulfillment_file WHERE sha256 LIKE ? AND tenant = ?",
+                        arguments: [key + "%", tenant])
+                    guard key.count >= 8, matches.count == 1, let row = matches.first else {
+                        problems.append(matches.count > 1 ? "file \(f) is ambiguous (\(matches.count) exports start with it)" : "no exported file \(f)")
+                        continue
+                    }
+                    let seq: Int64 = row["audit_seq"]
+                    let time = try String.fetchOne(db, sql: "SELECT time FROM audit_log WHERE seq = ?", arguments: [seq]) ?? (row["created"] as String)
+                    let patients = try String.fetchAll(db, sql: "SELECT patient_id FROM audit_patient WHERE seq = ?", arguments: [seq])
+                    for p in patients { add(p, ["name", "address"], time, seq, secured: !fileKeyCompromised) }
+                    recipients.insert("fulfillment file \((row["sha256"] as String).prefix(12)) for vendor \(row["vendor"] as String) (encrypted to the vendor's key\(fileKeyCompromised ? ", key compromised" : ""))")
+                }
+                // Resources known to be exposed as such.
+                for ref in resources {
+                    guard let r = Reference(ref) else {
+                        problems.append("'\(ref)' is not a reference Type/id")
+                        continue
+                    }
+                    guard let pk = try Int64.fetchOne(
+                        db, sql: "SELECT pk FROM resource_version WHERE type = ? AND id = ? AND tenant = ? AND current = 1", arguments: [r.type.rawValue, r.id, tenant])
+                    else {
+                        problems.append("no resource \(ref)")
+                        continue
+                    }
+                    let patients = try String.fetchAll(db, sql: "SELECT patient_id FROM resource_patient WHERE pk = ?", arguments: [pk])
+                    for p in patients { add(p, ReleasedElements.whole(r.type.rawValue), from == "0000" ? incident.discovered : from, 0, secured: false) }
+                    recipients.insert("resource \(ref) exposed as such")
+                }
+                return (acc, records, refused, recipients, problems)
+            }
+        } catch let e as FHIRError {
+            throw e
+        } catch {
+            logger.error("incident scope failed", metadata: ["error": "\(error)"])
+            throw .internal()
+        }
+        if !result.fileProblems.isEmpty { throw .invalid("The incident names what cannot be found: " + result.fileProblems.joined(separator: "; ")) }
+        let affected = result.affected.map { p, a in
+            AffectedIndividual(patient: p, elements: a.elements, first: a.first, last: a.last, evidence: a.evidence.filter { $0 > 0 }, secured: a.secured)
+        }.sorted { $0.patient < $1.patient }
+        return IncidentScope(
+            certified: verification.ok, chainProblem: verification.ok ? nil : "the audit chain breaks at record \(verification.firstBad ?? 0): \(verification.reason ?? "")",
+            affected: affected, evidenceRecords: result.records, refused: result.refused, recipients: result.recipients.sorted())
+    }
+
+    /// Saves a computed scope for the later steps (assessment, obligations, documents), with a summary.
+    public func saveScope(incident: String, _ scope: IncidentScope) async throws(FHIRError) {
+        let rows = scope.affected
+        let summary = "\(rows.count) affected, \(scope.evidenceRecords) evidence records, \(scope.refused) refused"
+        try await runWrite { db in
+            try db.execute(sql: "DELETE FROM incident_affected WHERE incident_id = ?", arguments: [incident])
+            let insert = try db.cachedStatement(
+                sql: "INSERT INTO incident_affected (incident_id, patient_id, elements, first, last, secured, evidence) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            for a in rows {
+                try insert.execute(arguments: [
+                    incident, a.patient, a.elements.sorted().joined(separator: ","), a.first, a.last, a.secured,
+                    a.evidence.prefix(1000).map(String.init).joined(separator: ","),
+                ])
+            }
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO incident_scope_meta (incident_id, computed, certified, problem, summary) VALUES (?, ?, ?, ?, ?)",
+                arguments: [incident, Date().timeIntervalSince1970, scope.certified, scope.chainProblem, summary])
+        }
+    }
+
+    /// The residence and reachability of patients (from `patient_meta`, filled in for records written before it
+    /// existed): state → count, and how many have no postal address.
+    public func residence(tenant: String, patients: [String]) async throws(FHIRError) -> (byState: [String: Int], unreachable: Int, ssnHeld: Set<String>) {
+        try await runWrite { [self] db in
+            var byState: [String: Int] = [:]
+            var unreachable = 0
+            var ssn = Set<String>()
+            let lookup = try db.cachedStatement(sql: "SELECT state, has_postal, has_ssn FROM patient_meta WHERE tenant = ? AND patient_id = ?")
+            for p in patients {
+                var row = try Row.fetchOne(lookup, arguments: [tenant, p])
+                if row == nil,
+                    let json = try scopedRows(db, .system(reason: "incident residence", tenant: tenant), type: .patient, where: "v.id = ? AND v.current = 1", [p]).first?.json
+                {
+                    try Self.recordPatientMeta(db, tenant: tenant, id: p, json)
+                    row = try Row.fetchOne(lookup, arguments: [tenant, p])
+                }
+                guard let row else {
+                    byState["??", default: 0] += 1
+                    unreachable += 1
+                    continue
+                }
+                byState[row[0] as String, default: 0] += 1
+                if !(row[1] as Bool) { unreachable += 1 }
+                if row[2] as Bool { ssn.insert(p) }
+            }
+            return (byState, unreachable, ssn)
+        }
+    }
+
+    /// Which affected patients a partner (the covered entity the pharmacy serves as business associate) owns.
+    public func partnerOwners(tenant: String, patients: [String]) async throws(FHIRError) -> [String: Int] {
+        try await run { db in
+            var out: [String: Int] = [:]
+            let q = try db.cachedStatement(sql: "SELECT partner FROM patient_owner WHERE tenant = ? AND patient_id = ?")
+            for p in patients { if let c = try String.fetchOne(q, arguments: [tenant, p]) { out[c, default: 0] += 1 } }
+            return out
+        }
+    }
+
+    /// Controlled-substance prescriptions among the affected (a measure of sensitivity for factor 1).
+    public func controlledSubstanceCount(tenant: String, patients: Set<String>) async throws(FHIRError) -> Int {
+        try await run { [self] db in
+            let scope = AccessScope.system(reason: "incident assessment", tenant: tenant)
+            var schedule: [String: Bool] = [:]
+            for m in try scopedRows(db, scope, type: .medication, where: "v.current = 1", []) {
+                schedule["Medication/\(m.id)"] = m.json?["extension"]?.arrayValue?.contains { $0["url"]?.stringValue == DEASchedule.url } ?? false
+            }
+            let controlled = schedule.filter(\.value).map(\.key)
+            guard !controlled.isEmpty else { return 0 }
+            var count = 0
+            let rows = try Row.fetchAll(
+                db, sql: """
+                    SELECT DISTINCT rp.patient_id FROM search_index si JOIN resource_version v ON v.pk = si.pk JOIN resource_patient rp ON rp.pk = v.pk
+                    WHERE v.type = 'MedicationRequest' AND v.tenant = ? AND v.current = 1 AND si.param = 'medication' AND si.value IN (\(controlled.map { _ in "?" }.joined(separator: ",")))
+                    """, arguments: StatementArguments([tenant] + controlled)!)
+            for r in rows where patients.contains(r[0] as String) { count += 1 }
+            return count
+        }
+    }
+
+    // MARK: Assessment records (append-only, six years)
+
+    public func recordJudgement(incident: String, question: String, text: String, by: String) async throws(FHIRError) {
+        let text = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard text.count >= 3 else { throw .invalid("A judgement needs its reasoning in words") }
+        let now = AuditLog.timestamp(Date())
+        let retain = AuditLog.timestamp(Calendar(identifier: .gregorian).date(byAdding: .year, value: 6, to: Date()) ?? Date())
+        try await runWrite { db in
+            try db.execute(
+                sql: "INSERT INTO incident_judgement (incident_id, question, text, by, at, retain_until) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [incident, question, String(text.prefix(4000)), String(by.prefix(100)), now, retain])
+        }
+        try await recordAdminEvent(action: "incident-assess", tenant: "*", detail: "incident \(incident): \(question) recorded by \(by)")
+    }
+
+    /// The latest judgement per question (earlier ones stay in the table).
+    public func judgements(incident: String) async throws(FHIRError) -> [String: (text: String, by: String, at: String)] {
+        try await run { db in
+            var out: [String: (String, String, String)] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT question, text, by, at FROM incident_judgement WHERE incident_id = ? ORDER BY rowid", arguments: [incident]) {
+                out[row[0]] = (row[1], row[2], row[3])
+            }
+            return out
+        }
+    }
+
+    public func markObligationDone(incident: String, obligation: String, on day: String, by: String, note: String) async throws(FHIRError) {
+        guard CivilDate(day) != nil else { throw .invalid("--on must be a date YYYY-MM-DD") }
+        try await runWrite { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO obligation_done (incident_id, obligation_id, done_on, by, note) VALUES (?, ?, ?, ?, ?)",
+                arguments: [incident, obligation, day, by, note])
+        }
+        try await recordAdminEvent(action: "incident-obligation", tenant: "*", detail: "incident \(incident): \(obligation) done on \(day) by \(by)")
+    }
+
+    public func obligationsDone(incident: String) async throws(FHIRError) -> [String: (on: String, by: String, note: String)] {
+        try await run { db in
+            var out: [String: (String, String, String)] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT obligation_id, done_on, by, note FROM obligation_done WHERE incident_id = ?", arguments: [incident]) {
+                out[row[0]] = (row[1], row[2], row[3])
+            }
+            return out
+        }
+    }
+
+    /// The suspensions and alerts of the incident's actors (what already limited the exposure).
+    public func containment(actors: [String]) async throws(FHIRError) -> [String] {
+        var ids = Set(actors)
+        for a in actors { if let u = try await user(named: a) { ids.insert(u.id) } }
+        var out: [String] = []
+        for s in try await suspensions(activeOnly: false) where ids.contains(s.actor) {
+            out.append("\(s.actor) suspended by the detector at \(AuditLog.timestamp(s.at)) (alert \(s.alertID))"
+                + (s.reinstated.map { "; reinstated \(AuditLog.timestamp($0))" } ?? ""))
+        }
+        for a in try await alerts(limit: 10_000) where ids.contains(a.actor) && a.blocked {
+            out.append("alert \(a.id): the request that crossed rule \(a.rule) was refused before its data left")
+        }
+        return out
+    }
+
+    // MARK: Letters
+
+    /// Name and postal address of patients, decrypted for the letters (a system read, audited by the caller with
+    /// every patient named); and who receives a copy on their behalf (an active caregiver grant with full access).
+    public func letterRecipients(tenant: String, patients: [String]) async throws(FHIRError) -> [(patient: String, name: String, lines: [String], city: String, state: String, postal: String, caregiverOf: String?)] {
+        try await run { [self] db in
+            let scope = AccessScope.system(reason: "breach notification letters", tenant: tenant)
+            var out: [(String, String, [String], String, String, String, String?)] = []
+            func contact(_ json: JSON) -> (String, [String], String, String, String) {
+                let n = json["name"]?.arrayValue?.first
+                let name = ((n?["given"]?.arrayValue?.compactMap(\.stringValue) ?? []) + [n?["family"]?.stringValue ?? ""]).joined(separator: " ")
+                let addresses = json["address"]?.arrayValue ?? []
+                let a = addresses.first { $0["use"]?.stringValue == "home" } ?? addresses.first
+                return (name, a?["line"]?.arrayValue?.compactMap(\.stringValue) ?? [], a?["city"]?.stringValue ?? "", a?["state"]?.stringValue ?? "", a?["postalCode"]?.stringValue ?? "")
+            }
+            let carers = try db.cachedStatement(sql: """
+                SELECT u.patient_id FROM caregiver_grant g JOIN user_account u ON u.id = g.caregiver_user_id
+                WHERE g.tenant = ? AND g.patient_id = ? AND g.access = 'all' AND g.revoked_at IS NULL AND g.expires > ? AND u.patient_id IS NOT NULL
+                """)
+            let now = Date().timeIntervalSince1970
+            for chunk in stride(from: 0, to: patients.count, by: 500).map({ Array(patients[$0..<min($0 + 500, patients.count)]) }) {
+                let marks = chunk.map { _ in "?" }.joined(separator: ",")
+                var records: [String: JSON] = [:]
+                for r in try scopedRows(db, scope, type: .patient, where: "v.current = 1 AND v.deleted = 0 AND v.id IN (\(marks))", chunk) {
+                    if let j = r.json { records[r.id] = j }
+                }
+                for p in chunk {
+                    guard let json = records[p] else { continue }
+                    let c = contact(json)
+                    out.append((p, c.0, c.1, c.2, c.3, c.4, nil))
+                    for carer in try String.fetchAll(carers, arguments: [tenant, p, now]) {
+                        if let cj = try scopedRows(db, scope, type: .patient, where: "v.current = 1 AND v.deleted = 0 AND v.id = ?", [carer]).first?.json {
+                            let cc = contact(cj)
+                            out.append((p, cc.0, cc.1, cc.2, cc.3, cc.4, c.0))
+                        }
+                    }
+                }
+            }
+            return out
+        }
+    }
+}

@@ -1,0 +1,458 @@
+import ArgumentParser
+import Foundation
+import SafeRxAudit
+import SafeRxBreach
+import SafeRxModel
+import SafeRxStore
+import SafeRxVault
+
+/// `saferx incident`: breach response from the audit log — declare, scope, assess, obligations, documents, report.
+struct IncidentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "incident",
+        abstract: "Breach response: exact scope from the audit log, the HIPAA risk assessment, notice obligations with deadlines, notices.",
+        subcommands: [Declare.self, Scope.self, Assess.self, Obligations.self, Documents.self, Report.self, List.self])
+
+    struct Declare: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Declare an incident with what is known; prints its id.")
+        @OptionGroup var data: DataOptions
+        @Option(help: "The day anyone in the workforce knew or should have known (YYYY-MM-DD).") var discovered: String
+        @Option(help: "A compromised user (username or id) or API client id; repeat for several.") var actor: [String] = []
+        @Option(help: "Start of the window (ISO date or time).") var from: String?
+        @Option(help: "End of the window, exclusive (ISO date or time).") var to: String?
+        @Option(help: "An exported file involved: its SHA-256 (or first 8+ hex digits); repeat for several.") var file: [String] = []
+        @Option(help: "A source address the intruder used; repeat for several.") var source: [String] = []
+        @Option(help: "A resource known to be exposed as such (Type/id); repeat for several.") var resource: [String] = []
+        @Flag(help: "The key an exported file is encrypted to is itself compromised.") var fileKeyCompromised = false
+        @Option(help: "Tenant (pharmacy).") var tenant = "demo-pharmacy"
+        @Option(help: "What happened, in plain language (it goes into every letter).") var description: String?
+        @Option(help: "What the pharmacy is doing about it (it goes into every letter).") var actions: String?
+        @Option(help: "covered-entity, or business-associate when the pharmacy processed the data for another covered entity.") var role = "covered-entity"
+        @Option(help: "Who declares (default: $USER).") var by: String?
+        @Flag(help: "Print {\"id\": ...}.") var json = false
+
+        func run() async throws {
+            guard ["covered-entity", "business-associate"].contains(role) else { throw ValidationError("--role is covered-entity or business-associate") }
+            let store = try data.openStore()
+            let id = "inc-" + String(UUID().uuidString.lowercased().prefix(8))
+            let incident = Incident(
+                id: id, tenant: tenant, discovered: discovered, declared: AuditLog.timestamp(Date()),
+                declaredBy: by ?? ProcessInfo.processInfo.environment["USER"] ?? "operator", actors: actor, from: from, to: to, files: file,
+                sources: source, resources: resource, fileKeyCompromised: fileKeyCompromised,
+                description: description ?? "Someone without authorization used access to our pharmacy system to view patient information.",
+                whatWeAreDoing: actions ?? IncidentCommand.defaultActions, role: role)
+            do { try await store.declareIncident(incident) } catch { throw CLIError(error.diagnostics) }
+            if json { say(#"{"id":"\#(id)"}"#) } else { say("Incident \(id) declared (discovered \(discovered)). Next: saferx incident scope \(id)") }
+        }
+    }
+
+    static let defaultActions =
+        "We stopped the access as soon as it was detected: the account or client used was suspended and its sessions ended. We are reviewing every access in our tamper-evident audit log, have reset the credentials involved, and are strengthening how sign-ins are checked."
+
+    struct Scope: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Who was affected: each patient with the data elements exposed, the exposure window and the audit evidence.",
+            discussion: "Verifies the audit chain first and refuses to certify (exit 1) when it is broken, naming the record where it breaks.")
+        @OptionGroup var data: DataOptions
+        @Argument(help: "Incident id.") var id: String
+        @Flag(help: "JSON instead of a table.") var json = false
+
+        func run() async throws {
+            let store = try data.openStore()
+            let (incident, scope) = try await IncidentCommand.scope(store, id, refresh: true)
+            guard scope.certified else {
+                say("REFUSING TO CERTIFY the scope of \(id): \(scope.chainProblem ?? "the audit chain does not verify"). The evidence may have been tampered with; restore the log from a verified backup (saferx backup verify) before relying on any scope.")
+                throw ExitCode(1)
+            }
+            if json {
+                let out = JSON.object([
+                    "incident": .string(id), "certified": .bool(true), "affected": .int(Int64(scope.affected.count)),
+                    "evidenceRecords": .int(Int64(scope.evidenceRecords)), "refusedAttempts": .int(Int64(scope.refused)),
+                    "recipients": .array(scope.recipients.map { .string($0) }),
+                    "patients": .array(scope.affected.map { a in
+                        .object([
+                            "patient": .string(a.patient), "elements": .array(a.elements.sorted().map { .string($0) }), "first": .string(a.first),
+                            "last": .string(a.last), "secured": .bool(a.secured), "evidence": .array(a.evidence.prefix(1000).map { .int($0) }),
+                        ])
+                    }),
+                ])
+                say(String(decoding: out.encoded(), as: UTF8.self))
+            } else {
+                say("Incident \(id): \(scope.affected.count) affected individual(s); audit chain verified; \(scope.evidenceRecords) evidence record(s), \(scope.refused) refused attempt(s)")
+                for r in scope.recipients { say("  through: \(r)") }
+                say("PATIENT\tELEMENTS\tFIRST\tLAST\tSECURED\tEVIDENCE (audit seq)")
+                for a in scope.affected {
+                    say("Patient/\(a.patient)\t\(a.elements.sorted().joined(separator: ","))\t\(a.first)\t\(a.last)\t\(a.secured ? "yes" : "no")\t\(a.evidence.prefix(20).map(String.init).joined(separator: " "))\(a.evidence.count > 20 ? " …" : "")")
+                }
+            }
+            try await store.recordAdminEvent(action: "incident-scope", tenant: incident.tenant, detail: "incident \(id): \(scope.affected.count) affected")
+        }
+    }
+
+    struct Assess: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The HIPAA risk assessment (45 CFR 164.402): the four factors with the audit log's facts, the exceptions, the result.",
+            discussion: """
+                Record a judgement with --question Q --text "..." (questions: \(Assessment.Question.allCases.map(\.rawValue).joined(separator: ", "))), \
+                and the conclusion with --conclusion breach|low-probability|exception --text "reasoning". Every judgement is kept, with who made \
+                it and when, for six years (164.530(j)).
+                """)
+        @OptionGroup var data: DataOptions
+        @Argument(help: "Incident id.") var id: String
+        @Option(help: "A question to answer.") var question: String?
+        @Option(help: "breach, low-probability or exception.") var conclusion: String?
+        @Option(help: "The judgement or the reasoning, in words.") var text: String?
+        @Option(help: "Who judges (default: $USER).") var by: String?
+        @Flag(help: "JSON.") var json = false
+
+        func run() async throws {
+            let store = try data.openStore()
+            let who = by ?? ProcessInfo.processInfo.environment["USER"] ?? "operator"
+            do {
+                if let question {
+                    guard Assessment.Question(rawValue: question) != nil else { throw CLIError("Unknown question '\(question)'") }
+                    try await store.recordJudgement(incident: id, question: question, text: text ?? "", by: who)
+                }
+                if let conclusion {
+                    guard let c = Assessment.Conclusion(rawValue: conclusion), c != .notUnsecured else {
+                        throw CLIError("--conclusion is breach, low-probability or exception (safe harbor is computed, not chosen)")
+                    }
+                    try await store.recordJudgement(incident: id, question: "conclusion", text: "\(c.rawValue): \(text ?? "")", by: who)
+                }
+            } catch let e as FHIRError {
+                throw CLIError(e.diagnostics)
+            }
+            let package = try await IncidentCommand.package(store, id)
+            let a = package.assessment
+            if json {
+                say(String(decoding: IncidentCommand.assessmentJSON(a).encoded(), as: UTF8.self))
+                return
+            }
+            say("Risk assessment of incident \(id) (45 CFR 164.402)")
+            for q in Assessment.Question.allCases {
+                say("\n\(q.prompt)")
+                if let c = a.computed[q] { say("  From the audit log: \(c)") }
+                if let j = a.judgements[q.rawValue] { say("  Judgement (\(j.by), \(j.at)): \(j.text)") } else { say("  Judgement: not recorded yet") }
+            }
+            let r = a.result
+            say("\nResult: \(r.conclusion.rawValue) — \(r.why)")
+        }
+    }
+
+    struct Obligations: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "What must be done by when: HIPAA individual, substitute, media, HHS and business-associate notices and state laws, earliest first.",
+            discussion: "Mark one done with --done OBLIGATION_ID --on YYYY-MM-DD. State rows come from a table with sources and confidence; none is verified until someone records a date.")
+        @OptionGroup var data: DataOptions
+        @Argument(help: "Incident id.") var id: String
+        @Option(help: "An obligation id to mark done.") var done: String?
+        @Option(help: "The day it was done.") var on: String?
+        @Option(help: "Who (default: $USER).") var by: String?
+        @Option(help: "A note (how, to whom).") var note = ""
+        @Option(help: "A law-enforcement official's written request to delay notices, until this day (164.412).") var lawEnforcementDelayUntil: String?
+        @Flag(help: "JSON.") var json = false
+
+        func run() async throws {
+            let store = try data.openStore()
+            let who = by ?? ProcessInfo.processInfo.environment["USER"] ?? "operator"
+            if let until = lawEnforcementDelayUntil {
+                guard CivilDate(until) != nil else { throw ValidationError("--law-enforcement-delay-until must be YYYY-MM-DD") }
+                guard var i = try await store.incident(id: id) else { throw CLIError("No incident \(id)") }
+                i.lawEnforcementDelayUntil = until
+                try await store.updateIncident(i, by: who, what: "law-enforcement delay until \(until)")
+            }
+            if let done {
+                do { try await store.markObligationDone(incident: id, obligation: done, on: on ?? String(AuditLog.timestamp(Date()).prefix(10)), by: who, note: note) } catch {
+                    throw CLIError(error.diagnostics)
+                }
+            }
+            let package = try await IncidentCommand.package(store, id)
+            if json {
+                say(String(decoding: JSON.array(package.obligations.map { o in IncidentCommand.obligationJSON(o, done: package.done[o.id]) }).encoded(), as: UTF8.self))
+                return
+            }
+            say("Obligations of incident \(id) (discovered \(package.incident.discovered)); \(package.assessment.result.conclusion.rawValue): \(package.assessment.result.why)")
+            say("DUE\tSTATUS\tID\tWHAT\tWHO\tBASIS")
+            for o in package.obligations {
+                let status = package.done[o.id].map { "done \($0.on)" } ?? (o.required ? "open" : "not required")
+                say("\(o.due ?? "-")\t\(status)\t\(o.id)\t\(o.title) — \(o.dueText)\t\(o.recipient)\t\(o.basis)\(o.provenance.isEmpty ? "" : " [\(o.provenance)]")")
+            }
+        }
+    }
+
+    struct Documents: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the notices: HHS report (JSON and summary), substitute, media and regulator notices; letters and the mail-merge file sealed to a print vendor.",
+            discussion: """
+                Files without personal information are written in clear. Letters (HTML and PDF) and the complete mail-merge CSV hold names and \
+                addresses, so they are encrypted to the print vendor's key (--vendor, a fulfillment vendor: saferx fulfillment vendor-add) and \
+                audited naming every patient; --letter PATIENT writes one patient's letter in clear for review (mode 0600, audited). Letters are \
+                bundled for up to --bundle-limit individuals; above that they are generated per patient on demand (--letter).
+                """)
+        @OptionGroup var data: DataOptions
+        @Argument(help: "Incident id.") var id: String
+        @Option(help: "Directory to write to.") var out: String
+        @Option(help: "Print vendor (a fulfillment vendor) whose key seals letters and the mail-merge file.") var vendor: String?
+        @Option(help: "A patient whose letter to write in clear for review; repeat for several.") var letter: [String] = []
+        @Option(help: "Bundle letters (HTML, PDF) for at most this many individuals.") var bundleLimit = 10_000
+        @Option(help: "Toll-free number in the notices.") var tollFree = "1-800-555-0199"
+        @Option(help: "E-mail address in the notices.") var email = "privacy@saferx.example"
+        @Option(help: "Postal address in the notices.") var postal = "SafeRx Demo Pharmacy, Privacy Office, 100 Main St, Springfield, IL 62701"
+        @Option(help: "Website in the notices.") var website = "https://saferx.example/notice"
+
+        func run() async throws {
+            let store = try data.openStore()
+            let package = try await IncidentCommand.package(store, id)
+            let dir = URL(fileURLWithPath: out, isDirectory: true)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            let facts = package.facts(tollFree: tollFree, email: email, postal: postal, website: website)
+            var written: [String] = []
+            func write(_ name: String, _ data: Data, private p: Bool = false) throws {
+                let url = dir.appendingPathComponent(name)
+                _ = FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: p ? 0o600 : 0o644])
+                try data.write(to: url)
+                written.append(name)
+            }
+            let elements = Array(Set(package.scope.affected.flatMap { $0.elements.compactMap(DataElement.init(rawValue:)) })).sorted()
+            let obligations = package.obligations
+            let letterDay = obligations.first { $0.id == "hipaa-individual" }?.due ?? String(AuditLog.timestamp(Date()).prefix(10))
+            let report = Notices.hhsReport(
+                facts, affected: package.scope.affected.count, elements: elements, businessAssociate: package.incident.role == "business-associate",
+                typeOfBreach: package.incident.files.isEmpty ? "Unauthorized Access/Disclosure" : "Hacking/IT Incident",
+                location: package.incident.files.isEmpty ? "Network Server" : "Network Server; Other (encrypted fulfillment file)",
+                safeguards: ["Privacy Rule Safeguards (training, policies and procedures, etc.)", "Security Rule Administrative Safeguards",
+                             "Security Rule Technical Safeguards (encryption at rest, audit controls, access controls)"],
+                actions: ["Took steps to mitigate harm", "Changed password/strengthened password requirements", "Implemented new technical safeguards",
+                          "Sanctioned workforce members involved (if applicable)"],
+                individualNotice: package.done["hipaa-individual"]?.on, substituteNotice: obligations.contains { $0.id == "hipaa-substitute" && $0.required },
+                mediaNotice: obligations.contains { $0.id.hasPrefix("hipaa-media-") }, stateAGs: obligations.filter { $0.id.hasSuffix("-regulator") && $0.required }.map(\.recipient))
+            try write("hhs-report.json", report.encoded())
+            try write("hhs-report.txt", Data(Notices.hhsSummary(report).utf8))
+            if obligations.contains(where: { $0.id == "hipaa-substitute" }) {
+                try write("substitute-notice.txt", Data(Notices.substituteNotice(facts, unreachable: package.unreachable, elements: elements).utf8))
+            }
+            for o in obligations where o.id.hasPrefix("hipaa-media-") {
+                let state = String(o.id.dropFirst("hipaa-media-".count))
+                try write("media-notice-\(state).txt", Data(Notices.mediaNotice(facts, state: state, residents: package.residents[state] ?? 0, elements: elements).utf8))
+            }
+            for o in obligations where o.id.hasSuffix("-regulator") && o.required {
+                let state = String(o.id.dropFirst("state-".count).prefix(2))
+                try write("regulator-notice-\(state).txt", Data(Notices.regulatorNotice(
+                    facts, state: state, regulator: o.recipient, residents: package.residents[state] ?? 0, elements: elements, letterDate: letterDay).utf8))
+            }
+            // Letters: to each individual (and a copy to a caregiver on record), with that person's own elements.
+            let byPatient = Dictionary(uniqueKeysWithValues: package.scope.affected.map { ($0.patient, $0) })
+            func letters(for patients: [String]) async throws -> [Letter] {
+                let recipients = try await store.letterRecipients(tenant: package.incident.tenant, patients: patients)
+                return recipients.enumerated().map { n, r in
+                    let a = byPatient[r.patient]!
+                    return Letter(
+                        letterID: "\(id)-\(r.patient)\(r.caregiverOf == nil ? "" : "-c\(n)")", patientID: r.patient, recipientName: r.name,
+                        onBehalfOf: r.caregiverOf, addressLines: r.lines, city: r.city, state: r.state, postalCode: r.postal,
+                        elements: a.elements.compactMap(DataElement.init(rawValue:)).sorted(), firstExposure: a.first, lastExposure: a.last)
+                }
+            }
+            var disclosed: [String] = []
+            if let vendor {
+                guard let key = try await store.vendorKey(id: vendor, tenant: package.incident.tenant) else {
+                    throw CLIError("No print vendor '\(vendor)' in \(package.incident.tenant): add it with saferx fulfillment vendor-add")
+                }
+                let notify = package.assessment.notify ? package.scope.affected.map(\.patient) : []
+                var csv = Notices.mailMergeHeader.joined(separator: ",") + "\r\n"
+                var html = ""
+                var text: [String] = []
+                let bundle = notify.count <= bundleLimit
+                for chunk in stride(from: 0, to: notify.count, by: 5000).map({ Array(notify[$0..<min($0 + 5000, notify.count)]) }) {
+                    for l in try await letters(for: chunk) {
+                        csv += Notices.mailMergeRow(l) + "\r\n"
+                        if bundle {
+                            html += Notices.letterHTML(l, facts, date: letterDay) + "\n<div style=\"page-break-after: always\"></div>\n"
+                            text += Notices.letterText(l, facts, date: letterDay) + ["\u{0C}"]
+                        }
+                    }
+                }
+                try write("mail-merge.csv.srxf", try SealedFile.seal(Data(csv.utf8), to: key, recipientID: vendor))
+                if bundle, !notify.isEmpty {
+                    try write("letters.html.srxf", try SealedFile.seal(Data(html.utf8), to: key, recipientID: vendor))
+                    try write("letters.pdf.srxf", try SealedFile.seal(MinimalPDF.document(lines: text), to: key, recipientID: vendor))
+                }
+                disclosed += notify
+                say("Letters: \(notify.count) individual(s)\(bundle ? "" : " (more than \(bundleLimit): letters are generated per patient with --letter; the mail-merge file is complete)"), sealed to \(vendor)'s key")
+            } else if letter.isEmpty {
+                say("No --vendor: letters and the mail-merge file (they hold names and addresses) were not written.")
+            }
+            for p in letter {
+                guard byPatient[p] != nil else { throw CLIError("Patient \(p) is not among the affected of \(id)") }
+                for l in try await letters(for: [p]) {
+                    let name = "letter-\(l.letterID)"
+                    try write("\(name).html", Data(Notices.letterHTML(l, facts, date: letterDay).utf8), private: true)
+                    try write("\(name).pdf", Notices.letterPDF(l, facts, date: letterDay), private: true)
+                }
+                disclosed.append(p)
+            }
+            try await store.recordAdminEvent(
+                action: "incident-documents", tenant: package.incident.tenant, patients: disclosed,
+                detail: "incident \(id): \(written.count) files written to \(dir.path)\(vendor.map { ", letters sealed to \($0)" } ?? "")")
+            for w in written { say("wrote \(dir.appendingPathComponent(w).path)") }
+        }
+    }
+
+    struct Report: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The whole package: affected by state, data elements, deadlines, what is done and what is not.")
+        @OptionGroup var data: DataOptions
+        @Argument(help: "Incident id.") var id: String
+        @Flag(help: "JSON.") var json = false
+
+        func run() async throws {
+            let store = try data.openStore()
+            let p = try await IncidentCommand.package(store, id)
+            if json {
+                say(String(decoding: JSON.object([
+                    "incident": .string(id), "discovered": .string(p.incident.discovered), "certified": .bool(p.scope.certified),
+                    "affected": .int(Int64(p.scope.affected.count)), "byState": .object(p.residents.mapValues { .int(Int64($0)) }),
+                    "unreachable": .int(Int64(p.unreachable)), "elements": .object(p.assessment.facts.elements.mapValues { .int(Int64($0)) }),
+                    "assessment": IncidentCommand.assessmentJSON(p.assessment),
+                    "obligations": .array(p.obligations.map { IncidentCommand.obligationJSON($0, done: p.done[$0.id]) }),
+                ]).encoded(), as: UTF8.self))
+                return
+            }
+            let r = p.assessment.result
+            say("INCIDENT \(id) — \(p.incident.tenant)")
+            say("Discovered \(p.incident.discovered); declared \(p.incident.declared.prefix(10)) by \(p.incident.declaredBy)")
+            say("What happened: \(p.incident.description)")
+            say("Evidence: \(p.scope.certified ? "audit chain verified" : "NOT CERTIFIED — \(p.scope.chainProblem ?? "")"); \(p.scope.evidenceRecords) records; \(p.scope.refused) refused attempts")
+            for x in p.scope.recipients { say("  through: \(x)") }
+            say("\nAffected individuals: \(p.scope.affected.count)" + (p.assessment.facts.firstExposure.map { " (exposed \($0) to \(p.assessment.facts.lastExposure ?? $0))" } ?? ""))
+            say("By state of residence: " + p.residents.sorted { $0.value == $1.value ? $0.key < $1.key : $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            say("Without a postal address (substitute notice): \(p.unreachable)")
+            say("Data elements: " + p.assessment.facts.elements.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            say("\nAssessment: \(r.conclusion.rawValue) — \(r.why)")
+            let open = Assessment.Question.allCases.filter { p.assessment.judgements[$0.rawValue] == nil }
+            if !open.isEmpty { say("  Judgements not yet recorded: \(open.map(\.rawValue).joined(separator: ", "))") }
+            say("\nDeadlines (earliest first):")
+            for o in p.obligations where o.required {
+                let status = p.done[o.id].map { "DONE \($0.on) by \($0.by)" } ?? "NOT DONE"
+                say("  \(o.due ?? "—        ")  \(status.padding(toLength: 24, withPad: " ", startingAt: 0))  \(o.title) — \(o.dueText)\(o.provenance.isEmpty ? "" : " [\(o.provenance)]")")
+            }
+            let notRequired = p.obligations.filter { !$0.required }
+            if !notRequired.isEmpty {
+                say("\nConsidered, not required:")
+                for o in notRequired { say("  \(o.title): \(o.dueText) — \(o.basis)") }
+            }
+            let doneCount = p.obligations.filter { $0.required && p.done[$0.id] != nil }.count
+            say("\nDone: \(doneCount) of \(p.obligations.filter(\.required).count) required. Documents: saferx incident documents \(id) --out DIR --vendor PRINT_VENDOR")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Declared incidents.")
+        @OptionGroup var data: DataOptions
+
+        func run() async throws {
+            let store = try data.openStore()
+            for i in try await store.incidents() {
+                say("\(i.id)\t\(i.tenant)\tdiscovered \(i.discovered)\tactors \(i.actors.joined(separator: ","))\tfiles \(i.files.joined(separator: ","))")
+            }
+        }
+    }
+
+    // MARK: The package every step builds on
+
+    struct Package {
+        var incident: Incident
+        var scope: IncidentScope
+        var residents: [String: Int]
+        var unreachable: Int
+        var assessment: Assessment
+        var obligations: [Obligation]
+        var done: [String: (on: String, by: String, note: String)]
+
+        func facts(tollFree: String, email: String, postal: String, website: String) -> IncidentFacts {
+            IncidentFacts(
+                id: incident.id, pharmacy: incident.tenant == "demo-pharmacy" ? "SafeRx Demo Pharmacy" : incident.tenant,
+                breachStart: String((assessment.facts.firstExposure ?? incident.from ?? incident.discovered).prefix(10)),
+                breachEnd: String((assessment.facts.lastExposure ?? incident.to ?? incident.discovered).prefix(10)), discovered: incident.discovered,
+                whatHappened: incident.description, whatWeAreDoing: incident.whatWeAreDoing, tollFree: tollFree, email: email, postalAddress: postal,
+                website: website)
+        }
+    }
+
+    static func scope(_ store: PharmacyStore, _ id: String, refresh: Bool) async throws -> (Incident, IncidentScope) {
+        guard let incident = try await store.incident(id: id) else { throw CLIError("No incident \(id)") }
+        let scope: IncidentScope
+        do { scope = try await store.incidentScope(incident) } catch { throw CLIError(error.diagnostics) }
+        if scope.certified { try await store.saveScope(incident: id, scope) }
+        return (incident, scope)
+    }
+
+    static func package(_ store: PharmacyStore, _ id: String) async throws -> Package {
+        let (incident, scope) = try await Self.scope(store, id, refresh: false)
+        guard scope.certified else {
+            throw CLIError("REFUSING TO CERTIFY incident \(id): \(scope.chainProblem ?? "the audit chain does not verify")")
+        }
+        let patients = scope.affected.map(\.patient)
+        let (residents, unreachable, ssn) = try await store.residence(tenant: incident.tenant, patients: patients)
+        var elementCounts: [String: Int] = [:]
+        for a in scope.affected {
+            for e in a.elements { elementCounts[DataElement(rawValue: e)?.label ?? e, default: 0] += 1 }
+            if ssn.contains(a.patient), a.elements.contains("identifiers") { elementCounts[DataElement.ssn.label, default: 0] += 1 }
+        }
+        let unsecured = scope.affected.filter { !$0.secured }
+        let safeHarbor = !scope.affected.isEmpty && unsecured.isEmpty
+        let harborReason = safeHarbor
+            ? "every exposure was of an encrypted fulfillment file (HPKE to the vendor's X25519 key) whose key is not known to be compromised, so the PHI was unusable, unreadable or indecipherable to an unauthorized person (HHS guidance under HITECH §13402(h)(2))"
+            : unsecured.isEmpty ? "nobody was affected" : "\(unsecured.count) individual(s) had data returned in readable form"
+        let judgements = try await store.judgements(incident: id)
+        var js: [String: Assessment.Judgement] = [:]
+        for (q, j) in judgements where q != "conclusion" { js[q] = .init(text: j.text, by: j.by, at: j.at) }
+        var concluded: Assessment.Conclusion? = nil
+        var reasoning: Assessment.Judgement? = nil
+        if let c = judgements["conclusion"], let colon = c.text.firstIndex(of: ":") {
+            concluded = Assessment.Conclusion(rawValue: String(c.text[..<colon]))
+            reasoning = .init(text: String(c.text[c.text.index(after: colon)...]).trimmingCharacters(in: .whitespaces), by: c.by, at: c.at)
+        }
+        let facts = Assessment.Facts(
+            affected: scope.affected.count, elements: elementCounts,
+            controlledSubstances: try await store.controlledSubstanceCount(tenant: incident.tenant, patients: Set(unsecured.filter { $0.elements.contains("medications") }.map(\.patient))),
+            recipients: scope.recipients, acquired: unsecured.count, refusedAttempts: scope.refused, evidenceRecords: scope.evidenceRecords,
+            firstExposure: scope.affected.map(\.first).min(), lastExposure: scope.affected.map(\.last).max(), chainVerified: scope.certified,
+            chainProblem: scope.chainProblem, safeHarbor: safeHarbor, safeHarborReason: harborReason,
+            containment: try await store.containment(actors: incident.actors))
+        let assessment = Assessment(facts: facts, judgements: js, concluded: concluded, reasoning: reasoning)
+        let determined = reasoning.flatMap { CivilDate($0.at) }
+        let owners = incident.role == "business-associate" ? try await store.partnerOwners(tenant: incident.tenant, patients: unsecured.map(\.patient)) : [:]
+        let medical = unsecured.contains { $0.elements.contains { DataElement(rawValue: $0)?.isMedical == true } }
+        let unsecuredResidents = try await store.residence(tenant: incident.tenant, patients: unsecured.map(\.patient))
+        let obligations = SafeRxBreach.Obligations.compute(
+            ObligationFacts(
+                discovered: CivilDate(incident.discovered)!, determined: determined, isBreach: assessment.notify, affected: unsecured.count,
+                residents: unsecuredResidents.byState, unreachable: unsecuredResidents.unreachable, medicalExposed: medical, coveredEntities: owners,
+                lawEnforcementDelayUntil: incident.lawEnforcementDelayUntil.flatMap(CivilDate.init)),
+            rules: try StateRules.bundled())
+        return Package(
+            incident: incident, scope: scope, residents: residents, unreachable: unreachable, assessment: assessment, obligations: obligations,
+            done: try await store.obligationsDone(incident: id))
+    }
+
+    static func assessmentJSON(_ a: Assessment) -> JSON {
+        let r = a.result
+        return .object([
+            "result": .string(r.conclusion.rawValue), "why": .string(r.why), "notify": .bool(a.notify), "safeHarbor": .bool(a.facts.safeHarbor),
+            "safeHarborReason": .string(a.facts.safeHarborReason),
+            "factors": .array(Assessment.Question.allCases.map { q in
+                .object([
+                    "question": .string(q.rawValue), "prompt": .string(q.prompt), "computed": a.computed[q].map { .string($0) } ?? .null,
+                    "judgement": a.judgements[q.rawValue].map { .object(["text": .string($0.text), "by": .string($0.by), "at": .string($0.at)]) } ?? .null,
+                ])
+            }),
+        ])
+    }
+
+    static func obligationJSON(_ o: SafeRxBreach.Obligation, done: (on: String, by: String, note: String)?) -> JSON {
+        .object([
+            "id": .string(o.id), "title": .string(o.title), "authority": .string(o.authority), "recipient": .string(o.recipient),
+            "due": o.due.map { .string($0) } ?? .null, "dueText": .string(o.dueText), "basis": .string(o.basis), "required": .bool(o.required),
+            "provenance": .string(o.provenance), "done": done.map { .object(["on": .string($0.on), "by": .string($0.by), "note": .string($0.note)]) } ?? .null,
+        ])
+    }
+}
