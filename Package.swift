@@ -73,7 +73,7 @@ let package = Package(
         .target(
             name: "SafeRxPharmacy",
             dependencies: [
-                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxStore",
+                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxBreach", "SafeRxStore",
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
@@ -102,7 +102,7 @@ let package = Package(
         .target(
             name: "SafeRxServer",
             dependencies: [
-                "SafeRxModel", "SafeRxPolicy", "SafeRxAudit", "SafeRxDetect", "SafeRxStore", "SafeRxPharmacy", "SafeRxWeb",
+                "SafeRxModel", "SafeRxPolicy", "SafeRxAudit", "SafeRxDetect", "SafeRxBreach", "SafeRxStore", "SafeRxPharmacy", "SafeRxWeb",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -142,6 +142,7 @@ let package = Package(
             dependencies: [
                 "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxBreach", "SafeRxStore", "SafeRxPharmacy",
                 "SafeRxServer", "SafeRxWeb",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -3,6 +3,7 @@ import Foundation
 import SafeRxAudit
 import SafeRxBreach
 import SafeRxModel
+import SafeRxPharmacy
 import SafeRxStore
 import SafeRxVault
 
@@ -356,103 +357,15 @@ struct IncidentCommand: AsyncParsableCommand {
         }
     }
 
-    // MARK: The package every step builds on
-
-    struct Package {
-        var incident: Incident
-        var scope: IncidentScope
-        var residents: [String: Int]
-        var unreachable: Int
-        var assessment: Assessment
-        var obligations: [Obligation]
-        var done: [String: (on: String, by: String, note: String)]
-
-        func facts(tollFree: String, email: String, postal: String, website: String) -> IncidentFacts {
-            IncidentFacts(
-                id: incident.id, pharmacy: incident.tenant == "demo-pharmacy" ? "SafeRx Demo Pharmacy" : incident.tenant,
-                breachStart: String((assessment.facts.firstExposure ?? incident.from ?? incident.discovered).prefix(10)),
-                breachEnd: String((assessment.facts.lastExposure ?? incident.to ?? incident.discovered).prefix(10)), discovered: incident.discovered,
-                whatHappened: incident.description, whatWeAreDoing: incident.whatWeAreDoing, tollFree: tollFree, email: email, postalAddress: postal,
-                website: website)
-        }
-    }
-
     static func scope(_ store: PharmacyStore, _ id: String, refresh: Bool) async throws -> (Incident, IncidentScope) {
-        guard let incident = try await store.incident(id: id) else { throw CLIError("No incident \(id)") }
-        let scope: IncidentScope
-        do { scope = try await store.incidentScope(incident) } catch { throw CLIError(error.diagnostics) }
-        if scope.certified { try await store.saveScope(incident: id, scope) }
-        return (incident, scope)
+        do { return try await BreachResponse.scope(store, id) } catch let e as FHIRError { throw CLIError(e.diagnostics) }
     }
 
-    static func package(_ store: PharmacyStore, _ id: String) async throws -> Package {
-        let (incident, scope) = try await Self.scope(store, id, refresh: false)
-        guard scope.certified else {
-            throw CLIError("REFUSING TO CERTIFY incident \(id): \(scope.chainProblem ?? "the audit chain does not verify")")
-        }
-        let patients = scope.affected.map(\.patient)
-        let (residents, unreachable, ssn) = try await store.residence(tenant: incident.tenant, patients: patients)
-        var elementCounts: [String: Int] = [:]
-        for a in scope.affected {
-            for e in a.elements { elementCounts[DataElement(rawValue: e)?.label ?? e, default: 0] += 1 }
-            if ssn.contains(a.patient), a.elements.contains("identifiers") { elementCounts[DataElement.ssn.label, default: 0] += 1 }
-        }
-        let unsecured = scope.affected.filter { !$0.secured }
-        let safeHarbor = !scope.affected.isEmpty && unsecured.isEmpty
-        let harborReason = safeHarbor
-            ? "every exposure was of an encrypted fulfillment file (HPKE to the vendor's X25519 key) whose key is not known to be compromised, so the PHI was unusable, unreadable or indecipherable to an unauthorized person (HHS guidance under HITECH §13402(h)(2))"
-            : unsecured.isEmpty ? "nobody was affected" : "\(unsecured.count) individual(s) had data returned in readable form"
-        let judgements = try await store.judgements(incident: id)
-        var js: [String: Assessment.Judgement] = [:]
-        for (q, j) in judgements where q != "conclusion" { js[q] = .init(text: j.text, by: j.by, at: j.at) }
-        var concluded: Assessment.Conclusion? = nil
-        var reasoning: Assessment.Judgement? = nil
-        if let c = judgements["conclusion"], let colon = c.text.firstIndex(of: ":") {
-            concluded = Assessment.Conclusion(rawValue: String(c.text[..<colon]))
-            reasoning = .init(text: String(c.text[c.text.index(after: colon)...]).trimmingCharacters(in: .whitespaces), by: c.by, at: c.at)
-        }
-        let facts = Assessment.Facts(
-            affected: scope.affected.count, elements: elementCounts,
-            controlledSubstances: try await store.controlledSubstanceCount(tenant: incident.tenant, patients: Set(unsecured.filter { $0.elements.contains("medications") }.map(\.patient))),
-            recipients: scope.recipients, acquired: unsecured.count, refusedAttempts: scope.refused, evidenceRecords: scope.evidenceRecords,
-            firstExposure: scope.affected.map(\.first).min(), lastExposure: scope.affected.map(\.last).max(), chainVerified: scope.certified,
-            chainProblem: scope.chainProblem, safeHarbor: safeHarbor, safeHarborReason: harborReason,
-            containment: try await store.containment(actors: incident.actors))
-        let assessment = Assessment(facts: facts, judgements: js, concluded: concluded, reasoning: reasoning)
-        let determined = reasoning.flatMap { CivilDate($0.at) }
-        let owners = incident.role == "business-associate" ? try await store.partnerOwners(tenant: incident.tenant, patients: unsecured.map(\.patient)) : [:]
-        let medical = unsecured.contains { $0.elements.contains { DataElement(rawValue: $0)?.isMedical == true } }
-        let unsecuredResidents = try await store.residence(tenant: incident.tenant, patients: unsecured.map(\.patient))
-        let obligations = SafeRxBreach.Obligations.compute(
-            ObligationFacts(
-                discovered: CivilDate(incident.discovered)!, determined: determined, isBreach: assessment.notify, affected: unsecured.count,
-                residents: unsecuredResidents.byState, unreachable: unsecuredResidents.unreachable, medicalExposed: medical, coveredEntities: owners,
-                lawEnforcementDelayUntil: incident.lawEnforcementDelayUntil.flatMap(CivilDate.init)),
-            rules: try StateRules.bundled())
-        return Package(
-            incident: incident, scope: scope, residents: residents, unreachable: unreachable, assessment: assessment, obligations: obligations,
-            done: try await store.obligationsDone(incident: id))
+    static func package(_ store: PharmacyStore, _ id: String) async throws -> BreachResponse.Package {
+        do { return try await BreachResponse.package(store, id) } catch let e as FHIRError { throw CLIError(e.diagnostics) }
     }
 
-    static func assessmentJSON(_ a: Assessment) -> JSON {
-        let r = a.result
-        return .object([
-            "result": .string(r.conclusion.rawValue), "why": .string(r.why), "notify": .bool(a.notify), "safeHarbor": .bool(a.facts.safeHarbor),
-            "safeHarborReason": .string(a.facts.safeHarborReason),
-            "factors": .array(Assessment.Question.allCases.map { q in
-                .object([
-                    "question": .string(q.rawValue), "prompt": .string(q.prompt), "computed": a.computed[q].map { .string($0) } ?? .null,
-                    "judgement": a.judgements[q.rawValue].map { .object(["text": .string($0.text), "by": .string($0.by), "at": .string($0.at)]) } ?? .null,
-                ])
-            }),
-        ])
-    }
+    static func assessmentJSON(_ a: Assessment) -> JSON { BreachResponse.assessmentJSON(a) }
 
-    static func obligationJSON(_ o: SafeRxBreach.Obligation, done: (on: String, by: String, note: String)?) -> JSON {
-        .object([
-            "id": .string(o.id), "title": .string(o.title), "authority": .string(o.authority), "recipient": .string(o.recipient),
-            "due": o.due.map { .string($0) } ?? .null, "dueText": .string(o.dueText), "basis": .string(o.basis), "required": .bool(o.required),
-            "provenance": .string(o.provenance), "done": done.map { .object(["on": .string($0.on), "by": .string($0.by), "note": .string($0.note)]) } ?? .null,
-        ])
-    }
+    static func obligationJSON(_ o: SafeRxBreach.Obligation, done: (on: String, by: String, note: String)?) -> JSON { BreachResponse.obligationJSON(o, done: done) }
 }
