@@ -82,6 +82,15 @@ lines = open("export.ndjson").read().splitlines()
 assert lines and all(json.loads(l)["resourceType"] == "AuditEvent" for l in lines)
 PY
 
+id=$("$bin" incident declare --discovered 2026-12-01 --actor alice --tenant t1 --json | python3 -c 'import json,sys;print(json.load(sys.stdin)["id"])')
+"$bin" incident scope "$id" | has "^Incident $id: 0 affected individual(s); audit chain verified" \
+  && check "incident declare prints its id as JSON; scope verifies the chain (nothing exposed here)"
+"$bin" incident assess "$id" --question factor-2-recipient --text "a stolen laptop, recovered unopened" --by privacy | has "Judgement (privacy, " \
+  && check "incident assess records a judgement with who and when"
+"$bin" incident obligations "$id" | has "^Obligations of incident $id" && "$bin" incident report "$id" | has "^INCIDENT $id" \
+  && check "incident obligations and report"
+"$bin" incident documents "$id" --out docs | has "hhs-report.json" && [ -s docs/hhs-report.txt ] && check "incident documents writes the HHS report"
+
 # Tampering, as someone with write access to the database file would.
 cp -r saferx-data pristine
 tamper() {
@@ -100,6 +109,8 @@ PY
   [ "$code" -eq 1 ] && echo "$out" | has "^FAILED at sequence $2" || fail "tampering '$1' not detected at $2: $out"
 }
 tamper "UPDATE audit_log SET body = replace(body, '\"success\"', '\"failure\"') WHERE seq = 2" 2 && check "edited record detected"
+if "$bin" incident scope "$id" > out.txt 2>&1; then fail "an incident scope was certified on a tampered log"; fi
+grep -q "REFUSING TO CERTIFY .*record 2" out.txt && check "incident scope refuses to certify a tampered log, naming the record"
 tamper "DELETE FROM audit_log WHERE seq = 2" 2 && check "deleted record detected"
 tamper "UPDATE audit_log SET seq = seq + 100 WHERE seq >= 2; UPDATE audit_log SET seq = seq - 99 WHERE seq >= 102; INSERT INTO audit_log SELECT 2, tenant, time, body, hash FROM audit_log WHERE seq = 1" 2 && check "inserted record detected"
 tamper "UPDATE audit_log SET seq = -1 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 3; UPDATE audit_log SET seq = 3 WHERE seq = -1" 2 && check "reordered records detected"

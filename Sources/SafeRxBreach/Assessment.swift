@@ -92,6 +92,8 @@ public struct Assessment: Sendable, Codable, Equatable {
         case exception
         /// Only secured (encrypted, key not compromised) PHI was involved.
         case notUnsecured = "not-unsecured"
+        /// Nobody's data left through what is known of the incident.
+        case noneAffected = "none-affected"
     }
 
     public var facts: Facts
@@ -109,13 +111,16 @@ public struct Assessment: Sendable, Codable, Equatable {
 
     /// The result and why: safe harbor first (a computed fact), then a recorded conclusion, else the presumption.
     public var result: (conclusion: Conclusion, why: String) {
+        if facts.affected == 0 {
+            return (.noneAffected, "The audit log shows no patient's data leaving through what is known of this incident (\(facts.refusedAttempts) refused attempt(s))")
+        }
         if facts.safeHarbor { return (.notUnsecured, "Not a breach of unsecured PHI: \(facts.safeHarborReason)") }
         if let concluded, let reasoning {
             switch concluded {
             case .lowProbability: return (.lowProbability, "Low probability of compromise, per the four-factor assessment by \(reasoning.by): \(reasoning.text)")
             case .exception: return (.exception, "A statutory exception applies, per \(reasoning.by): \(reasoning.text)")
             case .breach: return (.breach, "Breach, per the assessment by \(reasoning.by): \(reasoning.text)")
-            case .notUnsecured: break
+            case .notUnsecured, .noneAffected: break
             }
         }
         return (.breach, "Presumed a breach (45 CFR 164.402(2)) until a documented four-factor assessment demonstrates a low probability of compromise")

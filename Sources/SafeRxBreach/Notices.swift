@@ -99,7 +99,8 @@ public enum Notices {
             ("What happened",
              "\(f.whatHappened) The information was accessed between \(day(l.firstExposure)) and \(day(l.lastExposure)). We discovered this on \(day(f.discovered))."),
             ("What information was involved",
-             "The information of \(who) that was involved: \(list(l.elements.map(\.label))). "
+             (l.onBehalfOf == nil ? "Your information that was involved: " : "The information of \(who) that was involved: ")
+                + "\(list(l.elements.map(\.label))). "
                 + (medical ? "" : "No medication or other health information of \(l.onBehalfOf == nil ? "yours" : "theirs") was involved. ")
                 + (l.elements.contains(.ssn) ? "" : "SafeRx does not hold Social Security numbers, and no bank or card numbers were involved.")),
             ("What you can do", steps.joined(separator: " ")),

@@ -111,4 +111,16 @@ public enum BreachResponse {
             "provenance": .string(o.provenance), "done": done.map { .object(["on": .string($0.on), "by": .string($0.by), "note": .string($0.note)]) } ?? .null,
         ])
     }
+
+    /// The whole package as JSON (`saferx incident report --json`, `GET /incidents/{id}/report`).
+    public static func reportJSON(_ p: Package) -> JSON {
+        .object([
+            "incident": .string(p.incident.id), "discovered": .string(p.incident.discovered), "certified": .bool(p.scope.certified),
+            "affected": .int(Int64(p.scope.affected.count)), "byState": .object(p.residents.mapValues { .int(Int64($0)) }),
+            "unreachable": .int(Int64(p.unreachable)), "elements": .object(p.assessment.facts.elements.mapValues { .int(Int64($0)) }),
+            "recipients": .array(p.scope.recipients.map { .string($0) }),
+            "assessment": assessmentJSON(p.assessment),
+            "obligations": .array(p.obligations.map { obligationJSON($0, done: p.done[$0.id]) }),
+        ])
+    }
 }

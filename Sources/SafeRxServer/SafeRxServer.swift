@@ -73,6 +73,7 @@ public enum SafeRxServer {
         PartnerController(fhir: fhir).register(on: router)
         AccountController(auth: auth, fhir: fhir, signupTenant: signupTenant).register(on: router)
         MessagingController(fhir: fhir).register(on: router)
+        IncidentController(fhir: fhir).register(on: router)
         if let web {
             WebFront(fhir: fhir, auth: auth, pages: web.pages, sessions: web.sessions, formulary: web.formulary, signupTenant: signupTenant)
                 .register(on: router)

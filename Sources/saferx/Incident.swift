@@ -115,7 +115,7 @@ struct IncidentCommand: AsyncParsableCommand {
                     try await store.recordJudgement(incident: id, question: question, text: text ?? "", by: who)
                 }
                 if let conclusion {
-                    guard let c = Assessment.Conclusion(rawValue: conclusion), c != .notUnsecured else {
+                    guard let c = Assessment.Conclusion(rawValue: conclusion), c != .notUnsecured, c != .noneAffected else {
                         throw CLIError("--conclusion is breach, low-probability or exception (safe harbor is computed, not chosen)")
                     }
                     try await store.recordJudgement(incident: id, question: "conclusion", text: "\(c.rawValue): \(text ?? "")", by: who)
@@ -216,7 +216,8 @@ struct IncidentCommand: AsyncParsableCommand {
             }
             let elements = Array(Set(package.scope.affected.flatMap { $0.elements.compactMap(DataElement.init(rawValue:)) })).sorted()
             let obligations = package.obligations
-            let letterDay = obligations.first { $0.id == "hipaa-individual" }?.due ?? String(AuditLog.timestamp(Date()).prefix(10))
+            // Letters are dated the day they are produced (the deadline is in the obligations).
+            let letterDay = String(AuditLog.timestamp(Date()).prefix(10))
             let report = Notices.hhsReport(
                 facts, affected: package.scope.affected.count, elements: elements, businessAssociate: package.incident.role == "business-associate",
                 typeOfBreach: package.incident.files.isEmpty ? "Unauthorized Access/Disclosure" : "Hacking/IT Incident",
@@ -308,13 +309,7 @@ struct IncidentCommand: AsyncParsableCommand {
             let store = try data.openStore()
             let p = try await IncidentCommand.package(store, id)
             if json {
-                say(String(decoding: JSON.object([
-                    "incident": .string(id), "discovered": .string(p.incident.discovered), "certified": .bool(p.scope.certified),
-                    "affected": .int(Int64(p.scope.affected.count)), "byState": .object(p.residents.mapValues { .int(Int64($0)) }),
-                    "unreachable": .int(Int64(p.unreachable)), "elements": .object(p.assessment.facts.elements.mapValues { .int(Int64($0)) }),
-                    "assessment": IncidentCommand.assessmentJSON(p.assessment),
-                    "obligations": .array(p.obligations.map { IncidentCommand.obligationJSON($0, done: p.done[$0.id]) }),
-                ]).encoded(), as: UTF8.self))
+                say(String(decoding: BreachResponse.reportJSON(p).encoded(), as: UTF8.self))
                 return
             }
             let r = p.assessment.result

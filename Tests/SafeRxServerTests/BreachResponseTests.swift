@@ -198,6 +198,33 @@ struct BreachResponseTests {
         }
     }
 
+    @Test("The privacy officer's API mirrors the command line; nobody else may use it")
+    func api() async throws {
+        let server = try await LiveServer.shared.value
+        let client = server.client()
+        defer { Task { await client.close() } }
+        let privacy = try await server.token("privacy")
+        _ = try await client.get("/fhir/Patient/pat-0030", token: try await server.token("support"))
+        let declared = try await client.post("/incidents", token: privacy, .from(#"{"discovered":"2026-12-01","actors":["support"],"description":"A support account was used by someone else."}"#))
+        #expect(declared.status == 201, "\(declared.body)")
+        let id = try #require(declared.json?["id"]?.stringValue)
+        let scope = try await client.get("/incidents/\(id)/scope", token: privacy)
+        #expect(scope.status == 200 && scope.json?["certified"] == .bool(true), "\(scope.body.prefix(300))")
+        #expect(scope.json?["patients"]?.arrayValue?.contains { $0["patient"] == "pat-0030" } == true)
+        let judged = try await client.post("/incidents/\(id)/assess", token: privacy, .from(#"{"question":"factor-2-recipient","text":"an unknown person with the password"}"#))
+        #expect(judged.status == 200 && judged.body.contains("an unknown person with the password"))
+        let report = try await client.get("/incidents/\(id)/report", token: privacy)
+        #expect(report.status == 200 && report.json?["assessment"]?["result"] == "breach")
+        #expect(report.json?["obligations"]?.arrayValue?.contains { $0["id"] == "hipaa-individual" } == true)
+        let done = try await client.post("/incidents/\(id)/obligations", token: privacy, .from(#"{"done":"hipaa-individual","on":"2026-12-05","note":"letters mailed"}"#))
+        #expect(done.json?["obligations"]?.arrayValue?.first { $0["id"] == "hipaa-individual" }?["done"]?["on"] == "2026-12-05")
+        #expect(try await client.post("/incidents", token: privacy, .from(#"{"discovered":"2026-12-01","actors":["x"],"bogus":1}"#)).status == 400)
+        for other in ["pharmacist", "patient001"] {
+            #expect(try await client.get("/incidents", token: try await server.token(other)).status == 403, "\(other)")
+        }
+        #expect(try await client.get("/incidents/no-such/report", token: privacy).status == 404)
+    }
+
     @Test("A tampered audit log: the scope refuses to certify and says where the chain breaks")
     func tamperedLog() async throws {
         let server = try await LiveServer.start(patients: 20, accounts: 5, partnerPatients: 2)
