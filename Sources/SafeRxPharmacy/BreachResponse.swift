@@ -31,23 +31,33 @@ public enum BreachResponse {
         }
     }
 
-    /// Computes the scope (and, when certified, keeps it for the later steps).
+    /// Computes the scope of an incident.
     public static func scope(_ store: PharmacyStore, _ id: String) async throws(FHIRError) -> (Incident, IncidentScope) {
         guard let incident = try await store.incident(id: id) else { throw .notFoundPath("incident \(id)") }
-        let scope = try await store.incidentScope(incident)
-        if scope.certified { try await store.saveScope(incident: id, scope) }
-        return (incident, scope)
+        return (incident, try await store.incidentScope(incident))
     }
 
     /// Scope, residence, assessment and obligations: everything the assessment, obligations, documents and report
     /// steps show. Refuses (409) when the audit chain does not verify.
-    public static func package(_ store: PharmacyStore, _ id: String) async throws(FHIRError) -> Package {
-        let (incident, scope) = try await Self.scope(store, id)
+    public static func package(_ store: PharmacyStore, _ id: String, scope computed: (Incident, IncidentScope)? = nil) async throws(FHIRError) -> Package {
+        let incident: Incident, scope: IncidentScope
+        if let computed { (incident, scope) = computed } else { (incident, scope) = try await Self.scope(store, id) }
         guard scope.certified else {
             throw .conflict("REFUSING TO CERTIFY incident \(id): \(scope.chainProblem ?? "the audit chain does not verify")")
         }
-        let patients = scope.affected.map(\.patient)
-        let (residents, unreachable, ssn) = try await store.residence(tenant: incident.tenant, patients: patients)
+        let meta = try await store.residence(tenant: incident.tenant, patients: scope.affected.map(\.patient))
+        func aggregate(_ people: [AffectedIndividual]) -> (byState: [String: Int], unreachable: Int) {
+            var byState: [String: Int] = [:]
+            var unreachable = 0
+            for a in people {
+                let m = meta[a.patient]
+                byState[m?.state ?? "??", default: 0] += 1
+                if m?.postal != true { unreachable += 1 }
+            }
+            return (byState, unreachable)
+        }
+        let (residents, unreachable) = aggregate(scope.affected)
+        let ssn = Set(meta.filter { $0.value.ssn }.keys)
         var elementCounts: [String: Int] = [:]
         for a in scope.affected {
             for e in a.elements { elementCounts[DataElement(rawValue: e)?.label ?? e, default: 0] += 1 }
@@ -78,7 +88,7 @@ public enum BreachResponse {
         let determined = reasoning.flatMap { CivilDate($0.at) }
         let owners = incident.role == "business-associate" ? try await store.partnerOwners(tenant: incident.tenant, patients: unsecured.map(\.patient)) : [:]
         let medical = unsecured.contains { $0.elements.contains { DataElement(rawValue: $0)?.isMedical == true } }
-        let unsecuredResidents = try await store.residence(tenant: incident.tenant, patients: unsecured.map(\.patient))
+        let unsecuredResidents = aggregate(unsecured)
         let obligations = SafeRxBreach.Obligations.compute(
             ObligationFacts(
                 discovered: CivilDate(incident.discovered)!, determined: determined, isBreach: assessment.notify, affected: unsecured.count,

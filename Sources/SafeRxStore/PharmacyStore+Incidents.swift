@@ -180,8 +180,8 @@ extension PharmacyStore {
     /// elements that left, the first and last exposure and the audit records that show it. The chain is verified
     /// first; a broken chain makes the scope uncertified (the caller must refuse to certify it).
     public func incidentScope(_ incident: Incident) async throws(FHIRError) -> IncidentScope {
-        let verification: AuditVerification
-        do { verification = try await verifyAudit() } catch { throw .internal() }
+        // The chain is verified on the other core while the evidence is read.
+        let verifying = Task.detached { [self] in try await self.verifyAudit() }
         var actorIDs = Set<String>()
         for a in incident.actors {
             actorIDs.insert(a)
@@ -319,6 +319,8 @@ extension PharmacyStore {
             logger.error("incident scope failed", metadata: ["error": "\(error)"])
             throw .internal()
         }
+        let verification: AuditVerification
+        do { verification = try await verifying.value } catch { throw .internal() }
         if !result.fileProblems.isEmpty { throw .invalid("The incident names what cannot be found: " + result.fileProblems.joined(separator: "; ")) }
         let affected = result.affected.map { p, a in
             AffectedIndividual(patient: p, elements: a.elements, first: a.first, last: a.last, evidence: a.evidence.filter { $0 > 0 }, secured: a.secured)
@@ -328,33 +330,12 @@ extension PharmacyStore {
             affected: affected, evidenceRecords: result.records, refused: result.refused, recipients: result.recipients.sorted())
     }
 
-    /// Saves a computed scope for the later steps (assessment, obligations, documents), with a summary.
-    public func saveScope(incident: String, _ scope: IncidentScope) async throws(FHIRError) {
-        let rows = scope.affected
-        let summary = "\(rows.count) affected, \(scope.evidenceRecords) evidence records, \(scope.refused) refused"
-        try await runWrite { db in
-            try db.execute(sql: "DELETE FROM incident_affected WHERE incident_id = ?", arguments: [incident])
-            let insert = try db.cachedStatement(
-                sql: "INSERT INTO incident_affected (incident_id, patient_id, elements, first, last, secured, evidence) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            for a in rows {
-                try insert.execute(arguments: [
-                    incident, a.patient, a.elements.sorted().joined(separator: ","), a.first, a.last, a.secured,
-                    a.evidence.prefix(1000).map(String.init).joined(separator: ","),
-                ])
-            }
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO incident_scope_meta (incident_id, computed, certified, problem, summary) VALUES (?, ?, ?, ?, ?)",
-                arguments: [incident, Date().timeIntervalSince1970, scope.certified, scope.chainProblem, summary])
-        }
-    }
-
-    /// The residence and reachability of patients (from `patient_meta`, filled in for records written before it
-    /// existed): state → count, and how many have no postal address.
-    public func residence(tenant: String, patients: [String]) async throws(FHIRError) -> (byState: [String: Int], unreachable: Int, ssnHeld: Set<String>) {
+    /// The state of residence and reachability of patients (from `patient_meta`, filled in by decrypting records
+    /// written before it existed).
+    public func residence(tenant: String, patients: [String]) async throws(FHIRError) -> [String: (state: String, postal: Bool, ssn: Bool)] {
         try await runWrite { [self] db in
-            var byState: [String: Int] = [:]
-            var unreachable = 0
-            var ssn = Set<String>()
+            var out: [String: (String, Bool, Bool)] = [:]
+            out.reserveCapacity(patients.count)
             let lookup = try db.cachedStatement(sql: "SELECT state, has_postal, has_ssn FROM patient_meta WHERE tenant = ? AND patient_id = ?")
             for p in patients {
                 var row = try Row.fetchOne(lookup, arguments: [tenant, p])
@@ -364,16 +345,9 @@ extension PharmacyStore {
                     try Self.recordPatientMeta(db, tenant: tenant, id: p, json)
                     row = try Row.fetchOne(lookup, arguments: [tenant, p])
                 }
-                guard let row else {
-                    byState["??", default: 0] += 1
-                    unreachable += 1
-                    continue
-                }
-                byState[row[0] as String, default: 0] += 1
-                if !(row[1] as Bool) { unreachable += 1 }
-                if row[2] as Bool { ssn.insert(p) }
+                if let row { out[p] = (row[0], row[1], row[2]) }
             }
-            return (byState, unreachable, ssn)
+            return out
         }
     }
 

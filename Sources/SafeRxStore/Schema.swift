@@ -380,7 +380,7 @@ enum Schema {
         m.registerMigration("v11-incidents") { db in
             // incident: a declared breach incident and what is known (JSON spec). incident_judgement and
             // incident_conclusion: the risk assessment's human judgements, append-only and kept six years
-            // (164.530(j)). incident_affected: the last computed scope. obligation_done: notices given.
+            // (164.530(j)). obligation_done: notices given.
             // patient_meta: per patient, the state of residence (a state alone is not an identifier under the
             // HIPAA de-identification standard) and whether a postal address, e-mail or SSN is on record, so that
             // obligations are computed without decrypting every record. audit_time / audit_actor: breach scope
@@ -406,23 +406,6 @@ enum Schema {
                     BEGIN SELECT RAISE(ABORT, 'assessment records are kept unchanged'); END;
                 CREATE TRIGGER incident_judgement_no_delete BEFORE DELETE ON incident_judgement
                     BEGIN SELECT RAISE(ABORT, 'assessment records are kept for six years'); END;
-                CREATE TABLE incident_affected (
-                    incident_id TEXT NOT NULL,
-                    patient_id TEXT NOT NULL,
-                    elements TEXT NOT NULL,
-                    first TEXT NOT NULL,
-                    last TEXT NOT NULL,
-                    secured INTEGER NOT NULL,
-                    evidence TEXT NOT NULL,
-                    PRIMARY KEY (incident_id, patient_id)
-                ) WITHOUT ROWID;
-                CREATE TABLE incident_scope_meta (
-                    incident_id TEXT PRIMARY KEY,
-                    computed REAL NOT NULL,
-                    certified INTEGER NOT NULL,
-                    problem TEXT,
-                    summary TEXT NOT NULL
-                );
                 CREATE TABLE obligation_done (
                     incident_id TEXT NOT NULL,
                     obligation_id TEXT NOT NULL,

@@ -12,7 +12,7 @@ import SafeRxServer
 import SafeRxVault
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks (results go in BENCHMARKS.md).", subcommands: [Reads.self, Encryption.self, Reencrypt.self, Detect.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks (results go in BENCHMARKS.md).", subcommands: [Reads.self, Encryption.self, Reencrypt.self, Detect.self, IncidentScale.self])
 
     /// Protected FHIR reads per second over HTTP, against the same endpoint with scope and audit switched off.
     struct Reads: AsyncParsableCommand {

@@ -60,7 +60,7 @@ struct IncidentCommand: AsyncParsableCommand {
 
         func run() async throws {
             let store = try data.openStore()
-            let (incident, scope) = try await IncidentCommand.scope(store, id, refresh: true)
+            let (incident, scope) = try await IncidentCommand.scope(store, id)
             guard scope.certified else {
                 say("REFUSING TO CERTIFY the scope of \(id): \(scope.chainProblem ?? "the audit chain does not verify"). The evidence may have been tampered with; restore the log from a verified backup (saferx backup verify) before relying on any scope.")
                 throw ExitCode(1)
@@ -352,7 +352,7 @@ struct IncidentCommand: AsyncParsableCommand {
         }
     }
 
-    static func scope(_ store: PharmacyStore, _ id: String, refresh: Bool) async throws -> (Incident, IncidentScope) {
+    static func scope(_ store: PharmacyStore, _ id: String) async throws -> (Incident, IncidentScope) {
         do { return try await BreachResponse.scope(store, id) } catch let e as FHIRError { throw CLIError(e.diagnostics) }
     }
 

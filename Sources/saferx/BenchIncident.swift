@@ -1,0 +1,116 @@
+import ArgumentParser
+import Foundation
+import SafeRxAudit
+import SafeRxBreach
+import SafeRxModel
+import SafeRxPharmacy
+@_spi(Benchmark) import SafeRxStore
+import SafeRxVault
+
+extension Bench {
+    /// Breach scope, obligations and the mail-merge file for a Postmeds-sized incident in a store with a large audit history.
+    struct IncidentScale: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "incident",
+            abstract: "Scope + obligations + mail-merge letters file for an incident touching --affected patients in an audit history of --patients.",
+            discussion: """
+                Builds a throw-away store (not timed): --affected encrypted Patient records, an audit history of one staff read for each of \
+                --patients patients, and a stolen partner credential's searches (100 patients each) over the affected ones. Then times, end to end, \
+                what `saferx incident report` and `documents --vendor` do: verify the whole audit chain, compute the exact scope, residence and \
+                obligations, and write the complete mail-merge CSV sealed to a print vendor (letters themselves are produced per patient on demand \
+                above 10,000). Needs disk: about 700 bytes per audit record. Build with -c release.
+                """)
+        @Option(name: .customLong("data"), help: "Directory for the throw-away store (default: the system's temporary directory).") var data: String?
+        @Option(help: "Patients whose reads make up the audit history.") var patients = 10_000_000
+        @Option(help: "Patients the incident touches (their records are seeded).") var affected = 2_300_000
+        @Flag(help: "Keep the store afterwards (prints its path).") var keep = false
+
+        func run() async throws {
+            guard affected <= patients, affected > 0 else { throw ValidationError("--affected must be between 1 and --patients") }
+            let parent = data.map { URL(fileURLWithPath: $0, isDirectory: true) } ?? FileManager.default.temporaryDirectory
+            let bench = try BenchStore(parent: parent)
+            defer { if !keep { bench.remove() } else { say("store kept: \(bench.directory.path) (key \(bench.keyFile.path))") } }
+            let store = bench.store
+            let auth = await AuthService(store: store, passwordCost: 4)
+            _ = try await DemoPharmacy(patientCount: 10, patientAccounts: 1, partnerPatients: 2).seed(into: store, auth: auth)
+            let tenant = DemoPharmacy.tenant
+            func clock(_ t0: ContinuousClock.Instant) -> Double {
+                let d = ContinuousClock.now - t0
+                return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+            }
+            var t = ContinuousClock.now
+            try await store.benchSeedPatients(tenant: tenant, range: 0..<affected)
+            say(String(format: "setup: %d encrypted patient records in %.1f s", affected, clock(t)))
+            t = ContinuousClock.now
+            let base = Date(timeIntervalSince1970: 1_796_112_000)  // 2026-12-01
+            let n = patients
+            try await store.benchAppendAudit(count: n, time: { base.addingTimeInterval(Double($0) * 0.005) }) { i in
+                AuditEntry(
+                    actor: .init(id: "staff-\(i % 500)", role: "pharmacist", tenant: tenant), action: "read", resourceType: "Patient",
+                    resourceID: String(format: "pat-%08d", i), patients: [String(format: "pat-%08d", i)], outcome: "success", status: 200, purpose: "TREAT",
+                    sourceIP: "10.0.\(i % 250).\(i % 200)", userAgent: "SafeRx console", requestID: "r\(i)")
+            }
+            let intrusionStart = base.addingTimeInterval(Double(n) * 0.005 + 60)
+            let pages = (affected + 99) / 100
+            let aff = affected
+            try await store.benchAppendAudit(count: pages, time: { intrusionStart.addingTimeInterval(Double($0) * 0.05) }) { p in
+                let ids = (p * 100..<min(p * 100 + 100, aff)).map { String(format: "pat-%08d", $0) }
+                return AuditEntry(
+                    actor: .init(id: DemoPharmacy.partnerClientID, role: "partner", tenant: tenant), action: "search", resourceType: "Patient",
+                    patients: ids, outcome: "success", status: 200, purpose: "TREAT", sourceIP: "203.0.113.7", userAgent: "python-requests",
+                    requestID: "x\(p)", detail: "params: _count,_offset; results: \(ids.count)")
+            }
+            await store.auditWriter.checkpoint()
+            say(String(format: "setup: %d audit records (%d patients read by staff, %d intruder searches) in %.1f s", n + pages, n, pages, clock(t)))
+            let key = Curve25519KeyAgreementPair()
+            try await store.addVendor(id: "mailhouse", tenant: tenant, name: "Mail House", publicKey: key.publicKey)
+
+            // Timed from here: what saferx incident report + documents --vendor do.
+            let start = ContinuousClock.now
+            let id = "inc-bench"
+            try await store.declareIncident(Incident(
+                id: id, tenant: tenant, discovered: "2026-12-03", declared: AuditLog.timestamp(Date()), declaredBy: "bench", actors: [DemoPharmacy.partnerClientID],
+                from: AuditLog.timestamp(intrusionStart.addingTimeInterval(-1)), to: AuditLog.timestamp(intrusionStart.addingTimeInterval(Double(pages) * 0.05 + 1)),
+                files: [], description: "A partner's API credential was stolen.", whatWeAreDoing: "We revoked it."))
+            t = ContinuousClock.now
+            let scoped = try await BreachResponse.scope(store, id)
+            let scopeSeconds = clock(t)
+            t = ContinuousClock.now
+            let package = try await BreachResponse.package(store, id, scope: scoped)
+            let obligationSeconds = clock(t)
+            t = ContinuousClock.now
+            var csv = Notices.mailMergeHeader.joined(separator: ",") + "\r\n"
+            csv.reserveCapacity(package.scope.affected.count * 200)
+            let byPatient = Dictionary(uniqueKeysWithValues: package.scope.affected.map { ($0.patient, $0) })
+            let ids = package.scope.affected.map(\.patient)
+            var letters = 0
+            for chunk in stride(from: 0, to: ids.count, by: 20_000).map({ Array(ids[$0..<min($0 + 20_000, ids.count)]) }) {
+                for r in try await store.letterRecipients(tenant: tenant, patients: chunk) {
+                    let a = byPatient[r.patient]!
+                    csv += Notices.mailMergeRow(Letter(
+                        letterID: "\(id)-\(r.patient)", patientID: r.patient, recipientName: r.name, onBehalfOf: r.caregiverOf, addressLines: r.lines,
+                        city: r.city, state: r.state, postalCode: r.postal, elements: a.elements.compactMap(DataElement.init(rawValue:)).sorted(),
+                        firstExposure: a.first, lastExposure: a.last)) + "\r\n"
+                    letters += 1
+                }
+            }
+            let sealed = try SealedFile.seal(Data(csv.utf8), to: key.publicKey, recipientID: "mailhouse")
+            let lettersSeconds = clock(t)
+            let total = clock(start)
+            say("")
+            say(String(format: "scope: %d affected (chain of %d records verified: %@) in %.1f s", scoped.1.affected.count, n + pages, scoped.1.certified ? "OK" : "FAILED", scopeSeconds))
+            say(String(format: "residence + assessment + obligations: %d obligations, %d states in %.1f s", package.obligations.count, package.residents.count, obligationSeconds))
+            say(String(format: "mail-merge CSV: %d letters, %.0f MB sealed to the print vendor in %.1f s", letters, Double(sealed.count) / 1e6, lettersSeconds))
+            say(String(format: "total: %.1f s", total))
+        }
+    }
+}
+
+/// An X25519 pair for the bench's print vendor.
+struct Curve25519KeyAgreementPair {
+    let publicKey: Data
+    init() {
+        let (_, pub) = SealedFile.newKeyPair()
+        publicKey = pub
+    }
+}
