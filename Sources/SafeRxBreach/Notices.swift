@@ -102,7 +102,7 @@ public enum Notices {
              (l.onBehalfOf == nil ? "Your information that was involved: " : "The information of \(who) that was involved: ")
                 + "\(list(l.elements.map(\.label))). "
                 + (medical ? "" : "No medication or other health information of \(l.onBehalfOf == nil ? "yours" : "theirs") was involved. ")
-                + (l.elements.contains(.ssn) ? "" : "SafeRx does not hold Social Security numbers, and no bank or card numbers were involved.")),
+                + (l.elements.contains(.ssn) ? "No bank or card numbers were involved." : "No Social Security number, bank or card number was involved.")),
             ("What you can do", steps.joined(separator: " ")),
             ("What we are doing", f.whatWeAreDoing),
             ("For more information",

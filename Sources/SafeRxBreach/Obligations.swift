@@ -33,6 +33,8 @@ public struct ObligationFacts: Sendable {
     public var unreachable: Int
     /// Whether medical information left (medications, prescriber, messages...).
     public var medicalExposed: Bool
+    /// Whether Social Security numbers left with names (personal information under every state's law).
+    public var ssnExposed: Bool
     /// The pharmacy acts as a business associate of these covered entities for some affected individuals
     /// (partner telehealth companies whose patients they are), with counts.
     public var coveredEntities: [String: Int]
@@ -41,8 +43,9 @@ public struct ObligationFacts: Sendable {
 
     public init(
         discovered: CivilDate, determined: CivilDate? = nil, isBreach: Bool, affected: Int, residents: [String: Int], unreachable: Int,
-        medicalExposed: Bool, coveredEntities: [String: Int] = [:], lawEnforcementDelayUntil: CivilDate? = nil
+        medicalExposed: Bool, ssnExposed: Bool = false, coveredEntities: [String: Int] = [:], lawEnforcementDelayUntil: CivilDate? = nil
     ) {
+        self.ssnExposed = ssnExposed
         self.discovered = discovered
         self.determined = determined
         self.isBreach = isBreach
@@ -141,18 +144,24 @@ public enum Obligations {
                     provenance: "no row"))
                 continue
             }
-            let applies: Bool
-            let why: String
+            var applies: Bool
+            var why: String
             switch row.medicalCovered {
             case "Y":
                 applies = f.medicalExposed
-                why = f.medicalExposed ? "medical information is personal information under \(state) law" : "no medical information left and no other covered element is held"
+                why = f.medicalExposed ? "medical information is personal information under \(state) law" : "no medical information left"
             case "N":
                 applies = false
-                why = "medical information alone is not personal information under \(state)'s general breach law (SafeRx holds no SSN, driver's licence or account numbers)"
+                why = "medical information alone is not personal information under \(state)'s general breach law"
             default:
                 applies = f.medicalExposed
                 why = "coverage of medical information is \(row.medicalCovered == "?" ? "unknown" : "partial") (\(row.notes.isEmpty ? row.individualText : row.notes)): treat as applying until verified"
+            }
+            if f.ssnExposed {
+                applies = true
+                why = "names with Social Security numbers left (personal information under \(state) law)"
+            } else if !applies {
+                why += "; no Social Security, driver's licence or account number left with a name"
             }
             let start = row.clock == "determination" ? (f.determined ?? f.discovered) : f.discovered
             var individualDue = due60
@@ -170,7 +179,13 @@ public enum Obligations {
                         due: individualDue.description, dueText: "within \(days) days of \(row.clock) (\(start)): by \(individualDue.longForm)",
                         basis: "\(n) resident(s); \(why). State text: \(row.individualText).", required: true, provenance: row.provenance))
                 }
-            } else if !applies {
+            } else if applies {
+                let deemed = row.hipaaDeemedCompliant == "Y"
+                out.append(Obligation(
+                    id: "state-\(state)-individual", title: "\(state) individual notice", authority: "\(state) state law", recipient: "\(n) resident(s)",
+                    due: nil, dueText: deemed ? "satisfied by the HIPAA notice (\(state) deems HIPAA-compliant entities compliant)" : "\(row.individualText) (no fixed number of days; the HIPAA deadline is the outer limit)",
+                    basis: "\(n) resident(s); \(why).", required: !deemed, provenance: row.provenance))
+            } else {
                 out.append(Obligation(
                     id: "state-\(state)", title: "\(state) breach law", authority: "\(state) state law", recipient: "-", due: nil, dueText: "not triggered",
                     basis: "\(n) resident(s); \(why).", required: false, provenance: row.provenance))

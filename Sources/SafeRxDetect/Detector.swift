@@ -48,6 +48,8 @@ public final class Detector {
         var days: [DailyVolume?]
         /// An alert of this rule is open (not acknowledged): later events add evidence instead of new alerts.
         var open: [Bool]
+        /// Suspended by a containing rule: every further read that has not been answered is refused.
+        var contained = false
         var known: KnownSources?
         var watch: (start: Int64, window: PatientWindow)?
 
@@ -92,6 +94,17 @@ public final class Detector {
     /// A reinstated actor starts afresh: no open alert blocks it, and its windows are empty.
     public func forget(actor: String) { subjects[actor] = nil }
 
+    /// After replaying history at start: no alert is open but those the store says are, and the actors it says are
+    /// suspended stay contained.
+    public func restore(open keys: some Sequence<String>, contained actors: some Sequence<String>) {
+        for s in subjects.values {
+            for i in s.open.indices { s.open[i] = false }
+            s.contained = false
+        }
+        markOpen(keys)
+        for a in actors { subject(a).contained = true }
+    }
+
     /// Whether an alert of `rule` is open for `who`.
     public func isOpen(rule: String, actor who: String) -> Bool {
         guard let i = ruleIndex[rule], let s = subjects[who] else { return false }
@@ -108,10 +121,11 @@ public final class Detector {
         processed += 1
         if e.time > now { now = e.time }
         let actor = subject(e.actor)
-        if blockable {
+        if blockable, Self.containable(e) {
             let blocking = blockingFindings(e, actor, context: context)
             if !blocking.isEmpty {
                 for f in blocking { if let i = ruleIndex[f.rule] { actor.open[i] = true } }
+                actor.contained = true
                 var denied = e
                 denied.outcome = "denied"
                 denied.status = 401
@@ -121,19 +135,39 @@ public final class Detector {
                 return (blocking + evaluate(denied, actor, context: context), true)
             }
         }
-        return (evaluate(e, actor, context: context), false)
+        let found = evaluate(e, actor, context: context)
+        if Self.containable(e), found.contains(where: { $0.contain && !$0.isUpdate && $0.actor == e.actor }) { actor.contained = true }
+        return (found, false)
     }
 
-    func countsPatients(_ kindTypes: Set<String>?, _ e: DetectorEvent) -> Bool {
-        guard let kindTypes else { return true }
-        guard let t = e.resourceType else { return false }
-        return kindTypes.contains(t)
+    /// Whether an actor can be suspended (a person or client with tokens; not system jobs or unattributed requests).
+    public static func containable(_ e: DetectorEvent) -> Bool {
+        e.actor != "unknown" && e.actor != "system" && e.role != "system" && e.role != "anonymous"
+    }
+
+    /// The patients an event names through resources of `types` (all, when `nil`): per type when the answer mixed
+    /// types (an `_include` of Patient in a dispense search counts as Patient).
+    func patients(_ e: DetectorEvent, types: Set<String>?) -> [String] {
+        guard let types else { return e.patients }
+        if let byType = e.typePatients {
+            var out = Set<String>()
+            for (t, ps) in byType where types.contains(t) { out.formUnion(ps) }
+            return out.sorted()
+        }
+        guard let t = e.resourceType, types.contains(t) else { return [] }
+        return e.patients
     }
 
     /// The containing rules this event would breach, evaluated without changing any state.
     func blockingFindings(_ e: DetectorEvent, _ actor: Subject, context: some DetectionContext) -> [Finding] {
         guard e.succeeded, !e.patients.isEmpty, rules.touchActions.contains(e.action) else { return [] }
         var out: [Finding] = []
+        if actor.contained, let i = actor.open.indices.first(where: { actor.open[$0] && rules.rules[$0].contain }) ?? containing.first {
+            // Already cut off (a request in flight when the suspension was written): refused like the rest.
+            var f = finding(rules.rules[i], e, actor: e.actor, open: true, seqs: [e.seq], patients: []) { "" }
+            f.blocked = true
+            return [f]
+        }
         for i in containing {
             let rule = rules.rules[i]
             switch rule.kind {
@@ -143,24 +177,50 @@ public final class Detector {
                 let canaries = e.patients.filter { context.isHoneytoken($0) }
                 guard !canaries.isEmpty else { continue }
                 var f = finding(rule, e, actor: e.actor, open: actor.open[i], seqs: [e.seq], patients: canaries) {
-                    "\(e.role) \(e.actor) tried to open honeytoken patient \(canaries.joined(separator: ", ")) (\(e.action)\(e.resourceType.map { " \($0)" } ?? "")); the request was refused"
+                    "\(e.role) \(e.actor) tried to open \(canaries.count) honeytoken patient(s) (\(e.action)\(e.resourceType.map { " \($0)" } ?? "")); the request was refused"
                 }
                 f.blocked = true
                 out.append(f)
             case .distinctPatients(let roles, let types, let window, let threshold, let othersOnly):
-                guard roles.contains(e.role), countsPatients(types, e) else { continue }
-                let patients = othersOnly ? e.patients.filter { $0 != e.actorPatient } : e.patients
+                guard roles.contains(e.role) else { continue }
+                let named = patients(e, types: types)
+                let patients = othersOnly ? named.filter { $0 != e.actorPatient } : named
                 guard !patients.isEmpty else { continue }
                 var w = actor.windows[i] ?? PatientWindow(window: window)
                 w.expire(now: max(now, e.time))
                 var fresh = Set<String>()
                 for p in patients where w.last[p] == nil { fresh.insert(p) }
                 let after = w.distinct + fresh.count
-                guard actor.open[i] || after > threshold else { continue }
+                guard !actor.open[i], after > threshold else { continue }
                 var f = finding(rule, e, actor: e.actor, open: actor.open[i], seqs: w.seqs + [e.seq], patients: w.patients) {
                     "\(e.role) \(e.actor) had touched \(w.distinct) distinct \(othersOnly ? "other " : "")patients within \(Self.describe(window)); the next request (\(after)) would pass the limit of \(threshold), so it was refused"
                 }
-                if f.isUpdate { f.patients = [] }
+                f.blocked = true
+                out.append(f)
+            case .volumeBaseline(let roles, let window, let factor, let minimum, let dayCount):
+                guard roles.contains(e.role), !actor.open[i] else { continue }
+                var w = actor.windows[i] ?? PatientWindow(window: window)
+                w.expire(now: max(now, e.time))
+                var fresh = Set<String>()
+                for p in e.patients where w.last[p] == nil { fresh.insert(p) }
+                let after = w.distinct + fresh.count
+                let busiest = actor.days[i]?.busiestEarlierDay(before: e.time) ?? 0
+                let limit = max(minimum, Int((Double(busiest) * factor).rounded(.up)))
+                guard after > limit else { continue }
+                var f = finding(rule, e, actor: e.actor, open: false, seqs: w.seqs + [e.seq], patients: w.patients) {
+                    "\(e.role) \(e.actor) had touched \(w.distinct) distinct patients within \(Self.describe(window)); the next request (\(after)) would pass \(limit) (\(factor)× its busiest day of the last \(dayCount), at least \(minimum)), so it was refused"
+                }
+                f.blocked = true
+                out.append(f)
+            case .unconsentedRelease(let roles):
+                guard roles.contains(e.role) else { continue }
+                let missing = e.patients.filter {
+                    !context.hasAuthorization(tenant: e.tenant, client: e.actor, patient: $0, purpose: e.purpose, at: e.time)
+                }
+                guard !missing.isEmpty else { continue }
+                var f = finding(rule, e, actor: e.actor, open: actor.open[i], seqs: [e.seq], patients: []) {
+                    "\(e.role) \(e.actor) was about to receive data of \(missing.count) patient(s) with no authorization on record for purpose \(e.purpose); the request was refused"
+                }
                 f.blocked = true
                 out.append(f)
             default:
@@ -185,13 +245,14 @@ public final class Detector {
                 if attempt, let id = e.resourceID, !canaries.contains(id) { canaries.append(id) }
                 guard !canaries.isEmpty else { continue }
                 out.append(finding(rule, e, actor: e.actor, open: actor.open[i], seqs: [e.seq], patients: canaries) {
-                    "\(e.role) \(e.actor) \(e.succeeded ? "opened" : "tried to open") honeytoken patient \(canaries.joined(separator: ", ")) (\(e.action)\(e.resourceType.map { " \($0)" } ?? ""))"
+                    "\(e.role) \(e.actor) \(e.succeeded ? "opened" : "tried to open") \(canaries.count) honeytoken patient(s) (\(e.action)\(e.resourceType.map { " \($0)" } ?? ""))"
                 })
                 actor.open[i] = true
 
             case .distinctPatients(let roles, let types, let window, let threshold, let othersOnly):
-                guard touching, roles.contains(e.role), countsPatients(types, e) else { continue }
-                let patients = othersOnly ? e.patients.filter { $0 != e.actorPatient } : e.patients
+                guard touching, roles.contains(e.role) else { continue }
+                let named = patients(e, types: types)
+                let patients = othersOnly ? named.filter { $0 != e.actorPatient } : named
                 guard !patients.isEmpty else { continue }
                 if actor.windows[i] == nil { actor.windows[i] = PatientWindow(window: window) }
                 actor.windows[i]!.add(patients, time: e.time, seq: e.seq)
@@ -268,6 +329,7 @@ public final class Detector {
                 guard roles.contains(e.role) else { continue }
                 if actor.known == nil { actor.known = KnownSources(firstSeen: e.time) }
                 let isNew = actor.known!.learn(source: e.source, agent: e.agent)
+                if let w = actor.watch, e.time - w.start > window { actor.watch = nil }
                 if isNew, e.time - actor.known!.firstSeen > window, actor.watch == nil {
                     actor.watch = (e.time, PatientWindow(window: window))
                 }

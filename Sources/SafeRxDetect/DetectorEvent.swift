@@ -19,6 +19,8 @@ public struct DetectorEvent: Sendable, Hashable {
     public var status: Int
     public var purpose: String
     public var patients: [String]
+    /// For answers that mixed resource types (`_include`): the patients named through each type.
+    public var typePatients: [String: [String]]?
     /// Blind token of the source address (`sourceToken` in the record).
     public var source: String
     /// Blind token of the user agent (`agentToken`), empty in records written before it existed.
@@ -27,8 +29,9 @@ public struct DetectorEvent: Sendable, Hashable {
     public init(
         seq: Int64, time: Int64, tenant: String, actor: String, role: String, actorPatient: String? = nil, action: String,
         attempted: String? = nil, resourceType: String? = nil, resourceID: String? = nil, outcome: String, status: Int, purpose: String = "",
-        patients: [String] = [], source: String = "", agent: String = ""
+        patients: [String] = [], typePatients: [String: [String]]? = nil, source: String = "", agent: String = ""
     ) {
+        self.typePatients = typePatients
         self.seq = seq
         self.time = time
         self.tenant = tenant
@@ -54,7 +57,7 @@ public struct DetectorEvent: Sendable, Hashable {
         self.init(
             seq: r.seq, time: Self.milliseconds(r.time) ?? 0, tenant: e.actor.tenant, actor: e.actor.id, role: e.actor.role,
             actorPatient: e.actor.patient, action: e.action, attempted: e.attempted, resourceType: e.resourceType, resourceID: e.resourceID, outcome: e.outcome,
-            status: e.status, purpose: e.purpose, patients: e.patients,
+            status: e.status, purpose: e.purpose, patients: e.patients, typePatients: e.typePatients,
             source: r.sourceToken ?? cipher?.sourceToken(e.sourceIP) ?? e.sourceIP,
             agent: r.agentToken ?? cipher?.agentToken(e.userAgent) ?? "")
     }

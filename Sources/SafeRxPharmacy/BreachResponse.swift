@@ -19,6 +19,11 @@ public enum BreachResponse {
         public var unreachable: Int
         public var assessment: Assessment
         public var obligations: [Obligation]
+        /// The individuals this pharmacy must notify itself: unsecured exposure, and not patients of a covered entity
+        /// it serves as business associate (that covered entity notifies them, 164.410).
+        public var notifiable: [AffectedIndividual]
+        /// `notifiable` by state of residence.
+        public var notifiableResidents: [String: Int]
         public var done: [String: (on: String, by: String, note: String)]
 
         public func facts(tollFree: String, email: String, postal: String, website: String) -> IncidentFacts {
@@ -40,7 +45,8 @@ public enum BreachResponse {
     /// Scope, residence, assessment and obligations: everything the assessment, obligations, documents and report
     /// steps show. Refuses (409) when the audit chain does not verify.
     public static func package(_ store: PharmacyStore, _ id: String, scope computed: (Incident, IncidentScope)? = nil) async throws(FHIRError) -> Package {
-        let incident: Incident, scope: IncidentScope
+        let incident: Incident
+        var scope: IncidentScope
         if let computed { (incident, scope) = computed } else { (incident, scope) = try await Self.scope(store, id) }
         guard scope.certified else {
             throw .conflict("REFUSING TO CERTIFY incident \(id): \(scope.chainProblem ?? "the audit chain does not verify")")
@@ -58,10 +64,15 @@ public enum BreachResponse {
         }
         let (residents, unreachable) = aggregate(scope.affected)
         let ssn = Set(meta.filter { $0.value.ssn }.keys)
+        // A patient record that holds an SSN exposes it with the identifiers.
+        scope.affected = scope.affected.map { a in
+            var a = a
+            if ssn.contains(a.patient), a.elements.contains("identifiers") { a.elements.insert(DataElement.ssn.rawValue) }
+            return a
+        }
         var elementCounts: [String: Int] = [:]
         for a in scope.affected {
             for e in a.elements { elementCounts[DataElement(rawValue: e)?.label ?? e, default: 0] += 1 }
-            if ssn.contains(a.patient), a.elements.contains("identifiers") { elementCounts[DataElement.ssn.label, default: 0] += 1 }
         }
         let unsecured = scope.affected.filter { !$0.secured }
         let safeHarbor = !scope.affected.isEmpty && unsecured.isEmpty
@@ -86,17 +97,33 @@ public enum BreachResponse {
             containment: try await store.containment(actors: incident.actors))
         let assessment = Assessment(facts: facts, judgements: js, concluded: concluded, reasoning: reasoning)
         let determined = reasoning.flatMap { CivilDate($0.at) }
-        let owners = incident.role == "business-associate" ? try await store.partnerOwners(tenant: incident.tenant, patients: unsecured.map(\.patient)) : [:]
-        let medical = unsecured.contains { $0.elements.contains { DataElement(rawValue: $0)?.isMedical == true } }
-        let unsecuredResidents = aggregate(unsecured)
+        guard let discovered = CivilDate(incident.discovered) else { throw .conflict("Incident \(id) has no valid discovery date") }
+        var delay: CivilDate? = nil
+        if let d = incident.lawEnforcementDelayUntil {
+            guard let day = CivilDate(d) else { throw .conflict("Incident \(id) has an invalid law-enforcement delay date") }
+            delay = day
+        }
+        // As a business associate, the patients of the covered entities served are theirs to notify: the pharmacy
+        // tells each covered entity (164.410) and notifies only the rest itself.
+        var ownedBy: [String: String] = [:]
+        if incident.role == "business-associate" {
+            ownedBy = try await store.patientOwners(tenant: incident.tenant, patients: unsecured.map(\.patient))
+        }
+        var owners: [String: Int] = [:]
+        for (_, entity) in ownedBy { owners[entity, default: 0] += 1 }
+        let notifiable = unsecured.filter { ownedBy[$0.patient] == nil }
+        let medical = notifiable.contains { $0.elements.contains { DataElement(rawValue: $0)?.isMedical == true } }
+        let ssnExposed = notifiable.contains { $0.elements.contains(DataElement.ssn.rawValue) }
+        let notifiableResidents = aggregate(notifiable)
         let obligations = SafeRxBreach.Obligations.compute(
             ObligationFacts(
-                discovered: CivilDate(incident.discovered)!, determined: determined, isBreach: assessment.notify, affected: unsecured.count,
-                residents: unsecuredResidents.byState, unreachable: unsecuredResidents.unreachable, medicalExposed: medical, coveredEntities: owners,
-                lawEnforcementDelayUntil: incident.lawEnforcementDelayUntil.flatMap(CivilDate.init)),
+                discovered: discovered, determined: determined, isBreach: assessment.notify, affected: notifiable.count,
+                residents: notifiableResidents.byState, unreachable: notifiableResidents.unreachable, medicalExposed: medical, ssnExposed: ssnExposed,
+                coveredEntities: owners, lawEnforcementDelayUntil: delay),
             rules: try stateRules())
         return Package(
             incident: incident, scope: scope, residents: residents, unreachable: unreachable, assessment: assessment, obligations: obligations,
+            notifiable: assessment.notify ? notifiable : [], notifiableResidents: assessment.notify ? notifiableResidents.byState : [:],
             done: try await store.obligationsDone(incident: id))
     }
 

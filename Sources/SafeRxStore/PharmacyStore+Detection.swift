@@ -150,8 +150,12 @@ final class DetectionObserver: AuditObserver {
         }
         let seqs = records.map(\.seq)
         db.afterNextTransaction(onCommit: { _ in }, onRollback: { [self] _ in
-            // Those seqs will be used again by the next records: let the tail see them.
-            self.state.withLock { s in for q in seqs { s.extra.remove(q) } }
+            // Those seqs will be used again by the next records: let the tail see them. (The detector's windows
+            // keep what these records added: a rolled-back append errs towards an alert, never away from one.)
+            self.state.withLock { s in
+                for q in seqs { s.extra.remove(q) }
+                if let first = seqs.first { s.contiguous = min(s.contiguous, first - 1) }
+            }
         })
         try insert(final)
         if !findings.isEmpty {
@@ -194,17 +198,36 @@ final class DetectionObserver: AuditObserver {
     /// Feeds recent history to the detector without raising alerts (its windows start full after a restart).
     func warmUp(_ db: Database, since: String) throws {
         let head = try AuditLog.head(db).0
-        let open = try String.fetchAll(db, sql: "SELECT rule || '|' || actor FROM security_alert WHERE acked_at IS NULL")
-        let rows = try Row.fetchAll(db, sql: "SELECT body FROM audit_log WHERE time >= ? AND seq <= ? ORDER BY seq", arguments: [since, head])
-        state.withLock { s in
-            let context = Context(db: db, honeytokens: s.honeytokens)
-            for row in rows {
-                guard let r = AuditRecord.decode(body: row[0], cipher: nil) else { continue }
-                _ = s.detector.consume(DetectorEvent(r, cipher: nil), context: context)
+        // Open alerts stay open, except for actors reinstated since (they start afresh); suspended actors stay cut off.
+        let open = try String.fetchAll(db, sql: """
+            SELECT a.rule || '|' || a.actor FROM security_alert a WHERE a.acked_at IS NULL
+            AND NOT EXISTS (SELECT 1 FROM actor_suspension s WHERE s.actor_id = a.actor AND s.reinstated_at > a.created)
+            """)
+        let suspended = try String.fetchAll(db, sql: "SELECT DISTINCT actor_id FROM actor_suspension WHERE reinstated_at IS NULL")
+        let rows = try Row.fetchCursor(db, sql: "SELECT body FROM audit_log WHERE time >= ? AND seq <= ? ORDER BY seq", arguments: [since, head])
+        var bodies: [String] = []
+        while let row = try rows.next() {
+            bodies.append(row[0])
+            if bodies.count == 10_000 {
+                feed(bodies, db)
+                bodies.removeAll(keepingCapacity: true)
             }
-            s.detector.markOpen(open)
+        }
+        feed(bodies, db)
+        state.withLock { s in
+            s.detector.restore(open: open, contained: suspended)
             s.contiguous = head
             s.extra = []
+        }
+    }
+
+    func feed(_ bodies: [String], _ db: Database) {
+        state.withLock { s in
+            let context = Context(db: db, honeytokens: s.honeytokens)
+            for b in bodies {
+                guard let r = AuditRecord.decode(body: b, cipher: nil) else { continue }
+                _ = s.detector.consume(DetectorEvent(r, cipher: nil), context: context)
+            }
         }
     }
 

@@ -135,16 +135,26 @@ extension PharmacyStore {
     // MARK: Incidents
 
     public func declareIncident(_ i: Incident) async throws(FHIRError) {
-        guard CivilDate(i.discovered) != nil else { throw .invalid("--discovered must be a date YYYY-MM-DD") }
-        for t in [i.from, i.to].compactMap({ $0 }) where !FHIRDate.isValidDateTime(t) {
-            throw .invalid("'\(String(t.prefix(40)))' is not an ISO date or time")
+        guard CivilDate(i.discovered) != nil, i.discovered.count == 10 else { throw .invalid("--discovered must be a date YYYY-MM-DD") }
+        var i = i
+        // The window in the audit log's own form (UTC, milliseconds), so that it compares exactly with record times.
+        func normal(_ t: String?, end: Bool) throws(FHIRError) -> String? {
+            guard let t else { return nil }
+            guard FHIRDate.isValidDateTime(t), let d = FHIRDate.instant(t, end: false) else {
+                throw .invalid("'\(String(t.prefix(40)))' is not an ISO date or time")
+            }
+            return AuditLog.timestamp(d)
         }
+        i.from = try normal(i.from, end: false)
+        i.to = try normal(i.to, end: true)
         if let f = i.from, let t = i.to, f >= t { throw .invalid("--from must be before --to") }
         guard !i.actors.isEmpty || !i.files.isEmpty || !i.sources.isEmpty || !i.resources.isEmpty else {
             throw .invalid("Say what is known: at least one --actor, --file, --source or --resource")
         }
-        guard let spec = try? JSONEncoder().encode(i) else { throw .internal() }
+        let normalized = i
+        guard let spec = try? JSONEncoder().encode(normalized) else { throw .internal() }
         try await runWrite { db in
+            let i = normalized
             try db.execute(
                 sql: "INSERT INTO incident (id, tenant, discovered, declared, declared_by, spec) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [i.id, i.tenant, i.discovered, Date().timeIntervalSince1970, i.declaredBy, String(decoding: spec, as: UTF8.self)])
@@ -185,7 +195,7 @@ extension PharmacyStore {
         var actorIDs = Set<String>()
         for a in incident.actors {
             actorIDs.insert(a)
-            if let u = try await user(named: a) { actorIDs.insert(u.id) }
+            if let u = try await user(named: a), u.tenant == incident.tenant { actorIDs.insert(u.id) }
         }
         let cipher = auditLog.cipher
         let sourceTokens = Set(incident.sources.compactMap { cipher?.sourceToken($0) })
@@ -255,9 +265,10 @@ extension PharmacyStore {
                     let rows = try Row.fetchAll(
                         db,
                         sql: """
-                            SELECT body FROM audit_log WHERE json_extract(body, '$.entry.actor.id') IN (\(marks)) AND time >= ? AND time < ? ORDER BY seq
+                            SELECT body FROM audit_log WHERE json_extract(body, '$.entry.actor.id') IN (\(marks)) AND time >= ? AND time < ? AND tenant = ?
+                            ORDER BY seq
                             """,
-                        arguments: StatementArguments(Array(actorIDs) + [from, to])!)
+                        arguments: StatementArguments(Array(actorIDs) + [from, to, tenant])!)
                     for row in rows {
                         guard let r = AuditRecord.decode(body: row[0], cipher: cipher) else { continue }
                         consider(r)
@@ -270,9 +281,10 @@ extension PharmacyStore {
                     let rows = try Row.fetchAll(
                         db,
                         sql: """
-                            SELECT body FROM audit_log WHERE time >= ? AND time < ? AND json_extract(body, '$.entry.sourceToken') IN (\(marks)) ORDER BY seq
+                            SELECT body FROM audit_log WHERE time >= ? AND time < ? AND tenant = ? AND json_extract(body, '$.entry.sourceToken') IN (\(marks))
+                            ORDER BY seq
                             """,
-                        arguments: StatementArguments([from, to] + Array(sourceTokens))!)
+                        arguments: StatementArguments([from, to, tenant] + Array(sourceTokens))!)
                     for row in rows {
                         guard let r = AuditRecord.decode(body: row[0], cipher: cipher), !actorIDs.contains(r.entry.actor.id) else { continue }
                         consider(r)
@@ -333,30 +345,40 @@ extension PharmacyStore {
     /// The state of residence and reachability of patients (from `patient_meta`, filled in by decrypting records
     /// written before it existed).
     public func residence(tenant: String, patients: [String]) async throws(FHIRError) -> [String: (state: String, postal: Bool, ssn: Bool)] {
-        try await runWrite { [self] db in
-            var out: [String: (String, Bool, Bool)] = [:]
+        // Read without holding the writer; only records written before patient_meta existed need a write.
+        var (out, unknown) = try await run { db in
+            var out: [String: (state: String, postal: Bool, ssn: Bool)] = [:]
+            var missing: [String] = []
             out.reserveCapacity(patients.count)
             let lookup = try db.cachedStatement(sql: "SELECT state, has_postal, has_ssn FROM patient_meta WHERE tenant = ? AND patient_id = ?")
             for p in patients {
-                var row = try Row.fetchOne(lookup, arguments: [tenant, p])
-                if row == nil,
-                    let json = try scopedRows(db, .system(reason: "incident residence", tenant: tenant), type: .patient, where: "v.id = ? AND v.current = 1", [p]).first?.json
-                {
-                    try Self.recordPatientMeta(db, tenant: tenant, id: p, json)
-                    row = try Row.fetchOne(lookup, arguments: [tenant, p])
-                }
-                if let row { out[p] = (row[0], row[1], row[2]) }
+                if let row = try Row.fetchOne(lookup, arguments: [tenant, p]) { out[p] = (row[0], row[1], row[2]) } else { missing.append(p) }
             }
-            return out
+            return (out, missing)
         }
+        guard !unknown.isEmpty else { return out }
+        let missing = unknown
+        let filled = try await runWrite { [self] db in
+            var filled: [String: (state: String, postal: Bool, ssn: Bool)] = [:]
+            let lookup = try db.cachedStatement(sql: "SELECT state, has_postal, has_ssn FROM patient_meta WHERE tenant = ? AND patient_id = ?")
+            for p in missing {
+                guard let json = try scopedRows(db, .system(reason: "incident residence", tenant: tenant), type: .patient, where: "v.id = ? AND v.current = 1", [p]).first?.json
+                else { continue }
+                try Self.recordPatientMeta(db, tenant: tenant, id: p, json)
+                if let row = try Row.fetchOne(lookup, arguments: [tenant, p]) { filled[p] = (row[0], row[1], row[2]) }
+            }
+            return filled
+        }
+        out.merge(filled) { a, _ in a }
+        return out
     }
 
-    /// Which affected patients a partner (the covered entity the pharmacy serves as business associate) owns.
-    public func partnerOwners(tenant: String, patients: [String]) async throws(FHIRError) -> [String: Int] {
+    /// The partner (a covered entity the pharmacy serves as business associate) each patient belongs to, if any.
+    public func patientOwners(tenant: String, patients: [String]) async throws(FHIRError) -> [String: String] {
         try await run { db in
-            var out: [String: Int] = [:]
+            var out: [String: String] = [:]
             let q = try db.cachedStatement(sql: "SELECT partner FROM patient_owner WHERE tenant = ? AND patient_id = ?")
-            for p in patients { if let c = try String.fetchOne(q, arguments: [tenant, p]) { out[c, default: 0] += 1 } }
+            for p in patients { if let c = try String.fetchOne(q, arguments: [tenant, p]) { out[p] = c } }
             return out
         }
     }
@@ -447,10 +469,12 @@ extension PharmacyStore {
 
     /// Name and postal address of patients, decrypted for the letters (a system read, audited by the caller with
     /// every patient named); and who receives a copy on their behalf (an active caregiver grant with full access).
-    public func letterRecipients(tenant: String, patients: [String]) async throws(FHIRError) -> [(patient: String, name: String, lines: [String], city: String, state: String, postal: String, caregiverOf: String?)] {
+    public func letterRecipients(
+        tenant: String, patients: [String]
+    ) async throws(FHIRError) -> [(patient: String, name: String, lines: [String], city: String, state: String, postal: String, caregiverOf: String?, recipientPatient: String)] {
         try await run { [self] db in
             let scope = AccessScope.system(reason: "breach notification letters", tenant: tenant)
-            var out: [(String, String, [String], String, String, String, String?)] = []
+            var out: [(String, String, [String], String, String, String, String?, String)] = []
             func contact(_ json: JSON) -> (String, [String], String, String, String) {
                 let n = json["name"]?.arrayValue?.first
                 let name = ((n?["given"]?.arrayValue?.compactMap(\.stringValue) ?? []) + [n?["family"]?.stringValue ?? ""]).joined(separator: " ")
@@ -472,11 +496,11 @@ extension PharmacyStore {
                 for p in chunk {
                     guard let json = records[p] else { continue }
                     let c = contact(json)
-                    out.append((p, c.0, c.1, c.2, c.3, c.4, nil))
+                    out.append((p, c.0, c.1, c.2, c.3, c.4, nil, p))
                     for carer in try String.fetchAll(carers, arguments: [tenant, p, now]) {
                         if let cj = try scopedRows(db, scope, type: .patient, where: "v.current = 1 AND v.deleted = 0 AND v.id = ?", [carer]).first?.json {
                             let cc = contact(cj)
-                            out.append((p, cc.0, cc.1, cc.2, cc.3, cc.4, c.0))
+                            out.append((p, cc.0, cc.1, cc.2, cc.3, cc.4, c.0, carer))
                         }
                     }
                 }

@@ -424,6 +424,7 @@ enum Schema {
                     PRIMARY KEY (tenant, patient_id)
                 ) WITHOUT ROWID;
                 CREATE INDEX audit_time ON audit_log (time);
+                CREATE INDEX audit_patient_seq ON audit_patient (seq);
                 CREATE INDEX audit_actor ON audit_log (json_extract(body, '$.entry.actor.id'), time);
                 """)
         }

@@ -65,6 +65,9 @@ struct IncidentCommand: AsyncParsableCommand {
                 say("REFUSING TO CERTIFY the scope of \(id): \(scope.chainProblem ?? "the audit chain does not verify"). The evidence may have been tampered with; restore the log from a verified backup (saferx backup verify) before relying on any scope.")
                 throw ExitCode(1)
             }
+            // Audited before anything is printed: the list ties these patients to an incident.
+            try await store.recordAdminEvent(
+                action: "incident-scope", tenant: incident.tenant, patients: scope.affected.map(\.patient), detail: "incident \(id): \(scope.affected.count) affected")
             if json {
                 let out = JSON.object([
                     "incident": .string(id), "certified": .bool(true), "affected": .int(Int64(scope.affected.count)),
@@ -86,7 +89,6 @@ struct IncidentCommand: AsyncParsableCommand {
                     say("Patient/\(a.patient)\t\(a.elements.sorted().joined(separator: ","))\t\(a.first)\t\(a.last)\t\(a.secured ? "yes" : "no")\t\(a.evidence.prefix(20).map(String.init).joined(separator: " "))\(a.evidence.count > 20 ? " …" : "")")
                 }
             }
-            try await store.recordAdminEvent(action: "incident-scope", tenant: incident.tenant, detail: "incident \(id): \(scope.affected.count) affected")
         }
     }
 
@@ -214,12 +216,14 @@ struct IncidentCommand: AsyncParsableCommand {
                 try data.write(to: url)
                 written.append(name)
             }
-            let elements = Array(Set(package.scope.affected.flatMap { $0.elements.compactMap(DataElement.init(rawValue:)) })).sorted()
+            // Notices concern the individuals this pharmacy notifies: unsecured exposure, not a covered entity's patients.
+            let notifiable = package.notifiable
+            let elements = Array(Set(notifiable.flatMap { $0.elements.compactMap(DataElement.init(rawValue:)) })).sorted()
             let obligations = package.obligations
             // Letters are dated the day they are produced (the deadline is in the obligations).
             let letterDay = String(AuditLog.timestamp(Date()).prefix(10))
             let report = Notices.hhsReport(
-                facts, affected: package.scope.affected.count, elements: elements, businessAssociate: package.incident.role == "business-associate",
+                facts, affected: notifiable.count, elements: elements, businessAssociate: package.incident.role == "business-associate",
                 typeOfBreach: package.incident.files.isEmpty ? "Unauthorized Access/Disclosure" : "Hacking/IT Incident",
                 location: package.incident.files.isEmpty ? "Network Server" : "Network Server; Other (encrypted fulfillment file)",
                 safeguards: ["Privacy Rule Safeguards (training, policies and procedures, etc.)", "Security Rule Administrative Safeguards",
@@ -235,17 +239,20 @@ struct IncidentCommand: AsyncParsableCommand {
             }
             for o in obligations where o.id.hasPrefix("hipaa-media-") {
                 let state = String(o.id.dropFirst("hipaa-media-".count))
-                try write("media-notice-\(state).txt", Data(Notices.mediaNotice(facts, state: state, residents: package.residents[state] ?? 0, elements: elements).utf8))
+                try write("media-notice-\(state).txt", Data(Notices.mediaNotice(facts, state: state, residents: package.notifiableResidents[state] ?? 0, elements: elements).utf8))
             }
             for o in obligations where o.id.hasSuffix("-regulator") && o.required {
                 let state = String(o.id.dropFirst("state-".count).prefix(2))
                 try write("regulator-notice-\(state).txt", Data(Notices.regulatorNotice(
-                    facts, state: state, regulator: o.recipient, residents: package.residents[state] ?? 0, elements: elements, letterDate: letterDay).utf8))
+                    facts, state: state, regulator: o.recipient, residents: package.notifiableResidents[state] ?? 0, elements: elements, letterDate: letterDay).utf8))
             }
             // Letters: to each individual (and a copy to a caregiver on record), with that person's own elements.
             let byPatient = Dictionary(uniqueKeysWithValues: package.scope.affected.map { ($0.patient, $0) })
+            var disclosed: [String] = []
             func letters(for patients: [String]) async throws -> [Letter] {
                 let recipients = try await store.letterRecipients(tenant: package.incident.tenant, patients: patients)
+                // The caregivers' own names and addresses are disclosed to the print vendor too.
+                disclosed += recipients.map(\.recipientPatient)
                 return recipients.enumerated().map { n, r in
                     let a = byPatient[r.patient]!
                     return Letter(
@@ -254,12 +261,11 @@ struct IncidentCommand: AsyncParsableCommand {
                         elements: a.elements.compactMap(DataElement.init(rawValue:)).sorted(), firstExposure: a.first, lastExposure: a.last)
                 }
             }
-            var disclosed: [String] = []
             if let vendor {
                 guard let key = try await store.vendorKey(id: vendor, tenant: package.incident.tenant) else {
                     throw CLIError("No print vendor '\(vendor)' in \(package.incident.tenant): add it with saferx fulfillment vendor-add")
                 }
-                let notify = package.assessment.notify ? package.scope.affected.map(\.patient) : []
+                let notify = notifiable.map(\.patient)
                 var csv = Notices.mailMergeHeader.joined(separator: ",") + "\r\n"
                 var html = ""
                 var text: [String] = []
@@ -278,22 +284,20 @@ struct IncidentCommand: AsyncParsableCommand {
                     try write("letters.html.srxf", try SealedFile.seal(Data(html.utf8), to: key, recipientID: vendor))
                     try write("letters.pdf.srxf", try SealedFile.seal(MinimalPDF.document(lines: text), to: key, recipientID: vendor))
                 }
-                disclosed += notify
                 say("Letters: \(notify.count) individual(s)\(bundle ? "" : " (more than \(bundleLimit): letters are generated per patient with --letter; the mail-merge file is complete)"), sealed to \(vendor)'s key")
             } else if letter.isEmpty {
                 say("No --vendor: letters and the mail-merge file (they hold names and addresses) were not written.")
             }
             for p in letter {
-                guard byPatient[p] != nil else { throw CLIError("Patient \(p) is not among the affected of \(id)") }
+                guard notifiable.contains(where: { $0.patient == p }) else { throw CLIError("Patient \(p) is not among the individuals \(id) notifies") }
                 for l in try await letters(for: [p]) {
                     let name = "letter-\(l.letterID)"
                     try write("\(name).html", Data(Notices.letterHTML(l, facts, date: letterDay).utf8), private: true)
                     try write("\(name).pdf", Notices.letterPDF(l, facts, date: letterDay), private: true)
                 }
-                disclosed.append(p)
             }
             try await store.recordAdminEvent(
-                action: "incident-documents", tenant: package.incident.tenant, patients: disclosed,
+                action: "incident-documents", tenant: package.incident.tenant, patients: Array(Set(disclosed)),
                 detail: "incident \(id): \(written.count) files written to \(dir.path)\(vendor.map { ", letters sealed to \($0)" } ?? "")")
             for w in written { say("wrote \(dir.appendingPathComponent(w).path)") }
         }

@@ -83,6 +83,14 @@ struct BreachRulesTests {
         #expect(dated == dated.sorted())
     }
 
+    @Test("Names with SSNs trigger every state's law, medical or not")
+    func ssnTriggersStateLaw() {
+        var f = Self.facts(affected: 10, residents: ["GA": 10], medical: false)
+        #expect(Obligations.compute(f, rules: Self.rules).first { $0.id == "state-GA" }?.required == false)
+        f.ssnExposed = true
+        #expect(Obligations.compute(f, rules: Self.rules).contains { $0.id.hasPrefix("state-GA") && $0.required == false && $0.dueText.contains("not triggered") } == false)
+    }
+
     @Test("A law-enforcement delay stops the clock; a business associate tells each covered entity")
     func delayAndBusinessAssociate() {
         let o = Obligations.compute(Self.facts(discovered: "2027-03-01", affected: 20, delay: "2027-03-31", coveredEntities: ["telehealth-demo": 7]), rules: Self.rules)

@@ -67,6 +67,40 @@ struct DetectorTests {
         #expect(n == 50)
     }
 
+    @Test("Patients named through an _include count under their own type: a dispense search that includes Patient is a Patient read")
+    func includesCount() throws {
+        let d = Detector(rules: try DetectionRules.bundled())
+        let patients = (0..<51).map { String(format: "pat-%04d", $0) }
+        var e = Self.read(1, Self.t0, patients: patients, type: "MedicationDispense", action: "search")
+        e.typePatients = ["MedicationDispense": patients, "Patient": patients]
+        let r = d.consume(e, context: Canaries(), blockable: true)
+        #expect(r.refused && r.findings.contains { $0.rule == "technician-bulk" })
+        // Without the include, the same dispense search is within the work queue's limit.
+        let d2 = Detector(rules: try DetectionRules.bundled())
+        #expect(!d2.consume(Self.read(1, Self.t0, patients: patients, type: "MedicationDispense", action: "search"), context: Canaries(), blockable: true).refused)
+    }
+
+    @Test("Once contained, every unanswered read of the actor is refused; after a restart only suspended actors stay contained")
+    func containment() throws {
+        let rules = try DetectionRules.bundled()
+        let d = Detector(rules: rules)
+        #expect(d.consume(Self.read(1, Self.t0, actor: "user-ph", role: "pharmacist", patients: ["pat-canary"]), context: Canaries(), blockable: true).refused)
+        let next = d.consume(Self.read(2, Self.t0 + 5, actor: "user-ph", role: "pharmacist", patients: ["pat-0001"]), context: Canaries(), blockable: true)
+        #expect(next.refused, "a request in flight when the suspension was written is refused too")
+        // A restart replays history: the alert is open in the store but the actor was reinstated.
+        let restarted = Detector(rules: rules)
+        _ = restarted.consume(Self.read(1, Self.t0, actor: "user-ph", role: "pharmacist", patients: ["pat-canary"]), context: Canaries())
+        restarted.restore(open: [String](), contained: [String]())
+        #expect(!restarted.consume(Self.read(3, Self.t0 + 60, actor: "user-ph", role: "pharmacist", patients: ["pat-0001"]), context: Canaries(), blockable: true).refused)
+        let still = Detector(rules: rules)
+        still.restore(open: ["honeytoken|user-x"], contained: ["user-x"])
+        #expect(still.consume(Self.read(1, Self.t0, actor: "user-x", role: "technician", patients: ["pat-0001"]), context: Canaries(), blockable: true).refused)
+        // System jobs are never cut off (they have no tokens); they still alert.
+        let sys = Detector(rules: rules)
+        let job = sys.consume(Self.read(1, Self.t0, actor: "system", role: "system", patients: ["pat-canary"], action: "read"), context: Canaries(), blockable: true)
+        #expect(!job.refused && job.findings.contains { $0.rule == "honeytoken" })
+    }
+
     @Test("A technician's day of work — a few hundred patients over eight hours, work-queue views included — raises nothing")
     func normalDay() throws {
         let d = Detector(rules: try DetectionRules.bundled())
