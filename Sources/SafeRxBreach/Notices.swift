@@ -50,11 +50,14 @@ public struct Letter: Sendable, Codable {
     public var elements: [DataElement]
     public var firstExposure: String
     public var lastExposure: String
+    /// For a copy to a caregiver: the caregiver's own patient record (whose name and address the letter carries).
+    public var recipientPatientID: String?
 
     public init(
         letterID: String, patientID: String, recipientName: String, onBehalfOf: String?, addressLines: [String], city: String, state: String,
-        postalCode: String, elements: [DataElement], firstExposure: String, lastExposure: String
+        postalCode: String, elements: [DataElement], firstExposure: String, lastExposure: String, recipientPatientID: String? = nil
     ) {
+        self.recipientPatientID = recipientPatientID
         self.letterID = letterID
         self.patientID = patientID
         self.recipientName = recipientName

@@ -62,13 +62,30 @@ public final class Detector {
     }
 
     var subjects: [String: Subject] = [:]
+    /// The current event's role bit (set by `consume`).
+    var roleBit: UInt32 = 0
     let ruleIndex: [String: Int]
     let containing: [Int]
+    /// Role → bit, and per rule the bits of the roles it watches (all bits when it names none): one dictionary
+    /// lookup per event instead of a set lookup per rule.
+    let roleBits: [String: UInt32]
+    let ruleRoles: [UInt32]
 
     public init(rules: DetectionRules) {
         self.rules = rules
         self.ruleIndex = Dictionary(uniqueKeysWithValues: rules.rules.enumerated().map { ($1.id, $0) })
         self.containing = rules.rules.indices.filter { rules.rules[$0].contain }
+        let bits = Dictionary(uniqueKeysWithValues: DetectionRules.knownRoles.sorted().enumerated().map { ($1, UInt32(1) << UInt32($0)) })
+        self.roleBits = bits
+        self.ruleRoles = rules.rules.map { rule in
+            let roles: Set<String>?
+            switch rule.kind {
+            case .honeytoken, .export: roles = nil
+            case .distinctPatients(let r, _, _, _, _), .volumeBaseline(let r, _, _, _, _), .newSourceBulk(let r, _, _), .unconsentedRelease(let r): roles = r
+            case .denials(_, let r, _, _): roles = r
+            }
+            return roles.map { $0.reduce(UInt32(0)) { $0 | (bits[$1] ?? 0) } } ?? UInt32.max
+        }
     }
 
     func subject(_ who: String) -> Subject {
@@ -120,6 +137,7 @@ public final class Detector {
     public func consume(_ e: DetectorEvent, context: some DetectionContext, blockable: Bool = false) -> (findings: [Finding], refused: Bool) {
         processed += 1
         if e.time > now { now = e.time }
+        roleBit = roleBits[e.role] ?? 0
         let actor = subject(e.actor)
         if blockable, Self.containable(e) {
             let blocking = blockingFindings(e, actor, context: context)
@@ -174,15 +192,15 @@ public final class Detector {
             case .honeytoken(let ignore, let ignoreTypes):
                 if ignore.contains(where: { $0.role == e.role && $0.action == e.action }) { continue }
                 if let t = e.resourceType, ignoreTypes.contains(t) { continue }
+                guard e.patients.contains(where: { context.isHoneytoken($0) }) else { continue }
                 let canaries = e.patients.filter { context.isHoneytoken($0) }
-                guard !canaries.isEmpty else { continue }
                 var f = finding(rule, e, actor: e.actor, open: actor.open[i], seqs: [e.seq], patients: canaries) {
                     "\(e.role) \(e.actor) tried to open \(canaries.count) honeytoken patient(s) (\(e.action)\(e.resourceType.map { " \($0)" } ?? "")); the request was refused"
                 }
                 f.blocked = true
                 out.append(f)
             case .distinctPatients(let roles, let types, let window, let threshold, let othersOnly):
-                guard roles.contains(e.role) else { continue }
+                guard ruleRoles[i] & roleBit != 0 else { continue }
                 let named = patients(e, types: types)
                 let patients = othersOnly ? named.filter { $0 != e.actorPatient } : named
                 guard !patients.isEmpty else { continue }
@@ -198,7 +216,7 @@ public final class Detector {
                 f.blocked = true
                 out.append(f)
             case .volumeBaseline(let roles, let window, let factor, let minimum, let dayCount):
-                guard roles.contains(e.role), !actor.open[i] else { continue }
+                guard ruleRoles[i] & roleBit != 0, !actor.open[i] else { continue }
                 var w = actor.windows[i] ?? PatientWindow(window: window)
                 w.expire(now: max(now, e.time))
                 var fresh = Set<String>()
@@ -213,7 +231,7 @@ public final class Detector {
                 f.blocked = true
                 out.append(f)
             case .unconsentedRelease(let roles):
-                guard roles.contains(e.role) else { continue }
+                guard ruleRoles[i] & roleBit != 0 else { continue }
                 let missing = e.patients.filter {
                     !context.hasAuthorization(tenant: e.tenant, client: e.actor, patient: $0, purpose: e.purpose, at: e.time)
                 }
@@ -241,7 +259,7 @@ public final class Detector {
                 guard touching || attempt else { continue }
                 if ignore.contains(where: { $0.role == e.role && $0.action == e.action }) { continue }
                 if let t = e.resourceType, ignoreTypes.contains(t) { continue }
-                var canaries = touching ? e.patients.filter { context.isHoneytoken($0) } : []
+                var canaries = touching && e.patients.contains(where: { context.isHoneytoken($0) }) ? e.patients.filter { context.isHoneytoken($0) } : []
                 if attempt, let id = e.resourceID, !canaries.contains(id) { canaries.append(id) }
                 guard !canaries.isEmpty else { continue }
                 out.append(finding(rule, e, actor: e.actor, open: actor.open[i], seqs: [e.seq], patients: canaries) {
@@ -250,7 +268,7 @@ public final class Detector {
                 actor.open[i] = true
 
             case .distinctPatients(let roles, let types, let window, let threshold, let othersOnly):
-                guard touching, roles.contains(e.role) else { continue }
+                guard touching, ruleRoles[i] & roleBit != 0 else { continue }
                 let named = patients(e, types: types)
                 let patients = othersOnly ? named.filter { $0 != e.actorPatient } : named
                 guard !patients.isEmpty else { continue }
@@ -268,7 +286,7 @@ public final class Detector {
                 }
 
             case .volumeBaseline(let roles, let window, let factor, let minimum, let dayCount):
-                guard touching, roles.contains(e.role) else { continue }
+                guard touching, ruleRoles[i] & roleBit != 0 else { continue }
                 if actor.days[i] == nil { actor.days[i] = DailyVolume(keep: dayCount) }
                 actor.days[i]!.add(e.patients, time: e.time)
                 if actor.windows[i] == nil { actor.windows[i] = PatientWindow(window: window) }
@@ -287,7 +305,7 @@ public final class Detector {
 
             case .denials(let bySource, let roles, let window, let threshold):
                 guard !e.succeeded, e.status == 401 || e.status == 403 || e.status == 404 || e.status == 429 else { continue }
-                if let roles, !roles.contains(e.role) { continue }
+                if ruleRoles[i] & roleBit == 0 { continue }
                 let who: String
                 let counted: Subject
                 if bySource {
@@ -326,7 +344,7 @@ public final class Detector {
                 actor.open[i] = true
 
             case .newSourceBulk(let roles, let window, let threshold):
-                guard roles.contains(e.role) else { continue }
+                guard ruleRoles[i] & roleBit != 0 else { continue }
                 if actor.known == nil { actor.known = KnownSources(firstSeen: e.time) }
                 let isNew = actor.known!.learn(source: e.source, agent: e.agent)
                 if let w = actor.watch, e.time - w.start > window { actor.watch = nil }
@@ -350,7 +368,7 @@ public final class Detector {
                 }
 
             case .unconsentedRelease(let roles):
-                guard touching, roles.contains(e.role) else { continue }
+                guard touching, ruleRoles[i] & roleBit != 0 else { continue }
                 let missing = e.patients.filter {
                     !context.hasAuthorization(tenant: e.tenant, client: e.actor, patient: $0, purpose: e.purpose, at: e.time)
                 }
@@ -475,15 +493,22 @@ struct DailyVolume {
 /// The source addresses and user agents (blind tokens) an actor has used.
 struct KnownSources {
     let firstSeen: Int64
-    var seen = Set<String>()
+    var sources = Set<String>()
+    var agents = Set<String>()
+    var lastSource = ""
+    var lastAgent = ""
 
     init(firstSeen: Int64) { self.firstSeen = firstSeen }
 
     /// Records the pair; true if either was never seen for this actor.
     mutating func learn(source: String, agent: String) -> Bool {
+        // Most requests come from the same address and browser as the one before.
+        if source == lastSource, agent == lastAgent { return false }
+        lastSource = source
+        lastAgent = agent
         var new = false
-        if !source.isEmpty, seen.insert("s:" + source).inserted { new = true }
-        if !agent.isEmpty, seen.insert("a:" + agent).inserted { new = true }
+        if !source.isEmpty, sources.insert(source).inserted { new = true }
+        if !agent.isEmpty, agents.insert(agent).inserted { new = true }
         return new
     }
 }

@@ -160,4 +160,51 @@ public enum BreachResponse {
             "obligations": .array(p.obligations.map { obligationJSON($0, done: p.done[$0.id]) }),
         ])
     }
+
+    /// The letters for `patients` (each to the individual, plus a copy to a caregiver with full access on record),
+    /// with each person's own data elements. Names and addresses are decrypted in chunks on both cores.
+    public static func letters(_ store: PharmacyStore, _ p: Package, patients: [String]) async throws(FHIRError) -> [Letter] {
+        let byPatient = Dictionary(uniqueKeysWithValues: p.scope.affected.map { ($0.patient, $0) })
+        let chunks = stride(from: 0, to: patients.count, by: 10_000).map { Array(patients[$0..<min($0 + 10_000, patients.count)]) }
+        let tenant = p.incident.tenant, id = p.incident.id
+        var results = [[Letter]](repeating: [], count: chunks.count)
+        do {
+            try await withThrowingTaskGroup(of: (Int, [Letter]).self) { group in
+                var next = 0
+                func start() {
+                    guard next < chunks.count else { return }
+                    let n = next
+                    next += 1
+                    group.addTask {
+                        let recipients = try await store.letterRecipients(tenant: tenant, patients: chunks[n])
+                        return (n, recipients.enumerated().compactMap { k, r in
+                            guard let a = byPatient[r.patient] else { return nil }
+                            return Letter(
+                                letterID: "\(id)-\(r.patient)\(r.caregiverOf == nil ? "" : "-c\(k)")", patientID: r.patient, recipientName: r.name,
+                                onBehalfOf: r.caregiverOf, addressLines: r.lines, city: r.city, state: r.state, postalCode: r.postal,
+                                elements: a.elements.compactMap(DataElement.init(rawValue:)).sorted(), firstExposure: a.first, lastExposure: a.last,
+                                recipientPatientID: r.caregiverOf == nil ? nil : r.recipientPatient)
+                        })
+                    }
+                }
+                start()
+                start()
+                while let (n, letters) = try await group.next() {
+                    results[n] = letters
+                    start()
+                }
+            }
+        } catch let e as FHIRError {
+            throw e
+        } catch {
+            throw .internal()
+        }
+        return results.flatMap { $0 }
+    }
+
+    /// Every patient whose data the letters carry (the individuals, and caregivers' own records), for the audit
+    /// record of their disclosure to the print vendor.
+    public static func disclosed(_ letters: [Letter]) -> [String] {
+        Array(Set(letters.map(\.patientID) + letters.compactMap(\.recipientPatientID))).sorted()
+    }
 }

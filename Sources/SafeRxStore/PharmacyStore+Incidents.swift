@@ -82,6 +82,8 @@ public struct IncidentScope: Sendable {
     public var refused: Int
     /// Who received the data: actors with their roles, files with their vendors.
     public var recipients: [String]
+    /// What was verified: the whole chain, or the incident's records between signed checkpoints.
+    public var verified: String
 }
 
 /// The data elements a resource type releases, by FHIR element (kept here so the store needs no breach module).
@@ -190,8 +192,13 @@ extension PharmacyStore {
     /// elements that left, the first and last exposure and the audit records that show it. The chain is verified
     /// first; a broken chain makes the scope uncertified (the caller must refuse to certify it).
     public func incidentScope(_ incident: Incident) async throws(FHIRError) -> IncidentScope {
-        // The chain is verified on the other core while the evidence is read.
-        let verifying = Task.detached { [self] in try await self.verifyAudit() }
+        // The chain is verified on the other core while the evidence is read: with a window, the records from the
+        // window (and any exported file's record) to the signed checkpoints around them; else all of it.
+        let window = try await auditSeqRange(incident)
+        let verifying = Task.detached { [self] () async throws -> AuditVerification in
+            if let window { return try await self.verifyAuditSegment(from: window.lowerBound, to: window.upperBound) }
+            return try await self.verifyAudit()
+        }
         var actorIDs = Set<String>()
         for a in incident.actors {
             actorIDs.insert(a)
@@ -337,9 +344,30 @@ extension PharmacyStore {
         let affected = result.affected.map { p, a in
             AffectedIndividual(patient: p, elements: a.elements, first: a.first, last: a.last, evidence: a.evidence.filter { $0 > 0 }, secured: a.secured)
         }.sorted { $0.patient < $1.patient }
+        let verified = window.map { "records \($0.lowerBound)–\($0.upperBound) (the incident's window) between signed checkpoints: \(verification.records) records, \(verification.checkpoints) checkpoints" }
+            ?? "the whole chain: \(verification.records) records, \(verification.checkpoints) checkpoints"
         return IncidentScope(
             certified: verification.ok, chainProblem: verification.ok ? nil : "the audit chain breaks at record \(verification.firstBad ?? 0): \(verification.reason ?? "")",
-            affected: affected, evidenceRecords: result.records, refused: result.refused, recipients: result.recipients.sorted())
+            affected: affected, evidenceRecords: result.records, refused: result.refused, recipients: result.recipients.sorted(), verified: verified)
+    }
+
+    /// The audit sequence numbers an incident's evidence can come from: its window, widened to its files' records;
+    /// `nil` without a window (then the whole chain is the evidence).
+    func auditSeqRange(_ i: Incident) async throws(FHIRError) -> ClosedRange<Int64>? {
+        guard i.from != nil || i.to != nil else { return nil }
+        let from = i.from ?? "0000", to = i.to ?? "9999", files = i.files, tenant = i.tenant
+        return try await run { db in
+            let row = try Row.fetchOne(db, sql: "SELECT MIN(seq), MAX(seq) FROM audit_log WHERE time >= ? AND time < ?", arguments: [from, to])
+            var low: Int64? = row?[0], high: Int64? = row?[1]
+            for f in files {
+                for seq in try Int64.fetchAll(db, sql: "SELECT audit_seq FROM fulfillment_file WHERE sha256 LIKE ? AND tenant = ?", arguments: [f.lowercased() + "%", tenant]) {
+                    low = min(low ?? seq, seq)
+                    high = max(high ?? seq, seq)
+                }
+            }
+            guard let low, let high else { return 1...1 }
+            return low...high
+        }
     }
 
     /// The state of residence and reachability of patients (from `patient_meta`, filled in by decrypting records
@@ -350,9 +378,20 @@ extension PharmacyStore {
             var out: [String: (state: String, postal: Bool, ssn: Bool)] = [:]
             var missing: [String] = []
             out.reserveCapacity(patients.count)
-            let lookup = try db.cachedStatement(sql: "SELECT state, has_postal, has_ssn FROM patient_meta WHERE tenant = ? AND patient_id = ?")
-            for p in patients {
-                if let row = try Row.fetchOne(lookup, arguments: [tenant, p]) { out[p] = (row[0], row[1], row[2]) } else { missing.append(p) }
+            if patients.count > 20_000 {
+                // Many patients: one pass over the tenant's rows beats a lookup each.
+                let wanted = Set(patients)
+                let rows = try Row.fetchCursor(db, sql: "SELECT patient_id, state, has_postal, has_ssn FROM patient_meta WHERE tenant = ?", arguments: [tenant])
+                while let row = try rows.next() {
+                    let p: String = row[0]
+                    if wanted.contains(p) { out[p] = (row[1], row[2], row[3]) }
+                }
+                missing = patients.filter { out[$0] == nil }
+            } else {
+                let lookup = try db.cachedStatement(sql: "SELECT state, has_postal, has_ssn FROM patient_meta WHERE tenant = ? AND patient_id = ?")
+                for p in patients {
+                    if let row = try Row.fetchOne(lookup, arguments: [tenant, p]) { out[p] = (row[0], row[1], row[2]) } else { missing.append(p) }
+                }
             }
             return (out, missing)
         }
@@ -473,8 +512,8 @@ extension PharmacyStore {
         tenant: String, patients: [String]
     ) async throws(FHIRError) -> [(patient: String, name: String, lines: [String], city: String, state: String, postal: String, caregiverOf: String?, recipientPatient: String)] {
         try await run { [self] db in
-            let scope = AccessScope.system(reason: "breach notification letters", tenant: tenant)
             var out: [(String, String, [String], String, String, String, String?, String)] = []
+            out.reserveCapacity(patients.count)
             func contact(_ json: JSON) -> (String, [String], String, String, String) {
                 let n = json["name"]?.arrayValue?.first
                 let name = ((n?["given"]?.arrayValue?.compactMap(\.stringValue) ?? []) + [n?["family"]?.stringValue ?? ""]).joined(separator: " ")
@@ -482,23 +521,42 @@ extension PharmacyStore {
                 let a = addresses.first { $0["use"]?.stringValue == "home" } ?? addresses.first
                 return (name, a?["line"]?.arrayValue?.compactMap(\.stringValue) ?? [], a?["city"]?.stringValue ?? "", a?["state"]?.stringValue ?? "", a?["postalCode"]?.stringValue ?? "")
             }
-            let carers = try db.cachedStatement(sql: """
-                SELECT u.patient_id FROM caregiver_grant g JOIN user_account u ON u.id = g.caregiver_user_id
-                WHERE g.tenant = ? AND g.patient_id = ? AND g.access = 'all' AND g.revoked_at IS NULL AND g.expires > ? AND u.patient_id IS NOT NULL
-                """)
-            let now = Date().timeIntervalSince1970
-            for chunk in stride(from: 0, to: patients.count, by: 500).map({ Array(patients[$0..<min($0 + 500, patients.count)]) }) {
-                let marks = chunk.map { _ in "?" }.joined(separator: ",")
-                var records: [String: JSON] = [:]
-                for r in try scopedRows(db, scope, type: .patient, where: "v.current = 1 AND v.deleted = 0 AND v.id IN (\(marks))", chunk) {
-                    if let j = r.json { records[r.id] = j }
+            // A system read of the current Patient versions (names and addresses only leave in the sealed letters,
+            // audited by the caller naming every patient).
+            func records(_ ids: [String]) throws -> [String: JSON] {
+                var found: [String: JSON] = [:]
+                let marks = ids.map { _ in "?" }.joined(separator: ",")
+                let rows = try Row.fetchAll(
+                    db, sql: """
+                        SELECT id, version, body, key_owner FROM resource_version
+                        WHERE type = 'Patient' AND tenant = ? AND current = 1 AND deleted = 0 AND id IN (\(marks))
+                        """, arguments: StatementArguments([tenant] + ids)!)
+                for row in rows {
+                    let id: String = row[0]
+                    guard let body: Data = row[2] else { continue }
+                    let plain = try keys.open(db, tenant: tenant, owner: row[3], body, context: Self.cipherContext(tenant, .patient, id, row[1]))
+                    found[id] = try JSON.parse(plain)
                 }
+                return found
+            }
+            // Caregivers with full access on record, for a copy on the patient's behalf.
+            var carers: [String: [String]] = [:]
+            for row in try Row.fetchAll(
+                db, sql: """
+                    SELECT g.patient_id, u.patient_id FROM caregiver_grant g JOIN user_account u ON u.id = g.caregiver_user_id
+                    WHERE g.tenant = ? AND g.access = 'all' AND g.revoked_at IS NULL AND g.expires > ? AND u.patient_id IS NOT NULL
+                    """, arguments: [tenant, Date().timeIntervalSince1970])
+            {
+                carers[row[0], default: []].append(row[1])
+            }
+            for chunk in stride(from: 0, to: patients.count, by: 500).map({ Array(patients[$0..<min($0 + 500, patients.count)]) }) {
+                let found = try records(chunk)
                 for p in chunk {
-                    guard let json = records[p] else { continue }
+                    guard let json = found[p] else { continue }
                     let c = contact(json)
                     out.append((p, c.0, c.1, c.2, c.3, c.4, nil, p))
-                    for carer in try String.fetchAll(carers, arguments: [tenant, p, now]) {
-                        if let cj = try scopedRows(db, scope, type: .patient, where: "v.current = 1 AND v.deleted = 0 AND v.id = ?", [carer]).first?.json {
+                    for carer in carers[p] ?? [] {
+                        if let cj = try records([carer])[carer] {
                             let cc = contact(cj)
                             out.append((p, cc.0, cc.1, cc.2, cc.3, cc.4, c.0, carer))
                         }

@@ -422,6 +422,13 @@ extension PharmacyStore {
         return try readOnCallingThread { db in try AuditVerifier.verify(db, publicKey: key, head: head, headFileExists: exists) }
     }
 
+    /// Verifies the records `from...to` between the signed checkpoints around them (an incident's window).
+    public func verifyAuditSegment(from: Int64, to: Int64) async throws -> AuditVerification {
+        let key = auditPublicKey
+        let head = SignedHead.read(from: headFile)
+        return try readOnCallingThread { db in try AuditVerifier.verifySegment(db, publicKey: key, head: head, from: from, to: to) }
+    }
+
     /// Every audit record in sequence order (for export).
     public func auditRecords() async throws -> [AuditRecord] {
         let cipher = auditLog.cipher

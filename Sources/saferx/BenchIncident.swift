@@ -80,20 +80,10 @@ extension Bench {
             let obligationSeconds = clock(t)
             t = ContinuousClock.now
             var csv = Notices.mailMergeHeader.joined(separator: ",") + "\r\n"
-            csv.reserveCapacity(package.scope.affected.count * 200)
-            let byPatient = Dictionary(uniqueKeysWithValues: package.scope.affected.map { ($0.patient, $0) })
-            let ids = package.scope.affected.map(\.patient)
-            var letters = 0
-            for chunk in stride(from: 0, to: ids.count, by: 20_000).map({ Array(ids[$0..<min($0 + 20_000, ids.count)]) }) {
-                for r in try await store.letterRecipients(tenant: tenant, patients: chunk) {
-                    let a = byPatient[r.patient]!
-                    csv += Notices.mailMergeRow(Letter(
-                        letterID: "\(id)-\(r.patient)", patientID: r.patient, recipientName: r.name, onBehalfOf: r.caregiverOf, addressLines: r.lines,
-                        city: r.city, state: r.state, postalCode: r.postal, elements: a.elements.compactMap(DataElement.init(rawValue:)).sorted(),
-                        firstExposure: a.first, lastExposure: a.last)) + "\r\n"
-                    letters += 1
-                }
-            }
+            csv.reserveCapacity(package.notifiable.count * 200)
+            let all = try await BreachResponse.letters(store, package, patients: package.notifiable.map(\.patient))
+            for l in all { csv += Notices.mailMergeRow(l) + "\r\n" }
+            let letters = all.count
             let sealed = try SealedFile.seal(Data(csv.utf8), to: key.publicKey, recipientID: "mailhouse")
             let lettersSeconds = clock(t)
             let total = clock(start)

@@ -83,6 +83,7 @@ struct IncidentCommand: AsyncParsableCommand {
                 say(String(decoding: out.encoded(), as: UTF8.self))
             } else {
                 say("Incident \(id): \(scope.affected.count) affected individual(s); audit chain verified; \(scope.evidenceRecords) evidence record(s), \(scope.refused) refused attempt(s)")
+                say("  verified: \(scope.verified)")
                 for r in scope.recipients { say("  through: \(r)") }
                 say("PATIENT\tELEMENTS\tFIRST\tLAST\tSECURED\tEVIDENCE (audit seq)")
                 for a in scope.affected {
@@ -247,19 +248,11 @@ struct IncidentCommand: AsyncParsableCommand {
                     facts, state: state, regulator: o.recipient, residents: package.notifiableResidents[state] ?? 0, elements: elements, letterDate: letterDay).utf8))
             }
             // Letters: to each individual (and a copy to a caregiver on record), with that person's own elements.
-            let byPatient = Dictionary(uniqueKeysWithValues: package.scope.affected.map { ($0.patient, $0) })
             var disclosed: [String] = []
             func letters(for patients: [String]) async throws -> [Letter] {
-                let recipients = try await store.letterRecipients(tenant: package.incident.tenant, patients: patients)
-                // The caregivers' own names and addresses are disclosed to the print vendor too.
-                disclosed += recipients.map(\.recipientPatient)
-                return recipients.enumerated().map { n, r in
-                    let a = byPatient[r.patient]!
-                    return Letter(
-                        letterID: "\(id)-\(r.patient)\(r.caregiverOf == nil ? "" : "-c\(n)")", patientID: r.patient, recipientName: r.name,
-                        onBehalfOf: r.caregiverOf, addressLines: r.lines, city: r.city, state: r.state, postalCode: r.postal,
-                        elements: a.elements.compactMap(DataElement.init(rawValue:)).sorted(), firstExposure: a.first, lastExposure: a.last)
-                }
+                let list = try await BreachResponse.letters(store, package, patients: patients)
+                disclosed += BreachResponse.disclosed(list)
+                return list
             }
             if let vendor {
                 guard let key = try await store.vendorKey(id: vendor, tenant: package.incident.tenant) else {
@@ -270,13 +263,11 @@ struct IncidentCommand: AsyncParsableCommand {
                 var html = ""
                 var text: [String] = []
                 let bundle = notify.count <= bundleLimit
-                for chunk in stride(from: 0, to: notify.count, by: 5000).map({ Array(notify[$0..<min($0 + 5000, notify.count)]) }) {
-                    for l in try await letters(for: chunk) {
-                        csv += Notices.mailMergeRow(l) + "\r\n"
-                        if bundle {
-                            html += Notices.letterHTML(l, facts, date: letterDay) + "\n<div style=\"page-break-after: always\"></div>\n"
-                            text += Notices.letterText(l, facts, date: letterDay) + ["\u{0C}"]
-                        }
+                for l in try await letters(for: notify) {
+                    csv += Notices.mailMergeRow(l) + "\r\n"
+                    if bundle {
+                        html += Notices.letterHTML(l, facts, date: letterDay) + "\n<div style=\"page-break-after: always\"></div>\n"
+                        text += Notices.letterText(l, facts, date: letterDay) + ["\u{0C}"]
                     }
                 }
                 try write("mail-merge.csv.srxf", try SealedFile.seal(Data(csv.utf8), to: key, recipientID: vendor))
@@ -320,7 +311,7 @@ struct IncidentCommand: AsyncParsableCommand {
             say("INCIDENT \(id) — \(p.incident.tenant)")
             say("Discovered \(p.incident.discovered); declared \(p.incident.declared.prefix(10)) by \(p.incident.declaredBy)")
             say("What happened: \(p.incident.description)")
-            say("Evidence: \(p.scope.certified ? "audit chain verified" : "NOT CERTIFIED — \(p.scope.chainProblem ?? "")"); \(p.scope.evidenceRecords) records; \(p.scope.refused) refused attempts")
+            say("Evidence: \(p.scope.certified ? "audit chain verified (\(p.scope.verified))" : "NOT CERTIFIED — \(p.scope.chainProblem ?? "")"); \(p.scope.evidenceRecords) records; \(p.scope.refused) refused attempts")
             for x in p.scope.recipients { say("  through: \(x)") }
             say("\nAffected individuals: \(p.scope.affected.count)" + (p.assessment.facts.firstExposure.map { " (exposed \($0) to \(p.assessment.facts.lastExposure ?? $0))" } ?? ""))
             say("By state of residence: " + p.residents.sorted { $0.value == $1.value ? $0.key < $1.key : $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))

@@ -50,6 +50,24 @@ import Testing
         }
     }
 
+    @Test("A segment between signed checkpoints verifies alone; tampering inside it is found at the right record, outside it is not read")
+    func segment() throws {
+        let f = try Fixture(records: 60, checkpointAt: [20, 40, 60])
+        func segment(_ from: Int64, _ to: Int64) throws -> AuditVerification {
+            try f.db.read { db in try AuditVerifier.verifySegment(db, publicKey: f.signingKey.publicKey, head: nil, from: from, to: to) }
+        }
+        let ok = try segment(25, 35)
+        #expect(ok.ok && ok.records == 20 && ok.checkpoints == 2, "records 21-40, anchored on checkpoints 20 and 40: \(ok)")
+        try f.tamper("UPDATE audit_log SET body = replace(body, '\"success\"', '\"failure\"') WHERE seq = 30")
+        let bad = try segment(25, 35)
+        #expect(!bad.ok && bad.firstBad == 30)
+        #expect(try segment(45, 55).ok, "a stretch anchored after the edit does not read it")
+        #expect(try !segment(15, 35).ok, "one that covers it finds it")
+        try f.tamper("DELETE FROM audit_log WHERE seq = 50")
+        #expect(try segment(45, 55).firstBad == 50)
+        #expect(try !f.verify().ok, "the whole chain still fails")
+    }
+
     @Test("an intact log verifies") func intact() throws {
         let f = try Fixture()
         let r = try f.verify()
