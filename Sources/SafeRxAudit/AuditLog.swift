@@ -96,7 +96,7 @@ public final class AuditLog: Sendable {
         _ entries: [AuditEntry], in db: Database, now: Date? = nil, blockable: Bool, observe: Bool = true
     ) throws -> (seqs: [Int64], refused: Set<Int>) {
         guard !entries.isEmpty else { return ([], []) }
-        let (head, _) = try Self.head(db)
+        let (head, headHash) = try Self.head(db)
         let time = Self.timestamp(now ?? clock())
         let records = entries.enumerated().map { i, e in AuditRecord(seq: head + Int64(i) + 1, time: time, entry: e, prevHash: "") }
         let seqs = records.map(\.seq)
@@ -105,18 +105,18 @@ public final class AuditLog: Sendable {
             let refused = try o.observe(records, blockable: blockable, in: db) { final in
                 precondition(!inserted && final.count == records.count, "an audit observer must insert the records once, all of them")
                 inserted = true
-                try insert(final, in: db)
+                try insert(final, in: db, after: (head, headHash))
             }
             precondition(inserted, "an audit observer must insert the records")
             return (seqs, refused)
         }
-        try insert(records, in: db)
+        try insert(records, in: db, after: (head, headHash))
         return (seqs, [])
     }
 
-    /// Chains and stores records whose seq and time are set (the next seqs after the head).
-    func insert(_ records: [AuditRecord], in db: Database) throws {
-        var (seq, prev) = try Self.head(db)
+    /// Chains and stores records whose seq and time are set (the next seqs after `head`).
+    func insert(_ records: [AuditRecord], in db: Database, after head: (Int64, String)) throws {
+        var (seq, prev) = head
         let insert = try db.cachedStatement(sql: "INSERT INTO audit_log (seq, tenant, time, body, hash) VALUES (?, ?, ?, ?, ?)")
         let insertPatient = try db.cachedStatement(sql: "INSERT OR IGNORE INTO audit_patient (patient_id, seq) VALUES (?, ?)")
         var time = ""

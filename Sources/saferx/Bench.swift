@@ -45,7 +45,8 @@ struct Bench: AsyncParsableCommand {
                 subject: user.id, role: user.role, tenant: user.tenant, patient: user.patientID, kind: "user", scope: nil
             ).accessToken
 
-            let logger = Logger(label: "saferx.bench")
+            var logger = Logger(label: "saferx.bench")
+            logger.logLevel = ProcessInfo.processInfo.environment["SAFERX_BENCH_LOG"] == "info" ? .info : .warning
             let (protectedPorts, c1) = AsyncStream<Int>.makeStream()
             let (baselinePorts, c2) = AsyncStream<Int>.makeStream()
             let protected = try await SafeRxServer.application(
