@@ -88,7 +88,8 @@ extension Bench {
             let lettersSeconds = clock(t)
             let total = clock(start)
             say("")
-            say(String(format: "scope: %d affected (chain of %d records verified: %@) in %.1f s", scoped.1.affected.count, n + pages, scoped.1.certified ? "OK" : "FAILED", scopeSeconds))
+            say(String(format: "scope: %d affected of a %d-record log (verified %@: %@) in %.1f s", scoped.1.affected.count, n + pages, scoped.1.verified,
+                       scoped.1.certified ? "OK" : "FAILED", scopeSeconds))
             say(String(format: "residence + assessment + obligations: %d obligations, %d states in %.1f s", package.obligations.count, package.residents.count, obligationSeconds))
             say(String(format: "mail-merge CSV: %d letters, %.0f MB sealed to the print vendor in %.1f s", letters, Double(sealed.count) / 1e6, lettersSeconds))
             say(String(format: "total: %.1f s", total))

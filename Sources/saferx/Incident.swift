@@ -348,11 +348,11 @@ struct IncidentCommand: AsyncParsableCommand {
     }
 
     static func scope(_ store: PharmacyStore, _ id: String) async throws -> (Incident, IncidentScope) {
-        do { return try await BreachResponse.scope(store, id) } catch let e as FHIRError { throw CLIError(e.diagnostics) }
+        do { return try await BreachResponse.scope(store, id) } catch { throw CLIError(error.diagnostics) }
     }
 
     static func package(_ store: PharmacyStore, _ id: String) async throws -> BreachResponse.Package {
-        do { return try await BreachResponse.package(store, id) } catch let e as FHIRError { throw CLIError(e.diagnostics) }
+        do { return try await BreachResponse.package(store, id) } catch { throw CLIError(error.diagnostics) }
     }
 
     static func assessmentJSON(_ a: Assessment) -> JSON { BreachResponse.assessmentJSON(a) }
