@@ -151,10 +151,27 @@ public enum Notices {
     ]
 
     public static func mailMergeRow(_ l: Letter) -> String {
-        [
-            l.letterID, l.patientID, l.recipientName, l.onBehalfOf ?? "", l.addressLines.first ?? "", l.addressLines.dropFirst().joined(separator: " "),
-            l.city, l.state, l.postalCode, list(l.elements.map(\.label)), l.firstExposure, l.lastExposure,
-        ].map(CSV.field).joined(separator: ",")
+        var out: [UInt8] = []
+        appendMailMergeRow(l, to: &out)
+        out.removeLast(2)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The plain-language list of `elements` as the mail merge's `information_involved` field.
+    public static func informationInvolved(_ elements: [DataElement]) -> String { list(elements.map(\.label)) }
+
+    /// Appends one mail-merge row (``mailMergeHeader``'s columns, CRLF-terminated) as UTF-8. `involved` is
+    /// ``informationInvolved(_:)`` of the letter's elements when the caller has it already (most letters of an
+    /// incident share a handful of element lists).
+    public static func appendMailMergeRow(_ l: Letter, involved: String? = nil, to out: inout [UInt8]) {
+        let comma = UInt8(ascii: ",")
+        for (i, f) in [l.letterID, l.patientID, l.recipientName, l.onBehalfOf ?? "", l.addressLines.first ?? "",
+                       l.addressLines.dropFirst().joined(separator: " "), l.city, l.state, l.postalCode,
+                       involved ?? informationInvolved(l.elements), l.firstExposure, l.lastExposure].enumerated() {
+            if i > 0 { out.append(comma) }
+            CSV.append(field: f, to: &out)
+        }
+        out.append(contentsOf: [UInt8(ascii: "\r"), UInt8(ascii: "\n")])
     }
 
     /// 164.404(d)(2): the website or media notice for those who cannot be reached, with the toll-free number.

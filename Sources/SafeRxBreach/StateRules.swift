@@ -144,7 +144,7 @@ public enum CSV {
         var field = ""
         var quoted = false
         var chars = Array(text)
-        if chars.last != "\n" { chars.append("\n") }
+        if chars.last != "\n", chars.last != "\r\n" { chars.append("\n") }
         var i = 0
         while i < chars.count {
             let c = chars[i]
@@ -179,8 +179,31 @@ public enum CSV {
 
     /// One field, quoted when needed; spreadsheet formulas neutralised.
     public static func field(_ s: String) -> String {
-        var v = s
-        if let first = v.first, "=+-@".contains(first) { v = "'" + v }
-        return v.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + v.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : v
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count + 3)
+        append(field: s, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends ``field(_:)`` of `s` as UTF-8 (the mail-merge file is written this way, a row at a time, without
+    /// intermediate strings).
+    public static func append(field s: String, to out: inout [UInt8]) {
+        var s = s
+        s.withUTF8 { bytes in
+            // A leading = + - @ (or tab, CR) makes a spreadsheet evaluate the cell: prefix an apostrophe.
+            let formula = bytes.first.map { $0 == UInt8(ascii: "=") || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "@") } ?? false
+            let quote = bytes.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }
+            if quote { out.append(UInt8(ascii: "\"")) }
+            if formula { out.append(UInt8(ascii: "'")) }
+            if quote {
+                for b in bytes {
+                    out.append(b)
+                    if b == UInt8(ascii: "\"") { out.append(b) }
+                }
+                out.append(UInt8(ascii: "\""))
+            } else {
+                out.append(contentsOf: bytes)
+            }
+        }
     }
 }

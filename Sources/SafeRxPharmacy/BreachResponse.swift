@@ -70,9 +70,15 @@ public enum BreachResponse {
             if ssn.contains(a.patient), a.elements.contains("identifiers") { a.elements.insert(DataElement.ssn.rawValue) }
             return a
         }
+        // Individuals by the set of elements exposed (a handful of distinct sets, however many individuals).
+        func tally(_ people: [AffectedIndividual]) -> [Set<String>: Int] {
+            var out: [Set<String>: Int] = [:]
+            for a in people { out[a.elements, default: 0] += 1 }
+            return out
+        }
         var elementCounts: [String: Int] = [:]
-        for a in scope.affected {
-            for e in a.elements { elementCounts[DataElement(rawValue: e)?.label ?? e, default: 0] += 1 }
+        for (elements, n) in tally(scope.affected) {
+            for e in elements { elementCounts[DataElement(rawValue: e)?.label ?? e, default: 0] += n }
         }
         let unsecured = scope.affected.filter { !$0.secured }
         let safeHarbor = !scope.affected.isEmpty && unsecured.isEmpty
@@ -112,8 +118,9 @@ public enum BreachResponse {
         var owners: [String: Int] = [:]
         for (_, entity) in ownedBy { owners[entity, default: 0] += 1 }
         let notifiable = unsecured.filter { ownedBy[$0.patient] == nil }
-        let medical = notifiable.contains { $0.elements.contains { DataElement(rawValue: $0)?.isMedical == true } }
-        let ssnExposed = notifiable.contains { $0.elements.contains(DataElement.ssn.rawValue) }
+        let notifiedSets = tally(notifiable).keys
+        let medical = notifiedSets.contains { $0.contains { DataElement(rawValue: $0)?.isMedical == true } }
+        let ssnExposed = notifiedSets.contains { $0.contains(DataElement.ssn.rawValue) }
         let notifiableResidents = aggregate(notifiable)
         let obligations = SafeRxBreach.Obligations.compute(
             ObligationFacts(
@@ -200,6 +207,91 @@ public enum BreachResponse {
             throw .internal()
         }
         return results.flatMap { $0 }
+    }
+
+    /// The complete mail-merge file for a print vendor, built in chunks on both cores without keeping the letters.
+    public struct MailMerge: Sendable {
+        /// The CSV (``Notices/mailMergeHeader`` first, CRLF rows), UTF-8.
+        public var csv: [UInt8]
+        /// Rows: the letters to individuals plus copies to caregivers.
+        public var letters: Int
+        /// Every patient whose data the rows carry (the individuals, and caregivers' own records), for the audit record.
+        public var disclosed: [String]
+    }
+
+    /// The mail merge of the letters to `patients` (see ``letters(_:_:patients:)``), row for row what those letters say.
+    public static func mailMerge(_ store: PharmacyStore, _ p: Package, patients: [String]) async throws(FHIRError) -> MailMerge {
+        let chunkSize = 10_000
+        let chunks = stride(from: 0, to: patients.count, by: chunkSize).map { $0..<min($0 + chunkSize, patients.count) }
+        let index = Dictionary(uniqueKeysWithValues: p.scope.affected.enumerated().map { ($1.patient, $0) })
+        let affected = p.scope.affected
+        let tenant = p.incident.tenant, id = p.incident.id
+        struct Part: Sendable {
+            var csv: [UInt8]
+            var letters: Int
+            /// The patients whose records the rows carry.
+            var disclosed: [String]
+        }
+        var parts = [Part?](repeating: nil, count: chunks.count)
+        do {
+            try await withThrowingTaskGroup(of: (Int, Part).self) { group in
+                var next = 0
+                func start() {
+                    guard next < chunks.count else { return }
+                    let n = next
+                    next += 1
+                    group.addTask {
+                        let recipients = try await store.letterRecipients(tenant: tenant, patients: Array(patients[chunks[n]]))
+                        var part = Part(csv: [], letters: 0, disclosed: [])
+                        part.disclosed.reserveCapacity(recipients.count)
+                        part.csv.reserveCapacity(recipients.count * 280)
+                        // Most letters share a handful of element lists: sort and word each once.
+                        var worded: [Set<String>: ([DataElement], String)] = [:]
+                        for (k, r) in recipients.enumerated() {
+                            guard let i = index[r.patient] else { continue }
+                            let a = affected[i]
+                            let (elements, involved): ([DataElement], String)
+                            if let w = worded[a.elements] {
+                                (elements, involved) = w
+                            } else {
+                                elements = a.elements.compactMap(DataElement.init(rawValue:)).sorted()
+                                involved = Notices.informationInvolved(elements)
+                                worded[a.elements] = (elements, involved)
+                            }
+                            let letter = Letter(
+                                letterID: "\(id)-\(r.patient)\(r.caregiverOf == nil ? "" : "-c\(k)")", patientID: r.patient, recipientName: r.name,
+                                onBehalfOf: r.caregiverOf, addressLines: r.lines, city: r.city, state: r.state, postalCode: r.postal,
+                                elements: elements, firstExposure: a.first, lastExposure: a.last,
+                                recipientPatientID: r.caregiverOf == nil ? nil : r.recipientPatient)
+                            Notices.appendMailMergeRow(letter, involved: involved, to: &part.csv)
+                            part.letters += 1
+                            part.disclosed.append(r.caregiverOf == nil ? r.patient : r.recipientPatient)
+                        }
+                        return (n, part)
+                    }
+                }
+                start()
+                start()
+                while let (n, part) = try await group.next() {
+                    parts[n] = part
+                    start()
+                }
+            }
+        } catch let e as FHIRError {
+            throw e
+        } catch {
+            throw .internal()
+        }
+        var csv = Array((Notices.mailMergeHeader.joined(separator: ",") + "\r\n").utf8)
+        csv.reserveCapacity(csv.count + parts.reduce(0) { $0 + ($1?.csv.count ?? 0) })
+        var letters = 0
+        var disclosed = Set<String>(minimumCapacity: patients.count)
+        for case let part? in parts {
+            csv += part.csv
+            letters += part.letters
+            disclosed.formUnion(part.disclosed)
+        }
+        return MailMerge(csv: csv, letters: letters, disclosed: Array(disclosed))
     }
 
     /// Every patient whose data the letters carry (the individuals, and caregivers' own records), for the audit

@@ -131,6 +131,23 @@ public final class KeyRing: Sendable {
         return try Envelope.open(ciphertext, key: key, context: context, what: context)
     }
 
+    /// Opens a ciphertext whose data key the caller read beside it (`wrapped`, under tenant key `tenantKeyVersion`):
+    /// for bulk jobs that touch each patient once, so the key is neither looked up again nor cached.
+    func open(
+        _ db: Database, tenant: String, owner: String, _ ciphertext: Data, context: String, wrappedKey: Data, tenantKeyVersion: Int64
+    ) throws -> Data {
+        guard encrypts else { return try open(db, tenant: tenant, owner: owner, ciphertext, context: context) }
+        guard let version = Envelope.keyVersion(of: ciphertext) else { throw VaultError.integrity("\(context) is not a SafeRx ciphertext") }
+        let name = DataKeyName(tenant: tenant, owner: owner, version: version)
+        let key: SymmetricKey
+        if let k = cache.withLock({ $0.data[name] }) {
+            key = k
+        } else {
+            key = try Envelope.unwrap(wrappedKey, under: try tenantKey(db, tenant: tenant, version: tenantKeyVersion), context: Self.dataKeyContext(name))
+        }
+        return try Envelope.open(ciphertext, key: key, context: context, what: context)
+    }
+
     func dataKey(_ db: Database, tenant: String, owner: String, version: UInt32) throws -> SymmetricKey {
         let name = DataKeyName(tenant: tenant, owner: owner, version: version)
         if let k = cache.withLock({ c -> SymmetricKey? in

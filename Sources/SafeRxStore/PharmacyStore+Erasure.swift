@@ -96,6 +96,7 @@ extension PharmacyStore {
                 sql: "UPDATE resource_version SET body = NULL, deleted = 1, erased = 1 WHERE tenant = ? AND key_owner = ?",
                 arguments: [tenant, patient])
             try db.execute(sql: "DELETE FROM consent_grant WHERE tenant = ? AND patient_id = ?", arguments: [tenant, patient])
+            try db.execute(sql: "DELETE FROM patient_meta WHERE tenant = ? AND patient_id = ?", arguments: [tenant, patient])
             try db.execute(sql: "DELETE FROM user_account WHERE tenant = ? AND patient_id = ?", arguments: [tenant, patient])
             let accounts = db.changesCount
             try keys.erase(db, tenant: tenant, patient: patient, legalOverride: override)

@@ -3,6 +3,7 @@ import GRDB
 import Logging
 import SafeRxAudit
 import SafeRxModel
+import SafeRxVault
 import SafeRxPolicy
 
 /// A declared breach incident: the day it was discovered and what is known.
@@ -117,21 +118,65 @@ enum ReleasedElements {
     }
 }
 
+/// The name and postal address a breach letter needs, kept sealed under the patient's data key beside the record
+/// (`patient_meta.contact`), written with every version of the Patient.
+struct LetterContact: Equatable {
+    var name: String
+    var lines: [String]
+    var city: String
+    var state: String
+    var postal: String
+
+    /// From a Patient resource: the first name, and the home address (else the first).
+    init(_ json: JSON) {
+        let n = json["name"]?.arrayValue?.first
+        name = ((n?["given"]?.arrayValue?.compactMap(\.stringValue) ?? []) + [n?["family"]?.stringValue ?? ""]).joined(separator: " ")
+        let addresses = json["address"]?.arrayValue ?? []
+        let a = addresses.first { $0["use"]?.stringValue == "home" } ?? addresses.first
+        lines = a?["line"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        city = a?["city"]?.stringValue ?? ""
+        state = a?["state"]?.stringValue ?? ""
+        postal = a?["postalCode"]?.stringValue ?? ""
+    }
+
+    /// Decodes ``encoded()``; `nil` for anything else.
+    init?(decoding data: Data) {
+        guard let json = try? JSON.parse(data), let v = json.arrayValue, v.count == 5, let name = v[0].stringValue, let lines = v[1].arrayValue,
+              let city = v[2].stringValue, let state = v[3].stringValue, let postal = v[4].stringValue
+        else { return nil }
+        self.name = name
+        self.lines = lines.compactMap(\.stringValue)
+        self.city = city
+        self.state = state
+        self.postal = postal
+    }
+
+    func encoded() -> Data {
+        JSON.array([.string(name), .array(lines.map { .string($0) }), .string(city), .string(state), .string(postal)]).encoded()
+    }
+
+    static func context(_ tenant: String, _ patient: String) -> String { "patient-contact/\(tenant)/\(patient)" }
+}
+
 extension PharmacyStore {
     /// Actions through which data left the store to the actor.
     static let exposingActions: Set<String> = ["read", "vread", "history", "search", "create", "update", "refill", "transition", "operation", "transaction"]
 
-    /// Keeps a patient's state of residence and reachability (not identifiers on their own) beside the ciphertext.
-    static func recordPatientMeta(_ db: Database, tenant: String, id: String, _ json: JSON) throws {
-        let addresses = json["address"]?.arrayValue ?? []
-        let a = addresses.first { $0["use"]?.stringValue == "home" } ?? addresses.first
-        let state = (a?["state"]?.stringValue ?? "").uppercased()
-        let postal = a != nil && !(a?["line"]?.arrayValue ?? []).isEmpty && a?["postalCode"]?.stringValue != nil
+    /// Keeps a patient's state of residence and reachability (not identifiers on their own) beside the ciphertext,
+    /// and the name and postal address for letters sealed under the patient's data key (see ``LetterContact``).
+    func recordPatientMeta(_ db: Database, tenant: String, id: String, _ json: JSON) throws {
+        let contact = LetterContact(json)
+        let state = contact.state.uppercased()
+        let postal = !contact.lines.isEmpty && !contact.postal.isEmpty
         let email = (json["telecom"]?.arrayValue ?? []).contains { $0["system"]?.stringValue == "email" }
         let ssn = (json["identifier"]?.arrayValue ?? []).contains { $0["system"]?.stringValue == "http://hl7.org/fhir/sid/us-ssn" }
+        let (sealed, version) = try keys.seal(db, tenant: tenant, owner: id, contact.encoded(), context: LetterContact.context(tenant, id))
         try db.execute(
-            sql: "INSERT OR REPLACE INTO patient_meta (tenant, patient_id, state, has_postal, has_email, has_ssn) VALUES (?, ?, ?, ?, ?, ?)",
-            arguments: [tenant, id, state.count == 2 ? state : "??", postal, email, ssn])
+            sql: """
+                INSERT OR REPLACE INTO patient_meta (tenant, patient_id, state, has_postal, has_email, has_ssn, contact, contact_key_version)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [tenant, id, state.count == 2 ? state : "??", postal, email, ssn, sealed, Int64(version)])
     }
 
     // MARK: Incidents
@@ -228,14 +273,23 @@ extension PharmacyStore {
                 var refused = 0
                 var recipients = Set<String>()
                 var problems: [String] = []
-                func add(_ patient: String, _ elements: [String], _ time: String, _ seq: Int64, secured: Bool) {
-                    var a = acc[patient] ?? Acc()
-                    a.elements.formUnion(elements)
-                    if time < a.first { a.first = time }
-                    if time > a.last { a.last = time }
-                    if a.evidence.last != seq { a.evidence.append(seq) }
-                    a.secured = a.secured && secured
-                    acc[patient] = a
+                // Patients exposed alike share one element set (millions of patients, a handful of distinct sets).
+                var interned: [[String]: Set<String>] = [:]
+                func intern(_ elements: [String]) -> Set<String> {
+                    if let s = interned[elements] { return s }
+                    let s = Set(elements)
+                    interned[elements] = s
+                    return s
+                }
+                func add(_ patient: String, _ elements: Set<String>, _ time: String, _ seq: Int64, secured: Bool) {
+                    func update(_ a: inout Acc) {
+                        if a.elements.isEmpty { a.elements = elements } else if !elements.isSubset(of: a.elements) { a.elements.formUnion(elements) }
+                        if time < a.first { a.first = time }
+                        if time > a.last { a.last = time }
+                        if a.evidence.last != seq { a.evidence.append(seq) }
+                        a.secured = a.secured && secured
+                    }
+                    update(&acc[patient, default: Acc()])
                 }
                 var roles: [String: String] = [:]
                 func consider(_ r: AuditRecord) {
@@ -260,10 +314,16 @@ extension PharmacyStore {
                     }
                     if let byType = e.typePatients {
                         for (t, ps) in byType {
-                            for p in ps { add(p, ReleasedElements.of(t, visible: perPatient[p] ?? (t == type ? restricted : nil)), r.time, r.seq, secured: false) }
+                            let common = intern(ReleasedElements.of(t, visible: t == type ? restricted : nil))
+                            for p in ps {
+                                add(p, perPatient[p].map { intern(ReleasedElements.of(t, visible: $0)) } ?? common, r.time, r.seq, secured: false)
+                            }
                         }
                     } else {
-                        for p in e.patients { add(p, ReleasedElements.of(type, visible: perPatient[p] ?? restricted), r.time, r.seq, secured: false) }
+                        let common = intern(ReleasedElements.of(type, visible: restricted))
+                        for p in e.patients {
+                            add(p, perPatient[p].map { intern(ReleasedElements.of(type, visible: $0)) } ?? common, r.time, r.seq, secured: false)
+                        }
                     }
                 }
                 // Records of the compromised actors in the window (index on actor and time).
@@ -311,7 +371,8 @@ extension PharmacyStore {
                     let seq: Int64 = row["audit_seq"]
                     let time = try String.fetchOne(db, sql: "SELECT time FROM audit_log WHERE seq = ?", arguments: [seq]) ?? (row["created"] as String)
                     let patients = try String.fetchAll(db, sql: "SELECT patient_id FROM audit_patient WHERE seq = ?", arguments: [seq])
-                    for p in patients { add(p, ["name", "address"], time, seq, secured: !fileKeyCompromised) }
+                    let exported = intern(["name", "address"])
+                    for p in patients { add(p, exported, time, seq, secured: !fileKeyCompromised) }
                     recipients.insert("fulfillment file \((row["sha256"] as String).prefix(12)) for vendor \(row["vendor"] as String) (encrypted to the vendor's key\(fileKeyCompromised ? ", key compromised" : ""))")
                 }
                 // Resources known to be exposed as such.
@@ -327,7 +388,8 @@ extension PharmacyStore {
                         continue
                     }
                     let patients = try String.fetchAll(db, sql: "SELECT patient_id FROM resource_patient WHERE pk = ?", arguments: [pk])
-                    for p in patients { add(p, ReleasedElements.whole(r.type.rawValue), from == "0000" ? incident.discovered : from, 0, secured: false) }
+                    let whole = intern(ReleasedElements.whole(r.type.rawValue))
+                    for p in patients { add(p, whole, from == "0000" ? incident.discovered : from, 0, secured: false) }
                     recipients.insert("resource \(ref) exposed as such")
                 }
                 return (acc, records, refused, recipients, problems)
@@ -403,7 +465,7 @@ extension PharmacyStore {
             for p in missing {
                 guard let json = try scopedRows(db, .system(reason: "incident residence", tenant: tenant), type: .patient, where: "v.id = ? AND v.current = 1", [p]).first?.json
                 else { continue }
-                try Self.recordPatientMeta(db, tenant: tenant, id: p, json)
+                try recordPatientMeta(db, tenant: tenant, id: p, json)
                 if let row = try Row.fetchOne(lookup, arguments: [tenant, p]) { filled[p] = (row[0], row[1], row[2]) }
             }
             return filled
@@ -514,28 +576,43 @@ extension PharmacyStore {
         try await run { [self] db in
             var out: [(String, String, [String], String, String, String, String?, String)] = []
             out.reserveCapacity(patients.count)
-            func contact(_ json: JSON) -> (String, [String], String, String, String) {
-                let n = json["name"]?.arrayValue?.first
-                let name = ((n?["given"]?.arrayValue?.compactMap(\.stringValue) ?? []) + [n?["family"]?.stringValue ?? ""]).joined(separator: " ")
-                let addresses = json["address"]?.arrayValue ?? []
-                let a = addresses.first { $0["use"]?.stringValue == "home" } ?? addresses.first
-                return (name, a?["line"]?.arrayValue?.compactMap(\.stringValue) ?? [], a?["city"]?.stringValue ?? "", a?["state"]?.stringValue ?? "", a?["postalCode"]?.stringValue ?? "")
-            }
-            // A system read of the current Patient versions (names and addresses only leave in the sealed letters,
-            // audited by the caller naming every patient).
-            func records(_ ids: [String]) throws -> [String: JSON] {
-                var found: [String: JSON] = [:]
+            // The sealed contacts beside the records, each patient's data key read with it (a bulk job uses each key
+            // once: no second lookup, no caching); the current Patient record for those without one (written before
+            // contacts were kept). Names and addresses leave only in the sealed letters, audited by the caller.
+            func contacts(_ ids: [String]) throws -> [String: LetterContact] {
+                var found: [String: LetterContact] = [:]
+                found.reserveCapacity(ids.count)
                 let marks = ids.map { _ in "?" }.joined(separator: ",")
+                for row in try Row.fetchAll(
+                    db, sql: """
+                        SELECT m.patient_id, m.contact, k.wrapped, k.tenant_key_version FROM patient_meta m
+                        LEFT JOIN data_key k ON k.tenant = m.tenant AND k.owner = m.patient_id AND k.version = m.contact_key_version
+                        WHERE m.tenant = ? AND m.contact IS NOT NULL AND m.patient_id IN (\(marks))
+                        """, arguments: StatementArguments([tenant] + ids)!)
+                {
+                    let id: String = row[0]
+                    let context = LetterContact.context(tenant, id)
+                    let plain: Data
+                    if let wrapped: Data = row[2] {
+                        plain = try keys.open(db, tenant: tenant, owner: id, row[1], context: context, wrappedKey: wrapped, tenantKeyVersion: row[3])
+                    } else {
+                        plain = try keys.open(db, tenant: tenant, owner: id, row[1], context: context)  // says why the key is missing
+                    }
+                    guard let c = LetterContact(decoding: plain) else { throw VaultError.integrity("\(context) is not a contact record") }
+                    found[id] = c
+                }
+                let rest = ids.filter { found[$0] == nil }
+                guard !rest.isEmpty else { return found }
                 let rows = try Row.fetchAll(
                     db, sql: """
                         SELECT id, version, body, key_owner FROM resource_version
-                        WHERE type = 'Patient' AND tenant = ? AND current = 1 AND deleted = 0 AND id IN (\(marks))
-                        """, arguments: StatementArguments([tenant] + ids)!)
+                        WHERE type = 'Patient' AND tenant = ? AND current = 1 AND deleted = 0 AND id IN (\(rest.map { _ in "?" }.joined(separator: ",")))
+                        """, arguments: StatementArguments([tenant] + rest)!)
                 for row in rows {
                     let id: String = row[0]
                     guard let body: Data = row[2] else { continue }
                     let plain = try keys.open(db, tenant: tenant, owner: row[3], body, context: Self.cipherContext(tenant, .patient, id, row[1]))
-                    found[id] = try JSON.parse(plain)
+                    found[id] = LetterContact(try JSON.parse(plain))
                 }
                 return found
             }
@@ -550,15 +627,13 @@ extension PharmacyStore {
                 carers[row[0], default: []].append(row[1])
             }
             for chunk in stride(from: 0, to: patients.count, by: 500).map({ Array(patients[$0..<min($0 + 500, patients.count)]) }) {
-                let found = try records(chunk)
+                let found = try contacts(chunk)
                 for p in chunk {
-                    guard let json = found[p] else { continue }
-                    let c = contact(json)
-                    out.append((p, c.0, c.1, c.2, c.3, c.4, nil, p))
+                    guard let c = found[p] else { continue }
+                    out.append((p, c.name, c.lines, c.city, c.state, c.postal, nil, p))
                     for carer in carers[p] ?? [] {
-                        if let cj = try records([carer])[carer] {
-                            let cc = contact(cj)
-                            out.append((p, cc.0, cc.1, cc.2, cc.3, cc.4, c.0, carer))
+                        if let cc = try contacts([carer])[carer] {
+                            out.append((p, cc.name, cc.lines, cc.city, cc.state, cc.postal, c.name, carer))
                         }
                     }
                 }

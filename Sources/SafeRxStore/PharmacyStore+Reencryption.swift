@@ -63,6 +63,20 @@ extension PharmacyStore {
                 try db.execute(sql: "UPDATE user_account SET username_enc = ? WHERE id = ?", arguments: [cipher, id])
                 accounts += 1
             }
+            // Letter contacts move with the records (before the old key versions are destroyed).
+            for row in try Row.fetchAll(db, sql: """
+                SELECT m.tenant, m.patient_id, m.contact FROM patient_meta m JOIN data_key k ON k.tenant = m.tenant AND k.owner = m.patient_id AND k.active = 1
+                WHERE m.contact IS NOT NULL AND m.contact_key_version <> k.version
+                """)
+            {
+                let tenant: String = row[0], patient: String = row[1]
+                let context = LetterContact.context(tenant, patient)
+                let plain = try keys.open(db, tenant: tenant, owner: patient, row[2], context: context)
+                let (cipher, version) = try keys.seal(db, tenant: tenant, owner: patient, plain, context: context)
+                try db.execute(
+                    sql: "UPDATE patient_meta SET contact = ?, contact_key_version = ? WHERE tenant = ? AND patient_id = ?",
+                    arguments: [cipher, Int64(version), tenant, patient])
+            }
             return (accounts, try keys.destroyRetiredKeys(db))
         }
         let elapsed = ContinuousClock.now - start
@@ -71,7 +85,7 @@ extension PharmacyStore {
             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
 
-    /// Opens every stored ciphertext (resource versions and usernames) under its key, without returning anything.
+    /// Opens every stored ciphertext (resource versions, usernames and letter contacts) under its key, without returning anything.
     /// Used to verify a backup or a restored store: a corrupted row or a missing key is reported by name.
     public func verifyCiphertexts() async throws -> (resources: Int, failures: [String]) {
         try readOnCallingThread { db in
@@ -97,6 +111,16 @@ extension PharmacyStore {
                     _ = try keys.open(db, tenant: row[1], owner: row[2], row[3], context: "user/\(row[0] as String)")
                 } catch {
                     failures.append("user account \(row[0] as String): \(error)")
+                }
+            }
+            let contacts = try Row.fetchCursor(db, sql: "SELECT tenant, patient_id, contact FROM patient_meta WHERE contact IS NOT NULL")
+            while let row = try contacts.next() {
+                let tenant: String = row[0], patient: String = row[1]
+                do {
+                    guard LetterContact(decoding: try keys.open(db, tenant: tenant, owner: patient, row[2], context: LetterContact.context(tenant, patient))) != nil
+                    else { throw VaultError.integrity("not a contact record") }
+                } catch {
+                    failures.append("letter contact of Patient/\(patient): \(error)")
                 }
             }
             return (n, failures)

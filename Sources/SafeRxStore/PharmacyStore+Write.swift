@@ -141,6 +141,10 @@ extension PharmacyStore {
             for p in current.patients {
                 try db.execute(sql: "INSERT INTO resource_patient (pk, patient_id) VALUES (?, ?)", arguments: [pk, p])
             }
+            if type == .patient {
+                try db.execute(
+                    sql: "UPDATE patient_meta SET contact = NULL, contact_key_version = NULL WHERE tenant = ? AND patient_id = ?", arguments: [tenant, id])
+            }
             try auditLog.append([e], in: db)
         }
     }
@@ -287,7 +291,7 @@ extension PharmacyStore {
             try db.execute(
                 sql: "INSERT OR REPLACE INTO patient_owner (tenant, patient_id, partner) VALUES (?, ?, ?)", arguments: [tenant, w.id, owner])
         }
-        if w.type == .patient { try Self.recordPatientMeta(db, tenant: tenant, id: w.id, w.json) }
+        if w.type == .patient { try recordPatientMeta(db, tenant: tenant, id: w.id, w.json) }
         json["meta"] = .object(["versionId": .string(String(version)), "lastUpdated": .string(now)])
         if let allowed = scope.visibleElements(of: w.type), case .object(let o) = json {
             json = .object(o.filter { allowed.contains($0.key) })

@@ -428,6 +428,16 @@ enum Schema {
                 CREATE INDEX audit_actor ON audit_log (json_extract(body, '$.entry.actor.id'), time);
                 """)
         }
+        m.registerMigration("v12-patient-contact") { db in
+            // patient_meta.contact: the name and postal address a breach letter needs, sealed under the patient's data
+            // key (version in contact_key_version) like the record itself, so that millions of letters do not decrypt
+            // and parse millions of whole Patient records. NULL for records written before (letters fall back to the
+            // record) and for deleted patients; the row goes when the patient is erased.
+            try db.execute(sql: """
+                ALTER TABLE patient_meta ADD COLUMN contact BLOB;
+                ALTER TABLE patient_meta ADD COLUMN contact_key_version INTEGER;
+                """)
+        }
         return m
     }
 }

@@ -191,6 +191,14 @@ struct BenchStore {
         store = try PharmacyStore.open(dataDirectory: directory, keyFile: keyFile, options: options)
     }
 
+    /// Opens a store kept by an earlier run (`--keep`), its key file beside it.
+    init(existing: URL) throws {
+        directory = existing
+        keyFile = URL(fileURLWithPath: existing.path + ".key")
+        guard FileManager.default.fileExists(atPath: keyFile.path) else { throw ValidationError("no key file \(keyFile.path) beside the kept store") }
+        store = try PharmacyStore.open(dataDirectory: directory, keyFile: keyFile, options: PharmacyStore.Options())
+    }
+
     func remove() {
         try? FileManager.default.removeItem(at: directory)
         try? FileManager.default.removeItem(at: keyFile)

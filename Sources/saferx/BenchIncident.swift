@@ -24,67 +24,85 @@ extension Bench {
         @Option(help: "Patients whose reads make up the audit history.") var patients = 10_000_000
         @Option(help: "Patients the incident touches (their records are seeded).") var affected = 2_300_000
         @Flag(help: "Keep the store afterwards (prints its path).") var keep = false
+        @Option(help: "Time again on a store kept by an earlier run with the same --patients and --affected (skips the setup; implies --keep).")
+        var reuse: String?
 
         func run() async throws {
             guard affected <= patients, affected > 0 else { throw ValidationError("--affected must be between 1 and --patients") }
-            let parent = data.map { URL(fileURLWithPath: $0, isDirectory: true) } ?? FileManager.default.temporaryDirectory
-            let bench = try BenchStore(parent: parent)
-            defer { if !keep { bench.remove() } else { say("store kept: \(bench.directory.path) (key \(bench.keyFile.path))") } }
-            let store = bench.store
-            let auth = await AuthService(store: store, passwordCost: 4)
-            _ = try await DemoPharmacy(patientCount: 10, patientAccounts: 1, partnerPatients: 2).seed(into: store, auth: auth)
+            let bench: BenchStore
             let tenant = DemoPharmacy.tenant
             func clock(_ t0: ContinuousClock.Instant) -> Double {
                 let d = ContinuousClock.now - t0
                 return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
             }
-            var t = ContinuousClock.now
-            try await store.benchSeedPatients(tenant: tenant, range: 0..<affected)
-            say(String(format: "setup: %d encrypted patient records in %.1f s", affected, clock(t)))
-            t = ContinuousClock.now
             let base = Date(timeIntervalSince1970: 1_796_112_000)  // 2026-12-01
             let n = patients
-            try await store.benchAppendAudit(count: n, time: { base.addingTimeInterval(Double($0) * 0.005) }) { i in
-                AuditEntry(
-                    actor: .init(id: "staff-\(i % 500)", role: "pharmacist", tenant: tenant), action: "read", resourceType: "Patient",
-                    resourceID: String(format: "pat-%08d", i), patients: [String(format: "pat-%08d", i)], outcome: "success", status: 200, purpose: "TREAT",
-                    sourceIP: "10.0.\(i % 250).\(i % 200)", userAgent: "SafeRx console", requestID: "r\(i)")
-            }
             let intrusionStart = base.addingTimeInterval(Double(n) * 0.005 + 60)
             let pages = (affected + 99) / 100
-            let aff = affected
-            try await store.benchAppendAudit(count: pages, time: { intrusionStart.addingTimeInterval(Double($0) * 0.05) }) { p in
-                let ids = (p * 100..<min(p * 100 + 100, aff)).map { String(format: "pat-%08d", $0) }
-                return AuditEntry(
-                    actor: .init(id: DemoPharmacy.partnerClientID, role: "partner", tenant: tenant), action: "search", resourceType: "Patient",
-                    patients: ids, outcome: "success", status: 200, purpose: "TREAT", sourceIP: "203.0.113.7", userAgent: "python-requests",
-                    requestID: "x\(p)", detail: "params: _count,_offset; results: \(ids.count)")
+            let shape = "patients=\(patients) affected=\(affected)\n"
+            if let reuse {
+                bench = try BenchStore(existing: URL(fileURLWithPath: reuse, isDirectory: true))
+                let marker = bench.directory.appendingPathComponent("bench-incident")
+                guard (try? String(contentsOf: marker, encoding: .utf8)) == shape else {
+                    throw ValidationError("\(reuse) was not kept by a run with --patients \(patients) --affected \(affected)")
+                }
+                say("reusing \(bench.directory.path) (setup skipped)")
+            } else {
+                let parent = data.map { URL(fileURLWithPath: $0, isDirectory: true) } ?? FileManager.default.temporaryDirectory
+                bench = try BenchStore(parent: parent)
             }
-            await store.auditWriter.checkpoint()
-            say(String(format: "setup: %d audit records (%d patients read by staff, %d intruder searches) in %.1f s", n + pages, n, pages, clock(t)))
+            let keepStore = keep || reuse != nil
+            defer { if !keepStore { bench.remove() } else { say("store kept: \(bench.directory.path) (key \(bench.keyFile.path))") } }
+            let store = bench.store
+            if reuse == nil {
+                let auth = await AuthService(store: store, passwordCost: 4)
+                _ = try await DemoPharmacy(patientCount: 10, patientAccounts: 1, partnerPatients: 2).seed(into: store, auth: auth)
+                var t = ContinuousClock.now
+                try await store.benchSeedPatients(tenant: tenant, range: 0..<affected)
+                say(String(format: "setup: %d encrypted patient records in %.1f s", affected, clock(t)))
+                t = ContinuousClock.now
+                try await store.benchAppendAudit(count: n, time: { base.addingTimeInterval(Double($0) * 0.005) }) { i in
+                    AuditEntry(
+                        actor: .init(id: "staff-\(i % 500)", role: "pharmacist", tenant: tenant), action: "read", resourceType: "Patient",
+                        resourceID: String(format: "pat-%08d", i), patients: [String(format: "pat-%08d", i)], outcome: "success", status: 200,
+                        purpose: "TREAT", sourceIP: "10.0.\(i % 250).\(i % 200)", userAgent: "SafeRx console", requestID: "r\(i)")
+                }
+                let aff = affected
+                try await store.benchAppendAudit(count: pages, time: { intrusionStart.addingTimeInterval(Double($0) * 0.05) }) { p in
+                    let ids = (p * 100..<min(p * 100 + 100, aff)).map { String(format: "pat-%08d", $0) }
+                    return AuditEntry(
+                        actor: .init(id: DemoPharmacy.partnerClientID, role: "partner", tenant: tenant), action: "search", resourceType: "Patient",
+                        patients: ids, outcome: "success", status: 200, purpose: "TREAT", sourceIP: "203.0.113.7", userAgent: "python-requests",
+                        requestID: "x\(p)", detail: "params: _count,_offset; results: \(ids.count)")
+                }
+                await store.auditWriter.checkpoint()
+                say(String(format: "setup: %d audit records (%d patients read by staff, %d intruder searches) in %.1f s", n + pages, n, pages, clock(t)))
+                try shape.write(to: bench.directory.appendingPathComponent("bench-incident"), atomically: true, encoding: .utf8)
+            }
             let key = Curve25519KeyAgreementPair()
-            try await store.addVendor(id: "mailhouse", tenant: tenant, name: "Mail House", publicKey: key.publicKey)
+            let run = String(UUID().uuidString.prefix(8)).lowercased()
+            try await store.addVendor(id: "mailhouse-\(run)", tenant: tenant, name: "Mail House", publicKey: key.publicKey)
 
             // Timed from here: what saferx incident report + documents --vendor do.
             let start = ContinuousClock.now
-            let id = "inc-bench"
+            let id = "inc-bench-\(run)"
             try await store.declareIncident(Incident(
                 id: id, tenant: tenant, discovered: "2026-12-03", declared: AuditLog.timestamp(Date()), declaredBy: "bench", actors: [DemoPharmacy.partnerClientID],
                 from: AuditLog.timestamp(intrusionStart.addingTimeInterval(-1)), to: AuditLog.timestamp(intrusionStart.addingTimeInterval(Double(pages) * 0.05 + 1)),
                 files: [], description: "A partner's API credential was stolen.", whatWeAreDoing: "We revoked it."))
-            t = ContinuousClock.now
+            var t = ContinuousClock.now
             let scoped = try await BreachResponse.scope(store, id)
             let scopeSeconds = clock(t)
             t = ContinuousClock.now
             let package = try await BreachResponse.package(store, id, scope: scoped)
             let obligationSeconds = clock(t)
             t = ContinuousClock.now
-            var csv = Notices.mailMergeHeader.joined(separator: ",") + "\r\n"
-            csv.reserveCapacity(package.notifiable.count * 200)
-            let all = try await BreachResponse.letters(store, package, patients: package.notifiable.map(\.patient))
-            for l in all { csv += Notices.mailMergeRow(l) + "\r\n" }
-            let letters = all.count
-            let sealed = try SealedFile.seal(Data(csv.utf8), to: key.publicKey, recipientID: "mailhouse")
+            let merge = try await BreachResponse.mailMerge(store, package, patients: package.notifiable.map(\.patient))
+            let letters = merge.letters
+            let sealed = try SealedFile.seal(Data(merge.csv), to: key.publicKey, recipientID: "mailhouse-\(run)")
+            // As `incident documents` does: the disclosure to the print vendor is audited, naming every patient.
+            try await store.recordAdminEvent(
+                action: "incident-documents", tenant: tenant, patients: merge.disclosed, detail: "incident \(id): mail merge sealed to mailhouse-\(run)")
             let lettersSeconds = clock(t)
             let total = clock(start)
             say("")

@@ -259,18 +259,18 @@ struct IncidentCommand: AsyncParsableCommand {
                     throw CLIError("No print vendor '\(vendor)' in \(package.incident.tenant): add it with saferx fulfillment vendor-add")
                 }
                 let notify = notifiable.map(\.patient)
-                var csv = Notices.mailMergeHeader.joined(separator: ",") + "\r\n"
+                let merge = try await BreachResponse.mailMerge(store, package, patients: notify)
+                disclosed += merge.disclosed
+                try write("mail-merge.csv.srxf", try SealedFile.seal(Data(merge.csv), to: key, recipientID: vendor))
                 var html = ""
                 var text: [String] = []
                 let bundle = notify.count <= bundleLimit
-                for l in try await letters(for: notify) {
-                    csv += Notices.mailMergeRow(l) + "\r\n"
-                    if bundle {
+                if bundle {
+                    for l in try await letters(for: notify) {
                         html += Notices.letterHTML(l, facts, date: letterDay) + "\n<div style=\"page-break-after: always\"></div>\n"
                         text += Notices.letterText(l, facts, date: letterDay) + ["\u{0C}"]
                     }
                 }
-                try write("mail-merge.csv.srxf", try SealedFile.seal(Data(csv.utf8), to: key, recipientID: vendor))
                 if bundle, !notify.isEmpty {
                     try write("letters.html.srxf", try SealedFile.seal(Data(html.utf8), to: key, recipientID: vendor))
                     try write("letters.pdf.srxf", try SealedFile.seal(MinimalPDF.document(lines: text), to: key, recipientID: vendor))

@@ -166,6 +166,26 @@ struct BreachRulesTests {
         #expect(Notices.mailMergeRow(noMeds).contains("name and postal address"))
     }
 
+    @Test("Mail-merge fields: quoted when they hold a comma, quote or line break; spreadsheet formulas neutralised; UTF-8 kept")
+    func mailMergeFields() {
+        #expect(CSV.field("Ava Chen") == "Ava Chen")
+        #expect(CSV.field("12 Oak St, Apt 4") == "\"12 Oak St, Apt 4\"")
+        #expect(CSV.field("The \"Oaks\"") == "\"The \"\"Oaks\"\"\"")
+        #expect(CSV.field("line\nbreak") == "\"line\nbreak\"" && CSV.field("cr\r") == "\"cr\r\"")
+        for f in ["=HYPERLINK(\"x\")", "+1", "-2", "@SUM(A1)"] { #expect(CSV.field(f).hasPrefix("'") || CSV.field(f).hasPrefix("\"'")) }
+        #expect(CSV.field("=1,2") == "\"'=1,2\"")
+        #expect(CSV.field("José Ñúñez") == "José Ñúñez" && CSV.field("") == "")
+        var l = Letter(
+            letterID: "inc-1-pat-1", patientID: "pat-1", recipientName: "Chen, Ava", onBehalfOf: nil, addressLines: ["12 Oak St", "Apt 4"], city: "Springfield",
+            state: "IL", postalCode: "62701", elements: [.name, .address], firstExposure: "2027-02-20T10:00:00.000Z", lastExposure: "2027-02-21T11:00:00.000Z")
+        #expect(Notices.mailMergeRow(l) == "inc-1-pat-1,pat-1,\"Chen, Ava\",,12 Oak St,Apt 4,Springfield,IL,62701,name and postal address,2027-02-20T10:00:00.000Z,2027-02-21T11:00:00.000Z")
+        l.onBehalfOf = "Liam Chen"
+        var bytes: [UInt8] = []
+        Notices.appendMailMergeRow(l, to: &bytes)
+        #expect(String(decoding: bytes, as: UTF8.self) == Notices.mailMergeRow(l) + "\r\n")
+        #expect(CSV.rows(Notices.mailMergeRow(l))[0].count == Notices.mailMergeHeader.count)
+    }
+
     @Test("The HHS report carries the OCR portal's fields")
     func hhsReport() {
         let r = Notices.hhsReport(

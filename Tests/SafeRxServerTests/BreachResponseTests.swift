@@ -198,6 +198,63 @@ struct BreachResponseTests {
         }
     }
 
+    @Test("Letters and the mail merge read the sealed contact kept with every Patient version: updated, deleted, re-encrypted, erased and older records")
+    func letterContacts() async throws {
+        let server = try await LiveServer.start(patients: 12, accounts: 3, partnerPatients: 1)
+        defer { Task { await server.stop() } }
+        let tenant = DemoPharmacy.tenant
+        let ctx = AccessContext(scope: .system(reason: "test", tenant: tenant, write: true), requestID: "t", sourceIP: "local", userAgent: "test")
+        // pat-0003 moves; pat-0004 is deleted; pat-0005's contact is missing (a record written before contacts were kept).
+        var moved = try #require(try await server.store.read(ctx, .patient, id: "pat-0003").json)
+        moved["address"] = .array([.object(["use": "home", "line": .array(["77 Quillfeather Lane", "Unit 9"]), "city": "Dover", "state": "DE", "postalCode": "19901"])])
+        moved["meta"] = nil
+        _ = try await server.store.update(ctx, .patient, id: "pat-0003", moved)
+        try await server.store.delete(ctx, .patient, id: "pat-0004")
+        let old = try DatabaseQueue(path: PharmacyStore.databaseFile(in: server.directory).path)
+        try await old.write { db in
+            try db.execute(sql: "UPDATE patient_meta SET contact = NULL, contact_key_version = NULL WHERE patient_id = 'pat-0005'")
+        }
+        try old.close()
+        let ids = (1...6).map { String(format: "pat-%04d", $0) }
+        try await server.store.declareIncident(Incident(
+            id: "inc-contacts", tenant: tenant, discovered: "2026-12-01", declared: AuditLog.timestamp(Date()), declaredBy: "privacy", actors: [],
+            from: nil, to: nil, files: [], resources: ids.map { "Patient/\($0)" }, description: "Six records were printed and lost.", whatWeAreDoing: "We looked."))
+        let package = try await BreachResponse.package(server.store, "inc-contacts")
+        func rows() async throws -> [String: [String]] {
+            let merge = try await BreachResponse.mailMerge(server.store, package, patients: package.notifiable.map(\.patient))
+            let table = CSV.rows(String(decoding: merge.csv, as: UTF8.self))
+            #expect(table.first == Notices.mailMergeHeader)
+            // The letters to the individuals themselves (caregivers' copies have on_behalf_of set).
+            return Dictionary(uniqueKeysWithValues: table.dropFirst().filter { $0[3].isEmpty }.map { ($0[1], $0) })
+        }
+        let before = try await rows()
+        #expect(Set(before.keys) == Set(ids).subtracting(["pat-0004"]), "a deleted patient gets no letter")
+        #expect(before["pat-0003"]?[4...8] == ["77 Quillfeather Lane", "Unit 9", "Dover", "DE", "19901"], "the contact follows the update")
+        for id in ["pat-0001", "pat-0002", "pat-0005", "pat-0006"] {
+            // Every row says what the Patient record says, whether from the sealed contact or (pat-0005) the record itself.
+            let record = try #require(try await server.store.read(ctx, .patient, id: id).json)
+            let name = record["name"]?.arrayValue?.first
+            let expected = ((name?["given"]?.arrayValue?.compactMap(\.stringValue) ?? []) + [name?["family"]?.stringValue ?? ""]).joined(separator: " ")
+            #expect(before[id]?[2] == expected && before[id]?[8] == record["address"]?.arrayValue?.first?["postalCode"]?.stringValue, "\(id)")
+        }
+        // Nothing of the contact is readable in the database files.
+        await server.store.auditWriter.checkpoint()
+        for file in try FileManager.default.contentsOfDirectory(at: server.directory, includingPropertiesForKeys: nil) where file.lastPathComponent.contains("sqlite") {
+            let bytes = try Data(contentsOf: file)
+            #expect(bytes.range(of: Data("Quillfeather".utf8)) == nil, "\(file.lastPathComponent)")
+        }
+        // Re-encryption moves the contacts with the records; the old key versions are destroyed and the letters are the same.
+        let report = try await server.store.reencrypt(batchSize: 50)
+        #expect(report.retiredKeys > 0)
+        let verified = try await server.store.verifyCiphertexts()
+        #expect(verified.failures.isEmpty, "\(verified.failures)")
+        #expect(try await rows() == before)
+        // An erased patient's contact goes with their key.
+        _ = try await server.store.erase(patient: "pat-0006", tenant: tenant, reason: "patient asked", legalOverride: true)
+        let after = try await rows()
+        #expect(after["pat-0006"] == nil && after.count == before.count - 1)
+    }
+
     @Test("The privacy officer's API mirrors the command line; nobody else may use it")
     func api() async throws {
         let server = try await LiveServer.shared.value
