@@ -168,36 +168,25 @@ public enum BreachResponse {
         ])
     }
 
-    /// The letters for `patients` (each to the individual, plus a copy to a caregiver with full access on record),
-    /// with each person's own data elements. Names and addresses are decrypted in chunks on both cores.
-    public static func letters(_ store: PharmacyStore, _ p: Package, patients: [String]) async throws(FHIRError) -> [Letter] {
-        let byPatient = Dictionary(uniqueKeysWithValues: p.scope.affected.map { ($0.patient, $0) })
-        let chunks = stride(from: 0, to: patients.count, by: 10_000).map { Array(patients[$0..<min($0 + 10_000, patients.count)]) }
-        let tenant = p.incident.tenant, id = p.incident.id
-        var results = [[Letter]](repeating: [], count: chunks.count)
+    /// Runs `work` over `items` in chunks, two chunks at a time (both cores), and returns the results in order.
+    static func inChunks<T: Sendable>(
+        _ items: [String], size: Int = 10_000, _ work: @escaping @Sendable ([String]) async throws -> T
+    ) async throws(FHIRError) -> [T] {
+        let chunks = stride(from: 0, to: items.count, by: size).map { Array(items[$0..<min($0 + size, items.count)]) }
+        var results = [T?](repeating: nil, count: chunks.count)
         do {
-            try await withThrowingTaskGroup(of: (Int, [Letter]).self) { group in
+            try await withThrowingTaskGroup(of: (Int, T).self) { group in
                 var next = 0
                 func start() {
                     guard next < chunks.count else { return }
                     let n = next
                     next += 1
-                    group.addTask {
-                        let recipients = try await store.letterRecipients(tenant: tenant, patients: chunks[n])
-                        return (n, recipients.enumerated().compactMap { k, r in
-                            guard let a = byPatient[r.patient] else { return nil }
-                            return Letter(
-                                letterID: "\(id)-\(r.patient)\(r.caregiverOf == nil ? "" : "-c\(k)")", patientID: r.patient, recipientName: r.name,
-                                onBehalfOf: r.caregiverOf, addressLines: r.lines, city: r.city, state: r.state, postalCode: r.postal,
-                                elements: a.elements.compactMap(DataElement.init(rawValue:)).sorted(), firstExposure: a.first, lastExposure: a.last,
-                                recipientPatientID: r.caregiverOf == nil ? nil : r.recipientPatient)
-                        })
-                    }
+                    group.addTask { (n, try await work(chunks[n])) }
                 }
                 start()
                 start()
-                while let (n, letters) = try await group.next() {
-                    results[n] = letters
+                while let (n, result) = try await group.next() {
+                    results[n] = result
                     start()
                 }
             }
@@ -206,7 +195,29 @@ public enum BreachResponse {
         } catch {
             throw .internal()
         }
-        return results.flatMap { $0 }
+        return results.compactMap { $0 }
+    }
+
+    /// The letter to recipient `k` of a chunk (`elements` sorted).
+    static func letter(
+        _ incident: String, _ k: Int, _ r: PharmacyStore.LetterRecipient, _ a: AffectedIndividual, elements: [DataElement]
+    ) -> Letter {
+        Letter(
+            letterID: "\(incident)-\(r.patient)\(r.caregiverOf == nil ? "" : "-c\(k)")", patientID: r.patient, recipientName: r.name,
+            onBehalfOf: r.caregiverOf, addressLines: r.lines, city: r.city, state: r.state, postalCode: r.postal, elements: elements,
+            firstExposure: a.first, lastExposure: a.last, recipientPatientID: r.caregiverOf == nil ? nil : r.recipientPatient)
+    }
+
+    /// The letters for `patients` (each to the individual, plus a copy to a caregiver with full access on record),
+    /// with each person's own data elements. Names and addresses are decrypted in chunks on both cores.
+    public static func letters(_ store: PharmacyStore, _ p: Package, patients: [String]) async throws(FHIRError) -> [Letter] {
+        let byPatient = Dictionary(uniqueKeysWithValues: p.scope.affected.map { ($0.patient, $0) })
+        let tenant = p.incident.tenant, id = p.incident.id
+        return try await inChunks(patients) { chunk in
+            try await store.letterRecipients(tenant: tenant, patients: chunk).enumerated().compactMap { k, r in
+                byPatient[r.patient].map { letter(id, k, r, $0, elements: $0.elements.compactMap(DataElement.init(rawValue:)).sorted()) }
+            }
+        }.flatMap { $0 }
     }
 
     /// The complete mail-merge file for a print vendor, built in chunks on both cores without keeping the letters.
@@ -221,72 +232,36 @@ public enum BreachResponse {
 
     /// The mail merge of the letters to `patients` (see ``letters(_:_:patients:)``), row for row what those letters say.
     public static func mailMerge(_ store: PharmacyStore, _ p: Package, patients: [String]) async throws(FHIRError) -> MailMerge {
-        let chunkSize = 10_000
-        let chunks = stride(from: 0, to: patients.count, by: chunkSize).map { $0..<min($0 + chunkSize, patients.count) }
         let index = Dictionary(uniqueKeysWithValues: p.scope.affected.enumerated().map { ($1.patient, $0) })
         let affected = p.scope.affected
         let tenant = p.incident.tenant, id = p.incident.id
-        struct Part: Sendable {
-            var csv: [UInt8]
-            var letters: Int
-            /// The patients whose records the rows carry.
-            var disclosed: [String]
-        }
-        var parts = [Part?](repeating: nil, count: chunks.count)
-        do {
-            try await withThrowingTaskGroup(of: (Int, Part).self) { group in
-                var next = 0
-                func start() {
-                    guard next < chunks.count else { return }
-                    let n = next
-                    next += 1
-                    group.addTask {
-                        let recipients = try await store.letterRecipients(tenant: tenant, patients: Array(patients[chunks[n]]))
-                        var part = Part(csv: [], letters: 0, disclosed: [])
-                        part.disclosed.reserveCapacity(recipients.count)
-                        part.csv.reserveCapacity(recipients.count * 280)
-                        // Most letters share a handful of element lists: sort and word each once.
-                        var worded: [Set<String>: ([DataElement], String)] = [:]
-                        for (k, r) in recipients.enumerated() {
-                            guard let i = index[r.patient] else { continue }
-                            let a = affected[i]
-                            let (elements, involved): ([DataElement], String)
-                            if let w = worded[a.elements] {
-                                (elements, involved) = w
-                            } else {
-                                elements = a.elements.compactMap(DataElement.init(rawValue:)).sorted()
-                                involved = Notices.informationInvolved(elements)
-                                worded[a.elements] = (elements, involved)
-                            }
-                            let letter = Letter(
-                                letterID: "\(id)-\(r.patient)\(r.caregiverOf == nil ? "" : "-c\(k)")", patientID: r.patient, recipientName: r.name,
-                                onBehalfOf: r.caregiverOf, addressLines: r.lines, city: r.city, state: r.state, postalCode: r.postal,
-                                elements: elements, firstExposure: a.first, lastExposure: a.last,
-                                recipientPatientID: r.caregiverOf == nil ? nil : r.recipientPatient)
-                            Notices.appendMailMergeRow(letter, involved: involved, to: &part.csv)
-                            part.letters += 1
-                            part.disclosed.append(r.caregiverOf == nil ? r.patient : r.recipientPatient)
-                        }
-                        return (n, part)
-                    }
-                }
-                start()
-                start()
-                while let (n, part) = try await group.next() {
-                    parts[n] = part
-                    start()
-                }
+        let parts = try await inChunks(patients) { chunk in
+            let recipients = try await store.letterRecipients(tenant: tenant, patients: chunk)
+            var part = MailMerge(csv: [], letters: 0, disclosed: [])
+            part.csv.reserveCapacity(recipients.count * 280)
+            part.disclosed.reserveCapacity(recipients.count)
+            // Most letters share a handful of element lists: sort and word each once.
+            var worded: [Set<String>: ([DataElement], String)] = [:]
+            for (k, r) in recipients.enumerated() {
+                guard let i = index[r.patient] else { continue }
+                let a = affected[i]
+                let w = worded[a.elements] ?? {
+                    let elements = a.elements.compactMap(DataElement.init(rawValue:)).sorted()
+                    let w = (elements, Notices.informationInvolved(elements))
+                    worded[a.elements] = w
+                    return w
+                }()
+                Notices.appendMailMergeRow(letter(id, k, r, a, elements: w.0), involved: w.1, to: &part.csv)
+                part.letters += 1
+                part.disclosed.append(r.caregiverOf == nil ? r.patient : r.recipientPatient)
             }
-        } catch let e as FHIRError {
-            throw e
-        } catch {
-            throw .internal()
+            return part
         }
         var csv = Array((Notices.mailMergeHeader.joined(separator: ",") + "\r\n").utf8)
-        csv.reserveCapacity(csv.count + parts.reduce(0) { $0 + ($1?.csv.count ?? 0) })
+        csv.reserveCapacity(csv.count + parts.reduce(0) { $0 + $1.csv.count })
         var letters = 0
         var disclosed = Set<String>(minimumCapacity: patients.count)
-        for case let part? in parts {
+        for part in parts {
             csv += part.csv
             letters += part.letters
             disclosed.formUnion(part.disclosed)

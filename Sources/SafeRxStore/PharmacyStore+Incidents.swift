@@ -568,13 +568,25 @@ extension PharmacyStore {
 
     // MARK: Letters
 
+    /// Who a letter goes to: the patient, or a caregiver with full access on the patient's behalf.
+    public struct LetterRecipient: Sendable {
+        public var patient: String
+        public var name: String
+        public var lines: [String]
+        public var city: String
+        public var state: String
+        public var postal: String
+        /// The patient's name when the letter goes to their caregiver.
+        public var caregiverOf: String?
+        /// Whose record the name and address come from (the patient, or the caregiver's own).
+        public var recipientPatient: String
+    }
+
     /// Name and postal address of patients, decrypted for the letters (a system read, audited by the caller with
     /// every patient named); and who receives a copy on their behalf (an active caregiver grant with full access).
-    public func letterRecipients(
-        tenant: String, patients: [String]
-    ) async throws(FHIRError) -> [(patient: String, name: String, lines: [String], city: String, state: String, postal: String, caregiverOf: String?, recipientPatient: String)] {
+    public func letterRecipients(tenant: String, patients: [String]) async throws(FHIRError) -> [LetterRecipient] {
         try await run { [self] db in
-            var out: [(String, String, [String], String, String, String, String?, String)] = []
+            var out: [LetterRecipient] = []
             out.reserveCapacity(patients.count)
             // The sealed contacts beside the records, each patient's data key read with it (a bulk job uses each key
             // once: no second lookup, no caching); the current Patient record for those without one (written before
@@ -630,10 +642,12 @@ extension PharmacyStore {
                 let found = try contacts(chunk)
                 for p in chunk {
                     guard let c = found[p] else { continue }
-                    out.append((p, c.name, c.lines, c.city, c.state, c.postal, nil, p))
+                    out.append(LetterRecipient(patient: p, name: c.name, lines: c.lines, city: c.city, state: c.state, postal: c.postal, caregiverOf: nil, recipientPatient: p))
                     for carer in carers[p] ?? [] {
                         if let cc = try contacts([carer])[carer] {
-                            out.append((p, cc.name, cc.lines, cc.city, cc.state, cc.postal, c.name, carer))
+                            out.append(LetterRecipient(
+                                patient: p, name: cc.name, lines: cc.lines, city: cc.city, state: cc.state, postal: cc.postal, caregiverOf: c.name,
+                                recipientPatient: carer))
                         }
                     }
                 }
