@@ -51,24 +51,22 @@ public enum BreachResponse {
         guard scope.certified else {
             throw .conflict("REFUSING TO CERTIFY incident \(id): \(scope.chainProblem ?? "the audit chain does not verify")")
         }
+        // Residence per individual, aligned with scope.affected (millions of individuals: positions, not lookups).
         let meta = try await store.residence(tenant: incident.tenant, patients: scope.affected.map(\.patient))
-        func aggregate(_ people: [AffectedIndividual]) -> (byState: [String: Int], unreachable: Int) {
+        func aggregate(_ positions: [Int]?) -> (byState: [String: Int], unreachable: Int) {
             var byState: [String: Int] = [:]
             var unreachable = 0
-            for a in people {
-                let m = meta[a.patient]
+            func count(_ m: PharmacyStore.Residence?) {
                 byState[m?.state ?? "??", default: 0] += 1
                 if m?.postal != true { unreachable += 1 }
             }
+            if let positions { for i in positions { count(meta[i]) } } else { for m in meta { count(m) } }
             return (byState, unreachable)
         }
-        let (residents, unreachable) = aggregate(scope.affected)
-        let ssn = Set(meta.filter { $0.value.ssn }.keys)
+        let (residents, unreachable) = aggregate(nil)
         // A patient record that holds an SSN exposes it with the identifiers.
-        scope.affected = scope.affected.map { a in
-            var a = a
-            if ssn.contains(a.patient), a.elements.contains("identifiers") { a.elements.insert(DataElement.ssn.rawValue) }
-            return a
+        for i in meta.indices where meta[i]?.ssn == true && scope.affected[i].elements.contains(DataElement.identifiers.rawValue) {
+            scope.affected[i].elements.insert(DataElement.ssn.rawValue)
         }
         // Individuals by the set of elements exposed (a handful of distinct sets, however many individuals).
         func tally(_ people: [AffectedIndividual]) -> [Set<String>: Int] {
@@ -80,11 +78,11 @@ public enum BreachResponse {
         for (elements, n) in tally(scope.affected) {
             for e in elements { elementCounts[DataElement(rawValue: e)?.label ?? e, default: 0] += n }
         }
-        let unsecured = scope.affected.filter { !$0.secured }
-        let safeHarbor = !scope.affected.isEmpty && unsecured.isEmpty
+        let unsecured = scope.affected.reduce(0) { $0 + ($1.secured ? 0 : 1) }
+        let safeHarbor = !scope.affected.isEmpty && unsecured == 0
         let harborReason = safeHarbor
             ? "every exposure was of an encrypted fulfillment file (HPKE to the vendor's X25519 key) whose key is not known to be compromised, so the PHI was unusable, unreadable or indecipherable to an unauthorized person (HHS guidance under HITECH §13402(h)(2))"
-            : unsecured.isEmpty ? "nobody was affected" : "\(unsecured.count) individual(s) had data returned in readable form"
+            : unsecured == 0 ? "nobody was affected" : "\(unsecured) individual(s) had data returned in readable form"
         let judgements = try await store.judgements(incident: id)
         var js: [String: Assessment.Judgement] = [:]
         for (q, j) in judgements where q != "conclusion" { js[q] = .init(text: j.text, by: j.by, at: j.at) }
@@ -96,9 +94,9 @@ public enum BreachResponse {
         }
         let facts = Assessment.Facts(
             affected: scope.affected.count, elements: elementCounts,
-            controlledSubstances: try await store.controlledSubstanceCount(tenant: incident.tenant, patients: Set(unsecured.filter { $0.elements.contains("medications") }.map(\.patient))),
-            recipients: scope.recipients, acquired: unsecured.count, refusedAttempts: scope.refused, evidenceRecords: scope.evidenceRecords,
-            firstExposure: scope.affected.map(\.first).min(), lastExposure: scope.affected.map(\.last).max(), chainVerified: scope.certified,
+            controlledSubstances: try await store.controlledSubstanceCount(tenant: incident.tenant, patients: Set(scope.affected.lazy.filter { !$0.secured && $0.elements.contains(DataElement.medications.rawValue) }.map(\.patient))),
+            recipients: scope.recipients, acquired: unsecured, refusedAttempts: scope.refused, evidenceRecords: scope.evidenceRecords,
+            firstExposure: scope.affected.lazy.map(\.first).min(), lastExposure: scope.affected.lazy.map(\.last).max(), chainVerified: scope.certified,
             chainProblem: scope.chainProblem, safeHarbor: safeHarbor, safeHarborReason: harborReason,
             containment: try await store.containment(actors: incident.actors))
         let assessment = Assessment(facts: facts, judgements: js, concluded: concluded, reasoning: reasoning)
@@ -113,15 +111,20 @@ public enum BreachResponse {
         // tells each covered entity (164.410) and notifies only the rest itself.
         var ownedBy: [String: String] = [:]
         if incident.role == "business-associate" {
-            ownedBy = try await store.patientOwners(tenant: incident.tenant, patients: unsecured.map(\.patient))
+            ownedBy = try await store.patientOwners(tenant: incident.tenant, patients: scope.affected.filter { !$0.secured }.map(\.patient))
         }
         var owners: [String: Int] = [:]
         for (_, entity) in ownedBy { owners[entity, default: 0] += 1 }
-        let notifiable = unsecured.filter { ownedBy[$0.patient] == nil }
+        // Positions of the individuals to notify (nil: everyone affected).
+        var positions: [Int]? = nil
+        if unsecured != scope.affected.count || !ownedBy.isEmpty {
+            positions = scope.affected.indices.filter { !scope.affected[$0].secured && ownedBy[scope.affected[$0].patient] == nil }
+        }
+        let notifiable = positions.map { $0.map { scope.affected[$0] } } ?? scope.affected
         let notifiedSets = tally(notifiable).keys
         let medical = notifiedSets.contains { $0.contains { DataElement(rawValue: $0)?.isMedical == true } }
         let ssnExposed = notifiedSets.contains { $0.contains(DataElement.ssn.rawValue) }
-        let notifiableResidents = aggregate(notifiable)
+        let notifiableResidents = aggregate(positions)
         let obligations = SafeRxBreach.Obligations.compute(
             ObligationFacts(
                 discovered: discovered, determined: determined, isBreach: assessment.notify, affected: notifiable.count,

@@ -432,45 +432,59 @@ extension PharmacyStore {
         }
     }
 
-    /// The state of residence and reachability of patients (from `patient_meta`, filled in by decrypting records
-    /// written before it existed).
-    public func residence(tenant: String, patients: [String]) async throws(FHIRError) -> [String: (state: String, postal: Bool, ssn: Bool)] {
+    /// Where a patient lives and whether they can be reached by mail (`patient_meta`).
+    public struct Residence: Sendable, Equatable {
+        /// Two-letter state, or `??` when the record has none.
+        public var state: String
+        public var postal: Bool
+        public var ssn: Bool
+    }
+
+    /// The residence of each of `patients`, in the same order (`nil` for a patient without a record), from
+    /// `patient_meta`, filled in by decrypting the records written before it existed.
+    public func residence(tenant: String, patients: [String]) async throws(FHIRError) -> [Residence?] {
         // Read without holding the writer; only records written before patient_meta existed need a write.
-        var (out, unknown) = try await run { db in
-            var out: [String: (state: String, postal: Bool, ssn: Bool)] = [:]
-            var missing: [String] = []
-            out.reserveCapacity(patients.count)
-            if patients.count > 20_000 {
-                // Many patients: one pass over the tenant's rows beats a lookup each.
-                let wanted = Set(patients)
-                let rows = try Row.fetchCursor(db, sql: "SELECT patient_id, state, has_postal, has_ssn FROM patient_meta WHERE tenant = ?", arguments: [tenant])
-                while let row = try rows.next() {
-                    let p: String = row[0]
-                    if wanted.contains(p) { out[p] = (row[1], row[2], row[3]) }
+        var out = try await run { db -> [Residence?] in
+            var out = [Residence?](repeating: nil, count: patients.count)
+            // Patient ids are ASCII (FHIR ids), so SQLite's binary order is the order of their UTF-8 bytes.
+            let sorted = zip(patients, patients.dropFirst()).allSatisfy { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            if patients.count > 20_000, sorted, let first = patients.first, let last = patients.last {
+                // Many patients, in order (as a scope lists them): one ordered pass over their key range, merged.
+                let rows = try Row.fetchCursor(
+                    db, sql: """
+                        SELECT patient_id, state, has_postal, has_ssn FROM patient_meta WHERE tenant = ? AND patient_id BETWEEN ? AND ?
+                        ORDER BY patient_id
+                        """, arguments: [tenant, first, last])
+                var i = 0
+                while i < patients.count, let row = try rows.next() {
+                    let id: String = row[0]
+                    while i < patients.count, patients[i].utf8.lexicographicallyPrecedes(id.utf8) { i += 1 }
+                    if i < patients.count, patients[i] == id {
+                        out[i] = Residence(state: row[1], postal: row[2], ssn: row[3])
+                        i += 1
+                    }
                 }
-                missing = patients.filter { out[$0] == nil }
             } else {
                 let lookup = try db.cachedStatement(sql: "SELECT state, has_postal, has_ssn FROM patient_meta WHERE tenant = ? AND patient_id = ?")
-                for p in patients {
-                    if let row = try Row.fetchOne(lookup, arguments: [tenant, p]) { out[p] = (row[0], row[1], row[2]) } else { missing.append(p) }
+                for (i, p) in patients.enumerated() {
+                    if let row = try Row.fetchOne(lookup, arguments: [tenant, p]) { out[i] = Residence(state: row[0], postal: row[1], ssn: row[2]) }
                 }
             }
-            return (out, missing)
+            return out
         }
-        guard !unknown.isEmpty else { return out }
-        let missing = unknown
-        let filled = try await runWrite { [self] db in
-            var filled: [String: (state: String, postal: Bool, ssn: Bool)] = [:]
+        let missing = out.indices.filter { out[$0] == nil }
+        guard !missing.isEmpty else { return out }
+        let ids = missing.map { patients[$0] }
+        let filled = try await runWrite { [self] db -> [Residence?] in
             let lookup = try db.cachedStatement(sql: "SELECT state, has_postal, has_ssn FROM patient_meta WHERE tenant = ? AND patient_id = ?")
-            for p in missing {
+            return try ids.map { p -> Residence? in
                 guard let json = try scopedRows(db, .system(reason: "incident residence", tenant: tenant), type: .patient, where: "v.id = ? AND v.current = 1", [p]).first?.json
-                else { continue }
+                else { return nil }
                 try recordPatientMeta(db, tenant: tenant, id: p, json)
-                if let row = try Row.fetchOne(lookup, arguments: [tenant, p]) { filled[p] = (row[0], row[1], row[2]) }
+                return try Row.fetchOne(lookup, arguments: [tenant, p]).map { Residence(state: $0[0], postal: $0[1], ssn: $0[2]) }
             }
-            return filled
         }
-        out.merge(filled) { a, _ in a }
+        for (k, i) in missing.enumerated() { out[i] = filled[k] }
         return out
     }
 

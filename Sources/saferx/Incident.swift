@@ -219,7 +219,9 @@ struct IncidentCommand: AsyncParsableCommand {
             }
             // Notices concern the individuals this pharmacy notifies: unsecured exposure, not a covered entity's patients.
             let notifiable = package.notifiable
-            let elements = Array(Set(notifiable.flatMap { $0.elements.compactMap(DataElement.init(rawValue:)) })).sorted()
+            var names = Set<String>()
+            for a in notifiable where !a.elements.isSubset(of: names) { names.formUnion(a.elements) }
+            let elements = names.compactMap(DataElement.init(rawValue:)).sorted()
             let obligations = package.obligations
             // Letters are dated the day they are produced (the deadline is in the obligations).
             let letterDay = String(AuditLog.timestamp(Date()).prefix(10))
@@ -247,8 +249,10 @@ struct IncidentCommand: AsyncParsableCommand {
                 try write("regulator-notice-\(state).txt", Data(Notices.regulatorNotice(
                     facts, state: state, regulator: o.recipient, residents: package.notifiableResidents[state] ?? 0, elements: elements, letterDate: letterDay).utf8))
             }
-            // Letters: to each individual (and a copy to a caregiver on record), with that person's own elements.
+            // Letters: to each individual (and a copy to a caregiver on record), with that person's own elements. They are
+            // prepared first and audited, naming every patient, before any of them is written.
             var disclosed: [String] = []
+            var pending: [(name: String, private: Bool, data: Task<Data, any Error>)] = []
             func letters(for patients: [String]) async throws -> [Letter] {
                 let list = try await BreachResponse.letters(store, package, patients: patients)
                 disclosed += BreachResponse.disclosed(list)
@@ -261,35 +265,40 @@ struct IncidentCommand: AsyncParsableCommand {
                 let notify = notifiable.map(\.patient)
                 let merge = try await BreachResponse.mailMerge(store, package, patients: notify)
                 disclosed += merge.disclosed
-                try write("mail-merge.csv.srxf", try SealedFile.seal(Data(merge.csv), to: key, recipientID: vendor))
-                var html = ""
-                var text: [String] = []
+                let csv = merge.csv
+                // Sealing hundreds of megabytes takes seconds: on the other core, while the rest is prepared and audited.
+                pending.append(("mail-merge.csv.srxf", false, Task.detached { try SealedFile.seal(Data(csv), to: key, recipientID: vendor) }))
                 let bundle = notify.count <= bundleLimit
-                if bundle {
+                if bundle, !notify.isEmpty {
+                    var html = ""
+                    var text: [String] = []
                     for l in try await letters(for: notify) {
                         html += Notices.letterHTML(l, facts, date: letterDay) + "\n<div style=\"page-break-after: always\"></div>\n"
                         text += Notices.letterText(l, facts, date: letterDay) + ["\u{0C}"]
                     }
-                }
-                if bundle, !notify.isEmpty {
-                    try write("letters.html.srxf", try SealedFile.seal(Data(html.utf8), to: key, recipientID: vendor))
-                    try write("letters.pdf.srxf", try SealedFile.seal(MinimalPDF.document(lines: text), to: key, recipientID: vendor))
+                    let sealedHTML = try SealedFile.seal(Data(html.utf8), to: key, recipientID: vendor)
+                    let sealedPDF = try SealedFile.seal(MinimalPDF.document(lines: text), to: key, recipientID: vendor)
+                    pending.append(("letters.html.srxf", false, Task { sealedHTML }))
+                    pending.append(("letters.pdf.srxf", false, Task { sealedPDF }))
                 }
                 say("Letters: \(notify.count) individual(s)\(bundle ? "" : " (more than \(bundleLimit): letters are generated per patient with --letter; the mail-merge file is complete)"), sealed to \(vendor)'s key")
             } else if letter.isEmpty {
                 say("No --vendor: letters and the mail-merge file (they hold names and addresses) were not written.")
             }
+            let notified = Set(letter.isEmpty ? [] : notifiable.map(\.patient))
             for p in letter {
-                guard notifiable.contains(where: { $0.patient == p }) else { throw CLIError("Patient \(p) is not among the individuals \(id) notifies") }
+                guard notified.contains(p) else { throw CLIError("Patient \(p) is not among the individuals \(id) notifies") }
                 for l in try await letters(for: [p]) {
                     let name = "letter-\(l.letterID)"
-                    try write("\(name).html", Data(Notices.letterHTML(l, facts, date: letterDay).utf8), private: true)
-                    try write("\(name).pdf", Notices.letterPDF(l, facts, date: letterDay), private: true)
+                    let html = Data(Notices.letterHTML(l, facts, date: letterDay).utf8), pdf = Notices.letterPDF(l, facts, date: letterDay)
+                    pending.append(("\(name).html", true, Task { html }))
+                    pending.append(("\(name).pdf", true, Task { pdf }))
                 }
             }
             try await store.recordAdminEvent(
                 action: "incident-documents", tenant: package.incident.tenant, patients: Array(Set(disclosed)),
-                detail: "incident \(id): \(written.count) files written to \(dir.path)\(vendor.map { ", letters sealed to \($0)" } ?? "")")
+                detail: "incident \(id): \(written.count + pending.count) files written to \(dir.path)\(vendor.map { ", letters sealed to \($0)" } ?? "")")
+            for p in pending { try write(p.name, try await p.data.value, private: p.private) }
             for w in written { say("wrote \(dir.appendingPathComponent(w).path)") }
         }
     }
