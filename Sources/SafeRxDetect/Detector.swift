@@ -199,7 +199,7 @@ public final class Detector {
                 }
                 f.blocked = true
                 out.append(f)
-            case .distinctPatients(let roles, let types, let window, let threshold, let othersOnly):
+            case .distinctPatients(_, let types, let window, let threshold, let othersOnly):
                 guard ruleRoles[i] & roleBit != 0 else { continue }
                 let named = patients(e, types: types)
                 let patients = othersOnly ? named.filter { $0 != e.actorPatient } : named
@@ -215,7 +215,7 @@ public final class Detector {
                 }
                 f.blocked = true
                 out.append(f)
-            case .volumeBaseline(let roles, let window, let factor, let minimum, let dayCount):
+            case .volumeBaseline(_, let window, let factor, let minimum, let dayCount):
                 guard ruleRoles[i] & roleBit != 0, !actor.open[i] else { continue }
                 var w = actor.windows[i] ?? PatientWindow(window: window)
                 w.expire(now: max(now, e.time))
@@ -230,7 +230,7 @@ public final class Detector {
                 }
                 f.blocked = true
                 out.append(f)
-            case .unconsentedRelease(let roles):
+            case .unconsentedRelease:
                 guard ruleRoles[i] & roleBit != 0 else { continue }
                 let missing = e.patients.filter {
                     !context.hasAuthorization(tenant: e.tenant, client: e.actor, patient: $0, purpose: e.purpose, at: e.time)
@@ -267,7 +267,7 @@ public final class Detector {
                 })
                 actor.open[i] = true
 
-            case .distinctPatients(let roles, let types, let window, let threshold, let othersOnly):
+            case .distinctPatients(_, let types, let window, let threshold, let othersOnly):
                 guard touching, ruleRoles[i] & roleBit != 0 else { continue }
                 let named = patients(e, types: types)
                 let patients = othersOnly ? named.filter { $0 != e.actorPatient } : named
@@ -285,7 +285,7 @@ public final class Detector {
                     actor.open[i] = true
                 }
 
-            case .volumeBaseline(let roles, let window, let factor, let minimum, let dayCount):
+            case .volumeBaseline(_, let window, let factor, let minimum, let dayCount):
                 guard touching, ruleRoles[i] & roleBit != 0 else { continue }
                 if actor.days[i] == nil { actor.days[i] = DailyVolume(keep: dayCount) }
                 actor.days[i]!.add(e.patients, time: e.time)
@@ -303,7 +303,7 @@ public final class Detector {
                     actor.open[i] = true
                 }
 
-            case .denials(let bySource, let roles, let window, let threshold):
+            case .denials(let bySource, _, let window, let threshold):
                 guard !e.succeeded, e.status == 401 || e.status == 403 || e.status == 404 || e.status == 429 else { continue }
                 if ruleRoles[i] & roleBit == 0 { continue }
                 let who: String
@@ -343,7 +343,7 @@ public final class Detector {
                 })
                 actor.open[i] = true
 
-            case .newSourceBulk(let roles, let window, let threshold):
+            case .newSourceBulk(_, let window, let threshold):
                 guard ruleRoles[i] & roleBit != 0 else { continue }
                 if actor.known == nil { actor.known = KnownSources(firstSeen: e.time) }
                 let isNew = actor.known!.learn(source: e.source, agent: e.agent)
@@ -367,7 +367,7 @@ public final class Detector {
                     actor.open[i] = true
                 }
 
-            case .unconsentedRelease(let roles):
+            case .unconsentedRelease:
                 guard touching, ruleRoles[i] & roleBit != 0 else { continue }
                 let missing = e.patients.filter {
                     !context.hasAuthorization(tenant: e.tenant, client: e.actor, patient: $0, purpose: e.purpose, at: e.time)

@@ -201,12 +201,11 @@ public enum BreachResponse {
         return results.compactMap { $0 }
     }
 
-    /// The letter to recipient `k` of a chunk (`elements` sorted).
-    static func letter(
-        _ incident: String, _ k: Int, _ r: PharmacyStore.LetterRecipient, _ a: AffectedIndividual, elements: [DataElement]
-    ) -> Letter {
+    /// The letter to `r` (`elements` sorted). Its id is the same whichever way it is produced: the incident and
+    /// patient, plus the caregiver's own record for a copy to a caregiver.
+    static func letter(_ incident: String, _ r: PharmacyStore.LetterRecipient, _ a: AffectedIndividual, elements: [DataElement]) -> Letter {
         Letter(
-            letterID: "\(incident)-\(r.patient)\(r.caregiverOf == nil ? "" : "-c\(k)")", patientID: r.patient, recipientName: r.name,
+            letterID: "\(incident)-\(r.patient)\(r.caregiverOf == nil ? "" : "-c-\(r.recipientPatient)")", patientID: r.patient, recipientName: r.name,
             onBehalfOf: r.caregiverOf, addressLines: r.lines, city: r.city, state: r.state, postalCode: r.postal, elements: elements,
             firstExposure: a.first, lastExposure: a.last, recipientPatientID: r.caregiverOf == nil ? nil : r.recipientPatient)
     }
@@ -217,8 +216,8 @@ public enum BreachResponse {
         let byPatient = Dictionary(uniqueKeysWithValues: p.scope.affected.map { ($0.patient, $0) })
         let tenant = p.incident.tenant, id = p.incident.id
         return try await inChunks(patients) { chunk in
-            try await store.letterRecipients(tenant: tenant, patients: chunk).enumerated().compactMap { k, r in
-                byPatient[r.patient].map { letter(id, k, r, $0, elements: $0.elements.compactMap(DataElement.init(rawValue:)).sorted()) }
+            try await store.letterRecipients(tenant: tenant, patients: chunk).compactMap { r in
+                byPatient[r.patient].map { letter(id, r, $0, elements: $0.elements.compactMap(DataElement.init(rawValue:)).sorted()) }
             }
         }.flatMap { $0 }
     }
@@ -245,7 +244,7 @@ public enum BreachResponse {
             part.disclosed.reserveCapacity(recipients.count)
             // Most letters share a handful of element lists: sort and word each once.
             var worded: [Set<String>: ([DataElement], String)] = [:]
-            for (k, r) in recipients.enumerated() {
+            for r in recipients {
                 guard let i = index[r.patient] else { continue }
                 let a = affected[i]
                 let w = worded[a.elements] ?? {
@@ -254,7 +253,7 @@ public enum BreachResponse {
                     worded[a.elements] = w
                     return w
                 }()
-                Notices.appendMailMergeRow(letter(id, k, r, a, elements: w.0), involved: w.1, to: &part.csv)
+                Notices.appendMailMergeRow(letter(id, r, a, elements: w.0), involved: w.1, to: &part.csv)
                 part.letters += 1
                 part.disclosed.append(r.caregiverOf == nil ? r.patient : r.recipientPatient)
             }

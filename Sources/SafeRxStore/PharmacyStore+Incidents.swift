@@ -127,7 +127,7 @@ struct LetterContact: Equatable {
     var state: String
     var postal: String
 
-    /// From a Patient resource: the first name, and the home address (else the first).
+    /// From a Patient resource: its first name entry, and its home address (else the first address).
     init(_ json: JSON) {
         let n = json["name"]?.arrayValue?.first
         name = ((n?["given"]?.arrayValue?.compactMap(\.stringValue) ?? []) + [n?["family"]?.stringValue ?? ""]).joined(separator: " ")
@@ -446,7 +446,7 @@ extension PharmacyStore {
         // Read without holding the writer; only records written before patient_meta existed need a write.
         var out = try await run { db -> [Residence?] in
             var out = [Residence?](repeating: nil, count: patients.count)
-            // Patient ids are ASCII (FHIR ids), so SQLite's binary order is the order of their UTF-8 bytes.
+            // SQLite's binary collation orders ids by their UTF-8 bytes, as lexicographicallyPrecedes on .utf8 does.
             let sorted = zip(patients, patients.dropFirst()).allSatisfy { $0.utf8.lexicographicallyPrecedes($1.utf8) }
             if patients.count > 20_000, sorted, let first = patients.first, let last = patients.last {
                 // Many patients, in order (as a scope lists them): one ordered pass over their key range, merged.
@@ -459,7 +459,7 @@ extension PharmacyStore {
                 while i < patients.count, let row = try rows.next() {
                     let id: String = row[0]
                     while i < patients.count, patients[i].utf8.lexicographicallyPrecedes(id.utf8) { i += 1 }
-                    if i < patients.count, patients[i] == id {
+                    if i < patients.count, patients[i].utf8.elementsEqual(id.utf8) {
                         out[i] = Residence(state: row[1], postal: row[2], ssn: row[3])
                         i += 1
                     }

@@ -228,6 +228,12 @@ struct BreachResponseTests {
             return Dictionary(uniqueKeysWithValues: table.dropFirst().filter { $0[3].isEmpty }.map { ($0[1], $0) })
         }
         let before = try await rows()
+        // A letter has the same id in the mail merge as when produced on its own (caregivers' copies included).
+        let merged = try await BreachResponse.mailMerge(server.store, package, patients: package.notifiable.map(\.patient))
+        let mergedIDs = Set(CSV.rows(String(decoding: merged.csv, as: UTF8.self)).dropFirst().map { $0[0] })
+        var single: [String] = []
+        for p in package.notifiable.map(\.patient) { single += try await BreachResponse.letters(server.store, package, patients: [p]).map(\.letterID) }
+        #expect(Set(single) == mergedIDs && single.count == merged.letters && single.contains { $0.contains("-c-") }, "\(single) vs \(mergedIDs)")
         #expect(Set(before.keys) == Set(ids).subtracting(["pat-0004"]), "a deleted patient gets no letter")
         #expect(before["pat-0003"]?[4...8] == ["77 Quillfeather Lane", "Unit 9", "Dover", "DE", "19901"], "the contact follows the update")
         for id in ["pat-0001", "pat-0002", "pat-0005", "pat-0006"] {
