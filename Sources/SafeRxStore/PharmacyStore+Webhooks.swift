@@ -32,16 +32,19 @@ public struct WebhookEvent: Sendable {
 }
 
 /// How webhook deliveries are retried: exponential backoff from ``baseDelay`` (doubling, capped at ``maxDelay``)
-/// with jitter (each delay drawn from [½, 1] of its value), until ``maxAge`` after the event, then dead-lettered.
+/// with jitter (each delay drawn from [½, 1] of its value), until ``maxAge`` after the event, then dead-lettered;
+/// never before ``minAttempts`` tries (an event that aged while SafeRx was down still gets them).
 public struct WebhookRetryPolicy: Sendable {
     public var baseDelay: TimeInterval
     public var maxDelay: TimeInterval
     public var maxAge: TimeInterval
+    public var minAttempts: Int
 
-    public init(baseDelay: TimeInterval = 30, maxDelay: TimeInterval = 3600, maxAge: TimeInterval = 24 * 3600) {
+    public init(baseDelay: TimeInterval = 30, maxDelay: TimeInterval = 3600, maxAge: TimeInterval = 24 * 3600, minAttempts: Int = 3) {
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
         self.maxAge = maxAge
+        self.minAttempts = minAttempts
     }
 
     /// The delay before attempt `attempts + 1`, after `attempts` failures.
@@ -126,7 +129,7 @@ extension PharmacyStore {
     }
 
     /// Records one delivery attempt: delivered on a 2xx, else retried per `policy` or dead-lettered once the event
-    /// is older than `policy.maxAge`.
+    /// is older than `policy.maxAge` and was tried `policy.minAttempts` times.
     public func recordWebhookAttempt(
         id: String, status: Int?, error: String?, policy: WebhookRetryPolicy, now: Date = Date()
     ) async throws(FHIRError) -> WebhookEvent.State {
@@ -138,7 +141,8 @@ extension PharmacyStore {
             let created: Double = row["created"]
             let ok = status.map { (200..<300).contains($0) } ?? false
             let next = now.addingTimeInterval(policy.delay(afterFailures: attempts))
-            let state: WebhookEvent.State = ok ? .delivered : (next.timeIntervalSince1970 - created > policy.maxAge ? .dead : .pending)
+            let expired = next.timeIntervalSince1970 - created > policy.maxAge && attempts >= policy.minAttempts
+            let state: WebhookEvent.State = ok ? .delivered : (expired ? .dead : .pending)
             try db.execute(
                 sql: """
                     UPDATE webhook_event SET attempts = ?, state = ?, next_attempt = ?, last_status = ?, last_error = ?, delivered = ?

@@ -33,8 +33,8 @@ struct Keys: AsyncParsableCommand {
                 kept as <key file>.previous: delete it once no backup made before the rotation is needed.
                 --tenant     new tenant keys; every patient data key is re-wrapped, no data is touched.
                 --reencrypt  new data key versions; every stored resource version is re-encrypted in small \
-                transactions, with a progress bar. Interrupted runs resume. Old versions stay readable until the \
-                last row has moved, then they are destroyed.
+                transactions, with a progress bar, then usernames and the sealed letter contacts. Interrupted runs \
+                resume. Old versions stay readable until the last row has moved, then they are destroyed.
                 Several may be given; they run in that order.
                 """)
         @OptionGroup var data: DataOptions

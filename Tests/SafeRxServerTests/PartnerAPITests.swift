@@ -158,6 +158,8 @@ struct PartnerAPITests {
                 #expect(d >= full * 0.5 && d <= full)
             }
         }
+        // Dead-lettered once too old, but never before three tries (an event that aged while SafeRx was down).
+        #expect(p.minAttempts == 3)
         // Attempts over 24 hours with the defaults: about 30 s, 1, 2, 4, ... minutes, then hourly.
         var t = 0.0, attempts = 0
         while t < 86400 { attempts += 1; t += min(3600, 30 * pow(2, Double(attempts - 1))) }
