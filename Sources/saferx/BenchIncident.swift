@@ -16,9 +16,10 @@ extension Bench {
             discussion: """
                 Builds a throw-away store (not timed): --affected encrypted Patient records, an audit history of one staff read for each of \
                 --patients patients, and a stolen partner credential's searches (100 patients each) over the affected ones. Then times, end to end, \
-                what `saferx incident report` and `documents --vendor` do: verify the whole audit chain, compute the exact scope, residence and \
-                obligations, and write the complete mail-merge CSV sealed to a print vendor (letters themselves are produced per patient on demand \
-                above 10,000). Needs disk: about 700 bytes per audit record. Build with -c release.
+                what `saferx incident report` and `documents --vendor` do: verify the audit chain (the incident's window between its signed \
+                checkpoints), compute the exact scope, residence and obligations, build the complete mail-merge CSV, audit its disclosure naming \
+                every patient and seal it to a print vendor (letters themselves are produced per patient on demand above 10,000). --keep and \
+                --reuse time again on the same store without building it. Needs disk: about 700 bytes per audit record. Build with -c release.
                 """)
         @Option(name: .customLong("data"), help: "Directory for the throw-away store (default: the system's temporary directory).") var data: String?
         @Option(help: "Patients whose reads make up the audit history.") var patients = 10_000_000
