@@ -72,6 +72,12 @@ public enum AuditVerifier {
         return (seq, prev, time, tenant)
     }
 
+    /// Whether `signature` is the audit key's signature of the checkpoint (or head) `seq`, `hash`, `time`.
+    static func isSigned(_ seq: Int64, _ hash: String, _ time: String, _ signature: String, by publicKey: Curve25519.Signing.PublicKey) -> Bool {
+        guard let s = Data(base64Encoded: signature) else { return false }
+        return publicKey.isValidSignature(s, for: Data(AuditLog.checkpointMessage(seq: seq, hash: hash, time: time).utf8))
+    }
+
     /// Verifies only the records `from...to` (an incident's window), anchored on the signed checkpoints around them:
     /// the chain is recomputed from the last checkpoint before `from` (its signed hash is the starting link) to the
     /// first checkpoint at or after `to` (whose signed hash it must reach), checking every checkpoint in between. A
@@ -86,10 +92,7 @@ public enum AuditVerifier {
             result.reason = why
             return result
         }
-        func signed(_ seq: Int64, _ hash: String, _ time: String, _ sig: String) -> Bool {
-            guard let s = Data(base64Encoded: sig) else { return false }
-            return publicKey.isValidSignature(s, for: Data(AuditLog.checkpointMessage(seq: seq, hash: hash, time: time).utf8))
-        }
+        func signed(_ seq: Int64, _ hash: String, _ time: String, _ sig: String) -> Bool { isSigned(seq, hash, time, sig, by: publicKey) }
         var expected: Int64 = 1
         var prev = AuditLog.genesisHash
         if let cp = try Row.fetchOne(db, sql: "SELECT seq, hash, time, signature FROM audit_checkpoint WHERE seq < ? ORDER BY seq DESC LIMIT 1", arguments: [from]) {
@@ -131,6 +134,10 @@ public enum AuditVerifier {
         if closing == nil, let head = signedHead, head.seq >= to {
             guard signed(head.seq, head.hash, head.time, head.signature) else { return bad(head.seq, "audit-head.json has an invalid signature") }
             guard head.seq <= end else { return bad(end + 1, "log truncated: the signed head covers \(head.seq) but the log ends at \(end)") }
+            // The head is the only signature over a tail whose checkpoints were removed: a re-chained tail differs from it.
+            guard try String.fetchOne(db, sql: "SELECT hash FROM audit_log WHERE seq = ?", arguments: [head.seq]) == head.hash else {
+                return bad(head.seq, "record differs from the signed head")
+            }
         }
         return result
     }
@@ -173,10 +180,7 @@ public enum AuditVerifier {
             result.records += 1
         }
         let last = expected - 1
-        func signed(_ seq: Int64, _ hash: String, _ time: String, _ sig: String) -> Bool {
-            guard let s = Data(base64Encoded: sig) else { return false }
-            return publicKey.isValidSignature(s, for: Data(AuditLog.checkpointMessage(seq: seq, hash: hash, time: time).utf8))
-        }
+        func signed(_ seq: Int64, _ hash: String, _ time: String, _ sig: String) -> Bool { isSigned(seq, hash, time, sig, by: publicKey) }
         for row in try Row.fetchAll(db, sql: "SELECT seq, hash, time, signature FROM audit_checkpoint ORDER BY seq") {
             let seq: Int64 = row[0]
             let hash: String = row[1]

@@ -2,6 +2,7 @@ import Foundation
 import SafeRxAudit
 import SafeRxBreach
 import SafeRxModel
+import SafeRxPolicy
 import SafeRxStore
 
 /// Breach response as a service: the incident package (scope, residence, assessment, obligations) that the command
@@ -216,7 +217,7 @@ public enum BreachResponse {
         let byPatient = Dictionary(uniqueKeysWithValues: p.scope.affected.map { ($0.patient, $0) })
         let tenant = p.incident.tenant, id = p.incident.id
         return try await inChunks(patients) { chunk in
-            try await store.letterRecipients(tenant: tenant, patients: chunk).compactMap { r in
+            try await store.letterRecipients(.system(reason: "incident \(id) letters", tenant: tenant), patients: chunk).compactMap { r in
                 byPatient[r.patient].map { letter(id, r, $0, elements: $0.elements.compactMap(DataElement.init(rawValue:)).sorted()) }
             }
         }.flatMap { $0 }
@@ -238,7 +239,7 @@ public enum BreachResponse {
         let affected = p.scope.affected
         let tenant = p.incident.tenant, id = p.incident.id
         let parts = try await inChunks(patients) { chunk in
-            let recipients = try await store.letterRecipients(tenant: tenant, patients: chunk)
+            let recipients = try await store.letterRecipients(.system(reason: "incident \(id) mail merge", tenant: tenant), patients: chunk)
             var part = MailMerge(csv: [], letters: 0, disclosed: [])
             part.csv.reserveCapacity(recipients.count * 280)
             part.disclosed.reserveCapacity(recipients.count)

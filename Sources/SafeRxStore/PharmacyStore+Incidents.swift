@@ -3,8 +3,8 @@ import GRDB
 import Logging
 import SafeRxAudit
 import SafeRxModel
-import SafeRxVault
 import SafeRxPolicy
+import SafeRxVault
 
 /// A declared breach incident: the day it was discovered and what is known.
 public struct Incident: Sendable, Codable, Equatable {
@@ -598,23 +598,28 @@ extension PharmacyStore {
 
     /// Name and postal address of patients, decrypted for the letters (a system read, audited by the caller with
     /// every patient named); and who receives a copy on their behalf (an active caregiver grant with full access).
-    public func letterRecipients(tenant: String, patients: [String]) async throws(FHIRError) -> [LetterRecipient] {
-        try await run { [self] db in
+    public func letterRecipients(_ scope: AccessScope, patients: [String]) async throws(FHIRError) -> [LetterRecipient] {
+        // Letters are a system job over one tenant (the caller audits the disclosure naming every patient).
+        guard scope.systemReason != nil, scope.tenant != "*" else { throw .forbidden("Letters are produced by a system job for one pharmacy") }
+        let tenant = scope.tenant
+        return try await run { [self] db in
             var out: [LetterRecipient] = []
             out.reserveCapacity(patients.count)
-            // The sealed contacts beside the records, each patient's data key read with it (a bulk job uses each key
-            // once: no second lookup, no caching); the current Patient record for those without one (written before
-            // contacts were kept). Names and addresses leave only in the sealed letters, audited by the caller.
+            // The sealed contacts beside the current, undeleted records the scope admits, each patient's data key read
+            // with it (a bulk job uses each key once: no second lookup, no caching); through the scoped read of the
+            // records themselves for those without one (written before contacts were kept).
+            let (visible, visibleArgs) = Self.scopePredicate(scope, type: .patient, alias: "v")
             func contacts(_ ids: [String]) throws -> [String: LetterContact] {
                 var found: [String: LetterContact] = [:]
                 found.reserveCapacity(ids.count)
                 let marks = ids.map { _ in "?" }.joined(separator: ",")
                 for row in try Row.fetchAll(
                     db, sql: """
-                        SELECT m.patient_id, m.contact, k.wrapped, k.tenant_key_version FROM patient_meta m
+                        SELECT m.patient_id, m.contact, k.wrapped, k.tenant_key_version FROM resource_version v
+                        JOIN patient_meta m ON m.tenant = v.tenant AND m.patient_id = v.id
                         LEFT JOIN data_key k ON k.tenant = m.tenant AND k.owner = m.patient_id AND k.version = m.contact_key_version
-                        WHERE m.tenant = ? AND m.contact IS NOT NULL AND m.patient_id IN (\(marks))
-                        """, arguments: StatementArguments([tenant] + ids)!)
+                        WHERE (\(visible)) AND v.current = 1 AND v.deleted = 0 AND m.contact IS NOT NULL AND v.id IN (\(marks))
+                        """, arguments: StatementArguments(visibleArgs + ids)!)
                 {
                     let id: String = row[0]
                     let context = LetterContact.context(tenant, id)
@@ -629,16 +634,10 @@ extension PharmacyStore {
                 }
                 let rest = ids.filter { found[$0] == nil }
                 guard !rest.isEmpty else { return found }
-                let rows = try Row.fetchAll(
-                    db, sql: """
-                        SELECT id, version, body, key_owner FROM resource_version
-                        WHERE type = 'Patient' AND tenant = ? AND current = 1 AND deleted = 0 AND id IN (\(rest.map { _ in "?" }.joined(separator: ",")))
-                        """, arguments: StatementArguments([tenant] + rest)!)
-                for row in rows {
-                    let id: String = row[0]
-                    guard let body: Data = row[2] else { continue }
-                    let plain = try keys.open(db, tenant: tenant, owner: row[3], body, context: Self.cipherContext(tenant, .patient, id, row[1]))
-                    found[id] = LetterContact(try JSON.parse(plain))
+                for r in try scopedRows(
+                    db, scope, type: .patient, where: "v.current = 1 AND v.deleted = 0 AND v.id IN (\(rest.map { _ in "?" }.joined(separator: ",")))", rest)
+                {
+                    if let json = r.json { found[r.id] = LetterContact(json) }
                 }
                 return found
             }

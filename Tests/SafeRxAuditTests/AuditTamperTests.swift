@@ -68,6 +68,33 @@ import Testing
         #expect(try !f.verify().ok, "the whole chain still fails")
     }
 
+    @Test("A segment whose closing checkpoint was removed and its tail re-chained is caught by the signed head")
+    func segmentRechainedTail() throws {
+        let f = try Fixture(records: 60, checkpointAt: [20, 40, 60])
+        let head = SignedHead.read(from: f.dir.appendingPathComponent("audit-head.json"))
+        #expect(head?.seq == 60)
+        func segment() throws -> AuditVerification {
+            try f.db.read { db in try AuditVerifier.verifySegment(db, publicKey: f.signingKey.publicKey, head: head, from: 45, to: 55) }
+        }
+        #expect(try segment().ok)
+        // Edit record 50, then rewrite every later record's link and hash, and drop the checkpoint that would differ.
+        let rows: [(seq: Int64, body: String, hash: String)] = try f.db.read { db in
+            try Row.fetchAll(db, sql: "SELECT seq, body, hash FROM audit_log WHERE seq >= 49 ORDER BY seq").map { ($0[0], $0[1], $0[2]) }
+        }
+        var prev = rows[0].hash
+        for (old, row) in zip(rows, rows.dropFirst()) {
+            var newBody = row.body.replacingOccurrences(of: old.hash, with: prev)
+            if row.seq == 50 { newBody = newBody.replacingOccurrences(of: "\"p50\"", with: "\"p99\"") }
+            let hash = AuditLog.hash(prev: prev, body: newBody)
+            try f.tamper("UPDATE audit_log SET body = ?, hash = ? WHERE seq = ?", [newBody, hash, row.seq])
+            prev = hash
+        }
+        try f.tamper("DELETE FROM audit_checkpoint WHERE seq = 60")
+        let r = try segment()
+        #expect(!r.ok && r.firstBad == 60 && r.reason?.contains("signed head") == true, "\(r)")
+        #expect(try !f.verify().ok, "the whole chain fails too")
+    }
+
     @Test("an intact log verifies") func intact() throws {
         let f = try Fixture()
         let r = try f.verify()
