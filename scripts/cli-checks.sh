@@ -20,12 +20,23 @@ has() { grep "$@" > /dev/null; }
 
 "$bin" users add --username alice --role pharmacist --tenant t1 > add.txt
 grep -q "Password (shown once)" add.txt && check "users add prints a generated password once"
-"$bin" users add --username pat --role patient --tenant t1 --patient p1 > /dev/null
+"$bin" users add --username pat --role technician --tenant t1 > /dev/null
+if "$bin" users add --username ghost --role patient --tenant t1 --patient pat-9999 > out.txt 2>&1; then fail "a patient account for a patient that does not exist"; fi
+grep -q "No Patient/pat-9999 in tenant t1" out.txt && [ "$(wc -l < out.txt)" -eq 1 ] && check "users add refuses a patient account without a patient record, in one line"
 "$bin" users list | has "^alice	pharmacist	t1" && check "users list"
 token=$("$bin" token --user alice)
 [ "$(echo "$token" | tr -cd '.' | wc -c)" -eq 2 ] && check "token prints a JWT"
 if "$bin" token --user alice --scope 'nonsense' > /dev/null 2>&1; then fail "malformed scope accepted"; else check "malformed scope refused"; fi
 "$bin" users disable alice | has Disabled && check "users disable"
+"$bin" clients add --client-id tele-two --role partner --name "Tele Two" --tenant t1 > client.txt && grep -q "Client secret (shown once)" client.txt \
+  && "$bin" clients list | has "^tele-two	partner	t1	Tele Two	active" && "$bin" clients rotate-secret tele-two | has "New client secret" \
+  && "$bin" clients disable tele-two | has "Disabled client" && "$bin" users list | has "^tele-two (client)	partner	t1	-	disabled" \
+  && check "clients add, list, rotate-secret, disable"
+if "$bin" users disable tele-two > out.txt 2>&1; then fail "users disable took a client id"; fi
+grep -q "is an API client, not a user: saferx clients disable tele-two" out.txt && check "users disable names the command for an API client"
+if "$bin" users add --username p2 --role partner --tenant t1 > out.txt 2>&1; then fail "a partner password user"; fi
+grep -q "saferx clients add" out.txt && check "users add refuses partner password users and names clients add"
+"$bin" users reset-password pat --reason "forgot it, identity checked in person" | has "Password (shown once)" && check "users reset-password"
 if "$bin" token --user alice > /dev/null 2>&1; then fail "token for disabled user"; else check "no token for a disabled user"; fi
 [ "$(stat -c %a saferx-data/saferx.sqlite)" = "600" ] && [ "$(stat -c %a saferx-data)" = "700" ] \
   && [ "$(stat -c %a secrets/master.key)" = "600" ] && [ ! -e saferx-data/keys ] && check "store and master key are private, no key in the data directory"
@@ -54,6 +65,9 @@ grep -q "unknown role 'janitor'" out.txt && check "detect check names the error 
 "$bin" alerts list | has "^0 open alert" && "$bin" alerts stats | has "no alerts yet" && check "alerts list and stats on a store without alerts"
 "$bin" honeytokens plant --tenant t1 --count 2 | has "^Planted 2" && "$bin" honeytokens list --tenant t1 | has "^2 honeytoken patient" \
   && check "honeytokens plant and list"
+"$bin" keys rotate --reencrypt > /dev/null 2>&1 && "$bin" honeytokens list --tenant t1 | has "^2 honeytoken patient" \
+  && "$bin" keys rotate --master > /dev/null && "$bin" keys rotate --master > /dev/null && "$bin" backup verify nightly.srxb | has "^OK" \
+  && check "after re-encryption honeytokens still open; two more master rotations and a backup from before still verifies"
 "$bin" detect replay --from 2020-01-01 2> /dev/null | has "^Replayed [0-9]* audit records .*: 0 alert" && check "detect replay runs the rules over history (planting raises nothing)"
 if "$bin" actors reinstate alice --reason "nothing to lift here" > out.txt 2>&1; then fail "reinstated an actor who is not suspended"; fi
 grep -q "is not suspended" out.txt && check "actors reinstate refuses an actor who is not suspended"

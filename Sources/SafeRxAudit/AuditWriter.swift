@@ -52,10 +52,19 @@ public actor AuditWriter {
 
     /// Signs the head now if it moved (called on a timer and at shutdown).
     public func checkpoint() async {
-        do {
-            try await writer.write { [log] db in _ = try log.checkpoint(db) }
-        } catch {
-            logger.error("audit checkpoint failed", metadata: ["error": "\(type(of: error))"])
+        // In a task of its own: the checkpoint at shutdown runs in a cancelled task, and GRDB's async write would
+        // refuse to start there (the records are committed; only their signed checkpoint would be missing).
+        let writer = self.writer, log = self.log
+        let failure = await Task.detached { () -> (any Error)? in
+            do {
+                try await writer.write { db in _ = try log.checkpoint(db) }
+                return nil
+            } catch {
+                return error
+            }
+        }.value
+        if let failure {
+            logger.error("audit checkpoint failed", metadata: ["error": "\(type(of: failure))"])
         }
     }
 

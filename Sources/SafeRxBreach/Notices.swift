@@ -76,6 +76,12 @@ public struct Letter: Sendable, Codable {
 public enum Notices {
     static func day(_ s: String) -> String { CivilDate(s)?.longForm ?? s }
 
+    /// "on December 2, 2026" for one day, "between December 1, 2026 and December 2, 2026" for more.
+    static func period(_ start: String, _ end: String) -> String {
+        let a = day(start), b = day(end)
+        return a == b ? "on \(a)" : "between \(a) and \(b)"
+    }
+
     static func list(_ items: [String]) -> String {
         switch items.count {
         case 0: ""
@@ -91,7 +97,7 @@ public enum Notices {
         let whose = l.onBehalfOf == nil ? "your" : "their"
         let medical = l.elements.contains { $0.isMedical }
         var steps = [
-            "Review the statements you receive from your health insurer and pharmacy, and tell us about any prescription or visit you do not recognise.",
+            "Review the statements you receive from your health insurer and pharmacy, and tell us about any prescription or visit you do not recognize.",
             "Be wary of calls, e-mails or texts that mention \(whose) prescriptions and ask for information or payment; we will never ask for a password.",
         ]
         if l.elements.contains(.ssn) || l.elements.contains(.birthDate) {
@@ -100,7 +106,7 @@ public enum Notices {
         if l.elements.contains(.contact) { steps.append("Expect that scammers may use \(whose) phone number or e-mail address, and do not open links in unexpected messages.") }
         return [
             ("What happened",
-             "\(f.whatHappened) The information was accessed between \(day(l.firstExposure)) and \(day(l.lastExposure)). We discovered this on \(day(f.discovered))."),
+             "\(f.whatHappened) The information was accessed \(period(l.firstExposure, l.lastExposure)). We discovered this on \(day(f.discovered))."),
             ("What information was involved",
              (l.onBehalfOf == nil ? "Your information that was involved: " : "The information of \(who) that was involved: ")
                 + "\(list(l.elements.map(\.label))). "
@@ -179,13 +185,13 @@ public enum Notices {
         """
         Notice of a data breach at \(f.pharmacy)
 
-        \(f.whatHappened) The information was accessed between \(day(f.breachStart)) and \(day(f.breachEnd)); we discovered it on \(day(f.discovered)).
+        \(f.whatHappened) The information was accessed \(period(f.breachStart, f.breachEnd)); we discovered it on \(day(f.discovered)).
 
         We could not reach \(unreachable) of the people involved by mail. If you are or were a patient of \(f.pharmacy), call \(f.tollFree) (toll-free, open for at least 90 days from the posting of this notice) to learn whether your information was involved.
 
         The information involved, depending on the person: \(list(elements.map(\.label))).
 
-        What you can do: review your insurer's and pharmacy's statements for prescriptions you do not recognise; be wary of calls or messages that mention your prescriptions.
+        What you can do: review your insurer's and pharmacy's statements for prescriptions you do not recognize; be wary of calls or messages that mention your prescriptions.
 
         What we are doing: \(f.whatWeAreDoing)
 
@@ -198,7 +204,7 @@ public enum Notices {
         """
         FOR IMMEDIATE RELEASE — \(f.pharmacy) notifies patients of a data breach
 
-        \(f.pharmacy) is notifying \(residents) residents of \(state) whose information was involved in a data breach. \(f.whatHappened) The information was accessed between \(day(f.breachStart)) and \(day(f.breachEnd)) and discovered on \(day(f.discovered)).
+        \(f.pharmacy) is notifying \(residents) residents of \(state) whose information was involved in a data breach. \(f.whatHappened) The information was accessed \(period(f.breachStart, f.breachEnd)) and discovered on \(day(f.discovered)).
 
         Information involved, depending on the person: \(list(elements.map(\.label))).
 
@@ -218,7 +224,7 @@ public enum Notices {
         \(f.pharmacy) reports a breach of the security of personal information involving \(residents) residents of \(state).
 
         What happened: \(f.whatHappened)
-        Dates: accessed between \(day(f.breachStart)) and \(day(f.breachEnd)); discovered \(day(f.discovered)).
+        Dates: accessed \(period(f.breachStart, f.breachEnd)); discovered \(day(f.discovered)).
         Information involved: \(list(elements.map(\.label))).
         Notice to residents: by first-class mail, planned for \(day(letterDate)); a copy of the letter is attached.
         What we are doing: \(f.whatWeAreDoing)
@@ -269,7 +275,7 @@ public enum Notices {
             "PHI detail: \(s("protectedHealthInformationDetail"))", "Description: \(s("briefDescription"))",
             "Safeguards in place before: \(s("safeguardsInPlacePriorToBreach"))", "Actions taken: \(s("actionsTakenInResponse"))",
             "Individual notice provided on: \(s("individualNoticeProvidedOn"))", "Substitute notice: \(s("substituteNoticeRequired"))",
-            "Media notice: \(s("mediaNoticeRequired"))", "State attorneys general: \(s("stateAttorneysGeneralNotified"))",
+            "Media notice: \(s("mediaNoticeRequired"))", "State attorneys general: \(s("stateAttorneysGeneralNotified").isEmpty ? "none required" : s("stateAttorneysGeneralNotified"))",
         ].joined(separator: "\n")
     }
 }

@@ -51,7 +51,12 @@ public struct StateRules: Sendable {
         public var verified: Bool { !lastVerified.isEmpty }
         /// "source BL, confidence med, not verified" — what a privacy officer must know before relying on the row.
         public var provenance: String {
-            "source \(source), confidence \(confidence), " + (verified ? "verified \(lastVerified)" : "not verified against the statute")
+            "source \(Self.sourceName(source)), confidence \(confidence), " + (verified ? "verified \(lastVerified)" : "not verified against the statute")
+        }
+
+        /// The table's source codes in words (`BL` is a Bloomberg Law 50-state summary of about 2021–22).
+        static func sourceName(_ code: String) -> String {
+            code.replacingOccurrences(of: "BL", with: "Bloomberg Law 50-state summary (2021–22)")
         }
     }
 

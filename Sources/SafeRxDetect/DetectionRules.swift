@@ -17,8 +17,10 @@ public struct DetectionRules: Sendable {
         /// the listed resource types (an audit search that names one).
         case honeytoken(ignore: [(role: String, action: String)], ignoreTypes: Set<String>)
         /// More than `threshold` distinct patients touched by one actor of `roles` within `window`, through resources
-        /// of `types` (all when `nil`); with `othersOnly`, patients other than the one the token acts for.
-        case distinctPatients(roles: Set<String>, types: Set<String>?, window: Int64, threshold: Int, othersOnly: Bool)
+        /// of `types` (all when `nil`), by records whose action is in `actions` (the file's `touchActions` when
+        /// `nil`: a rule with `"actions": ["break-glass"]` counts overrides); with `othersOnly`, patients other than
+        /// the one the token acts for.
+        case distinctPatients(roles: Set<String>, types: Set<String>?, window: Int64, threshold: Int, othersOnly: Bool, actions: Set<String>?)
         /// More distinct patients in the last `window` than `factor` × the actor's busiest earlier day (of the last
         /// `days`), and at least `minimum`.
         case volumeBaseline(roles: Set<String>, window: Int64, factor: Double, minimum: Int, days: Int)
@@ -42,6 +44,17 @@ public struct DetectionRules: Sendable {
         /// Suspend the actor at once (their tokens and sessions stop working before their next request).
         public var contain: Bool
         public var description: String
+
+        /// Whether records with `action` count toward this rule: its own `actions` for a distinct-patients rule that
+        /// names them, every action another rule counts for a honeytoken rule (a break-glass into a canary is
+        /// caught), else the file's `touchActions`.
+        @inline(__always) func counts(_ action: String, touchActions: Set<String>) -> Bool {
+            switch kind {
+            case .distinctPatients(_, _, _, _, _, let actions?): return actions.contains(action)
+            case .honeytoken: return true
+            default: return touchActions.contains(action)
+            }
+        }
     }
 
     public var rules: [Rule]
@@ -141,7 +154,7 @@ public struct DetectionRules: Sendable {
             for t in types where ResourceType(rawValue: t) == nil { throw DetectionRulesError("\(at): ignoreTypes: unknown resource type '\(t)'") }
             kind = .honeytoken(ignore: ignore, ignoreTypes: Set(types))
         case "distinct-patients":
-            try fields(["roles", "types", "window", "threshold", "count"])
+            try fields(["roles", "types", "window", "threshold", "count", "actions"])
             let count = o["count"]?.stringValue ?? "all"
             guard count == "all" || count == "others" else { throw DetectionRulesError("\(at): \"count\" must be \"all\" or \"others\"") }
             var types: Set<String>? = nil
@@ -151,9 +164,15 @@ public struct DetectionRules: Sendable {
                 for name in t where ResourceType(rawValue: name) == nil { throw DetectionRulesError("\(at): types: unknown resource type '\(name)'") }
                 types = Set(t)
             }
+            var actions: Set<String>? = nil
+            if o["actions"] != nil {
+                let a = try strings(o["actions"], "\(at): actions")
+                guard !a.isEmpty else { throw DetectionRulesError("\(at): \"actions\" must name at least one audit action") }
+                actions = Set(a)
+            }
             kind = .distinctPatients(
                 roles: try roles(), types: types, window: try window(), threshold: try int("threshold", min: 0, max: 10_000_000),
-                othersOnly: count == "others")
+                othersOnly: count == "others", actions: actions)
         case "volume-baseline":
             try fields(["roles", "window", "factor", "minimum", "days"])
             let factor: Double

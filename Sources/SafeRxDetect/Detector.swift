@@ -66,6 +66,8 @@ public final class Detector {
     var roleBit: UInt32 = 0
     let ruleIndex: [String: Int]
     let containing: [Int]
+    /// Actions outside `touchActions` that some rule counts (`"actions"` of a distinct-patients rule).
+    let countedOnly: Set<String>
     /// Role → bit, and per rule the bits of the roles it watches (all bits when it names none): one dictionary
     /// lookup per event instead of a set lookup per rule.
     let roleBits: [String: UInt32]
@@ -75,13 +77,17 @@ public final class Detector {
         self.rules = rules
         self.ruleIndex = Dictionary(uniqueKeysWithValues: rules.rules.enumerated().map { ($1.id, $0) })
         self.containing = rules.rules.indices.filter { rules.rules[$0].contain }
+        self.countedOnly = Set(rules.rules.flatMap { rule -> Set<String> in
+            if case .distinctPatients(_, _, _, _, _, let actions?) = rule.kind { return actions }
+            return []
+        }).subtracting(rules.touchActions)
         let bits = Dictionary(uniqueKeysWithValues: DetectionRules.knownRoles.sorted().enumerated().map { ($1, UInt32(1) << UInt32($0)) })
         self.roleBits = bits
         self.ruleRoles = rules.rules.map { rule in
             let roles: Set<String>?
             switch rule.kind {
             case .honeytoken, .export: roles = nil
-            case .distinctPatients(let r, _, _, _, _), .volumeBaseline(let r, _, _, _, _), .newSourceBulk(let r, _, _), .unconsentedRelease(let r): roles = r
+            case .distinctPatients(let r, _, _, _, _, _), .volumeBaseline(let r, _, _, _, _), .newSourceBulk(let r, _, _), .unconsentedRelease(let r): roles = r
             case .denials(_, let r, _, _): roles = r
             }
             return roles.map { $0.reduce(UInt32(0)) { $0 | (bits[$1] ?? 0) } } ?? UInt32.max
@@ -178,7 +184,9 @@ public final class Detector {
 
     /// The containing rules this event would breach, evaluated without changing any state.
     func blockingFindings(_ e: DetectorEvent, _ actor: Subject, context: some DetectionContext) -> [Finding] {
-        guard e.succeeded, !e.patients.isEmpty, rules.touchActions.contains(e.action) else { return [] }
+        guard e.succeeded, !e.patients.isEmpty else { return [] }
+        let touching = rules.touchActions.contains(e.action)
+        guard touching || countedOnly.contains(e.action) else { return [] }
         var out: [Finding] = []
         if actor.contained, let i = actor.open.indices.first(where: { actor.open[$0] && rules.rules[$0].contain }) ?? containing.first {
             // Already cut off (a request in flight when the suspension was written): refused like the rest.
@@ -188,6 +196,7 @@ public final class Detector {
         }
         for i in containing {
             let rule = rules.rules[i]
+            if !touching, !rule.counts(e.action, touchActions: rules.touchActions) { continue }
             switch rule.kind {
             case .honeytoken(let ignore, let ignoreTypes):
                 if ignore.contains(where: { $0.role == e.role && $0.action == e.action }) { continue }
@@ -199,8 +208,8 @@ public final class Detector {
                 }
                 f.blocked = true
                 out.append(f)
-            case .distinctPatients(_, let types, let window, let threshold, let othersOnly):
-                guard ruleRoles[i] & roleBit != 0 else { continue }
+            case .distinctPatients(_, let types, let window, let threshold, let othersOnly, _):
+                guard rule.counts(e.action, touchActions: rules.touchActions), ruleRoles[i] & roleBit != 0 else { continue }
                 let named = patients(e, types: types)
                 let patients = othersOnly ? named.filter { $0 != e.actorPatient } : named
                 guard !patients.isEmpty else { continue }
@@ -251,15 +260,16 @@ public final class Detector {
     func evaluate(_ e: DetectorEvent, _ actor: Subject, context: some DetectionContext) -> [Finding] {
         var out: [Finding] = []
         let touching = e.succeeded && !e.patients.isEmpty && rules.touchActions.contains(e.action)
+        let canaryTouch = touching || (e.succeeded && !e.patients.isEmpty && countedOnly.contains(e.action))
         for (i, rule) in rules.rules.enumerated() {
             switch rule.kind {
             case .honeytoken(let ignore, let ignoreTypes):
                 // Data of a canary touched, or a refused attempt at a canary's record (someone knows its id).
                 let attempt = e.action == "denied" && e.resourceType == "Patient" && e.resourceID.map { context.isHoneytoken($0) } == true
-                guard touching || attempt else { continue }
+                guard canaryTouch || attempt else { continue }
                 if ignore.contains(where: { $0.role == e.role && $0.action == e.action }) { continue }
                 if let t = e.resourceType, ignoreTypes.contains(t) { continue }
-                var canaries = touching && e.patients.contains(where: { context.isHoneytoken($0) }) ? e.patients.filter { context.isHoneytoken($0) } : []
+                var canaries = canaryTouch && e.patients.contains(where: { context.isHoneytoken($0) }) ? e.patients.filter { context.isHoneytoken($0) } : []
                 if attempt, let id = e.resourceID, !canaries.contains(id) { canaries.append(id) }
                 guard !canaries.isEmpty else { continue }
                 out.append(finding(rule, e, actor: e.actor, open: actor.open[i], seqs: [e.seq], patients: canaries) {
@@ -267,8 +277,8 @@ public final class Detector {
                 })
                 actor.open[i] = true
 
-            case .distinctPatients(_, let types, let window, let threshold, let othersOnly):
-                guard touching, ruleRoles[i] & roleBit != 0 else { continue }
+            case .distinctPatients(_, let types, let window, let threshold, let othersOnly, _):
+                guard e.succeeded, !e.patients.isEmpty, rule.counts(e.action, touchActions: rules.touchActions), ruleRoles[i] & roleBit != 0 else { continue }
                 let named = patients(e, types: types)
                 let patients = othersOnly ? named.filter { $0 != e.actorPatient } : named
                 guard !patients.isEmpty else { continue }

@@ -13,11 +13,14 @@ public struct FHIRError: Error, Sendable, Equatable {
     /// A machine-readable reason (`refill-too-soon`, `illegal-transition`, ...) in `issue.details`, system
     /// ``FHIRError/reasonSystem``, for clients that act on the reason rather than show the message.
     public var reason: String?
+    /// Seconds after which a refused request (429, 503) may be tried again: the `Retry-After` header.
+    public var retryAfter: Int?
 
     /// The code system of ``reason``.
     public static let reasonSystem = "https://saferx.dev/fhir/CodeSystem/issue-reason"
 
-    public init(status: Int, code: String, diagnostics: String, expression: String? = nil, reason: String? = nil) {
+    public init(status: Int, code: String, diagnostics: String, expression: String? = nil, reason: String? = nil, retryAfter: Int? = nil) {
+        self.retryAfter = retryAfter
         self.status = status
         self.code = code
         self.diagnostics = diagnostics
@@ -86,8 +89,8 @@ public struct FHIRError: Error, Sendable, Equatable {
         FHIRError(status: 405, code: "not-supported", diagnostics: message)
     }
 
-    public static func tooManyRequests(_ message: String) -> FHIRError {
-        FHIRError(status: 429, code: "throttled", diagnostics: message)
+    public static func tooManyRequests(_ message: String, retryAfter: Int = 1) -> FHIRError {
+        FHIRError(status: 429, code: "throttled", diagnostics: message, retryAfter: max(1, retryAfter))
     }
 
     public static func `internal`() -> FHIRError {

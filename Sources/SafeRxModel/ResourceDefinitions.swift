@@ -134,8 +134,10 @@ public struct ResourceDefinition: Sendable {
             "subject": .reference([.patient]), "topic": .object,
             "about": .array(.reference([.medicationRequest, .medicationDispense, .medication])),
             "inResponseTo": .array(.reference([.communication])), "sent": .dateTime, "received": .dateTime,
-            "recipient": .array(.reference([.patient, .practitioner, .organization])),
-            "sender": .reference([.patient, .practitioner, .organization]), "payload": .array(.object),
+            // A partner (an API client) is named by identifier (urn:saferx:api-client), as sender (set by the server from
+            // its token) or recipient.
+            "recipient": .array(.referenceOrIdentifier([.patient, .practitioner, .organization])),
+            "sender": .referenceOrIdentifier([.patient, .practitioner, .organization]), "payload": .array(.object),
             "note": .array(.object), "reasonCode": .array(.object),
         ]) { a, _ in a },
         required: ["status", "subject"])

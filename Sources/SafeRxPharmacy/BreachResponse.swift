@@ -32,8 +32,26 @@ public enum BreachResponse {
                 id: incident.id, pharmacy: incident.tenant == "demo-pharmacy" ? "SafeRx Demo Pharmacy" : incident.tenant,
                 breachStart: String((assessment.facts.firstExposure ?? incident.from ?? incident.discovered).prefix(10)),
                 breachEnd: String((assessment.facts.lastExposure ?? incident.to ?? incident.discovered).prefix(10)), discovered: incident.discovered,
-                whatHappened: incident.description, whatWeAreDoing: incident.whatWeAreDoing, tollFree: tollFree, email: email, postalAddress: postal,
-                website: website)
+                whatHappened: incident.description,
+                whatWeAreDoing: incident.whatWeAreDoing.isEmpty ? Package.toBeCompleted("what the pharmacy has done in response") : incident.whatWeAreDoing,
+                tollFree: tollFree, email: email, postalAddress: postal, website: website)
+        }
+
+        /// The text that stands in a document where a fact was not recorded: a document never claims what nobody said.
+        public static func toBeCompleted(_ what: String) -> String { "[TO BE COMPLETED: \(what)]" }
+
+        /// Facts the documents need that nobody has recorded yet (`incident report` lists them).
+        public var missingFacts: [String] {
+            var out: [String] = []
+            if incident.whatWeAreDoing.isEmpty {
+                out.append("what the pharmacy has done in response (saferx incident declare --actions, or POST /incidents with \"actions\")")
+            }
+            return out
+        }
+
+        /// The HHS report's "actions taken in response": only what was recorded.
+        public var actionsTaken: [String] {
+            incident.whatWeAreDoing.isEmpty ? [Self.toBeCompleted("actions taken in response")] : ["Other: \(incident.whatWeAreDoing)"]
         }
     }
 
@@ -41,6 +59,20 @@ public enum BreachResponse {
     public static func scope(_ store: PharmacyStore, _ id: String) async throws(FHIRError) -> (Incident, IncidentScope) {
         guard let incident = try await store.incident(id: id) else { throw .notFoundPath("incident \(id)") }
         return (incident, try await store.incidentScope(incident))
+    }
+
+    /// Records that an obligation of the incident was met. Refuses an id the incident does not have (400, listing the
+    /// ids it has): a typo must not leave the real obligation open while the record says something was done.
+    public static func markDone(
+        _ store: PharmacyStore, _ id: String, obligation: String, on day: String, by: String, note: String
+    ) async throws(FHIRError) {
+        let p = try await package(store, id)
+        guard p.obligations.contains(where: { $0.id == obligation }) else {
+            throw .invalid(
+                "Incident \(id) has no obligation '\(String(obligation.prefix(64)))'; its obligations are: "
+                    + p.obligations.map(\.id).joined(separator: ", "), at: "done")
+        }
+        try await store.markObligationDone(incident: id, obligation: obligation, on: day, by: by, note: note)
     }
 
     /// Scope, residence, assessment and obligations: everything the assessment, obligations, documents and report
@@ -167,6 +199,7 @@ public enum BreachResponse {
             "affected": .int(Int64(p.scope.affected.count)), "byState": .object(p.residents.mapValues { .int(Int64($0)) }),
             "unreachable": .int(Int64(p.unreachable)), "elements": .object(p.assessment.facts.elements.mapValues { .int(Int64($0)) }),
             "recipients": .array(p.scope.recipients.map { .string($0) }),
+            "missingFacts": .array(p.missingFacts.map { .string($0) }),
             "assessment": assessmentJSON(p.assessment),
             "obligations": .array(p.obligations.map { obligationJSON($0, done: p.done[$0.id]) }),
         ])

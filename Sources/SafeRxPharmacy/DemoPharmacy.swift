@@ -163,7 +163,7 @@ public struct DemoPharmacy: Sendable {
                     "authoredOn": .string(authored),
                     "dosageInstruction": .array([.object(["text": .string(["Take 1 tablet by mouth daily", "Take 1 tablet twice daily", "Take 1 capsule at bedtime"][rng.next(3)])])]),
                     "dispenseRequest": .object(["numberOfRepeatsAllowed": .int(Int64(rng.next(6))), "quantity": .object(["value": .int(30), "unit": "tablet"])]),
-                ]), nil))
+                ]), i >= partnerStart ? Self.partnerClientID : nil))  // the partner's patients' prescriptions came from the partner
                 if rng.next(3) > 0 {
                     let status = ["completed", "completed", "in-progress", "preparation"][rng.next(4)]
                     var dispense: [String: JSON] = [

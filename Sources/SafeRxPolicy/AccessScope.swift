@@ -13,7 +13,8 @@ public struct AccessScope: Sendable, Hashable {
         case patients([String])
         /// Every patient of the tenant.
         case tenant
-        /// Patients a partner client created, and the resources about them.
+        /// Patients a partner client created, and the resources about them; of the ``AccessScope/partyTypes``, only
+        /// those the partner is a party to (it wrote them, or they answer or fill what it wrote).
         case partner(clientID: String)
         /// Patients who hold an active, unexpired Consent naming this business-line client and the request's purpose;
         /// each patient's consent also limits which elements are returned.
@@ -30,10 +31,17 @@ public struct AccessScope: Sendable, Hashable {
         public var delete: Bool
         /// May change `status` of MedicationRequest and MedicationDispense.
         public var changeStatus: Bool
+        /// May run the type's write operations (`$refill` of a MedicationRequest, `$transition` of a
+        /// MedicationDispense). Like every write it needs a token with write scope on the type and a purpose that
+        /// shows the whole resource; break-glass (ETREAT) never has it.
+        public var operate: Bool = false
 
         public static let none = Rights(read: false, create: false, update: false, delete: false, changeStatus: false)
         public static let readOnly = Rights(read: true, create: false, update: false, delete: false, changeStatus: false)
-        static let all = Rights(read: true, create: true, update: true, delete: true, changeStatus: true)
+        static let all = Rights(read: true, create: true, update: true, delete: true, changeStatus: true, operate: true)
+
+        /// Whether these rights change anything.
+        public var writes: Bool { create || update || delete || changeStatus || operate }
     }
 
     public let principal: Principal
@@ -70,7 +78,7 @@ public struct AccessScope: Sendable, Hashable {
     public func refusal(_ verb: String, _ type: ResourceType) -> String {
         let write = verb != "read"
         let full = roleRights[type] ?? .none
-        let roleAllows = write ? (full.create || full.update || full.delete || full.changeStatus) : full.read
+        let roleAllows = write ? full.writes : full.read
         if !roleAllows {
             return "Role '\(principal.auditRole)' may not \(verb) \(type.rawValue) resources"
         }
@@ -95,6 +103,11 @@ public struct AccessScope: Sendable, Hashable {
         }
         return types.joined(separator: ", ")
     }
+
+    /// The types a partner sees only where it is a party: the prescriptions it wrote, the fills of those, the
+    /// messages between it and the patient. Not the pharmacy's own threads with the patient, nor other prescribers'
+    /// prescriptions for the same patient.
+    public static let partyTypes: Set<ResourceType> = [.medicationRequest, .medicationDispense, .communication]
 
     /// The purpose this scope acts under.
     public var purpose: PurposeOfUse { principal.purpose }
@@ -176,7 +189,8 @@ public enum AccessPolicy {
             if let visible {
                 fields[type] = visible
                 // A caller who sees part of a resource may not write it: saving the part would drop what it cannot see.
-                r = .init(read: r.read, create: false, update: false, delete: false, changeStatus: false)
+                r = .readOnly
+                r.read = fullRights.read
             }
             guard let grants else {
                 narrowed[type] = r
@@ -186,7 +200,7 @@ public enum AccessPolicy {
             let write = grants.contains { $0.matches(type) && $0.write }
             narrowed[type] = .init(
                 read: r.read && read, create: r.create && write, update: r.update && write, delete: r.delete && write,
-                changeStatus: r.changeStatus && write)
+                changeStatus: r.changeStatus && write, operate: r.operate && write)
         }
         return AccessScope(
             principal: p, role: full.role, rows: full.rows, rights: narrowed, fields: fields, roleRights: full.rights,
@@ -231,7 +245,7 @@ public enum AccessPolicy {
     public static func defaultScopes(for role: Role) -> String {
         switch role {
         case .patient:
-            "patient/*.read patient/Communication.write patient/DocumentReference.write patient/Binary.write patient/Consent.write"
+            "patient/*.read patient/MedicationRequest.write patient/Communication.write patient/DocumentReference.write patient/Binary.write patient/Consent.write"
         case .pharmacist, .technician, .support: "user/*.*"
         case .partner: "system/*.*"
         case .privacyOfficer: "user/AuditEvent.read"
@@ -251,7 +265,8 @@ public enum AccessPolicy {
             guard let pid = p.patientID, FHIRID.isValid(pid) else { throw .malformed("patient principal without patient id") }
             var r = reference
             r[.patient] = ro
-            r[.medicationRequest] = ro
+            // Patients read their prescriptions and request refills ($refill), nothing else.
+            r[.medicationRequest] = .init(read: true, create: false, update: false, delete: false, changeStatus: false, operate: true)
             r[.medicationDispense] = ro
             let createOnly = AccessScope.Rights(read: true, create: true, update: false, delete: false, changeStatus: false)
             r[.communication] = createOnly
@@ -267,7 +282,7 @@ public enum AccessPolicy {
             return AccessScope(principal: p, role: role, rows: .tenant, rights: r)
         case .technician:
             var r: [ResourceType: AccessScope.Rights] = reference
-            let noStatus = AccessScope.Rights(read: true, create: true, update: true, delete: false, changeStatus: false)
+            let noStatus = AccessScope.Rights(read: true, create: true, update: true, delete: false, changeStatus: false, operate: true)
             for t in [ResourceType.patient, .medicationRequest, .medicationDispense, .communication, .documentReference, .binary] { r[t] = noStatus }
             return AccessScope(principal: p, role: role, rows: .tenant, rights: r)
         case .support:
@@ -276,12 +291,13 @@ public enum AccessPolicy {
             r[.consent] = ro
             return AccessScope(principal: p, role: role, rows: .tenant, rights: r)
         case .partner:
+            // A partner reads and writes only what it is a party to (AccessScope.partyTypes): its prescriptions, the
+            // fills of those, and the messages between it and the patient. Messages, once sent, are not rewritten.
             var r = reference
-            let write = AccessScope.Rights(read: true, create: true, update: true, delete: false, changeStatus: true)
-            r[.patient] = write
-            r[.medicationRequest] = write
-            r[.communication] = write
-            r[.medicationDispense] = ro
+            r[.patient] = AccessScope.Rights(read: true, create: true, update: true, delete: false, changeStatus: false)
+            r[.medicationRequest] = AccessScope.Rights(read: true, create: true, update: true, delete: false, changeStatus: true, operate: true)
+            r[.communication] = AccessScope.Rights(read: true, create: true, update: false, delete: false, changeStatus: false)
+            r[.medicationDispense] = AccessScope.Rights(read: true, create: false, update: false, delete: false, changeStatus: false, operate: true)
             return AccessScope(principal: p, role: role, rows: .partner(clientID: p.subject), rights: r)
         case .privacyOfficer:
             return AccessScope(principal: p, role: role, rows: .tenant, rights: [.auditEvent: ro])

@@ -163,7 +163,8 @@ struct AccountController: Sendable {
         guard let kind = CaregiverGrant.Access(rawValue: f["access"]!) else {
             throw FHIRError.invalid("access must be one of \(CaregiverGrant.Access.allCases.map(\.rawValue).joined(separator: ", "))", at: "access")
         }
-        guard let expires = FHIRDate.instant(f["expires"]!, end: true) else {
+        // A date means through the end of that day (UTC): the last millisecond of it, so it reads back as that day.
+        guard let expires = FHIRDate.instant(f["expires"]!, end: true).map({ f["expires"]!.count == 10 ? $0.addingTimeInterval(-0.001) : $0 }) else {
             throw FHIRError.invalid("expires must be a date (YYYY-MM-DD) or a date-time with a time zone", at: "expires")
         }
         let g = try await fhir.store.grantCaregiver(access, caregiverUsername: f["caregiver"]!, access: kind, expires: expires)
@@ -179,10 +180,10 @@ struct AccountController: Sendable {
     }
 
     func caregiverToken(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
-        let (user, _) = try await auth.account(fromToken: bearer(req))
+        let (user, claims) = try await auth.account(fromToken: bearer(req))
         let f = try await fields(req, required: ["patient"])
         let patient = f["patient"]!.hasPrefix("Patient/") ? String(f["patient"]!.dropFirst(8)) : f["patient"]!
-        let t = try await auth.caregiverToken(user, patient: patient, request: fhir.requestInfo(req, ctx))
+        let t = try await auth.caregiverToken(user, patient: patient, parent: claims, request: fhir.requestInfo(req, ctx))
         return json(.object([
             "access_token": .string(t.accessToken), "token_type": "Bearer", "expires_in": .int(Int64(t.expiresIn)), "scope": .string(t.scope),
             "patient": .string("Patient/\(patient)"),
@@ -200,23 +201,34 @@ struct MessagingController: Sendable {
         router.post("/messages/threads/:id/assign") { req, ctx in try await self.assign(req, ctx) }
     }
 
+    /// `GET /messages/threads[?assigned=me][&_count=20][&_offset=0]`: one page of threads, newest first, with the
+    /// totals (`total`, `unread`). Audited as a list of the patients on the page.
     func threads(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
-        let access = try await fhir.access(req, ctx, interaction: "search", type: .communication)
-        let items = try fhir.queryItems(req)
+        let access = try await fhir.access(req, ctx, interaction: "list", type: .communication)
         var assignedTo: String? = nil
-        for (k, v) in items {
-            guard k == "assigned", v == "me" else { throw FHIRError.invalid("Unknown parameter '\(String(k.prefix(40)))'; only assigned=me is supported") }
-            assignedTo = access.scope.principal.subject
+        var count = 20, offset = 0
+        for (k, v) in try fhir.queryItems(req) {
+            switch k {
+            case "assigned" where v == "me": assignedTo = access.scope.principal.subject
+            case "_count":
+                guard let n = Int(v), (1...100).contains(n) else { throw FHIRError.invalid("_count must be a whole number from 1 to 100", at: "_count") }
+                count = n
+            case "_offset":
+                guard let n = Int(v), n >= 0 else { throw FHIRError.invalid("_offset must be a whole number, 0 or more", at: "_offset") }
+                offset = n
+            default:
+                throw FHIRError.invalid("Unknown parameter '\(String(k.prefix(40)))'; supported: assigned=me, _count, _offset")
+            }
         }
-        let threads = try await fhir.store.messageThreads(access, assignedTo: assignedTo)
+        let page = try await fhir.store.messageThreads(access, assignedTo: assignedTo, count: count, offset: offset)
         // Staff see who a thread is assigned to by username; patients and caregivers by role only.
         let staff = [Role.pharmacist.rawValue, Role.technician.rawValue].contains(access.scope.principal.roleName)
         var assignees: [String: String] = [:]
-        for u in try await fhir.store.users() where threads.contains(where: { $0.assignee == u.id }) {
+        for u in try await fhir.store.users() where page.threads.contains(where: { $0.assignee == u.id }) {
             assignees[u.id] = staff ? u.username : u.role
         }
         return AccountController.plain(.object([
-            "threads": .array(threads.map { t in
+            "threads": .array(page.threads.map { t in
                 var o: [String: JSON] = [
                     "thread": .string("Communication/\(t.id)"), "patient": .string("Patient/\(t.patientID)"), "messages": .int(Int64(t.messages)),
                     "unread": .int(Int64(t.unread)), "lastSent": .string(t.lastSent),
@@ -224,16 +236,16 @@ struct MessagingController: Sendable {
                 if let a = t.assignee { o["assignee"] = .string(assignees[a] ?? "pharmacy staff") }
                 return .object(o)
             }),
-            "unread": .int(Int64(threads.reduce(0) { $0 + $1.unread })),
+            "total": .int(Int64(page.total)), "offset": .int(Int64(offset)), "count": .int(Int64(count)),
+            "unread": .int(Int64(page.unread)),
         ]))
     }
 
+    /// `GET /messages/unread`: numbers only, naming no other patient.
     func unread(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
-        let access = try await fhir.access(req, ctx, interaction: "search", type: .communication)
-        let threads = try await fhir.store.messageThreads(access)
-        return AccountController.plain(.object([
-            "unread": .int(Int64(threads.reduce(0) { $0 + $1.unread })), "threads": .int(Int64(threads.filter { $0.unread > 0 }.count)),
-        ]))
+        let access = try await fhir.access(req, ctx, interaction: "count", type: .communication)
+        let (messages, threads) = try await fhir.store.unreadMessages(access)
+        return AccountController.plain(.object(["unread": .int(Int64(messages)), "threads": .int(Int64(threads))]))
     }
 
     func assign(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {

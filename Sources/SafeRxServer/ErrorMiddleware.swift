@@ -59,6 +59,7 @@ struct FHIRErrorMiddleware: RouterMiddleware {
         var headers = HTTPFields()
         headers[.contentType] = "application/fhir+json; charset=utf-8"
         if error.status == 401 { headers[.wwwAuthenticate] = "Bearer realm=\"saferx\"" }
+        if let seconds = error.retryAfter ?? (error.status == 429 ? 1 : nil) { headers[.retryAfter] = String(seconds) }
         return Response(
             status: .init(code: error.status), headers: headers,
             body: .init(byteBuffer: ByteBuffer(bytes: error.operationOutcome.encoded())))

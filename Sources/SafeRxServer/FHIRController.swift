@@ -195,7 +195,15 @@ struct FHIRController: Sendable {
         let type = try resourceType(ctx)
         let id = try resourceID(ctx)
         let access = try await access(req, ctx, interaction: "history", type: type)
-        let versions = try await store.history(access, type, id: id)
+        var count = 50, offset = 0
+        for (k, v) in try queryItems(req) {
+            switch k {
+            case "_count": guard let n = Int(v) else { throw FHIRError.invalid("_count must be a whole number", at: "_count") }; count = n
+            case "_offset": guard let n = Int(v) else { throw FHIRError.invalid("_offset must be a whole number", at: "_offset") }; offset = n
+            default: throw FHIRError.invalid("_history takes only _count (at most \(PharmacyStore.maxHistoryPage)) and _offset")
+            }
+        }
+        let versions = try await store.history(access, type, id: id, count: count, offset: offset)
         let entries: [JSON] = versions.map { v in
             var e: [String: JSON] = [
                 "fullUrl": .string("\(baseURL)/\(type.rawValue)/\(id)"),

@@ -81,8 +81,8 @@ struct IncidentController: Sendable {
             actors: try strings("actors"), from: o["from"]?.stringValue, to: o["to"]?.stringValue, files: try strings("files"), sources: try strings("sources"),
             resources: try strings("resources"), fileKeyCompromised: o["fileKeyCompromised"] == .bool(true),
             description: o["description"]?.stringValue ?? "Someone without authorization used access to our pharmacy system to view patient information.",
-            whatWeAreDoing: o["actions"]?.stringValue
-                ?? "We stopped the access as soon as it was detected, are reviewing every access in our audit log, and have reset the credentials involved.",
+            // Nothing is claimed that nobody recorded: without "actions" the documents say TO BE COMPLETED.
+            whatWeAreDoing: o["actions"]?.stringValue ?? "",
             role: role)
         try await store.declareIncident(incident)
         return AccountController.plain(.object(["id": .string(id)]), status: .created)
@@ -142,7 +142,7 @@ struct IncidentController: Sendable {
             guard case .object(let o) = try await fhir.body(req), let done = o["done"]?.stringValue, let on = o["on"]?.stringValue else {
                 throw FHIRError.invalid("The body is {\"done\": OBLIGATION_ID, \"on\": \"YYYY-MM-DD\", \"note\": ...}")
             }
-            try await store.markObligationDone(incident: i.id, obligation: done, on: on, by: access.scope.principal.subject, note: o["note"]?.stringValue ?? "")
+            try await BreachResponse.markDone(store, i.id, obligation: done, on: on, by: access.scope.principal.subject, note: o["note"]?.stringValue ?? "")
         }
         let p = try await BreachResponse.package(store, i.id)
         try await record(access, "incident-obligations", detail: "incident \(i.id)")

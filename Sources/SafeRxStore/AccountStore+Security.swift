@@ -123,24 +123,37 @@ extension PharmacyStore {
     // MARK: One-time codes
 
     /// Stores a new one-time code (only its keyed hash) valid for `lifetime`; returns its id.
+    /// At most this many codes of one purpose for one patient in an hour: more would let anyone flood a patient
+    /// with messages and hold many live codes at once.
+    public static let maxCodesPerHour = 3
+
+    /// Creates a one-time code, or returns `nil` (nothing created, nothing to send) when the patient already got
+    /// ``maxCodesPerHour`` codes of this purpose in the last hour.
     public func createOneTimeCode(
         _ purpose: OneTimeCode.Purpose, tenant: String, userID: String?, patientID: String?, code: String, lifetime: TimeInterval
-    ) async throws(FHIRError) -> String {
+    ) async throws(FHIRError) -> String? {
         let id = RandomSecret.urlSafe(bytes: 16)
         let hash = secretHash("one-time-code", id, code)
         let now = Date().timeIntervalSince1970
-        try await runWrite { db in
+        return try await runWrite { db -> String? in
             try db.execute(sql: "DELETE FROM one_time_code WHERE expires < ?", arguments: [now - 86400])
+            let recent = try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM one_time_code WHERE purpose = ? AND tenant = ? AND patient_id IS ? AND user_id IS ? AND created > ?",
+                arguments: [purpose.rawValue, tenant, patientID, userID, now - 3600]) ?? 0
+            guard recent < Self.maxCodesPerHour else { return nil }
             try db.execute(
                 sql: "INSERT INTO one_time_code (id, purpose, tenant, user_id, patient_id, code_hash, expires, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 arguments: [id, purpose.rawValue, tenant, userID, patientID, hash, now + lifetime, now])
+            return id
         }
-        return id
     }
 
     /// Checks a one-time code and, when right, marks it used. Every wrong guess counts; after
     /// ``oneTimeCodeAttempts`` the code is dead.
-    public func redeemOneTimeCode(id: String, purpose: OneTimeCode.Purpose, code: String) async throws(FHIRError) -> Result<OneTimeCode, OneTimeCodeFailure> {
+    /// - parameter consume: `false` checks the code (a wrong one still counts as an attempt) without using it up.
+    public func redeemOneTimeCode(
+        id: String, purpose: OneTimeCode.Purpose, code: String, consume: Bool = true
+    ) async throws(FHIRError) -> Result<OneTimeCode, OneTimeCodeFailure> {
         let given = secretHash("one-time-code", id, code)
         let now = Date().timeIntervalSince1970
         return try await runWrite { db in
@@ -155,7 +168,7 @@ extension PharmacyStore {
                 try db.execute(sql: "UPDATE one_time_code SET attempts = attempts + 1 WHERE id = ?", arguments: [id])
                 return .failure(.wrongCode)
             }
-            try db.execute(sql: "UPDATE one_time_code SET consumed = 1 WHERE id = ?", arguments: [id])
+            if consume { try db.execute(sql: "UPDATE one_time_code SET consumed = 1 WHERE id = ?", arguments: [id]) }
             return .success(OneTimeCode(id: id, purpose: purpose, tenant: row["tenant"], userID: row["user_id"], patientID: row["patient_id"]))
         }
     }

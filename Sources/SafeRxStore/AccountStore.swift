@@ -67,11 +67,18 @@ extension PharmacyStore {
         try readOnCallingThread { db in try String.fetchAll(db, sql: "SELECT id FROM tenant ORDER BY id") }
     }
 
-    /// Inserts a user; throws ``FHIRError`` 409 if the username is taken.
+    /// Inserts a user; throws ``FHIRError`` 409 if the username is taken, 400 if a patient user names no existing patient.
     public func addUser(_ u: UserAccount) async throws(FHIRError) {
         let index = usernameIndex(u.username)
         let owner = u.patientID ?? ""
         try await runWrite { [self] db in
+            // A patient account belongs to a patient record of its pharmacy that exists (and is not deleted or erased).
+            if let pid = u.patientID, try Bool.fetchOne(
+                db, sql: "SELECT EXISTS (SELECT 1 FROM resource_version WHERE tenant = ? AND type = 'Patient' AND id = ? AND current = 1 AND deleted = 0)",
+                arguments: [u.tenant, pid]) != true
+            {
+                throw FHIRError.invalid("No Patient/\(pid) in tenant \(u.tenant): a patient account needs the patient's record first", at: "patient")
+            }
             // A patient's username is sealed under their own data key, so erasing the patient erases it too.
             let (enc, _) = try keys.seal(db, tenant: u.tenant, owner: owner, Data(u.username.utf8), context: "user/\(u.id)")
             if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM user_account WHERE username_index = ?)", arguments: [index]) == true {
@@ -146,6 +153,24 @@ extension PharmacyStore {
         }
     }
 
+    /// Disables or enables an API client; its tokens stop (or start again) working at once. False if there is none.
+    public func setClientDisabled(id: String, _ disabled: Bool) async throws(FHIRError) -> Bool {
+        try await runWrite { db in
+            try db.execute(sql: "UPDATE api_client SET disabled = ? WHERE client_id = ?", arguments: [disabled, id])
+            return db.changesCount > 0
+        }
+    }
+
+    /// Replaces an API client's secret (its hash); every token issued before stops working. False if there is none.
+    public func rotateClientSecret(id: String, secretHash: String) async throws(FHIRError) -> Bool {
+        try await runWrite { db in
+            try db.execute(
+                sql: "UPDATE api_client SET secret_hash = ?, tokens_after = ? WHERE client_id = ?",
+                arguments: [secretHash, Date().timeIntervalSince1970.rounded(.down), id])
+            return db.changesCount > 0
+        }
+    }
+
     public func client(id: String) async throws(FHIRError) -> APIClient? {
         try await run { db in
             try Row.fetchOne(db, sql: "SELECT * FROM api_client WHERE client_id = ?", arguments: [id]).map {
@@ -176,11 +201,13 @@ extension PharmacyStore {
     /// Whether a token may still be used: not revoked, its subject exists and is enabled, it was issued after the
     /// account's last password change, and (for a caregiver's token) the caregiver grant is still live.
     public func tokenIsLive(
-        jti: String, subject: String, isClient: Bool, issuedAt: Double = .infinity, caregiverGrant: String? = nil
+        jti: String, subject: String, isClient: Bool, issuedAt: Double = .infinity, caregiverGrant: String? = nil, parent: String? = nil
     ) async throws(FHIRError) -> Bool {
         try await run { db in
             let revoked = try db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM revoked_token WHERE jti = ?)")
             if try Bool.fetchOne(revoked, arguments: [jti]) == true { return false }
+            // A caregiver's token ends when the caregiver's own token that asked for it is signed out.
+            if let parent, try Bool.fetchOne(revoked, arguments: [parent]) == true { return false }
             // Suspended by the detector: nothing works until reinstated, and tokens from before a suspension never again.
             let suspension = try Row.fetchOne(
                 db.cachedStatement(sql: "SELECT MAX(at), COALESCE(SUM(reinstated_at IS NULL), 0) FROM actor_suspension WHERE actor_id = ?"),
@@ -190,9 +217,11 @@ extension PharmacyStore {
                 if let at = suspension[0] as Double?, issuedAt < at { return false }
             }
             if isClient {
-                guard let disabled = try Bool.fetchOne(db.cachedStatement(sql: "SELECT disabled FROM api_client WHERE client_id = ?"), arguments: [subject])
+                // Disabled, or its secret was rotated after this token was issued: dead.
+                guard let row = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT disabled, tokens_after FROM api_client WHERE client_id = ?"), arguments: [subject])
                 else { return false }
-                return !disabled
+                return !(row[0] as Bool) && issuedAt >= (row[1] as Double)
             }
             guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT disabled, tokens_after FROM user_account WHERE id = ?"), arguments: [subject]),
                 !(row[0] as Bool), issuedAt >= (row[1] as Double)

@@ -351,10 +351,11 @@ public final class KeyRing: Sendable {
         return out
     }
 
-    /// Starts a re-encryption unless one is in progress: every data key gets a new active version.
-    /// Returns the number of data keys rotated (0 when resuming).
+    /// Starts a re-encryption unless one is in progress (retired data key versions still exist): every data key
+    /// gets a new active version. Returns the number of data keys rotated (0 when resuming).
     func beginReencryption(_ db: Database) throws -> Int {
         if try Self.pendingCount(db) > 0 { return 0 }
+        if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM data_key WHERE active = 0)") == true { return 0 }
         let owners = try Row.fetchAll(db, sql: "SELECT tenant, owner, version FROM data_key WHERE active = 1")
         for row in owners {
             let version: Int64 = row[2]
@@ -372,11 +373,26 @@ public final class KeyRing: Sendable {
             """) ?? 0
     }
 
-    /// Destroys the data keys no ciphertext needs any more (after a finished re-encryption).
-    func destroyRetiredKeys(_ db: Database) throws -> Int {
-        guard try Self.pendingCount(db) == 0 else { return 0 }
-        try db.execute(sql: "DELETE FROM data_key WHERE active = 0")
-        return db.changesCount
+    /// Destroys the retired data key versions that no sealed value names any more, after a pass over every column
+    /// of ``SealedColumn/all`` (envelope headers, or the version column beside large tables). A retired version that
+    /// something still names is kept, so nothing can be lost; a later re-encryption run moves that value and retires it.
+    /// - returns: the versions destroyed and the retired versions kept.
+    func destroyUnusedRetiredKeys(_ db: Database) throws -> (destroyed: Int, kept: Int) {
+        guard encrypts else { return (0, 0) }
+        let inUse = try Self.versionsInUse(db)
+        var destroyed = 0, kept = 0
+        for row in try Row.fetchAll(db, sql: "SELECT tenant, owner, version FROM data_key WHERE active = 0") {
+            let v = DataKeyVersion(tenant: row[0], owner: row[1], version: try Self.keyVersion(row[2]))
+            if inUse.contains(v) {
+                kept += 1
+                continue
+            }
+            try db.execute(
+                sql: "DELETE FROM data_key WHERE tenant = ? AND owner = ? AND version = ? AND active = 0",
+                arguments: [v.tenant, v.owner, Int64(v.version)])
+            destroyed += 1
+        }
+        return (destroyed, kept)
     }
 
     // MARK: - Crypto-shredding

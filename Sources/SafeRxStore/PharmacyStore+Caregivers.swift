@@ -19,11 +19,11 @@ public struct CaregiverGrant: Sendable, Equatable {
         public var scopes: String {
             switch self {
             case .all:
-                "patient/Patient.read patient/MedicationRequest.read patient/MedicationDispense.read patient/Medication.read "
+                "patient/Patient.read patient/MedicationRequest.* patient/MedicationDispense.read patient/Medication.read "
                     + "patient/Practitioner.read patient/Organization.read patient/Communication.* patient/DocumentReference.* patient/Binary.*"
             case .messages: "patient/Communication.* patient/DocumentReference.* patient/Binary.* patient/Organization.read"
             case .prescriptions:
-                "patient/MedicationRequest.read patient/MedicationDispense.read patient/Medication.read patient/Practitioner.read patient/Organization.read"
+                "patient/MedicationRequest.* patient/MedicationDispense.read patient/Medication.read patient/Practitioner.read patient/Organization.read"
             }
         }
     }

@@ -101,6 +101,9 @@ extension PharmacyStore {
     static func disclosedDetail(_ detail: String?, patient: String) -> String {
         guard let d = detail else { return "" }
         if d.hasPrefix("break-glass") { return "break-glass override" }
+        // Staff are shown to patients by role only: no user ids, and no counts of other patients' threads.
+        if d.hasPrefix("thread assigned to") { return "message thread assigned to a pharmacy staff member" }
+        if d.hasPrefix("message threads") { return "shown in a message inbox (no message content)" }
         return d.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.hasPrefix("results:") && (!$0.hasPrefix("elements[") || $0.hasPrefix("elements[\(patient)]")) }
             .map { $0.hasPrefix("elements[\(patient)]") ? "elements" + $0.dropFirst("elements[\(patient)]".count) : $0 }

@@ -97,6 +97,8 @@ extension PharmacyStore {
                 arguments: [tenant, patient])
             try db.execute(sql: "DELETE FROM consent_grant WHERE tenant = ? AND patient_id = ?", arguments: [tenant, patient])
             try db.execute(sql: "DELETE FROM patient_meta WHERE tenant = ? AND patient_id = ?", arguments: [tenant, patient])
+            // Notices sealed under the patient's key could never be opened again: they go with the key.
+            try db.execute(sql: "DELETE FROM notification WHERE tenant = ? AND key_owner = ?", arguments: [tenant, patient])
             try db.execute(sql: "DELETE FROM user_account WHERE tenant = ? AND patient_id = ?", arguments: [tenant, patient])
             let accounts = db.changesCount
             try keys.erase(db, tenant: tenant, patient: patient, legalOverride: override)

@@ -61,7 +61,9 @@ extension PharmacyStore {
             throw await deny(ctx, interaction: "refill", type: .medicationRequest, id: id,
                 error: .forbidden("Role '\(scope.principal.roleName)' may not request refills"))
         }
-        try await requireRight(ctx, .medicationRequest, "refill", id, scope.rights(for: .medicationRequest).read)
+        // A write: a read-only token or break-glass may not request one (the same rights check as every write path).
+        let rights = scope.rights(for: .medicationRequest)
+        try await requireRight(ctx, .medicationRequest, "refill", id, rights.read && rights.operate)
         let rules = refillRules
         let tenant = scope.tenant
         let dispenseID = Self.newID()
@@ -93,7 +95,7 @@ extension PharmacyStore {
             try recordFillEvent(db, tenant: tenant, dispense: dispenseID, from: .preparation, to: .preparation, scope: scope, reason: "refill requested")
             let e = entry(
                 ctx, action: "refill", type: .medicationDispense, id: dispenseID, patients: [patient.id], outcome: "success", status: 201,
-                detail: "refill of MedicationRequest/\(id)")
+                detail: "refill of MedicationRequest/\(id); \(Self.releasedElements(r.json))")
             try auditLog.append([e], in: db)
             try enqueueWebhook(db, tenant: tenant, patient: patient.id, type: "fill.created", data: [
                 "dispense": .string(dispenseID), "prescription": .string(id), "patient": .string(patient.id), "state": "preparation",
@@ -106,6 +108,15 @@ extension PharmacyStore {
         case .failure(let e) where e.status == 404: throw await missing(ctx, "refill", .medicationRequest, id)
         case .failure(let e): throw await deny(ctx, interaction: "refill", type: .medicationRequest, id: id, error: e, detail: e.reason ?? "refused")
         }
+    }
+
+    /// What a fill operation's answer holds, as the audit record's `elements:` part, so that a breach scope counts only
+    /// what left: `extension` (the ship-to address) only when the fill carries a shipment.
+    static func releasedElements(_ dispense: JSON?) -> String {
+        guard case .object(let o)? = dispense else { return "elements: " }
+        let shipped = (o["extension"]?.arrayValue ?? []).contains { $0["url"]?.stringValue == Shipment.extensionURL }
+        let keys = o.keys.filter { $0 != "extension" || shipped }.filter { !["resourceType", "id", "meta"].contains($0) }.sorted()
+        return "elements: " + keys.joined(separator: ",")
     }
 
     /// Earlier fills of a prescription (system read inside the caller's transaction; ids and states only leave it).
@@ -139,7 +150,8 @@ extension PharmacyStore {
     /// patient, becomes a signed webhook event.
     public func transition(_ ctx: AccessContext, dispense id: String, _ t: FillTransition) async throws(FHIRError) -> StoredResource {
         let scope = ctx.scope
-        try await requireRight(ctx, .medicationDispense, "transition", id, scope.rights(for: .medicationDispense).read)
+        let rights = scope.rights(for: .medicationDispense)
+        try await requireRight(ctx, .medicationDispense, "transition", id, rights.read && rights.operate)
         if let reason = t.reason, FillReason.codes[reason] == nil {
             throw .invalid(
                 "'\(String(reason.prefix(20)))' is not a reason code; use one of \(FillReason.codes.keys.sorted().joined(separator: ", ")) (\(FillReason.system))",
@@ -152,7 +164,7 @@ extension PharmacyStore {
             guard let carrier = t.carrier, Shipment.carriers.contains(carrier) else {
                 throw .invalid("Shipping needs a carrier: one of \(Shipment.carriers.sorted().joined(separator: ", "))", at: "Parameters.parameter.carrier")
             }
-            guard let number = t.trackingNumber, Shipment.isValidTrackingNumber(number) else {
+            guard let number = t.trackingNumber.map(Shipment.normalizedTrackingNumber), Shipment.isValidTrackingNumber(number) else {
                 throw .invalid("Shipping needs a tracking number of 8 to 40 letters and digits", at: "Parameters.parameter.trackingNumber")
             }
         }
@@ -224,7 +236,7 @@ extension PharmacyStore {
                 let shipTo = try shipToAddress(db, tenant: tenant, dispense: body)
                 var parts: [JSON] = [
                     .object(["url": "carrier", "valueCode": .string(t.carrier ?? "")]),
-                    .object(["url": "trackingNumber", "valueString": .string(t.trackingNumber?.uppercased() ?? "")]),
+                    .object(["url": "trackingNumber", "valueString": .string(t.trackingNumber.map(Shipment.normalizedTrackingNumber) ?? "")]),
                 ]
                 if let shipTo { parts.append(.object(["url": "shipTo", "valueAddress": shipTo])) }
                 parts.append(Self.shipmentEvent(status: "label-created", time: now, location: nil))
@@ -251,7 +263,7 @@ extension PharmacyStore {
             try recordFillEvent(db, tenant: tenant, dispense: id, from: from, to: t.to, scope: scope, reason: t.reason)
             let e = entry(
                 ctx, action: "transition", type: .medicationDispense, id: id, patients: current.patients, outcome: "success", status: 200,
-                detail: "fill \(from.rawValue) -> \(t.to.rawValue)\(t.reason.map { " (\($0))" } ?? "")")
+                detail: "fill \(from.rawValue) -> \(t.to.rawValue)\(t.reason.map { " (\($0))" } ?? ""); \(Self.releasedElements(r.json))")
             try auditLog.append([e], in: db)
             var data: [String: JSON] = [
                 "dispense": .string(id), "state": .string(t.to.rawValue), "status": .string(t.to.fhirStatus), "previousState": .string(from.rawValue),

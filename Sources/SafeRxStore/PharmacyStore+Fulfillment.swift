@@ -39,7 +39,11 @@ extension PharmacyStore {
     /// shipped, as CSV, encrypted to the vendor's key inside this call. Plaintext never leaves it: the caller gets
     /// only the sealed file. The export is audited naming every patient in the file, and the file's SHA-256 is
     /// recorded so that ``fulfillmentFile(sha256:)`` can later say exactly who was in it.
-    public func exportManifest(_ ctx: AccessContext, vendor: String, day: String) async throws(FHIRError) -> (file: Data, rows: Int, sha256: String) {
+    /// Fills already sent in an earlier file are left out (`alreadySent` counts them), so exporting twice never
+    /// ships a fill twice.
+    public func exportManifest(
+        _ ctx: AccessContext, vendor: String, day: String
+    ) async throws(FHIRError) -> (file: Data, rows: Int, sha256: String, alreadySent: Int) {
         guard let reason = ctx.scope.systemReason, ctx.scope.tenant != "*" else {
             throw await deny(ctx, interaction: "export", type: .medicationDispense, id: nil, error: .forbidden("Manifest exports need a system scope for one tenant"))
         }
@@ -49,13 +53,20 @@ extension PharmacyStore {
         return try await runWrite { [self] db in
             guard let key: Data = try Data.fetchOne(
                 db, sql: "SELECT public_key FROM fulfillment_vendor WHERE id = ? AND tenant = ?", arguments: [vendor, tenant])
-            else { throw FHIRError.invalid("No fulfillment vendor '\(String(vendor.prefix(64)))' for \(tenant); add it with saferx fulfillment vendor add") }
+            else { throw FHIRError.invalid("No fulfillment vendor '\(String(vendor.prefix(64)))' for \(tenant); add it with saferx fulfillment vendor-add") }
             let ids = try String.fetchAll(
                 db, sql: "SELECT DISTINCT dispense_id FROM fill_event WHERE tenant = ? AND to_state = 'verified' AND at LIKE ? ORDER BY dispense_id",
                 arguments: [tenant, day + "%"])
             var lines = [Self.manifestColumns.joined(separator: ",")]
             var patients: [String] = []
+            var included: [String] = []
+            let sent = Set(try String.fetchAll(db, sql: "SELECT dispense_id FROM fulfillment_row WHERE tenant = ?", arguments: [tenant]))
+            var alreadySent = 0
             for id in ids {
+                if sent.contains(id) {
+                    alreadySent += 1
+                    continue
+                }
                 guard let d = try scopedRows(db, scope, type: .medicationDispense, where: "v.id = ? AND v.current = 1 AND v.deleted = 0", [id]).first,
                     let body = d.json, FillState.of(body) == .verified,
                     let pid = d.patients.first,
@@ -73,6 +84,7 @@ extension PharmacyStore {
                 ]
                 lines.append(fields.map(Self.csvField).joined(separator: ","))
                 patients.append(pid)
+                included.append(id)
             }
             let csv = Data((lines.joined(separator: "\r\n") + "\r\n").utf8)
             let file = try SealedFile.seal(csv, to: key, recipientID: vendor)
@@ -84,7 +96,9 @@ extension PharmacyStore {
             try db.execute(
                 sql: "INSERT INTO fulfillment_file (sha256, vendor, tenant, day, rows, created, audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 arguments: [sha, vendor, tenant, day, patients.count, Self.now(), seq])
-            return (file, patients.count, sha)
+            let row = try db.cachedStatement(sql: "INSERT OR IGNORE INTO fulfillment_row (tenant, dispense_id, sha256) VALUES (?, ?, ?)")
+            for id in included { try row.execute(arguments: [tenant, id, sha]) }
+            return (file, patients.count, sha, alreadySent)
         }
     }
 

@@ -17,6 +17,16 @@ public struct MessageThread: Sendable, Equatable {
     public var assignee: String?
 }
 
+/// One page of message threads, with the totals over all of the caller's threads.
+public struct ThreadPage: Sendable {
+    public var threads: [MessageThread]
+    /// Threads in all (for "21-40 of 88").
+    public var total: Int
+    /// Unread messages and threads with unread messages, over all threads.
+    public var unread: Int
+    public var unreadThreads: Int
+}
+
 /// Secure messaging on top of Communication: read marks, unread counts, threads and their assignment to staff, and
 /// "you have a new message" notifications. Every list goes through the scoped gate and is audited.
 extension PharmacyStore {
@@ -32,8 +42,14 @@ extension PharmacyStore {
             sql: "INSERT OR IGNORE INTO message_read (user_id, tenant, communication_id, read_at) VALUES (?, ?, ?, ?)",
             arguments: [scope.principal.subject, tenant, r.id, Date().timeIntervalSince1970])
         guard !Self.fromPatient(r.json), let s = r.json?["subject"]?["reference"]?.stringValue, let ref = Reference(s), ref.type == .patient else { return }
-        let pharmacy = try String.fetchOne(db, sql: "SELECT name FROM tenant WHERE id = ?", arguments: [tenant]) ?? "your pharmacy"
-        let body = "You have a new message from \(pharmacy). Sign in to SafeRx to read it."
+        // Who wrote it comes from the token (the sender was set from it), never from the message body.
+        let from: String
+        if case .partner(let client) = scope.rows {
+            from = try String.fetchOne(db, sql: "SELECT name FROM api_client WHERE client_id = ?", arguments: [client]) ?? client
+        } else {
+            from = try String.fetchOne(db, sql: "SELECT name FROM tenant WHERE id = ?", arguments: [tenant]) ?? "your pharmacy"
+        }
+        let body = "You have a new message from \(from). Sign in to SafeRx to read it."
         for patient in [ref.id] + (try messageCaregivers(db, tenant: tenant, patient: ref.id)) {
             try enqueueNotification(db, tenant: tenant, patient: patient, kind: .newMessage, subject: "You have a new message", body: body)
         }
@@ -53,12 +69,42 @@ extension PharmacyStore {
     }
 
     /// The caller's message threads (a patient's or caregiver's own; every patient's for staff), newest first, with
-    /// unread counts and assignees. `assignedTo` limits staff to threads assigned to that user id.
-    public func messageThreads(_ ctx: AccessContext, assignedTo: String? = nil) async throws(FHIRError) -> [MessageThread] {
-        try await requireRight(ctx, .communication, "search", nil, ctx.scope.rights(for: .communication).read)
+    /// unread counts and assignees, one page at a time. `assignedTo` limits staff to threads assigned to that user id.
+    ///
+    /// A thread list is a work list: ids, counts, dates and assignees, no message content. It is audited as action
+    /// `list` naming exactly the patients on the page returned, so that opening the inbox is accounted for without
+    /// counting as a read of every patient who ever wrote (the detection rules count `list` toward no bulk-read rule).
+    /// - parameter count: threads per page (1-100).
+    /// - parameter offset: threads to skip.
+    public func messageThreads(_ ctx: AccessContext, assignedTo: String? = nil, count: Int = 20, offset: Int = 0) async throws(FHIRError) -> ThreadPage {
+        guard (1...100).contains(count) else { throw .invalid("_count must be 1-100 for message threads", at: "_count") }
+        guard offset >= 0, offset <= 1_000_000 else { throw .invalid("_offset must be 0 or more", at: "_offset") }
+        try await requireRight(ctx, .communication, "list", nil, ctx.scope.rights(for: .communication).read)
+        let all = try await allThreads(ctx, assignedTo: assignedTo)
+        let page = Array(all.dropFirst(offset).prefix(count))
+        try await commitAudit(
+            entry(ctx, action: "list", type: .communication, id: nil, patients: Set(page.map(\.patientID)), outcome: "success", status: 200,
+                  detail: "message threads \(page.isEmpty ? 0 : offset + 1)-\(offset + page.count) of \(all.count) (ids, counts and dates; no content)"))
+        return ThreadPage(
+            threads: page, total: all.count, unread: all.reduce(0) { $0 + $1.unread }, unreadThreads: all.filter { $0.unread > 0 }.count)
+    }
+
+    /// How many messages and threads are unread by the caller: numbers only, audited as action `count` naming no patient
+    /// (a patient's or caregiver's count names the patient it is about).
+    public func unreadMessages(_ ctx: AccessContext) async throws(FHIRError) -> (messages: Int, threads: Int) {
+        try await requireRight(ctx, .communication, "count", nil, ctx.scope.rights(for: .communication).read)
+        let all = try await allThreads(ctx, assignedTo: nil)
+        let own: Set<String> = ctx.scope.role == .patient ? Set(all.map(\.patientID)) : []
+        try await commitAudit(
+            entry(ctx, action: "count", type: .communication, id: nil, patients: own, outcome: "success", status: 200, detail: "unread messages"))
+        return (all.reduce(0) { $0 + $1.unread }, all.filter { $0.unread > 0 }.count)
+    }
+
+    /// Every thread the scope lets the caller see, newest first (not audited: callers audit what they return).
+    func allThreads(_ ctx: AccessContext, assignedTo: String?) async throws(FHIRError) -> [MessageThread] {
         let scope = ctx.scope, user = scope.principal.subject, tenant = scope.tenant
         let patientSide = scope.role == .patient
-        let threads = try await run { [self] db -> [MessageThread] in
+        return try await run { [self] db -> [MessageThread] in
             let rows = try scopedRows(db, scope, type: .communication, where: "v.current = 1 AND v.deleted = 0", [])
             let read = Set(try String.fetchAll(db, sql: "SELECT communication_id FROM message_read WHERE user_id = ? AND tenant = ?", arguments: [user, tenant]))
             let assigned = Dictionary(
@@ -82,12 +128,8 @@ extension PharmacyStore {
                 if sent > thread.lastSent { thread.lastSent = sent }
                 out[t] = thread
             }
-            return out.values.filter { assignedTo == nil || $0.assignee == assignedTo }.sorted { $0.lastSent > $1.lastSent }
+            return out.values.filter { assignedTo == nil || $0.assignee == assignedTo }.sorted { ($0.lastSent, $0.id) > ($1.lastSent, $1.id) }
         }
-        try await commitAudit(
-            entry(ctx, action: "search", type: .communication, id: nil, patients: Set(threads.map(\.patientID)), outcome: "success", status: 200,
-                  detail: "message threads"))
-        return threads
     }
 
     /// Assigns the thread a message belongs to to a staff member of the tenant (pharmacists and technicians).

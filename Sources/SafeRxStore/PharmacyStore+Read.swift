@@ -68,13 +68,21 @@ extension PharmacyStore {
     }
 
     /// FHIR instance history: every version the caller may see, newest first.
-    public func history(_ ctx: AccessContext, _ type: ResourceType, id: String) async throws(FHIRError) -> [StoredResource] {
+    /// The most versions one history page returns.
+    public static let maxHistoryPage = 100
+
+    /// A resource's versions, newest first, one page at a time (`count` at most ``maxHistoryPage``).
+    public func history(
+        _ ctx: AccessContext, _ type: ResourceType, id: String, count: Int = 50, offset: Int = 0
+    ) async throws(FHIRError) -> [StoredResource] {
+        guard (1...Self.maxHistoryPage).contains(count) else { throw .invalid("_count must be 1-\(Self.maxHistoryPage) for _history", at: "_count") }
+        guard offset >= 0 else { throw .invalid("_offset must be 0 or more", at: "_offset") }
         try await refuseHistoryToConsented(ctx, type, id, "history")
         if type == .auditEvent { return [try await readAuditEvent(ctx, id: id)] }
         try await requireRight(ctx, type, "history", id, ctx.scope.rights(for: type).read)
         let scope = ctx.scope
         let versions = try await run { [self] db in
-            try scopedRows(db, scope, type: type, where: "v.id = ?", [id], suffix: "ORDER BY v.version DESC")
+            try scopedRows(db, scope, type: type, where: "v.id = ?", [id], suffix: "ORDER BY v.version DESC LIMIT \(count) OFFSET \(offset)")
         }
         guard !versions.isEmpty else { throw await missing(ctx, "history", type, id) }
         try await commitAudit(
@@ -243,6 +251,26 @@ extension PharmacyStore {
                 let (s, a) = Self.dateComparison("a.time", cmp, value)
                 sql += " AND \(s)"
                 args += a
+            case .auditField("agent", let values) where ctx.scope.role == .patient:
+                // A patient sees others as they are shown to them ("pharmacist@tenant", "another patient"), so that is
+                // all the agent filter matches: a staff user id never confirms who looked.
+                let own = ctx.scope.principal.subject
+                let actor = "json_extract(a.body, '$.entry.actor.id')", role = "json_extract(a.body, '$.entry.actor.role')"
+                let tenant = "json_extract(a.body, '$.entry.actor.tenant')"
+                var alternatives: [String] = []
+                for v in values {
+                    if v == own {
+                        alternatives.append("\(actor) = ?")
+                        args.append(own)
+                    } else if v == "another patient" {
+                        alternatives.append("(\(role) = 'patient' AND \(actor) <> ?)")
+                        args.append(own)
+                    } else if let at = v.firstIndex(of: "@"), at != v.startIndex {
+                        alternatives.append("(\(role) = ? AND \(tenant) = ? AND \(role) <> 'patient' AND \(actor) <> ?)")
+                        args += [String(v[..<at]), String(v[v.index(after: at)...]), own]
+                    }
+                }
+                sql += alternatives.isEmpty ? " AND 0" : " AND (" + alternatives.joined(separator: " OR ") + ")"
             case .auditField(let parameter, let values):
                 // action and outcome as recorded; agent is the actor's user or client id.
                 let path = parameter == "agent" ? "$.entry.actor.id" : parameter == "outcome" ? "$.entry.outcome" : "$.entry.action"

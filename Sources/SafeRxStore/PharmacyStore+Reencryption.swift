@@ -8,13 +8,17 @@ public struct ReencryptionReport: Sendable {
     /// Data keys given a new version (0 when an interrupted run was resumed).
     public var rotatedKeys: Int
     public var resources: Int
-    public var accounts: Int
+    /// Other sealed values moved: usernames, MFA secrets, notifications, webhook secrets, honeytoken ids, letter contacts.
+    public var otherValues: Int
+    /// Old data key versions destroyed.
     public var retiredKeys: Int
+    /// Old data key versions kept because some value still names them (0 after a complete run; a later run resumes).
+    public var keptKeys: Int
     public var seconds: Double
 }
 
 extension PharmacyStore {
-    /// Re-encrypts every stored resource version under a new version of its data key, in small transactions, so
+    /// Re-encrypts every sealed value (each column of ``SealedColumn/all``) under a new version of its data key, in small transactions, so
     /// that the server keeps serving (readers never wait; writers wait at most one batch). Old key versions stay
     /// readable until every ciphertext has moved, then they are destroyed.
     ///
@@ -54,73 +58,74 @@ extension PharmacyStore {
             done += n
             progress(min(done, max(total, done)), max(total, done))
         }
-        let (accounts, retired) = try await dbPool.write { [self] db -> (Int, Int) in
-            var accounts = 0
-            for row in try Row.fetchAll(db, sql: "SELECT id, tenant, key_owner, username_enc FROM user_account") {
-                let id: String = row[0], tenant: String = row[1], owner: String = row[2]
-                let plain = try keys.open(db, tenant: tenant, owner: owner, row[3], context: "user/\(id)")
-                let (cipher, _) = try keys.seal(db, tenant: tenant, owner: owner, plain, context: "user/\(id)")
-                try db.execute(sql: "UPDATE user_account SET username_enc = ? WHERE id = ?", arguments: [cipher, id])
-                accounts += 1
-            }
-            // Letter contacts move with the records (before the old key versions are destroyed).
-            for row in try Row.fetchAll(db, sql: """
-                SELECT m.tenant, m.patient_id, m.contact FROM patient_meta m JOIN data_key k ON k.tenant = m.tenant AND k.owner = m.patient_id AND k.active = 1
-                WHERE m.contact IS NOT NULL AND m.contact_key_version <> k.version
-                """)
-            {
-                let tenant: String = row[0], patient: String = row[1]
-                let context = LetterContact.context(tenant, patient)
-                let plain = try keys.open(db, tenant: tenant, owner: patient, row[2], context: context)
-                let (cipher, version) = try keys.seal(db, tenant: tenant, owner: patient, plain, context: context)
-                try db.execute(
-                    sql: "UPDATE patient_meta SET contact = ?, contact_key_version = ? WHERE tenant = ? AND patient_id = ?",
-                    arguments: [cipher, Int64(version), tenant, patient])
-            }
-            return (accounts, try keys.destroyRetiredKeys(db))
+        // Every other sealed column moves too (usernames, MFA secrets, notifications, webhook secrets, honeytoken ids,
+        // letter contacts): the list is SealedColumn.all, which a schema test keeps complete.
+        var others = 0
+        for column in SealedColumn.all where column.table != "resource_version" {
+            others += try await reseal(column, batchSize: batchSize)
         }
+        // Destroy only the retired versions that a pass over every sealed column shows nothing names any more.
+        let (retired, kept) = try await dbPool.write { [keys] db -> (Int, Int) in try keys.destroyUnusedRetiredKeys(db) }
         let elapsed = ContinuousClock.now - start
         return ReencryptionReport(
-            rotatedKeys: rotated, resources: done, accounts: accounts, retiredKeys: retired,
+            rotatedKeys: rotated, resources: done, otherValues: others, retiredKeys: retired, keptKeys: kept,
             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
 
-    /// Opens every stored ciphertext (resource versions, usernames and letter contacts) under its key, without returning anything.
+    /// Moves one sealed column's values that are not under their owner's active data key version, `batchSize` per
+    /// write transaction. Values whose owner has no data key at all (an erased patient) stay as they are: they are
+    /// crypto-shredded already.
+    /// - returns: the number of values re-sealed.
+    func reseal(_ column: SealedColumn, batchSize: Int) async throws -> Int {
+        guard keys.encrypts else { return 0 }
+        struct Pending { var tenant, owner: String; var cipher: Data; var context: String; var key: [DatabaseValue] }
+        let pending = try await dbPool.read { db -> [Pending] in
+            var active: [String: UInt32?] = [:]
+            var out: [Pending] = []
+            try column.forEach(db) { tenant, owner, cipher, context, key in
+                let name = "\(tenant)\u{0}\(owner)"
+                if active[name] == nil {
+                    active[name] = try Int64.fetchOne(
+                        db, sql: "SELECT version FROM data_key WHERE tenant = ? AND owner = ? AND active = 1", arguments: [tenant, owner]
+                    ).map { try KeyRing.keyVersion($0) }
+                }
+                guard let current = active[name] ?? nil, Envelope.keyVersion(of: cipher) != current else { return }
+                out.append(Pending(tenant: tenant, owner: owner, cipher: cipher, context: context, key: key))
+            }
+            return out
+        }
+        var start = 0
+        while start < pending.count {
+            let batch = pending[start..<min(start + batchSize, pending.count)]
+            try await dbPool.write { [keys] db in
+                for p in batch {
+                    let plain = try keys.open(db, tenant: p.tenant, owner: p.owner, p.cipher, context: p.context)
+                    let (cipher, version) = try keys.seal(db, tenant: p.tenant, owner: p.owner, plain, context: p.context)
+                    try column.update(db, key: p.key, old: p.cipher, cipher: cipher, version: version)
+                }
+            }
+            start += batch.count
+        }
+        return pending.count
+    }
+
+    /// Opens every stored ciphertext (every column of ``SealedColumn/all``) under its key, without returning anything.
     /// Used to verify a backup or a restored store: a corrupted row or a missing key is reported by name.
     public func verifyCiphertexts() async throws -> (resources: Int, failures: [String]) {
         try readOnCallingThread { db in
             var n = 0
             var failures: [String] = []
-            let rows = try Row.fetchCursor(
-                db, sql: "SELECT tenant, type, id, version, key_owner, body FROM resource_version WHERE body IS NOT NULL")
-            while let row = try rows.next() {
-                let tenant: String = row[0], id: String = row[2], version: Int = row[3]
-                guard let type = ResourceType(rawValue: row[1]) else {
-                    failures.append("unknown resource type \(row[1] as String)")
-                    continue
-                }
-                do {
-                    _ = try keys.open(db, tenant: tenant, owner: row[4], row[5], context: Self.cipherContext(tenant, type, id, version))
-                    n += 1
-                } catch {
-                    failures.append("\(type.rawValue)/\(id)/_history/\(version): \(error)")
-                }
-            }
-            for row in try Row.fetchAll(db, sql: "SELECT id, tenant, key_owner, username_enc FROM user_account") {
-                do {
-                    _ = try keys.open(db, tenant: row[1], owner: row[2], row[3], context: "user/\(row[0] as String)")
-                } catch {
-                    failures.append("user account \(row[0] as String): \(error)")
-                }
-            }
-            let contacts = try Row.fetchCursor(db, sql: "SELECT tenant, patient_id, contact FROM patient_meta WHERE contact IS NOT NULL")
-            while let row = try contacts.next() {
-                let tenant: String = row[0], patient: String = row[1]
-                do {
-                    guard LetterContact(decoding: try keys.open(db, tenant: tenant, owner: patient, row[2], context: LetterContact.context(tenant, patient))) != nil
-                    else { throw VaultError.integrity("not a contact record") }
-                } catch {
-                    failures.append("letter contact of Patient/\(patient): \(error)")
+            for column in SealedColumn.all {
+                try column.forEach(db) { tenant, owner, cipher, context, _ in
+                    do {
+                        let plain = try keys.open(db, tenant: tenant, owner: owner, cipher, context: context)
+                        if column.table == "patient_meta", LetterContact(decoding: plain) == nil {
+                            throw VaultError.integrity("not a contact record")
+                        }
+                        if column.table == "resource_version" { n += 1 }
+                    } catch {
+                        failures.append("\(column.name) \(context): \(error)")
+                    }
                 }
             }
             return (n, failures)

@@ -13,7 +13,8 @@ extension PharmacyStore {
         let json: JSON
         let patients: Set<String>
         let terms: [IndexTerm]
-        /// For a Patient created by a partner: the partner that owns it.
+        /// For a Patient created by a partner: the partner that owns it. For a prescription, fill or message
+        /// (``AccessScope/partyTypes``) imported by a system job: the partner that is a party to it.
         let owner: String?
     }
 
@@ -181,8 +182,9 @@ extension PharmacyStore {
 
     /// Checks a write against the caller's scope: every reference must resolve to a resource the caller may see, and
     /// the resulting compartment must stay within what the caller may write.
-    func prepare(_ ctx: AccessContext, _ type: ResourceType, id: String, _ json: JSON, previous: StoredResource?) async throws(FHIRError) -> PreparedWrite {
+    func prepare(_ ctx: AccessContext, _ type: ResourceType, id: String, _ body: JSON, previous: StoredResource?) async throws(FHIRError) -> PreparedWrite {
         let scope = ctx.scope
+        var json = try await checkServerOwned(ctx, type, body, previous: previous?.json)
         let refs = Array(Set(ResourceIndexer.references(in: json)))
         let patients = ResourceIndexer.compartment(of: type, id: id, json)
         for ref in refs {
@@ -230,8 +232,28 @@ extension PharmacyStore {
             } else if type.isPatientData && patients.isEmpty {
                 throw .invalid("\(type.rawValue) must reference one of your patients", at: "\(type.rawValue).subject")
             }
+            if type == .communication {
+                // A partner speaks only as itself: the sender is set from its credentials, never from the body.
+                let me = JSON.object(["system": .string(Self.apiClientSystem), "value": .string(clientID)])
+                if let given = json["sender"], given["reference"] != nil || given["identifier"] != me {
+                    throw await deny(ctx, interaction: "create", type: type, id: nil,
+                        error: .invalid(
+                            "Communication.sender is set by SafeRx from your credentials (\(Self.apiClientSystem)|\(clientID)); leave it out",
+                            at: "Communication.sender"),
+                        detail: "sender")
+                }
+                json["sender"] = .object(["identifier": me, "display": .string(clientID)])
+            }
         case .tenant:
-            break
+            if scope.systemReason == nil, type == .communication, let sender = json["sender"] {
+                // Staff write as the pharmacy (or one of its practitioners), never as a patient or a partner.
+                let ref = sender["reference"]?.stringValue.flatMap(Reference.init)
+                guard let ref, ref.type == .organization || ref.type == .practitioner else {
+                    throw await deny(ctx, interaction: "create", type: type, id: nil,
+                        error: .invalid("Communication.sender of a staff message must be the pharmacy (Organization/…) or a Practitioner", at: "Communication.sender"),
+                        detail: "sender")
+                }
+            }
         case .consented, .patients, .none:
             throw await deny(ctx, interaction: "create", type: type, id: nil, error: .forbidden("No access"))
         }
@@ -261,6 +283,13 @@ extension PharmacyStore {
             w = PreparedWrite(
                 type: w.type, id: w.id, json: json, patients: w.patients, terms: ResourceIndexer.terms(of: w.type, json), owner: w.owner)
         }
+        if w.type == .patient, version == 1, !(w.json["identifier"]?.arrayValue ?? []).contains(where: { $0["system"]?.stringValue == MRN.system }) {
+            // Every patient gets the pharmacy's medical record number.
+            var json = w.json
+            json["identifier"] = .array((json["identifier"]?.arrayValue ?? []) + [MRN.identifier(try nextMRN(db, tenant: tenant))])
+            w = PreparedWrite(
+                type: w.type, id: w.id, json: json, patients: w.patients, terms: ResourceIndexer.terms(of: w.type, json), owner: w.owner)
+        }
         var json = w.json
         json["meta"] = nil
         let owner = Self.keyOwner(w.type, id: w.id, w.json, patients: w.patients)
@@ -287,11 +316,12 @@ extension PharmacyStore {
                                 AuditLog.timestamp(g.expires), g.starts.map(AuditLog.timestamp) ?? ""])
             }
         }
-        if let owner = w.owner {
+        if let owner = w.owner, w.type == .patient {
             try db.execute(
                 sql: "INSERT OR REPLACE INTO patient_owner (tenant, patient_id, partner) VALUES (?, ?, ?)", arguments: [tenant, w.id, owner])
         }
         if w.type == .patient { try recordPatientMeta(db, tenant: tenant, id: w.id, w.json) }
+        if version == 1, AccessScope.partyTypes.contains(w.type) { try recordParties(db, tenant: tenant, w, scope: scope) }
         json["meta"] = .object(["versionId": .string(String(version)), "lastUpdated": .string(now)])
         if let allowed = scope.visibleElements(of: w.type), case .object(let o) = json {
             json = .object(o.filter { allowed.contains($0.key) })
@@ -300,11 +330,87 @@ extension PharmacyStore {
             type: w.type, id: w.id, version: version, lastUpdated: now, deleted: false, json: json, patients: Array(w.patients).sorted())
     }
 
+    /// Identifier systems whose values only the pharmacy assigns: Rx numbers and medical record numbers.
+    static let pharmacyIdentifierSystems: [ResourceType: String] = [.medicationRequest: RxNumber.system, .patient: MRN.system]
+
+    /// Server-owned fields are the server's: a client may not set the pharmacy's identifiers (Rx number, MRN) on a
+    /// new resource, nor change them on an existing one (they would let one record pass for another, for example at
+    /// sign-up). An update that leaves them out keeps them. System jobs (the demo seed, the importer of the
+    /// pharmacy's own data) may set them.
+    /// - returns: the resource with the identifiers on record.
+    func checkServerOwned(_ ctx: AccessContext, _ type: ResourceType, _ json: JSON, previous: JSON?) async throws(FHIRError) -> JSON {
+        guard let system = Self.pharmacyIdentifierSystems[type] else { return json }
+        func owned(_ r: JSON?) -> [JSON] { (r?["identifier"]?.arrayValue ?? []).filter { $0["system"]?.stringValue == system } }
+        let given = owned(json)
+        guard !given.isEmpty else {
+            let kept = owned(previous)
+            guard !kept.isEmpty else { return json }
+            var out = json
+            out["identifier"] = .array((json["identifier"]?.arrayValue ?? []) + kept)
+            return out
+        }
+        guard ctx.scope.systemReason == nil else { return json }
+        let kept = owned(previous).map { $0["value"] }
+        if given.map({ $0["value"] }) != kept {
+            let what = type == .patient ? "medical record number" : "Rx number"
+            throw await deny(ctx, interaction: previous == nil ? "create" : "update", type: type, id: nil,
+                error: .invalid(
+                    "\(type.rawValue).identifier: the \(what) (\(system)) is assigned by the pharmacy; leave it out"
+                        + (previous == nil ? "" : " or send the one on record unchanged"),
+                    at: "\(type.rawValue).identifier"),
+                detail: "server-owned identifier")
+        }
+        return json
+    }
+
+    /// Records which partners are a party to a new prescription, fill or message: the partner that writes it; for a
+    /// fill, the partners of the prescription it fills; for a message, the partners of the message it answers and
+    /// the partner it is addressed to.
+    func recordParties(_ db: Database, tenant: String, _ w: PreparedWrite, scope: AccessScope) throws {
+        var parties = Set<String>()
+        if case .partner(let client) = scope.rows { parties.insert(client) }
+        // An import names the partner that sent a prescription (`owner` of a non-Patient item).
+        if let owner = w.owner { parties.insert(owner) }
+        var sources: [Reference] = []
+        switch w.type {
+        case .medicationDispense:
+            sources = (w.json["authorizingPrescription"]?.arrayValue ?? []).compactMap { $0["reference"]?.stringValue.flatMap(Reference.init) }
+        case .communication:
+            sources = (w.json["inResponseTo"]?.arrayValue ?? []).compactMap { $0["reference"]?.stringValue.flatMap(Reference.init) }
+            for r in w.json["recipient"]?.arrayValue ?? [] where r["identifier"]?["system"]?.stringValue == Self.apiClientSystem {
+                if let client = r["identifier"]?["value"]?.stringValue,
+                    try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM api_client WHERE client_id = ? AND tenant = ?)", arguments: [client, tenant]) == true
+                {
+                    parties.insert(client)
+                }
+            }
+        default:
+            break
+        }
+        for source in sources {
+            parties.formUnion(try String.fetchAll(
+                db, sql: "SELECT party FROM resource_party WHERE tenant = ? AND type = ? AND id = ?",
+                arguments: [tenant, source.type.rawValue, source.id]))
+        }
+        let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO resource_party (party, tenant, type, id) VALUES (?, ?, ?, ?)")
+        for party in parties { try insert.execute(arguments: [party, tenant, w.type.rawValue, w.id]) }
+    }
+
+    /// The identifier system that names an API client (a partner) as the author or addressee of a message.
+    public static let apiClientSystem = "urn:saferx:api-client"
+
     /// The next Rx number of a tenant (`RX` and 7 digits from 5,000,001; the demo seeds lower ones).
     func nextRxNumber(_ db: Database, tenant: String) throws -> String {
         let n = try Int64.fetchOne(db, sql: "SELECT next FROM rx_number WHERE tenant = ?", arguments: [tenant]) ?? RxNumber.firstAssigned
         try db.execute(sql: "INSERT OR REPLACE INTO rx_number (tenant, next) VALUES (?, ?)", arguments: [tenant, n + 1])
         return String(format: "RX%07lld", n)
+    }
+
+    /// The next medical record number of a tenant (`MRN` and 7 digits from 1,000,001; the demo seeds 6-digit ones).
+    func nextMRN(_ db: Database, tenant: String) throws -> String {
+        let n = try Int64.fetchOne(db, sql: "SELECT next FROM pharmacy_counter WHERE tenant = ? AND name = 'mrn'", arguments: [tenant]) ?? MRN.firstAssigned
+        try db.execute(sql: "INSERT OR REPLACE INTO pharmacy_counter (tenant, name, next) VALUES (?, 'mrn', ?)", arguments: [tenant, n + 1])
+        return String(format: "MRN%07lld", n)
     }
 
     /// Whose data key seals a resource: the patient it is about (its subject, or the one patient in whose

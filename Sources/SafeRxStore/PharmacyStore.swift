@@ -170,6 +170,11 @@ public final class PharmacyStore: Sendable {
                 """
             args.append(clientID)
             args.append(scope.tenant)
+            if AccessScope.partyTypes.contains(type) {
+                // EXISTS (not `id IN`): the planner must not drive the query from the party list (4 M probes at 10,000 patients).
+                sql += " AND EXISTS (SELECT 1 FROM resource_party party WHERE party.party = ? AND party.tenant = \(v).tenant AND party.type = \(v).type AND party.id = \(v).id)"
+                args.append(clientID)
+            }
         case .patients(let ids):
             sql += " AND \(v).pk IN (SELECT rp.pk FROM resource_patient rp WHERE rp.patient_id IN (\(ids.map { _ in "?" }.joined(separator: ","))))"
             args += ids
@@ -391,7 +396,7 @@ public final class PharmacyStore: Sendable {
 
     func requireRight(_ ctx: AccessContext, _ type: ResourceType, _ interaction: String, _ id: String?, _ allowed: Bool) async throws(FHIRError) {
         guard allowed else {
-            let verb = ["read", "vread", "history", "search"].contains(interaction) ? "read" : interaction
+            let verb = ["read", "vread", "history", "search", "list", "count"].contains(interaction) ? "read" : interaction
             let err = FHIRError.forbidden(ctx.scope.refusal(verb, type))
             throw await deny(ctx, interaction: interaction, type: type, id: id, error: err)
         }

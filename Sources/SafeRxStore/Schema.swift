@@ -438,6 +438,44 @@ enum Schema {
                 ALTER TABLE patient_meta ADD COLUMN contact_key_version INTEGER;
                 """)
         }
+        m.registerMigration("v13-resource-party") { db in
+            // resource_party: which partner client is a party to a prescription, a fill or a message (it wrote it, or
+            // it fills or answers what the partner wrote). A partner's scope reads and writes only these (see
+            // AccessScope.partyTypes). Existing stores: what partners created, from the audit log. pharmacy_counter:
+            // the next medical record number per tenant. api_client.tokens_after: a rotated secret ends older tokens. fulfillment_row: which file sent
+            // each fill, so a second export of the same day does not ship it twice.
+            try db.execute(sql: """
+                CREATE TABLE resource_party (
+                    party TEXT NOT NULL,
+                    tenant TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    PRIMARY KEY (party, tenant, type, id)
+                ) WITHOUT ROWID;
+                CREATE INDEX resource_party_by_resource ON resource_party (tenant, type, id);
+                ALTER TABLE api_client ADD COLUMN tokens_after REAL NOT NULL DEFAULT 0;
+                CREATE TABLE fulfillment_row (
+                    tenant TEXT NOT NULL,
+                    dispense_id TEXT NOT NULL,
+                    sha256 TEXT NOT NULL,
+                    PRIMARY KEY (tenant, dispense_id)
+                ) WITHOUT ROWID;
+                CREATE TABLE pharmacy_counter (
+                    tenant TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    next INTEGER NOT NULL,
+                    PRIMARY KEY (tenant, name)
+                ) WITHOUT ROWID;
+                INSERT OR IGNORE INTO resource_party (party, tenant, type, id)
+                    SELECT json_extract(body, '$.entry.actor.id'), tenant, json_extract(body, '$.entry.resourceType'),
+                           json_extract(body, '$.entry.resourceID')
+                    FROM audit_log
+                    WHERE json_extract(body, '$.entry.actor.role') = 'partner' AND json_extract(body, '$.entry.action') = 'create'
+                      AND json_extract(body, '$.entry.outcome') = 'success'
+                      AND json_extract(body, '$.entry.resourceType') IN ('MedicationRequest', 'MedicationDispense', 'Communication')
+                      AND json_extract(body, '$.entry.resourceID') IS NOT NULL;
+                """)
+        }
         return m
     }
 }

@@ -31,8 +31,9 @@ public struct WrappedKey: Sendable {
 /// The master key in a file outside the data directory: `--key-file`, `SAFERX_MASTER_KEY_FILE`, or
 /// `~/.config/saferx/master.key`, one line of base64 (32 random bytes), mode 0600.
 ///
-/// During and after a rotation (``rotate()``), the previous key stays beside it as `<file>.previous` so that data
-/// wrapped under it (older backups) can still be opened; delete that file once no backup needs it.
+/// During and after a rotation (``rotate()``), the previous key stays beside it as `<file>.previous`, and every
+/// retired key as `<file>.previous-<id>` (a second rotation never overwrites the key an older backup needs), so that
+/// data wrapped under them can still be opened; delete such a file once no backup made under that key is kept.
 public final class FileKeyProvider: KeyProvider {
     public let path: URL
     struct State {
@@ -66,7 +67,7 @@ public final class FileKeyProvider: KeyProvider {
         }
         let key = try Self.read(path)
         var others: [String: SymmetricKey] = [:]
-        for suffix in [".previous", ".new"] {
+        for suffix in [".previous", ".new"] + Self.archivedSuffixes(of: path) {
             let p = URL(fileURLWithPath: path.path + suffix)
             if fm.fileExists(atPath: p.path) {
                 let k = try Self.read(p)
@@ -174,6 +175,13 @@ public final class FileKeyProvider: KeyProvider {
             throw .keyStore("\(new) does not hold the key being committed (\(id)); another rotation interfered. Nothing was renamed.")
         }
         if FileManager.default.fileExists(atPath: path.path) {
+            // Every retired key stays as `<file>.previous-<id>` (backups made under it are kept for years); `.previous`
+            // names the latest one.
+            let old = try Self.read(path)
+            let archived = path.path + Self.archiveSuffix(Self.fingerprint(old))
+            if !FileManager.default.fileExists(atPath: archived) {
+                guard link(path.path, archived) == 0 else { throw .keyStore("could not keep the previous key as \(archived)") }
+            }
             unlink(previous)
             guard link(path.path, previous) == 0 else { throw .keyStore("could not keep the previous key as \(previous)") }
         }
@@ -212,6 +220,16 @@ public final class FileKeyProvider: KeyProvider {
             flock(fd, LOCK_UN)
             close(fd)
         }
+    }
+
+    /// The suffix of a retired key's file: `.previous-` and the hex digits of its id.
+    static func archiveSuffix(_ id: String) -> String { ".previous-" + id.replacingOccurrences(of: "file:", with: "") }
+
+    /// The suffixes of every retired key kept beside `path` (`<file>.previous-<id>`).
+    static func archivedSuffixes(of path: URL) -> [String] {
+        let dir = path.deletingLastPathComponent().path, base = path.lastPathComponent + ".previous-"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        return names.filter { $0.hasPrefix(base) && !$0.hasSuffix(".tmp") }.map { String($0.dropFirst(path.lastPathComponent.count)) }.sorted()
     }
 
     /// A public, non-secret id for a master key: `file:` and 16 hex digits of a hash of it.

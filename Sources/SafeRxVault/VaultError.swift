@@ -21,6 +21,7 @@ public enum VaultError: Error, Sendable, Equatable, CustomStringConvertible {
         case .badMasterKeyFile(let path, let reason): "master key file \(path): \(reason)"
         case .wrongMasterKey(let expected, let given):
             "wrong master key: the data is sealed with master key \(expected), but the key given is \(given)"
+                + " (a key retired by `keys rotate --master` is kept beside the key file as <key file>.previous-\(expected.hasPrefix("file:") ? String(expected.dropFirst(5)) : expected))"
         case .integrity(let what): "integrity check failed: \(what) (corrupted, or moved from another row)"
         case .keyUnavailable(let what): "key unavailable: \(what)"
         case .keyStore(let m): "key store: \(m)"

@@ -28,6 +28,9 @@ public struct WebSession: Sendable {
 
     public var signedIn: Bool { token != nil }
 
+    /// A blank session for a page without a form, visited without a cookie: never stored, never sent as a cookie.
+    public static func transient(now: Date = Date()) -> WebSession { WebSession(key: "", csrf: "", created: now, lastSeen: now) }
+
     public struct Flash: Sendable {
         public enum Kind: String, Sendable { case info, error }
         public var kind: Kind
@@ -124,8 +127,10 @@ public actor WebSessions {
     func evict(now: Date) {
         sessions = sessions.filter { now.timeIntervalSince($0.value.lastSeen) < idleTimeout && now.timeIntervalSince($0.value.created) < absoluteTimeout }
         if sessions.count >= capacity {
-            let oldest = sessions.values.sorted { $0.lastSeen < $1.lastSeen }.prefix(sessions.count - capacity + 1)
-            for s in oldest { sessions[s.key] = nil }
+            // Anonymous sessions (a sign-in form someone opened) go first, oldest first: a flood of them must never
+            // sign anyone out. Signed-in sessions go only if there is nothing else left to drop.
+            let ordered = sessions.values.sorted { ($0.signedIn ? 1 : 0, $0.lastSeen) < ($1.signedIn ? 1 : 0, $1.lastSeen) }
+            for s in ordered.prefix(sessions.count - capacity + 1) { sessions[s.key] = nil }
         }
     }
 

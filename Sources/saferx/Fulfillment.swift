@@ -31,6 +31,8 @@ struct Fulfillment: AsyncParsableCommand {
     struct Keygen: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Make an X25519 key pair (what a vendor does once): writes the private key (mode 0600), prints the public key.")
+        /// Accepted like every subcommand's (the README passes it); the key pair touches no store.
+        @OptionGroup var data: DataOptions
         @Option(help: "Where to write the private key.") var out: String
 
         func run() async throws {
@@ -60,13 +62,16 @@ struct Fulfillment: AsyncParsableCommand {
             let ctx = AccessContext(
                 scope: .system(reason: "fulfillment export", tenant: tenant), requestID: UUID().uuidString.lowercased(), sourceIP: "local",
                 userAgent: "saferx fulfillment export")
-            let result: (file: Data, rows: Int, sha256: String)
+            let result: (file: Data, rows: Int, sha256: String, alreadySent: Int)
             do { result = try await store.exportManifest(ctx, vendor: vendor, day: day) } catch { throw CLIError(error.diagnostics) }
             await store.auditWriter.checkpoint()
             guard FileManager.default.createFile(atPath: out, contents: result.file, attributes: [.posixPermissions: 0o600]) else {
                 throw CLIError("Cannot write \(out)")
             }
-            say("Wrote \(out): \(result.rows) shipments for \(vendor) on \(day), encrypted to the vendor's key (sha256 \(result.sha256)).")
+            say("Wrote \(out): \(result.rows) \(result.rows == 1 ? "shipment" : "shipments") for \(vendor) on \(day), encrypted to the vendor's key (sha256 \(result.sha256)).")
+            if result.alreadySent > 0 {
+                say("\(result.alreadySent) verified \(result.alreadySent == 1 ? "fill was" : "fills were") left out: already sent in an earlier file (no duplicate shipments).")
+            }
         }
     }
 
@@ -111,7 +116,7 @@ struct Fulfillment: AsyncParsableCommand {
             let ctx = AccessContext(
                 scope: .system(reason: "fulfillment tracking \(URL(fileURLWithPath: file).lastPathComponent)", tenant: tenant, write: true),
                 requestID: UUID().uuidString.lowercased(), sourceIP: "local", userAgent: "saferx fulfillment import")
-            var shipped = 0
+            var shipped = 0, already = 0
             for (i, line) in lines.enumerated() {
                 let f = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
                 guard f.count == 3 else { throw CLIError("Line \(i + 2): expected 3 fields, got \(f.count)") }
@@ -119,11 +124,18 @@ struct Fulfillment: AsyncParsableCommand {
                     _ = try await store.transition(ctx, dispense: f[0], FillTransition(to: .completed, carrier: f[1].lowercased(), trackingNumber: f[2]))
                     shipped += 1
                 } catch {
-                    say("Line \(i + 2): \(f[0]): \(error.diagnostics)")
+                    // The same file applied again: a fill already shipped with this tracking number is not an error.
+                    if let d = try? await store.read(ctx, .medicationDispense, id: f[0]).json, [.completed, .delivered].contains(FillState.of(d)),
+                        Shipment.trackingNumber(of: d) == Shipment.normalizedTrackingNumber(f[2])
+                    {
+                        already += 1
+                    } else {
+                        say("Line \(i + 2): \(f[0]): \(error.diagnostics)")
+                    }
                 }
             }
             await store.auditWriter.checkpoint()
-            say("Marked \(shipped) of \(lines.count) fills shipped.")
+            say("Marked \(shipped) of \(lines.count) fills shipped\(already > 0 ? "; \(already) already shipped with the same tracking number (unchanged)" : "").")
         }
     }
 

@@ -29,11 +29,21 @@ struct Import: AsyncParsableCommand {
         let store = try data.openStore()
         guard FHIRID.isValid(pharmacy) else { throw ValidationError("--pharmacy must be a pharmacy (tenant) id") }
         var bundles: [(String, JSON)] = []
+        var failures: [String] = []
         for f in files {
+            // A file that cannot be read, is empty or is not JSON is listed at the end; the others are imported.
+            guard let bytes = FileManager.default.contents(atPath: f) else {
+                failures.append("\(f): cannot be read")
+                continue
+            }
+            guard !bytes.allSatisfy({ [0x20, 0x0A, 0x0D, 0x09].contains($0) }) else {
+                failures.append("\(f): the file is empty")
+                continue
+            }
             do {
-                bundles.append((f, try JSON.parse(Data(contentsOf: URL(fileURLWithPath: f)))))
+                bundles.append((f, try JSON.parse(bytes)))
             } catch {
-                throw CLIError("\(f): not readable as JSON (\(error))")
+                failures.append("\(f): not JSON (\(error.diagnostics))")
             }
         }
         // Reference data first; conditional references resolve across all files.
@@ -45,7 +55,6 @@ struct Import: AsyncParsableCommand {
         for (_, b) in bundles { known.merge(BundleImport.identifierKeys(in: b)) { a, _ in a } }
         let progress = ProgressBar(label: "importing")
         var total = BundleImport.Summary()
-        var failures: [String] = []
         for (n, (file, bundle)) in bundles.enumerated() {
             progress.update(n, bundles.count)
             do {

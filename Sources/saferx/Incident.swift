@@ -27,7 +27,7 @@ struct IncidentCommand: AsyncParsableCommand {
         @Flag(help: "The key an exported file is encrypted to is itself compromised.") var fileKeyCompromised = false
         @Option(help: "Tenant (pharmacy).") var tenant = "demo-pharmacy"
         @Option(help: "What happened, in plain language (it goes into every letter).") var description: String?
-        @Option(help: "What the pharmacy is doing about it (it goes into every letter).") var actions: String?
+        @Option(help: "What the pharmacy has done about it (it goes into every letter and the HHS report; without it they say TO BE COMPLETED).") var actions: String?
         @Option(help: "covered-entity, or business-associate when the pharmacy processed the data for another covered entity.") var role = "covered-entity"
         @Option(help: "Who declares (default: $USER).") var by: String?
         @Flag(help: "Print {\"id\": ...}.") var json = false
@@ -41,14 +41,11 @@ struct IncidentCommand: AsyncParsableCommand {
                 declaredBy: by ?? ProcessInfo.processInfo.environment["USER"] ?? "operator", actors: actor, from: from, to: to, files: file,
                 sources: source, resources: resource, fileKeyCompromised: fileKeyCompromised,
                 description: description ?? "Someone without authorization used access to our pharmacy system to view patient information.",
-                whatWeAreDoing: actions ?? IncidentCommand.defaultActions, role: role)
+                whatWeAreDoing: actions ?? "", role: role)
             do { try await store.declareIncident(incident) } catch { throw CLIError(error.diagnostics) }
             if json { say(#"{"id":"\#(id)"}"#) } else { say("Incident \(id) declared (discovered \(discovered)). Next: saferx incident scope \(id)") }
         }
     }
-
-    static let defaultActions =
-        "We stopped the access as soon as it was detected: the account or client used was suspended and its sessions ended. We are reviewing every access in our tamper-evident audit log, have reset the credentials involved, and are strengthening how sign-ins are checked."
 
     struct Scope: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -166,7 +163,7 @@ struct IncidentCommand: AsyncParsableCommand {
                 try await store.updateIncident(i, by: who, what: "law-enforcement delay until \(until)")
             }
             if let done {
-                do { try await store.markObligationDone(incident: id, obligation: done, on: on ?? String(AuditLog.timestamp(Date()).prefix(10)), by: who, note: note) } catch {
+                do { try await BreachResponse.markDone(store, id, obligation: done, on: on ?? String(AuditLog.timestamp(Date()).prefix(10)), by: who, note: note) } catch {
                     throw CLIError(error.diagnostics)
                 }
             }
@@ -231,8 +228,7 @@ struct IncidentCommand: AsyncParsableCommand {
                 location: package.incident.files.isEmpty ? "Network Server" : "Network Server; Other (encrypted fulfillment file)",
                 safeguards: ["Privacy Rule Safeguards (training, policies and procedures, etc.)", "Security Rule Administrative Safeguards",
                              "Security Rule Technical Safeguards (encryption at rest, audit controls, access controls)"],
-                actions: ["Took steps to mitigate harm", "Changed password/strengthened password requirements", "Implemented new technical safeguards",
-                          "Sanctioned workforce members involved (if applicable)"],
+                actions: package.actionsTaken,
                 individualNotice: package.done["hipaa-individual"]?.on, substituteNotice: obligations.contains { $0.id == "hipaa-substitute" && $0.required },
                 mediaNotice: obligations.contains { $0.id.hasPrefix("hipaa-media-") }, stateAGs: obligations.filter { $0.id.hasSuffix("-regulator") && $0.required }.map(\.recipient))
             try write("hhs-report.json", report.encoded())
@@ -329,10 +325,11 @@ struct IncidentCommand: AsyncParsableCommand {
             say("\nAssessment: \(r.conclusion.rawValue) — \(r.why)")
             let open = Assessment.Question.allCases.filter { p.assessment.judgements[$0.rawValue] == nil }
             if !open.isEmpty { say("  Judgements not yet recorded: \(open.map(\.rawValue).joined(separator: ", "))") }
+            for missing in p.missingFacts { say("  Not recorded (the documents say TO BE COMPLETED): \(missing)") }
             say("\nDeadlines (earliest first):")
             for o in p.obligations where o.required {
                 let status = p.done[o.id].map { "DONE \($0.on) by \($0.by)" } ?? "NOT DONE"
-                say("  \(o.due ?? "—        ")  \(status.padding(toLength: 24, withPad: " ", startingAt: 0))  \(o.title) — \(o.dueText)\(o.provenance.isEmpty ? "" : " [\(o.provenance)]")")
+                say("  \(o.due ?? "—        ")  \(status.count < 24 ? status + String(repeating: " ", count: 24 - status.count) : status)  \(o.title) — \(o.dueText)\(o.provenance.isEmpty ? "" : " [\(o.provenance)]")")
             }
             let notRequired = p.obligations.filter { !$0.required }
             if !notRequired.isEmpty {

@@ -30,11 +30,13 @@ struct Keys: AsyncParsableCommand {
             abstract: "Rotate keys while the server keeps serving.",
             discussion: """
                 --master     new master key; tenant and service keys are re-wrapped, no data is touched. The old key is \
-                kept as <key file>.previous: delete it once no backup made before the rotation is needed.
+                kept as <key file>.previous-<id> (and <key file>.previous names the latest): a backup opens with the \
+                key it was made under, so delete such a file only once no backup made under that key is kept.
                 --tenant     new tenant keys; every patient data key is re-wrapped, no data is touched.
                 --reencrypt  new data key versions; every stored resource version is re-encrypted in small \
-                transactions, with a progress bar, then usernames and the sealed letter contacts. Interrupted runs \
-                resume. Old versions stay readable until the last row has moved, then they are destroyed.
+                transactions, with a progress bar, then every other sealed value (usernames, MFA secrets, \
+                notifications, webhook secrets, honeytoken ids, letter contacts). Interrupted runs resume. An old \
+                version is destroyed only after a pass over every sealed column shows that nothing names it.
                 Several may be given; they run in that order.
                 """)
         @OptionGroup var data: DataOptions
@@ -57,7 +59,8 @@ struct Keys: AsyncParsableCommand {
                 try await store.recordAdminEvent(
                     action: "key-rotate", tenant: "*", detail: "master key rotated from \(r.old) to \(r.new); \(r.rewrapped) keys re-wrapped")
                 say("Master key rotated: \(r.old) -> \(r.new); \(r.rewrapped) tenant and service keys re-wrapped.")
-                say("The previous key is at \(data.keyFileURL.path).previous; delete it once no backup made before now is needed.")
+                say("The previous key is kept as \(data.keyFileURL.path).previous-\(r.old.replacingOccurrences(of: "file:", with: "")) "
+                    + "(and .previous): delete it only once no backup made before now is kept.")
             }
             if tenant {
                 let rotated = try store.keys.rotateTenantKeys(store.dbPool, only: tenantID)
@@ -74,11 +77,16 @@ struct Keys: AsyncParsableCommand {
                 bar.finish()
                 try await store.recordAdminEvent(
                     action: "key-rotate", tenant: "*",
-                    detail: "re-encrypted \(r.resources) resource versions and \(r.accounts) usernames; \(r.retiredKeys) old data keys destroyed")
+                    detail: "re-encrypted \(r.resources) resource versions and \(r.otherValues) other sealed values; "
+                        + "\(r.retiredKeys) old data keys destroyed, \(r.keptKeys) kept")
                 say(String(
-                    format: "Re-encrypted %d resource versions and %d usernames in %.1f s (%.0f resources/s); %@; %d old data key versions destroyed.",
-                    r.resources, r.accounts, r.seconds, Double(r.resources) / max(r.seconds, 0.001),
+                    format: "Re-encrypted %d resource versions and %d other sealed values (usernames, MFA secrets, notifications, "
+                        + "webhook secrets, honeytoken ids, letter contacts) in %.1f s (%.0f resources/s); %@; %d old data key versions destroyed.",
+                    r.resources, r.otherValues, r.seconds, Double(r.resources) / max(r.seconds, 0.001),
                     (r.rotatedKeys == 0 ? "resumed an unfinished run" : "\(r.rotatedKeys) data keys rotated") as NSString, r.retiredKeys))
+                if r.keptKeys > 0 {
+                    say("\(r.keptKeys) old data key versions were kept: some sealed value still needs them. Run the command again to finish.")
+                }
             }
         }
     }

@@ -23,6 +23,9 @@ struct SafeRx: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+        } catch let error as FHIRError {
+            // One clear line, never a Swift value.
+            exit(withError: CLIError(error.diagnostics))
         } catch {
             exit(withError: error)
         }
@@ -34,7 +37,7 @@ struct SafeRx: AsyncParsableCommand {
         subcommands: [
             Serve.self, Users.self, Token.self, Audit.self, Keys.self, Patients.self, BackupCommand.self, Disclosures.self,
             BreakGlass.self, Webhooks.self, Tracking.self, Fulfillment.self, MFA.self, Import.self, Alerts.self, Actors.self, Detect.self,
-            Honeytokens.self, IncidentCommand.self, Bench.self,
+            Honeytokens.self, IncidentCommand.self, Clients.self, Bench.self,
         ])
 }
 
@@ -180,7 +183,7 @@ struct Serve: AsyncParsableCommand {
 
 struct Users: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Manage user accounts.", subcommands: [Add.self, List.self, Disable.self, ResetMFA.self])
+        abstract: "Manage user accounts (API clients: saferx clients).", subcommands: [Add.self, List.self, Disable.self, ResetPassword.self, ResetMFA.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a user. Prints a generated password unless --password-stdin.")
@@ -194,6 +197,9 @@ struct Users: AsyncParsableCommand {
         func validate() throws {
             guard let r = Role(rawValue: role) else {
                 throw ValidationError("Unknown role '\(role)'; use one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if r == .partner || r == .businessLine {
+                throw ValidationError("\(role) accounts are API clients, not password users: use saferx clients add --client-id ID --role \(role)")
             }
             if r == .patient, patient.map(FHIRID.isValid) != true { throw ValidationError("Patient users need --patient <id>") }
             if r != .patient, patient != nil { throw ValidationError("--patient is only for patient users") }
@@ -225,13 +231,14 @@ struct Users: AsyncParsableCommand {
 
         func run() async throws {
             let store = try data.openStore()
-            say("USERNAME\tROLE\tTENANT\tPATIENT\tSTATUS")
+            say("USERNAME\tROLE\tTENANT\tPATIENT\tSTATUS\tID")
             for u in try await store.users() {
-                let status = u.disabled ? "disabled" : (u.lockedUntil > Date().timeIntervalSince1970 ? "locked" : "active")
-                say("\(u.username)\t\(u.role)\t\(u.tenant)\t\(u.patientID.map { "Patient/\($0)" } ?? "-")\t\(status)")
+                let status = u.disabled ? "disabled" : try await store.isSuspended(u.id) ? "suspended" : "active"
+                say("\(u.username)\t\(u.role)\t\(u.tenant)\t\(u.patientID.map { "Patient/\($0)" } ?? "-")\t\(status)\t\(u.id)")
             }
             for c in try await store.clients() {
-                say("\(c.clientID) (client)\t\(c.role)\t\(c.tenant)\t-\t\(c.disabled ? "disabled" : "active")")
+                let status = c.disabled ? "disabled" : try await store.isSuspended(c.clientID) ? "suspended" : "active"
+                say("\(c.clientID) (client)\t\(c.role)\t\(c.tenant)\t-\t\(status)\t\(c.clientID)")
             }
         }
     }
@@ -244,7 +251,10 @@ struct Users: AsyncParsableCommand {
         func run() async throws {
             let store = try data.openStore()
             guard let user = try await store.user(named: username), try await store.setUserDisabled(username: username, true) else {
-                throw ValidationError("No user named '\(username)'")
+                if try await store.client(id: username) != nil {
+                    throw CLIError("'\(username)' is an API client, not a user: saferx clients disable \(username)")
+                }
+                throw CLIError("No user named '\(username)' (saferx users list)")
             }
             try await store.recordAdminEvent(action: "user-disable", tenant: user.tenant, detail: "disabled account \(user.id)")
             say("Disabled '\(username)'.")
@@ -253,6 +263,47 @@ struct Users: AsyncParsableCommand {
 }
 
 extension Users {
+    struct ResetPassword: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "reset-password",
+            abstract: "Give a user a new password (printed once, or read with --password-stdin); every session ends. Staff "
+                + "also lose their second factor and enrol a new one at their next sign-in.")
+        @OptionGroup var data: DataOptions
+        @Argument(help: "Username.") var username: String
+        @Option(help: "Why, and how the person's identity was checked (kept in the audit log).") var reason: String
+        @Flag(help: "Read the new password from standard input instead of generating one.") var passwordStdin = false
+
+        func validate() throws {
+            guard reason.count >= 10 else { throw ValidationError("--reason must say why, in at least 10 characters") }
+        }
+
+        func run() async throws {
+            let store = try data.openStore()
+            guard let user = try await store.user(named: username) else {
+                if try await store.client(id: username) != nil {
+                    throw CLIError("'\(username)' is an API client: saferx clients rotate-secret \(username)")
+                }
+                throw CLIError("No user named '\(username)' (saferx users list)")
+            }
+            let password: String
+            if passwordStdin {
+                password = readLine(strippingNewline: true) ?? ""
+                try AuthService.checkPasswordPolicy(password, context: [username])
+            } else {
+                password = DemoPharmacy.randomSecret(bytes: 15)
+            }
+            let auth = await AuthService(store: store)
+            try await store.setPassword(userID: user.id, hash: auth.hashPassword(password))
+            let staff = AuthService.requiresMFA(user.role)
+            if staff { try await store.removeTOTP(userID: user.id) }
+            try await store.recordAdminEvent(
+                action: "password-reset", tenant: user.tenant, patients: user.patientID.map { [$0] } ?? [],
+                detail: "password reset for \(user.id)\(staff ? " (second factor removed)" : ""): \(reason)")
+            say("New password for '\(username)'; every session ended.\(staff ? " They must enrol a new second factor at their next sign-in." : "")")
+            if !passwordStdin { say("Password (shown once): \(password)") }
+        }
+    }
+
     struct ResetMFA: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "reset-mfa",

@@ -32,11 +32,26 @@ struct PharmacyRulesTests {
     static func rx(status: String = "active", repeats: Int = 2, days: Int = 30, authored: String = "2026-10-01") -> JSON {
         .object([
             "resourceType": "MedicationRequest", "status": .string(status), "authoredOn": .string(authored),
+            "requester": .object(["reference": "Practitioner/prac-1"]),
             "dispenseRequest": .object([
                 "numberOfRepeatsAllowed": .int(Int64(repeats)),
                 "expectedSupplyDuration": .object(["value": .int(Int64(days)), "code": "d"]),
             ]),
         ])
+    }
+
+    @Test("an incomplete prescription (no quantity and no days' supply, or no prescriber) is never filled")
+    func incompletePrescriptions() {
+        let now = FHIRDate.instant("2026-11-23T12:00:00Z", end: false)!
+        var noAmount = Self.rx()
+        noAmount["dispenseRequest"] = .object(["numberOfRepeatsAllowed": .int(2)])
+        #expect(RefillRules().check(prescription: noAmount, fills: [], now: now)?.reason == "prescription-incomplete")
+        var noPrescriber = Self.rx()
+        noPrescriber["requester"] = nil
+        #expect(RefillRules().check(prescription: noPrescriber, fills: [], now: now)?.reason == "prescription-incomplete")
+        var byNPI = Self.rx()
+        byNPI["requester"] = .object(["identifier": .object(["system": .string(NPI.system), "value": .string(NPI.completing("123456789"))])])
+        #expect(RefillRules().check(prescription: byNPI, fills: [], now: now) == nil)
     }
 
     @Test("refill decisions: too soon at the configured share of the supply, refills left, expiry, open fills")

@@ -97,7 +97,9 @@ struct BreachResponseTests {
             if n % 2 == 0 {
                 truth.record(try await client.get("/fhir/Patient/\(pid)", token: partner), at: at)
             } else {
-                truth.record(try await client.get("/fhir/MedicationRequest?patient=\(pid)&_include=MedicationRequest:patient", token: partner), at: at)
+                let r = try await client.get("/fhir/MedicationRequest?patient=\(pid)&_include=MedicationRequest:patient", token: partner)
+                #expect(r.status == 200 && !r.entries.isEmpty, "the partner reads the prescriptions it sent: \(r.status) \(r.body.prefix(300))")
+                truth.record(r, at: at)
             }
             // Meanwhile, the pharmacy's own work goes on (not part of the incident).
             _ = tick(1)

@@ -28,14 +28,16 @@ final class LiveServer: Sendable {
     static func start(
         patients: Int = 60, accounts: Int = 50, partnerPatients: Int = 10, consentPatients: Int = 5,
         webhookPolicy: WebhookRetryPolicy = WebhookRetryPolicy(), webhookPollInterval: Duration = .seconds(1),
-        detection: DetectionSettings? = nil, honeytokens: Int = 0, auditClock: (@Sendable () -> Date)? = nil
+        detection: DetectionSettings? = nil, honeytokens: Int = 0, auditClock: (@Sendable () -> Date)? = nil,
+        reopening existing: URL? = nil
     ) async throws -> LiveServer {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("saferx-test-\(UUID().uuidString)")
+        let dir = existing ?? FileManager.default.temporaryDirectory.appendingPathComponent("saferx-test-\(UUID().uuidString)")
         var options = PharmacyStore.Options()
         if let auditClock { options.auditClock = auditClock }
         let store = try PharmacyStore.open(dataDirectory: dir, keyFile: dir.appendingPathExtension("master.key"), options: options)
         let auth = await AuthService(store: store, passwordCost: 4)
-        let creds = try await DemoPharmacy(
+        // A reopened store (a restart) keeps what it has; a new one gets the demo pharmacy.
+        let creds = existing != nil ? [] : try await DemoPharmacy(
             patientCount: patients, patientAccounts: accounts, partnerPatients: partnerPatients, consentPatients: consentPatients, honeytokens: honeytokens
         ).seed(into: store, auth: auth)
         let (stream, continuation) = AsyncStream<Int>.makeStream()

@@ -122,7 +122,7 @@ struct WebFrontHTTPTests {
         #expect(missing.headers[HTTPField.Name("Content-Security-Policy")!]?.contains("frame-ancestors 'none'") == true)
     }
 
-    @Test("Session cookie: opaque, HttpOnly, SameSite=Strict, Secure behind TLS, a new id at sign-in; sign-out ends it")
+    @Test("Session cookie: opaque, HttpOnly, SameSite=Lax, Secure behind TLS, a new id at sign-in; sign-out ends it")
     func sessionCookie() async throws {
         let server = try await LiveServer.shared.value
         let http = server.client()
@@ -130,7 +130,7 @@ struct WebFrontHTTPTests {
         let web = WebClient(http)
         _ = try await web.get("/portal/login")
         let set = try #require(web.lastSetCookie)
-        #expect(set.hasPrefix("\(WebSessions.cookieName)=") && set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/"))
+        #expect(set.hasPrefix("\(WebSessions.cookieName)=") && set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Path=/"))
         #expect(!set.contains("Secure"), "plain HTTP on loopback")
         #expect(!set.contains("Expires") && !set.contains("Max-Age"), "a session cookie, gone when the browser closes")
         let anonymousCookie = try #require(web.cookie)

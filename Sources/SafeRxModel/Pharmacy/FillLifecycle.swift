@@ -115,6 +115,12 @@ public enum Shipment {
             .first { $0["url"]?.stringValue == name }
     }
 
+    /// A tracking number as carriers print it ("9400 1000 0000 0000 0000 00", "1Z-999-AA1") in the form SafeRx
+    /// stores and compares: spaces and dashes removed, upper case.
+    public static func normalizedTrackingNumber(_ s: String) -> String {
+        String(s.filter { $0 != " " && $0 != "-" && $0 != "\u{00A0}" }).uppercased()
+    }
+
     /// Whether a tracking number is plausible: 8 to 40 letters and digits.
     public static func isValidTrackingNumber(_ s: String) -> Bool {
         (8...40).contains(s.count) && s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) }

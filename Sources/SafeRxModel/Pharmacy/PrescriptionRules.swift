@@ -16,7 +16,7 @@ public enum PrescriptionRules {
         if let ident = rx["requester"]?["identifier"], ident["system"]?.stringValue == NPI.system {
             let v = ident["value"]?.stringValue ?? ""
             guard NPI.isValid(v) else {
-                throw .invalid("The prescriber NPI is not valid: an NPI is 10 digits with a check digit (Luhn with prefix 80840)", at: "MedicationRequest.requester.identifier")
+                throw .invalid("The prescriber NPI is not valid: an NPI is 10 digits starting with 1 or 2, the last a check digit (Luhn with prefix 80840)", at: "MedicationRequest.requester.identifier")
             }
         }
         for ext in rx["extension"]?.arrayValue ?? [] {
@@ -90,7 +90,7 @@ public enum PrescriptionRules {
                 at: "MedicationRequest.requester")
         }
         guard NPI.isValid(npi) else {
-            throw .invalid("The prescriber NPI is not valid: an NPI is 10 digits with a check digit", at: "MedicationRequest.requester")
+            throw .invalid("The prescriber NPI is not valid: an NPI is 10 digits starting with 1 or 2, the last a check digit (Luhn with prefix 80840)", at: "MedicationRequest.requester")
         }
         let schedule = try DEASchedule.of(rx) ?? medication.flatMap { try? DEASchedule.of($0) }
         guard let schedule else { return }
@@ -116,7 +116,7 @@ public enum PrescriptionRules {
             let value = ident["value"]?.stringValue ?? ""
             switch ident["system"]?.stringValue {
             case NPI.system where !NPI.isValid(value):
-                throw .invalid("identifier[\(i)] is not a valid NPI (10 digits with a check digit)", at: "\(type.rawValue).identifier[\(i)]")
+                throw .invalid("identifier[\(i)] is not a valid NPI (10 digits starting with 1 or 2, the last a check digit)", at: "\(type.rawValue).identifier[\(i)]")
             case DEANumber.system:
                 if let problem = DEANumber.problem(value, lastName: r["name"]?.arrayValue?.first?["family"]?.stringValue) {
                     throw .invalid("identifier[\(i)] is not a valid DEA number: \(problem)", at: "\(type.rawValue).identifier[\(i)]")

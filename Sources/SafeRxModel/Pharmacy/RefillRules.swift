@@ -35,6 +35,7 @@ public struct RefillRules: Sendable {
         case noRefillsLeft = "no-refills-left"
         case fillInProgress = "fill-in-progress"
         case tooSoon = "refill-too-soon"
+        case incomplete = "prescription-incomplete"
     }
 
     /// The decision for `prescription` given its earlier `fills`: `nil` if a refill may be made now, else the
@@ -46,6 +47,21 @@ public struct RefillRules: Sendable {
         }
         guard status == "active" else {
             return refuse(.notActive, "This prescription is \(status), not active; ask your prescriber for a new prescription")
+        }
+        // Nothing is dispensed from an incomplete prescription (an import may carry one): how much, and who wrote it.
+        let quantity: Double
+        switch rx["dispenseRequest"]?["quantity"]?["value"] {
+        case .int(let n)?: quantity = Double(n)
+        case .double(let d)?: quantity = d
+        default: quantity = 0
+        }
+        guard quantity > 0 || Self.daysSupply(rx) != nil else {
+            return refuse(.incomplete, "This prescription has no quantity or days' supply to dispense; the pharmacy completes it with the prescriber before it can be filled")
+        }
+        let prescriber = rx["requester"]?["reference"]?.stringValue?.hasPrefix("Practitioner/") == true
+            || (rx["requester"]?["identifier"]?["system"]?.stringValue == NPI.system && rx["requester"]?["identifier"]?["value"]?.stringValue.map(NPI.isValid) == true)
+        guard prescriber else {
+            return refuse(.incomplete, "This prescription names no prescriber (a Practitioner or an NPI); the pharmacy completes it with the prescriber before it can be filled")
         }
         if let expires = expiry(of: rx), expires <= now {
             return refuse(.expired, "This prescription expired on \(Self.day(expires)); ask your prescriber for a new prescription")

@@ -16,3 +16,15 @@ public enum RxNumber {
         .object(["use": "official", "system": .string(system), "value": .string(number)])
     }
 }
+
+/// The pharmacy's medical record number of a patient (`urn:saferx:mrn`), assigned by the server.
+public enum MRN {
+    public static let system = "urn:saferx:mrn"
+    /// The first number SafeRx assigns (the demo pharmacy seeds 6-digit numbers below it).
+    public static let firstAssigned: Int64 = 1_000_001
+
+    /// The identifier element for a number.
+    public static func identifier(_ number: String) -> JSON {
+        .object(["use": "usual", "system": .string(system), "value": .string(number)])
+    }
+}

@@ -171,7 +171,11 @@ extension AuthService {
             return RandomSecret.urlSafe(bytes: 16)
         }
         let code = Self.numericCode(digits: 8)
-        let id = try await store.createOneTimeCode(.signup, tenant: tenant, userID: nil, patientID: patient, code: code, lifetime: Self.oneTimeCodeLifetime)
+        guard let id = try await store.createOneTimeCode(.signup, tenant: tenant, userID: nil, patientID: patient, code: code, lifetime: Self.oneTimeCodeLifetime)
+        else {
+            try await audit("signup-start", nil, outcome: "denied", status: 202, request: request, patients: [patient], detail: "code limit reached")
+            return RandomSecret.urlSafe(bytes: 16)
+        }
         try await store.queueNotification(
             tenant: tenant, patient: patient, kind: .signupCode, subject: "Your SafeRx sign-up code",
             body: "Your SafeRx sign-up code is \(code). It expires in 15 minutes. If you did not ask for it, ignore this message.")
@@ -191,17 +195,30 @@ extension AuthService {
     ) async throws(FHIRError) -> UserAccount {
         try Self.checkUsername(username)
         try Self.checkPasswordPolicy(password, context: [username])
-        guard try await store.user(named: username) == nil else { throw .conflict("That username is taken; choose another") }
+        // The code first: only someone holding a valid code learns whether a username is taken (no anonymous
+        // enumeration). The code is checked without being used up, so a taken username costs nothing.
+        let checked = try await store.redeemOneTimeCode(id: String(id.prefix(64)), purpose: .signup, code: code, consume: false)
+        guard case .success = checked else {
+            try await audit("signup", nil, outcome: "failure", status: 400, request: request, detail: "code not accepted")
+            if case .failure(.wrongCode) = checked {
+                throw .invalid("The code is wrong; check it and try again (the right code keeps working until it expires)", at: "code")
+            }
+            throw .invalid("The code has expired, was already used or was tried too often; start sign-up again to get a new one", at: "code")
+        }
+        guard try await store.user(named: username) == nil else {
+            try await audit("signup", nil, outcome: "failure", status: 409, request: request, detail: "username taken")
+            throw .conflict("That username is taken; choose another (your code still works)")
+        }
         let redeemed = try await store.redeemOneTimeCode(id: String(id.prefix(64)), purpose: .signup, code: code)
         guard case .success(let otc) = redeemed, let patient = otc.patientID else {
             try await audit("signup", nil, outcome: "failure", status: 400, request: request, detail: "code not accepted")
-            throw .invalid("The code is wrong, expired or already used; start again to get a new one", at: "code")
+            throw .invalid("The code has expired or was already used; start sign-up again to get a new one", at: "code")
         }
         guard try await !store.hasAccount(patientID: patient, tenant: otc.tenant) else {
             throw .conflict("This pharmacy record already has an account; sign in or reset the password")
         }
         let user = UserAccount(
-            id: "user-" + UUID().uuidString.lowercased(), username: username, passwordHash: hashPassword(password), role: Role.patient.rawValue,
+            id: "user-" + UUID().uuidString.lowercased(), username: username, passwordHash: try await passwords.hash(password, cost: passwordCost), role: Role.patient.rawValue,
             tenant: otc.tenant, patientID: patient)
         try await store.addUser(user)
         try await audit("signup", user, outcome: "success", status: 201, request: request, patients: [patient])
@@ -219,7 +236,12 @@ extension AuthService {
             return RandomSecret.urlSafe(bytes: 16)
         }
         let code = Self.numericCode(digits: 8)
-        let id = try await store.createOneTimeCode(.reset, tenant: user.tenant, userID: user.id, patientID: patient, code: code, lifetime: Self.oneTimeCodeLifetime)
+        guard let id = try await store.createOneTimeCode(
+            .reset, tenant: user.tenant, userID: user.id, patientID: patient, code: code, lifetime: Self.oneTimeCodeLifetime)
+        else {
+            try await audit("password-reset", user, outcome: "denied", status: 202, request: request, detail: "code limit reached")
+            return RandomSecret.urlSafe(bytes: 16)
+        }
         try await store.queueNotification(
             tenant: user.tenant, patient: patient, kind: .resetCode, subject: "Your SafeRx password reset code",
             body: "Your SafeRx password reset code is \(code). It expires in 15 minutes. If you did not ask for it, ignore this message; your password is unchanged.")
@@ -238,15 +260,16 @@ extension AuthService {
             throw .invalid("The code is wrong, expired or already used; start again to get a new one", at: "code")
         }
         try Self.checkPasswordPolicy(password, context: [user.username])
-        try await store.setPassword(userID: user.id, hash: hashPassword(password))
+        try await store.setPassword(userID: user.id, hash: try await passwords.hash(password, cost: passwordCost))
         try await audit("password-reset", user, outcome: "success", status: 200, request: request, detail: "password changed; sessions ended")
     }
 
     // MARK: Caregivers
 
     /// A token for a caregiver to act for a patient under a live grant: the patient's compartment, only the grant's
-    /// access, purpose FAMRQT, audited as `caregiver`. It dies with the grant.
-    public func caregiverToken(_ user: UserAccount, patient: String, request: RequestInfo) async throws(FHIRError) -> IssuedToken {
+    /// access, purpose FAMRQT, audited as `caregiver`. It dies with the grant, and with `parent` (the caregiver's own
+    /// token that asked for it) when that is signed out.
+    public func caregiverToken(_ user: UserAccount, patient: String, parent: AccessClaims, request: RequestInfo) async throws(FHIRError) -> IssuedToken {
         guard user.role == Role.patient.rawValue, FHIRID.isValid(patient),
             let grant = try await store.liveCaregiverGrant(caregiverUserID: user.id, patient: patient), grant.tenant == user.tenant
         else {
@@ -255,7 +278,7 @@ extension AuthService {
         }
         let token = try await issue(
             subject: user.id, role: user.role, tenant: user.tenant, patient: patient, kind: "user", scope: grant.access.scopes,
-            caregiverGrant: grant.id)
+            caregiverGrant: grant.id, parent: parent.jti.value)
         try await audit("caregiver-token", user, outcome: "success", status: 200, request: request, patients: [patient], detail: "grant \(grant.id) (\(grant.access.rawValue))")
         return token
     }
@@ -270,7 +293,7 @@ extension AuthService {
         let purposes = claims.pou.map { Set($0.split(separator: " ").compactMap { PurposeOfUse(rawValue: String($0)) }) }
         let fresh = try await issue(
             subject: claims.sub.value, role: claims.role, tenant: claims.tenant, patient: claims.patient, kind: claims.kind,
-            scope: claims.scope, purposes: purposes, caregiverGrant: claims.grant)
+            scope: claims.scope, purposes: purposes, caregiverGrant: claims.grant, parent: claims.parent)
         try await revoke(claims)
         return (fresh.accessToken, Date().addingTimeInterval(TimeInterval(fresh.expiresIn)))
     }

@@ -28,12 +28,17 @@ public struct AccessClaims: JWTPayload, Equatable {
     public var pou: String?
     /// A caregiver's token: the caregiver grant it was issued under (checked live on every request).
     public var grant: String?
+    /// A caregiver's token: the `jti` of the caregiver's own token that asked for it. Signing that one out (revoking
+    /// it) ends this one too.
+    public var parent: String?
 
     public init(
         iss: IssuerClaim, aud: AudienceClaim, sub: SubjectClaim, exp: ExpirationClaim, iat: IssuedAtClaim, jti: IDClaim,
-        role: String, tenant: String, patient: String?, scope: String, kind: String, pou: String? = nil, grant: String? = nil
+        role: String, tenant: String, patient: String?, scope: String, kind: String, pou: String? = nil, grant: String? = nil,
+        parent: String? = nil
     ) {
         self.grant = grant
+        self.parent = parent
         self.pou = pou
         self.iss = iss
         self.aud = aud
@@ -80,9 +85,10 @@ public struct IssuedToken: Sendable {
 
 /// Accounts, passwords and tokens.
 ///
-/// Passwords are bcrypt hashes. Failed logins slow down after ``slowAfter`` attempts and lock the account for
-/// ``lockDuration`` after ``lockAfter``; unknown usernames get the same treatment and the same answer, so the answer
-/// never says whether a username exists. Tokens expire after ``tokenLifetime``, carry a `jti`, and are checked
+/// Passwords are bcrypt hashes, checked off the cooperative thread pool (``PasswordWork``). Failed logins slow down
+/// after ``slowAfter`` attempts and lock the account *for that source address* for ``lockDuration`` after
+/// ``lockAfter`` (``LoginThrottle``), so nobody can lock a real user out from elsewhere; unknown usernames get the same
+/// treatment and the same answer, so the answer never says whether a username exists. Tokens expire after ``tokenLifetime``, carry a `jti`, and are checked
 /// against revocations and the account's state on every request.
 public final class AuthService: Sendable {
     public static let issuer = "saferx"
@@ -95,7 +101,9 @@ public final class AuthService: Sendable {
 
     public let store: PharmacyStore
     let keys: JWTKeyCollection
-    let throttle = UnknownUserThrottle()
+    let throttle = LoginThrottle()
+    /// bcrypt, off the cooperative thread pool and bounded.
+    let passwords = PasswordWork()
     /// Tokens whose signature and claims were already verified (revocation and account state are still checked on
     /// every request).
     let verified = VerifiedTokenCache()
@@ -147,28 +155,23 @@ public final class AuthService: Sendable {
                     purpose: u.flatMap { Role(rawValue: $0.role) }.map { PurposeOfUse.default(for: $0).rawValue } ?? "SYSADMIN",
                     sourceIP: request.sourceIP, userAgent: request.userAgent, requestID: request.requestID, detail: detail))
         }
+        // Locked per account and source address: a guesser elsewhere never locks the real user out.
+        let account = username.lowercased(), source = request.sourceIP
+        if let until = await throttle.locked(account: account, source: source, now: now) {
+            try await audit("denied", 429, user, detail: "locked for this source")
+            throw .tooManyRequests(
+                "Too many failed sign-in attempts from this address; try again in \(Int((until - now) / 60) + 1) minutes",
+                retryAfter: Int(until - now) + 1)
+        }
         guard let user else {
-            let failures = await throttle.failures(for: username.lowercased(), now: now)
-            if failures.locked {
-                try await audit("denied", 429, nil, detail: "locked")
-                throw .tooManyRequests("Too many failed sign-in attempts; try again later")
-            }
-            _ = Bcrypt.verify(password, hash: dummyHash)
-            let n = await throttle.fail(username.lowercased(), now: now)
-            try await slowDown(after: n)
+            _ = try await passwords.verify(password, hash: dummyHash)
+            try await slowDown(await throttle.fail(account: account, source: source, now: now))
             try await audit("failure", 401, nil, detail: "bad credentials")
             throw .unauthorized(Self.loginFailed)
         }
-        if user.lockedUntil > now {
-            try await audit("denied", 429, user, detail: "locked")
-            throw .tooManyRequests("Too many failed sign-in attempts; try again later")
-        }
-        let ok = Bcrypt.verify(password, hash: user.passwordHash)
+        let ok = try await passwords.verify(password, hash: user.passwordHash)
         guard ok, !user.disabled else {
-            let next = user.failedAttempts + 1
-            let lock = next >= Self.lockAfter ? now + Self.lockDuration : nil
-            _ = try await store.recordLoginFailure(userID: user.id, lockUntil: lock)
-            try await slowDown(after: next)
+            try await slowDown(await throttle.fail(account: account, source: source, now: now))
             try await audit("failure", 401, user, detail: user.disabled ? "disabled" : "bad credentials")
             throw .unauthorized(Self.loginFailed)
         }
@@ -182,10 +185,7 @@ public final class AuthService: Sendable {
                     diagnostics: "mfa_required: send the 6-digit code from your authenticator app (or a recovery code) as 'otp'")
             }
             guard try await checkSecondFactor(user: user, secret: secret, lastStep: mfa.lastStep, otp: otp) else {
-                let next = user.failedAttempts + 1
-                let lock = next >= Self.lockAfter ? now + Self.lockDuration : nil
-                _ = try await store.recordLoginFailure(userID: user.id, lockUntil: lock)
-                try await slowDown(after: next)
+                try await slowDown(await throttle.fail(account: account, source: source, now: now))
                 try await audit("failure", 401, user, detail: "bad second factor")
                 throw FHIRError(status: 401, code: "login", diagnostics: "mfa_invalid: the code is wrong, expired or already used (each code works once: wait for the app to show the next one)")
             }
@@ -196,6 +196,7 @@ public final class AuthService: Sendable {
             throw .forbidden(Self.suspendedMessage)
         }
         try await store.recordLoginSuccess(userID: user.id)
+        await throttle.succeed(account: account, source: source)
         if !mfa.enabled, Self.requiresMFA(user.role) {
             // Staff must enrol before they get a token that reaches any data.
             let token = try await issueEnrollment(user)
@@ -208,12 +209,11 @@ public final class AuthService: Sendable {
     }
 
     static let suspendedMessage =
-        "This account is suspended pending a security review; contact the pharmacy's privacy officer (saferx actors reinstate lifts it)"
+        "This account is suspended pending a security review; contact the pharmacy's privacy officer"
 
-    func slowDown(after failures: Int) async throws(FHIRError) {
-        guard failures >= Self.slowAfter else { return }
-        let ms = min(250 * (failures - Self.slowAfter + 1), 2000)
-        try? await Task.sleep(for: .milliseconds(ms))
+    func slowDown(_ seconds: Double) async throws(FHIRError) {
+        guard seconds > 0 else { return }
+        try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
     }
 
     // MARK: Clients
@@ -263,7 +263,7 @@ public final class AuthService: Sendable {
     /// Signs a token. `scope`, if given, must parse and narrows the role's rights.
     public func issue(
         subject: String, role: String, tenant: String, patient: String?, kind: String, scope: String?,
-        purposes requested: Set<PurposeOfUse>? = nil, caregiverGrant: String? = nil
+        purposes requested: Set<PurposeOfUse>? = nil, caregiverGrant: String? = nil, parent: String? = nil
     ) async throws(FHIRError) -> IssuedToken {
         guard let r = Role(rawValue: role) else { throw .forbidden("Unknown role") }
         let scopeString = scope ?? AccessPolicy.defaultScopes(for: r)
@@ -294,7 +294,7 @@ public final class AuthService: Sendable {
             iss: .init(value: Self.issuer), aud: .init(value: [Self.audience]), sub: .init(value: subject),
             exp: .init(value: now.addingTimeInterval(Self.tokenLifetime)), iat: .init(value: now),
             jti: .init(value: UUID().uuidString.lowercased()), role: role, tenant: tenant, patient: patient, scope: scopeString,
-            kind: kind, pou: purposes.map(\.rawValue).sorted().joined(separator: " "), grant: caregiverGrant)
+            kind: kind, pou: purposes.map(\.rawValue).sorted().joined(separator: " "), grant: caregiverGrant, parent: parent)
         do {
             let jwt = try await keys.sign(claims, kid: "saferx-1")
             return IssuedToken(accessToken: jwt, expiresIn: Int(Self.tokenLifetime), scope: scopeString, patient: patient)
@@ -313,7 +313,7 @@ public final class AuthService: Sendable {
         }
         guard try await store.tokenIsLive(
             jti: claims.jti.value, subject: claims.sub.value, isClient: claims.kind == "client", issuedAt: claims.iat.value.timeIntervalSince1970,
-            caregiverGrant: claims.grant)
+            caregiverGrant: claims.grant, parent: claims.parent)
         else {
             throw .unauthorized("The access token has been revoked, its account disabled or its password changed, or its caregiver grant ended")
         }
@@ -343,25 +343,6 @@ public final class AuthService: Sendable {
     /// Revokes a token until it would have expired anyway.
     public func revoke(_ claims: AccessClaims) async throws(FHIRError) {
         try await store.revokeToken(jti: claims.jti.value, expires: claims.exp.value.timeIntervalSince1970)
-    }
-}
-
-/// Failed-login counts for usernames that do not exist, kept in memory so that they behave like real accounts.
-actor UnknownUserThrottle {
-    var entries: [String: (count: Int, lockedUntil: TimeInterval)] = [:]
-
-    func failures(for key: String, now: TimeInterval) -> (count: Int, locked: Bool) {
-        guard let e = entries[key] else { return (0, false) }
-        return (e.count, e.lockedUntil > now)
-    }
-
-    func fail(_ key: String, now: TimeInterval) -> Int {
-        if entries.count > 100_000 { entries.removeAll() }
-        var e = entries[key] ?? (0, 0)
-        e.count += 1
-        if e.count >= AuthService.lockAfter { e.lockedUntil = now + AuthService.lockDuration }
-        entries[key] = e
-        return e.count
     }
 }
 

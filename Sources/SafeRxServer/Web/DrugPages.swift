@@ -9,7 +9,7 @@ import SafeRxWeb
 extension WebFront {
     func registerDrugs(on router: Router<SafeRxContext>) {
         router.get("/drugs") { req, ctx in
-            try await self.page(req, ctx, area: nil) { _ in
+            try await self.page(req, ctx, area: nil, form: true) { _ in
                 ("drugs", ["title": "Drug information", "drugs": formulary.drugs.map(\.values)])
             }
         }
@@ -21,7 +21,7 @@ extension WebFront {
         }
         router.get("/drugs/:slug") { req, ctx in
             let slug = ctx.parameters.get("slug") ?? ""
-            return try await self.page(req, ctx, area: nil) { _ in
+            return try await self.page(req, ctx, area: nil, form: true) { _ in
                 guard let drug = formulary.drug(slug) else { throw FHIRError.notFoundPath("drugs") }
                 var v = drug.values
                 v["title"] = drug.name

@@ -15,19 +15,30 @@ extension WebFront {
         let staff = area == .console
         router.get("\(base)/messages") { req, ctx in
             try await self.page(req, ctx, area: area, signedIn: true) { s in
-                let access = try await self.access(req, ctx, s, "search", .communication)
+                let access = try await self.access(req, ctx, s, "list", .communication)
                 let mine = staff && req.uri.queryParameters.get("assigned") == "me"
-                let threads = try await store.messageThreads(access, assignedTo: mine ? access.scope.principal.subject : nil)
+                let pageSize = 20
+                let pageNumber = max(1, min(50_000, Int(req.uri.queryParameters.get("page") ?? "1") ?? 1))
+                let page = try await store.messageThreads(
+                    access, assignedTo: mine ? access.scope.principal.subject : nil, count: pageSize, offset: (pageNumber - 1) * pageSize)
                 var names: [String: String] = [:]
                 if staff { for u in try await store.users() { names[u.id] = u.username } }
-                return ("thread-list", [
+                let first = page.threads.isEmpty ? 0 : (pageNumber - 1) * pageSize + 1
+                let last = (pageNumber - 1) * pageSize + page.threads.count
+                let filter = mine ? "assigned=me&" : ""
+                var values: [String: Any] = [
                     "title": "Messages", "current": "\(base)/messages", "base": base, "staff": staff, "assignedFilter": staff, "canStart": !staff,
-                    "threads": threads.prefix(200).map { t -> [String: Any] in
+                    "threads": page.threads.map { t -> [String: Any] in
                         ["id": t.id, "subject": "Conversation started \(String(t.lastSent.prefix(10)))", "patient": t.patientID,
                          "assignee": t.assignee.flatMap { names[$0] } ?? "–", "messages": t.messages, "unread": t.unread,
                          "lastSent": String(t.lastSent.prefix(16)).replacingOccurrences(of: "T", with: " ")]
                     },
-                ])
+                ]
+                // Absent keys, not empty strings: a section over "" would still render.
+                if page.total > 0 { values["paging"] = "\(first)–\(last) of \(page.total) \(page.total == 1 ? "thread" : "threads")" }
+                if pageNumber > 1 { values["previous"] = "\(base)/messages?\(filter)page=\(pageNumber - 1)" }
+                if last < page.total { values["next"] = "\(base)/messages?\(filter)page=\(pageNumber + 1)" }
+                return ("thread-list", values)
             }
         }
         router.get("\(base)/messages/:thread") { req, ctx in
@@ -59,7 +70,7 @@ extension WebFront {
         }
         router.get("\(base)/attachments/:binary") { req, ctx in
             let id = ctx.parameters.get("binary") ?? ""
-            let (s, _) = await self.session(req)
+            let (s, _) = await self.session(req, form: false)
             guard s.signedIn, let role = s.role, area.roles.contains(role) else { return self.redirect("\(base)/login", cookie: nil) }
             do {
                 let access = try await self.access(req, ctx, s, "read", .binary)

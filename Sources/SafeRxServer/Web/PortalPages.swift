@@ -93,7 +93,7 @@ extension WebFront {
                 .map { Display.order($0, medications: meds) }
         }
         if let mAccess = try await accessUnlessForbidden(req, ctx, s, .communication) {
-            let unread = try await store.messageThreads(mAccess).reduce(0) { $0 + $1.unread }
+            let unread = try await store.unreadMessages(mAccess).messages
             if unread > 0 { values["unread"] = unread }
         }
         return ("portal-home", values)
@@ -113,7 +113,7 @@ extension WebFront {
 
     func registerSignup(on router: Router<SafeRxContext>) {
         router.get("/portal/signup") { req, ctx in
-            try await self.page(req, ctx, area: .portal) { s in
+            try await self.page(req, ctx, area: .portal, form: true) { s in
                 (s.pending["signup"] == nil ? "portal-signup" : "portal-signup-verify", ["title": "Create your account"])
             }
         }
@@ -140,7 +140,7 @@ extension WebFront {
             }
         }
         router.get("/portal/reset") { req, ctx in
-            try await self.page(req, ctx, area: .portal) { s in
+            try await self.page(req, ctx, area: .portal, form: true) { s in
                 ("portal-reset", ["title": "Reset your password", "resetStarted": s.pending["reset"] != nil])
             }
         }
@@ -185,7 +185,7 @@ extension WebFront {
             try await self.post(req, ctx, area: .portal, back: "/portal/caregivers") { s, form in
                 let access = try await self.ownAccess(req, ctx, s, "caregiver-grant")
                 guard let access_ = CaregiverGrant.Access(rawValue: form.value("access") ?? "") else { throw FHIRError.invalid("Choose what the caregiver may see") }
-                guard let day = form.value("expires"), let expires = FHIRDate.instant(day, end: true) else {
+                guard let day = form.value("expires"), let expires = FHIRDate.instant(day, end: true)?.addingTimeInterval(-0.001) else {
                     throw FHIRError.invalid("Choose until when (a date)")
                 }
                 _ = try await store.grantCaregiver(access, caregiverUsername: form.value("caregiver") ?? "", access: access_, expires: expires)
@@ -219,8 +219,8 @@ extension WebFront {
             let patient = ctx.parameters.get("patient") ?? ""
             return try await self.post(req, ctx, area: .portal, back: "/portal/caregivers") { s, _ in
                 guard s.ownPatient == nil, let token = s.token else { throw FHIRError.invalid("Switch back to your own records first") }
-                let (user, _) = try await auth.account(fromToken: token)
-                let issued = try await auth.caregiverToken(user, patient: patient, request: fhir.requestInfo(req, ctx))
+                let (user, claims) = try await auth.account(fromToken: token)
+                let issued = try await auth.caregiverToken(user, patient: patient, parent: claims, request: fhir.requestInfo(req, ctx))
                 s.pending["ownToken"] = token
                 s.ownPatient = s.patient
                 s.patient = patient

@@ -14,7 +14,8 @@ import SafeRxWeb
 /// Pages act with the same access tokens as API clients, kept in a server-side session: every page request puts
 /// the session's token through ``FHIRController/access(_:_:interaction:type:)`` and reads through the store's gate,
 /// so what a page can show is exactly what that user's API calls could return, and every read is audited. The
-/// browser holds one `HttpOnly`, `SameSite=Strict` cookie with an opaque id; every form carries a CSRF token.
+/// browser holds one `HttpOnly`, `SameSite=Lax` cookie with an opaque id, set only by pages with a form and at sign-in;
+/// every form carries a CSRF token.
 struct WebFront: Sendable {
     let fhir: FHIRController
     let auth: AuthService
@@ -99,15 +100,20 @@ struct WebFront: Sendable {
     }
 
     static func setCookie(_ value: String, _ req: Request, clear: Bool = false) -> String {
-        var c = "\(WebSessions.cookieName)=\(clear ? "" : value); Path=/; HttpOnly; SameSite=Strict"
+        // Lax, not Strict: a link from webmail or a search result (a top-level GET from another site) must carry the
+        // session, or the answer would be a sign-in page and the user signed out. Cross-site POSTs still carry no
+        // cookie, and every form also needs its CSRF token.
+        var c = "\(WebSessions.cookieName)=\(clear ? "" : value); Path=/; HttpOnly; SameSite=Lax"
         if clear { c += "; Max-Age=0" }
         if isTLS(req) { c += "; Secure" }
         return c
     }
 
-    /// The request's session, or a new anonymous one (then `newCookie` is set and must be sent back).
-    func session(_ req: Request) async -> (WebSession, newCookie: String?) {
+    /// The request's session; without one, a new anonymous one when the page has a form (then `newCookie` is set and
+    /// must be sent back), else a blank one that is not kept (no cookie, nothing stored: visits never fill the table).
+    func session(_ req: Request, form: Bool) async -> (WebSession, newCookie: String?) {
         if let s = await sessions.session(cookie: Self.cookie(req)) { return (s, nil) }
+        guard form else { return (WebSession.transient(), nil) }
         let (cookie, s) = await sessions.start()
         return (s, cookie)
     }
@@ -118,10 +124,11 @@ struct WebFront: Sendable {
     /// when it is about to expire, and renders the template the handler names. Errors become HTML pages; a client's
     /// mistake never becomes a 500.
     func page(
-        _ req: Request, _ ctx: SafeRxContext, area: Area?, signedIn: Bool = false,
+        _ req: Request, _ ctx: SafeRxContext, area: Area?, signedIn: Bool = false, form: Bool = false,
         _ handler: (inout WebSession) async throws -> (String, [String: Any])
     ) async throws -> Response {
-        var (s, newCookie) = await session(req)
+        // A signed-in page never starts a session (it redirects to sign-in); an anonymous page only for its form.
+        var (s, newCookie) = await session(req, form: form && !signedIn)
         var cookieHeader = newCookie.map { Self.setCookie($0, req) }
         do {
             if signedIn, let area {
@@ -277,7 +284,7 @@ struct WebFront: Sendable {
     func registerSignIn(_ area: Area, on router: Router<SafeRxContext>) {
         let base = "/\(area.rawValue)"
         router.get("\(base)/login") { req, ctx in
-            try await self.page(req, ctx, area: area) { s in
+            try await self.page(req, ctx, area: area, form: true) { s in
                 if s.signedIn, !s.enrollmentOnly, let role = s.role, area.roles.contains(role) { throw Redirect(location: base) }
                 return ("login", [
                     "title": "Sign in", "heading": "Sign in to the \(area.name.lowercased())", "action": "\(base)/login",

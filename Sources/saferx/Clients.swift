@@ -1,0 +1,103 @@
+import ArgumentParser
+import Foundation
+import SafeRxModel
+import SafeRxPharmacy
+import SafeRxPolicy
+import SafeRxStore
+
+/// API clients (partners and business lines): created, listed, disabled and given new secrets here, never as
+/// password users. Every change is audited.
+struct Clients: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage API clients (telehealth partners, business lines): OAuth2 client credentials.",
+        subcommands: [Add.self, List.self, Disable.self, Enable.self, RotateSecret.self])
+
+    static let clientRoles: [Role] = [.partner, .businessLine]
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add an API client. Prints its secret once.")
+        @OptionGroup var data: DataOptions
+        @Option(name: .customLong("client-id"), help: "Client id (letters, digits, '-', '.').") var clientID: String
+        @Option(help: "Role: partner or business-line.") var role: String
+        @Option(help: "Display name (shown to patients in their access log and on messages).") var name: String
+        @Option(help: "Tenant (pharmacy) id.") var tenant: String = DemoPharmacy.tenant
+
+        func validate() throws {
+            guard let r = Role(rawValue: role), Clients.clientRoles.contains(r) else {
+                throw ValidationError("--role must be partner or business-line (staff and patients are users: saferx users add)")
+            }
+            guard FHIRID.isValid(clientID) else { throw ValidationError("--client-id must be 1-64 letters, digits, '-' or '.'") }
+            guard !name.trimmingCharacters(in: .whitespaces).isEmpty, name.count <= 100 else { throw ValidationError("--name must be 1-100 characters") }
+        }
+
+        func run() async throws {
+            let store = try data.openStore()
+            guard try await store.client(id: clientID) == nil, try await store.user(named: clientID) == nil else {
+                throw CLIError("'\(clientID)' is already a client or user id; choose another")
+            }
+            let secret = DemoPharmacy.randomSecret(bytes: 32)
+            try await store.addClient(
+                APIClient(clientID: clientID, secretHash: AuthService.hashClientSecret(secret), role: role, tenant: tenant, name: name))
+            try await store.recordAdminEvent(action: "client-add", tenant: tenant, detail: "added \(role) client \(clientID)")
+            say("Added \(role) client '\(clientID)' (\(name)) in tenant \(tenant).")
+            say("Client secret (shown once): \(secret)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List API clients.")
+        @OptionGroup var data: DataOptions
+
+        func run() async throws {
+            let store = try data.openStore()
+            say("CLIENT_ID\tROLE\tTENANT\tNAME\tSTATUS")
+            for c in try await store.clients() {
+                let status = c.disabled ? "disabled" : try await store.isSuspended(c.clientID) ? "suspended" : "active"
+                say("\(c.clientID)\t\(c.role)\t\(c.tenant)\t\(c.name)\t\(status)")
+            }
+        }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable an API client; its tokens stop working at once.")
+        @OptionGroup var data: DataOptions
+        @Argument(help: "Client id.") var clientID: String
+
+        func run() async throws { try await Clients.setDisabled(data, clientID, true) }
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enable a disabled API client again.")
+        @OptionGroup var data: DataOptions
+        @Argument(help: "Client id.") var clientID: String
+
+        func run() async throws { try await Clients.setDisabled(data, clientID, false) }
+    }
+
+    struct RotateSecret: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-secret", abstract: "Give an API client a new secret; the old secret and every token issued with it stop working.")
+        @OptionGroup var data: DataOptions
+        @Argument(help: "Client id.") var clientID: String
+
+        func run() async throws {
+            let store = try data.openStore()
+            guard let client = try await store.client(id: clientID) else { throw CLIError("No API client '\(clientID)' (saferx clients list)") }
+            let secret = DemoPharmacy.randomSecret(bytes: 32)
+            _ = try await store.rotateClientSecret(id: clientID, secretHash: AuthService.hashClientSecret(secret))
+            try await store.recordAdminEvent(action: "client-rotate-secret", tenant: client.tenant, detail: "new secret for client \(clientID)")
+            say("New client secret for '\(clientID)' (shown once): \(secret)")
+            say("The old secret and every token issued with it no longer work.")
+        }
+    }
+
+    static func setDisabled(_ data: DataOptions, _ clientID: String, _ disabled: Bool) async throws {
+        let store = try data.openStore()
+        guard let client = try await store.client(id: clientID), try await store.setClientDisabled(id: clientID, disabled) else {
+            throw CLIError("No API client '\(clientID)' (saferx clients list)")
+        }
+        try await store.recordAdminEvent(
+            action: disabled ? "client-disable" : "client-enable", tenant: client.tenant, detail: "\(disabled ? "disabled" : "enabled") client \(clientID)")
+        say("\(disabled ? "Disabled" : "Enabled") client '\(clientID)'.")
+    }
+}

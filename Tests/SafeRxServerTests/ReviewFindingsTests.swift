@@ -1,0 +1,268 @@
+import Foundation
+import GRDB
+import HTTPTypes
+import SafeRxAudit
+import SafeRxDetect
+import SafeRxModel
+import SafeRxPharmacy
+import SafeRxStore
+import Testing
+
+/// Regression tests for the outside review (issue 16): each fails on the code before its fix.
+@Suite("Outside review findings", .serialized)
+struct ReviewFindingsTests {
+    @Test("1. staff open the inbox (API and console) on a pharmacy of 120 patients with threads: not suspended; the list is one page, audited as a list")
+    func inboxDoesNotSuspend() async throws {
+        let server = try await LiveServer.start(patients: 120, accounts: 5, partnerPatients: 5, detection: try DetectionTests.detection())
+        defer { Task { await server.stop() } }
+        let client = server.client()
+        defer { Task { await client.close() } }
+        for user in ["technician", "pharmacist"] {
+            let login = try await DetectionTests.login(server, client, user)
+            let token = try #require(login.json?["access_token"]?.stringValue, "\(login.body)")
+            for _ in 0..<3 {
+                #expect(try await client.get("/messages/unread", token: token).status == 200)
+                let page = try await client.get("/messages/threads", token: token)
+                #expect(page.status == 200, "\(page.body)")
+                #expect(page.json?["threads"]?.arrayValue?.count == 20)
+                #expect((page.json?["total"]?.intValue ?? 0) >= 115)
+                #expect(try await client.get("/messages/threads?_count=20&_offset=20", token: token).status == 200)
+            }
+            #expect(try await client.get("/fhir/Patient/pat-0001", token: token).status == 200, "\(user) still works")
+            #expect(try await server.store.isSuspended(try #require(try await server.store.user(named: user)?.id)) == false)
+        }
+        let lists = try await server.store.auditRecords().filter { $0.entry.action == "list" && $0.entry.resourceType == "Communication" }
+        #expect(!lists.isEmpty && lists.allSatisfy { $0.entry.patients.count <= 20 })
+        #expect(try await server.store.alerts(tenant: DemoPharmacy.tenant).isEmpty)
+        #expect(try await client.get("/messages/threads?_count=500", token: try await server.token("technician")).status == 400)
+    }
+
+    @Test("2. a support break-glass spree is contained at the sixth patient; support's break-glass reads no clinical data")
+    func breakGlassSpree() async throws {
+        let server = try await LiveServer.start(patients: 30, accounts: 2, partnerPatients: 1, detection: try DetectionTests.detection())
+        defer { Task { await server.stop() } }
+        let client = server.client()
+        defer { Task { await client.close() } }
+        let support = try await server.token("support")
+        var statuses: [Int] = []
+        for i in 1...12 {
+            statuses.append(try await PurposeOfUseTests.breakGlass(
+                client, DemoPharmacy.patientID(i), token: support, reason: "Caller locked out; verifying identity by phone").status)
+        }
+        #expect(Array(statuses.prefix(6)) == [201, 201, 201, 201, 201, 201], "\(statuses)")
+        #expect(statuses.dropFirst(6).allSatisfy { $0 == 401 }, "contained after the sixth: \(statuses)")
+        let supportID = try #require(try await server.store.user(named: "support")?.id)
+        #expect(try await server.store.isSuspended(supportID))
+        let alerts = try await server.store.alerts(tenant: DemoPharmacy.tenant)
+        #expect(alerts.contains { $0.rule == "support-break-glass" && $0.patients.count == 6 }, "\(alerts.map(\.rule))")
+    }
+
+    @Test("3. a partner reads and writes only what it is a party to, and never speaks as the pharmacy")
+    func partnerLeastPrivilege() async throws {
+        let server = try await LiveServer.start(patients: 20, accounts: 2, partnerPatients: 4)
+        defer { Task { await server.stop() } }
+        let client = server.client()
+        defer { Task { await client.close() } }
+        let partner = try await RoleIsolationTests.partnerToken(client: client, id: DemoPharmacy.partnerClientID, secret: server.partnerSecret)
+        let pid = DemoPharmacy.patientID(20)  // one of the partner's patients
+        // The pharmacy's own thread with the patient is not the partner's.
+        #expect(try await client.get("/fhir/Communication/msg-\(pid)-1", token: partner).status == 404)
+        #expect(try await client.get("/fhir/Communication?patient=\(pid)", token: partner).total == 0)
+        // Its own prescriptions (the demo's partner patients' prescriptions came from it) it sees.
+        #expect(try await client.get("/fhir/MedicationRequest/rx-\(pid)-1", token: partner).status == 200)
+        let search = try await client.get("/fhir/MedicationRequest?patient=\(pid)&_include=MedicationRequest:patient", token: partner)
+        #expect(search.status == 200 && search.entries.count >= 2, "\(search.body)")
+        // A message that claims to come from the pharmacy is refused; one without a sender is the partner's.
+        func message(_ sender: String?) -> JSON {
+            var o: [String: JSON] = [
+                "resourceType": "Communication", "status": "completed", "subject": .object(["reference": .string("Patient/\(pid)")]),
+                "payload": .array([.object(["contentString": "Your prescription was sent to the pharmacy."])]),
+            ]
+            if let sender { o["sender"] = .object(["reference": .string(sender)]) }
+            return .object(o)
+        }
+        let forged = try await client.post("/fhir/Communication", token: partner, message("Organization/org-demo"))
+        #expect(forged.status == 400 && forged.issue.contains("set by SafeRx from your credentials"), "\(forged.body)")
+        let sent = try await client.post("/fhir/Communication", token: partner, message(nil))
+        #expect(sent.status == 201, "\(sent.body)")
+        #expect(sent.json?["sender"]?["identifier"]?["value"]?.stringValue == DemoPharmacy.partnerClientID)
+        let id = try #require(sent.json?["id"]?.stringValue)
+        #expect(try await client.get("/fhir/Communication/\(id)", token: partner).status == 200)
+        // Messages are not rewritten.
+        var edited = try #require(sent.json)
+        edited["payload"] = .array([.object(["contentString": "changed"])])
+        let rewrite = try await client.send(.put, "/fhir/Communication/\(id)", token: partner, body: String(decoding: edited.encoded(), as: UTF8.self))
+        #expect(rewrite.status == 403, "\(rewrite.body)")
+        // The patient was told who wrote: the partner, not the pharmacy.
+        let notes = try await server.store.dbPool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM notification WHERE key_owner = ?", arguments: [pid]) ?? 0 }
+        #expect(notes >= 1)
+        // A prescription another prescriber sent for the same patient (created by the pharmacy) is out of reach.
+        let pharmacist = try await server.token("pharmacist")
+        var rx = try #require(try await client.get("/fhir/MedicationRequest/rx-\(pid)-1", token: pharmacist).json)
+        rx["id"] = nil
+        rx["meta"] = nil
+        rx["identifier"] = nil
+        let other = try await client.post("/fhir/MedicationRequest", token: pharmacist, rx)
+        #expect(other.status == 201, "\(other.body)")
+        let otherID = try #require(other.json?["id"]?.stringValue)
+        #expect(try await client.get("/fhir/MedicationRequest/\(otherID)", token: partner).status == 404)
+        let refill = try await client.post("/fhir/MedicationRequest/\(otherID)/$refill", token: partner, nil)
+        #expect(refill.status == 404, "\(refill.body)")
+    }
+
+    @Test("6. a read-only token or a read-only break-glass may not refill or move a fill")
+    func operationsNeedWrite() async throws {
+        let server = try await LiveServer.start(patients: 12, accounts: 2, partnerPatients: 1)
+        defer { Task { await server.stop() } }
+        let client = server.client()
+        defer { Task { await client.close() } }
+        let readOnly = try await server.token("pharmacist", scope: "user/*.read")
+        let refill = try await client.post("/fhir/MedicationRequest/rx-pat-0001-1/$refill", token: readOnly, nil)
+        #expect(refill.status == 403, "\(refill.body)")
+        let patientReadOnly = try await server.token("patient001", scope: "patient/*.read")
+        #expect(try await client.post("/fhir/MedicationRequest/rx-pat-0001-1/$refill", token: patientReadOnly, nil).status == 403)
+        let dispense = try #require(try await client.get("/fhir/MedicationDispense?patient=pat-0002", token: readOnly).entries.first?["resource"]?["id"]?.stringValue)
+        let move = try await client.send(
+            .post, "/fhir/MedicationDispense/\(dispense)/$transition", token: readOnly,
+            body: #"{"resourceType":"Parameters","parameter":[{"name":"state","valueCode":"in-progress"}]}"#)
+        #expect(move.status == 403, "\(move.body)")
+    }
+
+    @Test("7. a patient's agent filter matches only what the patient is shown, never a staff user id")
+    func maskedAgentFilter() async throws {
+        let server = try await LiveServer.start(patients: 6, accounts: 2, partnerPatients: 1)
+        defer { Task { await server.stop() } }
+        let client = server.client()
+        defer { Task { await client.close() } }
+        let pharmacist = try await server.token("pharmacist")
+        #expect(try await client.get("/fhir/Patient/pat-0001", token: pharmacist).status == 200)
+        let staffID = try #require(try await server.store.user(named: "pharmacist")?.id)
+        let patient = try await server.token("patient001")
+        #expect(try await client.get("/fhir/AuditEvent?agent=\(staffID)", token: patient).total == 0, "a raw staff id must not match")
+        let masked = try await client.get("/fhir/AuditEvent?agent=pharmacist@\(DemoPharmacy.tenant)", token: patient)
+        #expect(masked.status == 200 && (masked.total ?? 0) >= 1, "\(masked.body)")
+    }
+
+    @Test("8. clients may not set the pharmacy's identifiers (Rx number, MRN); new patients get an MRN")
+    func serverOwnedIdentifiers() async throws {
+        let server = try await LiveServer.start(patients: 6, accounts: 1, partnerPatients: 1)
+        defer { Task { await server.stop() } }
+        let client = server.client()
+        defer { Task { await client.close() } }
+        let pharmacist = try await server.token("pharmacist")
+        var rx = try #require(try await client.get("/fhir/MedicationRequest/rx-pat-0002-1", token: pharmacist).json)
+        rx["id"] = nil
+        rx["meta"] = nil
+        rx["subject"] = .object(["reference": "Patient/pat-0003"])  // another patient's Rx number on this one
+        let copied = try await client.post("/fhir/MedicationRequest", token: pharmacist, rx)
+        #expect(copied.status == 400 && copied.issue.contains("assigned by the pharmacy"), "\(copied.body)")
+        let patient: JSON = .object([
+            "resourceType": "Patient", "name": .array([.object(["family": "Newman", "given": .array(["Ada"])])]), "birthDate": "1980-02-03",
+            "identifier": .array([.object(["system": "urn:saferx:mrn", "value": "MRN100001"])]),
+        ])
+        let taken = try await client.post("/fhir/Patient", token: pharmacist, patient)
+        #expect(taken.status == 400 && taken.issue.contains("medical record number"), "\(taken.body)")
+        var plain = patient
+        plain["identifier"] = nil
+        let created = try await client.post("/fhir/Patient", token: pharmacist, plain)
+        #expect(created.status == 201, "\(created.body)")
+        let mrn = created.json?["identifier"]?.arrayValue?.first { $0["system"]?.stringValue == "urn:saferx:mrn" }?["value"]?.stringValue
+        #expect(mrn?.hasPrefix("MRN1") == true && mrn?.count == 10, "\(created.body)")
+        // An update that leaves the MRN out keeps it; one that changes it is refused.
+        var update = try #require(created.json)
+        update["identifier"] = nil
+        update["gender"] = "female"
+        let id = try #require(created.json?["id"]?.stringValue)
+        let kept = try await client.send(.put, "/fhir/Patient/\(id)", token: pharmacist, body: String(decoding: update.encoded(), as: UTF8.self))
+        #expect(kept.status == 200 && kept.json?["identifier"]?.arrayValue?.count == 1, "\(kept.body)")
+        update["identifier"] = .array([.object(["system": "urn:saferx:mrn", "value": "MRN100002"])])
+        let changed = try await client.send(.put, "/fhir/Patient/\(id)", token: pharmacist, body: String(decoding: update.encoded(), as: UTF8.self))
+        #expect(changed.status == 400, "\(changed.body)")
+    }
+
+    @Test("10. a caregiver's token ends when the caregiver signs out")
+    func caregiverTokenEndsWithSignOut() async throws {
+        let server = try await LiveServer.start(patients: 6, accounts: 4, partnerPatients: 1)
+        defer { Task { await server.stop() } }
+        let client = server.client()
+        defer { Task { await client.close() } }
+        let patient = try await server.token("patient001")
+        let tomorrow = AuditLog.timestamp(Date().addingTimeInterval(86400))
+        let grant = try await client.post(
+            "/account/caregivers", token: patient, .object(["caregiver": "patient002", "access": "all", "expires": .string(tomorrow)]))
+        #expect(grant.status == 201, "\(grant.body)")
+        let login = try await client.send(
+            .post, "/auth/login", body: #"{"username":"patient002","password":"\#(server.password("patient002"))"}"#, contentType: "application/json")
+        let own = try #require(login.json?["access_token"]?.stringValue, "\(login.body)")
+        let cg = try await client.send(.post, "/auth/caregiver", token: own, body: #"{"patient":"pat-0001"}"#, contentType: "application/json")
+        let carer = try #require(cg.json?["access_token"]?.stringValue, "\(cg.body)")
+        #expect(try await client.get("/fhir/Patient/pat-0001", token: carer).status == 200)
+        #expect(try await client.send(.post, "/auth/logout", token: own).status < 300)
+        #expect(try await client.get("/fhir/Patient/pat-0001", token: carer).status == 401)
+    }
+
+    @Test("4 and 5. 1,000 wrong passwords from one address do not lock the real user out from another; sign-in answers 429 with Retry-After there")
+    func lockoutPerSource() async throws {
+        let server = try await LiveServer.start(patients: 3, accounts: 1, partnerPatients: 1)
+        defer { Task { await server.stop() } }
+        func attempt(_ password: String, from ip: String) async -> Int {
+            do {
+                _ = try await server.auth.login(
+                    username: "pharmacist", password: password, request: RequestInfo(requestID: UUID().uuidString, sourceIP: ip, userAgent: "t"))
+                return 200
+            } catch {
+                return error.status
+            }
+        }
+        var statuses: [Int: Int] = [:]
+        for _ in 0..<1000 { statuses[await attempt("wrong password guess", from: "203.0.113.9"), default: 0] += 1 }
+        #expect(statuses[401] == AuthService.lockAfter && statuses[429] == 1000 - AuthService.lockAfter, "\(statuses)")
+        // The real pharmacist, from the pharmacy: the password is right, so the answer asks for the second factor.
+        let real = await attempt(server.password("pharmacist"), from: "198.51.100.20")
+        #expect(real == 401 || real == 200)
+        do {
+            _ = try await server.auth.login(
+                username: "pharmacist", password: server.password("pharmacist"),
+                request: RequestInfo(requestID: "r", sourceIP: "198.51.100.20", userAgent: "t"))
+        } catch {
+            #expect(error.diagnostics.hasPrefix("mfa_required"), "\(error.diagnostics)")
+        }
+        let client = server.client()
+        defer { Task { await client.close() } }
+        // Over HTTP the refusal carries Retry-After.
+        for _ in 0..<AuthService.lockAfter {
+            _ = try await client.send(.post, "/auth/login", body: #"{"username":"support","password":"not it at all"}"#, contentType: "application/json")
+        }
+        let locked = try await client.send(.post, "/auth/login", body: #"{"username":"support","password":"not it at all"}"#, contentType: "application/json")
+        #expect(locked.status == 429 && locked.headers[.retryAfter] != nil, "\(locked.status) \(locked.body)")
+    }
+
+    @Test("4. sign-up and reset codes are capped per patient per hour")
+    func codeCaps() async throws {
+        let server = try await LiveServer.start(patients: 6, accounts: 2, partnerPatients: 1)
+        defer { Task { await server.stop() } }
+        let info = RequestInfo(requestID: "r", sourceIP: "203.0.113.7", userAgent: "t")
+        for _ in 0..<10 { _ = try await server.auth.startPasswordReset(username: "patient001", request: info) }
+        let codes = try await server.store.dbPool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM one_time_code WHERE purpose = 'reset'") ?? 0
+        }
+        #expect(codes == PharmacyStore.maxCodesPerHour)
+    }
+}
+
+extension ReviewFindingsTests {
+    @Test("5 and walk-through 16: pages without a form start no session; the session cookie is SameSite=Lax (a link from another site keeps it)")
+    func sessionsOnlyForForms() async throws {
+        let server = try await LiveServer.start(patients: 3, accounts: 1, partnerPatients: 1)
+        defer { Task { await server.stop() } }
+        let client = server.client()
+        defer { Task { await client.close() } }
+        for path in ["/", "/portal", "/console", "/privacy/alerts"] {
+            let r = try await client.get(path)
+            #expect(r.headers[.setCookie] == nil, "\(path) set a cookie: \(r.headers[.setCookie] ?? "")")
+        }
+        let login = try await client.get("/portal/login")
+        let cookie = try #require(login.headers[.setCookie])
+        #expect(cookie.contains("SameSite=Lax") && cookie.contains("HttpOnly"), "\(cookie)")
+    }
+}
