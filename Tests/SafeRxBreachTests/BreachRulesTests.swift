@@ -1,5 +1,5 @@
 import Foundation
-import SafeRxBreach
+@testable import SafeRxBreach
 import SafeRxModel
 import Testing
 
@@ -198,5 +198,12 @@ struct BreachRulesTests {
         }
         #expect(r["typeOfProtectedHealthInformationInvolved"] == .array(["Clinical", "Demographic"]))
         #expect(Notices.hhsSummary(r).contains("Individuals affected: 612"))
+    }
+
+    @Test("letters: one day reads 'on', US spelling, sources named in words (walk-through finding 10)")
+    func letterWording() {
+        #expect(Notices.period("2026-12-02", "2026-12-02") == "on December 2, 2026")
+        #expect(Notices.period("2026-12-01", "2026-12-02") == "between December 1, 2026 and December 2, 2026")
+        #expect(StateRules.Row.sourceName("BL+2024/25 pages").hasPrefix("Bloomberg Law"))
     }
 }

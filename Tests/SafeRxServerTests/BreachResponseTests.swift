@@ -281,6 +281,12 @@ struct BreachResponseTests {
         let report = try await client.get("/incidents/\(id)/report", token: privacy)
         #expect(report.status == 200 && report.json?["assessment"]?["result"] == "breach")
         #expect(report.json?["obligations"]?.arrayValue?.contains { $0["id"] == "hipaa-individual" } == true)
+        // Declared without "actions": nothing is claimed; the report lists it as missing (walk-through finding 7).
+        #expect(report.json?["missingFacts"]?.arrayValue?.first?.stringValue?.contains("what the pharmacy has done") == true, "\(report.body.prefix(400))")
+        #expect(!report.body.contains("reset the credentials") && !report.body.contains("Sanctioned"))
+        // An obligation id the incident does not have is refused, naming the ones it has (finding 9).
+        let typo = try await client.post("/incidents/\(id)/obligations", token: privacy, .from(#"{"done":"nope","on":"2026-12-05"}"#))
+        #expect(typo.status == 400 && typo.issue.contains("hipaa-individual"), "\(typo.body)")
         let done = try await client.post("/incidents/\(id)/obligations", token: privacy, .from(#"{"done":"hipaa-individual","on":"2026-12-05","note":"letters mailed"}"#))
         #expect(done.json?["obligations"]?.arrayValue?.first { $0["id"] == "hipaa-individual" }?["done"]?["on"] == "2026-12-05")
         #expect(try await client.post("/incidents", token: privacy, .from(#"{"discovered":"2026-12-01","actors":["x"],"bogus":1}"#)).status == 400)

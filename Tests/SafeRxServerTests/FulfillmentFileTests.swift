@@ -46,6 +46,10 @@ struct FulfillmentFileTests {
         let exported = try cli.run(["fulfillment", "export", "--vendor", "shipfast", "--out", file.path])
         #expect(exported.status == 0 && exported.output.contains("3 shipments"), "\(exported.output)")
         #expect(try FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? Int == 0o600)
+        // Exported again the same day (walk-through finding 5): nothing is sent twice.
+        let again = try cli.run(["fulfillment", "export", "--vendor", "shipfast", "--out", out.appendingPathComponent("again.srx").path])
+        #expect(again.status == 0 && again.output.contains("0 shipments") && again.output.contains("3 verified fills were left out"), "\(again.output)")
+        try FileManager.default.removeItem(at: out.appendingPathComponent("again.srx"))
 
         // Nothing readable in the export directory. (The data directory is scanned once the server has stopped:
         // reading a live SQLite file from the server's own process would drop the server's POSIX locks.)
@@ -93,6 +97,9 @@ struct FulfillmentFileTests {
             .write(to: returned, atomically: true, encoding: .utf8)
         let imported = try cli.run(["fulfillment", "import", returned.path])
         #expect(imported.status == 0 && imported.output.contains("Marked 3 of 3"), "\(imported.output)")
+        // The same file applied again (and tracking numbers as carriers print them, with spaces) is not an error.
+        let repeated = try cli.run(["fulfillment", "import", returned.path])
+        #expect(repeated.status == 0 && repeated.output.contains("Marked 0 of 3") && repeated.output.contains("3 already shipped"), "\(repeated.output)")
         let shipped = try await client.get("/fhir/MedicationDispense/\(dispenses[0])", token: pharmacist)
         #expect(FillLifecycleTests.fillState(shipped) == "completed")
 

@@ -191,6 +191,10 @@ struct ReviewFindingsTests {
         let grant = try await client.post(
             "/account/caregivers", token: patient, .object(["caregiver": "patient002", "access": "all", "expires": .string(tomorrow)]))
         #expect(grant.status == 201, "\(grant.body)")
+        // A grant "until 2027-01-31" reads back as that day, not the next (walk-through finding 6).
+        let dated = try await client.post(
+            "/account/caregivers", token: try await server.token("patient003"), .object(["caregiver": "patient002", "access": "messages", "expires": "2027-01-31"]))
+        #expect(dated.json?["expires"]?.stringValue?.hasPrefix("2027-01-31") == true, "\(dated.body)")
         let login = try await client.send(
             .post, "/auth/login", body: #"{"username":"patient002","password":"\#(server.password("patient002"))"}"#, contentType: "application/json")
         let own = try #require(login.json?["access_token"]?.stringValue, "\(login.body)")
