@@ -38,4 +38,8 @@ echo "== CLI: keys, backups, erasure, and saferx audit verify against tampering"
 scripts/cli-checks.sh .build/debug/saferx | tee .build/cli-checks.log
 cli_tests=$(grep -Eo "^cli: [0-9]+ passed" .build/cli-checks.log | grep -Eo "[0-9]+")
 
-echo "saferx: $((swift_tests + cli_tests)) passed, 0 failed"
+echo "== README walk-through: every marked block, run on a fresh demo store"
+python3 scripts/readme-check.py .build/debug/saferx README.md | tee .build/readme-check.log
+readme_tests=$(grep -Eo "^readme: [0-9]+ passed" .build/readme-check.log | grep -Eo "[0-9]+")
+
+echo "saferx: $((swift_tests + cli_tests + readme_tests)) passed, 0 failed"

@@ -24,6 +24,8 @@ struct FHIRController: Sendable {
     let store: PharmacyStore
     let auth: AuthService
     let baseURL: String
+    /// Requests per account or API client, counted once its token verified (a forged token cannot spend another's).
+    let accountLimiter: RateLimiter
 
     func register(on router: Router<SafeRxContext>) {
         router.get("/fhir/metadata") { _, _ in self.respond(Capability.statement(baseURL: self.baseURL)) }
@@ -75,6 +77,12 @@ struct FHIRController: Sendable {
             try await refuse(error, detail: "invalid token")
         }
         let actor = (principal.subject, principal.roleName, principal.tenant)
+        if let refusal = accountLimiter.take("account:" + principal.subject) {
+            let error = FHIRError.tooManyRequests("Too many requests for this account; slow down", retryAfter: refusal.retryAfter)
+            // One audit record per limited burst, not one per refused request.
+            if refusal.first { try await refuse(error, actor: actor, detail: "rate limited: over \(Int(accountLimiter.limit.rate)) requests/s") }
+            throw error
+        }
         if let requestedPurpose {
             do {
                 principal = principal.acting(for: try PurposeOfUse.parse(requestedPurpose))

@@ -36,13 +36,19 @@ public enum SafeRxServer {
         /// The exfiltration detector's rules and notices; `nil` runs without one (only tests that exercise other
         /// things in bulk; `saferx serve` always runs it).
         public var detection: DetectionSettings?
+        /// Requests per source address and per account or API client (429 with `Retry-After` above them).
+        public var sourceLimit: RateLimit
+        public var accountLimit: RateLimit
 
         public init(
             host: String = "127.0.0.1", port: Int = 8080, onListening: @escaping @Sendable (Int) async -> Void = { _ in },
             webhookTransport: (any WebhookTransport)? = nil, webhookPolicy: WebhookRetryPolicy = WebhookRetryPolicy(),
             webhookPollInterval: Duration = .seconds(1), notificationSender: (any NotificationSender)? = nil,
-            signupTenant: String = "demo-pharmacy", detection: DetectionSettings? = nil
+            signupTenant: String = "demo-pharmacy", detection: DetectionSettings? = nil,
+            sourceLimit: RateLimit = .perSource, accountLimit: RateLimit = .perAccount
         ) {
+            self.sourceLimit = sourceLimit
+            self.accountLimit = accountLimit
             self.detection = detection
             self.notificationSender = notificationSender
             self.signupTenant = signupTenant
@@ -56,18 +62,20 @@ public enum SafeRxServer {
     }
 
     public static func router(
-        store: PharmacyStore, auth: AuthService, baseURL: String, signupTenant: String = "demo-pharmacy", web: WebResources? = nil
+        store: PharmacyStore, auth: AuthService, baseURL: String, signupTenant: String = "demo-pharmacy", web: WebResources? = nil,
+        sourceLimit: RateLimit = .perSource, accountLimit: RateLimit = .perAccount
     ) -> Router<SafeRxContext> {
         let router = Router(context: SafeRxContext.self)
         // Outermost, so that it logs the status the error middleware answered with.
         router.add(middleware: RequestLogMiddleware(level: .info))
         router.add(middleware: FHIRErrorMiddleware())
+        router.add(middleware: SourceRateLimitMiddleware(limiter: RateLimiter(sourceLimit), store: store))
         router.get("/health") { _, _ -> Response in
             var h = HTTPFields()
             h[.contentType] = "application/json"
             return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}")))
         }
-        let fhir = FHIRController(store: store, auth: auth, baseURL: baseURL)
+        let fhir = FHIRController(store: store, auth: auth, baseURL: baseURL, accountLimiter: RateLimiter(accountLimit))
         fhir.register(on: router)
         AuthController(auth: auth, fhir: fhir).register(on: router)
         PartnerController(fhir: fhir).register(on: router)
@@ -97,7 +105,9 @@ public enum SafeRxServer {
     ) async throws -> some ApplicationProtocol {
         let base = "http://\(configuration.host):\(configuration.port)/fhir"
         let web = try await WebResources.load()
-        let router = router(store: store, auth: auth, baseURL: base, signupTenant: configuration.signupTenant, web: web)
+        let router = router(
+            store: store, auth: auth, baseURL: base, signupTenant: configuration.signupTenant, web: web, sourceLimit: configuration.sourceLimit,
+            accountLimit: configuration.accountLimit)
         let onListening = configuration.onListening
         var detector: [any Service] = []
         if let detection = configuration.detection {

@@ -119,4 +119,10 @@ extension PharmacyStore {
 public enum AuditTime {
     public static func now() -> String { AuditLog.timestamp(Date()) }
     public static func yearsAgo(_ years: Int) -> String { PharmacyStore.yearsAgo(years) }
+    /// Midnight UTC `days` days ago.
+    public static func daysAgo(_ days: Int) -> String {
+        var utc = Calendar(identifier: .gregorian)
+        utc.timeZone = TimeZone(identifier: "UTC")!
+        return AuditLog.timestamp(utc.startOfDay(for: Date().addingTimeInterval(-Double(days) * 86400)))
+    }
 }

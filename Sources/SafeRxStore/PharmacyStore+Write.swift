@@ -32,6 +32,7 @@ extension PharmacyStore {
             }
         }
         let prepared = try await prepare(ctx, type, id: id, body, previous: nil)
+        if type == .binary { try await checkUploadQuota(ctx, patients: prepared.patients) }
         if type == .medicationRequest {
             if TransferIn.of(body) != nil, body["status"]?.stringValue != "draft" {
                 throw FHIRError.invalid("A transfer-in request is created in status 'draft'; a pharmacist accepts it by making it active", at: "MedicationRequest.status")
@@ -328,6 +329,30 @@ extension PharmacyStore {
         }
         return StoredResource(
             type: w.type, id: w.id, version: version, lastUpdated: now, deleted: false, json: json, patients: Array(w.patients).sorted())
+    }
+
+    /// Attachments one patient's record may hold: files and stored bytes (ciphertext of base64 content).
+    public static let uploadQuota = (files: 500, bytes: 250 * 1024 * 1024)
+
+    /// Refuses a new file when the patient's record already holds ``uploadQuota`` (a bounded amount of work and space
+    /// per patient, whoever uploads).
+    func checkUploadQuota(_ ctx: AccessContext, patients: Set<String>) async throws(FHIRError) {
+        let tenant = ctx.scope.tenant
+        for patient in patients {
+            let (files, bytes) = try await run { db -> (Int, Int) in
+                let row = try Row.fetchOne(
+                    db, sql: """
+                        SELECT COUNT(*), COALESCE(SUM(length(v.body)), 0) FROM resource_version v JOIN resource_patient rp ON rp.pk = v.pk
+                        WHERE v.type = 'Binary' AND v.tenant = ? AND v.current = 1 AND v.deleted = 0 AND rp.patient_id = ?
+                        """, arguments: [tenant, patient])
+                return (row?[0] ?? 0, row?[1] ?? 0)
+            }
+            if files >= Self.uploadQuota.files || bytes >= Self.uploadQuota.bytes {
+                throw await deny(ctx, interaction: "create", type: .binary, id: nil,
+                    error: .businessRule("upload-quota", "This patient's record holds the most attachments it may (\(Self.uploadQuota.files) files or \(Self.uploadQuota.bytes / 1_048_576) MB); delete one first or ask the pharmacy"),
+                    detail: "upload quota")
+            }
+        }
     }
 
     /// Identifier systems whose values only the pharmacy assigns: Rx numbers and medical record numbers.

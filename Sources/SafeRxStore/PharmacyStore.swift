@@ -39,6 +39,8 @@ public final class PharmacyStore: Sendable {
     public let dataDirectory: URL
     /// The exfiltration detector, when this process runs it (``startDetection(_:)``).
     let detection = Mutex<DetectionObserver?>(nil)
+    /// The last audit verification the privacy overview made, and the sequence number it reached.
+    let lastVerification = Mutex<(seq: Int64, result: AuditVerification)?>(nil)
     let logger: Logger
     /// The refill rules in force (``refillRules``).
     let rules = Mutex(RefillRules())
@@ -427,11 +429,39 @@ extension PharmacyStore {
         return try readOnCallingThread { db in try AuditVerifier.verify(db, publicKey: key, head: head, headFileExists: exists) }
     }
 
+    /// The privacy overview's verification: the whole chain once per process, then only the records appended since
+    /// (between the signed checkpoints around them), so a page view never walks millions of records. `saferx audit
+    /// verify` and backups still verify everything.
+    public func verifyAuditIncrementally() async throws -> AuditVerification {
+        let head = try readOnCallingThread { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM audit_log") ?? 0 }
+        if let last = lastVerification.withLock({ $0 }), last.result.ok {
+            if head <= last.seq { return last.result }
+            let segment = try await verifyAuditSegment(from: last.seq + 1, to: head)
+            var result = segment
+            if segment.ok { result.records = last.result.records + (head - last.seq) }
+            lastVerification.withLock { $0 = segment.ok ? (head, result) : nil }
+            return result
+        }
+        let full = try await verifyAudit()
+        lastVerification.withLock { $0 = full.ok ? (head, full) : nil }
+        return full
+    }
+
     /// Verifies the records `from...to` between the signed checkpoints around them (an incident's window).
     public func verifyAuditSegment(from: Int64, to: Int64) async throws -> AuditVerification {
         let key = auditPublicKey
         let head = SignedHead.read(from: headFile)
         return try readOnCallingThread { db in try AuditVerifier.verifySegment(db, publicKey: key, head: head, from: from, to: to) }
+    }
+
+    /// The audit records written at or after `time` (ISO timestamp), in sequence order, through the time index.
+    public func auditRecords(since time: String) async throws -> [AuditRecord] {
+        let cipher = auditLog.cipher
+        return try readOnCallingThread { db in
+            try Row.fetchAll(db, sql: "SELECT body, hash FROM audit_log WHERE time >= ? ORDER BY seq", arguments: [time]).compactMap {
+                AuditRecord.decode(body: $0[0], hash: $0[1], cipher: cipher)
+            }
+        }
     }
 
     /// Every audit record in sequence order (for export).

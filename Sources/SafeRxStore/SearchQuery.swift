@@ -32,6 +32,8 @@ public struct SearchQuery: Sendable {
     public var parameterNames: [String] = []
 
     public static let maxCount = 100
+    /// Binary searches decrypt whole files (up to 5 MB each): a page holds at most this many.
+    public static let maxBinaryCount = 5
     static let resultParameters: Set<String> = ["_count", "_offset", "_include", "_revinclude", "_format", "_total"]
 
     /// Parses query items for a search on `type` by a caller with `scope`.
@@ -39,6 +41,7 @@ public struct SearchQuery: Sendable {
         _ type: ResourceType, _ items: [(String, String)], scope: AccessScope
     ) throws(FHIRError) -> SearchQuery {
         var q = SearchQuery(type: type)
+        if type == .binary { q.count = min(q.count, maxBinaryCount) }
         let params = SearchParameter.all(for: type)
         let isStaff = scope.role == .pharmacist || scope.role == .technician || scope.role == .support
         for (rawName, rawValue) in items {
@@ -56,7 +59,7 @@ public struct SearchQuery: Sendable {
                 guard modifier == nil, let n = Int(rawValue), n >= 0 else {
                     throw .invalid("_count must be a non-negative integer")
                 }
-                q.count = min(n, maxCount)
+                q.count = min(n, type == .binary ? maxBinaryCount : maxCount)
             case "_offset":
                 guard modifier == nil, let n = Int(rawValue), n >= 0, n <= 1_000_000 else {
                     throw .invalid("_offset must be a non-negative integer")

@@ -79,7 +79,9 @@ extension Bench {
             let (ports, c) = AsyncStream<Int>.makeStream()
             let app = try await SafeRxServer.application(
                 store: store, auth: auth,
-                configuration: .init(host: "127.0.0.1", port: 0, onListening: { c.yield($0) }, detection: DetectionSettings(rules: rules)),
+                configuration: .init(
+                    host: "127.0.0.1", port: 0, onListening: { c.yield($0) }, detection: DetectionSettings(rules: rules), sourceLimit: .unlimited,
+                    accountLimit: .unlimited),
                 logger: Logger(label: "saferx.bench"))
             let server = Task { try await app.runService(gracefulShutdownSignals: []) }
             var it = ports.makeAsyncIterator()

@@ -109,9 +109,23 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The pharmacy (tenant id) that patient sign-ups are for.") var signupPharmacy: String = DemoPharmacy.tenant
     @Option(help: "Detection rules (JSON) to use instead of the bundled ones; validated before the server starts.") var rules: String?
     @Option(help: "E-mail address that security alerts are sent to through the notification outbox.") var securityContact: String?
+    @Option(help: "Requests per second and burst per source address, RATE:BURST (429 with Retry-After above it).")
+    var sourceLimit: String = "\(Int(RateLimit.perSource.rate)):\(Int(RateLimit.perSource.burst))"
+    @Option(help: "Requests per second and burst per account or API client, RATE:BURST.")
+    var accountLimit: String = "\(Int(RateLimit.perAccount.rate)):\(Int(RateLimit.perAccount.burst))"
+
+    static func rateLimit(_ text: String, _ flag: String) throws -> RateLimit {
+        let parts = text.split(separator: ":")
+        guard parts.count == 2, let rate = Double(parts[0]), let burst = Double(parts[1]), rate > 0, burst >= 1 else {
+            throw ValidationError("\(flag) must be RATE:BURST with a positive rate and a burst of at least 1 (for example 30:900)")
+        }
+        return RateLimit(rate: rate, burst: burst)
+    }
 
     func validate() throws {
         guard (0.5...1.0).contains(refillTooSoon) else { throw ValidationError("--refill-too-soon must be between 0.5 and 1.0") }
+        _ = try Self.rateLimit(sourceLimit, "--source-limit")
+        _ = try Self.rateLimit(accountLimit, "--account-limit")
     }
 
     func run() async throws {
@@ -166,7 +180,9 @@ struct Serve: AsyncParsableCommand {
                     say("Log in: curl -s -X POST \(url)/auth/login -H 'Content-Type: application/json' -d '{\"username\":\"patient001\",\"password\":\"<from demo-credentials.json>\"}'")
                 }
             }, notificationSender: sender, signupTenant: signupPharmacy,
-            detection: DetectionSettings(rules: detectionRules, securityContact: securityContact)), logger: logger)
+            detection: DetectionSettings(rules: detectionRules, securityContact: securityContact),
+            sourceLimit: try Self.rateLimit(sourceLimit, "--source-limit"), accountLimit: try Self.rateLimit(accountLimit, "--account-limit")),
+            logger: logger)
         say("Exfiltration detection: \(detectionRules.rules.count) rules (\(rules ?? "bundled")); alerts: saferx alerts list")
         try await app.runService()
     }

@@ -29,7 +29,8 @@ final class LiveServer: Sendable {
         patients: Int = 60, accounts: Int = 50, partnerPatients: Int = 10, consentPatients: Int = 5,
         webhookPolicy: WebhookRetryPolicy = WebhookRetryPolicy(), webhookPollInterval: Duration = .seconds(1),
         detection: DetectionSettings? = nil, honeytokens: Int = 0, auditClock: (@Sendable () -> Date)? = nil,
-        reopening existing: URL? = nil
+        // Tests replay whole workdays and attacks in seconds from one address: unlimited unless a test sets limits.
+        reopening existing: URL? = nil, sourceLimit: RateLimit = .unlimited, accountLimit: RateLimit = .unlimited
     ) async throws -> LiveServer {
         let dir = existing ?? FileManager.default.temporaryDirectory.appendingPathComponent("saferx-test-\(UUID().uuidString)")
         var options = PharmacyStore.Options()
@@ -49,7 +50,8 @@ final class LiveServer: Sendable {
             store: store, auth: auth,
             configuration: .init(
                 host: "127.0.0.1", port: 0, onListening: { continuation.yield($0) }, webhookPolicy: webhookPolicy,
-                webhookPollInterval: webhookPollInterval, notificationSender: sender, detection: detection),
+                webhookPollInterval: webhookPollInterval, notificationSender: sender, detection: detection, sourceLimit: sourceLimit,
+                accountLimit: accountLimit),
             logger: logger)
         let task = Task { try await app.runService(gracefulShutdownSignals: []) }
         var port = 0

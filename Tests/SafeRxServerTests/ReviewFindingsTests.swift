@@ -5,6 +5,7 @@ import SafeRxAudit
 import SafeRxDetect
 import SafeRxModel
 import SafeRxPharmacy
+import SafeRxServer
 import SafeRxStore
 import Testing
 
@@ -268,5 +269,30 @@ extension ReviewFindingsTests {
         let login = try await client.get("/portal/login")
         let cookie = try #require(login.headers[.setCookie])
         #expect(cookie.contains("SameSite=Lax") && cookie.contains("HttpOnly"), "\(cookie)")
+    }
+}
+
+extension ReviewFindingsTests {
+    @Test("5. rate limits per account and per source address: 429 with Retry-After, one audit record per limited burst")
+    func rateLimits() async throws {
+        let server = try await LiveServer.start(
+            patients: 3, accounts: 1, partnerPatients: 1, sourceLimit: RateLimit(rate: 0.01, burst: 30), accountLimit: RateLimit(rate: 0.01, burst: 5))
+        defer { Task { await server.stop() } }
+        let client = server.client()
+        defer { Task { await client.close() } }
+        let token = try await server.token("pharmacist")
+        var statuses: [Int] = []
+        for _ in 0..<10 { statuses.append(try await client.get("/fhir/Patient/pat-0001", token: token).status) }
+        #expect(Array(statuses.prefix(5)) == [200, 200, 200, 200, 200] && statuses.dropFirst(5).allSatisfy { $0 == 429 }, "\(statuses)")
+        let limited = try await client.get("/fhir/Patient/pat-0001", token: token)
+        #expect(limited.status == 429 && limited.headers[.retryAfter] != nil)
+        // Another account is not limited by this one.
+        #expect(try await client.get("/fhir/Patient/pat-0001", token: try await server.token("technician")).status == 200)
+        let records = try await server.store.auditRecords().filter { $0.entry.status == 429 }
+        #expect(records.count == 1, "one record for the burst: \(records.map(\.entry.detail))")
+        // The source address: anonymous requests too.
+        var anonymous: [Int] = []
+        for _ in 0..<40 { anonymous.append(try await client.get("/fhir/metadata").status) }
+        #expect(anonymous.contains(429), "\(anonymous)")
     }
 }
