@@ -79,7 +79,8 @@ extension PharmacyStore {
     func reseal(_ column: SealedColumn, batchSize: Int) async throws -> Int {
         guard keys.encrypts else { return 0 }
         struct Pending { var tenant, owner: String; var cipher: Data; var context: String; var key: [DatabaseValue] }
-        let pending = try await dbPool.read { db -> [Pending] in
+        // A synchronous read, like every store read (mixing GRDB's async reads in deadlocked the cooperative pool).
+        let pending = try readOnCallingThread { db -> [Pending] in
             var active: [String: UInt32?] = [:]
             var out: [Pending] = []
             try column.forEach(db) { tenant, owner, cipher, context, key in

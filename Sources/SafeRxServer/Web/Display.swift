@@ -152,7 +152,14 @@ enum Display {
         case "caregiver-revoke": return "ended a caregiver's access"
         case "caregiver-list": return "listed caregivers"
         case "erase": return "erased the records"
-        default: return "\(action) \(resource.isEmpty ? "" : one)".trimmingCharacters(in: .whitespaces)
+        case "list": return "saw your message thread in an inbox (not its content)"
+        case "count": return "counted unread messages"
+        case "file-scope": return "checked which patients were in a shipping file"
+        case "disclosures", "access-log": return "looked at this access log"
+        case let a where a.hasPrefix("incident"): return "reviewed a privacy incident that involves your records"
+        case let a where a.hasPrefix("alert"): return "reviewed a security alert that names your records"
+        // Never a raw code on a page: anything not named above is described generally.
+        default: return resource.isEmpty || resource == "-" ? "worked with your records" : "worked with \(one)"
         }
     }
 }
