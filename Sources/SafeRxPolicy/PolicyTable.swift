@@ -98,6 +98,18 @@ public struct PolicyTable: Sendable {
         Set(rules.keys.filter { $0.role == role }.map(\.purpose))
     }
 
+    /// Of `elements` (`Patient.birthDate`), those `role` never sees under `purpose` in this table: an authorization
+    /// naming them would be signed and then silently not released.
+    public func neverReleased(_ elements: [String], to role: Role, for purpose: PurposeOfUse) -> [String] {
+        guard let types = types(for: role, purpose) else { return elements }
+        return elements.filter { e in
+            let parts = e.split(separator: ".", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let type = ResourceType(rawValue: parts[0]), let visible = types[type] else { return true }
+            guard let visible else { return false }
+            return !visible.contains(parts[1])
+        }
+    }
+
     /// For (role, purpose): the types it may touch and their visible elements; `nil` if it may not act at all.
     func types(for role: Role, _ purpose: PurposeOfUse) -> [ResourceType: Set<String>?]? {
         rules[Key(role: role, purpose: purpose)]

@@ -101,6 +101,25 @@ struct FHIRController: Sendable {
         }
     }
 
+    /// An authorization may name only elements the policy table ever releases to that client for that purpose: one
+    /// that names others is refused when it is signed (walk-through finding 13), instead of being accepted and then
+    /// silently not released.
+    func checkReleasable(_ consent: JSON) async throws(FHIRError) {
+        try ConsentGrant.validate(consent)  // unknown elements are named as such first
+        for g in ConsentGrant.grants(in: consent) {
+            guard let client = try await store.client(id: g.clientID), let role = Role(rawValue: client.role),
+                let purpose = PurposeOfUse(rawValue: g.purpose)
+            else { continue }
+            let never = auth.policy.neverReleased(g.elements, to: role, for: purpose)
+            guard never.isEmpty else {
+                throw FHIRError.invalid(
+                    "This authorization names \(never.joined(separator: ", ")), which the pharmacy never releases to \(client.name) for "
+                        + "purpose \(purpose.rawValue); remove \(never.count == 1 ? "it" : "them") (it would be signed and then not released)",
+                    at: "Consent.provision")
+            }
+        }
+    }
+
     /// The request header that names the purpose of use (HL7 v3 PurposeOfUse code).
     static let purposeHeader = HTTPField.Name("X-Purpose-Of-Use")!
 
@@ -252,6 +271,7 @@ struct FHIRController: Sendable {
         let type = try resourceType(ctx)
         let access = try await access(req, ctx, interaction: "create", type: type)
         let json = try await body(req)
+        if type == .consent { try await checkReleasable(json) }
         let r = try await store.create(access, type, json)
         return created(r)
     }
@@ -300,6 +320,7 @@ struct FHIRController: Sendable {
         let id = try resourceID(ctx)
         let access = try await access(req, ctx, interaction: "update", type: type)
         let json = try await body(req)
+        if type == .consent { try await checkReleasable(json) }
         var ifMatch: Int? = nil
         if let raw = req.headers[.ifMatch] {
             let digits = raw.filter(\.isNumber)

@@ -61,9 +61,11 @@ import Testing
             #expect(r.status == 201, "\(r.body)")
             consentIDs.append(r.json?["id"]?.stringValue ?? "")
         }
-        // A fourth releases only an element the policy never lets MKT see: that patient stays invisible.
+        // A fourth would release only an element the policy never lets MKT see: refused when signed, saying so
+        // (walk-through finding 13), and that patient stays invisible.
         let hiddenOnly = DemoPharmacy.authorization(id: nil, patient: "pat-0050", elements: ["Patient.birthDate"], expires: Date().addingTimeInterval(86400))
-        #expect(try await client.send(.post, "/fhir/Consent", token: pharmacist, body: String(decoding: hiddenOnly.encodedBytes(), as: UTF8.self)).status == 201)
+        let refused = try await client.send(.post, "/fhir/Consent", token: pharmacist, body: String(decoding: hiddenOnly.encodedBytes(), as: UTF8.self))
+        #expect(refused.status == 400 && refused.issue.contains("Patient.birthDate") && refused.issue.contains("never releases"), "\(refused.body)")
         #expect(try await client.get("/fhir/Patient/pat-0050", token: loyalty).status == 404)
         let three = try await client.get("/fhir/Patient?_count=200", token: loyalty)
         #expect(three.total == 3)
