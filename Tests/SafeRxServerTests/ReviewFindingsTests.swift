@@ -7,6 +7,7 @@ import SafeRxModel
 import SafeRxPharmacy
 import SafeRxServer
 import SafeRxStore
+import SafeRxVault
 import Testing
 
 /// Regression tests for the outside review (issue 16): each fails on the code before its fix.
@@ -294,5 +295,25 @@ extension ReviewFindingsTests {
         var anonymous: [Int] = []
         for _ in 0..<40 { anonymous.append(try await client.get("/fhir/metadata").status) }
         #expect(anonymous.contains(429), "\(anonymous)")
+    }
+}
+
+extension ReviewFindingsTests {
+    @Test("walk-through 17: the console work queue pages and says how many there are")
+    func queuePages() async throws {
+        let server = try await LiveServer.start(patients: 300, accounts: 1, partnerPatients: 1)
+        defer { Task { await server.stop() } }
+        let client = server.client()
+        defer { Task { await client.close() } }
+        let console = WebFrontHTTPTests.WebClient(client)
+        _ = try await console.get("/console/login")
+        let code = try #require(server.credentials.first { $0.username == "pharmacist" }?.totp_secret.flatMap(Base32.decode))
+        let signedIn = try await console.post(
+            "/console/login", ["username": "pharmacist", "password": server.password("pharmacist"), "otp": TOTP(secret: code).code()])
+        #expect(signedIn.headers[.location] == "/console", "\(signedIn.status) \(signedIn.body.prefix(200))")
+        let first = try await console.get("/console")
+        #expect(first.status == 200 && first.body.contains("1–50 of ") && first.body.contains("/console?state=preparation&amp;page=2"), "\(first.body.prefix(600))")
+        let second = try await console.get("/console?state=preparation&page=2")
+        #expect(second.status == 200 && second.body.contains("51–") && second.body.contains("Previous"), "\(second.body.prefix(600))")
     }
 }

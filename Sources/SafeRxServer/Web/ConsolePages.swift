@@ -20,11 +20,20 @@ extension WebFront {
                 let meds = try await self.medications(access)
                 var groups: [[String: Any]] = []
                 var counts: [[String: Any]] = []
+                // Every list pages and says how many there are: `?state=S&page=N` shows one state's page N.
+                let only = req.uri.queryParameters.get("state").flatMap { FillState(rawValue: String($0)) }
+                let pageNumber = max(1, min(10_000, Int(req.uri.queryParameters.get("page") ?? "1") ?? 1))
+                let pageSize = 50
                 for state in [FillState.preparation, .inProgress, .verified, .onHold] {
+                    let offset = state == only ? (pageNumber - 1) * pageSize : 0
                     let page = try await self.search(
-                        access, .medicationDispense, [("fill-state", state.rawValue), ("_count", "50")])
+                        access, .medicationDispense, [("fill-state", state.rawValue), ("_count", String(pageSize)), ("_offset", String(offset))])
                     let fills = page.matches.filter { $0.type == .medicationDispense }.map { Display.order($0, medications: meds) }
-                    groups.append(["state": state.rawValue, "label": Display.stateLabel(state), "fills": fills])
+                    var group: [String: Any] = ["state": state.rawValue, "label": Display.stateLabel(state), "fills": fills]
+                    if page.total > 0 { group["paging"] = "\(fills.isEmpty ? 0 : offset + 1)–\(offset + fills.count) of \(page.total)" }
+                    if offset > 0 { group["previous"] = "/console?state=\(state.rawValue)&page=\(offset / pageSize)" }
+                    if offset + fills.count < page.total { group["next"] = "/console?state=\(state.rawValue)&page=\(offset / pageSize + 2)" }
+                    if only == nil || only == state { groups.append(group) }
                     counts.append(["label": Display.stateLabel(state), "count": page.total])
                 }
                 return ("console-queue", ["title": "Work queue", "current": "/console", "groups": groups, "counts": counts])
