@@ -18,6 +18,18 @@ fail() { echo "not ok - $1"; exit 1; }
 # dies of SIGPIPE, which pipefail turns into a silently skipped check.
 has() { grep "$@" > /dev/null; }
 
+# The simulated workday the detection thresholds are calibrated on (issue 16): a pharmacy of 10 staff and 2,000
+# patients over 8 hours is silent, and every abuse replay is contained before 100 patients. Each starts its own
+# server and store in the temporary directory.
+"$bin" simulate workday --staff 10 --patients 2000 --hours 8 --seed 1 --data "$work" > workday.txt 2>&1 || { cat workday.txt; fail "the simulated workday was not silent"; }
+has "^Alerts: 0; suspensions: 0$" workday.txt && has "^Unexpected answers: 0$" workday.txt && has "fills verified" workday.txt \
+  && check "simulate workday: 10 staff, 2,000 patients, 8 hours, no alert, no suspension, no failed request"
+sed -n '/^Simulated/,/^Work/p;/^Requests/p;/technician-bulk\|pharmacist-bulk\|support-bulk\|partner-bulk/p' workday.txt
+"$bin" simulate abuse --patients 2000 --data "$work" > abuse.txt 2>&1 || { cat abuse.txt; fail "an abuse replay was not contained before 100 patients"; }
+cat abuse.txt | grep -v "^Seeded"
+[ "$(grep -c ": contained after" abuse.txt)" -eq 4 ] && has "^Every attack was contained before 100 patients.$" abuse.txt \
+  && check "simulate abuse: stolen technician, support break-glass spree, partner sweep, patient walking ids each contained before 100"
+
 "$bin" users add --username alice --role pharmacist --tenant t1 > add.txt
 grep -q "Password (shown once)" add.txt && check "users add prints a generated password once"
 "$bin" users add --username pat --role technician --tenant t1 > /dev/null

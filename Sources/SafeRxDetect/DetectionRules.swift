@@ -45,6 +45,29 @@ public struct DetectionRules: Sendable {
         public var contain: Bool
         public var description: String
 
+        /// The rule's limit in words ("50 in 10 min"), `nil` for rules without one (honeytokens, unconsented release).
+        public var limit: String? {
+            switch kind {
+            case .distinctPatients(_, _, let window, let threshold, _, _), .newSourceBulk(_, let window, let threshold),
+                .denials(_, _, let window, let threshold):
+                return "\(threshold) in \(Detector.describe(window))"
+            case .volumeBaseline(_, let window, let factor, let minimum, let days):
+                return "\(factor)× busiest of \(days) days, ≥ \(minimum), in \(Detector.describe(window))"
+            case .export(_, _, _, _, let maxPatients): return "\(maxPatients) patients per export"
+            case .honeytoken, .unconsentedRelease: return nil
+            }
+        }
+
+        /// The largest value of the rule's measure that raises no alert, when it is a fixed number.
+        public var threshold: Int? {
+            switch kind {
+            case .distinctPatients(_, _, _, let t, _, _), .newSourceBulk(_, _, let t), .denials(_, _, _, let t): return t
+            case .volumeBaseline(_, _, _, let minimum, _): return minimum
+            case .export(_, _, _, _, let maxPatients): return maxPatients
+            case .honeytoken, .unconsentedRelease: return nil
+            }
+        }
+
         /// Whether records with `action` count toward this rule: its own `actions` for a distinct-patients rule that
         /// names them, every action another rule counts for a honeytoken rule (a break-glass into a canary is
         /// caught), else the file's `touchActions`.

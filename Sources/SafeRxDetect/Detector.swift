@@ -40,6 +40,24 @@ public final class Detector {
     public private(set) var processed: Int = 0
     /// The newest record time seen (ms).
     public private(set) var now: Int64 = 0
+    /// Per rule (in file order), the highest value its measure reached for any one actor (distinct patients in a
+    /// window, refusals in a window, patients in one export), and who reached it: what calibrates the thresholds
+    /// (`saferx simulate workday` reports it).
+    public private(set) var peaks: [Peak]
+
+    /// The highest value a rule's measure reached.
+    public struct Peak: Sendable, Equatable {
+        public var rule: String
+        public var value: Int = 0
+        public var actor: String = ""
+        public var role: String = ""
+        /// Record time (ms since 1970) when it was reached.
+        public var time: Int64 = 0
+    }
+
+    func peak(_ i: Int, _ value: Int, _ who: String, _ e: DetectorEvent) {
+        if value > peaks[i].value { peaks[i] = Peak(rule: peaks[i].rule, value: value, actor: who, role: e.role, time: e.time) }
+    }
 
     /// One actor's (or, for rules counted per source, one source address's) state, indexed by rule.
     final class Subject {
@@ -76,6 +94,7 @@ public final class Detector {
     public init(rules: DetectionRules) {
         self.rules = rules
         self.ruleIndex = Dictionary(uniqueKeysWithValues: rules.rules.enumerated().map { ($1.id, $0) })
+        self.peaks = rules.rules.map { Peak(rule: $0.id) }
         self.containing = rules.rules.indices.filter { rules.rules[$0].contain }
         self.countedOnly = Set(rules.rules.flatMap { rule -> Set<String> in
             if case .distinctPatients(_, _, _, _, _, let actions?) = rule.kind { return actions }
@@ -286,6 +305,7 @@ public final class Detector {
                 actor.windows[i]!.add(patients, time: e.time, seq: e.seq)
                 actor.windows[i]!.expire(now: now)
                 let w = actor.windows[i]!
+                peak(i, w.distinct, e.actor, e)
                 if actor.open[i] {
                     out.append(finding(rule, e, actor: e.actor, open: true, seqs: [e.seq], patients: patients) { "" })
                 } else if w.distinct > threshold {
@@ -303,6 +323,7 @@ public final class Detector {
                 actor.windows[i]!.add(e.patients, time: e.time, seq: e.seq)
                 actor.windows[i]!.expire(now: now)
                 let w = actor.windows[i]!
+                peak(i, w.distinct, e.actor, e)
                 let limit = max(minimum, Int((Double(actor.days[i]!.busiestEarlierDay(before: e.time)) * factor).rounded(.up)))
                 if actor.open[i] {
                     out.append(finding(rule, e, actor: e.actor, open: true, seqs: [e.seq], patients: e.patients) { "" })
@@ -331,6 +352,7 @@ public final class Detector {
                 counted.counts[i]!.add(time: e.time, seq: e.seq)
                 counted.counts[i]!.expire(now: now)
                 let c = counted.counts[i]!
+                peak(i, c.count, who, e)
                 if counted.open[i] {
                     out.append(finding(rule, e, actor: who, open: true, seqs: [e.seq], patients: []) { "" })
                 } else if c.count > threshold {
@@ -344,6 +366,7 @@ public final class Detector {
                 guard e.succeeded, actions.contains(e.action) else { continue }
                 let minute = Int((((e.time / 60_000) + Int64(offset)) % 1440 + 1440) % 1440)
                 let offHours = minute < from || minute >= to
+                peak(i, e.patients.count, e.actor, e)
                 let bulk = e.patients.count > maxPatients
                 guard offHours || bulk else { continue }
                 let reasons = [offHours ? "outside \(Self.clock(from))-\(Self.clock(to))" : nil, bulk ? "\(e.patients.count) patients (limit \(maxPatients))" : nil]
@@ -368,6 +391,7 @@ public final class Detector {
                 }
                 actor.watch!.window.add(e.patients, time: e.time, seq: e.seq)
                 let w = actor.watch!.window
+                peak(i, w.distinct, e.actor, e)
                 if actor.open[i] {
                     out.append(finding(rule, e, actor: e.actor, open: true, seqs: [e.seq], patients: e.patients) { "" })
                 } else if w.distinct > threshold {

@@ -49,6 +49,7 @@ public struct SearchParameter: Sendable {
         case "sender": "sender"
         case "recipient": "recipient"
         case "part-of": "inResponseTo"
+        case "sent": "sent"
         case "fill-state", "tracking": "extension"
         default: nil
         }
@@ -103,6 +104,7 @@ public struct SearchParameter: Sendable {
                 .init("status", .token), .init("identifier", .token, sensitive: true),
                 .init("part-of", .reference(.communication)),
                 .init("sender", .reference(.patient)), .init("recipient", .reference(.patient)),
+                .init("sent", .date(rangeable: true)),
             ]
         case .consent:
             list = [.init("patient", .reference(.patient)), .init("status", .token)]
@@ -308,6 +310,7 @@ public enum ResourceIndexer {
             ref("part-of", r["inResponseTo"])
             ref("sender", r["sender"])
             ref("recipient", r["recipient"])
+            if let sent = r["sent"]?.stringValue { out.append(IndexTerm("sent", sent, sensitive: false)) }
         case .consent:
             token("status", r["status"], sensitive: false)
             ref("patient", r["patient"])

@@ -48,6 +48,31 @@ public struct DemoPharmacy: Sendable {
         return f.string(from: d.addingTimeInterval(Double(days) * 86_400))
     }
 
+    /// The elements of a dispense that shipped on the day it was written and was delivered two days later, as a
+    /// carrier feed would say.
+    static func delivered(authored: String, address: JSON, tracking: String) -> [String: JSON] {
+        let day = String(authored.prefix(10))
+        func event(_ status: String, _ time: String, _ location: String? = nil) -> JSON {
+            var parts: [JSON] = [.object(["url": "status", "valueCode": .string(status)]), .object(["url": "time", "valueDateTime": .string(time)])]
+            if let location { parts.append(.object(["url": "location", "valueString": .string(location)])) }
+            return .object(["url": "event", "extension": .array(parts)])
+        }
+        let city = address["city"]?.stringValue ?? ""
+        return [
+            "whenHandedOver": .string(authored),
+            "extension": .array([
+                .object(["url": .string(FillState.extensionURL), "valueCode": "delivered"]),
+                .object(["url": .string(Shipment.extensionURL), "extension": .array([
+                    .object(["url": "carrier", "valueCode": "usps"]),
+                    .object(["url": "trackingNumber", "valueString": .string(tracking)]),
+                    .object(["url": "shipTo", "valueAddress": address]),
+                    event("label-created", authored), event("in-transit", "\(day)T21:00:00Z", "USPS regional facility"),
+                    event("delivered", Self.plusDays(day, 2) + "T15:30:00Z", city),
+                ])]),
+            ]),
+        ]
+    }
+
     public init(patientCount: Int = 200, patientAccounts: Int = 20, partnerPatients: Int = 20, consentPatients: Int = 5, honeytokens: Int = 0) {
         self.honeytokens = honeytokens
         self.patientCount = patientCount
@@ -175,25 +200,7 @@ public struct DemoPharmacy: Sendable {
                         "daysSupply": .object(["value": .int(30), "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"]),
                     ]
                     if status == "completed" {
-                        // Shipped on the day it was written and delivered two days later, as a carrier feed would say.
-                        dispense["whenHandedOver"] = .string(authored)
-                        let day = String(authored.prefix(10))
-                        func event(_ status: String, _ time: String, _ location: String? = nil) -> JSON {
-                            var parts: [JSON] = [.object(["url": "status", "valueCode": .string(status)]), .object(["url": "time", "valueDateTime": .string(time)])]
-                            if let location { parts.append(.object(["url": "location", "valueString": .string(location)])) }
-                            return .object(["url": "event", "extension": .array(parts)])
-                        }
-                        let city = address["city"]?.stringValue ?? ""
-                        dispense["extension"] = .array([
-                            .object(["url": .string(FillState.extensionURL), "valueCode": "delivered"]),
-                            .object(["url": .string(Shipment.extensionURL), "extension": .array([
-                                .object(["url": "carrier", "valueCode": "usps"]),
-                                .object(["url": "trackingNumber", "valueString": .string(String(format: "9400100000%06d%06d", i, j))]),
-                                .object(["url": "shipTo", "valueAddress": address]),
-                                event("label-created", authored), event("in-transit", "\(day)T21:00:00Z", "USPS regional facility"),
-                                event("delivered", Self.plusDays(day, 2) + "T15:30:00Z", city),
-                            ])]),
-                        ])
+                        for (k, v) in Self.delivered(authored: authored, address: address, tracking: String(format: "9400100000%06d%06d", i, j)) { dispense[k] = v }
                     }
                     items.append((.medicationDispense, .object(dispense), nil))
                 }
@@ -222,10 +229,20 @@ public struct DemoPharmacy: Sendable {
             let pid = Self.patientID(i)
             items.append((.consent, Self.authorization(id: "consent-\(pid)", patient: pid, expires: Date().addingTimeInterval(365 * 86400)), nil))
         }
+        // Honeytokens take the next ids in the sequence and sit among the real patients in storage order, so a sweep
+        // through search pages meets them wherever it stops.
+        let canaryIDs = (0..<honeytokens).map { Self.patientID(patientCount + 1 + $0) }
+        var canaryRNG = SystemRandomNumberGenerator()
+        for (k, id) in canaryIDs.enumerated().reversed() {
+            let before = Self.patientID(max(1, (k + 1) * patientCount / (honeytokens + 1)))
+            let at = items.firstIndex { $0.type == .patient && $0.json["id"]?.stringValue == before } ?? items.count
+            items.insert(contentsOf: Self.canary(id: id, rng: &canaryRNG, partner: nil, prescribers: prescribers), at: at)
+        }
         let ctx = AccessContext(
             scope: .system(reason: "demo seed", tenant: Self.tenant, write: true), requestID: "demo-seed", sourceIP: "local",
             userAgent: "saferx serve --demo")
         try await store.importResources(ctx, items)
+        if !canaryIDs.isEmpty { try await store.markHoneytokens(tenant: Self.tenant, patients: canaryIDs) }
 
         // The second tenant: a few patients nobody in the first may see.
         var second: [(type: ResourceType, json: JSON, owner: String?)] = []
@@ -303,54 +320,22 @@ public struct DemoPharmacy: Sendable {
                 tenant: Self.tenant, name: "Retail loyalty program (non-pharmacy business line)", disabled: false))
         credentials.append(
             DemoCredential(client_id: Self.loyaltyClientID, client_secret: loyaltySecret, role: Role.businessLine.rawValue, tenant: Self.tenant))
-        if honeytokens > 0 { _ = try await Self.plantHoneytokens(into: store, tenant: Self.tenant, count: honeytokens, partner: nil) }
         return credentials
     }
 
-    /// Plants honeytoken patients: records that look like any other (name, birth date, contact, address, an MRN,
-    /// past prescriptions that were filled and delivered) but have no account, no open fill and no messages, so no
-    /// work list shows them and nobody has a reason to open one. Ids follow the tenant's `pat-NNNN` pattern with
-    /// numbers no real patient uses. With `partner`, they are that partner's patients (a canary in its scope).
+    /// Plants honeytoken patients: records that look like any other in every field a reader sees (an id shaped like
+    /// the tenant's own and next in its sequence, a common name, birth date, phone, e-mail in the patients' pattern,
+    /// address, an MRN, prescriptions with Rx numbers and prescribers, fills that were shipped and delivered) but have
+    /// no account, no open fill and no messages, so no work list shows them and nobody has a reason to open one. A
+    /// bulk reader that sweeps patients, prescriptions or fills meets them. With `partner`, they are that partner's
+    /// patients and prescriptions (a canary in its scope).
     public static func plantHoneytokens(into store: PharmacyStore, tenant: String, count: Int, partner: String?) async throws -> [String] {
         var rng = SystemRandomNumberGenerator()
+        let ids = try await store.honeytokenPatientIDs(tenant: tenant, count: count)
+        var prescribers: [String] = []
+        for i in 1...6 where try await store.resourceExists(.practitioner, id: "prac-\(i)") { prescribers.append("prac-\(i)") }
         var items: [(type: ResourceType, json: JSON, owner: String?)] = []
-        var ids: [String] = []
-        for _ in 0..<count {
-            var id = ""
-            while true {
-                id = String(format: "pat-%04d", Int.random(in: 5000...9999, using: &rng))
-                if !ids.contains(id), !(try await store.resourceExists(.patient, id: id)) { break }
-            }
-            ids.append(id)
-            let given = Self.canaryGiven.randomElement(using: &rng)!, family = Self.canaryFamily.randomElement(using: &rng)!
-            let city = Self.cities.randomElement(using: &rng)!
-            let birth = String(format: "%04d-%02d-%02d", Int.random(in: 1940...2000, using: &rng), Int.random(in: 1...12, using: &rng), Int.random(in: 1...28, using: &rng))
-            items.append((.patient, .object([
-                "resourceType": "Patient", "id": .string(id), "active": true,
-                "identifier": .array([.object(["system": "urn:saferx:mrn", "value": .string(String(format: "MRN%06d", Int.random(in: 300_000...999_999, using: &rng)))])]),
-                "name": .array([.object(["use": "official", "family": .string(family), "given": .array([.string(given)])])]),
-                "gender": .string(Bool.random(using: &rng) ? "female" : "male"), "birthDate": .string(birth),
-                "telecom": .array([
-                    .object(["system": "phone", "value": .string(String(format: "555-%03d-%04d", Int.random(in: 0...999, using: &rng), Int.random(in: 0...9999, using: &rng))), "use": "mobile"]),
-                    .object(["system": "email", "value": .string("\(given.lowercased()).\(family.lowercased())@example.net")]),
-                ]),
-                "address": .array([.object([
-                    "line": .array([.string("\(Int.random(in: 100...9999, using: &rng)) \(Self.streets.randomElement(using: &rng)!)")]),
-                    "city": .string(city.0), "state": .string(city.1), "postalCode": .string(String(format: "%05d", Int.random(in: 10000...99999, using: &rng))),
-                ])]),
-            ]), partner))
-            for j in 1...2 {
-                let med = Int.random(in: 1...Self.medications.count, using: &rng)
-                items.append((.medicationRequest, .object([
-                    "resourceType": "MedicationRequest", "id": .string("rx-\(id)-\(j)"), "status": "completed", "intent": "order",
-                    "medicationReference": .object(["reference": .string("Medication/med-\(med)")]),
-                    "subject": .object(["reference": .string("Patient/\(id)")]),
-                    "authoredOn": .string(String(format: "2025-%02d-%02dT10:00:00Z", Int.random(in: 1...12, using: &rng), Int.random(in: 1...28, using: &rng))),
-                    "dosageInstruction": .array([.object(["text": "Take 1 tablet by mouth daily"])]),
-                    "dispenseRequest": .object(["numberOfRepeatsAllowed": .int(0), "quantity": .object(["value": .int(30), "unit": "tablet"])]),
-                ]), nil))
-            }
-        }
+        for id in ids { items += canary(id: id, rng: &rng, partner: partner, prescribers: prescribers) }
         let ctx = AccessContext(
             scope: .system(reason: "honeytoken plant", tenant: tenant, write: true), requestID: "honeytoken-plant", sourceIP: "local",
             userAgent: "saferx honeytokens")
@@ -359,9 +344,60 @@ public struct DemoPharmacy: Sendable {
         return ids
     }
 
-    /// Names no demo patient has, so that a search for a real patient never lands on a canary by chance.
-    static let canaryGiven = ["Marguerite", "Thaddeus", "Ottoline", "Percival", "Wilhelmina", "Cornelius", "Philippa", "Ignatius"]
-    static let canaryFamily = ["Winterbourne", "Ashcombe", "Fairweather", "Lockridge", "Pemberton", "Throckmorton", "Haverford", "Quennell"]
+    /// One canary patient with two or three prescriptions (the first still active with no refills left), each filled,
+    /// shipped and delivered months ago.
+    static func canary(
+        id: String, rng: inout some RandomNumberGenerator, partner: String?, prescribers: [String]
+    ) -> [(type: ResourceType, json: JSON, owner: String?)] {
+        let number = Int(id.reversed().prefix { $0.isASCII && $0.isNumber }.reversed().map(String.init).joined()) ?? Int.random(in: 1...999_999, using: &rng)
+        let given = Self.given.randomElement(using: &rng)!, family = Self.family.randomElement(using: &rng)!
+        let city = Self.cities.randomElement(using: &rng)!
+        let birth = String(format: "%04d-%02d-%02d", Int.random(in: 1940...2004, using: &rng), Int.random(in: 1...12, using: &rng), Int.random(in: 1...28, using: &rng))
+        let address: JSON = .object([
+            "line": .array([.string("\(Int.random(in: 100...9999, using: &rng)) \(Self.streets.randomElement(using: &rng)!)")]),
+            "city": .string(city.0), "state": .string(city.1), "postalCode": .string(String(format: "%05d", Int.random(in: 10000...99999, using: &rng))),
+        ])
+        var items: [(type: ResourceType, json: JSON, owner: String?)] = []
+        items.append((.patient, .object([
+            "resourceType": "Patient", "id": .string(id), "active": true,
+            "identifier": .array([.object(["system": "urn:saferx:mrn", "value": .string(String(format: "MRN%06d", 100_000 + number % 900_000))])]),
+            "name": .array([.object(["use": "official", "family": .string(family), "given": .array([.string(given)])])]),
+            "gender": .string(Bool.random(using: &rng) ? "female" : "male"), "birthDate": .string(birth),
+            "telecom": .array([
+                .object(["system": "phone", "value": .string(String(format: "555-%03d-%04d", Int.random(in: 0...999, using: &rng), Int.random(in: 0...9999, using: &rng))), "use": "mobile"]),
+                .object(["system": "email", "value": .string("\(given.lowercased()).\(family.lowercased())\(number)@example.org")]),
+            ]),
+            "address": .array([address]),
+        ]), partner))
+        for j in 1...Int.random(in: 2...3, using: &rng) {
+            let med = Int.random(in: 1...Self.medications.count, using: &rng)
+            let rxID = "rx-\(id)-\(j)"
+            let authored = String(format: "2026-%02d-%02dT%02d:%02d:00Z", Int.random(in: 1...9, using: &rng), Int.random(in: 1...28, using: &rng),
+                                  Int.random(in: 8...17, using: &rng), Int.random(in: 0...59, using: &rng))
+            var rx: [String: JSON] = [
+                "resourceType": "MedicationRequest", "id": .string(rxID), "status": .string(j == 1 ? "active" : "completed"), "intent": "order",
+                "identifier": .array([.object(["system": "urn:saferx:rx-number", "value": .string(String(format: "RX%07d", (number * 10 + j) % 10_000_000))])]),
+                "medicationReference": .object(["reference": .string("Medication/med-\(med)")]),
+                "subject": .object(["reference": .string("Patient/\(id)")]),
+                "authoredOn": .string(authored),
+                "dosageInstruction": .array([.object(["text": .string(["Take 1 tablet by mouth daily", "Take 1 tablet twice daily"].randomElement(using: &rng)!)])]),
+                "dispenseRequest": .object(["numberOfRepeatsAllowed": .int(0), "quantity": .object(["value": .int(30), "unit": "tablet"])]),
+            ]
+            if let p = prescribers.randomElement(using: &rng) { rx["requester"] = .object(["reference": .string("Practitioner/\(p)")]) }
+            items.append((.medicationRequest, .object(rx), partner))
+            var dispense: [String: JSON] = [
+                "resourceType": "MedicationDispense", "id": .string("disp-\(id)-\(j)"), "status": "completed",
+                "medicationReference": .object(["reference": .string("Medication/med-\(med)")]),
+                "subject": .object(["reference": .string("Patient/\(id)")]),
+                "authorizingPrescription": .array([.object(["reference": .string("MedicationRequest/\(rxID)")])]),
+                "quantity": .object(["value": .int(30), "unit": "tablet"]),
+                "daysSupply": .object(["value": .int(30), "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"]),
+            ]
+            for (k, v) in delivered(authored: authored, address: address, tracking: String(format: "9400100000%06d%06d", number % 1_000_000, j)) { dispense[k] = v }
+            items.append((.medicationDispense, .object(dispense), nil))
+        }
+        return items
+    }
 
     /// URL-safe random text.
     public static func randomSecret(bytes: Int) -> String { RandomSecret.urlSafe(bytes: bytes) }
@@ -402,16 +438,17 @@ public struct DemoPharmacy: Sendable {
     ]
 }
 
-/// A small deterministic random number generator (SplitMix64), so the demo is the same on every machine.
-struct SplitMix64 {
+/// A small deterministic random number generator (SplitMix64), so the demo (and a simulated day) is the same on every
+/// machine.
+public struct SplitMix64: Sendable {
     var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
-    mutating func next(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
+    public mutating func next(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
 }

@@ -199,6 +199,49 @@ struct MessagingController: Sendable {
         router.get("/messages/threads") { req, ctx in try await self.threads(req, ctx) }
         router.get("/messages/unread") { req, ctx in try await self.unread(req, ctx) }
         router.post("/messages/threads/:id/assign") { req, ctx in try await self.assign(req, ctx) }
+        router.get("/queue/fills") { req, ctx in try await self.fills(req, ctx) }
+    }
+
+    /// A work list's `_count` or `_offset`, a whole number in `range`.
+    static func pageNumber(_ name: String, _ value: String, _ range: ClosedRange<Int>) throws(FHIRError) -> Int {
+        guard let n = Int(value), range.contains(n) else {
+            throw FHIRError.invalid("\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound)", at: name)
+        }
+        return n
+    }
+
+    /// `GET /queue/fills?state=S[&_count=50][&_offset=0]`: one page of the fill work queue (the console's, for API
+    /// clients): per fill the dispense, patient, name and birth date, drug and state, with the state's `total`. A work
+    /// list like the inbox: audited as `list` naming the patients on the page; opening a fill is the read that counts.
+    func fills(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let access = try await fhir.access(req, ctx, interaction: "list", type: .medicationDispense)
+        var state: FillState?
+        var count = 50, offset = 0
+        for (k, v) in try fhir.queryItems(req) {
+            switch k {
+            case "state":
+                guard let s = FillState(rawValue: v) else {
+                    throw FHIRError.invalid("state must be one of " + FillState.allCases.map(\.rawValue).joined(separator: ", "), at: "state")
+                }
+                state = s
+            case "_count": count = try Self.pageNumber(k, v, 1...100)
+            case "_offset": offset = try Self.pageNumber(k, v, 0...1_000_000)
+            default:
+                throw FHIRError.invalid("Unknown parameter '\(String(k.prefix(40)))'; supported: state, _count, _offset")
+            }
+        }
+        guard let state else { throw FHIRError.invalid("Name the queue: state=preparation (or in-progress, verified, on-hold, ...)", at: "state") }
+        let page = try await fhir.store.fillQueue(access, state: state, count: count, offset: offset)
+        return AccountController.plain(.object([
+            "fills": .array(page.entries.map { e in
+                .object([
+                    "dispense": .string("MedicationDispense/\(e.dispenseID)"), "patient": .string("Patient/\(e.patientID)"),
+                    "name": .string(e.patientName), "birthDate": .string(e.birthDate), "medication": .string(e.medication),
+                    "state": .string(e.state.rawValue), "lastUpdated": .string(e.lastUpdated),
+                ])
+            }),
+            "total": .int(Int64(page.total)), "offset": .int(Int64(offset)), "count": .int(Int64(count)),
+        ]))
     }
 
     /// `GET /messages/threads[?assigned=me][&_count=20][&_offset=0]`: one page of threads, newest first, with the
@@ -210,12 +253,8 @@ struct MessagingController: Sendable {
         for (k, v) in try fhir.queryItems(req) {
             switch k {
             case "assigned" where v == "me": assignedTo = access.scope.principal.subject
-            case "_count":
-                guard let n = Int(v), (1...100).contains(n) else { throw FHIRError.invalid("_count must be a whole number from 1 to 100", at: "_count") }
-                count = n
-            case "_offset":
-                guard let n = Int(v), n >= 0 else { throw FHIRError.invalid("_offset must be a whole number, 0 or more", at: "_offset") }
-                offset = n
+            case "_count": count = try Self.pageNumber(k, v, 1...100)
+            case "_offset": offset = try Self.pageNumber(k, v, 0...1_000_000)
             default:
                 throw FHIRError.invalid("Unknown parameter '\(String(k.prefix(40)))'; supported: assigned=me, _count, _offset")
             }
@@ -224,8 +263,8 @@ struct MessagingController: Sendable {
         // Staff see who a thread is assigned to by username; patients and caregivers by role only.
         let staff = [Role.pharmacist.rawValue, Role.technician.rawValue].contains(access.scope.principal.roleName)
         var assignees: [String: String] = [:]
-        for u in try await fhir.store.users() where page.threads.contains(where: { $0.assignee == u.id }) {
-            assignees[u.id] = staff ? u.username : u.role
+        for id in Set(page.threads.compactMap(\.assignee)) {
+            if let u = try await fhir.store.user(id: id) { assignees[u.id] = staff ? u.username : u.role }
         }
         return AccountController.plain(.object([
             "threads": .array(page.threads.map { t in

@@ -121,6 +121,17 @@ extension PharmacyStore {
         }
     }
 
+    /// The accounts of a tenant with one of `roles` (staff pickers: no patient account is opened).
+    public func users(tenant: String, roles: Set<String>) async throws(FHIRError) -> [UserAccount] {
+        let list = roles.sorted()
+        return try await run { [self] db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM user_account WHERE tenant = ? AND role IN (\(list.map { _ in "?" }.joined(separator: ","))) ORDER BY role, created, id",
+                arguments: StatementArguments([tenant] + list)
+            ).map { try decodeUser(db, $0) }
+        }
+    }
+
     /// Sets `disabled`; returns false if there is no such user.
     public func setUserDisabled(username: String, _ disabled: Bool) async throws(FHIRError) -> Bool {
         let index = usernameIndex(username)

@@ -422,6 +422,40 @@ extension PharmacyStore {
         try await recordAdminEvent(action: "honeytoken-plant", tenant: tenant, detail: "\(patients.count) honeytoken patient(s) planted")
     }
 
+    /// Ids for `count` new honeytoken patients shaped like the tenant's own: when most of its Patient ids are a prefix
+    /// and a number (`pat-0042`, `P000123`), the next free numbers after the highest in use, as the newest registrations
+    /// would be; otherwise random UUIDs (what Synthea and most EHR exports use). A separate id
+    /// range or shape would tell an intruder which records to step around.
+    public func honeytokenPatientIDs(tenant: String, count: Int) async throws(FHIRError) -> [String] {
+        let ids = try await run { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT id FROM resource_version WHERE type = 'Patient' AND tenant = ?", arguments: [tenant])
+        }
+        var shapes: [String: (count: Int, width: Int, highest: Int)] = [:]
+        for id in ids {
+            let digits = id.reversed().prefix { $0.isASCII && $0.isNumber }
+            guard !digits.isEmpty, digits.count <= 12, let n = Int(String(digits.reversed())) else { continue }
+            let prefix = String(id.dropLast(digits.count))
+            var shape = shapes[prefix] ?? (0, digits.count, 0)
+            shape.count += 1
+            shape.width = max(shape.width, digits.count)
+            shape.highest = max(shape.highest, n)
+            shapes[prefix] = shape
+        }
+        guard let (prefix, shape) = shapes.max(by: { $0.value.count < $1.value.count }), shape.count * 2 >= ids.count, !ids.isEmpty else {
+            return (0..<count).map { _ in UUID().uuidString.lowercased() }
+        }
+        let used = Set(ids)
+        var out: [String] = []
+        var n = shape.highest
+        while out.count < count {
+            n += 1
+            let digits = String(n)
+            let id = prefix + String(repeating: "0", count: max(0, shape.width - digits.count)) + digits
+            if !used.contains(id) { out.append(id) }
+        }
+        return out
+    }
+
     /// The honeytoken patients of a tenant (operators only: the command line).
     public func honeytokens(tenant: String) async throws(FHIRError) -> [String] {
         try await run { [self] db in
@@ -545,6 +579,8 @@ extension PharmacyStore {
         public var seconds: Double
         /// Time spent in the detector alone.
         public var detectorSeconds: Double
+        /// Per rule, the highest value its measure reached for one actor (what thresholds are calibrated against).
+        public var peaks: [Detector.Peak] = []
     }
 
     /// Runs `rules` over the audit log from `from` (a date or instant) to `to` (exclusive), in sequence order, with
@@ -596,7 +632,9 @@ extension PharmacyStore {
             throw .internal()
         }
         func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
-        return ReplayResult(records: count, findings: findings, seconds: seconds(ContinuousClock.now - started), detectorSeconds: seconds(detectorTime))
+        let peaks = observer.state.withLock { $0.detector.peaks }
+        return ReplayResult(
+            records: count, findings: findings, seconds: seconds(ContinuousClock.now - started), detectorSeconds: seconds(detectorTime), peaks: peaks)
     }
 }
 

@@ -101,18 +101,19 @@ extension PharmacyStore {
     }
 
     /// Every thread the scope lets the caller see, newest first (not audited: callers audit what they return).
+    ///
+    /// Built from the search index (reply-to, sender, sent) over the same scoped rows a search returns, so opening an
+    /// inbox decrypts nothing; messages stored before `sent` was indexed sort by their last update.
     func allThreads(_ ctx: AccessContext, assignedTo: String?) async throws(FHIRError) -> [MessageThread] {
         let scope = ctx.scope, user = scope.principal.subject, tenant = scope.tenant
         let patientSide = scope.role == .patient
         return try await run { [self] db -> [MessageThread] in
-            let rows = try scopedRows(db, scope, type: .communication, where: "v.current = 1 AND v.deleted = 0", [])
+            let rows = try scopedTerms(db, scope, type: .communication, terms: ["part-of", "sender", "sent"])
             let read = Set(try String.fetchAll(db, sql: "SELECT communication_id FROM message_read WHERE user_id = ? AND tenant = ?", arguments: [user, tenant]))
             let assigned = Dictionary(
                 try Row.fetchAll(db, sql: "SELECT thread_id, assignee FROM thread_assignment WHERE tenant = ?", arguments: [tenant]).map { ($0[0] as String, $0[1] as String) },
                 uniquingKeysWith: { a, _ in a })
-            let parent = Dictionary(rows.map { r in
-                (r.id, (r.json?["inResponseTo"]?.arrayValue?.first?["reference"]?.stringValue).flatMap(Reference.init)?.id)
-            }, uniquingKeysWith: { a, _ in a })
+            let parent = Dictionary(rows.map { r in (r.id, r.terms["part-of"].flatMap(Reference.init)?.id) }, uniquingKeysWith: { a, _ in a })
             func root(_ id: String) -> String {
                 var current = id, seen: Set<String> = []
                 while let p = parent[current] ?? nil, parent[p] != nil, seen.insert(current).inserted { current = p }
@@ -123,8 +124,9 @@ extension PharmacyStore {
                 let t = root(r.id)
                 var thread = out[t] ?? MessageThread(id: t, patientID: r.patients.first ?? "", messages: 0, unread: 0, lastSent: "", assignee: assigned[t])
                 thread.messages += 1
-                if !read.contains(r.id), Self.fromPatient(r.json) != patientSide { thread.unread += 1 }
-                let sent = r.json?["sent"]?.stringValue ?? r.lastUpdated
+                let fromPatient = r.terms["sender"].flatMap(Reference.init)?.type == .patient
+                if !read.contains(r.id), fromPatient != patientSide { thread.unread += 1 }
+                let sent = r.terms["sent"] ?? r.lastUpdated
                 if sent > thread.lastSent { thread.lastSent = sent }
                 out[t] = thread
             }

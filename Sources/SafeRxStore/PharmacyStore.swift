@@ -236,6 +236,33 @@ public final class PharmacyStore: Sendable {
         return try rows.map { row in try decode(db, row, type: type, scope: scope) }
     }
 
+    /// The same scoped SELECT for work lists, without decrypting anything: per row the id, last update, patients and
+    /// the plain (never blinded) index terms named in `terms` (the first value of each). Work lists built on it (message
+    /// threads) cost an index read per row, not a decrypt, and see exactly the rows `scopedRows` would return.
+    func scopedTerms(
+        _ db: Database, _ scope: AccessScope, type: ResourceType, terms: [String], where extra: String = "v.current = 1 AND v.deleted = 0",
+        _ extraArgs: [any DatabaseValueConvertible] = []
+    ) throws -> [(id: String, lastUpdated: String, patients: [String], terms: [String: String])] {
+        let definitions = SearchParameter.all(for: type)
+        for t in terms where definitions[t]?.sensitive != false {
+            preconditionFailure("scopedTerms reads plain index terms only; '\(t)' is blinded or not a parameter of \(type.rawValue)")
+        }
+        let (pred, args) = Self.scopePredicate(scope, type: type, alias: "v")
+        // `si.param || ''` keeps the planner on the per-row index (search_index_pk); on (param, value) it would scan
+        // every row's terms for each row (3.4 s instead of 40 ms for 4,000 messages).
+        let columns = terms.map { _ in "(SELECT si.value FROM search_index si WHERE si.pk = v.pk AND si.param || '' = ? LIMIT 1)" }.joined(separator: ", ")
+        let sql = """
+            SELECT v.id, v.last_updated, (SELECT group_concat(rp2.patient_id, ',') FROM resource_patient rp2 WHERE rp2.pk = v.pk)\(terms.isEmpty ? "" : ", " + columns)
+            FROM resource_version v WHERE (\(pred)) AND (\(extra))
+            """
+        let rows = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: StatementArguments(terms + args + extraArgs)!)
+        return rows.map { row in
+            var values: [String: String] = [:]
+            for (i, t) in terms.enumerated() { if let v: String = row[3 + i] { values[t] = v } }
+            return (row[0], row[1], (row[2] as String?).map { $0.split(separator: ",").map(String.init) } ?? [], values)
+        }
+    }
+
     /// Counts rows of the same scoped query.
     func scopedCount(
         _ db: Database, _ scope: AccessScope, type: ResourceType, where extra: String, _ extraArgs: [any DatabaseValueConvertible]

@@ -184,6 +184,8 @@ struct Detect: AsyncParsableCommand {
                 let patients = Set(f.patients + extra.flatMap(\.patients))
                 say("\(f.severity.rawValue)\t\(f.rule)\t\(f.actor)\tfirst at seq \(f.triggeredBy)\t\(patients.count) patient(s)\t\(f.summary)")
             }
+            say("Peaks (the highest value each rule's measure reached for one actor, against its limit):")
+            for line in Simulate.peakLines(result.peaks, rules: ruleSet) { say("  " + line) }
             try await store.recordAdminEvent(action: "detect-replay", tenant: "*", detail: "replay from \(from): \(result.records) records, \(alerts.count) alerts")
         }
     }

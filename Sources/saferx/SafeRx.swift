@@ -37,7 +37,7 @@ struct SafeRx: AsyncParsableCommand {
         subcommands: [
             Serve.self, Users.self, Token.self, Audit.self, Keys.self, Patients.self, BackupCommand.self, Disclosures.self,
             BreakGlass.self, Webhooks.self, Tracking.self, Fulfillment.self, MFA.self, Import.self, Alerts.self, Actors.self, Detect.self,
-            Honeytokens.self, IncidentCommand.self, Clients.self, Bench.self,
+            Honeytokens.self, IncidentCommand.self, Clients.self, Simulate.self, Bench.self,
         ])
 }
 

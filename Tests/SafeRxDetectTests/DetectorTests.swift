@@ -67,7 +67,7 @@ struct DetectorTests {
         #expect(n == 50)
     }
 
-    @Test("Patients named through an _include count under their own type: a dispense search that includes Patient is a Patient read")
+    @Test("Patients named through an _include count under their own type; dispenses (ship-to address and drug) count toward the technician's limit")
     func includesCount() throws {
         let d = Detector(rules: try DetectionRules.bundled())
         let patients = (0..<51).map { String(format: "pat-%04d", $0) }
@@ -75,9 +75,11 @@ struct DetectorTests {
         e.typePatients = ["MedicationDispense": patients, "Patient": patients]
         let r = d.consume(e, context: Canaries(), blockable: true)
         #expect(r.refused && r.findings.contains { $0.rule == "technician-bulk" })
-        // Without the include, the same dispense search is within the work queue's limit.
+        // Without the include the dispenses alone are a bulk read too (the work queue is a list, not a search).
         let d2 = Detector(rules: try DetectionRules.bundled())
-        #expect(!d2.consume(Self.read(1, Self.t0, patients: patients, type: "MedicationDispense", action: "search"), context: Canaries(), blockable: true).refused)
+        #expect(d2.consume(Self.read(1, Self.t0, patients: patients, type: "MedicationDispense", action: "search"), context: Canaries(), blockable: true).refused)
+        let d3 = Detector(rules: try DetectionRules.bundled())
+        #expect(!d3.consume(Self.read(1, Self.t0, patients: patients, type: "MedicationDispense", action: "list"), context: Canaries(), blockable: true).refused)
     }
 
     @Test("Once contained, every unanswered read of the actor is refused; after a restart only suspended actors stay contained")
@@ -114,10 +116,10 @@ struct DetectorTests {
                 all += d.consume(Self.read(seq, at, patients: [p], type: type, action: action), context: Canaries(), blockable: true).findings
             }
             if i % 10 == 0 {
-                // The work queue: fills of 150 patients.
+                // The work queue (a list): four states' first pages, 50 patients each.
                 seq += 1
-                let queue = (0..<150).map { String(format: "pat-%04d", ($0 + i) % 400) }
-                all += d.consume(Self.read(seq, at, patients: queue, type: "MedicationDispense", action: "search"), context: Canaries(), blockable: true).findings
+                let queue = (0..<200).map { String(format: "pat-%04d", ($0 + i) % 400) }
+                all += d.consume(Self.read(seq, at, patients: queue, type: "MedicationDispense", action: "list"), context: Canaries(), blockable: true).findings
             }
         }
         #expect(all.isEmpty, "\(all.map(\.summary))")
@@ -165,6 +167,8 @@ struct DetectorTests {
         }
         #expect(findings.filter { $0.rule == "denials-by-actor" && !$0.isUpdate }.count == 1)
         #expect(findings.first { $0.rule == "denials-by-actor" }?.seqs.count == 21)
+        // A patient's token walking ids is contained (it is probing other patients' records).
+        #expect(findings.contains { $0.rule == "patient-walks-ids" && $0.contain && !$0.isUpdate })
 
         d = Detector(rules: rules)
         findings = []

@@ -4,6 +4,7 @@ import SafeRxAudit
 import SafeRxDetect
 import SafeRxModel
 import SafeRxPharmacy
+import SafeRxPolicy
 import SafeRxStore
 import SafeRxVault
 import Synchronization
@@ -30,7 +31,8 @@ struct DetectionTests {
 
     @Test("CaptureRx/Postmeds replay: a stolen technician credential paging 20 patients a page is refused on the 3rd page (40 patients), then 401; the alert lists exactly the patients read")
     func stolenTechnician() async throws {
-        let server = try await LiveServer.start(patients: 120, accounts: 5, partnerPatients: 10, detection: try Self.detection(), honeytokens: 2)
+        // No honeytokens here: the demo places them among the patients, and this replay is about the bulk rule.
+        let server = try await LiveServer.start(patients: 120, accounts: 5, partnerPatients: 10, detection: try Self.detection(), honeytokens: 0)
         defer { Task { await server.stop() } }
         let client = server.client()
         defer { Task { await client.close() } }
@@ -99,6 +101,44 @@ struct DetectionTests {
         #expect(try await server.store.verifyAudit().ok)
     }
 
+    @Test("Honeytokens look like the pharmacy's patients in every field (id sequence, names, e-mail, MRN, prescriptions, delivered fills), are in no work list, and sit where a sweep goes")
+    func honeytokensLookReal() async throws {
+        let server = try await LiveServer.start(patients: 200, accounts: 5, partnerPatients: 10, detection: try Self.detection(), honeytokens: 3)
+        defer { Task { await server.stop() } }
+        let client = server.client()
+        defer { Task { await client.close() } }
+        let canaries = try await server.store.honeytokens(tenant: DemoPharmacy.tenant)
+        #expect(canaries == ["pat-0201", "pat-0202", "pat-0203"], "the next ids of the sequence, not a range of their own: \(canaries)")
+        let system = AccessContext(scope: .system(reason: "test", tenant: DemoPharmacy.tenant, write: false), requestID: "t", sourceIP: "local", userAgent: "test")
+        for id in canaries {
+            let p = try await server.store.read(system, .patient, id: id).json ?? .null
+            let email = p["telecom"]?.arrayValue?.compactMap { $0["value"]?.stringValue }.first { $0.contains("@") } ?? ""
+            #expect(email.hasSuffix("@example.org") && email.contains(String(id.suffix(3))), "e-mail in the patients' pattern: \(email)")
+            #expect(p["identifier"]?.arrayValue?.first?["value"]?.stringValue == "MRN" + String(100_000 + Int(id.suffix(4))!))
+            let fills = try await server.store.search(system, SearchQuery.parse(.medicationDispense, [("patient", id)], scope: system.scope))
+            #expect(fills.matches.count >= 2 && fills.matches.allSatisfy { Shipment.trackingNumber(of: $0.json ?? .null) != nil && FillState.of($0.json ?? .null) == .delivered })
+            let rx = try await server.store.search(system, SearchQuery.parse(.medicationRequest, [("patient", id)], scope: system.scope))
+            #expect(rx.matches.count >= 2 && rx.matches.allSatisfy { $0.json?["identifier"] != nil && $0.json?["requester"] != nil })
+        }
+        // No work list shows them.
+        for state in [FillState.preparation, .inProgress, .verified, .onHold] {
+            let page = try await server.store.fillQueue(system, state: state, count: 100)
+            #expect(!page.entries.contains { canaries.contains($0.patientID) }, "\(state)")
+        }
+        let threads = try await server.store.messageThreads(system, count: 100)
+        #expect(!threads.threads.contains { canaries.contains($0.patientID) })
+        let pharmacist = try await server.token("pharmacist")
+        // A sweep through patients in pages of 20 meets one before the first bulk limit: it is cut there.
+        var statuses: [Int] = []
+        for offset in stride(from: 0, to: 200, by: 20) {
+            let r = try await client.get("/fhir/Patient?_count=20&_offset=\(offset)", token: pharmacist)
+            statuses.append(r.status)
+            if r.status != 200 { break }
+        }
+        #expect(statuses == [200, 200, 401], "the third page holds the first canary: \(statuses)")
+        #expect(try await server.store.alerts().contains { $0.rule == "honeytoken" && $0.blocked })
+    }
+
     @Test("Honeytokens: opening one — pharmacist, technician, support or partner — is refused in that request, raises a critical alert and suspends the actor")
     func honeytokenEveryRole() async throws {
         let server = try await LiveServer.start(patients: 30, accounts: 5, partnerPatients: 5, detection: try Self.detection(), honeytokens: 1)
@@ -126,7 +166,7 @@ struct DetectionTests {
             #expect(try await client.get("/fhir/Patient?_count=1", token: token).status == 200, "\(who) works before")
             let r = try await client.get(path, token: token)
             #expect(r.status == 401, "\(who): the canary read itself is refused: \(r.status) \(r.body.prefix(200))")
-            #expect(!r.body.contains("Winterbourne") && !r.body.contains("MRN"), "\(who): nothing of the record left")
+            #expect(!r.body.contains("birthDate") && !r.body.contains("MRN"), "\(who): nothing of the record left")
             #expect(try await client.get("/fhir/Patient?_count=1", token: token).status == 401, "\(who) is cut off at once")
             let id = try await server.store.user(named: who)?.id ?? who
             let alert = try #require(try await server.store.alerts().first { $0.rule == "honeytoken" && $0.actor == id }, "\(who)")
@@ -184,7 +224,8 @@ struct DetectionTests {
             // The work queue, every ten patients.
             if i % 10 == 0 {
                 for state in ["preparation", "in-progress", "verified"] {
-                    #expect(try await client.get("/fhir/MedicationDispense?fill-state=\(state)&_count=50", token: pharmacist).status == 200)
+                    let queue = try await client.get("/queue/fills?state=\(state)&_count=50", token: pharmacist)
+                    #expect(queue.status == 200 && queue.json?["fills"]?.arrayValue != nil, "\(queue.body.prefix(200))")
                 }
             }
             // The technician looks the patient up by an Rx number, opens the record and fills a refill.

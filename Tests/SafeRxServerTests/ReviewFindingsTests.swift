@@ -5,6 +5,7 @@ import SafeRxAudit
 import SafeRxDetect
 import SafeRxModel
 import SafeRxPharmacy
+import SafeRxPolicy
 import SafeRxServer
 import SafeRxStore
 import SafeRxVault
@@ -315,5 +316,41 @@ extension ReviewFindingsTests {
         #expect(first.status == 200 && first.body.contains("1–50 of ") && first.body.contains("/console?state=preparation&amp;page=2"), "\(first.body.prefix(600))")
         let second = try await console.get("/console?state=preparation&page=2")
         #expect(second.status == 200 && second.body.contains("51–") && second.body.contains("Previous"), "\(second.body.prefix(600))")
+    }
+
+    @Test("1 and 2. the work queue is a list (name, birth date, drug; no address), audited as one: a technician working it all day is not cut; reading dispenses in bulk is (at the technician's limit, not 500)")
+    func workQueueAndDispenseBulk() async throws {
+        let server = try await LiveServer.start(patients: 300, accounts: 1, partnerPatients: 1, detection: try DetectionTests.detection())
+        defer { Task { await server.stop() } }
+        let client = server.client()
+        defer { Task { await client.close() } }
+        let console = WebFrontHTTPTests.WebClient(client)
+        try await console.signIn(server, area: "console", user: "technician")
+        for state in ["preparation", "in-progress", "verified", "on-hold"] {
+            for page in 1...3 {
+                let r = try await console.get("/console?state=\(state)&page=\(page)")
+                #expect(r.status == 200, "\(state) \(page): \(r.status)")
+            }
+        }
+        let queue = try await console.get("/console?state=preparation")
+        let system = AccessContext(scope: .system(reason: "test", tenant: DemoPharmacy.tenant, write: false), requestID: "t", sourceIP: "local", userAgent: "test")
+        let firstFill = try #require(try await server.store.fillQueue(system, state: .preparation, count: 1).entries.first)
+        #expect(queue.body.contains(firstFill.patientName) && queue.body.contains(firstFill.birthDate), "the queue tells patients apart by name and birth date")
+        #expect(!queue.body.contains("Maple Ave") && !queue.body.contains("Oak St"), "no address on the queue")
+        let technician = try #require(try await server.store.user(named: "technician")?.id)
+        #expect(try await server.store.isSuspended(technician) == false, "a day's queue is not a bulk read")
+        let lists = try await server.store.auditRecords().filter { $0.entry.actor.id == technician && $0.entry.resourceType == "MedicationDispense" }
+        #expect(lists.allSatisfy { ["list", "count"].contains($0.entry.action) } && lists.contains { $0.entry.action == "list" && $0.entry.patients.count <= 50 })
+
+        // Reading the dispenses themselves (ship-to address and drug) counts toward the technician's limit of 50.
+        let token = try await server.token("technician")
+        var statuses: [Int] = []
+        for offset in stride(from: 0, to: 300, by: 20) {
+            let r = try await client.get("/fhir/MedicationDispense?_count=20&_offset=\(offset)", token: token)
+            statuses.append(r.status)
+            if r.status != 200 { break }
+        }
+        #expect(statuses.last == 401, "cut at the limit: \(statuses)")
+        #expect(try await server.store.alerts().contains { $0.rule == "technician-bulk" && $0.actor == technician && $0.patients.count <= 50 })
     }
 }

@@ -16,25 +16,28 @@ extension WebFront {
         registerMessages(.console, on: router)
         router.get("/console") { req, ctx in
             try await self.page(req, ctx, area: .console, signedIn: true) { s in
-                let access = try await self.access(req, ctx, s, "search", .medicationDispense)
+                let access = try await self.access(req, ctx, s, "list", .medicationDispense)
                 let meds = try await self.medications(access)
                 var groups: [[String: Any]] = []
                 var counts: [[String: Any]] = []
-                // Every list pages and says how many there are: `?state=S&page=N` shows one state's page N.
+                // Every list pages and says how many there are: `?state=S&page=N` shows one state's page N. The queue is
+                // a work list (patient name and birth date, drug, state), audited as `list`; opening a fill is the read.
                 let only = req.uri.queryParameters.get("state").flatMap { FillState(rawValue: String($0)) }
                 let pageNumber = max(1, min(10_000, Int(req.uri.queryParameters.get("page") ?? "1") ?? 1))
                 let pageSize = 50
-                for state in [FillState.preparation, .inProgress, .verified, .onHold] {
+                let states = [FillState.preparation, .inProgress, .verified, .onHold]
+                let totals = try await store.fillCounts(access, states: states)
+                for state in states {
+                    counts.append(["label": Display.stateLabel(state), "count": totals[state] ?? 0])
+                    guard only == nil || only == state else { continue }
                     let offset = state == only ? (pageNumber - 1) * pageSize : 0
-                    let page = try await self.search(
-                        access, .medicationDispense, [("fill-state", state.rawValue), ("_count", String(pageSize)), ("_offset", String(offset))])
-                    let fills = page.matches.filter { $0.type == .medicationDispense }.map { Display.order($0, medications: meds) }
+                    let page = try await store.fillQueue(access, state: state, count: pageSize, offset: offset)
+                    let fills = page.entries.map { Display.queueEntry($0, medications: meds) }
                     var group: [String: Any] = ["state": state.rawValue, "label": Display.stateLabel(state), "fills": fills]
                     if page.total > 0 { group["paging"] = "\(fills.isEmpty ? 0 : offset + 1)–\(offset + fills.count) of \(page.total)" }
                     if offset > 0 { group["previous"] = "/console?state=\(state.rawValue)&page=\(offset / pageSize)" }
                     if offset + fills.count < page.total { group["next"] = "/console?state=\(state.rawValue)&page=\(offset / pageSize + 2)" }
-                    if only == nil || only == state { groups.append(group) }
-                    counts.append(["label": Display.stateLabel(state), "count": page.total])
+                    groups.append(group)
                 }
                 return ("console-queue", ["title": "Work queue", "current": "/console", "groups": groups, "counts": counts])
             }
@@ -93,7 +96,7 @@ extension WebFront {
             meds[ref] = m
         }
         var names: [String: String] = [:]
-        for u in try await store.users() { names[u.id] = u.username }
+        for actor in Set(events.map(\.actorID)) { names[actor] = try await store.user(id: actor)?.username }
         let state = FillState.of(json)
         let me = access.scope.principal.subject
         let filler = events.last { $0.to == FillState.inProgress.rawValue }?.actorID

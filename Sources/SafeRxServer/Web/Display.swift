@@ -80,6 +80,18 @@ enum Display {
         return o
     }
 
+    /// A work-queue row: the fill, who it is for (name and birth date, so two patients of one name are told apart), the
+    /// drug and when it last changed.
+    static func queueEntry(_ e: QueueEntry, medications: [String: JSON]) -> [String: Any] {
+        let medication = medications[e.medication].flatMap { m in m["code"]?["text"]?.stringValue ?? m["code"]?["coding"]?.arrayValue?.first?["display"]?.stringValue }
+            ?? e.medication
+        return [
+            "id": e.dispenseID, "shortID": shortID(e.dispenseID), "state": e.state.rawValue, "stateLabel": stateLabel(e.state),
+            "medication": medication.isEmpty ? "Medication" : medication, "patient": e.patientName.isEmpty ? e.patientID : e.patientName,
+            "birthDate": e.birthDate, "updated": String(e.lastUpdated.prefix(16)).replacingOccurrences(of: "T", with: " "),
+        ]
+    }
+
     static func humanName(_ patient: JSON) -> String {
         let n = patient["name"]?.arrayValue?.first
         let given = (n?["given"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: " ")

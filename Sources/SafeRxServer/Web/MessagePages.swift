@@ -22,7 +22,7 @@ extension WebFront {
                 let page = try await store.messageThreads(
                     access, assignedTo: mine ? access.scope.principal.subject : nil, count: pageSize, offset: (pageNumber - 1) * pageSize)
                 var names: [String: String] = [:]
-                if staff { for u in try await store.users() { names[u.id] = u.username } }
+                if staff { for id in Set(page.threads.compactMap(\.assignee)) { names[id] = try await store.user(id: id)?.username } }
                 let first = page.threads.isEmpty ? 0 : (pageNumber - 1) * pageSize + 1
                 let last = (pageNumber - 1) * pageSize + page.threads.count
                 let filter = mine ? "assigned=me&" : ""
@@ -160,9 +160,8 @@ extension WebFront {
         ]
         if area == .console {
             let tenant = access.scope.principal.tenant
-            v["staffUsers"] = try await store.users().filter {
-                $0.tenant == tenant && ($0.role == Role.pharmacist.rawValue || $0.role == Role.technician.rawValue) && !$0.disabled
-            }.map(\.username).sorted()
+            v["staffUsers"] = try await store.users(tenant: tenant, roles: [Role.pharmacist.rawValue, Role.technician.rawValue])
+                .filter { !$0.disabled }.map(\.username).sorted()
         }
         return ("thread", v)
     }

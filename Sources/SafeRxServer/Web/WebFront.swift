@@ -238,7 +238,12 @@ struct WebFront: Sendable {
         v["home"] = path
         v["areaName"] = area?.name ?? ""
         v["csrf"] = s.csrf
-        let navItems: [[String: Any]] = (area?.nav ?? []).map { ["href": $0.0, "label": $0.1, "current": v["current"] as? String == $0.0] }
+        // Acting for someone in their care, the patient's access log is theirs alone (403 to a caregiver): the link is
+        // not offered. (The caregivers page stays: it is where caregiving stops.)
+        let hidden: Set<String> = s.pending["ownToken"] != nil ? ["/portal/access-log"] : []
+        let navItems: [[String: Any]] = (area?.nav ?? []).filter { !hidden.contains($0.0) }.map {
+            ["href": $0.0, "label": $0.1, "current": v["current"] as? String == $0.0]
+        }
         v["nav"] = navItems
         v["hasNav"] = !navItems.isEmpty
         if s.signedIn, let area, let role = s.role, area.roles.contains(role) {
