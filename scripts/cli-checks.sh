@@ -18,6 +18,15 @@ fail() { echo "not ok - $1"; exit 1; }
 # dies of SIGPIPE, which pipefail turns into a silently skipped check.
 has() { grep "$@" > /dev/null; }
 
+# Issue 16, finding 11: a normal stop (SIGTERM) logs nothing at error level.
+port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+"$bin" serve --demo --data stopdata --port "$port" > serve.log 2>&1 &
+pid=$!
+for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$port/health" > /dev/null 2>&1 && break; sleep 0.5; done
+curl -sf "http://127.0.0.1:$port/health" > /dev/null && kill -TERM "$pid" && wait "$pid" || true
+! grep -E "^[^ ]+ (error|critical) " serve.log && grep -q " info " serve.log \
+  && check "a normal stop of serve logs nothing at error level"
+
 # The simulated workday the detection thresholds are calibrated on (issue 16): a pharmacy of 10 staff and 2,000
 # patients over 8 hours is silent, and every abuse replay is contained before 100 patients. Each starts its own
 # server and store in the temporary directory.
@@ -96,6 +105,15 @@ printf 'carrier,tracking_number,status,time\nusps,9400111899223344556677,deliver
 grep -q "^imported: 4 (MedicationRequest 1, Organization 1, Patient 1, Practitioner 1)" import.txt \
   && grep -q "^skipped, not modelled by SafeRx: 6 " import.txt && grep -q "100% 2/2" import-progress.txt \
   && check "import loads Synthea Bundles (practitioners first), counting what it skips, with progress"
+# Issue 16, finding 11: files that cannot be read are listed, one line each, and the rest is imported.
+: > empty.json && echo "not json" > garbage.json
+# Another patient: the same Bundle with every UUID replaced (ids are unique across pharmacies).
+python3 -c 'import re,sys,uuid; t=open(sys.argv[1]).read(); print(re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", lambda m: str(uuid.uuid5(uuid.NAMESPACE_URL, m.group(0))), t))' \
+  "$synthea/patient-bundle.json" > other-patient.json
+if "$bin" import --pharmacy t3 empty.json garbage.json other-patient.json > out.txt 2>/dev/null; then fail "import of unreadable files exited 0"; fi
+grep -q "^imported: 2 (MedicationRequest 1, Patient 1)" out.txt && grep -q "^not imported (nothing from this file was written): empty.json: the file is empty$" out.txt \
+  && grep -q "^not imported (nothing from this file was written): garbage.json: not JSON" out.txt && ! grep -q "FHIRError" out.txt \
+  && check "import lists the files it could not read, in one line each, and imports the rest"
 if "$bin" import --pharmacy t1 "$synthea/patient-bundle.json" > out.txt 2>&1; then fail "the same Bundle imported twice"; fi
 grep -q "already exists" out.txt && grep -q "nothing from this file was written" out.txt && check "import refuses a Bundle already imported"
 "$bin" mfa code --secret GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ | has -E '^[0-9]{6}$' && check "mfa code prints the current TOTP code"

@@ -38,7 +38,7 @@ public final class AuditLog: Sendable {
     let headFile: URL
     let observer = Mutex<(any AuditObserver)?>(nil)
     /// The time records are stamped with (a test clock can stand in for a day's work).
-    let clock: @Sendable () -> Date
+    public let clock: @Sendable () -> Date
 
     /// The key that verifies this log's checkpoints.
     public var publicKey: Curve25519.Signing.PublicKey { signingKey.publicKey }

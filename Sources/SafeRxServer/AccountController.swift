@@ -26,6 +26,7 @@ struct AccountController: Sendable {
         router.post("/account/mfa/totp/verify") { req, ctx in try await self.totpVerify(req, ctx) }
         router.post("/account/mfa/totp/remove") { req, ctx in try await self.totpRemove(req, ctx) }
         router.post("/account/mfa/recovery-codes") { req, ctx in try await self.recoveryCodes(req, ctx) }
+        router.post("/account/password") { req, ctx in try await self.changePassword(req, ctx) }
         router.get("/account/caregivers") { req, ctx in try await self.caregivers(req, ctx) }
         router.post("/account/caregivers") { req, ctx in try await self.grant(req, ctx) }
         router.post("/account/caregivers/:grant/revoke") { req, ctx in try await self.revoke(req, ctx) }
@@ -127,6 +128,14 @@ struct AccountController: Sendable {
         let f = try await fields(req, required: ["code"])
         try await auth.removeTOTP(user, code: f["code"]!, request: fhir.requestInfo(req, ctx))
         return json(.object(["enabled": false]))
+    }
+
+    /// `POST /account/password {"current", "password"}`: every token of the account ends (sign in again).
+    func changePassword(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
+        let (user, _) = try await auth.account(fromToken: bearer(req))
+        let f = try await fields(req, required: ["current", "password"])
+        try await auth.changePassword(user, current: f["current"]!, new: f["password"]!, request: fhir.requestInfo(req, ctx))
+        return json(.object(["changed": true, "next": "Every session and token of this account has ended: sign in again with the new password."]))
     }
 
     func recoveryCodes(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {

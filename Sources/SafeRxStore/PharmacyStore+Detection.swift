@@ -113,9 +113,9 @@ final class DetectionObserver: AuditObserver {
                 db,
                 sql: """
                     SELECT EXISTS (SELECT 1 FROM consent_grant WHERE tenant = ? AND client_id = ? AND patient_id = ? AND purpose = ?
-                    AND expires > ? AND (starts = '' OR starts <= ?))
+                    AND expires > ? AND (starts = '' OR starts <= ?) AND began <= ? AND (ended = '' OR ended > ?))
                     """,
-                arguments: [tenant, client, patient, purpose, when, when])
+                arguments: [tenant, client, patient, purpose, when, when, when, when])
             // Unknown (a query error) counts as no authorization: the rule fails toward an alert.
             return found ?? false
         }

@@ -264,7 +264,9 @@ extension PharmacyStore {
 
     func retire(_ db: Database, type: ResourceType, id: String) throws {
         if type == .consent {
-            try db.execute(sql: "DELETE FROM consent_grant WHERE consent_id = ?", arguments: [id])
+            // Ended, not deleted: detection replayed later judges earlier releases by what was in force then.
+            try db.execute(
+                sql: "UPDATE consent_grant SET ended = ? WHERE consent_id = ? AND ended = ''", arguments: [AuditLog.timestamp(auditLog.clock()), id])
         }
         try db.execute(
             sql: """
@@ -310,11 +312,11 @@ extension PharmacyStore {
             for g in ConsentGrant.grants(in: w.json) {
                 try db.execute(
                     sql: """
-                        INSERT INTO consent_grant (tenant, consent_id, patient_id, client_id, purpose, elements, expires, starts)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO consent_grant (tenant, consent_id, patient_id, client_id, purpose, elements, expires, starts, began)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [tenant, w.id, patient, g.clientID, g.purpose, "," + g.elements.joined(separator: ",") + ",",
-                                AuditLog.timestamp(g.expires), g.starts.map(AuditLog.timestamp) ?? ""])
+                                AuditLog.timestamp(g.expires), g.starts.map(AuditLog.timestamp) ?? "", AuditLog.timestamp(auditLog.clock())])
             }
         }
         if let owner = w.owner, w.type == .patient {

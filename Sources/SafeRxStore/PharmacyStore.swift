@@ -190,7 +190,7 @@ public final class PharmacyStore: Sendable {
             } ?? "instr(cg.elements, ',' || \(v).type || '.') > 0"
             sql += """
                  AND \(v).pk IN (SELECT rp.pk FROM consent_grant cg JOIN resource_patient rp ON rp.patient_id = cg.patient_id \
-                WHERE cg.client_id = ? AND cg.purpose = ? AND cg.tenant = ? AND cg.expires > ? AND cg.starts <= ? AND \(releases))
+                WHERE cg.client_id = ? AND cg.purpose = ? AND cg.tenant = ? AND cg.ended = '' AND cg.expires > ? AND cg.starts <= ? AND \(releases))
                 """
             let now = Self.now()
             args += [clientID, scope.purpose.rawValue, scope.tenant, now, now]
@@ -319,7 +319,7 @@ public final class PharmacyStore: Sendable {
         var out = Set<String>()
         let statement = try db.cachedStatement(sql: """
             SELECT elements FROM consent_grant
-            WHERE client_id = ? AND purpose = ? AND tenant = ? AND patient_id = ? AND expires > ? AND starts <= ?
+            WHERE client_id = ? AND purpose = ? AND tenant = ? AND patient_id = ? AND ended = '' AND expires > ? AND starts <= ?
             """)
         let now = Self.now()
         for p in patients {

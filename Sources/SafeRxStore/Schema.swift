@@ -476,6 +476,15 @@ enum Schema {
                       AND json_extract(body, '$.entry.resourceID') IS NOT NULL;
                 """)
         }
+        m.registerMigration("v14-consent-history") { db in
+            // An authorization's grants are kept when it ends (`ended`), so that detection replayed over history judges
+            // each release by the authorization in force at the time, as the live detector did. `began`/`ended` are
+            // audit-clock instants; '' means "before anyone recorded" / "still in force".
+            try db.execute(sql: """
+                ALTER TABLE consent_grant ADD COLUMN began TEXT NOT NULL DEFAULT '';
+                ALTER TABLE consent_grant ADD COLUMN ended TEXT NOT NULL DEFAULT '';
+                """)
+        }
         return m
     }
 }

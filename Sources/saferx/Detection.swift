@@ -25,8 +25,9 @@ struct Alerts: AsyncParsableCommand {
             } else {
                 say("\(alerts.count) \(all ? "" : "open ")alert(s)")
                 if !alerts.isEmpty { say("ID\tCREATED\tSEVERITY\tRULE\tACTOR\tPATIENTS\tCONTAINED\tACK") }
+                var names = ActorNames(store)
                 for a in alerts {
-                    say("\(a.id)\t\(AuditLog.timestamp(a.created))\t\(a.severity)\t\(a.rule)\t\(a.actor)\t\(a.patients.count)\t\(a.contained ? "suspended" : "-")\t\(a.acknowledged == nil ? "open" : "acked")")
+                    say("\(a.id)\t\(AuditLog.timestamp(a.created))\t\(a.severity)\t\(a.rule)\t\(await names.name(a.actor))\t\(a.patients.count)\t\(a.contained ? "suspended" : "-")\t\(a.acknowledged == nil ? "open" : "acked")")
                 }
             }
             try await store.recordAdminEvent(action: "alerts-list", tenant: "*", detail: "\(alerts.count) alerts listed")
@@ -48,7 +49,8 @@ struct Alerts: AsyncParsableCommand {
                 say("Alert \(a.id) (\(a.severity)) rule \(a.rule), tenant \(a.tenant)")
                 say("  \(a.summary)")
                 say("  Rule: \(a.description)")
-                say("  Actor: \(a.role) \(a.actor)\(a.contained ? " — suspended: every token and session ended (saferx actors reinstate lifts it)" : "")")
+                var names = ActorNames(store)
+                say("  Actor: \(a.role) \(await names.name(a.actor))\(a.contained ? " — suspended: every token and session ended (saferx actors reinstate lifts it)" : "")")
                 if a.blocked { say("  The request that crossed the rule was refused; the patients below are those whose data left before the cut.") }
                 say("  Raised \(AuditLog.timestamp(a.created)), last evidence \(AuditLog.timestamp(a.updated)), detector lag \(String(format: "%.2f", a.lagMilliseconds)) ms")
                 say("  Evidence (audit seq): \(a.evidence.map(String.init).joined(separator: " "))")
@@ -125,9 +127,10 @@ struct Actors: AsyncParsableCommand {
             let store = try data.openStore()
             let list = try await store.suspensions(activeOnly: !all)
             say("\(list.count) \(all ? "" : "active ")suspension(s)")
+            var names = ActorNames(store)
             for s in list {
                 let lifted = s.reinstated.map { " — reinstated \(AuditLog.timestamp($0)) by \(s.reinstatedBy ?? "?"): \(s.reinstateReason ?? "")" } ?? ""
-                say("\(s.actor)\t\(s.tenant)\tsince \(AuditLog.timestamp(s.at))\talert \(s.alertID)\t\(s.reason)\(lifted)")
+                say("\(await names.name(s.actor))\t\(s.tenant)\tsince \(AuditLog.timestamp(s.at))\talert \(s.alertID)\t\(s.reason)\(lifted)")
             }
         }
     }

@@ -47,8 +47,9 @@ struct BreakGlass: AsyncParsableCommand {
             let grants = try await store.breakGlassReport(tenant: tenant, day: day)
             say("Break-glass overrides on \(day): \(grants.count)")
             say("GRANTED\tEXPIRES\tUSER\tROLE\tPATIENT\tACCESSES\tREASON")
+            var names = ActorNames(store)
             for g in grants {
-                say("\(g.granted)\t\(g.expires)\t\(g.userID)\t\(g.role)\tPatient/\(g.patientID)\t\(g.accesses)\t\(g.reason)")
+                say("\(g.granted)\t\(g.expires)\t\(await names.name(g.userID))\t\(g.role)\tPatient/\(g.patientID)\t\(g.accesses)\t\(g.reason)")
             }
             try await store.recordAdminEvent(
                 action: "break-glass-report", tenant: tenant, patients: grants.map(\.patientID), detail: "break-glass report for \(day)")

@@ -89,11 +89,13 @@ struct BreachResponseTests {
         }
         #expect(verified.count >= 5)
 
-        // 13:00–13:40: someone with the partner's stolen secret reads 150 of its patients, half with prescriptions.
+        // 13:00–14:20: someone with the partner's stolen secret reads 150 of its patients, half with prescriptions, slowly
+        // enough (one every 30 s, 20 in any 10 minutes) to stay under the partner's bulk rule: what detection does not
+        // stop, the scope must still find exactly.
         var truth = Truth()
         set("13:00")
         for (n, pid) in partnerPatients.prefix(150).enumerated() {
-            let at = tick(15)
+            let at = tick(30)
             if n % 2 == 0 {
                 truth.record(try await client.get("/fhir/Patient/\(pid)", token: partner), at: at)
             } else {
@@ -105,8 +107,8 @@ struct BreachResponseTests {
             _ = tick(1)
             _ = try await client.get("/fhir/Patient/\(String(format: "pat-%04d", 5000 + n))", token: pharmacist)
         }
-        // 14:00: someone with the technician's stolen password pages through patients until the detector cuts them off.
-        set("14:00")
+        // 14:30: someone with the technician's stolen password pages through patients until the detector cuts them off.
+        set("14:30")
         var offset = 0
         while true {
             let at = tick(2)
@@ -115,8 +117,8 @@ struct BreachResponseTests {
             if page.status != 200 { break }
             offset += 20
         }
-        // 14:30: the day's fulfillment file goes to the vendor (encrypted to its key); it turns up where it should not.
-        set("14:30")
+        // 14:45: the day's fulfillment file goes to the vendor (encrypted to its key); it turns up where it should not.
+        set("14:45")
         let vendorKey = Curve25519.KeyAgreement.PrivateKey()
         try await server.store.addVendor(id: "acme-ship", tenant: DemoPharmacy.tenant, name: "Acme Shipping", publicKey: vendorKey.publicKey.rawRepresentation)
         let exportCtx = AccessContext(

@@ -101,6 +101,29 @@ struct DetectionTests {
         #expect(try await server.store.verifyAudit().ok)
     }
 
+    @Test("walk-through 9: detect replay judges a business line's release by the authorization in force at its time, as the live detector did")
+    func replayJudgesConsentAtItsTime() async throws {
+        let server = try await LiveServer.start(patients: 20, accounts: 2, partnerPatients: 1, consentPatients: 0, detection: try Self.detection())
+        defer { Task { await server.stop() } }
+        let client = server.client()
+        defer { Task { await client.close() } }
+        let pharmacist = try await server.token("pharmacist")
+        let secret = try #require(server.credentials.first { $0.client_id == DemoPharmacy.loyaltyClientID }?.client_secret)
+        let loyalty = try await PurposeOfUseTests.clientToken(client, id: DemoPharmacy.loyaltyClientID, secret: secret)
+        let signed = DemoPharmacy.authorization(id: nil, patient: "pat-0005", elements: ["Patient.telecom"], expires: Date().addingTimeInterval(86400))
+        let created = try await client.send(.post, "/fhir/Consent", token: pharmacist, body: String(decoding: signed.encodedBytes(), as: UTF8.self))
+        let id = try #require(created.json?["id"]?.stringValue, "\(created.body)")
+        #expect(try await client.get("/fhir/Patient/pat-0005", token: loyalty).status == 200, "released while authorized")
+        try await Task.sleep(for: .milliseconds(20))
+        let revoked = DemoPharmacy.authorization(
+            id: id, patient: "pat-0005", elements: ["Patient.telecom"], expires: Date().addingTimeInterval(86400), status: "inactive")
+        #expect(try await client.send(.put, "/fhir/Consent/\(id)", token: pharmacist, body: String(decoding: revoked.encodedBytes(), as: UTF8.self)).status == 200)
+        #expect(try await client.get("/fhir/Patient/pat-0005", token: loyalty).status == 404, "nothing after the revocation")
+        #expect(try await server.store.alerts().isEmpty, "the live detector saw an authorized release")
+        let replay = try await server.store.replayDetection(rules: try DetectionRules.bundled(), from: "1970-01-01")
+        #expect(!replay.findings.contains { $0.rule == "business-line-unconsented" }, "\(replay.findings.map(\.summary))")
+    }
+
     @Test("Honeytokens look like the pharmacy's patients in every field (id sequence, names, e-mail, MRN, prescriptions, delivered fills), are in no work list, and sit where a sweep goes")
     func honeytokensLookReal() async throws {
         let server = try await LiveServer.start(patients: 200, accounts: 5, partnerPatients: 10, detection: try Self.detection(), honeytokens: 3)

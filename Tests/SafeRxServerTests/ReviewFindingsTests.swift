@@ -9,6 +9,7 @@ import SafeRxPolicy
 import SafeRxServer
 import SafeRxStore
 import SafeRxVault
+import SafeRxWeb
 import Testing
 
 /// Regression tests for the outside review (issue 16): each fails on the code before its fix.
@@ -353,4 +354,127 @@ extension ReviewFindingsTests {
         #expect(statuses.last == 401, "cut at the limit: \(statuses)")
         #expect(try await server.store.alerts().contains { $0.rule == "technician-bulk" && $0.actor == technician && $0.patients.count <= 50 })
     }
+
+    @Test("9. bounded work per request: _history pages (at most 100), a Binary search decrypts at most 5 files, the privacy overview verifies only what is new")
+    func boundedWork() async throws {
+        let server = try await LiveServer.start(patients: 20, accounts: 1, partnerPatients: 1)
+        defer { Task { await server.stop() } }
+        let client = server.client()
+        defer { Task { await client.close() } }
+        let pharmacist = try await server.token("pharmacist")
+        // Three versions of a patient; history answers one page at a time and refuses a page over 100.
+        for phone in ["555-010-0001", "555-010-0002"] {
+            var p = try #require(try await client.get("/fhir/Patient/pat-0001", token: pharmacist).json)
+            p["telecom"] = .array([.object(["system": "phone", "value": .string(phone)])])
+            #expect(try await client.send(.put, "/fhir/Patient/pat-0001", token: pharmacist, body: String(decoding: p.encoded(), as: UTF8.self)).status == 200)
+        }
+        let page = try await client.get("/fhir/Patient/pat-0001/_history?_count=2", token: pharmacist)
+        #expect(page.status == 200 && page.entries.count == 2, "\(page.body.prefix(200))")
+        let rest = try await client.get("/fhir/Patient/pat-0001/_history?_count=2&_offset=2", token: pharmacist)
+        #expect(rest.status == 200 && rest.entries.count == 1)
+        let tooMany = try await client.get("/fhir/Patient/pat-0001/_history?_count=500", token: pharmacist)
+        #expect(tooMany.status == 400 && tooMany.issue.contains("100"), "\(tooMany.body)")
+        // A Binary search page is capped at 5 whatever _count asks for; other types at the search maximum.
+        let system = AccessContext(scope: .system(reason: "test", tenant: DemoPharmacy.tenant, write: false), requestID: "t", sourceIP: "local", userAgent: "test")
+        #expect(try SearchQuery.parse(.binary, [("_count", "100")], scope: system.scope).count == SearchQuery.maxBinaryCount)
+        #expect(try SearchQuery.parse(.binary, [], scope: system.scope).count == SearchQuery.maxBinaryCount)
+        // The privacy overview verifies incrementally: a second look checks only the records appended since.
+        let first = try await server.store.verifyAuditIncrementally()
+        let second = try await server.store.verifyAuditIncrementally()
+        #expect(first.ok && second.ok && second.records >= first.records)
+        #expect(PharmacyStore.uploadQuota.files == 500 && PharmacyStore.uploadQuota.bytes == 250 * 1024 * 1024)
+    }
+
+    @Test("walk-through 18 and 19: cancel needs a confirmation and a chosen reason; history in words; Find a patient keeps a half-filled form; sign-in returns to the page asked for, never off-site; people's words for MFA errors")
+    func consoleFormsForPeople() async throws {
+        let server = try await LiveServer.start(patients: 30, accounts: 1, partnerPatients: 1)
+        defer { Task { await server.stop() } }
+        let client = server.client()
+        defer { Task { await client.close() } }
+        let console = WebFrontHTTPTests.WebClient(client)
+        // Signed out, a console page sends to sign-in and back.
+        let asked = try await console.get("/console/patients")
+        #expect(asked.status == 303 && asked.headers[.location] == "/console/login?next=/console/patients", "\(asked.headers[.location] ?? "")")
+        let login = try await console.get("/console/login?next=/console/patients")
+        #expect(login.body.contains("name=\"next\" value=\"/console/patients\""))
+        // A wrong code reads as words, not as an API error code; the form keeps where to go.
+        let wrong = try await console.post(
+            "/console/login?next=/console/patients", ["username": "pharmacist", "password": server.password("pharmacist"), "otp": "000000", "next": "/console/patients"])
+        let back = try await console.get(wrong.headers[.location] ?? "/console/login")
+        #expect(back.body.contains("That code is wrong") && !back.body.contains("mfa_invalid"), "\(back.body.prefix(1500))")
+        let code = try #require(server.credentials.first { $0.username == "pharmacist" }?.totp_secret.flatMap(Base32.decode))
+        let signedIn = try await console.post(
+            "/console/login?next=/console/patients",
+            ["username": "pharmacist", "password": server.password("pharmacist"), "otp": TOTP(secret: code).code(), "next": "/console/patients"])
+        #expect(signedIn.headers[.location] == "/console/patients", "\(signedIn.headers[.location] ?? "")")
+        for evil in ["//evil.example/console", "https://evil.example/", "/consolex", "/portal/messages", "/console/login"] {
+            let page = try await console.get("/console/login?next=\(WebFrontHTTPTests.WebClient.encode(evil))")
+            #expect(!page.body.contains("name=\"next\""), "a sign-in link cannot send anyone to \(evil)")
+        }
+
+        // Find a patient with only a family name: the form stays, typed, with the message.
+        _ = try await console.get("/console/patients")
+        let half = try await console.post("/console/patients", ["family": "Garcia"])
+        #expect(half.status == 200 && half.body.contains("Enter the family name, given name and birth date") && half.body.contains("value=\"Garcia\""), "\(half.body.prefix(300))")
+
+        // A fill: cancelling opens a confirmation; without a reason it is refused; with one it is done and the history reads in words.
+        let system = AccessContext(scope: .system(reason: "test", tenant: DemoPharmacy.tenant, write: false), requestID: "t", sourceIP: "local", userAgent: "test")
+        let fill = try #require(try await server.store.fillQueue(system, state: .preparation, count: 1).entries.first).dispenseID
+        let page = try await console.get("/console/fills/\(fill)")
+        #expect(page.body.contains("/console/fills/\(fill)/confirm?state=cancelled") && !page.body.contains("name=\"reason\""))
+        let confirm = try await console.get("/console/fills/\(fill)/confirm?state=cancelled")
+        #expect(confirm.status == 200 && confirm.body.contains("Cancel this fill?") && confirm.body.contains("<option value=\"\">Choose a reason</option>"))
+        let noReason = try await console.post("/console/fills/\(fill)/transition", ["state": "cancelled"])
+        let refused = try await console.get(noReason.headers[.location] ?? "/")
+        #expect(refused.body.contains("Choose a reason"), "\(refused.body.prefix(400))")
+        #expect(FillState.of(try await server.store.read(system, .medicationDispense, id: fill).json ?? .null) == .preparation)
+        _ = try await console.get("/console/fills/\(fill)/confirm?state=cancelled")
+        let done = try await console.post("/console/fills/\(fill)/transition", ["state": "cancelled", "reason": "frr01"])
+        let after = try await console.get(done.headers[.location] ?? "/")
+        #expect(after.body.contains("Being prepared → Cancelled") && after.body.contains("Order Stopped"), "\(after.body.prefix(1200))")
+    }
+
+    @Test("walk-through 11: a signed-in password change asks for the current password, ends every session, and the new one signs in")
+    func signedInPasswordChange() async throws {
+        let server = try await LiveServer.start(patients: 10, accounts: 2, partnerPatients: 1)
+        defer { Task { await server.stop() } }
+        let client = server.client()
+        defer { Task { await client.close() } }
+        let old = server.password("patient001")
+        let login = try await client.send(.post, "/auth/login", body: #"{"username":"patient001","password":"\#(old)"}"#, contentType: "application/json")
+        let token = try #require(login.json?["access_token"]?.stringValue)
+        let body = { (current: String, new: String) in String(decoding: JSON.object(["current": .string(current), "password": .string(new)]).encoded(), as: UTF8.self) }
+        let wrong = try await client.send(.post, "/account/password", token: token, body: body("not-it", "a long new phrase for the pharmacy"), contentType: "application/json")
+        #expect(wrong.status == 400 && wrong.issue.contains("current password"), "\(wrong.body)")
+        let weak = try await client.send(.post, "/account/password", token: token, body: body(old, "password"), contentType: "application/json")
+        #expect(weak.status == 400, "\(weak.body)")
+        try await Task.sleep(for: .seconds(1.1))  // tokens carry whole-second issue times
+        let changed = try await client.send(.post, "/account/password", token: token, body: body(old, "a long new phrase for the pharmacy"), contentType: "application/json")
+        #expect(changed.status == 200, "\(changed.body)")
+        #expect(try await client.get("/fhir/Patient/pat-0001", token: token).status == 401, "the old session ended")
+        let again = try await client.send(.post, "/auth/login", body: #"{"username":"patient001","password":"a long new phrase for the pharmacy"}"#, contentType: "application/json")
+        #expect(again.status == 200)
+        #expect(try await server.store.auditRecords().contains { $0.entry.action == "password-change" && $0.entry.outcome == "success" })
+    }
+
+    @Test("walk-through 20: drug search finds brand names and everyday words; in caregiver mode the caregiver's own grant forms are not shown")
+    func drugsAndCaregiverMode() async throws {
+        let formulary = try Formulary.load()
+        #expect(formulary.search("Tylenol").map(\.slug) == ["acetaminophen"])
+        #expect(formulary.search("blood thinner").map(\.slug) == ["warfarin"])
+        #expect(formulary.search("water pill").map(\.slug) == ["hydrochlorothiazide"])
+        let server = try await LiveServer.start(patients: 10, accounts: 2, partnerPatients: 1)
+        defer { Task { await server.stop() } }
+        let client = server.client()
+        defer { Task { await client.close() } }
+        let web = WebFrontHTTPTests.WebClient(client)
+        try await web.signIn(server, area: "portal", user: "patient001")
+        #expect(try await web.get("/portal/caregivers").body.contains("Give access"))
+        let acting = try await web.post("/portal/caregiving/pat-0002", [:])
+        #expect(acting.status == 303)
+        let page = try await web.get("/portal/caregivers")
+        #expect(page.body.contains("Back to my own records") && !page.body.contains("Give access") && !page.body.contains("Act for this patient"), "\(page.body.prefix(800))")
+        #expect(!(try await web.get("/portal").body.contains("/portal/access-log")), "the patient's access log is not offered to a caregiver")
+    }
 }
+

@@ -264,6 +264,21 @@ extension AuthService {
         try await audit("password-reset", user, outcome: "success", status: 200, request: request, detail: "password changed; sessions ended")
     }
 
+    /// A signed-in password change. The current password is asked again (an unattended open session is not enough),
+    /// the new one is checked like any other, and every session and token of the account ends: the user signs in
+    /// again with the new password everywhere.
+    /// - throws: `FHIRError` 400 when the current password is wrong or the new one is refused (saying why).
+    public func changePassword(_ user: UserAccount, current: String, new password: String, request: RequestInfo) async throws(FHIRError) {
+        guard try await passwords.verify(current, hash: user.passwordHash) else {
+            try await audit("password-change", user, outcome: "failure", status: 400, request: request, detail: "current password wrong")
+            throw .invalid("Your current password is not right", at: "current")
+        }
+        guard password != current else { throw .invalid("Choose a new password, not the current one", at: "password") }
+        try Self.checkPasswordPolicy(password, context: [user.username])
+        try await store.setPassword(userID: user.id, hash: try await passwords.hash(password, cost: passwordCost))
+        try await audit("password-change", user, outcome: "success", status: 200, request: request, detail: "password changed; sessions ended")
+    }
+
     // MARK: Caregivers
 
     /// A token for a caregiver to act for a patient under a live grant: the patient's compartment, only the grant's

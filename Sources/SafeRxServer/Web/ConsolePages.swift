@@ -46,10 +46,37 @@ extension WebFront {
             let id = ctx.parameters.get("id") ?? ""
             return try await self.page(req, ctx, area: .console, signedIn: true) { s in try await self.fillPage(req, ctx, s, id: id) }
         }
+        router.get("/console/fills/:id/confirm") { req, ctx in
+            let id = ctx.parameters.get("id") ?? ""
+            return try await self.page(req, ctx, area: .console, signedIn: true) { s in
+                guard let state = req.uri.queryParameters.get("state").flatMap({ FillState(rawValue: String($0)) }), state.needsReason else {
+                    throw Redirect(location: "/console/fills/\(id)")
+                }
+                let (page, values) = try await self.fillPage(req, ctx, s, id: id)
+                guard page == "console-fill", (values["next"] as? [[String: Any]] ?? []).contains(where: { $0["state"] as? String == state.rawValue }) else {
+                    throw Redirect(location: "/console/fills/\(id)")
+                }
+                let verb: String =
+                    switch state {
+                    case .onHold: "Put this fill on hold"
+                    case .cancelled: "Cancel this fill"
+                    default: "Decline this fill"
+                    }
+                var v = values
+                v["title"] = "\(verb)?"
+                v["verb"] = verb
+                v["confirmState"] = state.rawValue
+                v["confirmLabel"] = state == .onHold ? "Put on hold" : state == .cancelled ? "Cancel the fill" : "Decline the fill"
+                v["final"] = state != .onHold
+                v["reasons"] = FillReason.codes.sorted { $0.value < $1.value }.map { ["code": $0.key, "display": $0.value] }
+                return ("console-confirm", v)
+            }
+        }
         router.post("/console/fills/:id/transition") { req, ctx in
             let id = ctx.parameters.get("id") ?? ""
             return try await self.post(req, ctx, area: .console, back: "/console/fills/\(id)") { s, form in
                 guard let state = FillState(rawValue: form.value("state") ?? "") else { throw FHIRError.invalid("Choose a next state") }
+                if state.needsReason, form.value("reason") == nil { throw FHIRError.invalid("Choose a reason for “\(Display.stateLabel(state))”") }
                 let access = try await self.access(req, ctx, s, "transition", .medicationDispense)
                 _ = try await store.transition(
                     access, dispense: id,
@@ -101,7 +128,6 @@ extension WebFront {
         let me = access.scope.principal.subject
         let filler = events.last { $0.to == FillState.inProgress.rawValue }?.actorID
         let isPharmacist = s.role == Role.pharmacist.rawValue
-        let reasons = FillReason.codes.sorted { $0.value < $1.value }.map { ["code": $0.key, "display": $0.value] }
         let next: [[String: Any]] = state.next.compactMap { to in
             if to == .verified && (!isPharmacist || filler == me) { return nil }
             let label: String =
@@ -111,12 +137,13 @@ extension WebFront {
                 case .completed: "Ship"
                 case .preparation: "Resume"
                 case .onHold: "Put on hold"
-                case .cancelled: "Cancel"
-                case .declined: "Decline"
+                case .cancelled: "Cancel the fill"
+                case .declined: "Decline the fill"
                 case .delivered: "Mark delivered"
                 }
-            return ["id": id, "state": to.rawValue, "label": label, "ship": to == .completed, "needsReason": to.needsReason, "reasons": reasons,
-                    "secondary": to.needsReason]
+            // Hold, cancel and decline stop a patient's medication: they open a confirmation with a reason to choose
+            // (none preset) instead of acting on one click.
+            return ["id": id, "state": to.rawValue, "label": label, "ship": to == .completed, "confirm": to.needsReason, "act": !to.needsReason]
         }
         var v = Display.order(dispense, medications: meds)
         v["title"] = "Fill \(Display.shortID(id))"
@@ -126,9 +153,10 @@ extension WebFront {
         v["daysSupply"] = Display.number(json["daysSupply"]?["value"])
         if let filler { v["filledBy"] = names[filler] ?? filler }
         v["history"] = events.map { e -> [String: Any] in
-            var h: [String: Any] = ["time": String(e.at.prefix(16)).replacingOccurrences(of: "T", with: " "), "from": e.from, "to": e.to,
-                                    "actor": names[e.actorID] ?? e.actorRole]
-            if let r = e.reason { h["reason"] = r }
+            var h: [String: Any] = ["time": String(e.at.prefix(16)).replacingOccurrences(of: "T", with: " "),
+                                    "from": FillState(rawValue: e.from).map(Display.stateLabel) ?? e.from,
+                                    "to": FillState(rawValue: e.to).map(Display.stateLabel) ?? e.to, "actor": names[e.actorID] ?? e.actorRole]
+            if let r = e.reason { h["reason"] = FillReason.codes[r] ?? r }
             return h
         }
         v["next"] = next
@@ -154,7 +182,11 @@ extension WebFront {
             let page = try await search(access, .patient, [("family:exact", family), ("given", given), ("birthdate", birth), ("_count", "10")])
             ids = page.matches.map(\.id)
         } else {
-            throw FHIRError.invalid("Enter the family name, given name and birth date, or an Rx number")
+            // The form stays as it was typed, with the message beside it.
+            return ("console-lookup", [
+                "title": "Find a patient", "current": "/console/patients", "problem": "Enter the family name, given name and birth date, or an Rx number.",
+                "family": form.value("family") ?? "", "given": form.value("given") ?? "", "birthDate": form.value("birthDate") ?? "",
+            ])
         }
         var results: [[String: Any]] = []
         for id in ids.prefix(10) {

@@ -92,6 +92,24 @@ enum Display {
         ]
     }
 
+    /// A refusal as a person reads it on a page: the API's machine-readable prefixes (`mfa_invalid: ...`) and rule
+    /// notation are for API clients.
+    static func forPeople(_ diagnostics: String) -> String {
+        if diagnostics.hasPrefix("mfa_required") { return "Enter the 6-digit code from your authenticator app (or one of your recovery codes)." }
+        if diagnostics.hasPrefix("mfa_invalid") {
+            return "That code is wrong, expired or already used. Each code works once: wait for your app to show the next one."
+        }
+        if diagnostics.hasPrefix("username must be") { return "Choose a username of 3 to 64 characters, using only letters, digits and . _ @ - +" }
+        if let colon = diagnostics.firstIndex(of: ":") {
+            let head = diagnostics[..<colon]
+            if head.contains("_"), head.allSatisfy({ $0.isLowercase || $0 == "_" }) {
+                let rest = diagnostics[diagnostics.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                return rest.prefix(1).uppercased() + rest.dropFirst()
+            }
+        }
+        return diagnostics
+    }
+
     static func humanName(_ patient: JSON) -> String {
         let n = patient["name"]?.arrayValue?.first
         let given = (n?["given"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: " ")

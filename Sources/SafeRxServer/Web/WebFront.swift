@@ -132,7 +132,10 @@ struct WebFront: Sendable {
         var cookieHeader = newCookie.map { Self.setCookie($0, req) }
         do {
             if signedIn, let area {
-                guard s.signedIn, let role = s.role, area.roles.contains(role) else { throw Redirect(location: "/\(area.rawValue)/login") }
+                guard s.signedIn, let role = s.role, area.roles.contains(role) else {
+                    // After signing in, the user comes back to the page they asked for.
+                    throw Redirect(location: Self.loginPath(area, next: req.uri.path + (req.uri.query.map { "?" + $0 } ?? "")))
+                }
                 if s.enrollmentOnly, !req.uri.path.hasSuffix("/account"), !req.uri.path.contains("/account/mfa") {
                     throw Redirect(location: "/\(area.rawValue)/account")
                 }
@@ -156,10 +159,10 @@ struct WebFront: Sendable {
             // The token died (signed out elsewhere, disabled, password changed, grant ended): end the session.
             await sessions.end(cookie: Self.cookie(req))
             cookieHeader = Self.setCookie("", req, clear: true)
-            return redirect("/\(area!.rawValue)/login", cookie: cookieHeader)
+            return redirect(Self.loginPath(area!, next: req.uri.path), cookie: cookieHeader)
         } catch let e as FHIRError {
             let title = e.status == 404 ? "Not found" : e.status == 403 ? "Not allowed" : "Something is not right"
-            let message = e.status == 404 ? "There is nothing here, or you may not see it." : e.diagnostics
+            let message = e.status == 404 ? "There is nothing here, or you may not see it." : Display.forPeople(e.diagnostics)
             return html(
                 render("error", ["title": title, "message": message], session: s, area: area, flash: []), status: .init(code: e.status),
                 cookie: cookieHeader)
@@ -173,14 +176,14 @@ struct WebFront: Sendable {
         _ handler: (inout WebSession, FormData) async throws -> String
     ) async throws -> Response {
         guard var s = await sessions.session(cookie: Self.cookie(req)) else {
-            return redirect(area.map { "/\($0.rawValue)/login" } ?? "/", cookie: nil)
+            return redirect(area.map { Self.loginPath($0, next: back) } ?? "/", cookie: nil)
         }
         let form: FormData
         do {
             let body = try await req.body.collect(upTo: Self.maxFormBytes)
             form = try FormData.parse(Data(buffer: body), contentType: req.headers[.contentType])
         } catch let e as FHIRError {
-            s.flash.append(.init(.error, e.diagnostics))
+            s.flash.append(.init(.error, Display.forPeople(e.diagnostics)))
             await sessions.save(s)
             return redirect(back, cookie: nil)
         } catch {
@@ -194,7 +197,7 @@ struct WebFront: Sendable {
                 status: .forbidden, cookie: nil)
         }
         if signedIn, let area {
-            guard s.signedIn, let role = s.role, area.roles.contains(role) else { return redirect("/\(area.rawValue)/login", cookie: nil) }
+            guard s.signedIn, let role = s.role, area.roles.contains(role) else { return redirect(Self.loginPath(area, next: back), cookie: nil) }
         }
         do {
             let next = try await handler(&s, form)
@@ -205,9 +208,9 @@ struct WebFront: Sendable {
             return redirect(r.location, cookie: nil)
         } catch let e as FHIRError where e.status == 401 && signedIn && area != nil {
             await sessions.end(cookie: Self.cookie(req))
-            return redirect("/\(area!.rawValue)/login", cookie: Self.setCookie("", req, clear: true))
+            return redirect(Self.loginPath(area!, next: back), cookie: Self.setCookie("", req, clear: true))
         } catch let e as FHIRError {
-            s.flash.append(.init(.error, e.diagnostics))
+            s.flash.append(.init(.error, Display.forPeople(e.diagnostics)))
             await sessions.save(s)
             return redirect(back, cookie: nil)
         }
@@ -286,15 +289,35 @@ struct WebFront: Sendable {
 
     // MARK: Sign-in and sign-out (one shape for the three areas)
 
+    /// The area's sign-in page, remembering where to go afterwards (a page of the same area only: never another site).
+    static func loginPath(_ area: Area, next: String?) -> String {
+        let base = "/\(area.rawValue)/login"
+        guard let next = safeNext(next, area), next != "/\(area.rawValue)" else { return base }
+        return base + "?next=" + (next.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~/"))) ?? "")
+    }
+
+    /// `next` when it is a path inside the area (`/portal/...`), else `nil`: a sign-in link cannot send anyone elsewhere.
+    static func safeNext(_ next: String?, _ area: Area) -> String? {
+        guard let next, next.count <= 512, next.hasPrefix("/\(area.rawValue)"), !next.contains("//"), !next.contains("\\"),
+            !next.hasPrefix("/\(area.rawValue)/login"), !next.hasPrefix("/\(area.rawValue)/logout"),
+            next.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F })
+        else { return nil }
+        let rest = next.dropFirst(area.rawValue.count + 1)
+        guard rest.isEmpty || rest.hasPrefix("/") || rest.hasPrefix("?") else { return nil }
+        return next
+    }
+
     func registerSignIn(_ area: Area, on router: Router<SafeRxContext>) {
         let base = "/\(area.rawValue)"
         router.get("\(base)/login") { req, ctx in
             try await self.page(req, ctx, area: area, form: true) { s in
                 if s.signedIn, !s.enrollmentOnly, let role = s.role, area.roles.contains(role) { throw Redirect(location: base) }
-                return ("login", [
+                var v: [String: Any] = [
                     "title": "Sign in", "heading": "Sign in to the \(area.name.lowercased())", "action": "\(base)/login",
                     "otpOptional": area == .portal, "signup": area == .portal,
-                ])
+                ]
+                if let next = Self.safeNext(req.uri.queryParameters.get("next").map { String($0) }, area) { v["next"] = next }
+                return ("login", v)
             }
         }
         router.post("\(base)/login") { req, ctx in
@@ -314,7 +337,8 @@ struct WebFront: Sendable {
         let base = "/\(area.rawValue)"
         let old = Self.cookie(req)
         var newCookie: String?
-        let response = try await post(req, ctx, area: area, signedIn: false, back: "\(base)/login") { s, form in
+        let next = Self.safeNext(req.uri.queryParameters.get("next").map { String($0) }, area)
+        let response = try await post(req, ctx, area: area, signedIn: false, back: Self.loginPath(area, next: next)) { s, form in
             guard let username = form.value("username"), let password = form["password"], !password.isEmpty else {
                 throw FHIRError.invalid("Enter your username and password")
             }
@@ -333,7 +357,7 @@ struct WebFront: Sendable {
                 s.flash.append(.init(.info, "Staff accounts need a second factor. Set one up to continue."))
                 return "\(base)/account"
             }
-            return base
+            return Self.safeNext(form.value("next"), area) ?? base
         }
         guard let newCookie else { return response }
         var r = response
@@ -364,6 +388,17 @@ struct WebFront: Sendable {
                     await sessions.save(s)
                 }
                 return ("account", v)
+            }
+        }
+        router.post("\(base)/account/password") { req, ctx in
+            try await self.post(req, ctx, area: area, back: "\(base)/account") { s, form in
+                let (user, _) = try await auth.account(fromToken: s.pending["ownToken"] ?? s.token ?? "")
+                try await auth.changePassword(user, current: form["current"] ?? "", new: form["password"] ?? "", request: fhir.requestInfo(req, ctx))
+                // Every session of the account ended, this one too: sign in again with the new password.
+                s.token = nil
+                s.pending = [:]
+                s.flash.append(.init(.info, "Password changed. Sign in with your new password."))
+                return "\(base)/login"
             }
         }
         router.post("\(base)/account/mfa") { req, ctx in

@@ -176,7 +176,7 @@ import Testing
         #expect(refusals[0] == refusals[1], "another patient's prescription must read like a missing one: \(refusals)")
         // A console page with a patient's session: back to the console sign-in.
         try await b.go("\(origin)/console/patients/pat-0014")
-        #expect(try await b.url() == "\(origin)/console/login")
+        #expect(try await b.url() == "\(origin)/console/login?next=/console/patients/pat-0014", "and back to the page after signing in")
         // An edited (forged) session cookie is no session at all.
         try await b.setCookie("saferx_session", "forged-\(UUID().uuidString)")
         try await b.go("\(origin)/portal")
@@ -218,9 +218,16 @@ import Testing
         var html = try await b.source()
         #expect(html.contains("Being filled"))
         #expect(!html.contains("Verify (pharmacist check)"), "a technician is never offered verification")
-        // The technician forges the verify form anyway: refused by the store.
+        #expect(!html.contains("name=\"reason\""), "hold and cancel are not one click away: they open a confirmation")
+        // Putting it on hold asks for a reason, none preset, on a page of its own.
+        try await b.click("a[href$='/confirm?state=on-hold']")
+        html = try await b.source()
+        #expect(html.contains("Put this fill on hold?") && html.contains("Choose a reason") && html.contains("Keep the fill as it is"), "\(html.prefix(600))")
+        try await check(b, origin: origin, page: "console-confirm")
+        // The technician forges the confirmation into a verification: refused by the store.
         try await b.command("POST", "execute/sync", .object([
-            "script": "document.querySelector(\"input[name='state']\").value = 'verified'", "args": .array([]),
+            "script": "document.querySelector(\"input[name='state']\").value = 'verified'; document.querySelector('#reason').value = 'frr01'",
+            "args": .array([]),
         ]))
         try await b.click("form[action$='/transition'] button")
         html = try await b.source()
@@ -242,6 +249,15 @@ import Testing
         html = try await b.source()
         #expect(html.contains("Shipped") && html.contains("USPS"), "\(html.prefix(800))")
         try await check(b, origin: origin, page: "portal-shipment")
+        // At phone width the prescriptions, orders and caregivers tables fit, their buttons in reach.
+        try await b.command("POST", "window/rect", .object(["width": .int(375), "height": .int(812)]))
+        for path in ["/portal", "/portal/caregivers", "/portal/messages", "/portal/access-log"] {
+            try await b.go("\(origin)\(path)")
+            let fits = try await b.execute("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+            #expect(fits == .bool(true), "\(path) fits 375 px without sideways scrolling")
+        }
+        try await check(b, origin: origin, page: "portal-phone")
+        try await b.command("POST", "window/rect", .object(["width": .int(1200), "height": .int(900)]))
     }
 
     @Test("Privacy console in headless Chromium: chain status, SVG charts, audit search by patient, a phone-sized page; nothing leaves the origin")
