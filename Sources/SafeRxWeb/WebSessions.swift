@@ -25,6 +25,8 @@ public struct WebSession: Sendable {
     public var flash: [Flash] = []
     /// Values a multi-step form carries between steps (sign-up id, reset id, a TOTP secret being confirmed).
     public var pending: [String: String] = [:]
+    /// The pending values that keep a refused or interrupted message: its text, and the page it was written on.
+    public static let draftKeys: Set<String> = ["draft", "draftFor"]
 
     public var signedIn: Bool { token != nil }
 
@@ -106,8 +108,11 @@ public actor WebSessions {
         replacing old: String?, token: String, expires: Date, username: String, role: String, patient: String?, enrollmentOnly: Bool,
         now: Date = Date()
     ) -> (cookie: String, session: WebSession) {
+        // A message typed before the session ran out survives signing in again (see `WebSession.draftKeys`).
+        let carried = old.flatMap { sessions[Self.key($0)]?.pending.filter { WebSession.draftKeys.contains($0.key) } } ?? [:]
         if let old { sessions[Self.key(old)] = nil }
         var (cookie, s) = start(now: now)
+        s.pending = carried
         s.token = token
         s.tokenExpires = expires
         s.username = username

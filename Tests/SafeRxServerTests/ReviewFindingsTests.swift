@@ -476,5 +476,30 @@ extension ReviewFindingsTests {
         #expect(page.body.contains("Back to my own records") && !page.body.contains("Give access") && !page.body.contains("Act for this patient"), "\(page.body.prefix(800))")
         #expect(!(try await web.get("/portal").body.contains("/portal/access-log")), "the patient's access log is not offered to a caregiver")
     }
+
+    @Test("walk-through 19: a refused message keeps its text; so does one sent after the session ran out, once the user signs in again")
+    func typedTextSurvives() async throws {
+        let server = try await LiveServer.start(patients: 10, accounts: 2, partnerPatients: 1)
+        defer { Task { await server.stop() } }
+        let client = server.client()
+        defer { Task { await client.close() } }
+        let web = WebFrontHTTPTests.WebClient(client)
+        try await web.signIn(server, area: "portal", user: "patient001")
+        _ = try await web.get("/portal/messages")
+        // Too long: refused, and the text (up to the limit) is back in the box.
+        let long = "Please check my refill. " + String(repeating: "x", count: 4100)
+        let refused = try await web.post("/portal/messages", ["text": long])
+        #expect(refused.status == 303)
+        let page = try await web.get("/portal/messages")
+        #expect(page.body.contains("at most 4,000 characters") && page.body.contains(">Please check my refill. xxx"), "\(page.body.prefix(300))")
+        #expect(!(try await web.get("/portal/messages").body.contains(">Please check my refill.")), "shown once")
+        // The session runs out (a server restart, 15 idle minutes): the message waits for the next sign-in.
+        web.cookie = "expired-\(UUID().uuidString.prefix(8))"
+        let lost = try await web.post("/portal/messages", ["text": "Is my insulin shipped cold?"], csrf: false)
+        #expect(lost.status == 303 && lost.headers[.location] == "/portal/login?next=/portal/messages", "\(lost.headers[.location] ?? "")")
+        try await web.signIn(server, area: "portal", user: "patient001")
+        let back = try await web.get("/portal/messages")
+        #expect(back.body.contains(">Is my insulin shipped cold?</textarea>"), "\(back.body.prefix(300))")
+    }
 }
 

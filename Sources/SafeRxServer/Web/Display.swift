@@ -1,4 +1,5 @@
 import Foundation
+import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
 import SafeRxStore
@@ -108,6 +109,11 @@ enum Display {
             }
         }
         return diagnostics
+    }
+
+    /// A moment as pages show it: `2026-12-02 16:05 UTC`, never a raw ISO timestamp.
+    static func time(_ date: Date) -> String {
+        String(AuditLog.timestamp(date).prefix(16)).replacingOccurrences(of: "T", with: " ") + " UTC"
     }
 
     static func humanName(_ patient: JSON) -> String {

@@ -94,7 +94,7 @@ extension WebFront {
         }
         if let mAccess = try await accessUnlessForbidden(req, ctx, s, .communication) {
             let unread = try await store.unreadMessages(mAccess).messages
-            if unread > 0 { values["unread"] = unread }
+            if unread > 0 { values["unread"] = unread == 1 ? "1 unread message" : "\(unread) unread messages" }
         }
         return ("portal-home", values)
     }

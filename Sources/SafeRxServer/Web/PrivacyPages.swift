@@ -69,7 +69,7 @@ extension WebFront {
                     ]
                 }
                 return ("privacy-audit", [
-                    "title": "Audit search", "current": "/privacy/audit", "searched": true, "records": rows, "total": page.total,
+                    "title": "Audit search", "current": "/privacy/audit", "searched": true, "records": rows, "total": page.total == 1 ? "1 record" : "\(page.total) records",
                     "shown": rows.count, "more": page.total > rows.count, "patient": form.value("patient") ?? "", "date": form.value("date") ?? "", "agent": form.value("agent") ?? "",
                     "outcomes": ["", "success", "denied", "not-found", "failure"].map { o -> [String: Any] in
                         ["value": o, "label": o.isEmpty ? "any" : o, "selected": o == (form.value("outcome") ?? "")]

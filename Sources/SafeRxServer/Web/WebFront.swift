@@ -146,9 +146,17 @@ struct WebFront: Sendable {
                     await sessions.save(s)
                 }
             }
-            let (template, values) = try await handler(&s)
+            var (template, values) = try await handler(&s)
             let flash = s.flash
-            if !flash.isEmpty {
+            var changed = !flash.isEmpty
+            if s.pending["draftFor"] == req.uri.path, let draft = s.pending["draft"] {
+                // What the user typed before a refusal or a sign-in, back in the box.
+                values["draft"] = draft
+                s.pending["draft"] = nil
+                s.pending["draftFor"] = nil
+                changed = true
+            }
+            if changed {
                 s.flash = []
                 await sessions.save(s)
             }
@@ -176,6 +184,18 @@ struct WebFront: Sendable {
         _ handler: (inout WebSession, FormData) async throws -> String
     ) async throws -> Response {
         guard var s = await sessions.session(cookie: Self.cookie(req)) else {
+            // The session ran out while a message was being written: keep its text for after signing in again. Only
+            // for a browser that presented our (expired) cookie: a cross-site form carries none (SameSite=Lax).
+            if Self.cookie(req) != nil, let area, let body = try? await req.body.collect(upTo: Self.maxFormBytes),
+                let form = try? FormData.parse(Data(buffer: body), contentType: req.headers[.contentType]), let text = form.value("text")
+            {
+                var (cookie, fresh) = await sessions.start()
+                fresh.pending["draft"] = String(text.prefix(4000))
+                fresh.pending["draftFor"] = back
+                fresh.flash.append(.init(.info, "Your session ended. Sign in again: what you wrote is kept."))
+                await sessions.save(fresh)
+                return redirect(Self.loginPath(area, next: back), cookie: Self.setCookie(cookie, req))
+            }
             return redirect(area.map { Self.loginPath($0, next: back) } ?? "/", cookie: nil)
         }
         let form: FormData
@@ -211,6 +231,11 @@ struct WebFront: Sendable {
             return redirect(Self.loginPath(area!, next: back), cookie: Self.setCookie("", req, clear: true))
         } catch let e as FHIRError {
             s.flash.append(.init(.error, Display.forPeople(e.diagnostics)))
+            if let text = form.value("text") {
+                // A refused message (an attachment of the wrong kind, too large) keeps what was typed.
+                s.pending["draft"] = String(text.prefix(4000))
+                s.pending["draftFor"] = back
+            }
             await sessions.save(s)
             return redirect(back, cookie: nil)
         }
