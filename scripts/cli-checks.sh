@@ -101,6 +101,10 @@ if "$bin" tracking import tracking.csv --tenant t1 > out.txt 2>&1; then fail "tr
 grep -q "The first line must be the header" out.txt && check "tracking import refuses a file without its header"
 printf 'carrier,tracking_number,status,time\nusps,9400111899223344556677,delivered,2026-11-20T10:00:00Z\n' > tracking.csv
 "$bin" tracking import tracking.csv --tenant t1 | has "^Applied 0 of 1" && check "tracking import reports unknown tracking numbers"
+printf 'carrier,tracking_number,status,time\n\nusps,9400111899223344556677,delivered,2026-11-20T10:00:00Z\nusps,9400111899223344556678,shipped,2026-11-20T10:00:00Z\n' > tracking.csv
+if "$bin" tracking import tracking.csv --tenant t1 > out.txt 2>&1; then fail "a tracking line with an unknown status accepted"; fi
+grep -q "^Error: Line 4: status 'shipped' is not one of " out.txt && [ "$(wc -l < out.txt)" -eq 1 ] \
+  && check "tracking import names the line (as numbered in the file) and the value it cannot take"
 "$bin" import --pharmacy t1 "$synthea/patient-bundle.json" "$synthea/practitionerInformation.json" > import.txt 2> import-progress.txt
 grep -q "^imported: 4 (MedicationRequest 1, Organization 1, Patient 1, Practitioner 1)" import.txt \
   && grep -q "^skipped, not modelled by SafeRx: 6 " import.txt && grep -q "100% 2/2" import-progress.txt \
@@ -127,7 +131,7 @@ assert lines and all(json.loads(l)["resourceType"] == "AuditEvent" for l in line
 PY
 
 id=$("$bin" incident declare --discovered 2026-12-01 --actor alice --tenant t1 --json | python3 -c 'import json,sys;print(json.load(sys.stdin)["id"])')
-"$bin" incident scope "$id" | has "^Incident $id: 0 affected individual(s); audit chain verified" \
+"$bin" incident scope "$id" | has "^Incident $id: 0 affected individuals; audit chain verified" \
   && check "incident declare prints its id as JSON; scope verifies the chain (nothing exposed here)"
 "$bin" incident assess "$id" --question factor-2-recipient --text "a stolen laptop, recovered unopened" --by privacy | has "Judgement (privacy, " \
   && check "incident assess records a judgement with who and when"

@@ -295,6 +295,21 @@ extension PharmacyStore {
                 func consider(_ r: AuditRecord) {
                     let e = r.entry
                     roles[e.actor.id] = e.actor.role
+                    // A work list that showed record content (the fill queue: name, birth date, drug) says what in a
+                    // `listed:` part; each patient on the page had exactly those elements leave.
+                    if e.outcome == "success", e.action == "list", !e.patients.isEmpty,
+                        let listed = (e.detail ?? "").split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) }).first(where: { $0.hasPrefix("listed: ") })
+                    {
+                        var byType: [String: [String]] = [:]
+                        for item in listed.dropFirst(8).split(separator: ",") {
+                            let parts = item.split(separator: ".", maxSplits: 1).map(String.init)
+                            if parts.count == 2 { byType[parts[0], default: []].append(parts[1]) }
+                        }
+                        let elements = intern(byType.sorted { $0.key < $1.key }.flatMap { ReleasedElements.of($0.key, visible: $0.value) })
+                        records += 1
+                        for p in e.patients { add(p, elements, r.time, r.seq, secured: false) }
+                        return
+                    }
                     guard e.outcome == "success", Self.exposingActions.contains(e.action), !e.patients.isEmpty, let type = e.resourceType else {
                         if e.outcome != "success" { refused += 1 }
                         return

@@ -74,7 +74,8 @@ extension PharmacyStore {
         }
         try await commitAudit(
             entry(ctx, action: "list", type: .medicationDispense, id: nil, patients: Set(page.map(\.patientID)), outcome: "success", status: 200,
-                  detail: "work queue \(state.rawValue) \(page.isEmpty ? 0 : offset + 1)-\(offset + page.count) of \(total) (patient name and birth date, drug, state; no address)"))
+                  detail: "work queue \(state.rawValue) \(page.isEmpty ? 0 : offset + 1)-\(offset + page.count) of \(total) (patient name and birth date, drug, state; no address)"
+                    + "; listed: Patient.name,Patient.birthDate,MedicationDispense.medicationReference"))
         return QueuePage(entries: page, total: total, offset: offset)
     }
 

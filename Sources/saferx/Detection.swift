@@ -23,7 +23,7 @@ struct Alerts: AsyncParsableCommand {
             if json {
                 for a in alerts { say(String(decoding: Alerts.json(a).encoded(), as: UTF8.self)) }
             } else {
-                say("\(alerts.count) \(all ? "" : "open ")alert(s)")
+                say(all ? plural(alerts.count, "alert") : plural(alerts.count, "open alert"))
                 if !alerts.isEmpty { say("ID\tCREATED\tSEVERITY\tRULE\tACTOR\tPATIENTS\tCONTAINED\tACK") }
                 var names = ActorNames(store)
                 for a in alerts {
@@ -126,7 +126,7 @@ struct Actors: AsyncParsableCommand {
         func run() async throws {
             let store = try data.openStore()
             let list = try await store.suspensions(activeOnly: !all)
-            say("\(list.count) \(all ? "" : "active ")suspension(s)")
+            say(all ? plural(list.count, "suspension") : plural(list.count, "active suspension"))
             var names = ActorNames(store)
             for s in list {
                 let lifted = s.reinstated.map { " — reinstated \(AuditLog.timestamp($0)) by \(s.reinstatedBy ?? "?"): \(s.reinstateReason ?? "")" } ?? ""
@@ -179,13 +179,13 @@ struct Detect: AsyncParsableCommand {
             }
             FileHandle.standardError.write(Data("\n".utf8))
             let alerts = result.findings.filter { !$0.isUpdate }
-            say(String(format: "Replayed %d audit records in %.2f s (%.0f records/s; detector alone %.0f events/s): %d alert(s)",
+            say(String(format: "Replayed %d audit records in %.2f s (%.0f records/s; detector alone %.0f events/s): ",
                        result.records, result.seconds, Double(result.records) / max(result.seconds, 1e-9),
-                       Double(result.records) / max(result.detectorSeconds, 1e-9), alerts.count))
+                       Double(result.records) / max(result.detectorSeconds, 1e-9)) + plural(alerts.count, "alert"))
             for f in alerts {
                 let extra = result.findings.filter { $0.isUpdate && $0.key == f.key }
                 let patients = Set(f.patients + extra.flatMap(\.patients))
-                say("\(f.severity.rawValue)\t\(f.rule)\t\(f.actor)\tfirst at seq \(f.triggeredBy)\t\(patients.count) patient(s)\t\(f.summary)")
+                say("\(f.severity.rawValue)\t\(f.rule)\t\(f.actor)\tfirst at seq \(f.triggeredBy)\t\(plural(patients.count, "patient"))\t\(f.summary)")
             }
             say("Peaks (the highest value each rule's measure reached for one actor, against its limit):")
             for line in Simulate.peakLines(result.peaks, rules: ruleSet) { say("  " + line) }
@@ -224,7 +224,7 @@ struct Honeytokens: AsyncParsableCommand {
             let store = try data.openStore()
             let ids = try await DemoPharmacy.plantHoneytokens(into: store, tenant: tenant, count: count, partner: partner)
             await store.auditWriter.checkpoint()
-            say("Planted \(ids.count) honeytoken patient(s). Their ids are stored sealed; `saferx honeytokens list` shows them.")
+            say("Planted \(plural(ids.count, "honeytoken patient")). Their ids are stored sealed; `saferx honeytokens list` shows them.")
         }
     }
 
@@ -236,7 +236,7 @@ struct Honeytokens: AsyncParsableCommand {
         func run() async throws {
             let store = try data.openStore()
             let ids = try await store.honeytokens(tenant: tenant)
-            say("\(ids.count) honeytoken patient(s): \(ids.joined(separator: " "))")
+            say("\(plural(ids.count, "honeytoken patient")): \(ids.joined(separator: " "))")
             try await store.recordAdminEvent(action: "honeytoken-list", tenant: tenant, detail: "\(ids.count) listed")
         }
     }

@@ -79,7 +79,7 @@ struct IncidentCommand: AsyncParsableCommand {
                 ])
                 say(String(decoding: out.encoded(), as: UTF8.self))
             } else {
-                say("Incident \(id): \(scope.affected.count) affected individual(s); audit chain verified; \(scope.evidenceRecords) evidence record(s), \(scope.refused) refused attempt(s)")
+                say("Incident \(id): \(plural(scope.affected.count, "affected individual")); audit chain verified; \(plural(scope.evidenceRecords, "evidence record")), \(plural(scope.refused, "refused attempt"))")
                 say("  verified: \(scope.verified)")
                 for r in scope.recipients { say("  through: \(r)") }
                 say("PATIENT\tELEMENTS\tFIRST\tLAST\tSECURED\tEVIDENCE (audit seq)")
@@ -277,7 +277,7 @@ struct IncidentCommand: AsyncParsableCommand {
                     pending.append(("letters.html.srxf", false, Task { sealedHTML }))
                     pending.append(("letters.pdf.srxf", false, Task { sealedPDF }))
                 }
-                say("Letters: \(notify.count) individual(s)\(bundle ? "" : " (more than \(bundleLimit): letters are generated per patient with --letter; the mail-merge file is complete)"), sealed to \(vendor)'s key")
+                say("Letters: \(plural(notify.count, "individual"))\(bundle ? "" : " (more than \(bundleLimit): letters are generated per patient with --letter; the mail-merge file is complete)"), sealed to \(vendor)'s key")
             } else if letter.isEmpty {
                 say("No --vendor: letters and the mail-merge file (they hold names and addresses) were not written.")
             }

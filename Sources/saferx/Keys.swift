@@ -153,7 +153,7 @@ struct Patients: AsyncParsableCommand {
                 let r = try await store.erase(
                     patient: id, tenant: tenant, reason: reason, legalOverride: legalOverride, retentionYears: retentionYears)
                 say("Erased Patient/\(r.patient) in \(r.tenant): data key destroyed, tenant key rotated; \(r.resources) resources "
-                    + "(\(r.versions) versions) left as tombstones; \(r.accounts) account(s) removed"
+                    + "(\(r.versions) versions) left as tombstones; \(plural(r.accounts, "account")) removed"
                     + (r.legalOverride ? "; retention hold overridden" : "") + ". Audit record \(r.auditSequence).")
                 if r.sharedResources > 0 {
                     say("Kept \(r.sharedResources) resources that also belong to another patient's record.")

@@ -58,7 +58,7 @@ struct Simulate: AsyncParsableCommand {
             abstract: "Simulate a pharmacy's working day; fails (exit 1) if it raised any alert or suspension, or any request failed.",
             discussion: """
                 Technicians work the fill queue and the inbox in the console (open a fill, start filling, ship verified \
-                fills, answer messages, open a patient now and then); pharmacists verify fills, answer messages and look \
+                fills, answer messages, open a patient now and then); pharmacists verify fills (now and then putting one on hold through its confirmation page), answer messages and look \
                 patients up by Rx number; support staff help account holders through the API (look a patient up by MRN, \
                 read demographics and authorizations) and break the glass a few times a shift with a reason; patients \
                 sign in to the portal, request refills, write and read messages and look at their access log; a caregiver \
@@ -79,18 +79,19 @@ struct Simulate: AsyncParsableCommand {
         func run() async throws {
             let rules = try options.loadRules()
             let sim = try await SimPharmacy.start(options, rules: rules, staff: staff, say: say)
-            var failed = true
-            defer { if !failed || !options.keep { sim.remove(keep: options.keep) } }
+            defer { sim.remove(keep: options.keep) }
             let day = WorkdaySimulation(sim: sim, hours: hours, seed: options.seed)
             try await day.run()
             await sim.stop()
             let report = try await sim.report(rules: rules)
             say(day.summary())
             for line in report.lines { say(line) }
-            failed = report.alerts > 0 || report.suspensions > 0 || day.stats.failures > 0
-            if options.keep { say("Store kept: --data-dir \(sim.directory.path) --key-file \(sim.keyFile.path)") }
+            let failed = report.alerts > 0 || report.suspensions > 0 || day.stats.failures > 0
+            if options.keep { say("Store kept: --data \(sim.directory.path) --key-file \(sim.keyFile.path)") }
             if failed {
-                throw CLIError("the simulated workday was not silent: \(report.alerts) alert(s), \(report.suspensions) suspension(s), \(day.stats.failures) failed request(s)")
+                throw CLIError(
+                    "the simulated workday was not silent: \(plural(report.alerts, "alert")), \(plural(report.suspensions, "suspension")), "
+                        + "\(plural(day.stats.failures, "failed request"))")
             }
             say("A silent day: no alert, no suspension, every request answered as expected.")
         }
@@ -225,8 +226,7 @@ final class SimPharmacy: Sendable {
         }
         for i in 0..<support { staff.append(i == 0 ? demo("support")! : try await add("support-\(i + 1)", "support")) }
         let seconds = Double((ContinuousClock.now - started).components.seconds)
-        func n(_ count: Int, _ word: String) -> String { "\(count) \(word)\(count == 1 ? "" : "s")" }
-        say("Seeded \(n(patients, "patient")), \(staff.count) staff (\(n(technicians, "technician")), \(n(pharmacists, "pharmacist")), \(support) support) in \(Int(seconds)) s")
+        say("Seeded \(plural(patients, "patient")), \(staff.count) staff (\(plural(technicians, "technician")), \(plural(pharmacists, "pharmacist")), \(support) support) in \(Int(seconds)) s")
 
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         var logger = Logger(label: "saferx.simulate")
@@ -425,6 +425,9 @@ enum WebSessionCookie {
     static let name = "saferx_session"
 }
 
+/// "1 alert", "3 alerts".
+func plural(_ count: Int, _ word: String) -> String { "\(count) \(word)\(count == 1 ? "" : "s")" }
+
 /// All links on a page matching a pattern's first capture, in order, without repeats.
 func links(_ body: String, _ pattern: Regex<(Substring, Substring)>) -> [String] {
     var seen = Set<String>()
@@ -559,8 +562,9 @@ class ConsoleStaff: SimPerson, @unchecked Sendable {
         return links(page.body, /href="\/console\/fills\/([^"]+)"/).filter { !day.claimed.contains($0) }
     }
 
-    /// Opens a fill and moves it on (with a carrier and tracking number when shipping).
-    func work(_ fill: String, to state: String, _ day: WorkdaySimulation) async throws -> Bool {
+    /// Opens a fill and moves it on (with a carrier and tracking number when shipping); returns whether it moved and
+    /// the fill page as it was opened.
+    func work(_ fill: String, to state: String, _ day: WorkdaySimulation) async throws -> (moved: Bool, page: SimReply) {
         day.claimed.insert(fill)
         let page = try await agent.get("/console/fills/\(fill)")
         var form = ["state": state]
@@ -568,8 +572,12 @@ class ConsoleStaff: SimPerson, @unchecked Sendable {
             form["carrier"] = "usps"
             form["trackingNumber"] = String(format: "9400100000%06d%06d", day.rng.int(0...999_999), day.rng.int(0...999_999))
         }
-        _ = page
-        return try await agent.submit("/console/fills/\(fill)/transition", form).ok
+        if state == "on-hold" {
+            // Hold, cancel and decline go through their confirmation page, with a reason chosen there.
+            _ = try await agent.get("/console/fills/\(fill)/confirm?state=on-hold")
+            form["reason"] = "clarif"
+        }
+        return (try await agent.submit("/console/fills/\(fill)/transition", form).ok, page)
     }
 
     /// The inbox: the first page of threads, one or two opened, one answered.
@@ -594,10 +602,9 @@ final class Technician: ConsoleStaff, @unchecked Sendable {
         let roll = day.rng.int(1...100)
         if roll <= 60 {
             if let fill = try await queue("preparation", day).first {
-                let r = try await work(fill, to: "in-progress", day)
-                if r { day.stats.done("fills started") }
+                let (moved, page) = try await work(fill, to: "in-progress", day)
+                if moved { day.stats.done("fills started") }
                 if day.rng.chance(0.1) {
-                    let page = try await agent.get("/console/fills/\(fill)")
                     if let patient = links(page.body, /href="\/console\/patients\/([^"]+)"/).first {
                         _ = try await agent.get("/console/patients/\(patient)")
                         day.stats.done("patients opened")
@@ -607,8 +614,7 @@ final class Technician: ConsoleStaff, @unchecked Sendable {
             next = next.addingTimeInterval(day.rng.seconds(120, 300))
         } else if roll <= 80 {
             if let fill = try await queue("verified", day).first {
-                let r = try await work(fill, to: "completed", day)
-                if r { day.stats.done("fills shipped") }
+                if try await work(fill, to: "completed", day).moved { day.stats.done("fills shipped") }
             }
             next = next.addingTimeInterval(day.rng.seconds(60, 180))
         } else {
@@ -624,8 +630,12 @@ final class Pharmacist: ConsoleStaff, @unchecked Sendable {
         let roll = day.rng.int(1...100)
         if roll <= 60 {
             if let fill = try await queue("in-progress", day).first {
-                let r = try await work(fill, to: "verified", day)
-                if r { day.stats.done("fills verified") }
+                // Now and then a prescription needs the prescriber's clarification first: on hold, with that reason.
+                if day.rng.chance(0.03) {
+                    if try await work(fill, to: "on-hold", day).moved { day.stats.done("fills put on hold") }
+                } else if try await work(fill, to: "verified", day).moved {
+                    day.stats.done("fills verified")
+                }
             }
             next = next.addingTimeInterval(day.rng.seconds(60, 180))
         } else if roll <= 85 {

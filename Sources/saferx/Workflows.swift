@@ -167,15 +167,25 @@ struct Tracking: AsyncParsableCommand {
             }
         }
 
+        /// Reads the CSV; a bad line is named by its number in the file, with the value and what was expected.
         static func parse(_ text: String) throws -> [TrackingUpdate] {
-            var lines = text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
-            guard let header = lines.first?.lowercased().replacingOccurrences(of: " ", with: ""),
+            let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map(String.init).enumerated()
+                .filter { !$0.element.trimmingCharacters(in: .whitespaces).isEmpty }
+            guard let header = lines.first?.element.lowercased().replacingOccurrences(of: " ", with: ""),
                 header.hasPrefix("carrier,tracking_number,status,time")
             else { throw CLIError("The first line must be the header carrier,tracking_number,status,time[,location]") }
-            lines.removeFirst()
-            return try lines.enumerated().map { (i, line) in
+            return try lines.dropFirst().map { (i, line) in
                 let f = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-                guard f.count == 4 || f.count == 5 else { throw CLIError("Line \(i + 2): expected 4 or 5 fields, got \(f.count)") }
+                guard f.count == 4 || f.count == 5 else { throw CLIError("Line \(i + 1): expected 4 or 5 fields, got \(f.count)") }
+                guard Shipment.carriers.contains(f[0].lowercased()) else {
+                    throw CLIError("Line \(i + 1): carrier '\(f[0].prefix(40))' is not one of \(Shipment.carriers.sorted().joined(separator: ", "))")
+                }
+                guard Shipment.statuses.contains(f[2]) else {
+                    throw CLIError("Line \(i + 1): status '\(f[2].prefix(40))' is not one of \(Shipment.statuses.sorted().joined(separator: ", "))")
+                }
+                guard FHIRDate.isValidDateTime(f[3]), f[3].contains("T") else {
+                    throw CLIError("Line \(i + 1): time '\(f[3].prefix(40))' is not a date and time like 2026-12-01T15:30:00Z")
+                }
                 return TrackingUpdate(carrier: f[0].lowercased(), trackingNumber: f[1], status: f[2], time: f[3], location: f.count == 5 && !f[4].isEmpty ? f[4] : nil)
             }
         }

@@ -353,6 +353,21 @@ extension ReviewFindingsTests {
         }
         #expect(statuses.last == 401, "cut at the limit: \(statuses)")
         #expect(try await server.store.alerts().contains { $0.rule == "technician-bulk" && $0.actor == technician && $0.patients.count <= 50 })
+
+        // Breach scope counts what the queue showed: a patient seen only there had name, birth date and drug leave, not
+        // the address (walk-through 8: scope is exactly what left).
+        let records = try await server.store.auditRecords().filter { $0.entry.actor.id == technician && $0.entry.outcome == "success" }
+        let listed = Set(records.filter { $0.entry.action == "list" }.flatMap(\.entry.patients))
+        let read = Set(records.filter { $0.entry.action != "list" }.flatMap(\.entry.patients))
+        let onlyListed = try #require(listed.subtracting(read).sorted().first)
+        let incident = Incident(
+            id: "inc-queue", tenant: DemoPharmacy.tenant, discovered: String(AuditLog.timestamp(Date()).prefix(10)), declared: AuditLog.timestamp(Date()),
+            declaredBy: "privacy", actors: ["technician"], from: "2000-01-01T00:00:00Z", to: "2100-01-01T00:00:00Z", files: [],
+            description: "A technician's password was stolen.", whatWeAreDoing: "We suspended the account.")
+        try await server.store.declareIncident(incident)
+        let scope = try await server.store.incidentScope(incident)
+        let seen = try #require(scope.affected.first { $0.patient == onlyListed })
+        #expect(seen.elements == ["name", "birth-date", "medications"], "\(seen.elements)")
     }
 
     @Test("9. bounded work per request: _history pages (at most 100), a Binary search decrypts at most 5 files, the privacy overview verifies only what is new")
