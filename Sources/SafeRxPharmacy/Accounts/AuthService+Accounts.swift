@@ -186,7 +186,7 @@ extension AuthService {
         guard (3...64).contains(username.count),
             username.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) || "._@-+".unicodeScalars.contains($0) }),
             username.allSatisfy(\.isASCII)
-        else { throw .invalid("username must be 3-64 characters of letters, digits and . _ @ - +", at: "username") }
+        else { throw .invalid("Choose a username of 3 to 64 characters, using only letters, digits and . _ @ - +", at: "username") }
     }
 
     /// Completes a sign-up with the code that was sent: creates a patient account linked to the matched record.

@@ -105,7 +105,7 @@ extension WebFront {
                     "title": "Partner webhooks", "current": "/console/webhooks",
                     "events": events.map { e -> [String: Any] in
                         ["id": e.id, "client": e.clientID, "type": e.type, "state": e.state.rawValue, "attempts": e.attempts,
-                         "lastStatus": e.lastStatus.map(String.init) ?? (e.lastError ?? "–"), "created": Display.time(e.created)]
+                         "lastStatus": e.lastStatus.map(String.init) ?? (e.lastError ?? "–"), "created": Display.minute(e.created)]
                     },
                 ])
             }

@@ -96,11 +96,8 @@ enum Display {
     /// A refusal as a person reads it on a page: the API's machine-readable prefixes (`mfa_invalid: ...`) and rule
     /// notation are for API clients.
     static func forPeople(_ diagnostics: String) -> String {
+        // The API's text names its field ('otp'); the page's field is "Code from your authenticator app".
         if diagnostics.hasPrefix("mfa_required") { return "Enter the 6-digit code from your authenticator app (or one of your recovery codes)." }
-        if diagnostics.hasPrefix("mfa_invalid") {
-            return "That code is wrong, expired or already used. Each code works once: wait for your app to show the next one."
-        }
-        if diagnostics.hasPrefix("username must be") { return "Choose a username of 3 to 64 characters, using only letters, digits and . _ @ - +" }
         if let colon = diagnostics.firstIndex(of: ":") {
             let head = diagnostics[..<colon]
             if head.contains("_"), head.allSatisfy({ $0.isLowercase || $0 == "_" }) {
@@ -111,9 +108,9 @@ enum Display {
         return diagnostics
     }
 
-    /// A moment as pages show it: `2026-12-02 16:05 UTC`, never a raw ISO timestamp.
-    static func time(_ date: Date) -> String {
-        String(AuditLog.timestamp(date).prefix(16)).replacingOccurrences(of: "T", with: " ") + " UTC"
+    /// A moment as pages show it (`2026-12-02 16:05`, UTC), never a raw ISO timestamp.
+    static func minute(_ date: Date) -> String {
+        String(AuditLog.timestamp(date).prefix(16)).replacingOccurrences(of: "T", with: " ")
     }
 
     static func humanName(_ patient: JSON) -> String {

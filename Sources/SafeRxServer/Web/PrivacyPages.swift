@@ -144,13 +144,13 @@ extension WebFront {
             outcome: "success", status: 200, purpose: access.scope.purpose.rawValue, sourceIP: access.sourceIP, userAgent: access.userAgent,
             requestID: access.requestID, detail: "\(alerts.count) alerts listed"))
         func row(_ a: SecurityAlert) -> [String: Any] {
-            ["id": a.id, "created": Self.minute(a.created), "severity": a.severity, "critical": a.severity == "critical", "rule": a.rule,
+            ["id": a.id, "created": Display.minute(a.created), "severity": a.severity, "critical": a.severity == "critical", "rule": a.rule,
              "actor": names[a.actor] ?? a.actor, "role": a.role, "patients": a.patients.count, "contained": a.contained, "summary": a.summary]
         }
         return ("privacy-alerts", [
             "title": "Alerts", "current": "/privacy/alerts",
             "open": alerts.filter { $0.acknowledged == nil }.map(row), "acked": alerts.filter { $0.acknowledged != nil }.prefix(50).map(row),
-            "suspended": suspensions.map { ["actor": names[$0.actor] ?? $0.actor, "since": Self.minute($0.at), "alert": $0.alertID] as [String: Any] },
+            "suspended": suspensions.map { ["actor": names[$0.actor] ?? $0.actor, "since": Display.minute($0.at), "alert": $0.alertID] as [String: Any] },
         ])
     }
 
@@ -167,14 +167,10 @@ extension WebFront {
         return ("privacy-alert", [
             "title": "Alert \(a.id)", "current": "/privacy/alerts", "id": a.id, "severity": a.severity, "critical": a.severity == "critical",
             "rule": a.rule, "summary": a.summary, "description": a.description, "actor": names[a.actor] ?? a.actor, "actorID": a.actor,
-            "role": a.role, "created": Self.minute(a.created), "updated": Self.minute(a.updated), "contained": a.contained, "blocked": a.blocked,
+            "role": a.role, "created": Display.minute(a.created), "updated": Display.minute(a.updated), "contained": a.contained, "blocked": a.blocked,
             "lag": String(format: "%.2f", a.lagMilliseconds), "evidence": a.evidence.map(String.init).joined(separator: " "),
             "evidenceCount": a.evidence.count, "patients": a.patients, "patientCount": a.patients.count,
-            "acked": a.acknowledged != nil, "ackedAt": a.acknowledged.map(Self.minute) ?? "", "ackedBy": a.acknowledgedBy ?? "", "note": a.note ?? "",
+            "acked": a.acknowledged != nil, "ackedAt": a.acknowledged.map(Display.minute) ?? "", "ackedBy": a.acknowledgedBy ?? "", "note": a.note ?? "",
         ])
-    }
-
-    static func minute(_ d: Date) -> String {
-        String(AuditLog.timestamp(d).prefix(16)).replacingOccurrences(of: "T", with: " ")
     }
 }
