@@ -6,12 +6,18 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+/// Compiles `saferx bench` and its baseline read in, with the `Benchmarks` trait only.
+let benchmarkSettings: [SwiftSetting] = [.define("SAFERX_BENCHMARKS", .when(traits: ["Benchmarks"]))]
+
 let package = Package(
     name: "saferx",
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "saferx", targets: ["saferx"]),
     ],
+    // `saferx bench` compares protected reads with unprotected ones; the unprotected read exists only in a build with
+    // this trait (`swift build -c release --traits Benchmarks`), never in the shipped binary.
+    traits: [.trait(name: "Benchmarks", description: "Adds saferx bench and the unprotected baseline read it measures against.")],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
@@ -67,7 +73,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + benchmarkSettings
         ),
         // Services: accounts and tokens, FHIR interactions, demo pharmacy.
         .target(
@@ -120,14 +126,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 // `saferx simulate` drives the server over HTTP as its users would.
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + benchmarkSettings
         ),
         .testTarget(name: "SafeRxModelTests", dependencies: ["SafeRxModel", "SafeRxPolicy"], swiftSettings: swiftSettings),
         .testTarget(name: "SafeRxDetectTests", dependencies: ["SafeRxModel", "SafeRxAudit", "SafeRxDetect"], swiftSettings: swiftSettings),
@@ -140,6 +145,10 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The gate alone: scoping SQL against a temporary SQLite file, no HTTP.
+        .testTarget(
+            name: "SafeRxStoreTests", dependencies: ["SafeRxModel", "SafeRxPolicy", "SafeRxAudit", "SafeRxStore"], swiftSettings: swiftSettings),
+        .testTarget(name: "SafeRxWebTests", dependencies: ["SafeRxWeb"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SafeRxServerTests",
             dependencies: [
@@ -148,6 +157,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "JWTKit", package: "jwt-kit"),

@@ -116,8 +116,15 @@ python3 -c 'import re,sys,uuid; t=open(sys.argv[1]).read(); print(re.sub(r"[0-9a
   "$synthea/patient-bundle.json" > other-patient.json
 if "$bin" import --pharmacy t3 empty.json garbage.json other-patient.json > out.txt 2>/dev/null; then fail "import of unreadable files exited 0"; fi
 grep -q "^imported: 2 (MedicationRequest 1, Patient 1)" out.txt && grep -q "^not imported (nothing from this file was written): empty.json: the file is empty$" out.txt \
-  && grep -q "^not imported (nothing from this file was written): garbage.json: not JSON" out.txt && ! grep -q "FHIRError" out.txt \
+  && grep -q "^not imported (nothing from this file was written): garbage.json: not JSON: .* at line 1, column 1 (byte 0)$" out.txt && ! grep -q "FHIRError" out.txt \
   && check "import lists the files it could not read, in one line each, and imports the rest"
+# Bad values are named with where they are: a JSON error by line and column, a bad date by its path and value.
+printf '{"resourceType": "Bundle", "type": "transaction",\n "entry": [\n  {"resource": {"resourceType": "Patient", "birthDate": "1980-13-45"}}\n ,]}\n' > broken.json
+printf '{"resourceType": "Bundle", "type": "transaction",\n "entry": [{"resource": {"resourceType": "Patient", "birthDate": "1980-13-45"}}]}\n' > bad-date.json
+if "$bin" import --pharmacy t3 broken.json bad-date.json > out.txt 2>/dev/null; then fail "import of broken files exited 0"; fi
+grep -q "broken.json: not JSON: unexpected character at line 4, column 3 (byte" out.txt \
+  && grep -q "bad-date.json: .*Patient.birthDate '1980-13-45' is not a FHIR date" out.txt \
+  && check "import names a JSON error's line and column, and a bad value with its path"
 if "$bin" import --pharmacy t1 "$synthea/patient-bundle.json" > out.txt 2>&1; then fail "the same Bundle imported twice"; fi
 grep -q "already exists" out.txt && grep -q "nothing from this file was written" out.txt && check "import refuses a Bundle already imported"
 "$bin" mfa code --secret GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ | has -E '^[0-9]{6}$' && check "mfa code prints the current TOTP code"

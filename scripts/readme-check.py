@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Runs the README's commands as a new user would, on a fresh demo store, and checks what they print.
+"""Runs the commands of the README and the guides in docs/ as a new user would, on one fresh demo store, and checks
+what they print.
 
-Every ```sh block that follows a line `<!-- readme-check -->` is run, in order, in one bash session per block (set -e,
+Every ```sh block that follows a line `<!-- readme-check -->` is run, document after document in the order given, in one bash session per block (set -e,
 pipefail), in a scratch directory where `saferx serve --demo` is running. `swift run saferx` is replaced by the built
 binary and the demo URL's port by the scratch server's. A comment line `#> REGEX` after a command says what the
 output of the block so far must contain (a Python regular expression, searched). Variables set in one block stay
 set for the next (the environment is carried over).
 
-Usage: scripts/readme-check.py PATH/TO/saferx [README.md]
+Usage: scripts/readme-check.py PATH/TO/saferx [DOCUMENT.md ...]
+Without documents: README.md, then docs/pharmacy.md, docs/api.md, docs/privacy.md, docs/operations.md (the README's map).
 Prints `readme: N passed, M failed` and exits 1 on any failure.
 """
 import json
@@ -38,6 +40,10 @@ def blocks(readme):
         i += 1
     return out
 
+# The README first, then the guides in the order of its map: later blocks use what earlier ones set.
+DOCUMENTS = ["README.md", "docs/pharmacy.md", "docs/api.md", "docs/privacy.md", "docs/operations.md"]
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -45,7 +51,12 @@ def free_port():
 
 def main():
     binary = os.path.abspath(sys.argv[1])
-    readme = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), "..", "README.md")
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    documents = sys.argv[2:] or [os.path.join(root, d) for d in DOCUMENTS]
+    missing = [d for d in documents if not os.path.exists(d)]
+    if missing:
+        print(f"not ok - no such document: {', '.join(missing)}")
+        return 1
     work = tempfile.mkdtemp(prefix="saferx-readme-")
     port = free_port()
     env = dict(os.environ, SAFERX_MASTER_KEY_FILE=os.path.join(work, "secrets", "master.key"), HOME=work)
@@ -64,7 +75,7 @@ def main():
             return 1
         state = os.path.join(work, ".env")
         open(state, "w").close()
-        for line_no, body in blocks(readme):
+        for document, line_no, body in ((d, n, b) for d in documents for n, b in blocks(d)):
             script, expectations = [], []
             for line in body:
                 if line.strip().startswith("#>"):
@@ -84,7 +95,7 @@ def main():
                 time.sleep(31)
                 run = subprocess.run(["bash", "-c", program], cwd=work, env=env, capture_output=True, text=True, timeout=600)
                 output = run.stdout + run.stderr
-            name = f"README.md line {line_no}: {next((l for l in body if l.strip() and not l.startswith('#')), '').strip()[:70]}"
+            name = f"{os.path.relpath(document, root)} line {line_no}: {next((l for l in body if l.strip() and not l.startswith('#')), '').strip()[:70]}"
             problems = []
             if run.returncode != 0:
                 problems.append(f"exit {run.returncode}")

@@ -11,6 +11,12 @@ if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+# The MFA enrolment test reads the page's QR code as a phone would, with zxing-cpp (PyPI).
+if ! python3 -c "import zxingcpp, numpy, PIL" >/dev/null 2>&1; then
+  echo "== installing zxing-cpp, numpy and pillow (QR code reader for the browser tests)"
+  python3 -m pip install -q zxing-cpp numpy pillow
+fi
+
 echo "== build"
 set +e
 swift build --build-tests 2>&1 | grep -v "found 1 file(s) which are unhandled"
@@ -18,6 +24,11 @@ build_status=${PIPESTATUS[0]}
 set -e
 # A failed build must fail the run (never test a stale binary).
 if [ "$build_status" -ne 0 ]; then echo "build failed"; exit 1; fi
+
+echo "== layering (Package.swift and every import)"
+python3 scripts/check-layering.py | tee .build/layering.log
+layering_checks=$(grep -Eo "^layering: [0-9]+ passed" .build/layering.log | grep -Eo "[0-9]+")
+[ -n "$layering_checks" ] || exit 1
 
 echo "== swift test"
 log=$(mktemp)
@@ -38,8 +49,8 @@ echo "== CLI: keys, backups, erasure, and saferx audit verify against tampering"
 scripts/cli-checks.sh .build/debug/saferx | tee .build/cli-checks.log
 cli_tests=$(grep -Eo "^cli: [0-9]+ passed" .build/cli-checks.log | grep -Eo "[0-9]+")
 
-echo "== README walk-through: every marked block, run on a fresh demo store"
-python3 scripts/readme-check.py .build/debug/saferx README.md | tee .build/readme-check.log
+echo "== README and docs/ walk-through: every marked block, in the README map's order, on one fresh demo store"
+python3 scripts/readme-check.py .build/debug/saferx | tee .build/readme-check.log
 readme_tests=$(grep -Eo "^readme: [0-9]+ passed" .build/readme-check.log | grep -Eo "[0-9]+")
 
-echo "saferx: $((swift_tests + cli_tests + readme_tests)) passed, 0 failed"
+echo "saferx: $((swift_tests + cli_tests + readme_tests)) passed, 0 failed (and $layering_checks layering checks)"

@@ -58,6 +58,11 @@ public enum AuditEventMapper {
                 "type": .object(["system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2", "display": "System Object"]),
             ]
             if let d = e.detail { entity["description"] = .string(d) }
+            // The elements released to every patient named (per-patient releases stay out: they would tell one
+            // patient what another authorized).
+            if let r = e.released, !r.elements.isEmpty {
+                entity["detail"] = .array([.object(["type": "released-elements", "valueString": .string(r.elements.joined(separator: ","))])])
+            }
             entities.append(.object(entity))
         }
         var request: [String: JSON] = [

@@ -45,6 +45,27 @@ public struct AuditEntry: Sendable, Codable, Hashable {
     /// When an answer held resources of several types (`_include`, `_revinclude`): the patients named through each
     /// type, so that breach scope knows exactly which data of whom left. `nil`: every patient through `resourceType`.
     public var typePatients: [String: [String]]?
+    /// What left when less than whole resources did. `nil`: the whole resources of `resourceType` (or of each type
+    /// in `typePatients`) for every patient named.
+    public var released: Released?
+
+    /// The FHIR elements (`Type.element`) an answer released, when a purpose, a patient's authorization or the
+    /// answer's own shape (a work list, a fill without a ship-to) limited them. Element names, never values: breach
+    /// scope turns them into the data elements a notice names (`ExposureMap`).
+    public struct Released: Sendable, Codable, Hashable {
+        /// Released for every patient the record names.
+        public var elements: [String]
+        /// Per patient, where each authorization released its own elements (replaces `elements` for that patient).
+        public var byPatient: [String: [String]]?
+
+        public init(elements: some Sequence<String>, byPatient: [String: [String]]? = nil) {
+            self.elements = Array(Set(elements)).sorted()
+            self.byPatient = byPatient?.mapValues { Array(Set($0)).sorted() }
+        }
+
+        /// The elements released for `patient`.
+        public func elements(for patient: String) -> [String] { byPatient?[patient] ?? elements }
+    }
 
     public init(
         actor: Actor, action: String, attempted: String? = nil, resourceType: String? = nil, resourceID: String? = nil,
@@ -151,6 +172,11 @@ public struct AuditRecord: Sendable, Hashable {
         if let tp = e.typePatients {
             o["typePatients"] = .object(tp.mapValues { .array(Array(Set($0)).sorted().map { .string($0) }) })
         }
+        if let r = e.released {
+            var released: [String: JSON] = ["elements": .array(r.elements.map { .string($0) })]
+            if let by = r.byPatient { released["byPatient"] = .object(by.mapValues { .array($0.map { .string($0) }) }) }
+            o["released"] = .object(released)
+        }
         let record: JSON = .object(["seq": .int(seq), "time": .string(time), "entry": .object(o), "prevHash": .string(prevHash)])
         return String(decoding: record.encodedBytes(), as: UTF8.self)
     }
@@ -186,6 +212,11 @@ public struct AuditRecord: Sendable, Hashable {
         r.sealedFieldsOpened = opened
         if let tp = e["typePatients"]?.objectValue {
             r.entry.typePatients = tp.mapValues { ($0.arrayValue ?? []).compactMap(\.stringValue) }
+        }
+        if let rel = e["released"] {
+            r.entry.released = AuditEntry.Released(
+                elements: (rel["elements"]?.arrayValue ?? []).compactMap(\.stringValue),
+                byPatient: rel["byPatient"]?.objectValue?.mapValues { ($0.arrayValue ?? []).compactMap(\.stringValue) })
         }
         r.sourceToken = e["sourceToken"]?.stringValue
         r.agentToken = e["agentToken"]?.stringValue

@@ -102,8 +102,17 @@ extension JSON {
         do {
             return try JSONReader.parse(data)
         } catch {
-            throw FHIRError.invalid("Body is not valid JSON: \(error.message) at byte \(error.offset)")
+            throw FHIRError.invalid("Body is not valid JSON: \(error.message) at \(position(of: error.offset, in: data))")
         }
+    }
+
+    /// "line L, column C (byte B)": where a person with an editor looks, and where a program does.
+    static func position(of offset: Int, in data: Data) -> String {
+        var line = 1, column = 1
+        for byte in data.prefix(max(0, offset)) {
+            if byte == 0x0A { line += 1; column = 1 } else if byte & 0xC0 != 0x80 { column += 1 }
+        }
+        return "line \(line), column \(column) (byte \(offset))"
     }
 
     /// Encodes with sorted keys and no insignificant whitespace: the same value always yields the same bytes.

@@ -90,12 +90,14 @@ public enum ResourceValidator {
                 throw .invalid("'\(clip(s))' is not a valid code for \(path); expected one of \(allowed.sorted().joined(separator: ", "))", at: path)
             }
         case .date:
-            guard case .string(let s) = value, FHIRDate.isValidDate(s) else {
-                throw .invalid("\(path) must be a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)", at: path)
+            guard case .string(let s) = value else { throw mismatch(path, "a FHIR date (string)", value) }
+            guard FHIRDate.isValidDate(s) else {
+                throw .invalid("\(path) '\(clip(s))' is not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)", at: path)
             }
         case .dateTime:
-            guard case .string(let s) = value, FHIRDate.isValidDateTime(s) else {
-                throw .invalid("\(path) must be a FHIR dateTime (YYYY-MM-DD or YYYY-MM-DDThh:mm:ss+zz:zz)", at: path)
+            guard case .string(let s) = value else { throw mismatch(path, "a FHIR dateTime (string)", value) }
+            guard FHIRDate.isValidDateTime(s) else {
+                throw .invalid("\(path) '\(clip(s))' is not a FHIR dateTime (YYYY-MM-DD or YYYY-MM-DDThh:mm:ss+zz:zz)", at: path)
             }
         case .reference(let targets):
             guard case .object(let o) = value else { throw mismatch(path, "a Reference object", value) }

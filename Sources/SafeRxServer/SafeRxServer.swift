@@ -39,6 +39,8 @@ public enum SafeRxServer {
         /// Requests per source address and per account or API client (429 with `Retry-After` above them).
         public var sourceLimit: RateLimit
         public var accountLimit: RateLimit
+        /// How long a web session may sit idle before it ends (15 minutes; tests shorten it).
+        public var webSessionIdle: TimeInterval = 15 * 60
 
         public init(
             host: String = "127.0.0.1", port: Int = 8080, onListening: @escaping @Sendable (Int) async -> Void = { _ in },
@@ -95,8 +97,8 @@ public enum SafeRxServer {
         public let formulary: Formulary
         public let sessions: WebSessions
 
-        public static func load() async throws -> WebResources {
-            WebResources(pages: try await Pages.load(), formulary: try Formulary.load(), sessions: WebSessions())
+        public static func load(sessionIdle: TimeInterval = 15 * 60) async throws -> WebResources {
+            WebResources(pages: try await Pages.load(), formulary: try Formulary.load(), sessions: WebSessions(idleTimeout: sessionIdle))
         }
     }
 
@@ -104,7 +106,7 @@ public enum SafeRxServer {
         store: PharmacyStore, auth: AuthService, configuration: Configuration, logger: Logger
     ) async throws -> some ApplicationProtocol {
         let base = "http://\(configuration.host):\(configuration.port)/fhir"
-        let web = try await WebResources.load()
+        let web = try await WebResources.load(sessionIdle: configuration.webSessionIdle)
         let router = router(
             store: store, auth: auth, baseURL: base, signupTenant: configuration.signupTenant, web: web, sourceLimit: configuration.sourceLimit,
             accountLimit: configuration.accountLimit)

@@ -441,8 +441,11 @@ extension PharmacyStore {
         }
     }
 
-    /// The current version of a resource with no token, no scope and no audit: the baseline of `saferx bench`.
-    @_spi(Benchmark) public func unprotectedRead(_ type: ResourceType, id: String) throws -> JSON? {
+    #if DEBUG || SAFERX_BENCHMARKS
+    /// The current version of a resource with no token, no scope and no audit: the baseline of `saferx bench` and a
+    /// check for tests. Not in a release build unless it is built with the `Benchmarks` trait
+    /// (`swift build -c release --traits Benchmarks`), and never public: the shipped binary has no unprotected read.
+    func unprotectedRead(_ type: ResourceType, id: String) throws -> JSON? {
         try readOnCallingThread { db in
             let sql = """
                 SELECT v.pk, v.tenant, v.id, v.version, v.last_updated, v.deleted, v.body, NULL, v.key_owner, v.erased
@@ -452,4 +455,5 @@ extension PharmacyStore {
             return try decode(db, row, type: type, scope: .system(reason: "benchmark baseline", tenant: "*", write: false)).json
         }
     }
+    #endif
 }

@@ -4,6 +4,7 @@ import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
 
+#if SAFERX_BENCHMARKS
 /// Bulk loaders for `saferx bench` only: millions of patients and audit records in a few minutes, through the same
 /// encryption and hash chain as normal writes but without search terms (no benchmark searches them).
 extension PharmacyStore {
@@ -50,3 +51,9 @@ extension PharmacyStore {
         }
     }
 }
+
+extension PharmacyStore {
+    /// ``unprotectedRead(_:id:)`` for `saferx bench reads` (the baseline), in a build with the `Benchmarks` trait only.
+    @_spi(Benchmark) public func benchUnprotectedRead(_ type: ResourceType, id: String) throws -> JSON? { try unprotectedRead(type, id: id) }
+}
+#endif

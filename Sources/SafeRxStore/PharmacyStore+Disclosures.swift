@@ -41,8 +41,8 @@ extension PharmacyStore {
         return entries
     }
 
-    /// The same report for the command line (a system job: the caller records an admin event).
-    public func accessLogEntries(
+    /// The entries themselves, unaudited: only `accessLog`, which checks the caller's right and records the read.
+    func accessLogEntries(
         patient: String, tenant: String, everyAccess: Bool, since: String, excludingRequest: String? = nil
     ) async throws(FHIRError) -> [AccessLogEntry] {
         let cipher = auditLog.cipher
@@ -90,7 +90,7 @@ extension PharmacyStore {
             let resource = e.resourceType.map { t in e.resourceID.map { "\(t)/\($0)" } ?? t } ?? "-"
             out.append(AccessLogEntry(
                 seq: r.seq, time: r.time, recipient: recipient, role: e.actor.role, purpose: e.purpose, action: e.action,
-                resource: resource, detail: Self.disclosedDetail(e.detail, patient: patient)))
+                resource: resource, detail: Self.disclosedDetail(e.detail, released: e.released, resourceType: e.resourceType, patient: patient)))
         }
         return out
     }
@@ -98,16 +98,23 @@ extension PharmacyStore {
     /// The part of an audit detail that says what was disclosed (never the sealed reason texts of break-glass).
     /// Search result counts are left out: they would tell one patient how many others were disclosed.
     /// Of elements released per patient, only this patient's are kept (others' would reveal their authorizations).
-    static func disclosedDetail(_ detail: String?, patient: String) -> String {
-        guard let d = detail else { return "" }
+    static func disclosedDetail(_ detail: String?, released: AuditEntry.Released?, resourceType: String?, patient: String) -> String {
+        let d = detail ?? ""
         if d.hasPrefix("break-glass") { return "break-glass override" }
         // Staff are shown to patients by role only: no user ids, and no counts of other patients' threads.
         if d.hasPrefix("thread assigned to") { return "message thread assigned to a pharmacy staff member" }
         if d.hasPrefix("message threads") { return "shown in a message inbox (no message content)" }
-        return d.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.hasPrefix("results:") && (!$0.hasPrefix("elements[") || $0.hasPrefix("elements[\(patient)]")) }
-            .map { $0.hasPrefix("elements[\(patient)]") ? "elements" + $0.dropFirst("elements[\(patient)]".count) : $0 }
-            .joined(separator: "; ")
+        let released = released ?? LegacyReleasedDetail.parse(d, resourceType: resourceType)
+        var parts = d.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.hasPrefix("results:") && !$0.hasPrefix("elements") && !$0.hasPrefix("listed:") }
+        if let released {
+            // This patient's elements only, named within the resource read (`name`, not `Patient.name`).
+            let own = released.elements(for: patient).map { e in
+                resourceType.map { e.hasPrefix($0 + ".") ? String(e.dropFirst($0.count + 1)) : e } ?? e
+            }
+            parts.append("elements: " + own.sorted().joined(separator: ","))
+        }
+        return parts.joined(separator: "; ")
     }
 
     static func yearsAgo(_ years: Int) -> String {

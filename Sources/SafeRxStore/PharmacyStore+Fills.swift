@@ -95,7 +95,7 @@ extension PharmacyStore {
             try recordFillEvent(db, tenant: tenant, dispense: dispenseID, from: .preparation, to: .preparation, scope: scope, reason: "refill requested")
             let e = entry(
                 ctx, action: "refill", type: .medicationDispense, id: dispenseID, patients: [patient.id], outcome: "success", status: 201,
-                detail: "refill of MedicationRequest/\(id); \(Self.releasedElements(r.json))")
+                detail: "refill of MedicationRequest/\(id)", released: Self.releasedElements(r.json))
             try auditLog.append([e], in: db)
             try enqueueWebhook(db, tenant: tenant, patient: patient.id, type: "fill.created", data: [
                 "dispense": .string(dispenseID), "prescription": .string(id), "patient": .string(patient.id), "state": "preparation",
@@ -110,13 +110,13 @@ extension PharmacyStore {
         }
     }
 
-    /// What a fill operation's answer holds, as the audit record's `elements:` part, so that a breach scope counts only
-    /// what left: `extension` (the ship-to address) only when the fill carries a shipment.
-    static func releasedElements(_ dispense: JSON?) -> String {
-        guard case .object(let o)? = dispense else { return "elements: " }
+    /// What a fill operation's answer holds (the audit record's ``AuditEntry/released``), so that a breach scope
+    /// counts only what left: `extension` (the ship-to address) only when the fill carries a shipment.
+    static func releasedElements(_ dispense: JSON?) -> AuditEntry.Released {
+        guard case .object(let o)? = dispense else { return AuditEntry.Released(elements: []) }
         let shipped = (o["extension"]?.arrayValue ?? []).contains { $0["url"]?.stringValue == Shipment.extensionURL }
-        let keys = o.keys.filter { $0 != "extension" || shipped }.filter { !["resourceType", "id", "meta"].contains($0) }.sorted()
-        return "elements: " + keys.joined(separator: ",")
+        let keys = o.keys.filter { $0 != "extension" || shipped }.filter { !["resourceType", "id", "meta"].contains($0) }
+        return AuditEntry.Released(elements: keys.map { "MedicationDispense.\($0)" })
     }
 
     /// Earlier fills of a prescription (system read inside the caller's transaction; ids and states only leave it).
@@ -263,7 +263,7 @@ extension PharmacyStore {
             try recordFillEvent(db, tenant: tenant, dispense: id, from: from, to: t.to, scope: scope, reason: t.reason)
             let e = entry(
                 ctx, action: "transition", type: .medicationDispense, id: id, patients: current.patients, outcome: "success", status: 200,
-                detail: "fill \(from.rawValue) -> \(t.to.rawValue)\(t.reason.map { " (\($0))" } ?? ""); \(Self.releasedElements(r.json))")
+                detail: "fill \(from.rawValue) -> \(t.to.rawValue)\(t.reason.map { " (\($0))" } ?? "")", released: Self.releasedElements(r.json))
             try auditLog.append([e], in: db)
             var data: [String: JSON] = [
                 "dispense": .string(id), "state": .string(t.to.rawValue), "status": .string(t.to.fhirStatus), "previousState": .string(from.rawValue),

@@ -87,34 +87,27 @@ public struct IncidentScope: Sendable {
     public var verified: String
 }
 
-/// The data elements a resource type releases, by FHIR element (kept here so the store needs no breach module).
-enum ReleasedElements {
-    static func whole(_ type: String) -> [String] {
-        switch type {
-        case "Patient": ["name", "address", "birth-date", "sex", "contact", "identifiers"]
-        case "MedicationRequest": ["medications", "prescriber", "diagnoses", "identifiers"]
-        case "MedicationDispense": ["medications", "address"]
-        case "Communication": ["messages"]
-        case "DocumentReference", "Binary": ["attachments"]
-        case "Consent": ["authorizations"]
-        default: []
+/// The `elements:`, `elements[patient]:` and `listed:` parts of audit details written before audit entries carried
+/// ``AuditEntry/released`` (records are immutable and kept for years, so their old form is still read; nothing writes
+/// it any more).
+enum LegacyReleasedDetail {
+    static func parse(_ detail: String?, resourceType: String?) -> AuditEntry.Released? {
+        guard let detail, detail.contains("elements") || detail.contains("listed: ") else { return nil }
+        var common: [String]? = nil
+        var byPatient: [String: [String]] = [:]
+        func qualified(_ list: Substring) -> [String] {
+            list.split(separator: ",").map { e in e.contains(".") ? String(e) : "\(resourceType ?? "").\(e)" }
         }
-    }
-
-    static let byElement: [String: String] = [
-        "Patient.name": "name", "Patient.address": "address", "Patient.birthDate": "birth-date", "Patient.gender": "sex",
-        "Patient.telecom": "contact", "Patient.identifier": "identifiers", "MedicationRequest.medicationCodeableConcept": "medications",
-        "MedicationRequest.medicationReference": "medications", "MedicationRequest.dosageInstruction": "medications",
-        "MedicationRequest.dispenseRequest": "medications", "MedicationRequest.requester": "prescriber", "MedicationRequest.reasonCode": "diagnoses",
-        "MedicationRequest.identifier": "identifiers", "MedicationDispense.medicationCodeableConcept": "medications",
-        "MedicationDispense.medicationReference": "medications", "MedicationDispense.quantity": "medications",
-        "MedicationDispense.extension": "address", "Communication.payload": "messages", "DocumentReference.content": "attachments",
-        "Binary.data": "attachments", "Consent.provision": "authorizations", "Consent.sourceAttachment": "authorizations",
-    ]
-
-    static func of(_ type: String, visible: [String]?) -> [String] {
-        guard let visible else { return whole(type) }
-        return Array(Set(visible.compactMap { byElement[$0.contains(".") ? $0 : "\(type).\($0)"] }))
+        for part in detail.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            if part.hasPrefix("elements: ") || part.hasPrefix("listed: ") {
+                common = qualified(part.drop { $0 != " " }.dropFirst())
+            } else if part.hasPrefix("elements["), let close = part.firstIndex(of: "]") {
+                let pid = String(part[part.index(part.startIndex, offsetBy: 9)..<close])
+                byPatient[pid] = qualified(part[part.index(after: close)...].drop { $0 == ":" || $0 == " " })
+            }
+        }
+        guard common != nil || !byPatient.isEmpty else { return nil }
+        return AuditEntry.Released(elements: common ?? [], byPatient: byPatient.isEmpty ? nil : byPatient)
     }
 }
 
@@ -160,6 +153,15 @@ struct LetterContact: Equatable {
 
 extension PharmacyStore {
     /// Actions through which data left the store to the actor.
+    /// The data elements that left through resources of `type` in a record of `recordType`, given what it released
+    /// (`nil`: whole resources). A restriction limits the record's own type and the types it names.
+    static func exposed(_ type: String, recordType: String, _ released: [String]?) -> Set<DataElement> {
+        guard let released else { return ExposureMap.whole(type) }
+        let ofType = released.filter { $0.hasPrefix(type + ".") }
+        guard type == recordType || !ofType.isEmpty else { return ExposureMap.whole(type) }
+        return ExposureMap.elements(type, visible: ofType)
+    }
+
     static let exposingActions: Set<String> = ["read", "vread", "history", "search", "create", "update", "refill", "transition", "operation", "transaction"]
 
     /// Keeps a patient's state of residence and reachability (not identifiers on their own) beside the ciphertext,
@@ -274,10 +276,10 @@ extension PharmacyStore {
                 var recipients = Set<String>()
                 var problems: [String] = []
                 // Patients exposed alike share one element set (millions of patients, a handful of distinct sets).
-                var interned: [[String]: Set<String>] = [:]
-                func intern(_ elements: [String]) -> Set<String> {
+                var interned: [Set<DataElement>: Set<String>] = [:]
+                func intern(_ elements: Set<DataElement>) -> Set<String> {
                     if let s = interned[elements] { return s }
-                    let s = Set(elements)
+                    let s = Set(elements.map(\.rawValue))
                     interned[elements] = s
                     return s
                 }
@@ -295,49 +297,27 @@ extension PharmacyStore {
                 func consider(_ r: AuditRecord) {
                     let e = r.entry
                     roles[e.actor.id] = e.actor.role
-                    // A work list that showed record content (the fill queue: name, birth date, drug) says what in a
-                    // `listed:` part; each patient on the page had exactly those elements leave.
-                    if e.outcome == "success", e.action == "list", !e.patients.isEmpty,
-                        let listed = (e.detail ?? "").split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) }).first(where: { $0.hasPrefix("listed: ") })
-                    {
-                        var byType: [String: [String]] = [:]
-                        for item in listed.dropFirst(8).split(separator: ",") {
-                            let parts = item.split(separator: ".", maxSplits: 1).map(String.init)
-                            if parts.count == 2 { byType[parts[0], default: []].append(parts[1]) }
-                        }
-                        let elements = intern(byType.sorted { $0.key < $1.key }.flatMap { ReleasedElements.of($0.key, visible: $0.value) })
-                        records += 1
-                        for p in e.patients { add(p, elements, r.time, r.seq, secured: false) }
-                        return
-                    }
-                    guard e.outcome == "success", Self.exposingActions.contains(e.action), !e.patients.isEmpty, let type = e.resourceType else {
+                    // A work list exposes what its rows showed (the fill queue: name, birth date, drug) when its record
+                    // says so; an inbox list shows no record content.
+                    let released = e.released ?? LegacyReleasedDetail.parse(e.detail, resourceType: e.resourceType)
+                    let exposing = Self.exposingActions.contains(e.action) || (e.action == "list" && released != nil)
+                    guard e.outcome == "success", exposing, !e.patients.isEmpty, let type = e.resourceType else {
                         if e.outcome != "success" { refused += 1 }
                         return
                     }
                     records += 1
-                    // What each patient's data was: per type when the answer mixed types, the elements the purpose or
-                    // authorization released when restricted (the record's detail says which).
-                    var restricted: [String]? = nil
-                    var perPatient: [String: [String]] = [:]
-                    for part in (e.detail ?? "").split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) }) {
-                        if part.hasPrefix("elements: ") {
-                            restricted = part.dropFirst(10).split(separator: ",").map(String.init)
-                        } else if part.hasPrefix("elements["), let close = part.firstIndex(of: "]") {
-                            let pid = String(part[part.index(part.startIndex, offsetBy: 9)..<close])
-                            perPatient[pid] = part[part.index(after: close)...].drop { $0 == ":" || $0 == " " }.split(separator: ",").map(String.init)
-                        }
+                    // Per type when the answer mixed types (`typePatients`), and the types a restriction names.
+                    var byType: [String: [String]] = e.typePatients ?? [type: e.patients]
+                    for name in released?.elements ?? [] {
+                        if let dot = name.firstIndex(of: "."), byType[String(name[..<dot])] == nil { byType[String(name[..<dot])] = e.patients }
                     }
-                    if let byType = e.typePatients {
-                        for (t, ps) in byType {
-                            let common = intern(ReleasedElements.of(t, visible: t == type ? restricted : nil))
-                            for p in ps {
-                                add(p, perPatient[p].map { intern(ReleasedElements.of(t, visible: $0)) } ?? common, r.time, r.seq, secured: false)
-                            }
-                        }
-                    } else {
-                        let common = intern(ReleasedElements.of(type, visible: restricted))
-                        for p in e.patients {
-                            add(p, perPatient[p].map { intern(ReleasedElements.of(type, visible: $0)) } ?? common, r.time, r.seq, secured: false)
+                    for (t, ps) in byType {
+                        // `nil`: whole resources. A restriction limits the types it names (and the record's own type);
+                        // other types in the same answer (an `_include`) left whole.
+                        let common = intern(Self.exposed(t, recordType: type, released?.elements))
+                        for p in ps {
+                            let own = released?.byPatient?[p].map { intern(Self.exposed(t, recordType: type, $0)) }
+                            add(p, own ?? common, r.time, r.seq, secured: false)
                         }
                     }
                 }
@@ -386,7 +366,7 @@ extension PharmacyStore {
                     let seq: Int64 = row["audit_seq"]
                     let time = try String.fetchOne(db, sql: "SELECT time FROM audit_log WHERE seq = ?", arguments: [seq]) ?? (row["created"] as String)
                     let patients = try String.fetchAll(db, sql: "SELECT patient_id FROM audit_patient WHERE seq = ?", arguments: [seq])
-                    let exported = intern(["name", "address"])
+                    let exported = intern([.name, .address])
                     for p in patients { add(p, exported, time, seq, secured: !fileKeyCompromised) }
                     recipients.insert("fulfillment file \((row["sha256"] as String).prefix(12)) for vendor \(row["vendor"] as String) (encrypted to the vendor's key\(fileKeyCompromised ? ", key compromised" : ""))")
                 }
@@ -403,7 +383,7 @@ extension PharmacyStore {
                         continue
                     }
                     let patients = try String.fetchAll(db, sql: "SELECT patient_id FROM resource_patient WHERE pk = ?", arguments: [pk])
-                    let whole = intern(ReleasedElements.whole(r.type.rawValue))
+                    let whole = intern(ExposureMap.whole(r.type.rawValue))
                     for p in patients { add(p, whole, from == "0000" ? incident.discovered : from, 0, secured: false) }
                     recipients.insert("resource \(ref) exposed as such")
                 }
@@ -457,7 +437,34 @@ extension PharmacyStore {
 
     /// The residence of each of `patients`, in the same order (`nil` for a patient without a record), from
     /// `patient_meta`, filled in by decrypting the records written before it existed.
-    public func residence(tenant: String, patients: [String]) async throws(FHIRError) -> [Residence?] {
+    ///
+    /// For the breach documents' counts by state (attorneys general, media notice). One audit record says what was
+    /// read and for how many individuals; it names none of them, because only counts leave this call's caller.
+    /// - parameter ctx: a system context for one pharmacy, whose reason names the incident.
+    /// - throws: `forbidden` for any other context.
+    public func residence(_ ctx: AccessContext, patients: [String]) async throws(FHIRError) -> [Residence?] {
+        let tenant = try Self.systemTenant(ctx, "Residence is read by a system job for one pharmacy")
+        let out = try await residence(tenant: tenant, scope: ctx.scope, patients: patients)
+        try await recordCounted(ctx, "read", .patient, "state of residence and mail reachability of \(patients.count) individuals, counted by state")
+        return out
+    }
+
+    /// The audit record of a system job that reads about many individuals but lets only counts out: it says what
+    /// was counted and names nobody.
+    private func recordCounted(_ ctx: AccessContext, _ action: String, _ type: ResourceType, _ what: String) async throws(FHIRError) {
+        try await commitAudit(
+            entry(
+                ctx, action: action, type: type, id: nil, patients: [String](), outcome: "success", status: 200,
+                detail: "\(ctx.scope.systemReason ?? "system"): \(what)"))
+    }
+
+    /// The context of a system job for one pharmacy, or `forbidden` with `message`.
+    static func systemTenant(_ ctx: AccessContext, _ message: String) throws(FHIRError) -> String {
+        guard ctx.scope.systemReason != nil, ctx.scope.tenant != "*" else { throw .forbidden(message) }
+        return ctx.scope.tenant
+    }
+
+    private func residence(tenant: String, scope: AccessScope, patients: [String]) async throws(FHIRError) -> [Residence?] {
         // Read without holding the writer; only records written before patient_meta existed need a write.
         var out = try await run { db -> [Residence?] in
             var out = [Residence?](repeating: nil, count: patients.count)
@@ -493,7 +500,7 @@ extension PharmacyStore {
         let filled = try await runWrite { [self] db -> [Residence?] in
             let lookup = try db.cachedStatement(sql: "SELECT state, has_postal, has_ssn FROM patient_meta WHERE tenant = ? AND patient_id = ?")
             return try ids.map { p -> Residence? in
-                guard let json = try scopedRows(db, .system(reason: "incident residence", tenant: tenant), type: .patient, where: "v.id = ? AND v.current = 1", [p]).first?.json
+                guard let json = try scopedRows(db, scope, type: .patient, where: "v.id = ? AND v.current = 1", [p]).first?.json
                 else { return nil }
                 try recordPatientMeta(db, tenant: tenant, id: p, json)
                 return try Row.fetchOne(lookup, arguments: [tenant, p]).map { Residence(state: $0[0], postal: $0[1], ssn: $0[2]) }
@@ -513,10 +520,19 @@ extension PharmacyStore {
         }
     }
 
-    /// Controlled-substance prescriptions among the affected (a measure of sensitivity for factor 1).
-    public func controlledSubstanceCount(tenant: String, patients: Set<String>) async throws(FHIRError) -> Int {
+    /// Controlled-substance prescriptions among the affected (a measure of sensitivity for factor 1): a count, audited
+    /// as one record that names nobody.
+    /// - parameter ctx: a system context for one pharmacy, whose reason names the incident.
+    /// - throws: `forbidden` for any other context.
+    public func controlledSubstanceCount(_ ctx: AccessContext, patients: Set<String>) async throws(FHIRError) -> Int {
+        let tenant = try Self.systemTenant(ctx, "Assessment counts are read by a system job for one pharmacy")
+        let count = try await controlledSubstanceCount(tenant: tenant, scope: ctx.scope, patients: patients)
+        try await recordCounted(ctx, "search", .medicationRequest, "controlled-substance prescriptions among \(patients.count) individuals, counted")
+        return count
+    }
+
+    private func controlledSubstanceCount(tenant: String, scope: AccessScope, patients: Set<String>) async throws(FHIRError) -> Int {
         try await run { [self] db in
-            let scope = AccessScope.system(reason: "incident assessment", tenant: tenant)
             var schedule: [String: Bool] = [:]
             for m in try scopedRows(db, scope, type: .medication, where: "v.current = 1", []) {
                 schedule["Medication/\(m.id)"] = m.json?["extension"]?.arrayValue?.contains { $0["url"]?.stringValue == DEASchedule.url } ?? false
@@ -611,11 +627,29 @@ extension PharmacyStore {
         public var recipientPatient: String
     }
 
-    /// Name and postal address of patients, decrypted for the letters (a system read, audited by the caller with
-    /// every patient named); and who receives a copy on their behalf (an active caregiver grant with full access).
-    public func letterRecipients(_ scope: AccessScope, patients: [String]) async throws(FHIRError) -> [LetterRecipient] {
-        // Letters are a system job over one tenant (the caller audits the disclosure naming every patient).
-        guard scope.systemReason != nil, scope.tenant != "*" else { throw .forbidden("Letters are produced by a system job for one pharmacy") }
+    /// Name and postal address of patients, decrypted for the letters, and who receives a copy on their behalf (an
+    /// active caregiver grant with full access).
+    ///
+    /// Audited here, like every read of the gate: one `read` record naming every patient whose name and address
+    /// were decrypted (the individuals and the caregivers' own records), released elements name and address.
+    ///
+    /// - parameter ctx: a system context for one pharmacy (`AccessScope.system(reason:tenant:)`, the reason naming
+    ///   the incident); staff and patient contexts are refused.
+    /// - parameter patients: the individuals to write to.
+    /// - throws: `FHIRError` 403 for a context that is not a system job for one pharmacy; 503 when the audit record
+    ///   cannot be written (then nothing is returned).
+    public func letterRecipients(_ ctx: AccessContext, patients: [String]) async throws(FHIRError) -> [LetterRecipient] {
+        _ = try Self.systemTenant(ctx, "Letters are produced by a system job for one pharmacy")
+        let scope = ctx.scope
+        let recipients = try await decryptLetterRecipients(scope, patients: patients)
+        try await commitAudit(
+            entry(
+                ctx, action: "read", type: .patient, id: nil, patients: recipients.map(\.recipientPatient), outcome: "success", status: 200,
+                released: AuditEntry.Released(elements: ["Patient.name", "Patient.address"])))
+        return recipients
+    }
+
+    private func decryptLetterRecipients(_ scope: AccessScope, patients: [String]) async throws(FHIRError) -> [LetterRecipient] {
         let tenant = scope.tenant
         return try await run { [self] db in
             var out: [LetterRecipient] = []

@@ -21,27 +21,28 @@ extension PharmacyStore {
         }
         try await commitAudit(
             entry(ctx, action: "read", type: type, id: id, patients: r.patients, outcome: "success", status: 200,
-                  detail: released(ctx, type, r.patients)))
+                  released: released(ctx, type, r.patients)))
         return r
     }
 
-    /// What a restricted scope released of `type` (for the audit record and the accounting of disclosures):
-    /// `elements: a,b` when the purpose or the patients' authorizations limit the elements, else `nil`.
-    func released(_ ctx: AccessContext, _ type: ResourceType, _ patients: [String]) -> String? {
+    /// What a restricted scope released of `type` (the audit record's ``AuditEntry/released``, read by breach scope
+    /// and the accounting of disclosures): the FHIR elements when the purpose or the patients' authorizations limit
+    /// them (per patient for authorizations), else `nil` (whole resources).
+    func released(_ ctx: AccessContext, _ type: ResourceType, _ patients: [String]) -> AuditEntry.Released? {
         let elements = ctx.scope.visibleElements(of: type)
+        func qualified(_ names: Set<String>) -> [String] { names.subtracting(PolicyTable.alwaysVisible).map { "\(type.rawValue).\($0)" } }
         if case .consented(let clientID) = ctx.scope.rows {
             // Per patient: each authorization releases its own elements.
-            let parts = Set(patients).sorted().map { pid -> String in
+            let byPatient = Dictionary(uniqueKeysWithValues: Set(patients).map { pid -> (String, [String]) in
                 let granted = (try? readOnCallingThread { db in
                     try consentedElements(db, scope: ctx.scope, clientID: clientID, patients: [pid], type: type)
                 }) ?? []
-                let released = (elements ?? granted).intersection(granted).subtracting(PolicyTable.alwaysVisible)
-                return "elements[\(pid)]: " + released.sorted().joined(separator: ",")
-            }
-            return parts.isEmpty ? nil : parts.joined(separator: "; ")
+                return (pid, qualified((elements ?? granted).intersection(granted)))
+            })
+            return byPatient.isEmpty ? nil : AuditEntry.Released(elements: [], byPatient: byPatient)
         }
         guard let elements else { return nil }
-        return "elements: " + elements.subtracting(PolicyTable.alwaysVisible).sorted().joined(separator: ",")
+        return AuditEntry.Released(elements: qualified(elements))
     }
 
     /// FHIR vread: one version, if the caller may see that version.
@@ -62,7 +63,7 @@ extension PharmacyStore {
         guard let r = found else { throw await missing(ctx, "vread", type, id) }
         try await commitAudit(
             entry(ctx, action: "vread", type: type, id: id, patients: r.patients, outcome: "success", status: 200,
-                  detail: released(ctx, type, r.patients)))
+                  released: released(ctx, type, r.patients)))
         if r.deleted { throw r.erased ? .erased(type, id) : .gone(type, id) }
         return r
     }
@@ -87,7 +88,7 @@ extension PharmacyStore {
         guard !versions.isEmpty else { throw await missing(ctx, "history", type, id) }
         try await commitAudit(
             entry(ctx, action: "history", type: type, id: id, patients: versions.flatMap(\.patients), outcome: "success", status: 200,
-                  detail: released(ctx, type, versions.flatMap(\.patients))))
+                  released: released(ctx, type, versions.flatMap(\.patients))))
         return versions
     }
 
@@ -142,8 +143,8 @@ extension PharmacyStore {
         let patients = page.matches.flatMap(\.patients) + page.included.flatMap(\.patients)
         var e = entry(
             ctx, action: "search", type: type, id: nil, patients: patients, outcome: "success", status: 200,
-            detail: "params: " + query.parameterNames.joined(separator: ",") + "; results: \(page.matches.count + page.included.count)"
-                + (released(ctx, type, page.matches.flatMap(\.patients)).map { "; " + $0 } ?? ""))
+            detail: "params: " + query.parameterNames.joined(separator: ",") + "; results: \(page.matches.count + page.included.count)",
+            released: released(ctx, type, page.matches.flatMap(\.patients)))
         if !page.included.isEmpty {
             // Which patients' data left through which type (breach scope names the data elements per person).
             var byType: [String: Set<String>] = [:]

@@ -1,4 +1,5 @@
 import GRDB
+import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
 
@@ -74,10 +75,13 @@ extension PharmacyStore {
         }
         try await commitAudit(
             entry(ctx, action: "list", type: .medicationDispense, id: nil, patients: Set(page.map(\.patientID)), outcome: "success", status: 200,
-                  detail: "work queue \(state.rawValue) \(page.isEmpty ? 0 : offset + 1)-\(offset + page.count) of \(total) (patient name and birth date, drug, state; no address)"
-                    + "; listed: Patient.name,Patient.birthDate,MedicationDispense.medicationReference"))
+                  detail: "work queue \(state.rawValue) \(page.isEmpty ? 0 : offset + 1)-\(offset + page.count) of \(total) (patient name and birth date, drug, state; no address)",
+                  released: Self.queueReleased))
         return QueuePage(entries: page, total: total, offset: offset)
     }
+
+    /// What one row of the fill queue shows of each patient on it.
+    static let queueReleased = AuditEntry.Released(elements: ["Patient.name", "Patient.birthDate", "MedicationDispense.medicationReference"])
 
     /// How many fills are in each state: numbers only, audited as action `count` naming no patient.
     public func fillCounts(_ ctx: AccessContext, states: [FillState]) async throws(FHIRError) -> [FillState: Int] {

@@ -347,14 +347,16 @@ public final class PharmacyStore: Sendable {
 
     func entry(
         _ ctx: AccessContext, action: String, attempted: String? = nil, type: ResourceType?, id: String?,
-        patients: some Sequence<String>, outcome: String, status: Int, detail: String? = nil
+        patients: some Sequence<String>, outcome: String, status: Int, detail: String? = nil, released: AuditEntry.Released? = nil
     ) -> AuditEntry {
         let p = ctx.scope.principal
-        return AuditEntry(
+        var e = AuditEntry(
             actor: .init(id: p.subject, role: p.auditRole, tenant: p.tenant, patient: p.patientID), action: action, attempted: attempted,
             resourceType: type?.rawValue, resourceID: id, patients: patients, outcome: outcome, status: status,
             purpose: p.purpose.rawValue, sourceIP: ctx.sourceIP, userAgent: ctx.userAgent, requestID: ctx.requestID,
             detail: detail ?? ctx.scope.systemReason)
+        e.released = released
+        return e
     }
 
     /// Awaits the durable commit of an audit entry. If the audit cannot be written, nothing is answered.

@@ -8,7 +8,7 @@ import Foundation
 /// ```
 ///
 /// `v1` is the lower-case hex HMAC-SHA-256, keyed with the endpoint's secret (the whole `whsec_...` string as UTF-8),
-/// over the bytes `"<t>.<raw request body>"`. To verify (README, "Verifying webhooks"): split the header on `,` and
+/// over the bytes `"<t>.<raw request body>"`. To verify (docs/pharmacy.md, "Verifying webhooks"): split the header on `,` and
 /// `=`; recompute the HMAC over `t`, a dot and the body exactly as received; compare in constant time; reject if `t` is
 /// more than 5 minutes from your clock; ignore an event id you have already processed (retries resend the same id).
 public enum WebhookSignature {

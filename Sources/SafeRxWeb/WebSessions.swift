@@ -25,8 +25,33 @@ public struct WebSession: Sendable {
     public var flash: [Flash] = []
     /// Values a multi-step form carries between steps (sign-up id, reset id, a TOTP secret being confirmed).
     public var pending: [String: String] = [:]
-    /// The pending values that keep a refused or interrupted message: its text, and the page it was written on.
-    public static let draftKeys: Set<String> = ["draft", "draftFor"]
+    /// Form fields whose typed text comes back when a form is refused or the session runs out (`draft.<field>` in
+    /// `pending`, with `draftFor`, the page the form is on, and `draftUser`, whose it is). Deny by default: passwords,
+    /// codes and files are never kept.
+    public static let draftFields: Set<String> = [
+        "text", "note", "reason", "trackingNumber", "caregiver", "expires", "given", "family", "birthDate", "rxNumber",
+    ]
+
+    /// Whether a pending key belongs to a kept draft.
+    public static func isDraftKey(_ key: String) -> Bool { key.hasPrefix("draft.") || key == "draftFor" || key == "draftUser" }
+
+    /// Keeps what was typed into `form` for the page `path` (at most 4,000 characters a field).
+    public mutating func keepDraft(_ fields: [String: String], for path: String, user: String?) {
+        pending = pending.filter { !Self.isDraftKey($0.key) }
+        let kept = fields.filter { Self.draftFields.contains($0.key) && !$0.value.isEmpty }
+        guard !kept.isEmpty else { return }
+        for (k, v) in kept { pending["draft.\(k)"] = String(v.prefix(4000)) }
+        pending["draftFor"] = path
+        if let user { pending["draftUser"] = user }
+    }
+
+    /// The kept draft for `path`, removed from the session; `nil` if there is none.
+    public mutating func takeDraft(for path: String) -> [String: String]? {
+        guard pending["draftFor"] == path else { return nil }
+        let fields = Dictionary(uniqueKeysWithValues: pending.compactMap { k, v in k.hasPrefix("draft.") ? (String(k.dropFirst(6)), v) : nil })
+        pending = pending.filter { !Self.isDraftKey($0.key) }
+        return fields
+    }
 
     public var signedIn: Bool { token != nil }
 
@@ -89,11 +114,29 @@ public actor WebSessions {
         guard var s = sessions[key] else { return nil }
         guard now.timeIntervalSince(s.lastSeen) < idleTimeout, now.timeIntervalSince(s.created) < absoluteTimeout else {
             sessions[key] = nil
+            if let user = s.username { rememberExpired(key, user: user, now: now) }
             return nil
         }
         s.lastSeen = now
         sessions[key] = s
         return s
+    }
+
+    /// Who a session belonged to that ran out in the last hour (so a form posted into it can keep its text for that
+    /// user only); bounded like the table.
+    var expired: [String: (user: String, at: Date)] = [:]
+
+    func rememberExpired(_ key: String, user: String, now: Date) {
+        if expired.count >= capacity { expired = expired.filter { now.timeIntervalSince($0.value.at) < 3600 } }
+        if expired.count < capacity { expired[key] = (user, now) }
+    }
+
+    /// The user whose session this cookie was, if it ran out within the last hour (once: the entry is removed).
+    public func expiredOwner(cookie: String?, now: Date = Date()) -> String? {
+        guard let cookie, cookie.utf8.count <= 64, let e = expired.removeValue(forKey: Self.key(cookie)), now.timeIntervalSince(e.at) < 3600 else {
+            return nil
+        }
+        return e.user
     }
 
     /// Stores changes made to a session (flash messages, pending values, a renewed token).
@@ -108,8 +151,10 @@ public actor WebSessions {
         replacing old: String?, token: String, expires: Date, username: String, role: String, patient: String?, enrollmentOnly: Bool,
         now: Date = Date()
     ) -> (cookie: String, session: WebSession) {
-        // A message typed before the session ran out survives signing in again (see `WebSession.draftKeys`).
-        let carried = old.flatMap { sessions[Self.key($0)]?.pending.filter { WebSession.draftKeys.contains($0.key) } } ?? [:]
+        // What was typed before the session ran out survives signing in again, for the same user only (see
+        // `WebSession.keepDraft`): someone else signing in on that browser does not see it.
+        let carried = old.flatMap { sessions[Self.key($0)]?.pending.filter { WebSession.isDraftKey($0.key) } }
+            .flatMap { $0["draftUser"] == username ? $0 : nil } ?? [:]
         if let old { sessions[Self.key(old)] = nil }
         var (cookie, s) = start(now: now)
         s.pending = carried

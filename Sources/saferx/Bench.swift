@@ -1,6 +1,6 @@
+#if SAFERX_BENCHMARKS
 import ArgumentParser
 import Foundation
-import GRDB
 import Hummingbird
 import Logging
 import NIOCore
@@ -101,7 +101,7 @@ struct Bench: AsyncParsableCommand {
             let router = Router()
             router.get("/fhir/Patient/:id") { _, ctx -> Response in
                 let id = ctx.parameters.get("id") ?? ""
-                guard let json = try store.unprotectedRead(.patient, id: id) else { return Response(status: .notFound) }
+                guard let json = try store.benchUnprotectedRead(.patient, id: id) else { return Response(status: .notFound) }
                 var h = HTTPFields()
                 h[.contentType] = "application/fhir+json; charset=utf-8"
                 return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: json.encoded())))
@@ -306,3 +306,4 @@ extension Bench {
         }
     }
 }
+#endif

@@ -1,3 +1,4 @@
+#if SAFERX_BENCHMARKS
 import ArgumentParser
 import Foundation
 import Hummingbird
@@ -168,3 +169,4 @@ extension Bench {
         }
     }
 }
+#endif

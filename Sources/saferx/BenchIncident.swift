@@ -1,3 +1,4 @@
+#if SAFERX_BENCHMARKS
 import ArgumentParser
 import Foundation
 import SafeRxAudit
@@ -129,3 +130,4 @@ struct Curve25519KeyAgreementPair {
         publicKey = pub
     }
 }
+#endif

@@ -24,9 +24,9 @@ struct Clients: AsyncParsableCommand {
 
         func validate() throws {
             guard let r = Role(rawValue: role), Clients.clientRoles.contains(r) else {
-                throw ValidationError("--role must be partner or business-line (staff and patients are users: saferx users add)")
+                throw ValidationError("--role '\(role.prefix(40))' is not partner or business-line (staff and patients are users: saferx users add)")
             }
-            guard FHIRID.isValid(clientID) else { throw ValidationError("--client-id must be 1-64 letters, digits, '-' or '.'") }
+            guard FHIRID.isValid(clientID) else { throw ValidationError("--client-id '\(clientID.prefix(70))' is not 1-64 letters, digits, '-' or '.'") }
             guard !name.trimmingCharacters(in: .whitespaces).isEmpty, name.count <= 100 else { throw ValidationError("--name must be 1-100 characters") }
         }
 

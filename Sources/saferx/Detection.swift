@@ -172,7 +172,7 @@ struct Detect: AsyncParsableCommand {
         func run() async throws {
             let ruleSet: DetectionRules
             do { ruleSet = try rules.map { try DetectionRules.load($0) } ?? DetectionRules.bundled() } catch { throw CLIError("\(error)") }
-            guard FHIRDate.isValidDateTime(from) else { throw ValidationError("--from must be a date (YYYY-MM-DD) or an instant") }
+            guard FHIRDate.isValidDateTime(from) else { throw ValidationError("--from '\(from.prefix(40))' is not a date (YYYY-MM-DD) or an instant (2026-12-01T08:00:00Z)") }
             let store = try data.openStore()
             let result = try await store.replayDetection(rules: ruleSet, from: from, to: to) { done in
                 FileHandle.standardError.write(Data("\rreplayed \(done) records".utf8))

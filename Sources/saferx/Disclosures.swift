@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import SafeRxModel
+import SafeRxPolicy
 import SafeRxStore
 
 /// `saferx disclosures --patient ID`: the accounting of disclosures (HIPAA §164.528) for staff.
@@ -16,15 +18,16 @@ struct Disclosures: AsyncParsableCommand {
     func run() async throws {
         let store = try data.openStore()
         let since = AuditTime.yearsAgo(years)
-        let entries = try await store.accessLogEntries(patient: patient, tenant: tenant, everyAccess: all, since: since)
+        // A system job for one pharmacy: the gate checks the right and records the read of the audit trail itself.
+        let ctx = AccessContext(
+            scope: .system(reason: all ? "saferx disclosures --all" : "saferx disclosures", tenant: tenant), requestID: UUID().uuidString.lowercased(),
+            sourceIP: "local", userAgent: "saferx cli")
+        let entries = try await store.accessLog(ctx, patient: patient, everyAccess: all, years: years)
         say("\(all ? "Accesses to" : "Disclosures of") Patient/\(patient) in \(tenant) since \(since.prefix(10)): \(entries.count)")
         say("DATE\tRECIPIENT\tPURPOSE\tACTION\tRESOURCE\tDISCLOSED\tAUDIT")
         for e in entries {
             say("\(e.time)\t\(e.recipient)\t\(e.purpose)\t\(e.action)\t\(e.resource)\t\(e.detail)\t\(e.seq)")
         }
-        try await store.recordAdminEvent(
-            action: all ? "access-log" : "disclosures", tenant: tenant, patients: [patient],
-            detail: "\(all ? "access log" : "accounting of disclosures") printed: \(entries.count) entries")
     }
 }
 
@@ -42,7 +45,7 @@ struct BreakGlass: AsyncParsableCommand {
 
         func run() async throws {
             let day = date ?? String(AuditTime.now().prefix(10))
-            guard day.count == 10, day.allSatisfy({ $0.isNumber || $0 == "-" }) else { throw ValidationError("--date must be YYYY-MM-DD") }
+            guard day.count == 10, CivilDate(day) != nil else { throw ValidationError("--date '\(day.prefix(40))' is not a date like 2026-12-01 (YYYY-MM-DD)") }
             let store = try data.openStore()
             let grants = try await store.breakGlassReport(tenant: tenant, day: day)
             say("Break-glass overrides on \(day): \(grants.count)")

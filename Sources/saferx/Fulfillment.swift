@@ -21,7 +21,7 @@ struct Fulfillment: AsyncParsableCommand {
         @Option(help: "Tenant (pharmacy).") var tenant = "demo-pharmacy"
 
         func run() async throws {
-            guard let key = Data(base64Encoded: publicKey) else { throw ValidationError("--public-key must be base64") }
+            guard let key = Data(base64Encoded: publicKey) else { throw ValidationError("--public-key '\(publicKey.prefix(16))…' is not base64 (give the vendor's X25519 public key as printed by saferx fulfillment keygen)") }
             let store = try data.openStore()
             do { try await store.addVendor(id: id, tenant: tenant, name: name, publicKey: key) } catch { throw CLIError(error.diagnostics) }
             say("Vendor \(id) added; manifests for it are encrypted to its key.")
@@ -31,7 +31,7 @@ struct Fulfillment: AsyncParsableCommand {
     struct Keygen: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Make an X25519 key pair (what a vendor does once): writes the private key (mode 0600), prints the public key.")
-        /// Accepted like every subcommand's (the README passes it); the key pair touches no store.
+        /// Accepted like every subcommand's (docs/privacy.md passes it); the key pair touches no store.
         @OptionGroup var data: DataOptions
         @Option(help: "Where to write the private key.") var out: String
 
@@ -107,8 +107,10 @@ struct Fulfillment: AsyncParsableCommand {
 
         func run() async throws {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw CLIError("Cannot read \(file)") }
-            var lines = text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
-            guard lines.first?.lowercased().replacingOccurrences(of: " ", with: "").hasPrefix("order_id,carrier,tracking_number") == true else {
+            // Line numbers are the file's own (blank lines count), so an operator finds the line in an editor.
+            var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map(String.init).enumerated()
+                .filter { !$0.element.trimmingCharacters(in: .whitespaces).isEmpty }.map { (number: $0.offset + 1, text: $0.element) }
+            guard lines.first?.text.lowercased().replacingOccurrences(of: " ", with: "").hasPrefix("order_id,carrier,tracking_number") == true else {
                 throw CLIError("The first line must be the header order_id,carrier,tracking_number")
             }
             lines.removeFirst()
@@ -117,9 +119,16 @@ struct Fulfillment: AsyncParsableCommand {
                 scope: .system(reason: "fulfillment tracking \(URL(fileURLWithPath: file).lastPathComponent)", tenant: tenant, write: true),
                 requestID: UUID().uuidString.lowercased(), sourceIP: "local", userAgent: "saferx fulfillment import")
             var shipped = 0, already = 0
-            for (i, line) in lines.enumerated() {
+            // The whole file is checked before anything is applied: a bad line changes nothing.
+            let rows = try lines.map { (number, line) in
                 let f = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-                guard f.count == 3 else { throw CLIError("Line \(i + 2): expected 3 fields, got \(f.count)") }
+                guard f.count == 3 else { throw CLIError("Line \(number): expected 3 fields (order_id,carrier,tracking_number), got \(f.count)") }
+                guard Shipment.carriers.contains(f[1].lowercased()) else {
+                    throw CLIError("Line \(number): carrier '\(f[1].prefix(40))' is not one of \(Shipment.carriers.sorted().joined(separator: ", "))")
+                }
+                return (number: number, fields: f)
+            }
+            for (number, f) in rows {
                 do {
                     _ = try await store.transition(ctx, dispense: f[0], FillTransition(to: .completed, carrier: f[1].lowercased(), trackingNumber: f[2]))
                     shipped += 1
@@ -130,7 +139,7 @@ struct Fulfillment: AsyncParsableCommand {
                     {
                         already += 1
                     } else {
-                        say("Line \(i + 2): \(f[0]): \(error.diagnostics)")
+                        say("Line \(number): \(f[0]): \(error.diagnostics)")
                     }
                 }
             }

@@ -43,7 +43,7 @@ struct Import: AsyncParsableCommand {
             do {
                 bundles.append((f, try JSON.parse(bytes)))
             } catch {
-                failures.append("\(f): not JSON (\(error.diagnostics))")
+                failures.append("\(f): not JSON: \(error.diagnostics.replacingOccurrences(of: "Body is not valid JSON: ", with: ""))")
             }
         }
         // Reference data first; conditional references resolve across all files.

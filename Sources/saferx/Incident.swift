@@ -33,7 +33,7 @@ struct IncidentCommand: AsyncParsableCommand {
         @Flag(help: "Print {\"id\": ...}.") var json = false
 
         func run() async throws {
-            guard ["covered-entity", "business-associate"].contains(role) else { throw ValidationError("--role is covered-entity or business-associate") }
+            guard ["covered-entity", "business-associate"].contains(role) else { throw ValidationError("--role '\(role.prefix(40))' is not covered-entity or business-associate") }
             let store = try data.openStore()
             let id = "inc-" + String(UUID().uuidString.lowercased().prefix(8))
             let incident = Incident(
@@ -116,7 +116,7 @@ struct IncidentCommand: AsyncParsableCommand {
                 }
                 if let conclusion {
                     guard let c = Assessment.Conclusion(rawValue: conclusion), c != .notUnsecured, c != .noneAffected else {
-                        throw CLIError("--conclusion is breach, low-probability or exception (safe harbor is computed, not chosen)")
+                        throw CLIError("--conclusion '\(conclusion.prefix(40))' is not breach, low-probability or exception (safe harbor is computed, not chosen)")
                     }
                     try await store.recordJudgement(incident: id, question: "conclusion", text: "\(c.rawValue): \(text ?? "")", by: who)
                 }
@@ -157,7 +157,7 @@ struct IncidentCommand: AsyncParsableCommand {
             let store = try data.openStore()
             let who = by ?? ProcessInfo.processInfo.environment["USER"] ?? "operator"
             if let until = lawEnforcementDelayUntil {
-                guard CivilDate(until) != nil else { throw ValidationError("--law-enforcement-delay-until must be YYYY-MM-DD") }
+                guard CivilDate(until) != nil else { throw ValidationError("--law-enforcement-delay-until '\(until.prefix(40))' is not a date like 2027-01-31 (YYYY-MM-DD)") }
                 guard var i = try await store.incident(id: id) else { throw CLIError("No incident \(id)") }
                 i.lawEnforcementDelayUntil = until
                 try await store.updateIncident(i, by: who, what: "law-enforcement delay until \(until)")

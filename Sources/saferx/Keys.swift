@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import GRDB
 import SafeRxStore
 import SafeRxVault
 

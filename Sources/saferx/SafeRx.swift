@@ -37,8 +37,15 @@ struct SafeRx: AsyncParsableCommand {
         subcommands: [
             Serve.self, Users.self, Token.self, Audit.self, Keys.self, Patients.self, BackupCommand.self, Disclosures.self,
             BreakGlass.self, Webhooks.self, Tracking.self, Fulfillment.self, MFA.self, Import.self, Alerts.self, Actors.self, Detect.self,
-            Honeytokens.self, IncidentCommand.self, Clients.self, Simulate.self, Bench.self,
-        ])
+            Honeytokens.self, IncidentCommand.self, Clients.self, Simulate.self,
+        ] + benchmarks)
+
+    /// `saferx bench`, only in a build with the `Benchmarks` trait (it measures against a read with no protection).
+    #if SAFERX_BENCHMARKS
+    static let benchmarks: [any ParsableCommand.Type] = [Bench.self]
+    #else
+    static let benchmarks: [any ParsableCommand.Type] = []
+    #endif
 }
 
 /// An error the command line reports as one line, without the usage text.

@@ -57,7 +57,7 @@ struct Webhooks: AsyncParsableCommand {
         func run() async throws {
             let filter: WebhookEvent.State?
             if let state {
-                guard let s = WebhookEvent.State(rawValue: state) else { throw ValidationError("--state is pending, delivered or dead") }
+                guard let s = WebhookEvent.State(rawValue: state) else { throw ValidationError("--state '\(state.prefix(40))' is not pending, delivered or dead") }
                 filter = s
             } else {
                 filter = nil
@@ -84,7 +84,7 @@ struct Webhooks: AsyncParsableCommand {
         }
     }
 
-    /// A receiver that verifies signatures exactly as the README's recipe says, for trying webhooks locally.
+    /// A receiver that verifies signatures exactly as the recipe in docs/pharmacy.md says, for trying webhooks locally.
     struct Receive: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a local webhook receiver that verifies each signature and prints each event.",

@@ -1,7 +1,7 @@
 import Foundation
 import SafeRxModel
 import SafeRxPharmacy
-@_spi(Benchmark) import SafeRxStore
+@testable import SafeRxStore
 import Testing
 
 @Suite("PHI at rest") struct AtRestTests {

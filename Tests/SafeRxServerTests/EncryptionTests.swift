@@ -22,54 +22,54 @@ import Testing
 
     @Test("a ciphertext moved to another row fails its integrity check instead of showing another patient's data")
     func swappedCiphertexts() async throws {
-        let server = try await LiveServer.start(patients: 6, accounts: 2, partnerPatients: 1)
-        defer { Task { await server.stop() } }
-        let client = server.client()
-        defer { Task { await client.close() } }
-        let token = try await server.token("pharmacist")
-        let other = try await client.get("/fhir/Patient/pat-0002", token: token)
-        let otherFamily = other.json?["name"]?.arrayValue?.first?["family"]?.stringValue ?? "?"
-        #expect(other.status == 200)
+        try await LiveServer.start(patients: 6, accounts: 2, partnerPatients: 1).using { server in
+            try await server.client().using { client in
+                let token = try await server.token("pharmacist")
+                let other = try await client.get("/fhir/Patient/pat-0002", token: token)
+                let otherFamily = other.json?["name"]?.arrayValue?.first?["family"]?.stringValue ?? "?"
+                #expect(other.status == 200)
 
-        // Another patient's body (a different data key), and the same patient's prescription (same key, other row).
-        try Self.tamper(server) { db in
-            let a = try Self.body(db, "Patient", "pat-0001"), b = try Self.body(db, "Patient", "pat-0002")
-            try db.execute(sql: "UPDATE resource_version SET body = ? WHERE type = 'Patient' AND id = 'pat-0001'", arguments: [b])
-            try db.execute(sql: "UPDATE resource_version SET body = ? WHERE type = 'Patient' AND id = 'pat-0002'", arguments: [a])
-            let rx = try Self.body(db, "MedicationRequest", "rx-pat-0003-1")
-            try db.execute(sql: "UPDATE resource_version SET body = ? WHERE type = 'Patient' AND id = 'pat-0003'", arguments: [rx])
+                // Another patient's body (a different data key), and the same patient's prescription (same key, other row).
+                try Self.tamper(server) { db in
+                    let a = try Self.body(db, "Patient", "pat-0001"), b = try Self.body(db, "Patient", "pat-0002")
+                    try db.execute(sql: "UPDATE resource_version SET body = ? WHERE type = 'Patient' AND id = 'pat-0001'", arguments: [b])
+                    try db.execute(sql: "UPDATE resource_version SET body = ? WHERE type = 'Patient' AND id = 'pat-0002'", arguments: [a])
+                    let rx = try Self.body(db, "MedicationRequest", "rx-pat-0003-1")
+                    try db.execute(sql: "UPDATE resource_version SET body = ? WHERE type = 'Patient' AND id = 'pat-0003'", arguments: [rx])
+                }
+                for (path, resource) in [
+                    ("/fhir/Patient/pat-0001", "Patient/pat-0001"), ("/fhir/Patient/pat-0002", "Patient/pat-0002"),
+                    ("/fhir/Patient/pat-0003", "Patient/pat-0003"), ("/fhir/Patient?_id=pat-0001,pat-0004", "Patient/pat-0001"),
+                    ("/fhir/Patient/pat-0003/_history/1", "Patient/pat-0003"),
+                ] {
+                    let r = try await client.get(path, token: token)
+                    #expect(r.status == 500, "\(path): \(r.status) \(r.body.prefix(200))")
+                    #expect(r.json?["resourceType"]?.stringValue == "OperationOutcome")
+                    #expect(r.issue.contains("cannot be decrypted") && r.issue.contains(resource), "\(path): \(r.issue)")
+                    #expect(!r.body.contains(otherFamily))
+                }
+                // Untouched rows still read.
+                #expect(try await client.get("/fhir/Patient/pat-0004", token: token).status == 200)
+            }
         }
-        for (path, resource) in [
-            ("/fhir/Patient/pat-0001", "Patient/pat-0001"), ("/fhir/Patient/pat-0002", "Patient/pat-0002"),
-            ("/fhir/Patient/pat-0003", "Patient/pat-0003"), ("/fhir/Patient?_id=pat-0001,pat-0004", "Patient/pat-0001"),
-            ("/fhir/Patient/pat-0003/_history/1", "Patient/pat-0003"),
-        ] {
-            let r = try await client.get(path, token: token)
-            #expect(r.status == 500, "\(path): \(r.status) \(r.body.prefix(200))")
-            #expect(r.json?["resourceType"]?.stringValue == "OperationOutcome")
-            #expect(r.issue.contains("cannot be decrypted") && r.issue.contains(resource), "\(path): \(r.issue)")
-            #expect(!r.body.contains(otherFamily))
-        }
-        // Untouched rows still read.
-        #expect(try await client.get("/fhir/Patient/pat-0004", token: token).status == 200)
     }
 
     @Test("a corrupted ciphertext is a clear error naming the row, never a crash or an empty result")
     func corruptedCiphertext() async throws {
-        let server = try await LiveServer.start(patients: 4, accounts: 1, partnerPatients: 1)
-        defer { Task { await server.stop() } }
-        let client = server.client()
-        defer { Task { await client.close() } }
-        let token = try await server.token("pharmacist")
-        try Self.tamper(server) { db in
-            var b = try Self.body(db, "MedicationRequest", "rx-pat-0002-1")
-            b[b.startIndex + 30] ^= 0x01
-            try db.execute(sql: "UPDATE resource_version SET body = ? WHERE type = 'MedicationRequest' AND id = 'rx-pat-0002-1'", arguments: [b])
+        try await LiveServer.start(patients: 4, accounts: 1, partnerPatients: 1).using { server in
+            try await server.client().using { client in
+                let token = try await server.token("pharmacist")
+                try Self.tamper(server) { db in
+                    var b = try Self.body(db, "MedicationRequest", "rx-pat-0002-1")
+                    b[b.startIndex + 30] ^= 0x01
+                    try db.execute(sql: "UPDATE resource_version SET body = ? WHERE type = 'MedicationRequest' AND id = 'rx-pat-0002-1'", arguments: [b])
+                }
+                let r = try await client.get("/fhir/MedicationRequest?patient=pat-0002", token: token)
+                #expect(r.status == 500)
+                #expect(r.issue.contains("MedicationRequest/rx-pat-0002-1 version 1 cannot be decrypted"), "\(r.issue)")
+                #expect(try await client.get("/fhir/MedicationRequest?patient=pat-0001", token: token).status == 200)
+            }
         }
-        let r = try await client.get("/fhir/MedicationRequest?patient=pat-0002", token: token)
-        #expect(r.status == 500)
-        #expect(r.issue.contains("MedicationRequest/rx-pat-0002-1 version 1 cannot be decrypted"), "\(r.issue)")
-        #expect(try await client.get("/fhir/MedicationRequest?patient=pat-0001", token: token).status == 200)
     }
 
     @Test("rotation under load: reads keep succeeding; afterwards the old master key is no longer needed")
@@ -83,20 +83,20 @@ import Testing
             try await withThrowingTaskGroup(of: [Int: Int].self) { group in
                 for r in 0..<4 {
                     group.addTask {
-                        let client = server.client()
-                        defer { Task { await client.close() } }
-                        var statuses: [Int: Int] = [:]
-                        var i = r, n = 0
-                        while !stop.isSet || n < 10 {
-                            let id = DemoPharmacy.patientID(1 + i % 40)
-                            let path = i % 2 == 0 ? "/fhir/Patient/\(id)" : "/fhir/MedicationRequest?patient=\(id)"
-                            let during = rotating.isSet
-                            statuses[try await client.get(path, token: token).status, default: 0] += 1
-                            if during && rotating.isSet { duringRotation.add(1) }
-                            i += 4
-                            n += 1
+                        try await server.client().using { client in
+                            var statuses: [Int: Int] = [:]
+                            var i = r, n = 0
+                            while !stop.isSet || n < 10 {
+                                let id = DemoPharmacy.patientID(1 + i % 40)
+                                let path = i % 2 == 0 ? "/fhir/Patient/\(id)" : "/fhir/MedicationRequest?patient=\(id)"
+                                let during = rotating.isSet
+                                statuses[try await client.get(path, token: token).status, default: 0] += 1
+                                if during && rotating.isSet { duringRotation.add(1) }
+                                i += 4
+                                n += 1
+                            }
+                            return statuses
                         }
-                        return statuses
                     }
                 }
                 var all: [Int: Int] = [:]
@@ -150,75 +150,75 @@ import Testing
 
     @Test("erase: refused under a retention hold; with a legal override no path decrypts the patient, everyone else still reads")
     func erasure() async throws {
-        let server = try await LiveServer.start(patients: 8, accounts: 8, partnerPatients: 1)
-        defer { Task { await server.stop() } }
-        let client = server.client()
-        defer { Task { await client.close() } }
-        let token = try await server.token("pharmacist")
-        // A patient with dispense records (the demo's dispenses are from this year).
-        var target = ""
-        for i in 1...8 where target.isEmpty {
-            let id = DemoPharmacy.patientID(i)
-            if try await client.get("/fhir/MedicationDispense?patient=\(id)", token: token).total ?? 0 > 0 { target = id }
-        }
-        #expect(!target.isEmpty)
-        let username = String(format: "patient%03d", Int(target.dropFirst(4))!)
-        let patientToken = try await server.token(username)
-        let rxPath = "/fhir/MedicationRequest/rx-\(target)-1"
-        let before = try await client.get(rxPath, token: token)
-        #expect(before.status == 200)
-        let captured = try server.store.readOnCallingThread { db in
-            try Row.fetchAll(db, sql: "SELECT type, id, version, body FROM resource_version WHERE key_owner = ?", arguments: [target])
-        }
-        #expect(captured.count >= 3)
+        try await LiveServer.start(patients: 8, accounts: 8, partnerPatients: 1).using { server in
+            try await server.client().using { client in
+                let token = try await server.token("pharmacist")
+                // A patient with dispense records (the demo's dispenses are from this year).
+                var target = ""
+                for i in 1...8 where target.isEmpty {
+                    let id = DemoPharmacy.patientID(i)
+                    if try await client.get("/fhir/MedicationDispense?patient=\(id)", token: token).total ?? 0 > 0 { target = id }
+                }
+                #expect(!target.isEmpty)
+                let username = String(format: "patient%03d", Int(target.dropFirst(4))!)
+                let patientToken = try await server.token(username)
+                let rxPath = "/fhir/MedicationRequest/rx-\(target)-1"
+                let before = try await client.get(rxPath, token: token)
+                #expect(before.status == 200)
+                let captured = try server.store.readOnCallingThread { db in
+                    try Row.fetchAll(db, sql: "SELECT type, id, version, body FROM resource_version WHERE key_owner = ?", arguments: [target])
+                }
+                #expect(captured.count >= 3)
 
-        await #expect(throws: ErasureError.self) {
-            _ = try await server.store.erase(patient: target, tenant: DemoPharmacy.tenant, reason: "patient asked", legalOverride: false)
-        }
-        #expect(try await client.get(rxPath, token: token).status == 200, "a refused erasure changes nothing")
+                await #expect(throws: ErasureError.self) {
+                    _ = try await server.store.erase(patient: target, tenant: DemoPharmacy.tenant, reason: "patient asked", legalOverride: false)
+                }
+                #expect(try await client.get(rxPath, token: token).status == 200, "a refused erasure changes nothing")
 
-        let result = try await server.store.erase(
-            patient: target, tenant: DemoPharmacy.tenant, reason: "court order 17 overrides retention", legalOverride: true)
-        #expect(result.legalOverride && result.accounts == 1 && result.sharedResources == 0)
-        #expect(try server.store.keyStatus().tenants.first { $0.tenant == DemoPharmacy.tenant }?.version == 2, "tenant key rotated")
-        for path in ["/fhir/Patient/\(target)", rxPath, "/fhir/Patient/\(target)/_history/1", "\(rxPath)/_history/1"] {
-            let r = try await client.get(path, token: token)
-            #expect(r.status == 410, "\(path): \(r.status)")
-            #expect(r.issue.contains("erased"))
-        }
-        for path in ["/fhir/MedicationRequest?patient=\(target)", "/fhir/MedicationDispense?patient=\(target)",
-                     "/fhir/Communication?patient=\(target)", "/fhir/Patient?_id=\(target)"] {
-            #expect(try await client.get(path, token: token).total == 0, "\(path)")
-        }
-        let history = try await client.get("/fhir/Patient/\(target)/_history", token: token)
-        #expect(history.entries.allSatisfy { $0["resource"] == nil })
-        // Their sessions and login are gone with their account.
-        #expect(try await client.get("/fhir/Patient/\(target)", token: patientToken).status == 401)
-        #expect(try await server.store.user(named: username) == nil)
-        // Ciphertext copied before the erasure (as an old copy of the file would hold) no longer opens with any key.
-        for row in captured {
-            let type = ResourceType(rawValue: row[0])!
-            let context = PharmacyStore.cipherContext(DemoPharmacy.tenant, type, row[1], row[2])
-            #expect(throws: VaultError.self) {
-                try server.store.readOnCallingThread { db in
-                    try server.store.keys.open(db, tenant: DemoPharmacy.tenant, owner: target, row[3], context: context)
+                let result = try await server.store.erase(
+                    patient: target, tenant: DemoPharmacy.tenant, reason: "court order 17 overrides retention", legalOverride: true)
+                #expect(result.legalOverride && result.accounts == 1 && result.sharedResources == 0)
+                #expect(try server.store.keyStatus().tenants.first { $0.tenant == DemoPharmacy.tenant }?.version == 2, "tenant key rotated")
+                for path in ["/fhir/Patient/\(target)", rxPath, "/fhir/Patient/\(target)/_history/1", "\(rxPath)/_history/1"] {
+                    let r = try await client.get(path, token: token)
+                    #expect(r.status == 410, "\(path): \(r.status)")
+                    #expect(r.issue.contains("erased"))
+                }
+                for path in ["/fhir/MedicationRequest?patient=\(target)", "/fhir/MedicationDispense?patient=\(target)",
+                             "/fhir/Communication?patient=\(target)", "/fhir/Patient?_id=\(target)"] {
+                    #expect(try await client.get(path, token: token).total == 0, "\(path)")
+                }
+                let history = try await client.get("/fhir/Patient/\(target)/_history", token: token)
+                #expect(history.entries.allSatisfy { $0["resource"] == nil })
+                // Their sessions and login are gone with their account.
+                #expect(try await client.get("/fhir/Patient/\(target)", token: patientToken).status == 401)
+                #expect(try await server.store.user(named: username) == nil)
+                // Ciphertext copied before the erasure (as an old copy of the file would hold) no longer opens with any key.
+                for row in captured {
+                    let type = ResourceType(rawValue: row[0])!
+                    let context = PharmacyStore.cipherContext(DemoPharmacy.tenant, type, row[1], row[2])
+                    #expect(throws: VaultError.self) {
+                        try server.store.readOnCallingThread { db in
+                            try server.store.keys.open(db, tenant: DemoPharmacy.tenant, owner: target, row[3], context: context)
+                        }
+                    }
+                }
+                // Everyone else's data still decrypts.
+                let check = try await server.store.verifyCiphertexts()
+                #expect(check.failures.isEmpty)
+                #expect(check.resources > 20)
+                let someoneElse = target == "pat-0001" ? "pat-0002" : "pat-0001"
+                #expect(try await client.get("/fhir/Patient/\(someoneElse)", token: token).status == 200)
+                // The refusal, the erasure and its override are in the verified audit log, with the patient's id.
+                #expect(try await server.store.verifyAudit().ok)
+                let erasures = try await server.store.auditRecords().filter { $0.entry.action == "erase" }
+                #expect(erasures.map(\.entry.outcome) == ["denied", "success"])
+                #expect(erasures.allSatisfy { $0.entry.patients == [target] })
+                #expect(erasures.last?.entry.detail?.contains("LEGAL OVERRIDE") == true)
+                await #expect(throws: ErasureError.self) {
+                    _ = try await server.store.erase(patient: target, tenant: DemoPharmacy.tenant, reason: "again", legalOverride: true)
                 }
             }
-        }
-        // Everyone else's data still decrypts.
-        let check = try await server.store.verifyCiphertexts()
-        #expect(check.failures.isEmpty)
-        #expect(check.resources > 20)
-        let someoneElse = target == "pat-0001" ? "pat-0002" : "pat-0001"
-        #expect(try await client.get("/fhir/Patient/\(someoneElse)", token: token).status == 200)
-        // The refusal, the erasure and its override are in the verified audit log, with the patient's id.
-        #expect(try await server.store.verifyAudit().ok)
-        let erasures = try await server.store.auditRecords().filter { $0.entry.action == "erase" }
-        #expect(erasures.map(\.entry.outcome) == ["denied", "success"])
-        #expect(erasures.allSatisfy { $0.entry.patients == [target] })
-        #expect(erasures.last?.entry.detail?.contains("LEGAL OVERRIDE") == true)
-        await #expect(throws: ErasureError.self) {
-            _ = try await server.store.erase(patient: target, tenant: DemoPharmacy.tenant, reason: "again", legalOverride: true)
         }
     }
 

@@ -95,6 +95,12 @@ struct FulfillmentFileTests {
         let returned = out.appendingPathComponent("returned.csv")
         try ("order_id,carrier,tracking_number\n" + dispenses.prefix(3).enumerated().map { "\($1),ups,1Z999AA1012345678\($0)" }.joined(separator: "\n") + "\n")
             .write(to: returned, atomically: true, encoding: .utf8)
+        // A file with one bad line (a blank line before it counts: numbers are the file's own) changes nothing.
+        let bad = out.appendingPathComponent("returned-bad.csv")
+        try ("order_id,carrier,tracking_number\n\n\(dispenses[0]),ups,1Z999AA10123456780\n\(dispenses[1]),pony-express,123\n").write(to: bad, atomically: true, encoding: .utf8)
+        let refused = try cli.run(["fulfillment", "import", bad.path])
+        #expect(refused.status != 0 && refused.output.contains("Line 4: carrier 'pony-express' is not one of"), "\(refused.output)")
+        #expect(FillLifecycleTests.fillState(try await client.get("/fhir/MedicationDispense/\(dispenses[0])", token: pharmacist)) != "completed", "nothing applied")
         let imported = try cli.run(["fulfillment", "import", returned.path])
         #expect(imported.status == 0 && imported.output.contains("Marked 3 of 3"), "\(imported.output)")
         // The same file applied again (and tracking numbers as carriers print them, with spaces) is not an error.

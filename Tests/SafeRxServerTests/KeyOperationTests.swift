@@ -12,21 +12,21 @@ import Testing
 @Suite("Key operations") struct KeyOperationTests {
     @Test("a schema test: every BLOB column is sealed with a re-encryption path, or listed with the reason it is not")
     func everySealedColumnHasAReencryptionPath() async throws {
-        let server = try await LiveServer.start(patients: 3, accounts: 1, partnerPatients: 1)
-        defer { Task { await server.stop() } }
-        let listed = Set(SealedColumn.all.map(\.name)).union(SealedColumn.notSealedUnderDataKeys.keys)
-        let blobs = try await server.store.dbPool.read { db -> [String] in
-            var out: [String] = []
-            for table in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%'") {
-                for column in try Row.fetchAll(db, sql: "PRAGMA table_info(\(table))") where (column["type"] as String).uppercased() == "BLOB" {
-                    out.append("\(table).\(column["name"] as String)")
+        try await LiveServer.start(patients: 3, accounts: 1, partnerPatients: 1).using { server in
+            let listed = Set(SealedColumn.all.map(\.name)).union(SealedColumn.notSealedUnderDataKeys.keys)
+            let blobs = try await server.store.dbPool.read { db -> [String] in
+                var out: [String] = []
+                for table in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%'") {
+                    for column in try Row.fetchAll(db, sql: "PRAGMA table_info(\(table))") where (column["type"] as String).uppercased() == "BLOB" {
+                        out.append("\(table).\(column["name"] as String)")
+                    }
                 }
+                return out
             }
-            return out
+            #expect(blobs.count >= 10)
+            for name in blobs { #expect(listed.contains(name), "\(name) holds bytes but has no entry in SealedColumn.all") }
+            for column in SealedColumn.all { #expect(blobs.contains(column.name), "\(column.name) is listed but is not a BLOB column") }
         }
-        #expect(blobs.count >= 10)
-        for name in blobs { #expect(listed.contains(name), "\(name) holds bytes but has no entry in SealedColumn.all") }
-        for column in SealedColumn.all { #expect(blobs.contains(column.name), "\(column.name) is listed but is not a BLOB column") }
     }
 
     @Test("rotate master twice, tenant keys and re-encrypt twice: the restarted server serves, every command works, every backup verifies")
@@ -81,29 +81,29 @@ import Testing
         #expect(orphans.isEmpty, "\(orphans)")
 
         // Restart on the same directory with detection on (the detector reads honeytokens and sends notices).
-        let restarted = try await LiveServer.start(
+        try await LiveServer.start(
             detection: DetectionSettings(rules: try DetectionRules.bundled(), securityContact: "security@pharmacy.example"),
-            reopening: server.directory)
-        defer { Task { await restarted.stop() } }
-        let s = restarted.store
-        #expect(try await s.verifyCiphertexts().failures.isEmpty)
-        #expect(try await s.honeytokens(tenant: DemoPharmacy.tenant).count == 3)
-        #expect(try await s.webhookEndpoint(clientID: DemoPharmacy.partnerClientID)?.url == "http://127.0.0.1:9/hook")
-        _ = try await s.registerWebhook(clientID: DemoPharmacy.partnerClientID, url: "http://127.0.0.1:9/other")
-        #expect(try await s.user(named: "patient001") != nil)
-        let client = restarted.client()
-        defer { Task { await client.close() } }
-        let token = try await restarted.token("pharmacist")
-        #expect(try await client.get("/fhir/Patient/\(DemoPharmacy.patientID(2))", token: token).status == 200)
-        #expect(try await s.verifyAudit().ok)
+            reopening: server.directory).using { restarted in
+            let s = restarted.store
+            #expect(try await s.verifyCiphertexts().failures.isEmpty)
+            #expect(try await s.honeytokens(tenant: DemoPharmacy.tenant).count == 3)
+            #expect(try await s.webhookEndpoint(clientID: DemoPharmacy.partnerClientID)?.url == "http://127.0.0.1:9/hook")
+            _ = try await s.registerWebhook(clientID: DemoPharmacy.partnerClientID, url: "http://127.0.0.1:9/other")
+            #expect(try await s.user(named: "patient001") != nil)
+            try await restarted.client().using { client in
+                let token = try await restarted.token("pharmacist")
+                #expect(try await client.get("/fhir/Patient/\(DemoPharmacy.patientID(2))", token: token).status == 200)
+                #expect(try await s.verifyAudit().ok)
 
-        // Every backup made before any of it verifies with the key file as it is now (retired keys kept beside it).
-        let provider = try FileKeyProvider(path: restarted.keyFile, create: false)
-        for file in backups {
-            let summary = try await Backup.verify(file, keyProvider: provider)
-            #expect(summary.patients > 0, "\(file.lastPathComponent)")
+                // Every backup made before any of it verifies with the key file as it is now (retired keys kept beside it).
+                let provider = try FileKeyProvider(path: restarted.keyFile, create: false)
+                for file in backups {
+                    let summary = try await Backup.verify(file, keyProvider: provider)
+                    #expect(summary.patients > 0, "\(file.lastPathComponent)")
+                }
+                #expect(Self.keySuffixes(restarted.keyFile).filter { $0.hasPrefix(".previous-") }.count == 2)
+            }
         }
-        #expect(Self.keySuffixes(restarted.keyFile).filter { $0.hasPrefix(".previous-") }.count == 2)
     }
 
     static func keySuffixes(_ keyFile: URL) -> [String] {

@@ -5,11 +5,43 @@ import HummingbirdTesting
 import Logging
 import Synchronization
 import NIOCore
+import ServiceLifecycle
 import SafeRxModel
 import SafeRxPharmacy
 import SafeRxVault
 import SafeRxServer
 import SafeRxStore
+
+/// Something a test starts and must end before it returns: a server, an HTTP connection, a browser, a receiver.
+///
+/// `try await LiveServer.start().using { server in ... }` runs the body and then ends the resource, awaited, whether
+/// the body returned or threw: the test owns the lifetime, and nothing is left running (or logging) after it.
+protocol TestScoped: Sendable {
+    /// Ends the resource; called once the body is done. Must be safe to call twice.
+    func end() async
+}
+
+extension TestScoped {
+    func using<T>(_ body: (Self) async throws -> T) async throws -> T {
+        let result: T
+        do {
+            result = try await body(self)
+        } catch {
+            await end()
+            throw error
+        }
+        await end()
+        return result
+    }
+}
+
+extension LiveServer: TestScoped {
+    func end() async { await stop() }
+}
+
+extension HTTPClient: TestScoped {
+    func end() async { await close() }
+}
 
 /// A real SafeRx server on a loopback port, over a real SQLite file in a temporary directory.
 final class LiveServer: Sendable {
@@ -18,6 +50,8 @@ final class LiveServer: Sendable {
     let port: Int
     let directory: URL
     let credentials: [DemoCredential]
+    /// Runs the application; `stop()` asks it to shut down gracefully and waits for it.
+    let group: ServiceGroup
     let task: Task<Void, any Error>
     /// Everything the application logged, at every level (only warnings and above are printed).
     let log: CapturedLog
@@ -30,7 +64,8 @@ final class LiveServer: Sendable {
         webhookPolicy: WebhookRetryPolicy = WebhookRetryPolicy(), webhookPollInterval: Duration = .seconds(1),
         detection: DetectionSettings? = nil, honeytokens: Int = 0, auditClock: (@Sendable () -> Date)? = nil,
         // Tests replay whole workdays and attacks in seconds from one address: unlimited unless a test sets limits.
-        reopening existing: URL? = nil, sourceLimit: RateLimit = .unlimited, accountLimit: RateLimit = .unlimited
+        reopening existing: URL? = nil, sourceLimit: RateLimit = .unlimited, accountLimit: RateLimit = .unlimited,
+        webSessionIdle: TimeInterval = 15 * 60
     ) async throws -> LiveServer {
         let dir = existing ?? FileManager.default.temporaryDirectory.appendingPathComponent("saferx-test-\(UUID().uuidString)")
         var options = PharmacyStore.Options()
@@ -46,24 +81,24 @@ final class LiveServer: Sendable {
         var logger = Logger(label: "saferx.test") { label in CapturingLogHandler(label: label, log: capture) }
         logger.logLevel = .trace
         let sender = try FileNotificationSender(directory: dir.appendingPathExtension("outbox"))
-        let app = try await SafeRxServer.application(
-            store: store, auth: auth,
-            configuration: .init(
-                host: "127.0.0.1", port: 0, onListening: { continuation.yield($0) }, webhookPolicy: webhookPolicy,
-                webhookPollInterval: webhookPollInterval, notificationSender: sender, detection: detection, sourceLimit: sourceLimit,
-                accountLimit: accountLimit),
-            logger: logger)
-        let task = Task { try await app.runService(gracefulShutdownSignals: []) }
+        var configuration = SafeRxServer.Configuration(
+            host: "127.0.0.1", port: 0, onListening: { continuation.yield($0) }, webhookPolicy: webhookPolicy,
+            webhookPollInterval: webhookPollInterval, notificationSender: sender, detection: detection, sourceLimit: sourceLimit,
+            accountLimit: accountLimit)
+        configuration.webSessionIdle = webSessionIdle
+        let app = try await SafeRxServer.application(store: store, auth: auth, configuration: configuration, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
+        let task = Task { try await group.run() }
         var port = 0
         for await p in stream {
             port = p
             break
         }
-        return LiveServer(store: store, auth: auth, port: port, directory: dir, credentials: creds, task: task, log: capture)
+        return LiveServer(store: store, auth: auth, port: port, directory: dir, credentials: creds, group: group, task: task, log: capture)
     }
 
     init(
-        store: PharmacyStore, auth: AuthService, port: Int, directory: URL, credentials: [DemoCredential], task: Task<Void, any Error>,
+        store: PharmacyStore, auth: AuthService, port: Int, directory: URL, credentials: [DemoCredential], group: ServiceGroup, task: Task<Void, any Error>,
         log: CapturedLog
     ) {
         self.log = log
@@ -72,6 +107,7 @@ final class LiveServer: Sendable {
         self.port = port
         self.directory = directory
         self.credentials = credentials
+        self.group = group
         self.task = task
     }
 
@@ -81,8 +117,10 @@ final class LiveServer: Sendable {
     /// The master key file of this server's store (beside, not inside, its data directory).
     var keyFile: URL { directory.appendingPathExtension("master.key") }
 
+    /// Shuts the server down gracefully (in-flight requests finish, background services stop) and waits for it;
+    /// then removes its files unless told to keep them (a restart reopens them). Stopping twice is harmless.
     func stop(removingFiles: Bool = true) async {
-        task.cancel()
+        await group.triggerGracefulShutdown()
         _ = await task.result
         guard removingFiles else { return }
         try? FileManager.default.removeItem(at: directory)

@@ -31,138 +31,138 @@ import Testing
         let port = try await cli.waitForPort(in: log)
         let client = TestClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(60)))
         client.connect()
-        let http = HTTPClient(client: client)
-        defer { Task { await http.close() } }
+        try await HTTPClient(client: client).using { http in
 
-        let creds = try JSON.parse(Data(contentsOf: data.appendingPathComponent("demo-credentials.json")))
-        func password(_ user: String) -> String {
-            creds.arrayValue!.first { $0["username"]?.stringValue == user }!["password"]!.stringValue!
-        }
-        func login(_ user: String, _ pw: String) async throws -> Reply {
-            // Staff sign in with their second factor: the demo hands out each staff account's TOTP secret.
-            let secret = creds.arrayValue!.first { $0["username"]?.stringValue == user }?["totp_secret"]?.stringValue
-            var body: [String: JSON] = ["username": .string(user), "password": .string(pw)]
-            if let key = secret.flatMap(Base32.decode) { body["otp"] = .string(TOTP(secret: key).code()) }
-            return try await http.send(.post, "/auth/login", body: JSON.object(body).encodedString(), contentType: "application/json")
-        }
-        let pharmacist = try await login("pharmacist", password("pharmacist")).json?["access_token"]?.stringValue ?? ""
-        let pharmacist2 = try await login("pharmacist2", password("pharmacist2")).json?["access_token"]?.stringValue ?? ""
-        #expect(!pharmacist.isEmpty && !pharmacist2.isEmpty)
+            let creds = try JSON.parse(Data(contentsOf: data.appendingPathComponent("demo-credentials.json")))
+            func password(_ user: String) -> String {
+                creds.arrayValue!.first { $0["username"]?.stringValue == user }!["password"]!.stringValue!
+            }
+            func login(_ user: String, _ pw: String) async throws -> Reply {
+                // Staff sign in with their second factor: the demo hands out each staff account's TOTP secret.
+                let secret = creds.arrayValue!.first { $0["username"]?.stringValue == user }?["totp_secret"]?.stringValue
+                var body: [String: JSON] = ["username": .string(user), "password": .string(pw)]
+                if let key = secret.flatMap(Base32.decode) { body["otp"] = .string(TOTP(secret: key).code()) }
+                return try await http.send(.post, "/auth/login", body: JSON.object(body).encodedString(), contentType: "application/json")
+            }
+            let pharmacist = try await login("pharmacist", password("pharmacist")).json?["access_token"]?.stringValue ?? ""
+            let pharmacist2 = try await login("pharmacist2", password("pharmacist2")).json?["access_token"]?.stringValue ?? ""
+            #expect(!pharmacist.isEmpty && !pharmacist2.isEmpty)
 
-        // What the intruder must not find: every demo patient's identifying data, read through the API.
-        var phi = PHINeedles()
-        for token in [pharmacist, pharmacist2] {
-            for type in ["Patient", "MedicationRequest"] {
-                var offset = 0
-                while true {
-                    let page = try await http.get("/fhir/\(type)?_count=100&_offset=\(offset)", token: token)
-                    #expect(page.status == 200)
-                    for e in page.entries { phi.add(e["resource"]!) }
-                    offset += 100
-                    if offset >= page.total ?? 0 { break }
+            // What the intruder must not find: every demo patient's identifying data, read through the API.
+            var phi = PHINeedles()
+            for token in [pharmacist, pharmacist2] {
+                for type in ["Patient", "MedicationRequest"] {
+                    var offset = 0
+                    while true {
+                        let page = try await http.get("/fhir/\(type)?_count=100&_offset=\(offset)", token: token)
+                        #expect(page.status == 200)
+                        for e in page.entries { phi.add(e["resource"]!) }
+                        offset += 100
+                        if offset >= page.total ?? 0 { break }
+                    }
                 }
             }
-        }
-        #expect(phi.patients == 208, "200 demo patients, 3 honeytokens, 5 of the second pharmacy")
-        #expect(phi.rxNumbers > 200)
+            #expect(phi.patients == 208, "200 demo patients, 3 honeytokens, 5 of the second pharmacy")
+            #expect(phi.rxNumbers > 200)
 
-        // A day of traffic that handles those values: searches by them, reads, a patient's message, a partner's new
-        // patient, failed logins that type PHI as usernames, requests that carry PHI in rejected parameters.
-        let sample = Array(phi.samples.prefix(25))
-        for p in sample {
-            for query in ["family=\(p.family.prefix(4))", "family:exact=\(p.family)&given=\(p.given)&birthdate=\(p.birthDate)",
-                          "email=\(p.email)", "phone=\(p.phone)", "identifier=\(p.mrn)"] {
-                let r = try await http.get("/fhir/Patient?\(query.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed)!)", token: pharmacist)
-                #expect(r.status == 200, "\(r.issue)")
+            // A day of traffic that handles those values: searches by them, reads, a patient's message, a partner's new
+            // patient, failed logins that type PHI as usernames, requests that carry PHI in rejected parameters.
+            let sample = Array(phi.samples.prefix(25))
+            for p in sample {
+                for query in ["family=\(p.family.prefix(4))", "family:exact=\(p.family)&given=\(p.given)&birthdate=\(p.birthDate)",
+                              "email=\(p.email)", "phone=\(p.phone)", "identifier=\(p.mrn)"] {
+                    let r = try await http.get("/fhir/Patient?\(query.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed)!)", token: pharmacist)
+                    #expect(r.status == 200, "\(r.issue)")
+                }
+                _ = try await http.get("/fhir/Patient?family=\(p.family)&bogus=\(p.email)", token: pharmacist)
+                _ = try await login(p.email, "not-the-password")
             }
-            _ = try await http.get("/fhir/Patient?family=\(p.family)&bogus=\(p.email)", token: pharmacist)
-            _ = try await login(p.email, "not-the-password")
-        }
-        let patient = try await login("patient001", password("patient001")).json?["access_token"]?.stringValue ?? ""
-        let message = try await http.send(.post, "/fhir/Communication", token: patient, body: """
-            {"resourceType":"Communication","status":"completed","subject":{"reference":"Patient/pat-0001"},
-             "sender":{"reference":"Patient/pat-0001"},"payload":[{"contentString":"Please ship to \(sample[0].street) instead"}]}
-            """)
-        #expect(message.status == 201, "\(message.body)")
-        let partnerSecret = creds.arrayValue!.first { $0["client_id"] != nil }!["client_secret"]!.stringValue!
-        var basic = HTTPFields()
-        basic[.authorization] = "Basic " + Data("telehealth-demo:\(partnerSecret)".utf8).base64EncodedString()
-        let partner = try await http.send(
-            .post, "/auth/token", body: "grant_type=client_credentials", contentType: "application/x-www-form-urlencoded", headers: basic
-        ).json?["access_token"]?.stringValue ?? ""
-        let newPatient: JSON = .object([
-            "resourceType": "Patient", "name": .array([.object(["family": "Quartermaine", "given": .array(["Evangeline"])])]),
-            "birthDate": "1977-06-15", "telecom": .array([.object(["system": "email", "value": "evangeline.q@example.net"])]),
-            "address": .array([.object(["line": .array(["4417 Wisteria Terrace"]), "city": "Portland", "state": "OR"])]),
-        ])
-        let created = try await http.send(.post, "/fhir/Patient", token: partner, body: newPatient.encodedString())
-        #expect(created.status == 201, "\(created.body)")
-        phi.add(created.json!)
+            let patient = try await login("patient001", password("patient001")).json?["access_token"]?.stringValue ?? ""
+            let message = try await http.send(.post, "/fhir/Communication", token: patient, body: """
+                {"resourceType":"Communication","status":"completed","subject":{"reference":"Patient/pat-0001"},
+                 "sender":{"reference":"Patient/pat-0001"},"payload":[{"contentString":"Please ship to \(sample[0].street) instead"}]}
+                """)
+            #expect(message.status == 201, "\(message.body)")
+            let partnerSecret = creds.arrayValue!.first { $0["client_id"] != nil }!["client_secret"]!.stringValue!
+            var basic = HTTPFields()
+            basic[.authorization] = "Basic " + Data("telehealth-demo:\(partnerSecret)".utf8).base64EncodedString()
+            let partner = try await http.send(
+                .post, "/auth/token", body: "grant_type=client_credentials", contentType: "application/x-www-form-urlencoded", headers: basic
+            ).json?["access_token"]?.stringValue ?? ""
+            let newPatient: JSON = .object([
+                "resourceType": "Patient", "name": .array([.object(["family": "Quartermaine", "given": .array(["Evangeline"])])]),
+                "birthDate": "1977-06-15", "telecom": .array([.object(["system": "email", "value": "evangeline.q@example.net"])]),
+                "address": .array([.object(["line": .array(["4417 Wisteria Terrace"]), "city": "Portland", "state": "OR"])]),
+            ])
+            let created = try await http.send(.post, "/fhir/Patient", token: partner, body: newPatient.encodedString())
+            #expect(created.status == 201, "\(created.body)")
+            phi.add(created.json!)
 
-        // While the server keeps serving: a backup and an audit export, as an operator would take them.
-        let backupRun = try cli.run(["backup", "create", backup.path])
-        #expect(backupRun.status == 0, "\(backupRun.output)")
-        let exportRun = try cli.run(["audit", "export", "--output", export.path])
-        #expect(exportRun.status == 0, "\(exportRun.output)")
+            // While the server keeps serving: a backup and an audit export, as an operator would take them.
+            let backupRun = try cli.run(["backup", "create", backup.path])
+            #expect(backupRun.status == 0, "\(backupRun.output)")
+            let exportRun = try cli.run(["audit", "export", "--output", export.path])
+            #expect(exportRun.status == 0, "\(exportRun.output)")
 
-        // Key rotation by another process while the server serves and writes: reads before, during and after work.
-        async let rotation = Task.detached { try cli.run(["keys", "rotate", "--master", "--tenant", "--reencrypt", "--batch", "100"]) }.value
-        var during: [Int] = []
-        for (i, p) in sample.enumerated() {
-            during.append(try await http.get("/fhir/Patient?identifier=\(p.mrn)", token: pharmacist).status)
-            if i % 5 == 0 {
-                let note = try await http.send(.post, "/fhir/Communication", token: patient, body: """
-                    {"resourceType":"Communication","status":"completed","subject":{"reference":"Patient/pat-0001"},
-                     "sender":{"reference":"Patient/pat-0001"},"payload":[{"contentString":"Note \(i) during rotation"}]}
-                    """)
-                during.append(note.status == 201 ? 200 : note.status)
-            }
-        }
-        let rotated = try await rotation
-        #expect(rotated.status == 0, "\(rotated.output)")
-        #expect(during.allSatisfy { $0 == 200 }, "\(during)")
-        for p in sample.prefix(5) {
-            #expect(try await http.get("/fhir/Patient?identifier=\(p.mrn)", token: pharmacist).total == 1)
-        }
-        let thread = try await http.get("/fhir/Communication?patient=pat-0001&_count=100", token: patient)
-        #expect(thread.status == 200 && (thread.total ?? 0) >= 6)
-        let status = try cli.run(["keys", "status"])
-        #expect(status.output.contains("resource versions still under an older data key: 0"), "\(status.output)")
-        #expect(status.output.contains("keys still wrapped under an earlier master key: 0"), "\(status.output)")
-        // The theft: every byte of the data directory (database, WAL, SHM, everything else) copied while the server
-        // runs and again after it stopped, the backup, the export, the server's log and what the commands printed.
-        func copyDirectory(_ label: String) throws -> [(String, Data)] {
-            var files: [(String, Data)] = []
-            for name in try FileManager.default.subpathsOfDirectory(atPath: data.path) {
-                let url = data.appendingPathComponent(name)
-                var isDir: ObjCBool = false
-                if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), !isDir.boolValue {
-                    files.append(("\(label)/\(name)", try Data(contentsOf: url)))
+            // Key rotation by another process while the server serves and writes: reads before, during and after work.
+            async let rotation = Task.detached { try cli.run(["keys", "rotate", "--master", "--tenant", "--reencrypt", "--batch", "100"]) }.value
+            var during: [Int] = []
+            for (i, p) in sample.enumerated() {
+                during.append(try await http.get("/fhir/Patient?identifier=\(p.mrn)", token: pharmacist).status)
+                if i % 5 == 0 {
+                    let note = try await http.send(.post, "/fhir/Communication", token: patient, body: """
+                        {"resourceType":"Communication","status":"completed","subject":{"reference":"Patient/pat-0001"},
+                         "sender":{"reference":"Patient/pat-0001"},"payload":[{"contentString":"Note \(i) during rotation"}]}
+                        """)
+                    during.append(note.status == 201 ? 200 : note.status)
                 }
             }
-            return files
-        }
-        var loot = try copyDirectory("data (live)")
-        #expect(loot.contains { $0.0 == "data (live)/saferx.sqlite-wal" && $0.1.count > 0 }, "the live WAL is part of the theft")
-        server.terminate()
-        server.waitUntilExit()
-        loot += try copyDirectory("data (stopped)")
-        #expect(loot.contains { $0.0 == "data (stopped)/saferx.sqlite" })
-        loot.append(("backup", try Data(contentsOf: backup)))
-        loot.append(("audit export", try Data(contentsOf: export)))
-        loot.append(("server log", try Data(contentsOf: log)))
-        loot.append(("command output", Data((backupRun.output + exportRun.output + rotated.output + status.output).utf8)))
-        #expect(loot.reduce(0) { $0 + $1.1.count } > 1_000_000)
-        // The scanner finds what it looks for: plaintext demo JSON would be caught.
-        #expect(!phi.scan(newPatient.encodedBytes().withUnsafeBufferPointer { Data($0) }).isEmpty)
-        #expect(!phi.scan(Data("name: \(sample[1].given) \(sample[1].family), born \(sample[1].birthDate.usDate)".utf8)).isEmpty)
+            let rotated = try await rotation
+            #expect(rotated.status == 0, "\(rotated.output)")
+            #expect(during.allSatisfy { $0 == 200 }, "\(during)")
+            for p in sample.prefix(5) {
+                #expect(try await http.get("/fhir/Patient?identifier=\(p.mrn)", token: pharmacist).total == 1)
+            }
+            let thread = try await http.get("/fhir/Communication?patient=pat-0001&_count=100", token: patient)
+            #expect(thread.status == 200 && (thread.total ?? 0) >= 6)
+            let status = try cli.run(["keys", "status"])
+            #expect(status.output.contains("resource versions still under an older data key: 0"), "\(status.output)")
+            #expect(status.output.contains("keys still wrapped under an earlier master key: 0"), "\(status.output)")
+            // The theft: every byte of the data directory (database, WAL, SHM, everything else) copied while the server
+            // runs and again after it stopped, the backup, the export, the server's log and what the commands printed.
+            func copyDirectory(_ label: String) throws -> [(String, Data)] {
+                var files: [(String, Data)] = []
+                for name in try FileManager.default.subpathsOfDirectory(atPath: data.path) {
+                    let url = data.appendingPathComponent(name)
+                    var isDir: ObjCBool = false
+                    if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), !isDir.boolValue {
+                        files.append(("\(label)/\(name)", try Data(contentsOf: url)))
+                    }
+                }
+                return files
+            }
+            var loot = try copyDirectory("data (live)")
+            #expect(loot.contains { $0.0 == "data (live)/saferx.sqlite-wal" && $0.1.count > 0 }, "the live WAL is part of the theft")
+            server.terminate()
+            server.waitUntilExit()
+            loot += try copyDirectory("data (stopped)")
+            #expect(loot.contains { $0.0 == "data (stopped)/saferx.sqlite" })
+            loot.append(("backup", try Data(contentsOf: backup)))
+            loot.append(("audit export", try Data(contentsOf: export)))
+            loot.append(("server log", try Data(contentsOf: log)))
+            loot.append(("command output", Data((backupRun.output + exportRun.output + rotated.output + status.output).utf8)))
+            #expect(loot.reduce(0) { $0 + $1.1.count } > 1_000_000)
+            // The scanner finds what it looks for: plaintext demo JSON would be caught.
+            #expect(!phi.scan(newPatient.encodedBytes().withUnsafeBufferPointer { Data($0) }).isEmpty)
+            #expect(!phi.scan(Data("name: \(sample[1].given) \(sample[1].family), born \(sample[1].birthDate.usDate)".utf8)).isEmpty)
 
-        var hits: [String] = []
-        for (name, bytes) in loot {
-            for hit in phi.scan(bytes) { hits.append("\(name): \(hit)") }
+            var hits: [String] = []
+            for (name, bytes) in loot {
+                for hit in phi.scan(bytes) { hits.append("\(name): \(hit)") }
+            }
+            #expect(hits.isEmpty, "plaintext PHI found:\n\(hits.prefix(20).joined(separator: "\n"))")
+            #expect(phi.count > 2000, "needles: \(phi.count)")
         }
-        #expect(hits.isEmpty, "plaintext PHI found:\n\(hits.prefix(20).joined(separator: "\n"))")
-        #expect(phi.count > 2000, "needles: \(phi.count)")
     }
 }
 

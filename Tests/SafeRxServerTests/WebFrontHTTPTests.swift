@@ -95,95 +95,95 @@ struct WebFrontHTTPTests {
     @Test("Every page of every area carries the security headers, no-store, and references only its own origin")
     func headersOnEveryPage() async throws {
         let server = try await LiveServer.shared.value
-        let http = server.client()
-        defer { Task { await http.close() } }
-        let anonymous = WebClient(http)
-        for path in ["/", "/portal/login", "/console/login", "/privacy/login", "/portal/signup", "/portal/reset", "/drugs", "/drugs/atorvastatin"] {
-            checkPage(try await anonymous.get(path), path)
-        }
-        let areas: [(String, String, [String])] = [
-            ("portal", "patient044", ["/portal", "/portal/messages", "/portal/caregivers", "/portal/access-log", "/portal/account", "/portal/messages/msg-pat-0044-1"]),
-            ("console", "pharmacist-b", ["/console", "/console/patients", "/console/messages", "/console/webhooks", "/console/account",
-                                        "/console/patients/pat-0044", "/console/fills/disp-pat-0044-1", "/console/messages?assigned=me"]),
-            ("privacy", "privacy", ["/privacy", "/privacy/alerts", "/privacy/audit", "/privacy/account"]),
-        ]
-        for (area, user, paths) in areas {
-            let web = WebClient(http)
-            try await web.signIn(server, area: area, user: user)
-            for path in paths {
-                let r = try await web.get(path)
-                if r.status == 404, path.contains("disp-") || path.contains("msg-") { continue }  // the seed may not have made it
-                checkPage(r, path)
+        try await server.client().using { http in
+            let anonymous = WebClient(http)
+            for path in ["/", "/portal/login", "/console/login", "/privacy/login", "/portal/signup", "/portal/reset", "/drugs", "/drugs/atorvastatin"] {
+                checkPage(try await anonymous.get(path), path)
             }
+            let areas: [(String, String, [String])] = [
+                ("portal", "patient044", ["/portal", "/portal/messages", "/portal/caregivers", "/portal/access-log", "/portal/account", "/portal/messages/msg-pat-0044-1"]),
+                ("console", "pharmacist-b", ["/console", "/console/patients", "/console/messages", "/console/webhooks", "/console/account",
+                                            "/console/patients/pat-0044", "/console/fills/disp-pat-0044-1", "/console/messages?assigned=me"]),
+                ("privacy", "privacy", ["/privacy", "/privacy/alerts", "/privacy/audit", "/privacy/account"]),
+            ]
+            for (area, user, paths) in areas {
+                let web = WebClient(http)
+                try await web.signIn(server, area: area, user: user)
+                for path in paths {
+                    let r = try await web.get(path)
+                    if r.status == 404, path.contains("disp-") || path.contains("msg-") { continue }  // the seed may not have made it
+                    checkPage(r, path)
+                }
+            }
+            // Error pages too (a 404 is an HTML page with the same headers).
+            let missing = try await anonymous.get("/drugs/no-such-drug")
+            #expect(missing.status == 404)
+            #expect(missing.headers[HTTPField.Name("Content-Security-Policy")!]?.contains("frame-ancestors 'none'") == true)
         }
-        // Error pages too (a 404 is an HTML page with the same headers).
-        let missing = try await anonymous.get("/drugs/no-such-drug")
-        #expect(missing.status == 404)
-        #expect(missing.headers[HTTPField.Name("Content-Security-Policy")!]?.contains("frame-ancestors 'none'") == true)
     }
 
     @Test("Session cookie: opaque, HttpOnly, SameSite=Lax, Secure behind TLS, a new id at sign-in; sign-out ends it")
     func sessionCookie() async throws {
         let server = try await LiveServer.shared.value
-        let http = server.client()
-        defer { Task { await http.close() } }
-        let web = WebClient(http)
-        _ = try await web.get("/portal/login")
-        let set = try #require(web.lastSetCookie)
-        #expect(set.hasPrefix("\(WebSessions.cookieName)=") && set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Path=/"))
-        #expect(!set.contains("Secure"), "plain HTTP on loopback")
-        #expect(!set.contains("Expires") && !set.contains("Max-Age"), "a session cookie, gone when the browser closes")
-        let anonymousCookie = try #require(web.cookie)
+        try await server.client().using { http in
+            let web = WebClient(http)
+            _ = try await web.get("/portal/login")
+            let set = try #require(web.lastSetCookie)
+            #expect(set.hasPrefix("\(WebSessions.cookieName)=") && set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Path=/"))
+            #expect(!set.contains("Secure"), "plain HTTP on loopback")
+            #expect(!set.contains("Expires") && !set.contains("Max-Age"), "a session cookie, gone when the browser closes")
+            let anonymousCookie = try #require(web.cookie)
 
-        var h = HTTPFields()
-        h[HTTPField.Name("X-Forwarded-Proto")!] = "https"
-        let tls = try await http.send(.get, "/portal/login", headers: h)
-        #expect(tls.headers[.setCookie]?.contains("Secure") == true, "Secure when served over TLS")
+            var h = HTTPFields()
+            h[HTTPField.Name("X-Forwarded-Proto")!] = "https"
+            let tls = try await http.send(.get, "/portal/login", headers: h)
+            #expect(tls.headers[.setCookie]?.contains("Secure") == true, "Secure when served over TLS")
 
-        try await web.signIn(server, area: "portal", user: "patient045")
-        let signedIn = try #require(web.cookie)
-        #expect(signedIn != anonymousCookie, "the id changes at sign-in (no session fixation)")
-        #expect(!signedIn.contains("patient") && signedIn.count >= 40, "the cookie is an opaque random id")
-        // The pre-sign-in id is dead.
-        let fixated = WebClient(http)
-        fixated.cookie = anonymousCookie
-        let stale = try await fixated.get("/portal")
-        #expect(stale.status == 303 && stale.headers[.location] == "/portal/login")
+            try await web.signIn(server, area: "portal", user: "patient045")
+            let signedIn = try #require(web.cookie)
+            #expect(signedIn != anonymousCookie, "the id changes at sign-in (no session fixation)")
+            #expect(!signedIn.contains("patient") && signedIn.count >= 40, "the cookie is an opaque random id")
+            // The pre-sign-in id is dead.
+            let fixated = WebClient(http)
+            fixated.cookie = anonymousCookie
+            let stale = try await fixated.get("/portal")
+            #expect(stale.status == 303 && stale.headers[.location] == "/portal/login")
 
-        #expect(try await web.get("/portal").status == 200)
-        let copy = web.cookie
-        let out = try await web.post("/portal/logout", [:])
-        #expect(out.status == 303 && out.headers[.location] == "/portal/login")
-        let replay = WebClient(http)
-        replay.cookie = copy
-        let after = try await replay.get("/portal")
-        #expect(after.status == 303 && after.headers[.location] == "/portal/login", "a signed-out session cannot be reused")
+            #expect(try await web.get("/portal").status == 200)
+            let copy = web.cookie
+            let out = try await web.post("/portal/logout", [:])
+            #expect(out.status == 303 && out.headers[.location] == "/portal/login")
+            let replay = WebClient(http)
+            replay.cookie = copy
+            let after = try await replay.get("/portal")
+            #expect(after.status == 303 && after.headers[.location] == "/portal/login", "a signed-out session cannot be reused")
+        }
     }
 
     @Test("A form without the CSRF token, or with another session's, is refused and changes nothing")
     func csrf() async throws {
         let server = try await LiveServer.shared.value
-        let http = server.client()
-        defer { Task { await http.close() } }
-        let web = WebClient(http)
-        try await web.signIn(server, area: "portal", user: "patient046")
-        _ = try await web.get("/portal")
-        func refills() async throws -> Int {
-            try await server.store.auditRecords().filter { $0.entry.patients.contains("pat-0046") && ($0.entry.action == "refill" || $0.entry.attempted == "refill") }.count
-        }
-        let before = try await refills()
+        try await server.client().using { http in
+            let web = WebClient(http)
+            try await web.signIn(server, area: "portal", user: "patient046")
+            _ = try await web.get("/portal")
+            func refills() async throws -> Int {
+                try await server.store.auditRecords().filter { $0.entry.patients.contains("pat-0046") && ($0.entry.action == "refill" || $0.entry.attempted == "refill") }.count
+            }
+            let before = try await refills()
 
-        let missing = try await web.post("/portal/prescriptions/rx-pat-0046-1/refill", [:], csrf: false)
-        #expect(missing.status == 403 && missing.body.contains("Form expired"))
-        let other = WebClient(http)
-        _ = try await other.get("/portal/login")
-        let foreign = try await web.post("/portal/prescriptions/rx-pat-0046-1/refill", ["_csrf": other.csrf ?? ""], csrf: false)
-        #expect(foreign.status == 403)
-        // A sign-out without the token does not sign out either.
-        #expect(try await web.post("/portal/logout", [:], csrf: false).status == 403)
-        #expect(try await web.get("/portal").status == 200)
-        let after = try await refills()
-        #expect(after == before, "no refill was attempted")
+            let missing = try await web.post("/portal/prescriptions/rx-pat-0046-1/refill", [:], csrf: false)
+            #expect(missing.status == 403 && missing.body.contains("Form expired"))
+            let other = WebClient(http)
+            _ = try await other.get("/portal/login")
+            let foreign = try await web.post("/portal/prescriptions/rx-pat-0046-1/refill", ["_csrf": other.csrf ?? ""], csrf: false)
+            #expect(foreign.status == 403)
+            // A sign-out without the token does not sign out either.
+            #expect(try await web.post("/portal/logout", [:], csrf: false).status == 403)
+            #expect(try await web.get("/portal").status == 200)
+            let after = try await refills()
+            #expect(after == before, "no refill was attempted")
+        }
     }
 
     @Test("Sessions end after 15 idle minutes and after 8 hours however active; the table stays bounded")
@@ -213,20 +213,20 @@ struct WebFrontHTTPTests {
     @Test("Drug searches go by POST only and leave no trace: not in a URL, not in the audit log, not in the server log")
     func drugSearchPrivacy() async throws {
         let server = try await LiveServer.shared.value
-        let http = server.client()
-        defer { Task { await http.close() } }
-        let web = WebClient(http)
-        try await web.signIn(server, area: "portal", user: "patient047")
-        _ = try await web.get("/drugs")
-        let term = "sertraline-\(UUID().uuidString.prefix(8))"
-        let r = try await web.post("/drugs/search", ["q": term])
-        #expect(r.status == 200 && r.body.contains(term), "the answer page shows what was searched")
-        let get = try await web.get("/drugs/search?q=\(term)")
-        #expect(get.status == 405 || get.status == 404, "no GET form of the search exists")
-        let audit = try await server.store.auditRecords()
-        #expect(!audit.contains { "\($0.entry)".contains(term) }, "the search is not in the audit log")
-        let log = server.logText()
-        #expect(log.contains("route: /drugs/search") || log.contains("\"route\": /drugs/search") || log.contains("/drugs/search"), "the request itself is logged")
-        #expect(!log.contains(term), "but not what was searched")
+        try await server.client().using { http in
+            let web = WebClient(http)
+            try await web.signIn(server, area: "portal", user: "patient047")
+            _ = try await web.get("/drugs")
+            let term = "sertraline-\(UUID().uuidString.prefix(8))"
+            let r = try await web.post("/drugs/search", ["q": term])
+            #expect(r.status == 200 && r.body.contains(term), "the answer page shows what was searched")
+            let get = try await web.get("/drugs/search?q=\(term)")
+            #expect(get.status == 405 || get.status == 404, "no GET form of the search exists")
+            let audit = try await server.store.auditRecords()
+            #expect(!audit.contains { "\($0.entry)".contains(term) }, "the search is not in the audit log")
+            let log = server.logText()
+            #expect(log.contains("route: /drugs/search") || log.contains("\"route\": /drugs/search") || log.contains("/drugs/search"), "the request itself is logged")
+            #expect(!log.contains(term), "but not what was searched")
+        }
     }
 }

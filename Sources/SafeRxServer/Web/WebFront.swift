@@ -149,11 +149,9 @@ struct WebFront: Sendable {
             var (template, values) = try await handler(&s)
             let flash = s.flash
             var changed = !flash.isEmpty
-            if s.pending["draftFor"] == req.uri.path, let draft = s.pending["draft"] {
-                // What the user typed before a refusal or a sign-in, back in the box.
+            if let draft = s.takeDraft(for: req.uri.path) {
+                // What the user typed before a refusal or a sign-in, back in the form (`{{draft.field}}`).
                 values["draft"] = draft
-                s.pending["draft"] = nil
-                s.pending["draftFor"] = nil
                 changed = true
             }
             if changed {
@@ -184,15 +182,16 @@ struct WebFront: Sendable {
         _ handler: (inout WebSession, FormData) async throws -> String
     ) async throws -> Response {
         guard var s = await sessions.session(cookie: Self.cookie(req)) else {
-            // The session ran out while a message was being written: keep its text for after signing in again. Only
-            // for a browser that presented our (expired) cookie: a cross-site form carries none (SameSite=Lax).
-            if Self.cookie(req) != nil, let area, let body = try? await req.body.collect(upTo: Self.maxFormBytes),
-                let form = try? FormData.parse(Data(buffer: body), contentType: req.headers[.contentType]), let text = form.value("text")
+            // The session ran out while a form was being filled in: keep what was typed for after the same user signs
+            // in again. Only for a browser that presented our (expired) cookie: a cross-site form carries none
+            // (SameSite=Lax), and only for the session's own user (someone else signing in there does not see it).
+            if let area, let owner = await sessions.expiredOwner(cookie: Self.cookie(req)),
+                let body = try? await req.body.collect(upTo: Self.maxFormBytes),
+                let form = try? FormData.parse(Data(buffer: body), contentType: req.headers[.contentType])
             {
                 var (cookie, fresh) = await sessions.start()
-                fresh.pending["draft"] = String(text.prefix(4000))
-                fresh.pending["draftFor"] = back
-                fresh.flash.append(.init(.info, "Your session ended. Sign in again: what you wrote is kept."))
+                fresh.keepDraft(form.fields, for: back, user: owner)
+                fresh.flash.append(.init(.info, "Your session ended. Sign in again: what you typed is kept."))
                 await sessions.save(fresh)
                 return redirect(Self.loginPath(area, next: back), cookie: Self.setCookie(cookie, req))
             }
@@ -227,15 +226,17 @@ struct WebFront: Sendable {
             await sessions.save(s)
             return redirect(r.location, cookie: nil)
         } catch let e as FHIRError where e.status == 401 && signedIn && area != nil {
+            // The token died (signed out elsewhere, password changed): a new anonymous session keeps what was typed.
             await sessions.end(cookie: Self.cookie(req))
-            return redirect(Self.loginPath(area!, next: back), cookie: Self.setCookie("", req, clear: true))
+            var (cookie, fresh) = await sessions.start()
+            fresh.keepDraft(form.fields, for: back, user: s.username)
+            await sessions.save(fresh)
+            return redirect(Self.loginPath(area!, next: back), cookie: Self.setCookie(cookie, req))
         } catch let e as FHIRError {
             s.flash.append(.init(.error, Display.forPeople(e.diagnostics)))
-            if let text = form.value("text") {
-                // A refused message (an attachment of the wrong kind, too large) keeps what was typed.
-                s.pending["draft"] = String(text.prefix(4000))
-                s.pending["draftFor"] = back
-            }
+            // A refused form (an attachment of the wrong kind, a tracking number the carrier does not use) keeps
+            // what was typed.
+            s.keepDraft(form.fields, for: back, user: s.username)
             await sessions.save(s)
             return redirect(back, cookie: nil)
         }
@@ -405,6 +406,8 @@ struct WebFront: Sendable {
                     v["enrolling"] = true
                     v["secret"] = secret
                     v["uri"] = uri
+                    // Drawn here as inline SVG (no image service sees the secret); a URI too long for it leaves the key.
+                    v["qr"] = (try? QRCode(encoding: uri))?.svg(label: "QR code to scan with your authenticator app", scale: 4)
                 }
                 if let codes = s.pending["recoveryCodes"] {
                     v["recoveryCodes"] = codes.split(separator: " ").map(String.init)

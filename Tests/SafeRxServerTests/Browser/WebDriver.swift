@@ -170,3 +170,28 @@ final class Browser: @unchecked Sendable {
         (try await command("POST", "se/log", .object(["type": "browser"])).arrayValue ?? []).compactMap { $0["message"]?.stringValue }
     }
 }
+
+/// Reads a QR code from an image with `scripts/qr-decode.py` (zxing-cpp, installed by the test script).
+enum QRReader {
+    static func decode(_ image: URL) throws -> String {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../scripts/qr-decode.py").standardized
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", script.path, image.path]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let text = out.fileHandleForReading.readDataToEndOfFile()
+        let problem = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw TestError("no QR code read from \(image.lastPathComponent): \(String(decoding: problem, as: UTF8.self).suffix(300))")
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+}
+
+extension Browser: TestScoped {
+    func end() async { await quit() }
+}
