@@ -33,7 +33,9 @@ public struct AuditEntry: Sendable, Codable, Hashable {
     public var patients: [String]
     /// success, denied, not-found, failure.
     public var outcome: String
-    /// HTTP status answered.
+    /// The outcome as a number, in the log's format: HTTP-compatible codes (200, 401, 403, 404, 429 ...), kept so that
+    /// every record ever written verifies and reads the same. Refusals get theirs from
+    /// ``SafeRxModel/FHIRError/Kind/auditStatus``; the number describes the outcome, not a transport.
     public var status: Int
     /// HL7 PurposeOfUse code.
     public var purpose: String
@@ -221,5 +223,28 @@ public struct AuditRecord: Sendable, Hashable {
         r.sourceToken = e["sourceToken"]?.stringValue
         r.agentToken = e["agentToken"]?.stringValue
         return r
+    }
+}
+
+extension FHIRError.Kind {
+    /// The number an audit record stores for a refusal of this kind (see ``AuditEntry/status``). This is the audit
+    /// format's table; what the server answers over HTTP is mapped in SafeRxServer.
+    public var auditStatus: Int {
+        switch self {
+        case .invalid, .notSupported: 400
+        case .unauthenticated: 401
+        case .forbidden: 403
+        case .notFound: 404
+        case .methodNotAllowed: 405
+        case .conflict: 409
+        case .gone: 410
+        case .preconditionFailed: 412
+        case .tooLarge: 413
+        case .unsupportedMediaType: 415
+        case .businessRule: 422
+        case .throttled: 429
+        case .internal: 500
+        case .unavailable: 503
+        }
     }
 }

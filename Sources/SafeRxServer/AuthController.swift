@@ -74,7 +74,7 @@ struct AuthController: Sendable {
             let decoded = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
             let pair = String(data: decoded, encoding: .utf8), let colon = pair.firstIndex(of: ":")
         else {
-            throw FHIRError(status: 401, code: "login", diagnostics: "invalid_client: use client_secret_basic (HTTP Basic with client_id:client_secret)")
+            throw FHIRError(kind: .unauthenticated, code: "login", diagnostics: "invalid_client: use client_secret_basic (HTTP Basic with client_id:client_secret)")
         }
         let clientID = String(pair[..<colon]).removingPercentEncoding ?? ""
         let secret = String(pair[pair.index(after: colon)...]).removingPercentEncoding ?? ""

@@ -49,7 +49,7 @@ struct FHIRErrorMiddleware: RouterMiddleware {
         case .badRequest: return .invalid(error.body ?? "Bad request")
         default:
             if (400..<500).contains(error.status.code) {
-                return FHIRError(status: error.status.code, code: "invalid", diagnostics: error.status.reasonPhrase)
+                return FHIRError(kind: .invalid, code: "invalid", diagnostics: error.status.reasonPhrase)
             }
             return .internal()
         }
@@ -58,10 +58,32 @@ struct FHIRErrorMiddleware: RouterMiddleware {
     static func outcome(_ error: FHIRError) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/fhir+json; charset=utf-8"
-        if error.status == 401 { headers[.wwwAuthenticate] = "Bearer realm=\"saferx\"" }
-        if let seconds = error.retryAfter ?? (error.status == 429 ? 1 : nil) { headers[.retryAfter] = String(seconds) }
+        if error.kind == .unauthenticated { headers[.wwwAuthenticate] = "Bearer realm=\"saferx\"" }
+        if let seconds = error.retryAfter ?? (error.kind == .throttled ? 1 : nil) { headers[.retryAfter] = String(seconds) }
         return Response(
-            status: .init(code: error.status), headers: headers,
+            status: error.kind.httpStatus, headers: headers,
             body: .init(byteBuffer: ByteBuffer(bytes: error.operationOutcome.encoded())))
+    }
+}
+
+extension FHIRError.Kind {
+    /// The one place a domain failure becomes an HTTP status.
+    var httpStatus: HTTPResponse.Status {
+        switch self {
+        case .invalid, .notSupported: .badRequest
+        case .unauthenticated: .unauthorized
+        case .forbidden: .forbidden
+        case .notFound: .notFound
+        case .methodNotAllowed: .methodNotAllowed
+        case .conflict: .conflict
+        case .gone: .gone
+        case .preconditionFailed: .preconditionFailed
+        case .tooLarge: .contentTooLarge
+        case .unsupportedMediaType: .unsupportedMediaType
+        case .businessRule: .unprocessableContent
+        case .throttled: .tooManyRequests
+        case .internal: .internalServerError
+        case .unavailable: .serviceUnavailable
+        }
     }
 }

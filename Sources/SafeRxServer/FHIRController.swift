@@ -57,7 +57,7 @@ struct FHIRController: Sendable {
             try await store.recordEvent(
                 .init(
                     actor: .init(id: actor?.0 ?? "unknown", role: actor?.1 ?? "anonymous", tenant: actor?.2 ?? "-"), action: "denied",
-                    attempted: interaction, resourceType: type?.rawValue, outcome: "denied", status: error.status,
+                    attempted: interaction, resourceType: type?.rawValue, outcome: "denied", status: error.kind.auditStatus,
                     // Only a valid code goes into the (clear) audit field; a client's arbitrary header text does not.
                     purpose: requestedPurpose.map { (try? PurposeOfUse.parse($0).rawValue) ?? "invalid" } ?? "-",
                     sourceIP: info.sourceIP, userAgent: info.userAgent, requestID: info.requestID, detail: detail))
@@ -128,7 +128,7 @@ struct FHIRController: Sendable {
         guard let t = ResourceType(name: name) else {
             let known = ResourceType.allCases.map(\.rawValue).joined(separator: ", ")
             throw FHIRError(
-                status: 404, code: "not-supported",
+                kind: .notFound, code: "not-supported",
                 diagnostics: "Unknown resource type '\(String(name.prefix(40)))'; this server supports \(known)")
         }
         return t
@@ -260,7 +260,7 @@ struct FHIRController: Sendable {
         do {
             query = try SearchQuery.parse(type, items, scope: access.scope)
         } catch {
-            if error.status == 403 { throw await store.deny(access, interaction: "search", type: type, id: nil, error: error) }
+            if error.kind == .forbidden { throw await store.deny(access, interaction: "search", type: type, id: nil, error: error) }
             throw error
         }
         let page = try await store.search(access, query)
@@ -397,7 +397,7 @@ struct FHIRController: Sendable {
 
     static func unknownOperation(_ operation: String, _ type: ResourceType) -> FHIRError {
         FHIRError(
-            status: 404, code: "not-supported",
+            kind: .notFound, code: "not-supported",
             diagnostics: "Unknown operation '\(String(operation.prefix(40)))' on \(type.rawValue); supported: POST Patient/{id}/$break-glass, "
                 + "GET Patient/{id}/$disclosures, GET Patient/{id}/$access-log, POST MedicationRequest/{id}/$refill, "
                 + "POST MedicationDispense/{id}/$transition")

@@ -47,12 +47,12 @@ extension FHIRController {
         switch try await store.claimIdempotencyKey(tenant: tenant, actor: actor, key: key, requestHash: hash) {
         case .mismatch:
             throw FHIRError(
-                status: 422, code: "business-rule",
+                kind: .businessRule, code: "business-rule",
                 diagnostics: "This Idempotency-Key was already used with a different request (method, path or body); use a new key for a new request",
                 reason: "idempotency-key-reused")
         case .inFlight:
             throw FHIRError(
-                status: 409, code: "conflict", diagnostics: "A request with this Idempotency-Key is still being processed; retry shortly",
+                kind: .conflict, code: "conflict", diagnostics: "A request with this Idempotency-Key is still being processed; retry shortly",
                 reason: "idempotency-key-in-flight")
         case .replay(let status, .body(let data)):
             var headers = HTTPFields()

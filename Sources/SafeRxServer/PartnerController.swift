@@ -43,7 +43,7 @@ struct PartnerController: Sendable {
         let access = try await partner(req, ctx, "webhook-replay")
         let id = ctx.parameters.get("event") ?? ""
         guard try await fhir.store.replayWebhook(id: id, clientID: access.scope.principal.subject) else {
-            throw FHIRError(status: 404, code: "not-found", diagnostics: "No webhook event '\(String(id.prefix(60)))' for this client")
+            throw FHIRError(kind: .notFound, code: "not-found", diagnostics: "No webhook event '\(String(id.prefix(60)))' for this client")
         }
         try await record(access, "webhook-replay", detail: "replay \(id)")
         return json(.object(["id": .string(id), "state": "pending"]), status: .accepted)

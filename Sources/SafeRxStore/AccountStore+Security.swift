@@ -40,7 +40,7 @@ extension PharmacyStore {
     public func beginTOTP(userID: String, secret: Data) async throws(FHIRError) {
         try await runWrite { [self] db in
             guard let row = try Row.fetchOne(db, sql: "SELECT tenant, key_owner FROM user_account WHERE id = ?", arguments: [userID]) else {
-                throw FHIRError(status: 404, code: "not-found", diagnostics: "No such account")
+                throw FHIRError(kind: .notFound, code: "not-found", diagnostics: "No such account")
             }
             let (enc, _) = try keys.seal(db, tenant: row["tenant"], owner: row["key_owner"], secret, context: "totp/\(userID)")
             try db.execute(

@@ -76,9 +76,29 @@ extension PharmacyStore {
         }
     }
 
-    /// Every override granted on `day` (YYYY-MM-DD, UTC) in `tenant` (`*` for all), with its reason and how many
-    /// requests were made under it. A system job: audited by the caller.
-    public func breakGlassReport(tenant: String, day: String) async throws -> [BreakGlassGrant] {
+    /// Every override granted on `day` (YYYY-MM-DD, UTC) in the caller's pharmacy (all of them for a system context of
+    /// tenant `*`), with its reason and how many requests were made under it. Audited here as a read of the audit
+    /// trail naming the patients the report lists.
+    /// - parameter ctx: the privacy officer's context (the right to read AuditEvent across the pharmacy), or a system
+    ///   context (`saferx break-glass report`).
+    /// - throws: `forbidden` for anyone else.
+    public func breakGlassReport(_ ctx: AccessContext, day: String) async throws(FHIRError) -> [BreakGlassGrant] {
+        let pharmacyWide: Bool = if case .tenant = ctx.scope.rows { true } else { false }
+        try await requireRight(ctx, .auditEvent, "break-glass-report", nil, ctx.scope.rights(for: .auditEvent).read && pharmacyWide)
+        let grants: [BreakGlassGrant]
+        do {
+            grants = try breakGlassGrants(tenant: ctx.scope.tenant, day: day)
+        } catch {
+            throw .internal()
+        }
+        try await commitAudit(
+            entry(
+                ctx, action: "read", type: .auditEvent, id: nil, patients: grants.map(\.patientID), outcome: "success", status: 200,
+                detail: "break-glass report for \(day): \(grants.count) overrides"))
+        return grants
+    }
+
+    private func breakGlassGrants(tenant: String, day: String) throws -> [BreakGlassGrant] {
         let cipher = auditLog.cipher
         return try readOnCallingThread { db in
             let rows = try Row.fetchAll(db, sql: """

@@ -127,7 +127,7 @@ extension PharmacyStore {
         else {
             throw await deny(
                 ctx, interaction: "caregiver-revoke", type: .patient, id: nil,
-                error: FHIRError(status: 404, code: "not-found", diagnostics: "No caregiver grant \(String(id.prefix(64)))"))
+                error: FHIRError(kind: .notFound, code: "not-found", diagnostics: "No caregiver grant \(String(id.prefix(64)))"))
         }
         let e = entry(
             ctx, action: "caregiver-revoke", type: .patient, id: grant.patientID, patients: [grant.patientID], outcome: "success", status: 200,

@@ -105,7 +105,7 @@ extension PharmacyStore {
         }
         switch outcome {
         case .success(let (r, _)): return r
-        case .failure(let e) where e.status == 404: throw await missing(ctx, "refill", .medicationRequest, id)
+        case .failure(let e) where e.kind == .notFound: throw await missing(ctx, "refill", .medicationRequest, id)
         case .failure(let e): throw await deny(ctx, interaction: "refill", type: .medicationRequest, id: id, error: e, detail: e.reason ?? "refused")
         }
     }
@@ -178,7 +178,7 @@ extension PharmacyStore {
             guard from.next.contains(t.to) else {
                 let allowed = from.next.map(\.rawValue)
                 return .failure(FHIRError(
-                    status: 409, code: "business-rule",
+                    kind: .conflict, code: "business-rule",
                     diagnostics: "A fill in state \(from.rawValue) cannot move to \(t.to.rawValue); allowed next states: "
                         + (allowed.isEmpty ? "none (\(from.rawValue) is final)" : allowed.joined(separator: ", ")),
                     reason: "illegal-transition"))
@@ -190,7 +190,7 @@ extension PharmacyStore {
             }
             if scope.role == .partner, t.to == .cancelled, from != .preparation && from != .onHold {
                 return .failure(FHIRError(
-                    status: 409, code: "business-rule",
+                    kind: .conflict, code: "business-rule",
                     diagnostics: "A partner may cancel a fill only before it is filled (preparation or on-hold); this one is \(from.rawValue)",
                     reason: "illegal-transition"))
             }
@@ -201,7 +201,7 @@ extension PharmacyStore {
                     arguments: [tenant, id])
                 if filler == actor {
                     return .failure(FHIRError(
-                        status: 403, code: "forbidden",
+                        kind: .forbidden, code: "forbidden",
                         diagnostics: "Four-eyes rule: you filled this prescription, so another pharmacist must verify it", reason: "four-eyes"))
                 }
             }
@@ -283,7 +283,7 @@ extension PharmacyStore {
         }
         switch outcome {
         case .success(let r): return r
-        case .failure(let e) where e.status == 404: throw await missing(ctx, "transition", .medicationDispense, id)
+        case .failure(let e) where e.kind == .notFound: throw await missing(ctx, "transition", .medicationDispense, id)
         case .failure(let e): throw await deny(ctx, interaction: "transition", type: .medicationDispense, id: id, error: e, detail: e.reason)
         }
     }
@@ -442,7 +442,7 @@ extension PharmacyStore {
                 && !(new["extension"]?.arrayValue ?? []).contains { $0["url"]?.stringValue == Shipment.extensionURL }
             guard new["status"]?.stringValue == "preparation", FillState.of(new) == .preparation, untouched else {
                 throw FHIRError(
-                    status: 409, code: "business-rule",
+                    kind: .conflict, code: "business-rule",
                     diagnostics: "A fill starts in status preparation without performers or shipment; it then moves only through POST MedicationDispense/{id}/$transition",
                     reason: "illegal-transition")
             }
@@ -451,7 +451,7 @@ extension PharmacyStore {
         guard managed(old) == managed(new) else {
             let state = FillState.of(old)
             throw FHIRError(
-                status: 409, code: "business-rule",
+                kind: .conflict, code: "business-rule",
                 diagnostics: "The state of a fill changes only through POST MedicationDispense/{id}/$transition; from \(state.rawValue) the allowed next states are: "
                     + (state.next.isEmpty ? "none" : state.next.map(\.rawValue).joined(separator: ", ")),
                 reason: "illegal-transition")

@@ -65,7 +65,7 @@ extension PharmacyStore {
         }
         guard let current, !current.deleted, let old = current.json else { throw await missing(ctx, "update", type, id) }
         if let ifMatch, ifMatch != current.version {
-            throw FHIRError(status: 412, code: "conflict", diagnostics: "If-Match version \(ifMatch) is not the current version \(current.version)")
+            throw FHIRError(kind: .preconditionFailed, code: "conflict", diagnostics: "If-Match version \(ifMatch) is not the current version \(current.version)")
         }
         if type == .medicationDispense {
             do { try Self.checkDispenseWrite(old: old, new: json) } catch {

@@ -291,7 +291,7 @@ public final class PharmacyStore: Sendable {
             } catch let e as VaultError {
                 logger.error("stored resource failed to decrypt", metadata: ["resource": "\(type.rawValue)/\(id)/\(version)", "error": "\(e)"])
                 throw FHIRError(
-                    status: 500, code: "exception",
+                    kind: .internal, code: "exception",
                     diagnostics: "The stored data of \(type.rawValue)/\(id) version \(version) cannot be decrypted: \(e). Nothing was returned.")
             }
             var value = try JSON.parse(plain)
@@ -378,7 +378,7 @@ public final class PharmacyStore: Sendable {
     ) async -> FHIRError {
         let e = entry(
             ctx, action: "denied", attempted: interaction, type: type, id: id, patients: [String](), outcome: "denied",
-            status: error.status, detail: detail)
+            status: error.kind.auditStatus, detail: detail)
         do { try await commitAudit(e) } catch { return error }
         return error
     }
@@ -419,6 +419,10 @@ public final class PharmacyStore: Sendable {
             return try await dbPool.write(body)
         } catch let e as FHIRError {
             throw e
+        } catch is CancellationError {
+            // A background job stopped while shutting down: its transaction was rolled back, nothing half-written.
+            logger.notice("database write cancelled (the task was cancelled); nothing was written")
+            throw .unavailable("The change was not written: SafeRx is shutting down")
         } catch {
             logger.error("database write failed", metadata: ["error": "\(type(of: error))"])
             throw .internal()

@@ -35,7 +35,7 @@ public struct WebSession: Sendable {
     /// Whether a pending key belongs to a kept draft.
     public static func isDraftKey(_ key: String) -> Bool { key.hasPrefix("draft.") || key == "draftFor" || key == "draftUser" }
 
-    /// Keeps what was typed into `form` for the page `path` (at most 4,000 characters a field).
+    /// Keeps the typed `fields` that are draft fields, for the page `path` and `user` (at most 4,000 characters a field).
     public mutating func keepDraft(_ fields: [String: String], for path: String, user: String?) {
         pending = pending.filter { !Self.isDraftKey($0.key) }
         let kept = fields.filter { Self.draftFields.contains($0.key) && !$0.value.isEmpty }

@@ -47,15 +47,16 @@ struct BreakGlass: AsyncParsableCommand {
             let day = date ?? String(AuditTime.now().prefix(10))
             guard day.count == 10, CivilDate(day) != nil else { throw ValidationError("--date '\(day.prefix(40))' is not a date like 2026-12-01 (YYYY-MM-DD)") }
             let store = try data.openStore()
-            let grants = try await store.breakGlassReport(tenant: tenant, day: day)
+            let ctx = AccessContext(
+                scope: .system(reason: "saferx break-glass report", tenant: tenant), requestID: UUID().uuidString.lowercased(), sourceIP: "local",
+                userAgent: "saferx cli")
+            let grants = try await store.breakGlassReport(ctx, day: day)
             say("Break-glass overrides on \(day): \(grants.count)")
             say("GRANTED\tEXPIRES\tUSER\tROLE\tPATIENT\tACCESSES\tREASON")
             var names = ActorNames(store)
             for g in grants {
                 say("\(g.granted)\t\(g.expires)\t\(await names.name(g.userID))\t\(g.role)\tPatient/\(g.patientID)\t\(g.accesses)\t\(g.reason)")
             }
-            try await store.recordAdminEvent(
-                action: "break-glass-report", tenant: tenant, patients: grants.map(\.patientID), detail: "break-glass report for \(day)")
         }
     }
 }

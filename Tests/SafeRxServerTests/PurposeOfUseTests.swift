@@ -286,7 +286,12 @@ extension PurposeOfUseTests {
                 #expect(write.status == 403, "break-glass is read-only")
 
                 let today = String(AuditTime.now().prefix(10))
-                let report = try await server.store.breakGlassReport(tenant: DemoPharmacy.tenant, day: today)
+                let cli = AccessContext(
+                    scope: .system(reason: "saferx break-glass report", tenant: DemoPharmacy.tenant), requestID: "cli-report", sourceIP: "local",
+                    userAgent: "saferx cli")
+                let report = try await server.store.breakGlassReport(cli, day: today)
+                let reportRead = try await server.store.auditRecords().last { $0.entry.requestID == "cli-report" }
+                #expect(reportRead?.entry.patients == ["pat-0005"] && reportRead?.entry.action == "read", "the report's read names its patients")
                 #expect(report.count == 1)
                 #expect(report.first?.patientID == "pat-0005" && report.first?.role == "support")
                 #expect(report.first?.reason.contains("verifying identity by phone") == true)

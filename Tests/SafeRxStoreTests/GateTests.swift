@@ -56,7 +56,7 @@ import Testing
         }
         let other = try #require(await refusal(f.ids[1]))
         let missing = try #require(await refusal("pat-does-not-exist"))
-        #expect(other.status == 404 && missing.status == 404)
+        #expect(other.kind == .notFound && missing.kind == .notFound)
         #expect(other.diagnostics.replacingOccurrences(of: f.ids[1], with: "X") == missing.diagnostics.replacingOccurrences(of: "pat-does-not-exist", with: "X"))
         records = try await f.store.auditRecords()
         #expect(records.suffix(2).map(\.entry.outcome) == ["denied", "not-found"], "the refusal is recorded as what it was, the answer is the same")

@@ -139,7 +139,7 @@ public struct BundleImport: Sendable {
                 try ResourceValidator.validate(rewritten, as: type)
             } catch {
                 throw FHIRError(
-                    status: 400, code: error.code,
+                    kind: error.kind, code: error.code,
                     diagnostics: "Bundle.entry[\(i)] (\(type.rawValue)): \(error.diagnostics)", expression: error.expression)
             }
             summary.imported[type.rawValue, default: 0] += 1

@@ -181,13 +181,13 @@ public final class AuthService: Sendable {
             guard let otp, !otp.isEmpty else {
                 try await audit("failure", 401, user, detail: "second factor required")
                 throw FHIRError(
-                    status: 401, code: "login",
+                    kind: .unauthenticated, code: "login",
                     diagnostics: "mfa_required: send the 6-digit code from your authenticator app (or a recovery code) as 'otp'")
             }
             guard try await checkSecondFactor(user: user, secret: secret, lastStep: mfa.lastStep, otp: otp) else {
                 try await slowDown(await throttle.fail(account: account, source: source, now: now))
                 try await audit("failure", 401, user, detail: "bad second factor")
-                throw FHIRError(status: 401, code: "login", diagnostics: "mfa_invalid: the code is wrong, expired or already used (each code works once: wait for the app to show the next one)")
+                throw FHIRError(kind: .unauthenticated, code: "login", diagnostics: "mfa_invalid: the code is wrong, expired or already used (each code works once: wait for the app to show the next one)")
             }
         }
         if try await store.isSuspended(user.id) {
@@ -239,7 +239,7 @@ public final class AuthService: Sendable {
         }
         guard let client, matches, !client.disabled else {
             try await audit("failure", 401)
-            throw FHIRError(status: 401, code: "login", diagnostics: "invalid_client")
+            throw FHIRError(kind: .unauthenticated, code: "login", diagnostics: "invalid_client")
         }
         if try await store.isSuspended(client.clientID) {
             try await audit("denied", 403)

@@ -25,7 +25,7 @@ final class PasswordWork: Sendable {
 
     private func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async throws(FHIRError) -> T {
         guard await gate.enter() else {
-            throw FHIRError(status: 503, code: "throttled", diagnostics: "Too many sign-ins at once; try again in a second", retryAfter: 1)
+            throw FHIRError(kind: .unavailable, code: "throttled", diagnostics: "Too many sign-ins at once; try again in a second", retryAfter: 1)
         }
         let result = await withCheckedContinuation { (c: CheckedContinuation<T, Never>) in
             queue.async { c.resume(returning: work()) }

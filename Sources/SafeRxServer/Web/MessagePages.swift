@@ -80,7 +80,7 @@ extension WebFront {
                 h[.contentType] = native.contentType
                 h[.contentDisposition] = "attachment; filename=\"attachment-\(Display.shortID(id))\(native.fileExtension)\""
                 return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: native.data)))
-            } catch let e as FHIRError where e.status == 401 {
+            } catch let e as FHIRError where e.kind == .unauthenticated {
                 return self.redirect("\(base)/login", cookie: nil)
             } catch is FHIRError {
                 return self.html(self.render("error", ["title": "Not found", "message": "There is nothing here, or you may not see it."], session: s, area: area, flash: []), status: .notFound, cookie: nil)

@@ -21,9 +21,9 @@ extension WebFront {
                 do {
                     _ = try await store.refill(access, prescription: id)
                     s.flash.append(.init(.info, "Refill requested. We will let you know when it ships."))
-                } catch let e as FHIRError where e.status == 422 {
+                } catch let e as FHIRError where e.kind == .businessRule {
                     s.flash.append(.init(.error, "We could not request this refill: \(e.diagnostics)"))
-                } catch let e as FHIRError where e.status == 404 {
+                } catch let e as FHIRError where e.kind == .notFound {
                     // Another patient's prescription and one that does not exist read the same.
                     s.flash.append(.init(.error, "We could not request this refill: there is no such prescription on this account."))
                 }
@@ -104,7 +104,7 @@ extension WebFront {
     func accessUnlessForbidden(_ req: Request, _ ctx: SafeRxContext, _ s: WebSession, _ type: ResourceType) async throws -> AccessContext? {
         do {
             return try await access(req, ctx, s, "search", type)
-        } catch let e as FHIRError where e.status == 403 {
+        } catch let e as FHIRError where e.kind == .forbidden {
             return nil
         }
     }

@@ -117,7 +117,7 @@ extension WebFront {
         for u in try await store.users() { names[u.id] = u.username }
         let day = req.uri.queryParameters.get("day").flatMap { ISO8601DateFormatter.day.date(from: $0) != nil ? $0 : nil }
             ?? ISO8601DateFormatter.day.string(from: today)
-        let breakGlass = try await store.breakGlassReport(tenant: tenant, day: day)
+        let breakGlass = try await store.breakGlassReport(access, day: day)
         return ("privacy-home", [
             "title": "Privacy overview", "current": "/privacy", "days": days, "day": day,
             "chainOK": verification.ok, "records": verification.records, "checkpoints": verification.checkpoints,

@@ -161,16 +161,16 @@ struct WebFront: Sendable {
             return html(render(template, values, session: s, area: area, flash: flash), cookie: cookieHeader)
         } catch let r as Redirect {
             return redirect(r.location, cookie: cookieHeader)
-        } catch let e as FHIRError where e.status == 401 && signedIn && area != nil {
+        } catch let e as FHIRError where e.kind == .unauthenticated && signedIn && area != nil {
             // The token died (signed out elsewhere, disabled, password changed, grant ended): end the session.
             await sessions.end(cookie: Self.cookie(req))
             cookieHeader = Self.setCookie("", req, clear: true)
             return redirect(Self.loginPath(area!, next: req.uri.path), cookie: cookieHeader)
         } catch let e as FHIRError {
-            let title = e.status == 404 ? "Not found" : e.status == 403 ? "Not allowed" : "Something is not right"
-            let message = e.status == 404 ? "There is nothing here, or you may not see it." : Display.forPeople(e.diagnostics)
+            let title = e.kind == .notFound ? "Not found" : e.kind == .forbidden ? "Not allowed" : "Something is not right"
+            let message = e.kind == .notFound ? "There is nothing here, or you may not see it." : Display.forPeople(e.diagnostics)
             return html(
-                render("error", ["title": title, "message": message], session: s, area: area, flash: []), status: .init(code: e.status),
+                render("error", ["title": title, "message": message], session: s, area: area, flash: []), status: e.kind.httpStatus,
                 cookie: cookieHeader)
         }
     }
@@ -225,7 +225,7 @@ struct WebFront: Sendable {
         } catch let r as Redirect {
             await sessions.save(s)
             return redirect(r.location, cookie: nil)
-        } catch let e as FHIRError where e.status == 401 && signedIn && area != nil {
+        } catch let e as FHIRError where e.kind == .unauthenticated && signedIn && area != nil {
             // The token died (signed out elsewhere, password changed): a new anonymous session keeps what was typed.
             await sessions.end(cookie: Self.cookie(req))
             var (cookie, fresh) = await sessions.start()
