@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
@@ -89,6 +90,7 @@ extension PharmacyStore {
         do {
             grants = try breakGlassGrants(tenant: ctx.scope.tenant, day: day)
         } catch {
+            logger.error("break-glass report failed", metadata: ["error": "\(type(of: error))"])
             throw .internal()
         }
         try await commitAudit(
