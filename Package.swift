@@ -64,11 +64,15 @@ let package = Package(
         // assessment, notices (letters as HTML and PDF, mail merge, HHS report).
         .target(
             name: "SafeRxBreach", dependencies: ["SafeRxModel"], resources: [.copy("Resources/state-rules.csv")], swiftSettings: swiftSettings),
-        // The one PHI query gate: every query that can return PHI takes an AccessScope.
+        // What the gate takes and answers: the caller's access context, resources as returned, parsed searches, and the
+        // values of accounts, fills, messages, caregivers, alerts, webhooks, incidents. Values only, no I/O: services,
+        // the server and the CLI speak in them without being able to reach the gate's implementation.
+        .target(name: "SafeRxStoreCore", dependencies: ["SafeRxModel", "SafeRxPolicy"], swiftSettings: swiftSettings),
+        // The one PHI query gate (SQLite via GRDB): every query that can return PHI takes an AccessContext.
         .target(
             name: "SafeRxStore",
             dependencies: [
-                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect",
+                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxStoreCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -79,7 +83,7 @@ let package = Package(
         .target(
             name: "SafeRxPharmacy",
             dependencies: [
-                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxBreach", "SafeRxStore",
+                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxBreach", "SafeRxStoreCore", "SafeRxStore",
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
@@ -108,7 +112,7 @@ let package = Package(
         .target(
             name: "SafeRxServer",
             dependencies: [
-                "SafeRxModel", "SafeRxPolicy", "SafeRxAudit", "SafeRxDetect", "SafeRxBreach", "SafeRxStore", "SafeRxPharmacy", "SafeRxWeb",
+                "SafeRxModel", "SafeRxPolicy", "SafeRxBreach", "SafeRxStoreCore", "SafeRxPharmacy", "SafeRxWeb",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -121,8 +125,8 @@ let package = Package(
         .executableTarget(
             name: "saferx",
             dependencies: [
-                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxBreach", "SafeRxStore", "SafeRxPharmacy",
-                "SafeRxServer",
+                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxBreach", "SafeRxStoreCore", "SafeRxStore",
+                "SafeRxPharmacy", "SafeRxServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -147,13 +151,13 @@ let package = Package(
         ),
         // The gate alone: scoping SQL against a temporary SQLite file, no HTTP.
         .testTarget(
-            name: "SafeRxStoreTests", dependencies: ["SafeRxModel", "SafeRxPolicy", "SafeRxAudit", "SafeRxStore"], swiftSettings: swiftSettings),
+            name: "SafeRxStoreTests", dependencies: ["SafeRxModel", "SafeRxPolicy", "SafeRxAudit", "SafeRxStoreCore", "SafeRxStore"], swiftSettings: swiftSettings),
         .testTarget(name: "SafeRxWebTests", dependencies: ["SafeRxWeb"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SafeRxServerTests",
             dependencies: [
-                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxBreach", "SafeRxStore", "SafeRxPharmacy",
-                "SafeRxServer", "SafeRxWeb",
+                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxBreach", "SafeRxStoreCore", "SafeRxStore",
+                "SafeRxPharmacy", "SafeRxServer", "SafeRxWeb",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import GRDB
 import Logging
+import SafeRxModel
 import SafeRxVault
 import Synchronization
 
@@ -188,18 +189,8 @@ public final class AuditLog: Sendable {
         return hex(h.finalize())
     }
 
-    /// `YYYY-MM-DDThh:mm:ss.sssZ` (UTC, milliseconds).
-    public static func timestamp(_ d: Date) -> String {
-        let ms = Int64((d.timeIntervalSince1970 * 1000).rounded(.down))
-        var t = time_t(ms / 1000)
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        func pad(_ v: Int32, _ w: Int) -> String {
-            let s = String(v)
-            return s.count >= w ? s : String(repeating: "0", count: w - s.count) + s
-        }
-        return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(ms % 1000), 3))Z"
-    }
+    /// `YYYY-MM-DDThh:mm:ss.sssZ` (UTC, milliseconds): ``Instant/string(_:)``.
+    public static func timestamp(_ d: Date) -> String { Instant.string(d) }
 }
 
 /// The latest checkpoint, also kept outside the database.

@@ -4,6 +4,7 @@ import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
 import SafeRxStore
+import SafeRxStoreCore
 import SafeRxVault
 
 /// A demo account, as written to `demo-credentials.json`.

@@ -2,11 +2,10 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import SafeRxAudit
 import SafeRxModel
 import SafeRxPharmacy
 import SafeRxPolicy
-import SafeRxStore
+import SafeRxStoreCore
 
 /// Patient accounts: sign-up, password reset, second factor, caregivers (`/account/...`), and caregiver tokens
 /// (`/auth/caregiver`). Bodies and answers are small JSON objects; every answer is `Cache-Control: no-store`.
@@ -95,7 +94,7 @@ struct AccountController: Sendable {
 
     func me(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
         let (user, _) = try await auth.account(fromToken: bearer(req))
-        let mfa = try await fhir.store.mfaState(userID: user.id)
+        let mfa = try await auth.mfaStatus(user)
         var o: [String: JSON] = [
             "username": .string(user.username), "role": .string(user.role),
             "mfa": .object(["enabled": .bool(mfa.enabled), "required": .bool(AuthService.requiresMFA(user.role)), "recoveryCodesLeft": .int(Int64(mfa.recoveryCodesLeft))]),
@@ -150,19 +149,19 @@ struct AccountController: Sendable {
     static func describe(_ g: CaregiverGrant, username: String?) -> JSON {
         var o: [String: JSON] = [
             "id": .string(g.id), "patient": .string("Patient/\(g.patientID)"), "access": .string(g.access.rawValue),
-            "expires": .string(AuditLog.timestamp(g.expires)), "created": .string(AuditLog.timestamp(g.created)),
+            "expires": .string(Instant.string(g.expires)), "created": .string(Instant.string(g.created)),
             "status": .string(g.revoked != nil ? "revoked" : (g.isLive ? "active" : "expired")),
         ]
         if let username { o["caregiver"] = .string(username) }
-        if let r = g.revoked { o["revoked"] = .string(AuditLog.timestamp(r)) }
+        if let r = g.revoked { o["revoked"] = .string(Instant.string(r)) }
         return .object(o)
     }
 
     func caregivers(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
         let access = try await fhir.access(req, ctx, interaction: "caregiver-list", type: .patient)
-        let (given, received) = try await fhir.store.caregiverGrants(access)
-        var rows: [JSON] = []
-        for g in given { rows.append(Self.describe(g, username: try await fhir.store.user(id: g.caregiverUserID)?.username)) }
+        let (given, received) = try await fhir.pharmacy.caregivers.grants(access)
+        let names = try await fhir.pharmacy.directory.usernames(access, ids: given.map(\.caregiverUserID))
+        let rows = given.map { Self.describe($0, username: names[$0.caregiverUserID]) }
         return json(.object(["given": .array(rows), "received": .array(received.map { Self.describe($0, username: nil) })]))
     }
 
@@ -176,7 +175,7 @@ struct AccountController: Sendable {
         guard let expires = FHIRDate.instant(f["expires"]!, end: true).map({ f["expires"]!.count == 10 ? $0.addingTimeInterval(-0.001) : $0 }) else {
             throw FHIRError.invalid("expires must be a date (YYYY-MM-DD) or a date-time with a time zone", at: "expires")
         }
-        let g = try await fhir.store.grantCaregiver(access, caregiverUsername: f["caregiver"]!, access: kind, expires: expires)
+        let g = try await fhir.pharmacy.caregivers.grant(access, caregiverUsername: f["caregiver"]!, access: kind, expires: expires)
         return json(Self.describe(g, username: f["caregiver"]), status: .created)
     }
 
@@ -184,7 +183,7 @@ struct AccountController: Sendable {
         let access = try await fhir.access(req, ctx, interaction: "caregiver-revoke", type: .patient)
         let id = ctx.parameters.get("grant") ?? ""
         guard FHIRID.isValid(id) else { throw FHIRError.invalid("Invalid grant id") }
-        let g = try await fhir.store.revokeCaregiver(access, grant: id)
+        let g = try await fhir.pharmacy.caregivers.revoke(access, grant: id)
         return json(Self.describe(g, username: nil))
     }
 
@@ -240,7 +239,7 @@ struct MessagingController: Sendable {
             }
         }
         guard let state else { throw FHIRError.invalid("Name the queue: state=preparation (or in-progress, verified, on-hold, ...)", at: "state") }
-        let page = try await fhir.store.fillQueue(access, state: state, count: count, offset: offset)
+        let page = try await fhir.pharmacy.fills.queue(access, state: state, count: count, offset: offset)
         return AccountController.plain(.object([
             "fills": .array(page.entries.map { e in
                 .object([
@@ -268,13 +267,11 @@ struct MessagingController: Sendable {
                 throw FHIRError.invalid("Unknown parameter '\(String(k.prefix(40)))'; supported: assigned=me, _count, _offset")
             }
         }
-        let page = try await fhir.store.messageThreads(access, assignedTo: assignedTo, count: count, offset: offset)
+        let page = try await fhir.pharmacy.messaging.threads(access, assignedTo: assignedTo, count: count, offset: offset)
         // Staff see who a thread is assigned to by username; patients and caregivers by role only.
         let staff = [Role.pharmacist.rawValue, Role.technician.rawValue].contains(access.scope.principal.roleName)
-        var assignees: [String: String] = [:]
-        for id in Set(page.threads.compactMap(\.assignee)) {
-            if let u = try await fhir.store.user(id: id) { assignees[u.id] = staff ? u.username : u.role }
-        }
+        let assignees = try await fhir.pharmacy.directory.accounts(access, ids: page.threads.compactMap(\.assignee))
+            .mapValues { staff ? $0.username : $0.role }
         return AccountController.plain(.object([
             "threads": .array(page.threads.map { t in
                 var o: [String: JSON] = [
@@ -292,7 +289,7 @@ struct MessagingController: Sendable {
     /// `GET /messages/unread`: numbers only, naming no other patient.
     func unread(_ req: Request, _ ctx: SafeRxContext) async throws -> Response {
         let access = try await fhir.access(req, ctx, interaction: "count", type: .communication)
-        let (messages, threads) = try await fhir.store.unreadMessages(access)
+        let (messages, threads) = try await fhir.pharmacy.messaging.unread(access)
         return AccountController.plain(.object(["unread": .int(Int64(messages)), "threads": .int(Int64(threads))]))
     }
 
@@ -303,7 +300,7 @@ struct MessagingController: Sendable {
         guard case .object(let o) = body, o.count == 1, let username = o["assignee"]?.stringValue else {
             throw FHIRError.invalid("The body must be {\"assignee\": \"<username of a pharmacist or technician>\"}")
         }
-        let (thread, assignee) = try await fhir.store.assignThread(access, message: id, assignee: username)
+        let (thread, assignee) = try await fhir.pharmacy.messaging.assign(access, message: id, to: username)
         return AccountController.plain(.object(["thread": .string("Communication/\(thread)"), "assignee": .string(assignee)]))
     }
 }

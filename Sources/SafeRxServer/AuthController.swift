@@ -2,11 +2,10 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import SafeRxAudit
 import SafeRxModel
 import SafeRxPharmacy
 import SafeRxPolicy
-import SafeRxStore
+import SafeRxStoreCore
 
 /// `/auth/login` (users), `/auth/token` (OAuth2 client credentials for partners), `/auth/logout`.
 struct AuthController: Sendable {
@@ -86,14 +85,7 @@ struct AuthController: Sendable {
         guard let header = req.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
             throw FHIRError.unauthorized()
         }
-        let (principal, claims) = try await auth.verify(String(header.dropFirst(7)))
-        try await auth.revoke(claims)
-        let info = fhir.requestInfo(req, ctx)
-        try await fhir.store.recordEvent(
-            .init(
-                actor: .init(id: principal.subject, role: principal.roleName, tenant: principal.tenant), action: "logout",
-                outcome: "success", status: 200, purpose: principal.purpose.rawValue, sourceIP: info.sourceIP, userAgent: info.userAgent,
-                requestID: info.requestID))
+        try await fhir.pharmacy.access.logout(authorization: String(header.dropFirst(7)), request: fhir.requestInfo(req, ctx))
         return json(.object(["status": "logged out"]))
     }
 }

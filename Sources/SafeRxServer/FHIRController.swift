@@ -2,11 +2,10 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import SafeRxAudit
 import SafeRxModel
 import SafeRxPharmacy
 import SafeRxPolicy
-import SafeRxStore
+import SafeRxStoreCore
 
 /// The FHIR REST API under `/fhir`. Every handler authenticates, turns the principal into an access scope, and
 /// hands that scope to the store's gate; handlers never filter rows themselves.
@@ -21,8 +20,8 @@ struct FHIRController: Sendable {
     }
     static let fhirJSON = "application/fhir+json; charset=utf-8"
 
-    let store: PharmacyStore
-    let auth: AuthService
+    let pharmacy: Pharmacy
+    var auth: AuthService { pharmacy.auth }
     let baseURL: String
     /// Requests per account or API client, counted once its token verified (a forged token cannot spend another's).
     let accountLimiter: RateLimiter
@@ -49,74 +48,19 @@ struct FHIRController: Sendable {
         RequestInfo(requestID: ctx.requestID, sourceIP: ctx.remoteAddress, userAgent: req.headers[.userAgent] ?? "")
     }
 
-    /// The caller's access context, or a 401/403 that is itself audited.
+    /// The caller's access context, or a 401/403 that is itself audited (``AccessService``); the per-account rate
+    /// limit is the transport's part.
     func access(_ req: Request, _ ctx: SafeRxContext, interaction: String, type: ResourceType?) async throws(FHIRError) -> AccessContext {
-        let info = requestInfo(req, ctx)
-        let requestedPurpose = req.headers[Self.purposeHeader]
-        func refuse(_ error: FHIRError, actor: (String, String, String)? = nil, detail: String) async throws(FHIRError) -> Never {
-            try await store.recordEvent(
-                .init(
-                    actor: .init(id: actor?.0 ?? "unknown", role: actor?.1 ?? "anonymous", tenant: actor?.2 ?? "-"), action: "denied",
-                    attempted: interaction, resourceType: type?.rawValue, outcome: "denied", status: error.kind.auditStatus,
-                    // Only a valid code goes into the (clear) audit field; a client's arbitrary header text does not.
-                    purpose: requestedPurpose.map { (try? PurposeOfUse.parse($0).rawValue) ?? "invalid" } ?? "-",
-                    sourceIP: info.sourceIP, userAgent: info.userAgent, requestID: info.requestID, detail: detail))
-            throw error
-        }
-        guard let header = req.headers[.authorization] else {
-            try await refuse(.unauthorized(), detail: "no token")
-        }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-            try await refuse(.unauthorized("Use 'Authorization: Bearer <token>'"), detail: "malformed authorization")
-        }
-        var principal: Principal
-        do {
-            principal = try await auth.verify(String(parts[1])).0
-        } catch {
-            try await refuse(error, detail: "invalid token")
-        }
-        let actor = (principal.subject, principal.roleName, principal.tenant)
-        if let refusal = accountLimiter.take("account:" + principal.subject) {
-            let error = FHIRError.tooManyRequests("Too many requests for this account; slow down", retryAfter: refusal.retryAfter)
+        let limiter = accountLimiter
+        return try await pharmacy.access.context(
+            authorization: req.headers[.authorization], purpose: req.headers[Self.purposeHeader], request: requestInfo(req, ctx),
+            interaction: interaction, type: type
+        ) { subject in
+            guard let refusal = limiter.take("account:" + subject) else { return .admit }
             // One audit record per limited burst, not one per refused request.
-            if refusal.first { try await refuse(error, actor: actor, detail: "rate limited: over \(Int(accountLimiter.limit.rate)) requests/s") }
-            throw error
-        }
-        if let requestedPurpose {
-            do {
-                principal = principal.acting(for: try PurposeOfUse.parse(requestedPurpose))
-            } catch {
-                try await refuse(.invalid("\(Self.purposeHeader.rawName): \(error)"), actor: actor, detail: "malformed purpose of use")
-            }
-        }
-        let breakGlass = principal.purpose == .emergencyTreatment ? try store.activeBreakGlass(user: principal.subject, tenant: principal.tenant) : []
-        do {
-            let scope = try AccessPolicy.scope(for: principal, table: auth.policy, breakGlass: breakGlass)
-            return AccessContext(scope: scope, requestID: info.requestID, sourceIP: info.sourceIP, userAgent: info.userAgent)
-        } catch .purposeRefused(let why) {
-            try await refuse(.forbidden(why), actor: actor, detail: "purpose of use refused")
-        } catch {
-            try await refuse(.forbidden("The token's role or scope is not recognised"), actor: actor, detail: "policy: fail closed")
-        }
-    }
-
-    /// An authorization may name only elements the policy table ever releases to that client for that purpose: one
-    /// that names others is refused when it is signed (walk-through finding 13), instead of being accepted and then
-    /// silently not released.
-    func checkReleasable(_ consent: JSON) async throws(FHIRError) {
-        try ConsentGrant.validate(consent)  // unknown elements are named as such first
-        for g in ConsentGrant.grants(in: consent) {
-            guard let client = try await store.client(id: g.clientID), let role = Role(rawValue: client.role),
-                let purpose = PurposeOfUse(rawValue: g.purpose)
-            else { continue }
-            let never = auth.policy.neverReleased(g.elements, to: role, for: purpose)
-            guard never.isEmpty else {
-                throw FHIRError.invalid(
-                    "This authorization names \(never.joined(separator: ", ")), which the pharmacy never releases to \(client.name) for "
-                        + "purpose \(purpose.rawValue); remove \(never.count == 1 ? "it" : "them") (it would be signed and then not released)",
-                    at: "Consent.provision")
-            }
+            return .refuse(
+                .tooManyRequests("Too many requests for this account; slow down", retryAfter: refusal.retryAfter),
+                audit: refusal.first ? "rate limited: over \(Int(limiter.limit.rate)) requests/s" : nil)
         }
     }
 
@@ -181,8 +125,9 @@ struct FHIRController: Sendable {
         let type = try resourceType(ctx)
         let id = try resourceID(ctx)
         let access = try await access(req, ctx, interaction: "read", type: type)
-        let r = try await store.read(access, type, id: id)
-        if type == .communication { try await store.markRead(access, communications: [id]) }
+        let r = try await pharmacy.records.read(access, type, id: id)
+        // A message read through the API is a message opened.
+        if type == .communication { try await pharmacy.messaging.markRead(access, communications: [id]) }
         if type == .binary, Self.wantsNativeContent(req.headers[.accept]), let native = Self.nativeContent(r) {
             var h = versionHeaders(r)
             h[.contentType] = native.contentType
@@ -214,7 +159,7 @@ struct FHIRController: Sendable {
         let id = try resourceID(ctx)
         let vid = ctx.parameters.get("vid") ?? ""
         let access = try await access(req, ctx, interaction: "vread", type: type)
-        let r = try await store.vread(access, type, id: id, version: vid)
+        let r = try await pharmacy.records.vread(access, type, id: id, version: vid)
         return respond(r.json ?? .null, headers: versionHeaders(r))
     }
 
@@ -227,10 +172,10 @@ struct FHIRController: Sendable {
             switch k {
             case "_count": guard let n = Int(v) else { throw FHIRError.invalid("_count must be a whole number", at: "_count") }; count = n
             case "_offset": guard let n = Int(v) else { throw FHIRError.invalid("_offset must be a whole number", at: "_offset") }; offset = n
-            default: throw FHIRError.invalid("_history takes only _count (at most \(PharmacyStore.maxHistoryPage)) and _offset")
+            default: throw FHIRError.invalid("_history takes only _count (at most \(RecordService.maxHistoryPage)) and _offset")
             }
         }
-        let versions = try await store.history(access, type, id: id, count: count, offset: offset)
+        let versions = try await pharmacy.records.history(access, type, id: id, count: count, offset: offset)
         let entries: [JSON] = versions.map { v in
             var e: [String: JSON] = [
                 "fullUrl": .string("\(baseURL)/\(type.rawValue)/\(id)"),
@@ -256,14 +201,7 @@ struct FHIRController: Sendable {
         let type = try resourceType(ctx)
         let items = try queryItems(req)
         let access = try await access(req, ctx, interaction: "search", type: type)
-        let query: SearchQuery
-        do {
-            query = try SearchQuery.parse(type, items, scope: access.scope)
-        } catch {
-            if error.kind == .forbidden { throw await store.deny(access, interaction: "search", type: type, id: nil, error: error) }
-            throw error
-        }
-        let page = try await store.search(access, query)
+        let (query, page) = try await pharmacy.records.search(access, type, items)
         return respond(searchBundle(type, query, page))
     }
 
@@ -271,24 +209,18 @@ struct FHIRController: Sendable {
         let type = try resourceType(ctx)
         let access = try await access(req, ctx, interaction: "create", type: type)
         let json = try await body(req)
-        if type == .consent { try await checkReleasable(json) }
-        let r = try await store.create(access, type, json)
+        let r = try await pharmacy.records.create(access, type, json)
         return created(r)
     }
 
     /// `POST /fhir` with a `transaction` Bundle (Synthea's shape included): see ``BundleImport`` for what is
-    /// rewritten, dropped and skipped, and ``PharmacyStore/transaction(_:_:)`` for the checks. All or nothing. The
+    /// rewritten, dropped and skipped, and ``RecordService/transaction(_:_:)`` for the checks. All or nothing. The
     /// answer is a `transaction-response` Bundle: one entry per stored resource, then an OperationOutcome entry with
     /// what was skipped or dropped.
     func transaction(_ req: Request, _ ctx: SafeRxContext) async throws -> Answer {
         let access = try await access(req, ctx, interaction: "transaction", type: nil)
         let json = try await body(req)
-        guard json["type"]?.stringValue == "transaction" || json["resourceType"]?.stringValue != "Bundle" else {
-            throw FHIRError.invalid("POST /fhir takes a Bundle of type 'transaction'", at: "Bundle.type")
-        }
-        let scope = access.scope
-        let plan = try BundleImport.plan(json) { raw in store.resolveReference(raw, scope: scope) }
-        let stored = try await store.transaction(access, plan.items)
+        let (plan, stored) = try await pharmacy.records.transaction(access, json)
         var entries: [JSON] = stored.map { r in
             .object([
                 "fullUrl": .string("\(baseURL)/\(r.type.rawValue)/\(r.id)"),
@@ -320,14 +252,13 @@ struct FHIRController: Sendable {
         let id = try resourceID(ctx)
         let access = try await access(req, ctx, interaction: "update", type: type)
         let json = try await body(req)
-        if type == .consent { try await checkReleasable(json) }
         var ifMatch: Int? = nil
         if let raw = req.headers[.ifMatch] {
             let digits = raw.filter(\.isNumber)
             guard let v = Int(digits) else { throw FHIRError.invalid("If-Match must be an ETag like W/\"3\"") }
             ifMatch = v
         }
-        let r = try await store.update(access, type, id: id, json, ifMatch: ifMatch)
+        let r = try await pharmacy.records.update(access, type, id: id, json, ifMatch: ifMatch)
         return respond(r.json ?? .null, headers: versionHeaders(r))
     }
 
@@ -335,7 +266,7 @@ struct FHIRController: Sendable {
         let type = try resourceType(ctx)
         let id = try resourceID(ctx)
         let access = try await access(req, ctx, interaction: "delete", type: type)
-        try await store.delete(access, type, id: id)
+        try await pharmacy.records.delete(access, type, id: id)
         return Response(status: .noContent)
     }
 
@@ -354,7 +285,7 @@ struct FHIRController: Sendable {
             // A body that is not Parameters is treated as giving no reason: refused and audited by the store.
             let reason = body["resourceType"]?.stringValue == "Parameters"
                 ? body["parameter"]?.arrayValue?.first { $0["name"]?.stringValue == "reason" }?["valueString"]?.stringValue ?? "" : ""
-            let grant = try await store.breakGlass(access, patient: id, reason: reason)
+            let grant = try await pharmacy.privacy.breakGlass(access, patient: id, reason: reason)
             return Answer(status: .created, json: .object([
                 "resourceType": "Parameters",
                 "parameter": .array([
@@ -372,7 +303,7 @@ struct FHIRController: Sendable {
                     throw FHIRError.invalid("$refill takes no parameters: send no body or an empty Parameters resource")
                 }
             }
-            return created(try await store.refill(access, prescription: id))
+            return created(try await pharmacy.fills.refill(access, prescription: id))
         case (.medicationDispense, "$transition"):
             let access = try await access(req, ctx, interaction: "transition", type: .medicationDispense)
             let p = try Self.parameters(try await body(req), allowed: [
@@ -386,7 +317,7 @@ struct FHIRController: Sendable {
                     "'\(String(raw.prefix(20)))' is not a fill state; use one of \(FillState.allCases.map(\.rawValue).joined(separator: ", "))",
                     at: "Parameters.parameter.state")
             }
-            let r = try await store.transition(
+            let r = try await pharmacy.fills.transition(
                 access, dispense: id, FillTransition(to: state, reason: p["reason"], note: p["note"], carrier: p["carrier"], trackingNumber: p["trackingNumber"]))
             return Answer(status: .ok, json: r.json ?? .null, headers: versionHeaders(r), resource: r)
         default:
@@ -433,7 +364,7 @@ struct FHIRController: Sendable {
         case (.get, .patient, "$disclosures"), (.get, .patient, "$access-log"):
             let every = operation == "$access-log"
             let access = try await access(req, ctx, interaction: every ? "access-log" : "disclosures", type: .auditEvent)
-            let entries = try await store.accessLog(access, patient: id, everyAccess: every)
+            let entries = try await pharmacy.privacy.accessLog(access, patient: id, everyAccess: every)
             return respond(.object([
                 "resourceType": "Parameters",
                 "parameter": .array([.object(["name": "patient", "valueReference": .object(["reference": .string("Patient/\(id)")])])]

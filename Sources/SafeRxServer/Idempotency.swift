@@ -6,7 +6,7 @@ import NIOCore
 import SafeRxModel
 import SafeRxPharmacy
 import SafeRxPolicy
-import SafeRxStore
+import SafeRxStoreCore
 
 /// The answer of a POST before it becomes a response: kept apart so that an `Idempotency-Key` can remember it.
 struct Answer: Sendable {
@@ -43,8 +43,8 @@ extension FHIRController {
         h.update(data: Data("\(req.method.rawValue) \(req.uri.path)\n".utf8))
         h.update(data: Data(buffer.readableBytesView))
         let hash = h.finalize().map { String(format: "%02x", $0) }.joined()
-        let (tenant, actor) = (principal.tenant, principal.subject)
-        switch try await store.claimIdempotencyKey(tenant: tenant, actor: actor, key: key, requestHash: hash) {
+        let idempotency = pharmacy.idempotency
+        switch try await idempotency.claim(principal, key: key, requestHash: hash) {
         case .mismatch:
             throw FHIRError(
                 kind: .businessRule, code: "business-rule",
@@ -60,7 +60,7 @@ extension FHIRController {
             return respond((try? JSON.parse(data)) ?? .null, status: .init(code: status), headers: headers)
         case .replay(let status, .resource(let type, let id, let version)):
             let access = try await access(req, ctx, interaction: "vread", type: type)
-            let r = try await store.vread(access, type, id: id, version: String(version))
+            let r = try await pharmacy.records.vread(access, type, id: id, version: String(version))
             var headers = versionHeaders(r)
             headers[Self.replayedHeader] = "true"
             if status == 201 { headers[.location] = "\(baseURL)/\(type.rawValue)/\(id)/_history/\(version)" }
@@ -70,11 +70,11 @@ extension FHIRController {
             do {
                 answer = try await handler(req)
             } catch {
-                await store.releaseIdempotencyKey(tenant: tenant, actor: actor, key: key)
+                await idempotency.release(principal, key: key)
                 throw error
             }
             let result: IdempotentResult = answer.resource.map { .resource($0.type, id: $0.id, version: $0.version) } ?? .body(answer.json.encoded())
-            try await store.completeIdempotencyKey(tenant: tenant, actor: actor, key: key, status: Int(answer.status.code), result: result)
+            try await idempotency.complete(principal, key: key, status: Int(answer.status.code), result: result)
             return respond(answer)
         }
     }

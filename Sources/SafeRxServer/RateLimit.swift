@@ -1,8 +1,8 @@
 import Foundation
 import Hummingbird
-import SafeRxAudit
 import SafeRxModel
-import SafeRxStore
+import SafeRxPharmacy
+import SafeRxStoreCore
 import Synchronization
 
 /// Token buckets: `rate` requests a second sustained, `burst` at once, per key (a source address, an account or an API
@@ -69,18 +69,18 @@ final class RateLimiter: Sendable {
 struct SourceRateLimitMiddleware: RouterMiddleware {
     typealias Context = SafeRxContext
     let limiter: RateLimiter
-    let store: PharmacyStore
+    let access: AccessService
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if let refusal = limiter.take("source:" + context.remoteAddress) {
+            let error = FHIRError.tooManyRequests("Too many requests from this address; slow down", retryAfter: refusal.retryAfter)
             if refusal.first {
-                try? await store.recordEvent(
-                    AuditEntry(
-                        actor: .init(id: "unknown", role: "anonymous", tenant: "-"), action: "rate-limited", outcome: "denied", status: 429,
-                        purpose: "-", sourceIP: context.remoteAddress, userAgent: request.headers[.userAgent] ?? "", requestID: context.requestID,
-                        detail: "source address over \(Int(limiter.limit.rate)) requests/s (burst \(Int(limiter.limit.burst)))"))
+                await access.recordAnonymousRefusal(
+                    RequestInfo(requestID: context.requestID, sourceIP: context.remoteAddress, userAgent: request.headers[.userAgent] ?? ""),
+                    action: "rate-limited", error: error,
+                    detail: "source address over \(Int(limiter.limit.rate)) requests/s (burst \(Int(limiter.limit.burst)))")
             }
-            throw FHIRError.tooManyRequests("Too many requests from this address; slow down", retryAfter: refusal.retryAfter)
+            throw error
         }
         return try await next(request, context)
     }

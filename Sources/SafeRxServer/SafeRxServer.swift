@@ -1,22 +1,11 @@
 import Foundation
 import Hummingbird
 import Logging
-import SafeRxAudit
 import SafeRxModel
 import SafeRxPharmacy
-import SafeRxStore
+import SafeRxStoreCore
 import SafeRxWeb
 import ServiceLifecycle
-
-/// Checkpoints the audit log on a timer, and once more after the HTTP server has drained at shutdown.
-struct AuditCheckpointService: Service {
-    let writer: AuditWriter
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown { await writer.runCheckpoints() }
-        await writer.checkpoint()
-    }
-}
 
 /// Builds the SafeRx HTTP application.
 public enum SafeRxServer {
@@ -64,20 +53,21 @@ public enum SafeRxServer {
     }
 
     public static func router(
-        store: PharmacyStore, auth: AuthService, baseURL: String, signupTenant: String = "demo-pharmacy", web: WebResources? = nil,
+        pharmacy: Pharmacy, baseURL: String, signupTenant: String = "demo-pharmacy", web: WebResources? = nil,
         sourceLimit: RateLimit = .perSource, accountLimit: RateLimit = .perAccount
     ) -> Router<SafeRxContext> {
         let router = Router(context: SafeRxContext.self)
         // Outermost, so that it logs the status the error middleware answered with.
         router.add(middleware: RequestLogMiddleware(level: .info))
         router.add(middleware: FHIRErrorMiddleware())
-        router.add(middleware: SourceRateLimitMiddleware(limiter: RateLimiter(sourceLimit), store: store))
+        router.add(middleware: SourceRateLimitMiddleware(limiter: RateLimiter(sourceLimit), access: pharmacy.access))
         router.get("/health") { _, _ -> Response in
             var h = HTTPFields()
             h[.contentType] = "application/json"
             return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}")))
         }
-        let fhir = FHIRController(store: store, auth: auth, baseURL: baseURL, accountLimiter: RateLimiter(accountLimit))
+        let auth = pharmacy.auth
+        let fhir = FHIRController(pharmacy: pharmacy, baseURL: baseURL, accountLimiter: RateLimiter(accountLimit))
         fhir.register(on: router)
         AuthController(auth: auth, fhir: fhir).register(on: router)
         PartnerController(fhir: fhir).register(on: router)
@@ -103,29 +93,24 @@ public enum SafeRxServer {
     }
 
     public static func application(
-        store: PharmacyStore, auth: AuthService, configuration: Configuration, logger: Logger
+        pharmacy: Pharmacy, configuration: Configuration, logger: Logger
     ) async throws -> some ApplicationProtocol {
         let base = "http://\(configuration.host):\(configuration.port)/fhir"
         let web = try await WebResources.load(sessionIdle: configuration.webSessionIdle)
         let router = router(
-            store: store, auth: auth, baseURL: base, signupTenant: configuration.signupTenant, web: web, sourceLimit: configuration.sourceLimit,
+            pharmacy: pharmacy, baseURL: base, signupTenant: configuration.signupTenant, web: web, sourceLimit: configuration.sourceLimit,
             accountLimit: configuration.accountLimit)
         let onListening = configuration.onListening
-        var detector: [any Service] = []
-        if let detection = configuration.detection {
-            try store.startDetection(detection)
-            detector.append(DetectionService(store: store, logger: logger))
-        }
+        let background = try pharmacy.background(
+            .init(
+                webhookTransport: configuration.webhookTransport ?? HTTPWebhookTransport(), webhookPolicy: configuration.webhookPolicy,
+                webhookPollInterval: configuration.webhookPollInterval,
+                notificationSender: configuration.notificationSender ?? LogNotificationSender(logger: logger), detection: configuration.detection),
+            logger: logger)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "SafeRx"),
-            services: [
-                AuditCheckpointService(writer: store.auditWriter),
-                WebhookDispatcher(
-                    store: store, transport: configuration.webhookTransport ?? HTTPWebhookTransport(), policy: configuration.webhookPolicy,
-                    pollInterval: configuration.webhookPollInterval, logger: logger),
-                NotificationDispatcher(store: store, sender: configuration.notificationSender ?? LogNotificationSender(logger: logger), logger: logger),
-            ] + detector,
+            services: background,
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
             logger: logger)
     }

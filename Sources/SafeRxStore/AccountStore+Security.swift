@@ -1,31 +1,8 @@
 import Foundation
 import GRDB
 import SafeRxModel
+import SafeRxStoreCore
 import SafeRxVault
-
-/// A user's second factor as stored: the TOTP secret (opened from its seal), whether enrolment was confirmed, and the
-/// last time step accepted (a code is never accepted twice).
-public struct MFAState: Sendable, Equatable {
-    public var secret: Data?
-    public var enabled: Bool
-    public var lastStep: Int64
-    public var recoveryCodesLeft: Int
-}
-
-/// A one-time code (sign-up, password reset) as stored: only an HMAC of the code is kept.
-public struct OneTimeCode: Sendable, Equatable {
-    public enum Purpose: String, Sendable { case signup, reset }
-    public var id: String
-    public var purpose: Purpose
-    public var tenant: String
-    public var userID: String?
-    public var patientID: String?
-}
-
-/// Why a one-time code was not accepted (all answered the same way to the client).
-public enum OneTimeCodeFailure: Error, Sendable, Equatable {
-    case unknown, expired, wrongCode, tooManyAttempts, used
-}
 
 /// Second factors, recovery codes, one-time codes and password changes.
 extension PharmacyStore {

@@ -1,55 +1,8 @@
 import Foundation
 import GRDB
 import SafeRxModel
+import SafeRxStoreCore
 import SafeRxVault
-
-/// A user account as stored. The username is kept encrypted with a blind index for lookup.
-public struct UserAccount: Sendable, Equatable {
-    public var id: String
-    public var username: String
-    public var passwordHash: String
-    public var role: String
-    public var tenant: String
-    public var patientID: String?
-    public var disabled: Bool
-    public var failedAttempts: Int
-    /// Seconds since 1970; 0 when not locked.
-    public var lockedUntil: Double
-
-    public init(
-        id: String, username: String, passwordHash: String, role: String, tenant: String, patientID: String?,
-        disabled: Bool = false, failedAttempts: Int = 0, lockedUntil: Double = 0
-    ) {
-        self.id = id
-        self.username = username
-        self.passwordHash = passwordHash
-        self.role = role
-        self.tenant = tenant
-        self.patientID = patientID
-        self.disabled = disabled
-        self.failedAttempts = failedAttempts
-        self.lockedUntil = lockedUntil
-    }
-}
-
-/// A partner (API) client.
-public struct APIClient: Sendable, Equatable {
-    public var clientID: String
-    public var secretHash: String
-    public var role: String
-    public var tenant: String
-    public var name: String
-    public var disabled: Bool
-
-    public init(clientID: String, secretHash: String, role: String, tenant: String, name: String, disabled: Bool = false) {
-        self.clientID = clientID
-        self.secretHash = secretHash
-        self.role = role
-        self.tenant = tenant
-        self.name = name
-        self.disabled = disabled
-    }
-}
 
 /// Accounts, API clients, tenants and revoked tokens. No PHI is returned except a user's own username.
 extension PharmacyStore {

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import SafeRxAudit
 import SafeRxModel
+import SafeRxStoreCore
 import SafeRxVault
 
 /// Why a backup could not be made, read or restored. Messages name the file and what is wrong with it.

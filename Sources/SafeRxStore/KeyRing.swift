@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import SafeRxModel
 import SafeRxPolicy
+import SafeRxStoreCore
 import SafeRxVault
 import Synchronization
 

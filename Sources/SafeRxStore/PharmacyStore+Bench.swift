@@ -3,6 +3,7 @@ import GRDB
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
+import SafeRxStoreCore
 
 #if SAFERX_BENCHMARKS
 /// Bulk loaders for `saferx bench` only: millions of patients and audit records in a few minutes, through the same

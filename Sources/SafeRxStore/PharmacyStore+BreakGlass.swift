@@ -4,20 +4,7 @@ import Logging
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
-
-/// A break-glass override as the daily report lists it.
-public struct BreakGlassGrant: Sendable {
-    public var id: String
-    public var tenant: String
-    public var userID: String
-    public var role: String
-    public var patientID: String
-    public var granted: String
-    public var expires: String
-    public var reason: String
-    /// Requests made under this override (purpose ETREAT, this user, this patient, before it expired).
-    public var accesses: Int
-}
+import SafeRxStoreCore
 
 extension PharmacyStore {
     /// How long a break-glass override lasts.

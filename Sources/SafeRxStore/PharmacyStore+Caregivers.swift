@@ -3,42 +3,7 @@ import GRDB
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
-
-/// A patient's grant of access to their records to another account (a family member, a carer).
-public struct CaregiverGrant: Sendable, Equatable {
-    /// What the caregiver may see and do.
-    public enum Access: String, Sendable, CaseIterable {
-        /// Everything the patient sees, requesting refills and messaging included (not consents, not the access log).
-        case all
-        /// Message threads and their attachments.
-        case messages
-        /// Prescriptions and fills, and requesting refills.
-        case prescriptions
-
-        /// The SMART scopes a caregiver's token carries for this access.
-        public var scopes: String {
-            switch self {
-            case .all:
-                "patient/Patient.read patient/MedicationRequest.* patient/MedicationDispense.read patient/Medication.read "
-                    + "patient/Practitioner.read patient/Organization.read patient/Communication.* patient/DocumentReference.* patient/Binary.*"
-            case .messages: "patient/Communication.* patient/DocumentReference.* patient/Binary.* patient/Organization.read"
-            case .prescriptions:
-                "patient/MedicationRequest.* patient/MedicationDispense.read patient/Medication.read patient/Practitioner.read patient/Organization.read"
-            }
-        }
-    }
-
-    public var id: String
-    public var tenant: String
-    public var patientID: String
-    public var caregiverUserID: String
-    public var access: Access
-    public var expires: Date
-    public var created: Date
-    public var revoked: Date?
-
-    public var isLive: Bool { revoked == nil && expires > Date() }
-}
+import SafeRxStoreCore
 
 /// Caregiver grants: made and revoked by the patient (a caregiver may also give one up), checked on every request a
 /// caregiver's token makes (``tokenIsLive(jti:subject:isClient:issuedAt:caregiverGrant:)``), audited.

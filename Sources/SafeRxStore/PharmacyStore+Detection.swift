@@ -4,60 +4,14 @@ import Logging
 import SafeRxAudit
 import SafeRxDetect
 import SafeRxModel
+import SafeRxStoreCore
 import Synchronization
 
-/// An alert the detector raised, with its evidence.
-public struct SecurityAlert: Sendable, Equatable {
-    public var id: String
-    public var tenant: String
-    public var rule: String
-    public var severity: String
-    /// The actor's user or client id, or `source:<blind token>` for a rule counted per source address.
-    public var actor: String
-    public var role: String
-    public var summary: String
-    public var description: String
-    public var created: Date
-    public var updated: Date
-    /// Audit sequence numbers of the evidence, oldest first.
-    public var evidence: [Int64]
-    /// Patients whose data the evidence names (for a refused request: the ones read before the cut).
-    public var patients: [String]
-    /// The actor was suspended by this alert.
-    public var contained: Bool
-    /// The request that crossed the rule was refused before its data left.
-    public var blocked: Bool
-    /// Append → alert, in milliseconds.
-    public var lagMilliseconds: Double
-    public var acknowledged: Date?
-    public var acknowledgedBy: String?
-    public var note: String?
-
-    public var key: String { "\(rule)|\(actor)" }
-}
-
-/// An actor the detector suspended.
-public struct ActorSuspension: Sendable, Equatable {
-    public var actor: String
-    public var tenant: String
-    public var alertID: String
-    public var at: Date
-    public var reason: String
-    public var reinstated: Date?
-    public var reinstatedBy: String?
-    public var reinstateReason: String?
-}
-
-/// How the detector runs inside `saferx serve`.
-public struct DetectionSettings: Sendable {
-    public var rules: DetectionRules
+/// How the detector runs in this process.
+struct DetectorSettings: Sendable {
+    var rules: DetectionRules
     /// Where alert notices go through the notification outbox (an e-mail address); `nil` for none.
-    public var securityContact: String?
-
-    public init(rules: DetectionRules, securityContact: String? = nil) {
-        self.rules = rules
-        self.securityContact = securityContact
-    }
+    var securityContact: String?
 }
 
 /// The detector's state between records: the engine, which records it has seen, and the honeytoken patients.
@@ -90,11 +44,11 @@ final class DetectionState: @unchecked Sendable {
 /// and queues the notices (outbox, security webhook).
 final class DetectionObserver: AuditObserver {
     let state: Mutex<DetectionState>
-    let settings: DetectionSettings
+    let settings: DetectorSettings
     let keys: KeyRing
     let log: AuditLog
 
-    init(settings: DetectionSettings, keys: KeyRing, log: AuditLog) {
+    init(settings: DetectorSettings, keys: KeyRing, log: AuditLog) {
         self.settings = settings
         self.keys = keys
         self.log = log
@@ -343,8 +297,8 @@ extension PharmacyStore {
     /// Starts the detector in this process: every later append goes through it. Recent history (the longest rule
     /// window, at most 8 days) is replayed first so that windows and baselines start full; alerts still open are not
     /// raised again.
-    public func startDetection(_ settings: DetectionSettings) throws(FHIRError) {
-        let observer = DetectionObserver(settings: settings, keys: keys, log: auditLog)
+    public func startDetection(rules: DetectionRules, securityContact: String?) throws(FHIRError) {
+        let observer = DetectionObserver(settings: DetectorSettings(rules: rules, securityContact: securityContact), keys: keys, log: auditLog)
         let since = AuditLog.timestamp(Date().addingTimeInterval(-8 * 86_400))
         do {
             try dbPool.write { db in
@@ -589,7 +543,7 @@ extension PharmacyStore {
     public func replayDetection(
         rules: DetectionRules, from: String, to: String? = nil, progress: (@Sendable (Int) -> Void)? = nil
     ) async throws(FHIRError) -> ReplayResult {
-        let observer = DetectionObserver(settings: DetectionSettings(rules: rules), keys: keys, log: auditLog)
+        let observer = DetectionObserver(settings: DetectorSettings(rules: rules), keys: keys, log: auditLog)
         let started = ContinuousClock.now
         var detectorTime = Duration.zero
         var findings: [Finding] = []

@@ -3,23 +3,7 @@ import GRDB
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
-
-/// One line of an accounting of disclosures or of a patient's access log.
-public struct AccessLogEntry: Sendable, Equatable {
-    public var seq: Int64
-    public var time: String
-    /// Who received the data: for staff their role and pharmacy (never a personal name or user id); for API clients
-    /// the client's name.
-    public var recipient: String
-    public var role: String
-    public var purpose: String
-    /// read, vread, history, search, break-glass...
-    public var action: String
-    /// `Type/id`, or `Type` for a search.
-    public var resource: String
-    /// What was disclosed, as recorded with the access (elements released, search results).
-    public var detail: String
-}
+import SafeRxStoreCore
 
 extension PharmacyStore {
     /// Actions through which data leaves the store.

@@ -3,6 +3,7 @@ import GRDB
 import Logging
 import SafeRxAudit
 import SafeRxModel
+import SafeRxStoreCore
 import SafeRxVault
 
 /// Why an erasure was refused.

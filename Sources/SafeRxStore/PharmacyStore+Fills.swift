@@ -3,46 +3,9 @@ import GRDB
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
+import SafeRxStoreCore
 import SafeRxVault
 import Synchronization
-
-/// A requested move of a fill to another state (`POST MedicationDispense/{id}/$transition`).
-public struct FillTransition: Sendable {
-    public var to: FillState
-    /// A ``FillReason`` code; required for on-hold, cancelled and declined.
-    public var reason: String?
-    /// Free text for the pharmacy's own notes (stored in the encrypted resource).
-    public var note: String?
-    /// Shipping (to `completed`): carrier (``Shipment/carriers``, any letter case) and tracking number. The ship-to
-    /// address comes from the patient record.
-    public var carrier: String?
-    public var trackingNumber: String?
-
-    public init(to: FillState, reason: String? = nil, note: String? = nil, carrier: String? = nil, trackingNumber: String? = nil) {
-        self.to = to
-        self.reason = reason
-        self.note = note
-        self.carrier = carrier?.lowercased()
-        self.trackingNumber = trackingNumber
-    }
-}
-
-/// A carrier's tracking update for one shipment.
-public struct TrackingUpdate: Sendable {
-    public var carrier: String
-    public var trackingNumber: String
-    public var status: String
-    public var time: String
-    public var location: String?
-
-    public init(carrier: String, trackingNumber: String, status: String, time: String, location: String? = nil) {
-        self.carrier = carrier.lowercased()
-        self.trackingNumber = trackingNumber
-        self.status = status
-        self.time = time
-        self.location = location
-    }
-}
 
 extension PharmacyStore {
     /// The pharmacy's refill rules (too-soon threshold, default validity), set by `saferx serve`.
@@ -457,16 +420,6 @@ extension PharmacyStore {
                 reason: "illegal-transition")
         }
     }
-}
-
-/// One recorded move of a fill (from SafeRx's own fill history, not the resource).
-public struct FillEvent: Sendable, Equatable {
-    public var from: String
-    public var to: String
-    public var actorID: String
-    public var actorRole: String
-    public var reason: String?
-    public var at: String
 }
 
 extension PharmacyStore {

@@ -3,6 +3,7 @@ import GRDB
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
+import SafeRxStoreCore
 import SafeRxVault
 
 /// An exported fulfillment file, as the breach-scope lookup finds it.

@@ -3,29 +3,7 @@ import GRDB
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
-
-/// A message thread: Communications linked by `inResponseTo`, named by the first message.
-public struct MessageThread: Sendable, Equatable {
-    public var id: String
-    public var patientID: String
-    public var messages: Int
-    /// Messages in the thread the caller has not opened and did not send (for a patient or caregiver: from the
-    /// pharmacy; for staff: from the patient side).
-    public var unread: Int
-    public var lastSent: String
-    /// The user id of the staff member the thread is assigned to.
-    public var assignee: String?
-}
-
-/// One page of message threads, with the totals over all of the caller's threads.
-public struct ThreadPage: Sendable {
-    public var threads: [MessageThread]
-    /// Threads in all (for "21-40 of 88").
-    public var total: Int
-    /// Unread messages and threads with unread messages, over all threads.
-    public var unread: Int
-    public var unreadThreads: Int
-}
+import SafeRxStoreCore
 
 /// Secure messaging on top of Communication: read marks, unread counts, threads and their assignment to staff, and
 /// "you have a new message" notifications. Every list goes through the scoped gate and is audited.

@@ -3,6 +3,7 @@ import GRDB
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
+import SafeRxStoreCore
 
 /// A message waiting in the notification outbox, opened for sending.
 public struct OutgoingNotification: Sendable, Equatable {

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import SafeRxModel
+import SafeRxStoreCore
 import SafeRxVault
 
 /// What a re-encryption did.

@@ -3,28 +3,8 @@ import GRDB
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
+import SafeRxStoreCore
 import SafeRxVault
-
-/// What a person gives to prove they are a patient of the pharmacy when creating an account: nothing imported from
-/// elsewhere, only facts the pharmacy's own record holds.
-public struct IdentityClaim: Sendable {
-    public var family: String
-    public var given: String
-    /// YYYY-MM-DD.
-    public var birthDate: String
-    /// A prescription number printed on one of their labels.
-    public var rxNumber: String
-
-    public init(family: String, given: String, birthDate: String, rxNumber: String) {
-        self.family = family
-        self.given = given
-        self.birthDate = birthDate
-        self.rxNumber = rxNumber
-    }
-
-    /// The identifier system of prescription numbers.
-    public static let rxNumberSystem = RxNumber.system
-}
 
 extension PharmacyStore {
     /// The patient whose record matches every part of the claim (a prescription with that Rx number whose patient

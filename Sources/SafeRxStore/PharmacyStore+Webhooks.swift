@@ -3,56 +3,8 @@ import GRDB
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
+import SafeRxStoreCore
 import SafeRxVault
-
-/// A partner's webhook endpoint, registered by an operator (`saferx webhooks register`).
-public struct WebhookEndpoint: Sendable {
-    public var clientID: String
-    public var tenant: String
-    public var url: String
-    public var secret: String
-}
-
-/// One webhook event and its delivery state.
-public struct WebhookEvent: Sendable {
-    public enum State: String, Sendable { case pending, delivered, dead }
-    public var id: String
-    public var tenant: String
-    public var clientID: String
-    public var type: String
-    /// The JSON body sent (ids and statuses only).
-    public var payload: Data
-    public var created: Date
-    public var state: State
-    public var attempts: Int
-    public var nextAttempt: Date
-    public var lastStatus: Int?
-    public var lastError: String?
-    public var delivered: Date?
-}
-
-/// How webhook deliveries are retried: exponential backoff from ``baseDelay`` (doubling, capped at ``maxDelay``)
-/// with jitter (each delay drawn from [½, 1] of its value), until ``maxAge`` after the event, then dead-lettered;
-/// never before ``minAttempts`` tries (an event that aged while SafeRx was down still gets them).
-public struct WebhookRetryPolicy: Sendable {
-    public var baseDelay: TimeInterval
-    public var maxDelay: TimeInterval
-    public var maxAge: TimeInterval
-    public var minAttempts: Int
-
-    public init(baseDelay: TimeInterval = 30, maxDelay: TimeInterval = 3600, maxAge: TimeInterval = 24 * 3600, minAttempts: Int = 3) {
-        self.baseDelay = baseDelay
-        self.maxDelay = maxDelay
-        self.maxAge = maxAge
-        self.minAttempts = minAttempts
-    }
-
-    /// The delay before attempt `attempts + 1`, after `attempts` failures.
-    public func delay(afterFailures attempts: Int) -> TimeInterval {
-        let exponential = min(maxDelay, baseDelay * pow(2, Double(max(0, attempts - 1))))
-        return exponential * Double.random(in: 0.5...1.0)
-    }
-}
 
 extension PharmacyStore {
     /// Registers (or replaces) a partner client's webhook endpoint and returns its new signing secret. The URL must
@@ -154,12 +106,14 @@ extension PharmacyStore {
         }
     }
 
-    /// A partner's events, newest first (`GET /partner/webhooks`), or every client's for an operator (`clientID` nil).
-    public func webhookEvents(clientID: String?, state: WebhookEvent.State? = nil, limit: Int = 100) async throws(FHIRError) -> [WebhookEvent] {
+    /// A partner's events, newest first (`GET /partner/webhooks`), or every client's for an operator (`clientID` nil),
+    /// optionally of one pharmacy only.
+    public func webhookEvents(clientID: String?, tenant: String? = nil, state: WebhookEvent.State? = nil, limit: Int = 100) async throws(FHIRError) -> [WebhookEvent] {
         try await run { db in
             var sql = "SELECT * FROM webhook_event WHERE 1"
             var args: [any DatabaseValueConvertible] = []
             if let clientID { sql += " AND client_id = ?"; args.append(clientID) }
+            if let tenant { sql += " AND tenant = ?"; args.append(tenant) }
             if let state { sql += " AND state = ?"; args.append(state.rawValue) }
             sql += " ORDER BY created DESC, id LIMIT ?"
             args.append(limit)

@@ -2,28 +2,7 @@ import GRDB
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
-
-/// One fill on the work queue: what a technician or pharmacist needs to pick the next job and tell patients apart
-/// (name and birth date), and nothing else: no address, no dosage, no prescriber.
-public struct QueueEntry: Sendable, Equatable {
-    public var dispenseID: String
-    public var patientID: String
-    /// The patient's name and birth date as the caller's scope shows them (empty when its policy hides them).
-    public var patientName: String
-    public var birthDate: String
-    /// `Medication/<id>` or the dispense's medication text.
-    public var medication: String
-    public var state: FillState
-    public var lastUpdated: String
-}
-
-/// One page of one state's queue.
-public struct QueuePage: Sendable {
-    public var entries: [QueueEntry]
-    /// Fills in this state in all (for "51-100 of 312").
-    public var total: Int
-    public var offset: Int
-}
+import SafeRxStoreCore
 
 extension PharmacyStore {
     /// One page of the work queue for a fill state, oldest first.

@@ -3,6 +3,7 @@ import GRDB
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
+import SafeRxStoreCore
 import SafeRxVault
 
 extension PharmacyStore {

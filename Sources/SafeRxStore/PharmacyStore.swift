@@ -5,6 +5,7 @@ import Logging
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
+import SafeRxStoreCore
 import SafeRxVault
 import Synchronization
 
@@ -37,7 +38,7 @@ public final class PharmacyStore: Sendable {
     public let auditLog: AuditLog
     public let auditWriter: AuditWriter
     public let dataDirectory: URL
-    /// The exfiltration detector, when this process runs it (``startDetection(_:)``).
+    /// The exfiltration detector, when this process runs it (``startDetection(rules:securityContact:)``).
     let detection = Mutex<DetectionObserver?>(nil)
     /// The last audit verification the privacy overview made, and the sequence number it reached.
     let lastVerification = Mutex<(seq: Int64, result: AuditVerification)?>(nil)

@@ -1,5 +1,6 @@
 import GRDB
 import SafeRxAudit
+import SafeRxStoreCore
 
 /// The database schema, as GRDB migrations.
 ///

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import SafeRxModel
+import SafeRxStoreCore
 import SafeRxVault
 
 /// A column whose values are sealed under a data key (a patient's, or the tenant's shared one, owner `""`).

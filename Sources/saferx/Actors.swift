@@ -1,4 +1,5 @@
 import SafeRxStore
+import SafeRxStoreCore
 
 /// Operators know people by username, not by the internal `user-000N` id the audit log keeps.
 struct ActorNames {

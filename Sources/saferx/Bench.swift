@@ -50,7 +50,7 @@ struct Bench: AsyncParsableCommand {
             let (protectedPorts, c1) = AsyncStream<Int>.makeStream()
             let (baselinePorts, c2) = AsyncStream<Int>.makeStream()
             let protected = try await SafeRxServer.application(
-                store: store, auth: auth, configuration: .init(host: "127.0.0.1", port: 0, onListening: { c1.yield($0) }, sourceLimit: .unlimited, accountLimit: .unlimited),
+                pharmacy: Pharmacy(store: store, auth: auth), configuration: .init(host: "127.0.0.1", port: 0, onListening: { c1.yield($0) }, sourceLimit: .unlimited, accountLimit: .unlimited),
                 logger: logger)
             let baseline = Application(
                 router: Self.baselineRouter(store: store),
@@ -243,7 +243,7 @@ extension Bench {
                 tokens.append(try await auth.issue(subject: user.id, role: user.role, tenant: user.tenant, patient: nil, kind: "user", scope: nil).accessToken)
                 let (stream, c) = AsyncStream<Int>.makeStream()
                 let app = try await SafeRxServer.application(
-                    store: bench.store, auth: auth, configuration: .init(host: "127.0.0.1", port: 0, onListening: { c.yield($0) }, sourceLimit: .unlimited, accountLimit: .unlimited),
+                    pharmacy: Pharmacy(store: bench.store, auth: auth), configuration: .init(host: "127.0.0.1", port: 0, onListening: { c.yield($0) }, sourceLimit: .unlimited, accountLimit: .unlimited),
                     logger: Logger(label: "saferx.bench"))
                 apps.append(Task { try await app.runService(gracefulShutdownSignals: []) })
                 var it = stream.makeAsyncIterator()

@@ -12,6 +12,7 @@ import SafeRxModel
 import SafeRxPharmacy
 import SafeRxServer
 import SafeRxStore
+import SafeRxStoreCore
 
 extension Bench {
     /// The detector's throughput over events, over a stored audit log, and its append → alert lag under read load.
@@ -79,7 +80,7 @@ extension Bench {
             }
             let (ports, c) = AsyncStream<Int>.makeStream()
             let app = try await SafeRxServer.application(
-                store: store, auth: auth,
+                pharmacy: Pharmacy(store: store, auth: auth),
                 configuration: .init(
                     host: "127.0.0.1", port: 0, onListening: { c.yield($0) }, detection: DetectionSettings(rules: rules), sourceLimit: .unlimited,
                     accountLimit: .unlimited),

@@ -4,6 +4,7 @@ import SafeRxModel
 import SafeRxPharmacy
 import SafeRxPolicy
 import SafeRxStore
+import SafeRxStoreCore
 
 /// API clients (partners and business lines): created, listed, disabled and given new secrets here, never as
 /// password users. Every change is audited.

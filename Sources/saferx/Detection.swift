@@ -5,6 +5,7 @@ import SafeRxDetect
 import SafeRxModel
 import SafeRxPharmacy
 import SafeRxStore
+import SafeRxStoreCore
 
 /// `saferx alerts`: what the exfiltration detector found.
 struct Alerts: AsyncParsableCommand {

@@ -3,6 +3,7 @@ import Foundation
 import SafeRxModel
 import SafeRxPolicy
 import SafeRxStore
+import SafeRxStoreCore
 
 /// `saferx disclosures --patient ID`: the accounting of disclosures (HIPAA §164.528) for staff.
 struct Disclosures: AsyncParsableCommand {

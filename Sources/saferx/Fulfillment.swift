@@ -4,6 +4,7 @@ import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
 import SafeRxStore
+import SafeRxStoreCore
 import SafeRxVault
 
 /// `saferx fulfillment ...`: shipping manifests for fulfillment vendors, encrypted to each vendor's key.

@@ -5,6 +5,7 @@ import SafeRxModel
 import SafeRxPharmacy
 import SafeRxPolicy
 import SafeRxStore
+import SafeRxStoreCore
 
 /// `saferx import`: loads FHIR R4 Bundles as Synthea writes them.
 struct Import: AsyncParsableCommand {

@@ -5,6 +5,7 @@ import SafeRxBreach
 import SafeRxModel
 import SafeRxPharmacy
 import SafeRxStore
+import SafeRxStoreCore
 import SafeRxVault
 
 /// `saferx incident`: breach response from the audit log — declare, scope, assess, obligations, documents, report.

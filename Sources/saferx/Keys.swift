@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SafeRxStore
+import SafeRxStoreCore
 import SafeRxVault
 
 struct Keys: AsyncParsableCommand {

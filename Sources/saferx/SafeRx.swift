@@ -9,6 +9,7 @@ import SafeRxPharmacy
 import SafeRxPolicy
 import SafeRxServer
 import SafeRxStore
+import SafeRxStoreCore
 import SafeRxVault
 
 @main
@@ -179,7 +180,7 @@ struct Serve: AsyncParsableCommand {
             say("Notifications (codes, new-message notices) are delivered to \(outbox)/outbox.jsonl")
         }
         let app = try await SafeRxServer.application(
-            store: store, auth: auth,
+            pharmacy: Pharmacy(store: store, auth: auth),
             configuration: .init(host: host, port: port, onListening: { bound in
                 let url = "http://\(host):\(bound)"
                 say("SafeRx listening on \(url)  (FHIR base \(url)/fhir)")

@@ -11,6 +11,7 @@ import SafeRxModel
 import SafeRxPharmacy
 import SafeRxServer
 import SafeRxStore
+import SafeRxStoreCore
 import SafeRxVault
 import Synchronization
 
@@ -234,7 +235,7 @@ final class SimPharmacy: Sendable {
         // requests that fail are counted from their answers, not the log.
         logger.logLevel = .critical
         let app = try await SafeRxServer.application(
-            store: store, auth: auth,
+            pharmacy: Pharmacy(store: store, auth: auth),
             configuration: .init(
                 host: "127.0.0.1", port: 0, onListening: { continuation.yield($0) }, detection: DetectionSettings(rules: rules),
                 sourceLimit: .unlimited, accountLimit: .perAccount),

@@ -8,6 +8,7 @@ import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
 import SafeRxStore
+import SafeRxStoreCore
 import SafeRxVault
 import Synchronization
 

@@ -2,6 +2,7 @@ import Foundation
 import SafeRxModel
 import SafeRxPharmacy
 @testable import SafeRxStore
+import SafeRxStoreCore
 import Testing
 
 @Suite("PHI at rest") struct AtRestTests {

@@ -4,6 +4,7 @@ import SafeRxAudit
 import SafeRxModel
 import SafeRxPharmacy
 @testable import SafeRxStore
+import SafeRxStoreCore
 import SafeRxVault
 import Testing
 

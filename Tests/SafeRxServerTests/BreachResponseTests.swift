@@ -9,6 +9,7 @@ import SafeRxModel
 import SafeRxPharmacy
 import SafeRxPolicy
 import SafeRxStore
+import SafeRxStoreCore
 import Synchronization
 import Testing
 

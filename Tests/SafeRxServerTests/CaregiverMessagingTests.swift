@@ -4,6 +4,7 @@ import SafeRxAudit
 import SafeRxModel
 import SafeRxPharmacy
 import SafeRxStore
+import SafeRxStoreCore
 import Testing
 
 /// Caregivers, secure messages with attachments, and Synthea imports, over HTTP against the real server.

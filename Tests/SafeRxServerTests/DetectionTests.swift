@@ -6,6 +6,7 @@ import SafeRxModel
 import SafeRxPharmacy
 import SafeRxPolicy
 import SafeRxStore
+import SafeRxStoreCore
 import SafeRxVault
 import Synchronization
 import Testing

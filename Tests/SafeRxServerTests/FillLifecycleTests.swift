@@ -5,6 +5,7 @@ import SafeRxModel
 import SafeRxPolicy
 import SafeRxPharmacy
 import SafeRxStore
+import SafeRxStoreCore
 import Testing
 
 /// Prescriptions, refills and the fill state machine, end to end over HTTP against the shared demo server.

@@ -4,6 +4,7 @@ import SafeRxModel
 import SafeRxPharmacy
 import SafeRxPolicy
 import SafeRxStore
+import SafeRxStoreCore
 import SafeRxVault
 import Testing
 

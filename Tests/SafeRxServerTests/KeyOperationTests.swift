@@ -5,6 +5,7 @@ import SafeRxDetect
 import SafeRxModel
 import SafeRxPharmacy
 @testable import SafeRxStore
+import SafeRxStoreCore
 import SafeRxVault
 import Testing
 

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import SafeRxStoreCore
 import Synchronization
 import NIOCore
 import ServiceLifecycle
@@ -86,7 +87,7 @@ final class LiveServer: Sendable {
             webhookPollInterval: webhookPollInterval, notificationSender: sender, detection: detection, sourceLimit: sourceLimit,
             accountLimit: accountLimit)
         configuration.webSessionIdle = webSessionIdle
-        let app = try await SafeRxServer.application(store: store, auth: auth, configuration: configuration, logger: logger)
+        let app = try await SafeRxServer.application(pharmacy: Pharmacy(store: store, auth: auth), configuration: configuration, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
         let task = Task { try await group.run() }
         var port = 0

@@ -8,6 +8,7 @@ import SafeRxModel
 import SafeRxPolicy
 import SafeRxPharmacy
 import SafeRxStore
+import SafeRxStoreCore
 import SafeRxVault
 import ServiceLifecycle
 import Synchronization

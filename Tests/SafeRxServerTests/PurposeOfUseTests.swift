@@ -6,6 +6,7 @@ import SafeRxModel
 import SafeRxPharmacy
 import SafeRxPolicy
 import SafeRxStore
+import SafeRxStoreCore
 import Testing
 
 /// Purpose of use on every request, the policy table, and the Kroger replay.

@@ -8,6 +8,7 @@ import SafeRxPharmacy
 import SafeRxPolicy
 import SafeRxServer
 import SafeRxStore
+import SafeRxStoreCore
 import SafeRxVault
 import SafeRxWeb
 import Testing

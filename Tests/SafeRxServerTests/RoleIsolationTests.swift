@@ -3,6 +3,7 @@ import HTTPTypes
 import SafeRxModel
 import SafeRxPharmacy
 import SafeRxStore
+import SafeRxStoreCore
 import Testing
 
 @Suite("Role and tenant isolation") struct RoleIsolationTests {

@@ -5,6 +5,7 @@ import JWTKit
 import SafeRxModel
 import SafeRxPharmacy
 import SafeRxStore
+import SafeRxStoreCore
 import SafeRxVault
 import Testing
 

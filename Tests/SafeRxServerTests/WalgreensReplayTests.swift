@@ -4,6 +4,7 @@ import SafeRxAudit
 import SafeRxModel
 import SafeRxPharmacy
 import SafeRxStore
+import SafeRxStoreCore
 import Testing
 
 /// The Walgreens incident, replayed: every patient tries every interaction and search form against every other

@@ -4,6 +4,7 @@ import SafeRxAudit
 import SafeRxModel
 import SafeRxPharmacy
 import SafeRxStore
+import SafeRxStoreCore
 import Testing
 
 /// Edges of the pharmacy workflows found by walking the README as a new user: message parts, Rx numbers, the reason

@@ -3,6 +3,7 @@ import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
 @testable import SafeRxStore
+import SafeRxStoreCore
 import Testing
 
 /// The gate on its own: a temporary SQLite file, no HTTP. Every read takes a scope compiled into the SQL, answers

@@ -4,6 +4,7 @@ import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
 import SafeRxStore
+import SafeRxStoreCore
 import SafeRxVault
 
 /// A second factor being enrolled: what the authenticator app needs.
@@ -84,6 +85,12 @@ extension AuthService {
             let user = try await store.user(id: claims.sub.value), !user.disabled
         else { throw .unauthorized("The access token is invalid, revoked or not a user's own token") }
         return (user, claims)
+    }
+
+    /// Whether the account's second factor is on, and how many recovery codes are left (never the secret).
+    public func mfaStatus(_ user: UserAccount) async throws(FHIRError) -> (enabled: Bool, recoveryCodesLeft: Int) {
+        let mfa = try await store.mfaState(userID: user.id)
+        return (mfa.enabled, mfa.recoveryCodesLeft)
     }
 
     /// Starts TOTP enrolment: a new secret, not active until confirmed with a code from the app.

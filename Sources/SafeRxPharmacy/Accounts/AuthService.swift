@@ -1,4 +1,5 @@
 import Crypto
+import SafeRxStoreCore
 import Synchronization
 import Foundation
 import HummingbirdBcrypt

@@ -3,7 +3,7 @@ import Hummingbird
 import SafeRxModel
 import SafeRxPharmacy
 import SafeRxPolicy
-import SafeRxStore
+import SafeRxStoreCore
 import SafeRxWeb
 
 /// The pharmacy console (`/console`): the work queue by fill state, fill and verify screens (four-eyes is enforced by
@@ -26,12 +26,12 @@ extension WebFront {
                 let pageNumber = max(1, min(10_000, Int(req.uri.queryParameters.get("page") ?? "1") ?? 1))
                 let pageSize = 50
                 let states = [FillState.preparation, .inProgress, .verified, .onHold]
-                let totals = try await store.fillCounts(access, states: states)
+                let totals = try await pharmacy.fills.counts(access, states: states)
                 for state in states {
                     counts.append(["label": Display.stateLabel(state), "count": totals[state] ?? 0])
                     guard only == nil || only == state else { continue }
                     let offset = state == only ? (pageNumber - 1) * pageSize : 0
-                    let page = try await store.fillQueue(access, state: state, count: pageSize, offset: offset)
+                    let page = try await pharmacy.fills.queue(access, state: state, count: pageSize, offset: offset)
                     let fills = page.entries.map { Display.queueEntry($0, medications: meds) }
                     var group: [String: Any] = ["state": state.rawValue, "label": Display.stateLabel(state), "fills": fills]
                     if page.total > 0 { group["paging"] = "\(fills.isEmpty ? 0 : offset + 1)–\(offset + fills.count) of \(page.total)" }
@@ -78,7 +78,7 @@ extension WebFront {
                 guard let state = FillState(rawValue: form.value("state") ?? "") else { throw FHIRError.invalid("Choose a next state") }
                 if state.needsReason, form.value("reason") == nil { throw FHIRError.invalid("Choose a reason for “\(Display.stateLabel(state))”") }
                 let access = try await self.access(req, ctx, s, "transition", .medicationDispense)
-                _ = try await store.transition(
+                _ = try await pharmacy.fills.transition(
                     access, dispense: id,
                     FillTransition(to: state, reason: form.value("reason"), carrier: form.value("carrier"), trackingNumber: form.value("trackingNumber")))
                 s.flash.append(.init(.info, "Fill moved to “\(Display.stateLabel(state))”."))
@@ -98,9 +98,8 @@ extension WebFront {
         router.get("/console/webhooks") { req, ctx in
             try await self.page(req, ctx, area: .console, signedIn: true) { s in
                 let access = try await self.access(req, ctx, s, "webhooks", nil)
-                let tenant = access.scope.principal.tenant
                 let state = req.uri.queryParameters.get("state").flatMap { WebhookEvent.State(rawValue: $0) }
-                let events = try await store.webhookEvents(clientID: nil, state: state, limit: 200).filter { $0.tenant == tenant }
+                let events = try await pharmacy.partners.pharmacyEvents(access, state: state)
                 return ("console-webhooks", [
                     "title": "Partner webhooks", "current": "/console/webhooks",
                     "events": events.map { e -> [String: Any] in
@@ -114,16 +113,15 @@ extension WebFront {
 
     func fillPage(_ req: Request, _ ctx: SafeRxContext, _ s: WebSession, id: String) async throws -> (String, [String: Any]) {
         let access = try await access(req, ctx, s, "read", .medicationDispense)
-        let (dispense, events) = try await store.fillHistory(access, dispense: id)
+        let (dispense, events) = try await pharmacy.fills.history(access, dispense: id)
         let json = dispense.json ?? .null
         var meds: [String: JSON] = [:]
         if let ref = json["medicationReference"]?["reference"]?.stringValue, ref.hasPrefix("Medication/"),
-            let m = try? await store.read(access, .medication, id: String(ref.dropFirst(11))).json
+            let m = try? await pharmacy.records.read(access, .medication, id: String(ref.dropFirst(11))).json
         {
             meds[ref] = m
         }
-        var names: [String: String] = [:]
-        for actor in Set(events.map(\.actorID)) { names[actor] = try await store.user(id: actor)?.username }
+        let names = try await pharmacy.directory.usernames(access, ids: events.map(\.actorID))
         let state = FillState.of(json)
         let me = access.scope.principal.subject
         let filler = events.last { $0.to == FillState.inProgress.rawValue }?.actorID
@@ -190,7 +188,7 @@ extension WebFront {
         }
         var results: [[String: Any]] = []
         for id in ids.prefix(10) {
-            guard let p = try? await store.read(access, .patient, id: id).json else { continue }
+            guard let p = try? await pharmacy.records.read(access, .patient, id: id).json else { continue }
             results.append(["id": id, "name": Display.humanName(p), "birthDate": p["birthDate"]?.stringValue ?? ""])
         }
         return ("console-lookup", ["title": "Find a patient", "current": "/console/patients", "searched": true, "results": results])
@@ -198,7 +196,7 @@ extension WebFront {
 
     func patientPage(_ req: Request, _ ctx: SafeRxContext, _ s: WebSession, id: String) async throws -> (String, [String: Any]) {
         let access = try await access(req, ctx, s, "read", .patient)
-        let patient = try await store.read(access, .patient, id: id).json ?? .null
+        let patient = try await pharmacy.records.read(access, .patient, id: id).json ?? .null
         let rx = try await search(access, .medicationRequest, [("patient", id), ("_include", "MedicationRequest:medication"), ("_count", "100")])
         let fills = try await search(access, .medicationDispense, [("patient", id), ("_count", "100")])
         let meds = Display.medications(rx).merging(try await medications(access)) { a, _ in a }

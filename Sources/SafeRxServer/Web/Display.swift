@@ -1,8 +1,7 @@
 import Foundation
-import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
-import SafeRxStore
+import SafeRxStoreCore
 
 /// Turns FHIR resources the gate returned into the plain values the page templates show.
 enum Display {
@@ -110,7 +109,7 @@ enum Display {
 
     /// A moment as pages show it (`2026-12-02 16:05`, UTC), never a raw ISO timestamp.
     static func minute(_ date: Date) -> String {
-        String(AuditLog.timestamp(date).prefix(16)).replacingOccurrences(of: "T", with: " ")
+        String(Instant.string(date).prefix(16)).replacingOccurrences(of: "T", with: " ")
     }
 
     static func humanName(_ patient: JSON) -> String {

@@ -4,7 +4,7 @@ import NIOCore
 import SafeRxModel
 import SafeRxPharmacy
 import SafeRxPolicy
-import SafeRxStore
+import SafeRxStoreCore
 import SafeRxWeb
 
 /// Secure messages for the portal and the console: thread lists with unread counts, a thread with its attachments,
@@ -19,10 +19,10 @@ extension WebFront {
                 let mine = staff && req.uri.queryParameters.get("assigned") == "me"
                 let pageSize = 20
                 let pageNumber = max(1, min(50_000, Int(req.uri.queryParameters.get("page") ?? "1") ?? 1))
-                let page = try await store.messageThreads(
+                let page = try await pharmacy.messaging.threads(
                     access, assignedTo: mine ? access.scope.principal.subject : nil, count: pageSize, offset: (pageNumber - 1) * pageSize)
-                var names: [String: String] = [:]
-                if staff { for id in Set(page.threads.compactMap(\.assignee)) { names[id] = try await store.user(id: id)?.username } }
+                let names: [String: String] =
+                    if staff { try await pharmacy.directory.usernames(access, ids: page.threads.compactMap(\.assignee)) } else { [:] }
                 let first = page.threads.isEmpty ? 0 : (pageNumber - 1) * pageSize + 1
                 let last = (pageNumber - 1) * pageSize + page.threads.count
                 let filter = mine ? "assigned=me&" : ""
@@ -58,7 +58,7 @@ extension WebFront {
             let thread = ctx.parameters.get("thread") ?? ""
             return try await self.post(req, ctx, area: area, back: "\(base)/messages/\(thread)") { s, form in
                 let access = try await self.access(req, ctx, s, "read", .communication)
-                let root = try await store.read(access, .communication, id: thread).json ?? .null
+                let root = try await pharmacy.records.read(access, .communication, id: thread).json ?? .null
                 let patient = Display.patientID(root)
                 let pharmacy = (root["recipient"]?.arrayValue ?? []).compactMap { $0["reference"]?.stringValue }.first { $0.hasPrefix("Organization/") }
                     ?? root["sender"]?["reference"]?.stringValue.flatMap { $0.hasPrefix("Organization/") ? $0 : nil } ?? "Organization/org-demo"
@@ -74,7 +74,7 @@ extension WebFront {
             guard s.signedIn, let role = s.role, area.roles.contains(role) else { return self.redirect("\(base)/login", cookie: nil) }
             do {
                 let access = try await self.access(req, ctx, s, "read", .binary)
-                let r = try await store.read(access, .binary, id: id)
+                let r = try await pharmacy.records.read(access, .binary, id: id)
                 guard let native = FHIRController.nativeContent(r) else { throw FHIRError.notFound(.binary, id) }
                 var h = HTTPFields()
                 h[.contentType] = native.contentType
@@ -91,8 +91,8 @@ extension WebFront {
                 let thread = ctx.parameters.get("thread") ?? ""
                 return try await self.post(req, ctx, area: .console, back: "/console/messages/\(thread)") { s, form in
                     let access = try await self.access(req, ctx, s, "assign", .communication)
-                    let (_, assignee) = try await store.assignThread(access, message: thread, assignee: form.value("assignee") ?? "")
-                    let name = try await store.user(id: assignee)?.username ?? assignee
+                    let (_, assignee) = try await pharmacy.messaging.assign(access, message: thread, to: form.value("assignee") ?? "")
+                    let name = try await pharmacy.directory.usernames(access, ids: [assignee])[assignee] ?? assignee
                     s.flash.append(.init(.info, "Assigned to \(name)."))
                     return "/console/messages/\(thread)"
                 }
@@ -123,10 +123,10 @@ extension WebFront {
     func threadPage(_ req: Request, _ ctx: SafeRxContext, _ s: WebSession, area: Area, thread: String) async throws -> (String, [String: Any]) {
         let base = "/\(area.rawValue)"
         let access = try await access(req, ctx, s, "read", .communication)
-        let root = try await store.read(access, .communication, id: thread)
+        let root = try await pharmacy.records.read(access, .communication, id: thread)
         let patient = Display.patientID(root.json ?? .null)
         let messages = try await threadMessages(access, root: thread, patient: patient)
-        try await store.markRead(access, communications: messages.map(\.id))
+        try await pharmacy.messaging.markRead(access, communications: messages.map(\.id))
         var rows: [[String: Any]] = []
         for m in messages {
             let json = m.json ?? .null
@@ -136,7 +136,7 @@ extension WebFront {
             for p in json["payload"]?.arrayValue ?? [] {
                 if let t = p["contentString"]?.stringValue { text.append(t) }
                 if let ref = p["contentReference"]?["reference"]?.stringValue, ref.hasPrefix("DocumentReference/") {
-                    guard let doc = try? await store.read(access, .documentReference, id: String(ref.dropFirst(18))).json else { continue }
+                    guard let doc = try? await pharmacy.records.read(access, .documentReference, id: String(ref.dropFirst(18))).json else { continue }
                     for c in doc["content"]?.arrayValue ?? [] {
                         let a = c["attachment"] ?? .null
                         if let url = a["url"]?.stringValue, url.hasPrefix("Binary/") {
@@ -159,9 +159,7 @@ extension WebFront {
             "staff": area == .console,
         ]
         if area == .console {
-            let tenant = access.scope.principal.tenant
-            v["staffUsers"] = try await store.users(tenant: tenant, roles: [Role.pharmacist.rawValue, Role.technician.rawValue])
-                .filter { !$0.disabled }.map(\.username).sorted()
+            v["staffUsers"] = try await pharmacy.directory.accounts(access, roles: [.pharmacist, .technician]).map(\.username).sorted()
         }
         return ("thread", v)
     }
@@ -177,11 +175,11 @@ extension WebFront {
         var payload: [JSON] = [.object(["contentString": .string(text)])]
         if let file = form.files.first(where: { $0.field == "file" && !$0.data.isEmpty }) {
             let type = AttachmentRules.sniff(file.data) ?? file.declaredType
-            let binary = try await store.create(access, .binary, .object([
+            let binary = try await self.pharmacy.records.create(access, .binary, .object([
                 "resourceType": "Binary", "contentType": .string(type), "securityContext": .object(["reference": .string("Patient/\(patient)")]),
                 "data": .string(file.data.base64EncodedString()),
             ]))
-            let doc = try await store.create(access, .documentReference, .object([
+            let doc = try await self.pharmacy.records.create(access, .documentReference, .object([
                 "resourceType": "DocumentReference", "status": "current", "subject": .object(["reference": .string("Patient/\(patient)")]),
                 "content": .array([.object(["attachment": .object([
                     "contentType": .string(type), "url": .string("Binary/\(binary.id)"), "title": .string(String(file.filename.prefix(100))),
@@ -193,9 +191,9 @@ extension WebFront {
             "resourceType": "Communication", "status": "completed", "subject": .object(["reference": .string("Patient/\(patient)")]),
             "sender": .object(["reference": .string(fromPharmacy ? pharmacy : "Patient/\(patient)")]),
             "recipient": .array([.object(["reference": .string(fromPharmacy ? "Patient/\(patient)" : pharmacy)])]),
-            "sent": .string(AuditTime.now()), "payload": .array(payload),
+            "sent": .string(Instant.now()), "payload": .array(payload),
         ]
         if let replyTo { message["inResponseTo"] = .array([.object(["reference": .string("Communication/\(replyTo)")])]) }
-        return try await store.create(access, .communication, .object(message)).id
+        return try await self.pharmacy.records.create(access, .communication, .object(message)).id
     }
 }

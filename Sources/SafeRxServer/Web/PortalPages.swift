@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import SafeRxModel
 import SafeRxPharmacy
-import SafeRxStore
+import SafeRxStoreCore
 import SafeRxWeb
 
 /// The patient portal (`/portal`): sign-up, sign-in with MFA, prescriptions and refills, orders and shipments,
@@ -19,7 +19,7 @@ extension WebFront {
             return try await self.post(req, ctx, area: .portal, back: "/portal") { s, _ in
                 let access = try await self.access(req, ctx, s, "refill", .medicationRequest)
                 do {
-                    _ = try await store.refill(access, prescription: id)
+                    _ = try await pharmacy.fills.refill(access, prescription: id)
                     s.flash.append(.init(.info, "Refill requested. We will let you know when it ships."))
                 } catch let e as FHIRError where e.kind == .businessRule {
                     s.flash.append(.init(.error, "We could not request this refill: \(e.diagnostics)"))
@@ -37,8 +37,8 @@ extension WebFront {
             try await self.page(req, ctx, area: .portal, signedIn: true) { s in
                 let patient = try self.ownPatient(s)
                 let access = try await self.access(req, ctx, s, "access-log", .auditEvent)
-                let all = try await store.accessLog(access, patient: patient, everyAccess: true)
-                let disclosures = try await store.accessLog(access, patient: patient, everyAccess: false)
+                let all = try await pharmacy.privacy.accessLog(access, patient: patient, everyAccess: true)
+                let disclosures = try await pharmacy.privacy.accessLog(access, patient: patient, everyAccess: false)
                 func row(_ e: AccessLogEntry) -> [String: Any] {
                     ["date": String(e.time.prefix(16)).replacingOccurrences(of: "T", with: " "), "recipient": e.recipient,
                      "purpose": Display.purpose(e.purpose), "code": e.purpose, "what": Display.access(action: e.action, resource: e.resource),
@@ -93,7 +93,7 @@ extension WebFront {
                 .map { Display.order($0, medications: meds) }
         }
         if let mAccess = try await accessUnlessForbidden(req, ctx, s, .communication) {
-            let unread = try await store.unreadMessages(mAccess).messages
+            let unread = try await pharmacy.messaging.unread(mAccess).messages
             if unread > 0 { values["unread"] = unread == 1 ? "1 unread message" : "\(unread) unread messages" }
         }
         return ("portal-home", values)
@@ -168,14 +168,14 @@ extension WebFront {
         router.get("/portal/caregivers") { req, ctx in
             try await self.page(req, ctx, area: .portal, signedIn: true) { s in
                 let access = try await self.ownAccess(req, ctx, s, "caregiver-list")
-                let (given, received) = try await store.caregiverGrants(access)
+                let (given, received) = try await pharmacy.caregivers.grants(access)
                 let day = ISO8601DateFormatter.day
                 func row(_ g: CaregiverGrant, username: String?) -> [String: Any] {
                     ["id": g.id, "caregiver": username ?? "", "patient": g.patientID, "access": g.access.rawValue,
                      "expires": day.string(from: g.expires), "status": g.revoked != nil ? "revoked" : g.isLive ? "active" : "expired", "active": g.isLive]
                 }
-                var givenRows: [[String: Any]] = []
-                for g in given { givenRows.append(row(g, username: try await store.user(id: g.caregiverUserID)?.username)) }
+                let names = try await pharmacy.directory.usernames(access, ids: given.map(\.caregiverUserID))
+                let givenRows = given.map { row($0, username: names[$0.caregiverUserID]) }
                 var v: [String: Any] = ["title": "Caregivers", "current": "/portal/caregivers", "given": givenRows, "received": received.map { row($0, username: nil) }]
                 if s.ownPatient != nil { v["actingFor"] = s.patient ?? "" }
                 return ("portal-caregivers", v)
@@ -188,7 +188,7 @@ extension WebFront {
                 guard let day = form.value("expires"), let expires = FHIRDate.instant(day, end: true)?.addingTimeInterval(-0.001) else {
                     throw FHIRError.invalid("Choose until when (a date)")
                 }
-                _ = try await store.grantCaregiver(access, caregiverUsername: form.value("caregiver") ?? "", access: access_, expires: expires)
+                _ = try await pharmacy.caregivers.grant(access, caregiverUsername: form.value("caregiver") ?? "", access: access_, expires: expires)
                 s.flash.append(.init(.info, "Access given."))
                 return "/portal/caregivers"
             }
@@ -197,7 +197,7 @@ extension WebFront {
             let id = ctx.parameters.get("grant") ?? ""
             return try await self.post(req, ctx, area: .portal, back: "/portal/caregivers") { s, _ in
                 let access = try await self.ownAccess(req, ctx, s, "caregiver-revoke")
-                _ = try await store.revokeCaregiver(access, grant: id)
+                _ = try await pharmacy.caregivers.revoke(access, grant: id)
                 s.flash.append(.init(.info, "Access revoked. It ended at once."))
                 return "/portal/caregivers"
             }

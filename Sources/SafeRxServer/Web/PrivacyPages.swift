@@ -1,10 +1,9 @@
 import Foundation
 import Hummingbird
-import SafeRxAudit
 import SafeRxModel
 import SafeRxPharmacy
 import SafeRxPolicy
-import SafeRxStore
+import SafeRxStoreCore
 import SafeRxWeb
 
 /// The privacy console (`/privacy`, privacy officers): audit chain verification, charts drawn as SVG on the server,
@@ -27,8 +26,7 @@ extension WebFront {
             let id = ctx.parameters.get("id") ?? ""
             return try await self.post(req, ctx, area: .privacy, back: "/privacy/alerts/\(id)") { s, form in
                 let access = try await self.access(req, ctx, s, "alert-ack", .auditEvent)
-                guard let alert = try await store.alert(id: id), alert.tenant == access.scope.tenant else { throw FHIRError.notFoundPath("alert") }
-                try await store.acknowledgeAlert(id: id, by: s.username ?? access.scope.principal.subject, note: form.value("note") ?? "")
+                try await pharmacy.privacy.acknowledge(access, alert: id, by: s.username ?? access.scope.principal.subject, note: form.value("note") ?? "")
                 s.flash.append(.init(.info, "Alert acknowledged. A suspension it caused stays until it is lifted (saferx actors reinstate)."))
                 return "/privacy/alerts/\(id)"
             }
@@ -50,7 +48,7 @@ extension WebFront {
                 if let o = form.value("outcome") { items.append(("outcome", o)) }
                 if let a = form.value("agent") {
                     // A staff username, or a user or client id as the records name them.
-                    let id = try await store.user(named: a).map(\.id) ?? a
+                    let id = try await pharmacy.directory.id(access, username: a) ?? a
                     items.append(("agent", id))
                 }
                 let page = try await self.search(access, .auditEvent, items)
@@ -81,68 +79,31 @@ extension WebFront {
 
     func privacyHome(_ req: Request, _ ctx: SafeRxContext, _ s: WebSession) async throws -> (String, [String: Any]) {
         let access = try await access(req, ctx, s, "search", .auditEvent)
-        let tenant = access.scope.principal.tenant
-        // Bounded work per page view: the chain verified incrementally, and only the charts' 14 days read.
-        let verification = try await store.verifyAuditIncrementally()
-        let since = AuditTime.daysAgo(14)
-        let records = try await store.auditRecords(since: since).filter { $0.entry.actor.tenant == tenant || $0.entry.actor.tenant == "-" }
-        // The overview itself reads the audit log: record that it did, naming no patients (aggregates only).
-        try await store.recordEvent(.init(
-            actor: .init(id: access.scope.principal.subject, role: access.scope.principal.roleName, tenant: tenant), action: "privacy-overview",
-            outcome: "success", status: 200, purpose: access.scope.purpose.rawValue, sourceIP: access.sourceIP, userAgent: access.userAgent,
-            requestID: access.requestID, detail: "aggregates over \(records.count) audit records"))
-        let days = 14
+        let o = try await pharmacy.privacy.overview(access, days: 14)
+        let series = o.accessesByRole.keys.sorted().map { SVGChart.Series(name: $0, values: o.accessesByRole[$0]!) }
+        let names = try await pharmacy.directory.usernames(access, ids: o.topActors.map(\.actor))
         let today = Date()
-        let dayNames = (0..<days).reversed().map { ISO8601DateFormatter.day.string(from: today.addingTimeInterval(-Double($0) * 86400)) }
-        let dayIndex = Dictionary(uniqueKeysWithValues: dayNames.enumerated().map { ($1, $0) })
-        var byRole: [String: [Int]] = [:]
-        var denials = [Int](repeating: 0, count: days)
-        var touched: [String: (role: String, patients: Set<String>)] = [:]
-        for r in records {
-            let e = r.entry
-            if let i = dayIndex[String(r.time.prefix(10))] {
-                if e.outcome == "denied" || e.status == 401 || e.status == 403 {
-                    denials[i] += 1
-                } else if e.outcome == "success" {
-                    byRole[e.actor.role, default: [Int](repeating: 0, count: days)][i] += 1
-                }
-            }
-            if e.outcome == "success", !e.patients.isEmpty, e.actor.id != "system" {
-                touched[e.actor.id, default: (e.actor.role, [])].patients.formUnion(e.patients)
-            }
-        }
-        let series = byRole.keys.sorted().map { SVGChart.Series(name: $0, values: byRole[$0]!) }
-        let top = touched.map { (actor: $0.key, role: $0.value.role, patients: $0.value.patients.count) }.sorted { $0.patients > $1.patients }.prefix(10)
-        var names: [String: String] = [:]
-        for u in try await store.users() { names[u.id] = u.username }
         let day = req.uri.queryParameters.get("day").flatMap { ISO8601DateFormatter.day.date(from: $0) != nil ? $0 : nil }
             ?? ISO8601DateFormatter.day.string(from: today)
-        let breakGlass = try await store.breakGlassReport(access, day: day)
+        let breakGlass = try await pharmacy.privacy.breakGlassReport(access, day: day)
+        let grantees = try await pharmacy.directory.usernames(access, ids: breakGlass.map(\.userID))
         return ("privacy-home", [
-            "title": "Privacy overview", "current": "/privacy", "days": days, "day": day,
-            "chainOK": verification.ok, "records": verification.records, "checkpoints": verification.checkpoints,
-            "chainProblem": verification.ok ? "" : "first bad record \(verification.firstBad ?? 0): \(verification.reason ?? "")",
-            "accessChart": SVGChart.stackedBars(title: "Accesses per day by role", categories: dayNames, series: series),
-            "denialChart": SVGChart.stackedBars(title: "Denials per day", categories: dayNames, series: [.init(name: "denied", values: denials)]),
+            "title": "Privacy overview", "current": "/privacy", "days": o.days.count, "day": day,
+            "chainOK": o.chainOK, "records": o.records, "checkpoints": o.checkpoints, "chainProblem": o.chainProblem ?? "",
+            "accessChart": SVGChart.stackedBars(title: "Accesses per day by role", categories: o.days, series: series),
+            "denialChart": SVGChart.stackedBars(title: "Denials per day", categories: o.days, series: [.init(name: "denied", values: o.denials)]),
             "actorChart": SVGChart.horizontalBars(
-                title: "Top actors by distinct patients touched", items: top.map { (label: names[$0.actor] ?? $0.actor, value: $0.patients) }),
-            "actors": top.map { ["actor": names[$0.actor] ?? $0.actor, "role": $0.role, "patients": $0.patients] as [String: Any] },
+                title: "Top actors by distinct patients touched", items: o.topActors.map { (label: names[$0.actor] ?? $0.actor, value: $0.patients) }),
+            "actors": o.topActors.map { ["actor": names[$0.actor] ?? $0.actor, "role": $0.role, "patients": $0.patients] as [String: Any] },
             "breakGlass": breakGlass.map { g -> [String: Any] in
-                ["created": g.granted, "user": names[g.userID] ?? g.userID, "patient": g.patientID, "reason": g.reason, "expires": g.expires]
+                ["created": g.granted, "user": grantees[g.userID] ?? g.userID, "patient": g.patientID, "reason": g.reason, "expires": g.expires]
             },
         ])
     }
     func alertsPage(_ req: Request, _ ctx: SafeRxContext, _ s: WebSession) async throws -> (String, [String: Any]) {
         let access = try await access(req, ctx, s, "alerts", .auditEvent)
-        let tenant = access.scope.tenant
-        let alerts = try await store.alerts(tenant: tenant, limit: 200)
-        let suspensions = try await store.suspensions().filter { $0.tenant == tenant }
-        var names: [String: String] = [:]
-        for u in try await store.users() { names[u.id] = u.username }
-        try await store.recordEvent(.init(
-            actor: .init(id: access.scope.principal.subject, role: access.scope.principal.roleName, tenant: tenant), action: "alerts-list",
-            outcome: "success", status: 200, purpose: access.scope.purpose.rawValue, sourceIP: access.sourceIP, userAgent: access.userAgent,
-            requestID: access.requestID, detail: "\(alerts.count) alerts listed"))
+        let (alerts, suspensions) = try await pharmacy.privacy.alerts(access, limit: 200)
+        let names = try await pharmacy.directory.usernames(access, ids: alerts.map(\.actor) + suspensions.map(\.actor))
         func row(_ a: SecurityAlert) -> [String: Any] {
             ["id": a.id, "created": Display.minute(a.created), "severity": a.severity, "critical": a.severity == "critical", "rule": a.rule,
              "actor": names[a.actor] ?? a.actor, "role": a.role, "patients": a.patients.count, "contained": a.contained, "summary": a.summary]
@@ -156,14 +117,9 @@ extension WebFront {
 
     func alertPage(_ req: Request, _ ctx: SafeRxContext, _ s: WebSession, id: String) async throws -> (String, [String: Any]) {
         let access = try await access(req, ctx, s, "alert", .auditEvent)
-        guard let a = try await store.alert(id: id), a.tenant == access.scope.tenant else { throw FHIRError.notFoundPath("alert") }
-        var names: [String: String] = [:]
-        for u in try await store.users() { names[u.id] = u.username }
-        // The alert names patients: opening it is an access like any other.
-        try await store.recordEvent(.init(
-            actor: .init(id: access.scope.principal.subject, role: access.scope.principal.roleName, tenant: a.tenant), action: "alert-view",
-            patients: a.patients, outcome: "success", status: 200, purpose: access.scope.purpose.rawValue, sourceIP: access.sourceIP,
-            userAgent: access.userAgent, requestID: access.requestID, detail: "alert \(a.id)"))
+        // The alert names patients: opening it is an access like any other (recorded by the service).
+        let a = try await pharmacy.privacy.alert(access, id: id)
+        let names = try await pharmacy.directory.usernames(access, ids: [a.actor])
         return ("privacy-alert", [
             "title": "Alert \(a.id)", "current": "/privacy/alerts", "id": a.id, "severity": a.severity, "critical": a.severity == "critical",
             "rule": a.rule, "summary": a.summary, "description": a.description, "actor": names[a.actor] ?? a.actor, "actorID": a.actor,

@@ -5,14 +5,14 @@ import NIOCore
 import SafeRxModel
 import SafeRxPharmacy
 import SafeRxPolicy
-import SafeRxStore
+import SafeRxStoreCore
 import SafeRxWeb
 
 /// The server-rendered web front: patient portal (`/portal`), pharmacy console (`/console`), privacy console
 /// (`/privacy`) and drug information (`/drugs`).
 ///
 /// Pages act with the same access tokens as API clients, kept in a server-side session: every page request puts
-/// the session's token through ``FHIRController/access(_:_:interaction:type:)`` and reads through the store's gate,
+/// the session's token through ``FHIRController/access(_:_:interaction:type:)`` and reads through the services (``Pharmacy``),
 /// so what a page can show is exactly what that user's API calls could return, and every read is audited. The
 /// browser holds one `HttpOnly`, `SameSite=Lax` cookie with an opaque id, set only by pages with a form and at sign-in;
 /// every form carries a CSRF token.
@@ -24,7 +24,7 @@ struct WebFront: Sendable {
     let formulary: Formulary
     let signupTenant: String
 
-    var store: PharmacyStore { fhir.store }
+    var pharmacy: Pharmacy { fhir.pharmacy }
 
     /// The three signed-in areas and who may use each.
     enum Area: String, Sendable {
@@ -310,7 +310,7 @@ struct WebFront: Sendable {
     }
 
     func search(_ access: AccessContext, _ type: ResourceType, _ items: [(String, String)]) async throws -> SearchPage {
-        try await store.search(access, SearchQuery.parse(type, items, scope: access.scope))
+        try await pharmacy.records.search(access, type, items).page
     }
 
     // MARK: Sign-in and sign-out (one shape for the three areas)
@@ -397,7 +397,7 @@ struct WebFront: Sendable {
         router.get("\(base)/account") { req, ctx in
             try await self.page(req, ctx, area: area, signedIn: true) { s in
                 let (user, _) = try await auth.account(fromToken: s.pending["ownToken"] ?? s.token ?? "")
-                let mfa = try await store.mfaState(userID: user.id)
+                let mfa = try await auth.mfaStatus(user)
                 var v: [String: Any] = [
                     "title": "Account", "current": "\(base)/account", "base": base, "username": user.username, "mfaEnabled": mfa.enabled,
                     "mfaRequired": AuthService.requiresMFA(user.role), "recoveryCodesLeft": mfa.recoveryCodesLeft,

@@ -2,12 +2,13 @@ import Foundation
 import Logging
 import SafeRxModel
 import SafeRxStore
+import SafeRxStoreCore
 import ServiceLifecycle
 
 /// The detector's part of `saferx serve` that is not in the request path: records other processes append (the
 /// command line's exports, imports and tracking files) are read back and run through the detector every
 /// `interval`, and honeytokens planted meanwhile are picked up. Records this process appends are checked inside
-/// their own transaction (``PharmacyStore/startDetection(_:)``).
+/// their own transaction (``PharmacyStore/startDetection(rules:securityContact:)``).
 public struct DetectionService: Service {
     public let store: PharmacyStore
     public let interval: Duration

@@ -29,6 +29,17 @@ public struct StoredResource: Sendable {
     public let patients: [String]
     /// The patient was erased (crypto-shredded): only the tombstone is left.
     public var erased: Bool = false
+
+    package init(type: ResourceType, id: String, version: Int, lastUpdated: String, deleted: Bool, json: JSON?, patients: [String], erased: Bool = false) {
+        self.type = type
+        self.id = id
+        self.version = version
+        self.lastUpdated = lastUpdated
+        self.deleted = deleted
+        self.json = json
+        self.patients = patients
+        self.erased = erased
+    }
 }
 
 /// One page of a search.
@@ -38,4 +49,12 @@ public struct SearchPage: Sendable {
     public let count: Int
     public let matches: [StoredResource]
     public let included: [StoredResource]
+
+    package init(total: Int, offset: Int, count: Int, matches: [StoredResource], included: [StoredResource]) {
+        self.total = total
+        self.offset = offset
+        self.count = count
+        self.matches = matches
+        self.included = included
+    }
 }

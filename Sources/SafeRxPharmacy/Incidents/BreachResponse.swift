@@ -4,6 +4,7 @@ import SafeRxBreach
 import SafeRxModel
 import SafeRxPolicy
 import SafeRxStore
+import SafeRxStoreCore
 
 /// Breach response as a service: the incident package (scope, residence, assessment, obligations) that the command
 /// line (`saferx incident`) and the privacy officer's API share.

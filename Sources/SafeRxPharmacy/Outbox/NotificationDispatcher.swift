@@ -3,6 +3,7 @@ import Logging
 import SafeRxAudit
 import SafeRxModel
 import SafeRxStore
+import SafeRxStoreCore
 import ServiceLifecycle
 
 /// Delivers one notification (an e-mail or SMS gateway in production). Bodies are fixed texts: a code, or "you have

@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import SafeRxModel
 import SafeRxStore
+import SafeRxStoreCore
 import SafeRxVault
 import ServiceLifecycle
 

@@ -1,0 +1,108 @@
+import Foundation
+import Logging
+import SafeRxAudit
+import SafeRxDetect
+import SafeRxModel
+import SafeRxPolicy
+import SafeRxStore
+import SafeRxStoreCore
+import ServiceLifecycle
+
+/// SafeRx as its front ends use it: one value per feature, all over one gate. The HTTP server is built on this
+/// alone (it cannot reach the gate); every service that returns patient data takes the caller's ``AccessContext``,
+/// which ``AccessService`` resolves from a token.
+public struct Pharmacy: Sendable {
+    public let auth: AuthService
+    public let access: AccessService
+    public let records: RecordService
+    public let fills: FillService
+    public let messaging: MessagingService
+    public let caregivers: CaregiverService
+    public let privacy: PrivacyService
+    public let incidents: IncidentService
+    public let partners: PartnerService
+    public let idempotency: IdempotencyService
+    public let directory: Directory
+    let store: PharmacyStore
+
+    /// - parameter store: the gate.
+    /// - parameter auth: accounts and tokens over the same gate.
+    public init(store: PharmacyStore, auth: AuthService) {
+        self.store = store
+        self.auth = auth
+        let access = AccessService(store: store, auth: auth)
+        self.access = access
+        records = RecordService(store: store, policy: auth.policy)
+        fills = FillService(store: store)
+        messaging = MessagingService(store: store)
+        caregivers = CaregiverService(store: store)
+        privacy = PrivacyService(store: store, access: access)
+        incidents = IncidentService(store: store, access: access)
+        partners = PartnerService(store: store, access: access)
+        idempotency = IdempotencyService(store: store)
+        directory = Directory(store: store)
+    }
+
+    /// What runs beside the HTTP server in `saferx serve`.
+    public struct Background: Sendable {
+        /// How partner webhooks are sent and retried.
+        public var webhookTransport: any WebhookTransport
+        public var webhookPolicy: WebhookRetryPolicy
+        public var webhookPollInterval: Duration
+        /// Where patient notifications (codes, "you have a new message") go.
+        public var notificationSender: any NotificationSender
+        /// The exfiltration detector's rules and notices; `nil` runs without one.
+        public var detection: DetectionSettings?
+
+        public init(
+            webhookTransport: any WebhookTransport, webhookPolicy: WebhookRetryPolicy, webhookPollInterval: Duration,
+            notificationSender: any NotificationSender, detection: DetectionSettings?
+        ) {
+            self.webhookTransport = webhookTransport
+            self.webhookPolicy = webhookPolicy
+            self.webhookPollInterval = webhookPollInterval
+            self.notificationSender = notificationSender
+            self.detection = detection
+        }
+    }
+
+    /// Starts the detector in this process (every later append goes through it) and answers the services that run
+    /// beside the HTTP server: audit checkpoints (also once more at shutdown), webhook and notification delivery, and
+    /// the detector's catch-up on records other processes append.
+    ///
+    /// - throws: `FHIRError` when the detector cannot start (the server must not run without it when it was asked for).
+    public func background(_ b: Background, logger: Logger) throws(FHIRError) -> [any Service] {
+        var services: [any Service] = [
+            AuditCheckpointService(writer: store.auditWriter),
+            WebhookDispatcher(store: store, transport: b.webhookTransport, policy: b.webhookPolicy, pollInterval: b.webhookPollInterval, logger: logger),
+            NotificationDispatcher(store: store, sender: b.notificationSender, logger: logger),
+        ]
+        if let detection = b.detection {
+            try store.startDetection(rules: detection.rules, securityContact: detection.securityContact)
+            services.append(DetectionService(store: store, logger: logger))
+        }
+        return services
+    }
+}
+
+/// How the detector runs inside `saferx serve`.
+public struct DetectionSettings: Sendable {
+    public var rules: DetectionRules
+    /// Where alert notices go through the notification outbox (an e-mail address); `nil` for none.
+    public var securityContact: String?
+
+    public init(rules: DetectionRules, securityContact: String? = nil) {
+        self.rules = rules
+        self.securityContact = securityContact
+    }
+}
+
+/// Checkpoints the audit log on a timer, and once more after the HTTP server has drained at shutdown.
+struct AuditCheckpointService: Service {
+    let writer: AuditWriter
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await writer.runCheckpoints() }
+        await writer.checkpoint()
+    }
+}
