@@ -19,6 +19,11 @@ public enum Instant {
     /// Now.
     public static func now() -> String { string(Date()) }
 
+    /// The same instant `years` years ago (calendar years).
+    public static func yearsAgo(_ years: Int) -> String {
+        string(Calendar(identifier: .gregorian).date(byAdding: .year, value: -years, to: Date()) ?? Date())
+    }
+
     /// Midnight UTC `days` days ago.
     public static func daysAgo(_ days: Int) -> String {
         var utc = Calendar(identifier: .gregorian)

@@ -16,6 +16,7 @@ public struct Pharmacy: Sendable {
     public let access: AccessService
     public let records: RecordService
     public let fills: FillService
+    public let fulfillment: FulfillmentService
     public let messaging: MessagingService
     public let caregivers: CaregiverService
     public let privacy: PrivacyService
@@ -23,6 +24,8 @@ public struct Pharmacy: Sendable {
     public let partners: PartnerService
     public let idempotency: IdempotencyService
     public let directory: Directory
+    public let admin: Administration
+    public let detection: DetectionAdministration
     let store: PharmacyStore
 
     /// - parameter store: the gate.
@@ -34,6 +37,7 @@ public struct Pharmacy: Sendable {
         self.access = access
         records = RecordService(store: store, policy: auth.policy)
         fills = FillService(store: store)
+        fulfillment = FulfillmentService(store: store)
         messaging = MessagingService(store: store)
         caregivers = CaregiverService(store: store)
         privacy = PrivacyService(store: store, access: access)
@@ -41,7 +45,39 @@ public struct Pharmacy: Sendable {
         partners = PartnerService(store: store, access: access)
         idempotency = IdempotencyService(store: store)
         directory = Directory(store: store)
+        admin = Administration(store: store, auth: auth)
+        detection = DetectionAdministration(store: store)
     }
+
+    /// Opens (creating if needed) the SQLite store in `dataDirectory` with the master key in `keyFile` (created, mode
+    /// 0600, only together with a new store), and the services over it.
+    ///
+    /// - parameter policy: the access policy table tokens are issued and checked against.
+    /// - throws: the store's error when the directory cannot be opened, the key file is missing or is the wrong key.
+    public static func open(dataDirectory: URL, keyFile: URL, policy: PolicyTable = .standard, logger: Logger = Logger(label: "saferx.store")) async throws -> Pharmacy {
+        let store = try PharmacyStore.open(dataDirectory: dataDirectory, keyFile: keyFile, logger: logger)
+        return Pharmacy(store: store, auth: await AuthService(store: store, policy: policy))
+    }
+
+    /// The pharmacy's refill rules (too-soon threshold, default validity), set by `saferx serve`.
+    public var refillRules: RefillRules {
+        get { store.refillRules }
+        nonmutating set { store.refillRules = newValue }
+    }
+
+    /// Whether the store holds no tenant yet (a new data directory).
+    public func isEmpty() async throws(FHIRError) -> Bool { try await store.isEmpty() }
+
+    /// Seeds the demo pharmacy (synthetic data) and answers the credentials it created; the audit log is
+    /// checkpointed after.
+    public func seedDemo(_ demo: DemoPharmacy) async throws -> [DemoCredential] {
+        let creds = try await demo.seed(into: store, auth: auth)
+        await store.auditWriter.checkpoint()
+        return creds
+    }
+
+    /// Signs a checkpoint of the audit log now (command-line commands end with one).
+    public func checkpoint() async { await store.auditWriter.checkpoint() }
 
     /// What runs beside the HTTP server in `saferx serve`.
     public struct Background: Sendable {

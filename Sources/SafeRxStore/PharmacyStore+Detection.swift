@@ -525,24 +525,13 @@ extension PharmacyStore {
 }
 
 extension PharmacyStore {
-    /// The result of ``replayDetection(rules:from:to:progress:)``.
-    public struct ReplayResult: Sendable {
-        public var records: Int
-        public var findings: [Finding]
-        /// Wall time, reading and decoding included.
-        public var seconds: Double
-        /// Time spent in the detector alone.
-        public var detectorSeconds: Double
-        /// Per rule, the highest value its measure reached for one actor (what thresholds are calibrated against).
-        public var peaks: [Detector.Peak] = []
-    }
 
     /// Runs `rules` over the audit log from `from` (a date or instant) to `to` (exclusive), in sequence order, with
     /// this store's honeytokens and authorizations; nothing is written. Used by `saferx detect replay` and the
     /// benchmark.
     public func replayDetection(
         rules: DetectionRules, from: String, to: String? = nil, progress: (@Sendable (Int) -> Void)? = nil
-    ) async throws(FHIRError) -> ReplayResult {
+    ) async throws(FHIRError) -> DetectionReplay {
         let observer = DetectionObserver(settings: DetectorSettings(rules: rules), keys: keys, log: auditLog)
         let started = ContinuousClock.now
         var detectorTime = Duration.zero
@@ -587,7 +576,7 @@ extension PharmacyStore {
         }
         func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
         let peaks = observer.state.withLock { $0.detector.peaks }
-        return ReplayResult(
+        return DetectionReplay(
             records: count, findings: findings, seconds: seconds(ContinuousClock.now - started), detectorSeconds: seconds(detectorTime), peaks: peaks)
     }
 }

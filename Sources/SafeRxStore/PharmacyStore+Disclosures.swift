@@ -18,7 +18,7 @@ extension PharmacyStore {
         try await requireRight(ctx, .auditEvent, interaction, patient, ctx.scope.rights(for: .auditEvent).read)
         if case .compartment(let own) = ctx.scope.rows, own != patient { throw await missing(ctx, interaction, .patient, patient) }
         let entries = try await accessLogEntries(
-            patient: patient, tenant: ctx.scope.tenant, everyAccess: everyAccess, since: Self.yearsAgo(years), excludingRequest: ctx.requestID)
+            patient: patient, tenant: ctx.scope.tenant, everyAccess: everyAccess, since: Instant.yearsAgo(years), excludingRequest: ctx.requestID)
         try await commitAudit(
             entry(ctx, action: "read", type: .auditEvent, id: nil, patients: [patient], outcome: "success", status: 200,
                   detail: "\(interaction): \(entries.count) entries"))
@@ -99,21 +99,5 @@ extension PharmacyStore {
             parts.append("elements: " + own.sorted().joined(separator: ","))
         }
         return parts.joined(separator: "; ")
-    }
-
-    static func yearsAgo(_ years: Int) -> String {
-        AuditLog.timestamp(Calendar(identifier: .gregorian).date(byAdding: .year, value: -years, to: Date()) ?? Date())
-    }
-}
-
-/// Timestamps as SafeRx writes them, for the command line.
-public enum AuditTime {
-    public static func now() -> String { AuditLog.timestamp(Date()) }
-    public static func yearsAgo(_ years: Int) -> String { PharmacyStore.yearsAgo(years) }
-    /// Midnight UTC `days` days ago.
-    public static func daysAgo(_ days: Int) -> String {
-        var utc = Calendar(identifier: .gregorian)
-        utc.timeZone = TimeZone(identifier: "UTC")!
-        return AuditLog.timestamp(utc.startOfDay(for: Date().addingTimeInterval(-Double(days) * 86400)))
     }
 }

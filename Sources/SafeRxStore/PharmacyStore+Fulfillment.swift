@@ -6,19 +6,6 @@ import SafeRxPolicy
 import SafeRxStoreCore
 import SafeRxVault
 
-/// An exported fulfillment file, as the breach-scope lookup finds it.
-public struct FulfillmentFile: Sendable {
-    public var sha256: String
-    public var vendor: String
-    public var tenant: String
-    public var day: String
-    public var rows: Int
-    public var created: String
-    public var auditSeq: Int64
-    /// Every patient whose data is in the file (from the file's audit record).
-    public var patients: [String]
-}
-
 extension PharmacyStore {
     /// The columns of a shipping manifest: what a vendor needs to ship a parcel, nothing else (no birth date, phone,
     /// medication or prescriber).

@@ -1,3 +1,4 @@
+import Foundation
 import SafeRxModel
 import SafeRxPolicy
 
@@ -13,6 +14,16 @@ public struct AccessContext: Sendable {
         self.requestID = requestID
         self.sourceIP = sourceIP
         self.userAgent = userAgent
+    }
+
+    /// A system job's context (``AccessScope/system(reason:tenant:write:)``): the reason names the job in every
+    /// audit record it causes; run from this machine (`local`).
+    ///
+    /// - parameter tenant: the pharmacy the job is for, or `*` for all.
+    public static func system(reason: String, tenant: String, write: Bool = false, agent: String = "saferx cli") -> AccessContext {
+        AccessContext(
+            scope: .system(reason: reason, tenant: tenant, write: write), requestID: UUID().uuidString.lowercased(), sourceIP: "local",
+            userAgent: agent)
     }
 }
 

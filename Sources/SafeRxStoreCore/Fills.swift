@@ -95,3 +95,27 @@ public struct QueuePage: Sendable {
         self.offset = offset
     }
 }
+
+/// An exported fulfillment file, as the breach-scope lookup finds it.
+public struct FulfillmentFile: Sendable {
+    public var sha256: String
+    public var vendor: String
+    public var tenant: String
+    public var day: String
+    public var rows: Int
+    public var created: String
+    public var auditSeq: Int64
+    /// Every patient whose data is in the file (from the file's audit record).
+    public var patients: [String]
+
+    package init(sha256: String, vendor: String, tenant: String, day: String, rows: Int, created: String, auditSeq: Int64, patients: [String]) {
+        self.sha256 = sha256
+        self.vendor = vendor
+        self.tenant = tenant
+        self.day = day
+        self.rows = rows
+        self.created = created
+        self.auditSeq = auditSeq
+        self.patients = patients
+    }
+}

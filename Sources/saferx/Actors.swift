@@ -1,17 +1,16 @@
-import SafeRxStore
-import SafeRxStoreCore
+import SafeRxPharmacy
 
 /// Operators know people by username, not by the internal `user-000N` id the audit log keeps.
 struct ActorNames {
-    let store: PharmacyStore
+    let admin: Administration
     private var cache: [String: String] = [:]
 
-    init(_ store: PharmacyStore) { self.store = store }
+    init(_ pharmacy: Pharmacy) { admin = pharmacy.admin }
 
     /// `username (user-0002)` for a user, the id itself for an API client, `system` or a source address.
     mutating func name(_ id: String) async -> String {
         if let known = cache[id] { return known }
-        let shown = (try? await store.user(id: id)).flatMap { $0.map { "\($0.username) (\(id))" } } ?? id
+        let shown = (try? await admin.username(id: id)).flatMap { $0.map { "\($0) (\(id))" } } ?? id
         cache[id] = shown
         return shown
     }

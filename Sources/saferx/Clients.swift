@@ -3,8 +3,6 @@ import Foundation
 import SafeRxModel
 import SafeRxPharmacy
 import SafeRxPolicy
-import SafeRxStore
-import SafeRxStoreCore
 
 /// API clients (partners and business lines): created, listed, disabled and given new secrets here, never as
 /// password users. Every change is audited.
@@ -32,14 +30,8 @@ struct Clients: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let store = try data.openStore()
-            guard try await store.client(id: clientID) == nil, try await store.user(named: clientID) == nil else {
-                throw CLIError("'\(clientID)' is already a client or user id; choose another")
-            }
             let secret = DemoPharmacy.randomSecret(bytes: 32)
-            try await store.addClient(
-                APIClient(clientID: clientID, secretHash: AuthService.hashClientSecret(secret), role: role, tenant: tenant, name: name))
-            try await store.recordAdminEvent(action: "client-add", tenant: tenant, detail: "added \(role) client \(clientID)")
+            try await data.openPharmacy().admin.addClient(id: clientID, role: Role(rawValue: role)!, name: name, tenant: tenant, secret: secret)
             say("Added \(role) client '\(clientID)' (\(name)) in tenant \(tenant).")
             say("Client secret (shown once): \(secret)")
         }
@@ -50,11 +42,9 @@ struct Clients: AsyncParsableCommand {
         @OptionGroup var data: DataOptions
 
         func run() async throws {
-            let store = try data.openStore()
             say("CLIENT_ID\tROLE\tTENANT\tNAME\tSTATUS")
-            for c in try await store.clients() {
-                let status = c.disabled ? "disabled" : try await store.isSuspended(c.clientID) ? "suspended" : "active"
-                say("\(c.clientID)\t\(c.role)\t\(c.tenant)\t\(c.name)\t\(status)")
+            for c in try await data.openPharmacy().admin.clients() {
+                say("\(c.id)\t\(c.role)\t\(c.tenant)\t\(c.displayName ?? "")\t\(c.status)")
             }
         }
     }
@@ -82,23 +72,15 @@ struct Clients: AsyncParsableCommand {
         @Argument(help: "Client id.") var clientID: String
 
         func run() async throws {
-            let store = try data.openStore()
-            guard let client = try await store.client(id: clientID) else { throw CLIError("No API client '\(clientID)' (saferx clients list)") }
             let secret = DemoPharmacy.randomSecret(bytes: 32)
-            _ = try await store.rotateClientSecret(id: clientID, secretHash: AuthService.hashClientSecret(secret))
-            try await store.recordAdminEvent(action: "client-rotate-secret", tenant: client.tenant, detail: "new secret for client \(clientID)")
+            try await data.openPharmacy().admin.rotateClientSecret(id: clientID, secret: secret)
             say("New client secret for '\(clientID)' (shown once): \(secret)")
             say("The old secret and every token issued with it no longer work.")
         }
     }
 
     static func setDisabled(_ data: DataOptions, _ clientID: String, _ disabled: Bool) async throws {
-        let store = try data.openStore()
-        guard let client = try await store.client(id: clientID), try await store.setClientDisabled(id: clientID, disabled) else {
-            throw CLIError("No API client '\(clientID)' (saferx clients list)")
-        }
-        try await store.recordAdminEvent(
-            action: disabled ? "client-disable" : "client-enable", tenant: client.tenant, detail: "\(disabled ? "disabled" : "enabled") client \(clientID)")
+        try await data.openPharmacy().admin.setClientDisabled(id: clientID, disabled)
         say("\(disabled ? "Disabled" : "Enabled") client '\(clientID)'.")
     }
 }

@@ -1,10 +1,8 @@
 import ArgumentParser
 import Foundation
-import SafeRxAudit
 import SafeRxDetect
 import SafeRxModel
 import SafeRxPharmacy
-import SafeRxStore
 import SafeRxStoreCore
 
 /// `saferx alerts`: what the exfiltration detector found.
@@ -19,19 +17,18 @@ struct Alerts: AsyncParsableCommand {
         @Flag(help: "JSON lines instead of a table.") var json = false
 
         func run() async throws {
-            let store = try data.openStore()
-            let alerts = try await store.alerts(open: !all)
+            let pharmacy = try await data.openPharmacy()
+            let alerts = try await pharmacy.detection.alerts(includeAcknowledged: all)
             if json {
                 for a in alerts { say(String(decoding: Alerts.json(a).encoded(), as: UTF8.self)) }
             } else {
                 say(all ? plural(alerts.count, "alert") : plural(alerts.count, "open alert"))
                 if !alerts.isEmpty { say("ID\tCREATED\tSEVERITY\tRULE\tACTOR\tPATIENTS\tCONTAINED\tACK") }
-                var names = ActorNames(store)
+                var names = ActorNames(pharmacy)
                 for a in alerts {
-                    say("\(a.id)\t\(AuditLog.timestamp(a.created))\t\(a.severity)\t\(a.rule)\t\(await names.name(a.actor))\t\(a.patients.count)\t\(a.contained ? "suspended" : "-")\t\(a.acknowledged == nil ? "open" : "acked")")
+                    say("\(a.id)\t\(Instant.string(a.created))\t\(a.severity)\t\(a.rule)\t\(await names.name(a.actor))\t\(a.patients.count)\t\(a.contained ? "suspended" : "-")\t\(a.acknowledged == nil ? "open" : "acked")")
                 }
             }
-            try await store.recordAdminEvent(action: "alerts-list", tenant: "*", detail: "\(alerts.count) alerts listed")
         }
     }
 
@@ -42,23 +39,22 @@ struct Alerts: AsyncParsableCommand {
         @Flag(help: "JSON instead of text.") var json = false
 
         func run() async throws {
-            let store = try data.openStore()
-            guard let a = try await store.alert(id: id) else { throw CLIError("No alert \(id)") }
+            let pharmacy = try await data.openPharmacy()
+            let a = try await pharmacy.detection.alert(id: id)
             if json {
                 say(String(decoding: Alerts.json(a, full: true).encoded(), as: UTF8.self))
             } else {
                 say("Alert \(a.id) (\(a.severity)) rule \(a.rule), tenant \(a.tenant)")
                 say("  \(a.summary)")
                 say("  Rule: \(a.description)")
-                var names = ActorNames(store)
+                var names = ActorNames(pharmacy)
                 say("  Actor: \(a.role) \(await names.name(a.actor))\(a.contained ? " — suspended: every token and session ended (saferx actors reinstate lifts it)" : "")")
                 if a.blocked { say("  The request that crossed the rule was refused; the patients below are those whose data left before the cut.") }
-                say("  Raised \(AuditLog.timestamp(a.created)), last evidence \(AuditLog.timestamp(a.updated)), detector lag \(String(format: "%.2f", a.lagMilliseconds)) ms")
+                say("  Raised \(Instant.string(a.created)), last evidence \(Instant.string(a.updated)), detector lag \(String(format: "%.2f", a.lagMilliseconds)) ms")
                 say("  Evidence (audit seq): \(a.evidence.map(String.init).joined(separator: " "))")
                 say("  Patients (\(a.patients.count)): \(a.patients.joined(separator: " "))")
-                if let at = a.acknowledged { say("  Acknowledged \(AuditLog.timestamp(at)) by \(a.acknowledgedBy ?? "?"): \(a.note ?? "")") }
+                if let at = a.acknowledged { say("  Acknowledged \(Instant.string(at)) by \(a.acknowledgedBy ?? "?"): \(a.note ?? "")") }
             }
-            try await store.recordAdminEvent(action: "alert-show", tenant: a.tenant, patients: a.patients, detail: "alert \(a.id) shown")
         }
     }
 
@@ -70,9 +66,9 @@ struct Alerts: AsyncParsableCommand {
         @Option(help: "Who acknowledges (default: $USER).") var by: String?
 
         func run() async throws {
-            let store = try data.openStore()
+            let pharmacy = try await data.openPharmacy()
             do {
-                try await store.acknowledgeAlert(id: id, by: by ?? ProcessInfo.processInfo.environment["USER"] ?? "operator", note: note)
+                try await pharmacy.detection.acknowledge(id: id, by: by ?? ProcessInfo.processInfo.environment["USER"] ?? "operator", note: note)
             } catch {
                 throw CLIError(error.diagnostics)
             }
@@ -85,8 +81,7 @@ struct Alerts: AsyncParsableCommand {
         @OptionGroup var data: DataOptions
 
         func run() async throws {
-            let store = try data.openStore()
-            let (byRule, lags) = try await store.alertStatistics()
+            let (byRule, lags) = try await data.openPharmacy().detection.statistics()
             say("Alerts: \(byRule.reduce(0) { $0 + $1.count }) (\(byRule.reduce(0) { $0 + $1.open }) open)")
             for r in byRule { say("  \(r.rule)\t\(r.severity)\t\(r.count) (\(r.open) open)") }
             if lags.isEmpty {
@@ -101,9 +96,9 @@ struct Alerts: AsyncParsableCommand {
     static func json(_ a: SecurityAlert, full: Bool = false) -> JSON {
         var o: [String: JSON] = [
             "id": .string(a.id), "tenant": .string(a.tenant), "rule": .string(a.rule), "severity": .string(a.severity), "actor": .string(a.actor),
-            "role": .string(a.role), "summary": .string(a.summary), "created": .string(AuditLog.timestamp(a.created)), "contained": .bool(a.contained),
+            "role": .string(a.role), "summary": .string(a.summary), "created": .string(Instant.string(a.created)), "contained": .bool(a.contained),
             "blocked": .bool(a.blocked), "patients": .int(Int64(a.patients.count)), "evidence": .int(Int64(a.evidence.count)),
-            "lagMs": .double(a.lagMilliseconds), "acknowledged": a.acknowledged.map { .string(AuditLog.timestamp($0)) } ?? .null,
+            "lagMs": .double(a.lagMilliseconds), "acknowledged": a.acknowledged.map { .string(Instant.string($0)) } ?? .null,
         ]
         if full {
             o["patients"] = .array(a.patients.map { .string($0) })
@@ -125,13 +120,13 @@ struct Actors: AsyncParsableCommand {
         @Flag(help: "Include lifted suspensions.") var all = false
 
         func run() async throws {
-            let store = try data.openStore()
-            let list = try await store.suspensions(activeOnly: !all)
+            let pharmacy = try await data.openPharmacy()
+            let list = try await pharmacy.detection.suspensions(includeLifted: all)
             say(all ? plural(list.count, "suspension") : plural(list.count, "active suspension"))
-            var names = ActorNames(store)
+            var names = ActorNames(pharmacy)
             for s in list {
-                let lifted = s.reinstated.map { " — reinstated \(AuditLog.timestamp($0)) by \(s.reinstatedBy ?? "?"): \(s.reinstateReason ?? "")" } ?? ""
-                say("\(await names.name(s.actor))\t\(s.tenant)\tsince \(AuditLog.timestamp(s.at))\talert \(s.alertID)\t\(s.reason)\(lifted)")
+                let lifted = s.reinstated.map { " — reinstated \(Instant.string($0)) by \(s.reinstatedBy ?? "?"): \(s.reinstateReason ?? "")" } ?? ""
+                say("\(await names.name(s.actor))\t\(s.tenant)\tsince \(Instant.string(s.at))\talert \(s.alertID)\t\(s.reason)\(lifted)")
             }
         }
     }
@@ -145,10 +140,9 @@ struct Actors: AsyncParsableCommand {
         @Option(help: "Who lifts it (default: $USER).") var by: String?
 
         func run() async throws {
-            let store = try data.openStore()
-            let id = try await store.user(named: actor)?.id ?? actor
+            let pharmacy = try await data.openPharmacy()
             do {
-                try await store.reinstate(actor: id, by: by ?? ProcessInfo.processInfo.environment["USER"] ?? "operator", reason: reason)
+                try await pharmacy.detection.reinstate(actor: actor, by: by ?? ProcessInfo.processInfo.environment["USER"] ?? "operator", reason: reason)
             } catch {
                 throw CLIError(error.diagnostics)
             }
@@ -174,8 +168,7 @@ struct Detect: AsyncParsableCommand {
             let ruleSet: DetectionRules
             do { ruleSet = try rules.map { try DetectionRules.load($0) } ?? DetectionRules.bundled() } catch { throw CLIError("\(error)") }
             guard FHIRDate.isValidDateTime(from) else { throw ValidationError("--from '\(from.prefix(40))' is not a date (YYYY-MM-DD) or an instant (2026-12-01T08:00:00Z)") }
-            let store = try data.openStore()
-            let result = try await store.replayDetection(rules: ruleSet, from: from, to: to) { done in
+            let result = try await data.openPharmacy().detection.replay(rules: ruleSet, from: from, to: to) { done in
                 FileHandle.standardError.write(Data("\rreplayed \(done) records".utf8))
             }
             FileHandle.standardError.write(Data("\n".utf8))
@@ -190,7 +183,6 @@ struct Detect: AsyncParsableCommand {
             }
             say("Peaks (the highest value each rule's measure reached for one actor, against its limit):")
             for line in Simulate.peakLines(result.peaks, rules: ruleSet) { say("  " + line) }
-            try await store.recordAdminEvent(action: "detect-replay", tenant: "*", detail: "replay from \(from): \(result.records) records, \(alerts.count) alerts")
         }
     }
 
@@ -222,9 +214,7 @@ struct Honeytokens: AsyncParsableCommand {
         @Option(help: "Make them patients of this partner client (a canary inside a partner's scope).") var partner: String?
 
         func run() async throws {
-            let store = try data.openStore()
-            let ids = try await DemoPharmacy.plantHoneytokens(into: store, tenant: tenant, count: count, partner: partner)
-            await store.auditWriter.checkpoint()
+            let ids = try await data.openPharmacy().detection.plantHoneytokens(tenant: tenant, count: count, partner: partner)
             say("Planted \(plural(ids.count, "honeytoken patient")). Their ids are stored sealed; `saferx honeytokens list` shows them.")
         }
     }
@@ -235,10 +225,8 @@ struct Honeytokens: AsyncParsableCommand {
         @Option(help: "Tenant (pharmacy).") var tenant = DemoPharmacy.tenant
 
         func run() async throws {
-            let store = try data.openStore()
-            let ids = try await store.honeytokens(tenant: tenant)
+            let ids = try await data.openPharmacy().detection.honeytokens(tenant: tenant)
             say("\(plural(ids.count, "honeytoken patient")): \(ids.joined(separator: " "))")
-            try await store.recordAdminEvent(action: "honeytoken-list", tenant: tenant, detail: "\(ids.count) listed")
         }
     }
 }

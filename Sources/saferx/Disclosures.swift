@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import SafeRxModel
+import SafeRxPharmacy
 import SafeRxPolicy
-import SafeRxStore
 import SafeRxStoreCore
 
 /// `saferx disclosures --patient ID`: the accounting of disclosures (HIPAA §164.528) for staff.
@@ -17,13 +17,11 @@ struct Disclosures: AsyncParsableCommand {
     @Flag(help: "Every access, not only disclosures.") var all = false
 
     func run() async throws {
-        let store = try data.openStore()
-        let since = AuditTime.yearsAgo(years)
+        let pharmacy = try await data.openPharmacy()
+        let since = Instant.yearsAgo(years)
         // A system job for one pharmacy: the gate checks the right and records the read of the audit trail itself.
-        let ctx = AccessContext(
-            scope: .system(reason: all ? "saferx disclosures --all" : "saferx disclosures", tenant: tenant), requestID: UUID().uuidString.lowercased(),
-            sourceIP: "local", userAgent: "saferx cli")
-        let entries = try await store.accessLog(ctx, patient: patient, everyAccess: all, years: years)
+        let ctx = AccessContext.system(reason: all ? "saferx disclosures --all" : "saferx disclosures", tenant: tenant)
+        let entries = try await pharmacy.privacy.accessLog(ctx, patient: patient, everyAccess: all, years: years)
         say("\(all ? "Accesses to" : "Disclosures of") Patient/\(patient) in \(tenant) since \(since.prefix(10)): \(entries.count)")
         say("DATE\tRECIPIENT\tPURPOSE\tACTION\tRESOURCE\tDISCLOSED\tAUDIT")
         for e in entries {
@@ -45,16 +43,13 @@ struct BreakGlass: AsyncParsableCommand {
         @Option(help: "Tenant, or * for all.") var tenant = "*"
 
         func run() async throws {
-            let day = date ?? String(AuditTime.now().prefix(10))
+            let day = date ?? String(Instant.now().prefix(10))
             guard day.count == 10, CivilDate(day) != nil else { throw ValidationError("--date '\(day.prefix(40))' is not a date like 2026-12-01 (YYYY-MM-DD)") }
-            let store = try data.openStore()
-            let ctx = AccessContext(
-                scope: .system(reason: "saferx break-glass report", tenant: tenant), requestID: UUID().uuidString.lowercased(), sourceIP: "local",
-                userAgent: "saferx cli")
-            let grants = try await store.breakGlassReport(ctx, day: day)
+            let pharmacy = try await data.openPharmacy()
+            let grants = try await pharmacy.privacy.breakGlassReport(.system(reason: "saferx break-glass report", tenant: tenant), day: day)
             say("Break-glass overrides on \(day): \(grants.count)")
             say("GRANTED\tEXPIRES\tUSER\tROLE\tPATIENT\tACCESSES\tREASON")
-            var names = ActorNames(store)
+            var names = ActorNames(pharmacy)
             for g in grants {
                 say("\(g.granted)\t\(g.expires)\t\(await names.name(g.userID))\t\(g.role)\tPatient/\(g.patientID)\t\(g.accesses)\t\(g.reason)")
             }

@@ -1,9 +1,8 @@
 import ArgumentParser
 import Foundation
-import SafeRxAudit
 import SafeRxModel
+import SafeRxPharmacy
 import SafeRxPolicy
-import SafeRxStore
 import SafeRxStoreCore
 import SafeRxVault
 
@@ -23,8 +22,7 @@ struct Fulfillment: AsyncParsableCommand {
 
         func run() async throws {
             guard let key = Data(base64Encoded: publicKey) else { throw ValidationError("--public-key '\(publicKey.prefix(16))…' is not base64 (give the vendor's X25519 public key as printed by saferx fulfillment keygen)") }
-            let store = try data.openStore()
-            do { try await store.addVendor(id: id, tenant: tenant, name: name, publicKey: key) } catch { throw CLIError(error.diagnostics) }
+            try await data.openPharmacy().fulfillment.addVendor(id: id, tenant: tenant, name: name, publicKey: key)
             say("Vendor \(id) added; manifests for it are encrypted to its key.")
         }
     }
@@ -50,7 +48,7 @@ struct Fulfillment: AsyncParsableCommand {
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write the day's shipping manifest (fills verified that day, not yet shipped) for a vendor, encrypted to its key.",
-            discussion: "Columns: \(PharmacyStore.manifestColumns.joined(separator: ",")). The file is never written in clear; its SHA-256 and every patient in it are audited.")
+            discussion: "Columns: \(FulfillmentService.manifestColumns.joined(separator: ",")). The file is never written in clear; its SHA-256 and every patient in it are audited.")
         @OptionGroup var data: DataOptions
         @Option(help: "Vendor id.") var vendor: String
         @Option(help: "Day, YYYY-MM-DD (default: today, UTC).") var date: String?
@@ -58,14 +56,9 @@ struct Fulfillment: AsyncParsableCommand {
         @Option(help: "Output file.") var out: String
 
         func run() async throws {
-            let day = date ?? String(AuditTime.now().prefix(10))
-            let store = try data.openStore()
-            let ctx = AccessContext(
-                scope: .system(reason: "fulfillment export", tenant: tenant), requestID: UUID().uuidString.lowercased(), sourceIP: "local",
-                userAgent: "saferx fulfillment export")
-            let result: (file: Data, rows: Int, sha256: String, alreadySent: Int)
-            do { result = try await store.exportManifest(ctx, vendor: vendor, day: day) } catch { throw CLIError(error.diagnostics) }
-            await store.auditWriter.checkpoint()
+            let day = date ?? String(Instant.now().prefix(10))
+            let ctx = AccessContext.system(reason: "fulfillment export", tenant: tenant, agent: "saferx fulfillment export")
+            let result = try await data.openPharmacy().fulfillment.exportManifest(ctx, vendor: vendor, day: day)
             guard FileManager.default.createFile(atPath: out, contents: result.file, attributes: [.posixPermissions: 0o600]) else {
                 throw CLIError("Cannot write \(out)")
             }
@@ -91,11 +84,9 @@ struct Fulfillment: AsyncParsableCommand {
                 guard let bytes = FileManager.default.contents(atPath: file) else { throw CLIError("Cannot read \(file)") }
                 digest = SealedFile.digest(bytes)
             }
-            let store = try data.openStore()
-            guard let f = try await store.fulfillmentFile(sha256: digest) else { throw CLIError("No export with sha256 \(digest)") }
+            let f = try await data.openPharmacy().fulfillment.file(sha256: digest)
             say("Export to \(f.vendor) of \(f.day) (\(f.tenant)), written \(f.created), audit record \(f.auditSeq): \(f.patients.count) patients")
             for p in f.patients { say("Patient/\(p)") }
-            try await store.recordAdminEvent(action: "file-scope", tenant: f.tenant, patients: f.patients, detail: "patients of export \(digest)")
         }
     }
 
@@ -115,11 +106,8 @@ struct Fulfillment: AsyncParsableCommand {
                 throw CLIError("The first line must be the header order_id,carrier,tracking_number")
             }
             lines.removeFirst()
-            let store = try data.openStore()
-            let ctx = AccessContext(
-                scope: .system(reason: "fulfillment tracking \(URL(fileURLWithPath: file).lastPathComponent)", tenant: tenant, write: true),
-                requestID: UUID().uuidString.lowercased(), sourceIP: "local", userAgent: "saferx fulfillment import")
-            var shipped = 0, already = 0
+            let ctx = AccessContext.system(
+                reason: "fulfillment tracking \(URL(fileURLWithPath: file).lastPathComponent)", tenant: tenant, write: true, agent: "saferx fulfillment import")
             // The whole file is checked before anything is applied: a bad line changes nothing.
             let rows = try lines.map { (number, line) in
                 let f = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -129,22 +117,10 @@ struct Fulfillment: AsyncParsableCommand {
                 }
                 return (number: number, fields: f)
             }
-            for (number, f) in rows {
-                do {
-                    _ = try await store.transition(ctx, dispense: f[0], FillTransition(to: .completed, carrier: f[1].lowercased(), trackingNumber: f[2]))
-                    shipped += 1
-                } catch {
-                    // The same file applied again: a fill already shipped with this tracking number is not an error.
-                    if let d = try? await store.read(ctx, .medicationDispense, id: f[0]).json, [.completed, .delivered].contains(FillState.of(d)),
-                        Shipment.trackingNumber(of: d) == Shipment.normalizedTrackingNumber(f[2])
-                    {
-                        already += 1
-                    } else {
-                        say("Line \(number): \(f[0]): \(error.diagnostics)")
-                    }
-                }
-            }
-            await store.auditWriter.checkpoint()
+            // The same file applied again: a fill already shipped with this tracking number is not an error.
+            let (shipped, already, refused) = try await data.openPharmacy().fulfillment.applyVendorTracking(
+                ctx, rows.map { .init(line: $0.number, dispense: $0.fields[0], carrier: $0.fields[1].lowercased(), trackingNumber: $0.fields[2]) })
+            for r in refused { say("Line \(r.line): \(r.dispense): \(r.why)") }
             say("Marked \(shipped) of \(lines.count) fills shipped\(already > 0 ? "; \(already) already shipped with the same tracking number (unchanged)" : "").")
         }
     }

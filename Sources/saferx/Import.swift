@@ -1,10 +1,8 @@
 import ArgumentParser
 import Foundation
-import SafeRxAudit
 import SafeRxModel
 import SafeRxPharmacy
 import SafeRxPolicy
-import SafeRxStore
 import SafeRxStoreCore
 
 /// `saferx import`: loads FHIR R4 Bundles as Synthea writes them.
@@ -27,7 +25,7 @@ struct Import: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try data.openStore()
+        let service = try await data.openPharmacy()
         guard FHIRID.isValid(pharmacy) else { throw ValidationError("--pharmacy must be a pharmacy (tenant) id") }
         var bundles: [(String, JSON)] = []
         var failures: [String] = []
@@ -59,19 +57,16 @@ struct Import: AsyncParsableCommand {
         for (n, (file, bundle)) in bundles.enumerated() {
             progress.update(n, bundles.count)
             do {
-                let ctx = AccessContext(
-                    scope: .system(reason: "saferx import \(URL(fileURLWithPath: file).lastPathComponent)", tenant: pharmacy, write: true),
-                    requestID: UUID().uuidString.lowercased(), sourceIP: "local", userAgent: "saferx import")
-                let plan = try BundleImport.plan(bundle, known: known) { raw in store.resolveReference(raw, scope: ctx.scope) }
-                if !plan.items.isEmpty { _ = try await store.importBundle(ctx, plan.items) }
-                total.merge(plan.summary)
+                let ctx = AccessContext.system(
+                    reason: "saferx import \(URL(fileURLWithPath: file).lastPathComponent)", tenant: pharmacy, write: true, agent: "saferx import")
+                total.merge(try await service.records.importBundle(ctx, bundle, known: known))
             } catch {
                 failures.append("\(file): \(error.diagnostics)")
             }
         }
         progress.update(bundles.count, bundles.count)
         progress.finish()
-        await store.auditWriter.checkpoint()
+        await service.checkpoint()
         for line in total.lines { say(line) }
         if !failures.isEmpty {
             for f in failures { say("not imported (nothing from this file was written): \(f)") }

@@ -8,7 +8,6 @@ import SafeRxModel
 import SafeRxPharmacy
 import SafeRxPolicy
 import SafeRxServer
-import SafeRxStore
 import SafeRxStoreCore
 import SafeRxVault
 
@@ -80,20 +79,23 @@ struct DataOptions: ParsableArguments {
         }
     }
 
-    func openStore() throws -> PharmacyStore {
+    /// The services over the store in `--data`, opened (created if needed) with the master key.
+    func openPharmacy(policy: PolicyTable = .standard) async throws -> Pharmacy {
         let existed = FileManager.default.fileExists(atPath: keyFileURL.path)
         do {
-            let store = try PharmacyStore.open(dataDirectory: url, keyFile: keyFileURL, logger: Logger(label: "saferx.store"))
-            if !existed {
-                FileHandle.standardError.write(Data("""
-                    Created a new master key at \(keyFileURL.path) (mode 0600). Back it up apart from the data \
-                    directory and its backups: without it, neither can be read.\n
-                    """.utf8))
-            }
-            return store
+            let pharmacy = try await Pharmacy.open(dataDirectory: url, keyFile: keyFileURL, policy: policy, logger: Logger(label: "saferx.store"))
+            if !existed { announceNewKey() }
+            return pharmacy
         } catch {
             throw CLIError("Cannot open the store in \(directory): \(error)")
         }
+    }
+
+    func announceNewKey() {
+        FileHandle.standardError.write(Data("""
+            Created a new master key at \(keyFileURL.path) (mode 0600). Back it up apart from the data \
+            directory and its backups: without it, neither can be read.\n
+            """.utf8))
     }
 }
 
@@ -154,16 +156,14 @@ struct Serve: AsyncParsableCommand {
         } catch {
             throw CLIError("Refusing to start: detection rules: \(error)")
         }
-        let store = try data.openStore()
-        store.refillRules.tooSoonFraction = refillTooSoon
-        let auth = await AuthService(store: store, policy: table)
+        let pharmacy = try await data.openPharmacy(policy: table)
+        pharmacy.refillRules.tooSoonFraction = refillTooSoon
         if demo {
             let credentialsFile = data.url.appendingPathComponent("demo-credentials.json")
-            if try await store.isEmpty() {
+            if try await pharmacy.isEmpty() {
                 say("Seeding the demo pharmacy (synthetic data)...")
-                let creds = try await DemoPharmacy(honeytokens: 3).seed(into: store, auth: auth)
+                let creds = try await pharmacy.seedDemo(DemoPharmacy(honeytokens: 3))
                 try writeCredentials(creds, to: credentialsFile)
-                await store.auditWriter.checkpoint()
             }
             say("Demo credentials: \(credentialsFile.path) (mode 0600)")
         }
@@ -180,7 +180,7 @@ struct Serve: AsyncParsableCommand {
             say("Notifications (codes, new-message notices) are delivered to \(outbox)/outbox.jsonl")
         }
         let app = try await SafeRxServer.application(
-            pharmacy: Pharmacy(store: store, auth: auth),
+            pharmacy: pharmacy,
             configuration: .init(host: host, port: port, onListening: { bound in
                 let url = "http://\(host):\(bound)"
                 say("SafeRx listening on \(url)  (FHIR base \(url)/fhir)")
@@ -231,8 +231,7 @@ struct Users: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let store = try data.openStore()
-            let auth = await AuthService(store: store)
+            let pharmacy = try await data.openPharmacy()
             let password: String
             if passwordStdin {
                 password = (readLine(strippingNewline: true) ?? "")
@@ -240,10 +239,7 @@ struct Users: AsyncParsableCommand {
             } else {
                 password = DemoPharmacy.randomSecret(bytes: 15)
             }
-            let id = "user-" + UUID().uuidString.lowercased().prefix(12)
-            try await store.addUser(
-                UserAccount(id: String(id), username: username, passwordHash: auth.hashPassword(password), role: role, tenant: tenant, patientID: patient))
-            try await store.recordAdminEvent(action: "user-add", tenant: tenant, detail: "added \(role) account \(id)")
+            let id = try await pharmacy.admin.addUser(username: username, role: Role(rawValue: role)!, tenant: tenant, patient: patient, password: password)
             say("Added \(role) '\(username)' (\(id)) in tenant \(tenant).")
             if !passwordStdin { say("Password (shown once): \(password)") }
         }
@@ -254,15 +250,10 @@ struct Users: AsyncParsableCommand {
         @OptionGroup var data: DataOptions
 
         func run() async throws {
-            let store = try data.openStore()
+            let pharmacy = try await data.openPharmacy()
             say("USERNAME\tROLE\tTENANT\tPATIENT\tSTATUS\tID")
-            for u in try await store.users() {
-                let status = u.disabled ? "disabled" : try await store.isSuspended(u.id) ? "suspended" : "active"
-                say("\(u.username)\t\(u.role)\t\(u.tenant)\t\(u.patientID.map { "Patient/\($0)" } ?? "-")\t\(status)\t\(u.id)")
-            }
-            for c in try await store.clients() {
-                let status = c.disabled ? "disabled" : try await store.isSuspended(c.clientID) ? "suspended" : "active"
-                say("\(c.clientID) (client)\t\(c.role)\t\(c.tenant)\t-\t\(status)\t\(c.clientID)")
+            for a in try await pharmacy.admin.accounts() {
+                say("\(a.name)\(a.isClient ? " (client)" : "")\t\(a.role)\t\(a.tenant)\t\(a.patientID.map { "Patient/\($0)" } ?? "-")\t\(a.status)\t\(a.id)")
             }
         }
     }
@@ -273,14 +264,7 @@ struct Users: AsyncParsableCommand {
         @Argument(help: "Username.") var username: String
 
         func run() async throws {
-            let store = try data.openStore()
-            guard let user = try await store.user(named: username), try await store.setUserDisabled(username: username, true) else {
-                if try await store.client(id: username) != nil {
-                    throw CLIError("'\(username)' is an API client, not a user: saferx clients disable \(username)")
-                }
-                throw CLIError("No user named '\(username)' (saferx users list)")
-            }
-            try await store.recordAdminEvent(action: "user-disable", tenant: user.tenant, detail: "disabled account \(user.id)")
+            try await data.openPharmacy().admin.disableUser(username: username)
             say("Disabled '\(username)'.")
         }
     }
@@ -302,13 +286,7 @@ extension Users {
         }
 
         func run() async throws {
-            let store = try data.openStore()
-            guard let user = try await store.user(named: username) else {
-                if try await store.client(id: username) != nil {
-                    throw CLIError("'\(username)' is an API client: saferx clients rotate-secret \(username)")
-                }
-                throw CLIError("No user named '\(username)' (saferx users list)")
-            }
+            let pharmacy = try await data.openPharmacy()
             let password: String
             if passwordStdin {
                 password = readLine(strippingNewline: true) ?? ""
@@ -316,13 +294,7 @@ extension Users {
             } else {
                 password = DemoPharmacy.randomSecret(bytes: 15)
             }
-            let auth = await AuthService(store: store)
-            try await store.setPassword(userID: user.id, hash: auth.hashPassword(password))
-            let staff = AuthService.requiresMFA(user.role)
-            if staff { try await store.removeTOTP(userID: user.id) }
-            try await store.recordAdminEvent(
-                action: "password-reset", tenant: user.tenant, patients: user.patientID.map { [$0] } ?? [],
-                detail: "password reset for \(user.id)\(staff ? " (second factor removed)" : ""): \(reason)")
+            let staff = try await pharmacy.admin.resetPassword(username: username, password: password, reason: reason)
             say("New password for '\(username)'; every session ended.\(staff ? " They must enrol a new second factor at their next sign-in." : "")")
             if !passwordStdin { say("Password (shown once): \(password)") }
         }
@@ -341,11 +313,8 @@ extension Users {
         }
 
         func run() async throws {
-            let store = try data.openStore()
-            guard let user = try await store.user(named: username) else { throw ValidationError("No user named '\(username)'") }
-            try await store.removeTOTP(userID: user.id)
-            try await store.recordAdminEvent(action: "mfa-reset", tenant: user.tenant, patients: user.patientID.map { [$0] } ?? [], detail: "second factor removed for \(user.id): \(reason)")
-            say("Removed the second factor of '\(username)'.\(AuthService.requiresMFA(user.role) ? " They must enrol a new one at their next sign-in." : "")")
+            let staff = try await data.openPharmacy().admin.resetMFA(username: username, reason: reason)
+            say("Removed the second factor of '\(username)'.\(staff ? " They must enrol a new one at their next sign-in." : "")")
         }
     }
 }
@@ -384,10 +353,7 @@ struct Token: AsyncParsableCommand {
         } catch {
             throw CLIError("\(error)")
         }
-        let store = try data.openStore()
-        let auth = await AuthService(store: store, policy: table)
-        guard let u = try await store.user(named: user) else { throw ValidationError("No user named '\(user)'") }
-        guard !u.disabled else { throw ValidationError("User '\(user)' is disabled") }
+        let pharmacy = try await data.openPharmacy(policy: table)
         var purposes: Set<PurposeOfUse>? = nil
         if let purpose {
             do {
@@ -396,10 +362,7 @@ struct Token: AsyncParsableCommand {
                 throw CLIError("--purpose: \(error)")
             }
         }
-        let t = try await auth.issue(
-            subject: u.id, role: u.role, tenant: u.tenant, patient: u.patientID, kind: "user", scope: scope, purposes: purposes)
-        try await store.recordAdminEvent(action: "token", tenant: u.tenant, detail: "token issued on the command line for \(u.id)")
-        print(t.accessToken)
+        print(try await pharmacy.admin.issueToken(username: user, scope: scope, purposes: purposes))
     }
 }
 
@@ -413,8 +376,7 @@ struct Audit: AsyncParsableCommand {
         @OptionGroup var data: DataOptions
 
         func run() async throws {
-            let store = try data.openStore()
-            let result = try await store.verifyAudit()
+            let result = try await data.openPharmacy().admin.verifyAudit()
             if result.ok {
                 say("OK: \(result.records) records, \(result.checkpoints) signed checkpoints")
             } else {
@@ -436,29 +398,13 @@ struct Audit: AsyncParsableCommand {
         @Flag(help: "Include the sealed fields (source address, user agent, detail) in clear.") var includeSealed = false
 
         func run() async throws {
-            let store = try data.openStore()
-            let records = try await store.auditRecords()
-            var out = Data()
-            var patients = Set<String>()
-            for var record in records {
-                patients.formUnion(record.entry.patients)
-                if !includeSealed {
-                    record.entry.sourceIP = ""
-                    record.entry.userAgent = ""
-                    record.entry.detail = nil
-                }
-                out.append(AuditEventMapper.auditEvent(record).encoded())
-                out.append(0x0A)
-            }
+            let (out, _) = try await data.openPharmacy().admin.exportAudit(includeSealed: includeSealed)
             if let output {
                 _ = FileManager.default.createFile(atPath: output, contents: nil, attributes: [.posixPermissions: 0o600])
                 try out.write(to: URL(fileURLWithPath: output))
             } else {
                 FileHandle.standardOutput.write(out)
             }
-            try await store.recordAdminEvent(
-                action: "export", tenant: "*", patients: patients,
-                detail: "audit export: \(records.count) records\(includeSealed ? ", sealed fields included" : "")")
         }
     }
 }

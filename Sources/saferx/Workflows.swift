@@ -4,10 +4,9 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
-import SafeRxAudit
 import SafeRxModel
+import SafeRxPharmacy
 import SafeRxPolicy
-import SafeRxStore
 import SafeRxStoreCore
 import SafeRxVault
 import Synchronization
@@ -33,13 +32,12 @@ struct Webhooks: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let store = try data.openStore()
-            let client = security ? PharmacyStore.securityWebhookClient : self.client!
+            let admin = try await data.openPharmacy().admin
+            let client = security ? Administration.securityWebhookClient : self.client!
             do {
-                let previous = try await store.webhookEndpoint(clientID: client)
-                let secret = try await store.registerWebhook(clientID: client, url: url, tenant: security ? tenant : nil)
+                let (secret, previous) = try await admin.registerWebhook(client: client, url: url, securityTenant: security ? tenant : nil)
                 if let previous {
-                    say("Replaced \(client)'s webhook \(previous.url) (a partner has one endpoint; the old secret no longer signs anything).")
+                    say("Replaced \(client)'s webhook \(previous) (a partner has one endpoint; the old secret no longer signs anything).")
                 }
                 say("Webhook for \(client): \(url)")
                 say("Signing secret (shown once; give it to the partner): \(secret)")
@@ -63,11 +61,10 @@ struct Webhooks: AsyncParsableCommand {
             } else {
                 filter = nil
             }
-            let store = try data.openStore()
-            let events = try await store.webhookEvents(clientID: client, state: filter, limit: 1000)
+            let events = try await data.openPharmacy().admin.webhookEvents(client: client, state: filter)
             say("CREATED\tEVENT\tCLIENT\tTYPE\tSTATE\tATTEMPTS\tLAST")
             for e in events {
-                say("\(AuditLog.timestamp(e.created))\t\(e.id)\t\(e.clientID)\t\(e.type)\t\(e.state.rawValue)\t\(e.attempts)\t\(e.lastError ?? e.lastStatus.map(String.init) ?? "-")")
+                say("\(Instant.string(e.created))\t\(e.id)\t\(e.clientID)\t\(e.type)\t\(e.state.rawValue)\t\(e.attempts)\t\(e.lastError ?? e.lastStatus.map(String.init) ?? "-")")
             }
         }
     }
@@ -78,9 +75,7 @@ struct Webhooks: AsyncParsableCommand {
         @Argument(help: "Event id (evt_...).") var event: String
 
         func run() async throws {
-            let store = try data.openStore()
-            guard try await store.replayWebhook(id: event, clientID: nil) else { throw CLIError("No webhook event \(event)") }
-            try await store.recordAdminEvent(action: "webhook-replay", tenant: "*", detail: "replay \(event)")
+            try await data.openPharmacy().admin.replayWebhook(event: event)
             say("Queued \(event); a running server delivers it within a second.")
         }
     }
@@ -153,13 +148,11 @@ struct Tracking: AsyncParsableCommand {
             let text: String
             do { text = try String(contentsOfFile: file, encoding: .utf8) } catch { throw CLIError("Cannot read \(file): \(error.localizedDescription)") }
             let updates = try Self.parse(text)
-            let store = try data.openStore()
-            let ctx = AccessContext(
-                scope: .system(reason: "tracking import \(URL(fileURLWithPath: file).lastPathComponent)", tenant: tenant, write: true),
-                requestID: UUID().uuidString.lowercased(), sourceIP: "local", userAgent: "saferx tracking import")
+            let pharmacy = try await data.openPharmacy()
+            let ctx = AccessContext.system(
+                reason: "tracking import \(URL(fileURLWithPath: file).lastPathComponent)", tenant: tenant, write: true, agent: "saferx tracking import")
             do {
-                let (applied, unknown, repeated) = try await store.applyTracking(ctx, updates)
-                await store.auditWriter.checkpoint()
+                let (applied, unknown, repeated) = try await pharmacy.fills.applyTracking(ctx, updates)
                 say("Applied \(applied) of \(updates.count) tracking updates.")
                 if repeated > 0 { say("Already recorded, skipped: \(repeated).") }
                 if !unknown.isEmpty { say("Not found (no shipment with that carrier and tracking number): \(unknown.joined(separator: ", "))") }

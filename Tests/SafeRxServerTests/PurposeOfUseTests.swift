@@ -286,7 +286,7 @@ extension PurposeOfUseTests {
                     headers: [Self.purpose: "ETREAT"])
                 #expect(write.status == 403, "break-glass is read-only")
 
-                let today = String(AuditTime.now().prefix(10))
+                let today = String(Instant.now().prefix(10))
                 let cli = AccessContext(
                     scope: .system(reason: "saferx break-glass report", tenant: DemoPharmacy.tenant), requestID: "cli-report", sourceIP: "local",
                     userAgent: "saferx cli")

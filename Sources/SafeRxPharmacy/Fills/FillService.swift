@@ -1,3 +1,4 @@
+import SafeRxAudit
 import SafeRxModel
 import SafeRxStore
 import SafeRxStoreCore
@@ -17,6 +18,15 @@ public struct FillService: Sendable {
     /// - throws: `FHIRError` of kind `businessRule` for a move the state machine or the role rules refuse.
     public func transition(_ ctx: AccessContext, dispense id: String, _ t: FillTransition) async throws(FHIRError) -> StoredResource {
         try await store.transition(ctx, dispense: id, t)
+    }
+
+    /// Applies carriers' tracking updates (a system context for one pharmacy; audited with every patient touched);
+    /// `delivered` completes the fill.
+    /// - returns: how many applied, the tracking numbers no shipment has, and how many were already recorded.
+    public func applyTracking(_ ctx: AccessContext, _ updates: [TrackingUpdate]) async throws(FHIRError) -> (applied: Int, unknown: [String], repeated: Int) {
+        let result = try await store.applyTracking(ctx, updates)
+        await store.auditWriter.checkpoint()
+        return result
     }
 
     /// One page of one state's work queue (audited as a list naming the page's patients).

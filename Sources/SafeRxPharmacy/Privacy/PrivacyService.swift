@@ -110,8 +110,9 @@ public struct PrivacyService: Sendable {
         try await store.breakGlass(ctx, patient: patient, reason: reason)
     }
 
-    /// A patient's accounting of disclosures (`everyAccess` false) or access log (true), from the audit log.
-    public func accessLog(_ ctx: AccessContext, patient: String, everyAccess: Bool) async throws(FHIRError) -> [AccessLogEntry] {
-        try await store.accessLog(ctx, patient: patient, everyAccess: everyAccess)
+    /// A patient's accounting of disclosures (`everyAccess` false) or access log (true), from the audit log, over
+    /// the last `years` years (six: HIPAA 164.528).
+    public func accessLog(_ ctx: AccessContext, patient: String, everyAccess: Bool, years: Int = 6) async throws(FHIRError) -> [AccessLogEntry] {
+        try await store.accessLog(ctx, patient: patient, everyAccess: everyAccess, years: years)
     }
 }

@@ -80,6 +80,21 @@ public struct RecordService: Sendable {
         return (plan, try await store.transaction(ctx, plan.items))
     }
 
+    /// Imports one Bundle as other systems write it (Synthea's transaction Bundles included) under a system context
+    /// for one pharmacy: planned like a transaction, then written all or nothing and audited with every patient it
+    /// holds.
+    ///
+    /// - parameter known: conditional references (`Type?identifier=system|value`) of the other files of the same
+    ///   import, so that patients' references to reference data in other files resolve (``BundleImport/identifierKeys(in:)``).
+    /// - returns: what was imported, skipped and dropped.
+    public func importBundle(_ ctx: AccessContext, _ bundle: JSON, known: [String: String]) async throws(FHIRError) -> BundleImport.Summary {
+        let scope = ctx.scope
+        let store = store
+        let plan = try BundleImport.plan(bundle, known: known) { raw in store.resolveReference(raw, scope: scope) }
+        if !plan.items.isEmpty { _ = try await store.importBundle(ctx, plan.items) }
+        return plan.summary
+    }
+
     /// An authorization may name only elements the policy table ever releases to that client for that purpose: one
     /// that names others is refused when it is signed (walk-through finding 13), instead of being accepted and then
     /// silently not released.

@@ -1,0 +1,218 @@
+import Foundation
+import SafeRxAudit
+import SafeRxModel
+import SafeRxPolicy
+import SafeRxStore
+import SafeRxStoreCore
+
+/// What an operator does on the command line (`saferx users`, `clients`, `token`, `audit`): accounts and API clients
+/// created, listed, disabled and given new secrets; tokens issued; the audit log verified and exported. The operator
+/// holds the master key and is trusted with the store; what they do is still recorded, by the method that does it,
+/// as an `operator:<login>` entry naming the patients it concerns.
+public struct Administration: Sendable {
+    let store: PharmacyStore
+    let auth: AuthService
+
+    /// An account or API client as `saferx users list` shows it.
+    public struct Account: Sendable {
+        public var name: String
+        public var role: String
+        public var tenant: String
+        public var patientID: String?
+        /// `active`, `disabled` or `suspended` (by the detector).
+        public var status: String
+        public var id: String
+        public var isClient: Bool
+        /// An API client's display name.
+        public var displayName: String?
+    }
+
+    /// Adds a password user.
+    ///
+    /// - parameter password: checked against the password policy by the caller; stored as a bcrypt hash only.
+    /// - returns: the new account's id.
+    /// - throws: `FHIRError` of kind `conflict` for a username already taken, `businessRule` for a patient user
+    ///   whose patient is not in `tenant`.
+    public func addUser(username: String, role: Role, tenant: String, patient: String?, password: String) async throws(FHIRError) -> String {
+        let id = "user-" + String(UUID().uuidString.lowercased().prefix(12))
+        try await store.addUser(
+            UserAccount(id: id, username: username, passwordHash: auth.hashPassword(password), role: role.rawValue, tenant: tenant, patientID: patient))
+        try await store.recordAdminEvent(action: "user-add", tenant: tenant, detail: "added \(role.rawValue) account \(id)")
+        return id
+    }
+
+    /// Every user, then every API client.
+    public func accounts() async throws(FHIRError) -> [Account] {
+        var out: [Account] = []
+        for u in try await store.users() {
+            let status = u.disabled ? "disabled" : try await store.isSuspended(u.id) ? "suspended" : "active"
+            out.append(Account(name: u.username, role: u.role, tenant: u.tenant, patientID: u.patientID, status: status, id: u.id, isClient: false))
+        }
+        for c in try await store.clients() {
+            let status = c.disabled ? "disabled" : try await store.isSuspended(c.clientID) ? "suspended" : "active"
+            out.append(Account(name: c.clientID, role: c.role, tenant: c.tenant, status: status, id: c.clientID, isClient: true, displayName: c.name))
+        }
+        return out
+    }
+
+    /// The username of a user id (operators know people by username, the audit log by id); `nil` for API clients,
+    /// `system` and source addresses.
+    public func username(id: String) async throws(FHIRError) -> String? {
+        try await store.user(id: id)?.username
+    }
+
+    /// The API clients only.
+    public func clients() async throws(FHIRError) -> [Account] { try await accounts().filter(\.isClient) }
+
+    func user(_ username: String, clientHint: String) async throws(FHIRError) -> UserAccount {
+        guard let user = try await store.user(named: username) else {
+            if try await store.client(id: username) != nil { throw FHIRError(kind: .notFound, code: "not-found", diagnostics: "'\(username)' is an API client, not a user: \(clientHint)") }
+            throw FHIRError(kind: .notFound, code: "not-found", diagnostics: "No user named '\(username)' (saferx users list)")
+        }
+        return user
+    }
+
+    /// Disables a user; their tokens stop working at once.
+    public func disableUser(username: String) async throws(FHIRError) {
+        let user = try await user(username, clientHint: "saferx clients disable \(username)")
+        _ = try await store.setUserDisabled(username: username, true)
+        try await store.recordAdminEvent(action: "user-disable", tenant: user.tenant, detail: "disabled account \(user.id)")
+    }
+
+    /// Gives a user a new password; every session ends. Staff also lose their second factor and enrol a new one at
+    /// their next sign-in.
+    ///
+    /// - parameter reason: why, and how the person's identity was checked (kept in the audit log).
+    /// - returns: whether the second factor was removed.
+    public func resetPassword(username: String, password: String, reason: String) async throws(FHIRError) -> Bool {
+        let user = try await user(username, clientHint: "saferx clients rotate-secret \(username)")
+        try await store.setPassword(userID: user.id, hash: auth.hashPassword(password))
+        let staff = AuthService.requiresMFA(user.role)
+        if staff { try await store.removeTOTP(userID: user.id) }
+        try await store.recordAdminEvent(
+            action: "password-reset", tenant: user.tenant, patients: user.patientID.map { [$0] } ?? [],
+            detail: "password reset for \(user.id)\(staff ? " (second factor removed)" : ""): \(reason)")
+        return staff
+    }
+
+    /// Removes a user's second factor (a lost phone).
+    /// - returns: whether the user must enrol a new one at their next sign-in (staff).
+    public func resetMFA(username: String, reason: String) async throws(FHIRError) -> Bool {
+        let user = try await user(username, clientHint: "API clients have no second factor")
+        try await store.removeTOTP(userID: user.id)
+        try await store.recordAdminEvent(
+            action: "mfa-reset", tenant: user.tenant, patients: user.patientID.map { [$0] } ?? [], detail: "second factor removed for \(user.id): \(reason)")
+        return AuthService.requiresMFA(user.role)
+    }
+
+    /// A short-lived access token for a user, issued on the command line (operators and tests).
+    public func issueToken(username: String, scope: String?, purposes: Set<PurposeOfUse>?) async throws(FHIRError) -> String {
+        let u = try await user(username, clientHint: "clients get tokens at /auth/token")
+        guard !u.disabled else { throw FHIRError(kind: .forbidden, code: "forbidden", diagnostics: "User '\(username)' is disabled") }
+        let t = try await auth.issue(subject: u.id, role: u.role, tenant: u.tenant, patient: u.patientID, kind: "user", scope: scope, purposes: purposes)
+        try await store.recordAdminEvent(action: "token", tenant: u.tenant, detail: "token issued on the command line for \(u.id)")
+        return t.accessToken
+    }
+
+    // MARK: API clients
+
+    /// Adds an API client (partner or business line).
+    /// - returns: its secret, to be shown once (only a hash is kept).
+    public func addClient(id clientID: String, role: Role, name: String, tenant: String, secret: String) async throws(FHIRError) {
+        guard try await store.client(id: clientID) == nil, try await store.user(named: clientID) == nil else {
+            throw FHIRError(kind: .conflict, code: "duplicate", diagnostics: "'\(clientID)' is already a client or user id; choose another")
+        }
+        try await store.addClient(
+            APIClient(clientID: clientID, secretHash: AuthService.hashClientSecret(secret), role: role.rawValue, tenant: tenant, name: name))
+        try await store.recordAdminEvent(action: "client-add", tenant: tenant, detail: "added \(role.rawValue) client \(clientID)")
+    }
+
+    func client(_ clientID: String) async throws(FHIRError) -> APIClient {
+        guard let client = try await store.client(id: clientID) else {
+            throw FHIRError(kind: .notFound, code: "not-found", diagnostics: "No API client '\(clientID)' (saferx clients list)")
+        }
+        return client
+    }
+
+    /// Gives an API client a new secret; the old secret and every token issued with it stop working.
+    public func rotateClientSecret(id clientID: String, secret: String) async throws(FHIRError) {
+        let client = try await client(clientID)
+        _ = try await store.rotateClientSecret(id: clientID, secretHash: AuthService.hashClientSecret(secret))
+        try await store.recordAdminEvent(action: "client-rotate-secret", tenant: client.tenant, detail: "new secret for client \(clientID)")
+    }
+
+    /// Disables (its tokens stop working at once) or enables an API client.
+    public func setClientDisabled(id clientID: String, _ disabled: Bool) async throws(FHIRError) {
+        let client = try await client(clientID)
+        _ = try await store.setClientDisabled(id: clientID, disabled)
+        try await store.recordAdminEvent(
+            action: disabled ? "client-disable" : "client-enable", tenant: client.tenant, detail: "\(disabled ? "disabled" : "enabled") client \(clientID)")
+    }
+
+    // MARK: Partners' webhooks
+
+    /// The client id under which security alerts go to the pharmacy's own webhook (`saferx webhooks register --security`).
+    public static let securityWebhookClient = PharmacyStore.securityWebhookClient
+
+    /// Registers (or replaces: a client has one endpoint) a partner's webhook endpoint, or the security webhook's for
+    /// `tenant`.
+    /// - returns: the signing secret (to be shown once) and the endpoint it replaced, if any.
+    public func registerWebhook(client: String, url: String, securityTenant: String?) async throws(FHIRError) -> (secret: String, replaced: String?) {
+        let previous = try await store.webhookEndpoint(clientID: client)
+        let secret = try await store.registerWebhook(clientID: client, url: url, tenant: securityTenant)
+        return (secret, previous?.url)
+    }
+
+    /// Webhook events of every pharmacy (or of one client), newest first.
+    public func webhookEvents(client: String?, state: WebhookEvent.State?, limit: Int = 1000) async throws(FHIRError) -> [WebhookEvent] {
+        try await store.webhookEvents(clientID: client, state: state, limit: limit)
+    }
+
+    /// Queues an event (delivered or dead-lettered) for delivery again; recorded.
+    public func replayWebhook(event: String) async throws(FHIRError) {
+        guard try await store.replayWebhook(id: event, clientID: nil) else {
+            throw FHIRError(kind: .notFound, code: "not-found", diagnostics: "No webhook event \(event)")
+        }
+        try await store.recordAdminEvent(action: "webhook-replay", tenant: "*", detail: "replay \(event)")
+    }
+
+    // MARK: The audit log
+
+    /// Checks every hash, link and signed checkpoint, and the head kept outside the database.
+    public func verifyAudit() async throws(FHIRError) -> AuditVerification {
+        do { return try await store.verifyAudit() } catch let e as FHIRError { throw e } catch {
+            throw FHIRError(kind: .internal, code: "exception", diagnostics: "The audit log could not be read: \(error)")
+        }
+    }
+
+    /// The audit log as NDJSON of FHIR AuditEvent; sealed fields (source address, user agent, detail) only with
+    /// `includeSealed`. The export is itself recorded, naming every patient it names.
+    /// - returns: the NDJSON and the number of records.
+    public func exportAudit(includeSealed: Bool) async throws(FHIRError) -> (ndjson: Data, records: Int) {
+        let records: [AuditRecord]
+        do { records = try await store.auditRecords() } catch let e as FHIRError { throw e } catch {
+            throw FHIRError(kind: .internal, code: "exception", diagnostics: "The audit log could not be read: \(error)")
+        }
+        var out = Data()
+        var patients = Set<String>()
+        for var record in records {
+            patients.formUnion(record.entry.patients)
+            if !includeSealed {
+                record.entry.sourceIP = ""
+                record.entry.userAgent = ""
+                record.entry.detail = nil
+            }
+            out.append(AuditEventMapper.auditEvent(record).encoded())
+            out.append(0x0A)
+        }
+        try await store.recordAdminEvent(
+            action: "export", tenant: "*", patients: patients,
+            detail: "audit export: \(records.count) records\(includeSealed ? ", sealed fields included" : "")")
+        return (out, records.count)
+    }
+
+    /// An operator's action that no other method records (a file written by the command line, a check run).
+    public func record(action: String, tenant: String, patients: some Sequence<String> = [String](), detail: String) async throws(FHIRError) {
+        try await store.recordAdminEvent(action: action, tenant: tenant, patients: patients, detail: detail)
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import SafeRxAudit
+import SafeRxDetect
+import SafeRxModel
+import SafeRxStore
+import SafeRxStoreCore
+
+/// The operator's side of exfiltration detection (`saferx alerts`, `actors`, `detect replay`, `honeytokens`): every
+/// pharmacy's alerts and suspensions, reinstatement, replays of history with other rules, and canary patients. Reads
+/// that name patients are recorded as the operator's.
+public struct DetectionAdministration: Sendable {
+    let store: PharmacyStore
+
+    /// Alerts of every pharmacy, newest first (only open ones unless `includeAcknowledged`); recorded as a list.
+    public func alerts(includeAcknowledged: Bool) async throws(FHIRError) -> [SecurityAlert] {
+        let alerts = try await store.alerts(open: !includeAcknowledged)
+        try await store.recordAdminEvent(action: "alerts-list", tenant: "*", detail: "\(alerts.count) alerts listed")
+        return alerts
+    }
+
+    /// One alert with its evidence; recorded naming every patient it names.
+    /// - throws: `FHIRError` of kind `notFound` for an unknown id.
+    public func alert(id: String) async throws(FHIRError) -> SecurityAlert {
+        guard let a = try await store.alert(id: id) else { throw FHIRError(kind: .notFound, code: "not-found", diagnostics: "No alert \(id)") }
+        try await store.recordAdminEvent(action: "alert-show", tenant: a.tenant, patients: a.patients, detail: "alert \(a.id) shown")
+        return a
+    }
+
+    /// Acknowledges an alert with what was found (at least 5 characters; audited). A suspension it caused stays.
+    public func acknowledge(id: String, by: String, note: String) async throws(FHIRError) {
+        try await store.acknowledgeAlert(id: id, by: by, note: note)
+    }
+
+    /// Alert counts per rule and the detector's lags from append to alert (sorted), in milliseconds.
+    public func statistics() async throws(FHIRError) -> (byRule: [(rule: String, severity: String, count: Int, open: Int)], lags: [Double]) {
+        try await store.alertStatistics()
+    }
+
+    /// Suspensions the detector made (only those in force unless `includeLifted`).
+    public func suspensions(includeLifted: Bool) async throws(FHIRError) -> [ActorSuspension] {
+        try await store.suspensions(activeOnly: !includeLifted)
+    }
+
+    /// Lifts a suspension (audited). Tokens from before it stay dead.
+    /// - parameter actor: a user id, a username or a client id.
+    public func reinstate(actor: String, by: String, reason: String) async throws(FHIRError) {
+        let id = try await store.user(named: actor)?.id ?? actor
+        try await store.reinstate(actor: id, by: by, reason: reason)
+    }
+
+    /// Runs `rules` over the audit log from `from` to `to` (exclusive) and answers what they find; stores nothing but
+    /// the record that the operator replayed.
+    public func replay(
+        rules: DetectionRules, from: String, to: String?, progress: (@Sendable (Int) -> Void)? = nil
+    ) async throws(FHIRError) -> DetectionReplay {
+        let result = try await store.replayDetection(rules: rules, from: from, to: to, progress: progress)
+        try await store.recordAdminEvent(
+            action: "detect-replay", tenant: "*",
+            detail: "replay from \(from): \(result.records) records, \(result.findings.filter { !$0.isUpdate }.count) alerts")
+        return result
+    }
+
+    /// Plants canary patients that look real, appear in no work list, and alert when opened.
+    /// - parameter partner: makes them patients of this partner client (a canary inside a partner's scope).
+    /// - returns: their ids.
+    public func plantHoneytokens(tenant: String, count: Int, partner: String?) async throws -> [String] {
+        let ids = try await DemoPharmacy.plantHoneytokens(into: store, tenant: tenant, count: count, partner: partner)
+        await store.auditWriter.checkpoint()
+        return ids
+    }
+
+    /// The honeytoken patients of a pharmacy (for the security team); recorded.
+    public func honeytokens(tenant: String) async throws(FHIRError) -> [String] {
+        let ids = try await store.honeytokens(tenant: tenant)
+        try await store.recordAdminEvent(action: "honeytoken-list", tenant: tenant, detail: "\(ids.count) listed")
+        return ids
+    }
+}
