@@ -53,4 +53,13 @@ echo "== README and docs/ walk-through: every marked block, in the README map's 
 python3 scripts/readme-check.py .build/debug/saferx | tee .build/readme-check.log
 readme_tests=$(grep -Eo "^readme: [0-9]+ passed" .build/readme-check.log | grep -Eo "[0-9]+")
 
+# `saferx bench` is compiled only with the Benchmarks trait (never in the shipped binary); it must still compile, or
+# the measurements in BENCHMARKS.md cannot be repeated.
+echo "== saferx bench compiles (Benchmarks trait)"
+set +e
+swift build --traits Benchmarks 2>&1 | grep -v "found 1 file(s) which are unhandled" | grep -E "error|warning: .*Sources/" 
+bench_status=${PIPESTATUS[0]}
+set -e
+if [ "$bench_status" -ne 0 ]; then echo "the Benchmarks trait build failed"; exit 1; fi
+
 echo "saferx: $((swift_tests + cli_tests + readme_tests)) passed, 0 failed (and $layering_checks layering checks)"

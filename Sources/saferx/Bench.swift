@@ -8,6 +8,7 @@ import SafeRxAudit
 import SafeRxModel
 import SafeRxPharmacy
 import SafeRxServer
+import SafeRxStoreCore
 @_spi(Benchmark) import SafeRxStore
 import SafeRxVault
 

@@ -6,6 +6,7 @@ import SafeRxBreach
 import SafeRxModel
 import SafeRxPharmacy
 @_spi(Benchmark) import SafeRxStore
+import SafeRxStoreCore
 import SafeRxVault
 
 extension Bench {
