@@ -7,8 +7,8 @@ import SafeRxPharmacy
 import SafeRxPolicy
 import SafeRxStoreCore
 
-/// The FHIR REST API under `/fhir`. Every handler authenticates, turns the principal into an access scope, and
-/// hands that scope to the store's gate; handlers never filter rows themselves.
+/// The FHIR REST API under `/fhir`: HTTP only. Every handler resolves the caller's access context
+/// (``AccessService``) and hands it to a service, which hands it to the gate; handlers never filter rows themselves.
 struct FHIRController: Sendable {
     static let maxBodySize = 1 << 20
     /// Binary uploads carry an attachment of up to ``AttachmentRules/maxBytes`` as base64 (4/3 larger) in JSON.
