@@ -86,7 +86,7 @@ public enum BreachResponse {
             throw .conflict("REFUSING TO CERTIFY incident \(id): \(scope.chainProblem ?? "the audit chain does not verify")")
         }
         // Residence per individual, aligned with scope.affected (millions of individuals: positions, not lookups).
-        let meta = try await store.residence(systemContext("incident \(id) documents", tenant: incident.tenant), patients: scope.affected.map(\.patient))
+        let meta = try await store.residence(.system(reason: "incident \(id) documents", tenant: incident.tenant, agent: "saferx breach response"), patients: scope.affected.map(\.patient))
         func aggregate(_ positions: [Int]?) -> (byState: [String: Int], unreachable: Int) {
             var byState: [String: Int] = [:]
             var unreachable = 0
@@ -128,7 +128,7 @@ public enum BreachResponse {
         }
         let facts = Assessment.Facts(
             affected: scope.affected.count, elements: elementCounts,
-            controlledSubstances: try await store.controlledSubstanceCount(systemContext("incident \(incident.id) assessment", tenant: incident.tenant), patients: Set(scope.affected.lazy.filter { !$0.secured && $0.elements.contains(DataElement.medications.rawValue) }.map(\.patient))),
+            controlledSubstances: try await store.controlledSubstanceCount(.system(reason: "incident \(incident.id) assessment", tenant: incident.tenant, agent: "saferx breach response"), patients: Set(scope.affected.lazy.filter { !$0.secured && $0.elements.contains(DataElement.medications.rawValue) }.map(\.patient))),
             recipients: scope.recipients, acquired: unsecured, refusedAttempts: scope.refused, evidenceRecords: scope.evidenceRecords,
             firstExposure: scope.affected.lazy.map(\.first).min(), lastExposure: scope.affected.lazy.map(\.last).max(), chainVerified: scope.certified,
             chainProblem: scope.chainProblem, safeHarbor: safeHarbor, safeHarborReason: harborReason,
@@ -245,20 +245,13 @@ public enum BreachResponse {
             firstExposure: a.first, lastExposure: a.last, recipientPatientID: r.caregiverOf == nil ? nil : r.recipientPatient)
     }
 
-    /// The context of a breach-response system job (letters, mail merge): audited under its reason.
-    static func systemContext(_ reason: String, tenant: String) -> AccessContext {
-        AccessContext(
-            scope: .system(reason: reason, tenant: tenant), requestID: UUID().uuidString.lowercased(), sourceIP: "local",
-            userAgent: "saferx breach response")
-    }
-
     /// The letters for `patients` (each to the individual, plus a copy to a caregiver with full access on record),
     /// with each person's own data elements. Names and addresses are decrypted in chunks on both cores.
     public static func letters(_ store: PharmacyStore, _ p: Package, patients: [String]) async throws(FHIRError) -> [Letter] {
         let byPatient = Dictionary(uniqueKeysWithValues: p.scope.affected.map { ($0.patient, $0) })
         let tenant = p.incident.tenant, id = p.incident.id
         return try await inChunks(patients) { chunk in
-            try await store.letterRecipients(systemContext("incident \(id) letters", tenant: tenant), patients: chunk).compactMap { r in
+            try await store.letterRecipients(.system(reason: "incident \(id) letters", tenant: tenant, agent: "saferx breach response"), patients: chunk).compactMap { r in
                 byPatient[r.patient].map { letter(id, r, $0, elements: $0.elements.compactMap(DataElement.init(rawValue:)).sorted()) }
             }
         }.flatMap { $0 }
@@ -280,7 +273,7 @@ public enum BreachResponse {
         let affected = p.scope.affected
         let tenant = p.incident.tenant, id = p.incident.id
         let parts = try await inChunks(patients) { chunk in
-            let recipients = try await store.letterRecipients(systemContext("incident \(id) mail merge", tenant: tenant), patients: chunk)
+            let recipients = try await store.letterRecipients(.system(reason: "incident \(id) mail merge", tenant: tenant, agent: "saferx breach response"), patients: chunk)
             var part = MailMerge(csv: [], letters: 0, disclosed: [])
             part.csv.reserveCapacity(recipients.count * 280)
             part.disclosed.reserveCapacity(recipients.count)
