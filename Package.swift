@@ -125,8 +125,12 @@ let package = Package(
         .executableTarget(
             name: "saferx",
             dependencies: [
-                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxBreach", "SafeRxStoreCore", "SafeRxStore",
-                "SafeRxPharmacy", "SafeRxServer",
+                // Services, the HTTP server, and values: crypto primitives (sealed files, TOTP), detection rules, breach notices.
+                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxDetect", "SafeRxBreach", "SafeRxStoreCore", "SafeRxPharmacy", "SafeRxServer",
+                // The gate and the audit log themselves only for `saferx bench` (its unprotected baseline read): a shipped
+                // build cannot import them.
+                .target(name: "SafeRxStore", condition: .when(traits: ["Benchmarks"])),
+                .target(name: "SafeRxAudit", condition: .when(traits: ["Benchmarks"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -152,6 +156,10 @@ let package = Package(
         // The gate alone: scoping SQL against a temporary SQLite file, no HTTP.
         .testTarget(
             name: "SafeRxStoreTests", dependencies: ["SafeRxModel", "SafeRxPolicy", "SafeRxAudit", "SafeRxStoreCore", "SafeRxStore"], swiftSettings: swiftSettings),
+        // The services without HTTP: operators' and people's contexts over a temporary store.
+        .testTarget(
+            name: "SafeRxPharmacyTests", dependencies: ["SafeRxModel", "SafeRxPolicy", "SafeRxAudit", "SafeRxStoreCore", "SafeRxStore", "SafeRxPharmacy"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "SafeRxWebTests", dependencies: ["SafeRxWeb"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SafeRxServerTests",

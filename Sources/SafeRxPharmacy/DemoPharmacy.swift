@@ -113,7 +113,7 @@ public struct DemoPharmacy: Sendable {
     public static func patientID(_ i: Int) -> String { String(format: "pat-%04d", i) }
 
     /// Seeds the store and returns the credentials created.
-    public func seed(into store: PharmacyStore, auth: AuthService) async throws -> [DemoCredential] {
+    package func seed(into store: PharmacyStore, auth: AuthService) async throws -> [DemoCredential] {
         try await store.addTenant(id: Self.tenant, name: "SafeRx Demo Pharmacy")
         try await store.addTenant(id: Self.secondTenant, name: "Second Street Pharmacy")
         var rng = SplitMix64(seed: 0x5AFE_0001)
@@ -330,7 +330,7 @@ public struct DemoPharmacy: Sendable {
     /// no account, no open fill and no messages, so no work list shows them and nobody has a reason to open one. A
     /// bulk reader that sweeps patients, prescriptions or fills meets them. With `partner`, they are that partner's
     /// patients and prescriptions (a canary in its scope).
-    public static func plantHoneytokens(into store: PharmacyStore, tenant: String, count: Int, partner: String?) async throws -> [String] {
+    package static func plantHoneytokens(into store: PharmacyStore, tenant: String, count: Int, partner: String?) async throws -> [String] {
         var rng = SystemRandomNumberGenerator()
         let ids = try await store.honeytokenPatientIDs(tenant: tenant, count: count)
         var prescribers: [String] = []

@@ -6,6 +6,7 @@ import SafeRxModel
 import SafeRxPolicy
 import SafeRxStore
 import SafeRxStoreCore
+import SafeRxVault
 import ServiceLifecycle
 
 /// SafeRx as its front ends use it: one value per feature, all over one gate. The HTTP server is built on this
@@ -26,11 +27,12 @@ public struct Pharmacy: Sendable {
     public let directory: Directory
     public let admin: Administration
     public let detection: DetectionAdministration
+    public let keys: KeyAdministration
     let store: PharmacyStore
 
     /// - parameter store: the gate.
     /// - parameter auth: accounts and tokens over the same gate.
-    public init(store: PharmacyStore, auth: AuthService) {
+    package init(store: PharmacyStore, auth: AuthService) {
         self.store = store
         self.auth = auth
         let access = AccessService(store: store, auth: auth)
@@ -47,6 +49,7 @@ public struct Pharmacy: Sendable {
         directory = Directory(store: store)
         admin = Administration(store: store, auth: auth)
         detection = DetectionAdministration(store: store)
+        keys = KeyAdministration(store: store, access: access)
     }
 
     /// Opens (creating if needed) the SQLite store in `dataDirectory` with the master key in `keyFile` (created, mode
@@ -54,9 +57,16 @@ public struct Pharmacy: Sendable {
     ///
     /// - parameter policy: the access policy table tokens are issued and checked against.
     /// - throws: the store's error when the directory cannot be opened, the key file is missing or is the wrong key.
-    public static func open(dataDirectory: URL, keyFile: URL, policy: PolicyTable = .standard, logger: Logger = Logger(label: "saferx.store")) async throws -> Pharmacy {
-        let store = try PharmacyStore.open(dataDirectory: dataDirectory, keyFile: keyFile, logger: logger)
-        return Pharmacy(store: store, auth: await AuthService(store: store, policy: policy))
+    /// - parameter auditClock: the time audit records are stamped with (a simulation's clock; the real one by default).
+    /// - parameter passwordCost: bcrypt's cost for new password hashes (lower only for throw-away stores).
+    public static func open(
+        dataDirectory: URL, keyFile: URL, policy: PolicyTable = .standard, logger: Logger = Logger(label: "saferx.store"),
+        auditClock: (@Sendable () -> Date)? = nil, passwordCost: UInt8 = 12
+    ) async throws -> Pharmacy {
+        var options = PharmacyStore.Options()
+        if let auditClock { options.auditClock = auditClock }
+        let store = try PharmacyStore.open(dataDirectory: dataDirectory, keyFile: keyFile, options: options, logger: logger)
+        return Pharmacy(store: store, auth: await AuthService(store: store, passwordCost: passwordCost, policy: policy))
     }
 
     /// The pharmacy's refill rules (too-soon threshold, default validity), set by `saferx serve`.
@@ -74,6 +84,17 @@ public struct Pharmacy: Sendable {
         let creds = try await demo.seed(into: store, auth: auth)
         await store.auditWriter.checkpoint()
         return creds
+    }
+
+    /// Adds a staff account of the demo's kind to `tenant` with a random password and an enabled authenticator
+    /// (for simulations and demos: the caller gets the password and the TOTP secret to sign in with).
+    public func addDemoStaff(username: String, role: Role, tenant: String) async throws -> (password: String, totpSecret: Data) {
+        let password = DemoPharmacy.randomSecret(bytes: 12)
+        let id = try await admin.addUser(username: username, role: role, tenant: tenant, patient: nil, password: password)
+        let secret = TOTP.random().secret
+        try await store.beginTOTP(userID: id, secret: secret)
+        _ = try await store.useTOTPStep(userID: id, step: 1, enable: true)
+        return (password, secret)
     }
 
     /// Signs a checkpoint of the audit log now (command-line commands end with one).

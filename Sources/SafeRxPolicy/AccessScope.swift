@@ -125,8 +125,10 @@ public struct AccessScope: Sendable, Hashable {
     public func visibleElements(of type: ResourceType) -> Set<String>? { fields[type] }
 
     /// An explicit, audited scope for a system job over one tenant (or all with `tenant == "*"`).
-    public static func system(reason: String, tenant: String = "*", write: Bool = false) -> AccessScope {
-        let p = Principal(subject: "system", roleName: "system", tenant: tenant, patientID: nil, purpose: .systemAdmin)
+    ///
+    /// - parameter subject: who the audit log names: `system` for jobs, `operator:<login>` for an operator's command.
+    public static func system(reason: String, tenant: String = "*", write: Bool = false, subject: String = "system") -> AccessScope {
+        let p = Principal(subject: subject, roleName: "system", tenant: tenant, patientID: nil, purpose: .systemAdmin)
         var rights: [ResourceType: Rights] = [:]
         for t in ResourceType.allCases { rights[t] = write ? .all : .readOnly }
         return AccessScope(principal: p, role: .admin, rows: .tenant, rights: rights, systemReason: reason)

@@ -41,16 +41,31 @@ struct FHIRErrorMiddleware: RouterMiddleware {
         + "magnetometer=(), microphone=(), midi=(), payment=(), picture-in-picture=(), publickey-credentials-get=(), screen-wake-lock=(), "
         + "serial=(), usb=(), xr-spatial-tracking=(), browsing-topics=(), interest-cohort=()"
 
+    /// What Hummingbird itself refused (no route, no such method, a body over the limit, a request it could not
+    /// decode), as the domain error with the same meaning, so that it is answered like SafeRx's own refusals: the same
+    /// status, an `OperationOutcome` naming the problem. Its message is Hummingbird's only when it names the request's
+    /// own problem; 5xx never carry one.
     static func map(_ error: HTTPError, path: String, method: HTTPRequest.Method) -> FHIRError {
+        let said = error.body.map { String($0.prefix(200)) }
+        func with(_ kind: FHIRError.Kind, _ code: String) -> FHIRError {
+            FHIRError(kind: kind, code: code, diagnostics: said ?? error.status.reasonPhrase)
+        }
         switch error.status {
         case .notFound: return .notFoundPath(String(path.prefix(80)))
         case .methodNotAllowed: return .methodNotAllowed("\(method.rawValue) is not allowed on this endpoint")
         case .contentTooLarge: return .tooLarge(limit: path.hasSuffix("/fhir/Binary") ? FHIRController.maxBinaryBodySize : FHIRController.maxBodySize)
-        case .badRequest: return .invalid(error.body ?? "Bad request")
+        case .badRequest: return .invalid(said ?? "Bad request")
+        case .unauthorized: return with(.unauthenticated, "login")
+        case .forbidden: return with(.forbidden, "forbidden")
+        case .conflict: return with(.conflict, "conflict")
+        case .gone: return with(.gone, "deleted")
+        case .preconditionFailed: return with(.preconditionFailed, "conflict")
+        case .unsupportedMediaType: return with(.unsupportedMediaType, "not-supported")
+        case .unprocessableContent: return with(.businessRule, "business-rule")
+        case .tooManyRequests: return with(.throttled, "throttled")
+        case .serviceUnavailable: return FHIRError(kind: .unavailable, code: "transient", diagnostics: "Service unavailable; try again shortly")
         default:
-            if (400..<500).contains(error.status.code) {
-                return FHIRError(kind: .invalid, code: "invalid", diagnostics: error.status.reasonPhrase)
-            }
+            if (400..<500).contains(error.status.code) { return with(.invalid, "invalid") }
             return .internal()
         }
     }

@@ -40,6 +40,25 @@ struct FHIRController: Sendable {
         router.post("/fhir/:type/:id/:operation") { req, ctx in
             try await self.idempotent(req, ctx) { req in try await self.postOperation(req, ctx) }
         }
+        // An interaction an endpoint does not have is 405 with the methods it takes (Hummingbird alone answers 404).
+        for (path, methods, allowed, hint) in [
+            ("/fhir/:type", [HTTPRequest.Method.put, .delete, .patch], "GET, POST", "conditional update and delete are not supported; name the resource: /fhir/[type]/[id]"),
+            ("/fhir/:type/:id", [.post, .patch], "GET, PUT, DELETE", "create with POST /fhir/[type]; change with PUT of the whole resource"),
+        ] {
+            for method in methods {
+                router.on(RouterPath(path), method: method) { _, _ in
+                    let shown = path.replacingOccurrences(of: ":type", with: "[type]").replacingOccurrences(of: ":id", with: "[id]")
+                    return Self.methodNotAllowed("\(method.rawValue) is not allowed on \(shown): \(hint)", allow: allowed)
+                }
+            }
+        }
+    }
+
+    /// 405 with the `Allow` header HTTP requires and an `OperationOutcome` saying what to do instead.
+    static func methodNotAllowed(_ message: String, allow: String) -> Response {
+        var response = FHIRErrorMiddleware.outcome(.methodNotAllowed(message))
+        response.headers[.allow] = allow
+        return response
     }
 
     // MARK: Authentication and parameters

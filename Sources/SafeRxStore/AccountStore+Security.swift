@@ -7,14 +7,14 @@ import SafeRxVault
 /// Second factors, recovery codes, one-time codes and password changes.
 extension PharmacyStore {
     /// Wrong guesses a one-time code survives.
-    public static let oneTimeCodeAttempts = 5
+    package static let oneTimeCodeAttempts = 5
 
     func secretHash(_ kind: String, _ scope: String, _ value: String) -> String {
         blindIndex.token(parameter: kind, value: "\(scope):\(value)")
     }
 
     /// Stores a new (unconfirmed) TOTP secret, sealed under the account's key, replacing any unconfirmed one.
-    public func beginTOTP(userID: String, secret: Data) async throws(FHIRError) {
+    package func beginTOTP(userID: String, secret: Data) async throws(FHIRError) {
         try await runWrite { [self] db in
             guard let row = try Row.fetchOne(db, sql: "SELECT tenant, key_owner FROM user_account WHERE id = ?", arguments: [userID]) else {
                 throw FHIRError(kind: .notFound, code: "not-found", diagnostics: "No such account")
@@ -26,7 +26,7 @@ extension PharmacyStore {
     }
 
     /// The account's second-factor state.
-    public func mfaState(userID: String) async throws(FHIRError) -> MFAState {
+    package func mfaState(userID: String) async throws(FHIRError) -> MFAState {
         try await run { [self] db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM user_account WHERE id = ?", arguments: [userID]) else {
                 return MFAState(secret: nil, enabled: false, lastStep: 0, recoveryCodesLeft: 0)
@@ -40,7 +40,7 @@ extension PharmacyStore {
 
     /// Records that a TOTP step was used; false if that step (or a later one) was already used, so two requests
     /// racing with the same code cannot both pass. `enable` confirms an enrolment in the same statement.
-    public func useTOTPStep(userID: String, step: Int64, enable: Bool = false) async throws(FHIRError) -> Bool {
+    package func useTOTPStep(userID: String, step: Int64, enable: Bool = false) async throws(FHIRError) -> Bool {
         try await runWrite { db in
             try db.execute(
                 sql: "UPDATE user_account SET totp_last_step = ?, totp_enabled = CASE WHEN ? THEN 1 ELSE totp_enabled END WHERE id = ? AND totp_last_step < ?",
@@ -50,7 +50,7 @@ extension PharmacyStore {
     }
 
     /// Removes the second factor and the recovery codes.
-    public func removeTOTP(userID: String) async throws(FHIRError) {
+    package func removeTOTP(userID: String) async throws(FHIRError) {
         try await runWrite { db in
             try db.execute(sql: "UPDATE user_account SET totp_secret_enc = NULL, totp_enabled = 0, totp_last_step = 0 WHERE id = ?", arguments: [userID])
             try db.execute(sql: "DELETE FROM recovery_code WHERE user_id = ?", arguments: [userID])
@@ -58,7 +58,7 @@ extension PharmacyStore {
     }
 
     /// Replaces the account's recovery codes (kept as keyed hashes only).
-    public func replaceRecoveryCodes(userID: String, codes: [String]) async throws(FHIRError) {
+    package func replaceRecoveryCodes(userID: String, codes: [String]) async throws(FHIRError) {
         let hashes = codes.map { secretHash("recovery-code", userID, Self.normalizedRecoveryCode($0)) }
         try await runWrite { db in
             try db.execute(sql: "DELETE FROM recovery_code WHERE user_id = ?", arguments: [userID])
@@ -67,7 +67,7 @@ extension PharmacyStore {
     }
 
     /// Spends a recovery code; false if it is not one of the account's unused codes.
-    public func useRecoveryCode(userID: String, code: String) async throws(FHIRError) -> Bool {
+    package func useRecoveryCode(userID: String, code: String) async throws(FHIRError) -> Bool {
         let h = secretHash("recovery-code", userID, Self.normalizedRecoveryCode(code))
         return try await runWrite { db in
             try db.execute(
@@ -80,7 +80,7 @@ extension PharmacyStore {
     static func normalizedRecoveryCode(_ s: String) -> String { s.uppercased().filter { $0.isLetter || $0.isNumber } }
 
     /// Sets a new password hash and ends every token issued before now (sessions on other devices).
-    public func setPassword(userID: String, hash: String) async throws(FHIRError) {
+    package func setPassword(userID: String, hash: String) async throws(FHIRError) {
         try await runWrite { db in
             try db.execute(
                 sql: "UPDATE user_account SET password_hash = ?, failed_attempts = 0, locked_until = 0, tokens_after = ? WHERE id = ?",
@@ -89,7 +89,7 @@ extension PharmacyStore {
     }
 
     /// Whether any account belongs to a patient.
-    public func hasAccount(patientID: String, tenant: String) async throws(FHIRError) -> Bool {
+    package func hasAccount(patientID: String, tenant: String) async throws(FHIRError) -> Bool {
         try await run { db in
             try Bool.fetchOne(
                 db, sql: "SELECT EXISTS (SELECT 1 FROM user_account WHERE patient_id = ? AND tenant = ? AND role = 'patient')",
@@ -102,11 +102,11 @@ extension PharmacyStore {
     /// Stores a new one-time code (only its keyed hash) valid for `lifetime`; returns its id.
     /// At most this many codes of one purpose for one patient in an hour: more would let anyone flood a patient
     /// with messages and hold many live codes at once.
-    public static let maxCodesPerHour = 3
+    package static let maxCodesPerHour = 3
 
     /// Creates a one-time code, or returns `nil` (nothing created, nothing to send) when the patient already got
     /// ``maxCodesPerHour`` codes of this purpose in the last hour.
-    public func createOneTimeCode(
+    package func createOneTimeCode(
         _ purpose: OneTimeCode.Purpose, tenant: String, userID: String?, patientID: String?, code: String, lifetime: TimeInterval
     ) async throws(FHIRError) -> String? {
         let id = RandomSecret.urlSafe(bytes: 16)
@@ -128,7 +128,7 @@ extension PharmacyStore {
     /// Checks a one-time code and, when right, marks it used. Every wrong guess counts; after
     /// ``oneTimeCodeAttempts`` the code is dead.
     /// - parameter consume: `false` checks the code (a wrong one still counts as an attempt) without using it up.
-    public func redeemOneTimeCode(
+    package func redeemOneTimeCode(
         id: String, purpose: OneTimeCode.Purpose, code: String, consume: Bool = true
     ) async throws(FHIRError) -> Result<OneTimeCode, OneTimeCodeFailure> {
         let given = secretHash("one-time-code", id, code)

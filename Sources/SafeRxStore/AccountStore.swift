@@ -10,18 +10,18 @@ extension PharmacyStore {
         blindIndex.token(parameter: "username", value: username.lowercased())
     }
 
-    public func addTenant(id: String, name: String) async throws {
+    package func addTenant(id: String, name: String) async throws {
         try await dbPool.write { db in
             try db.execute(sql: "INSERT OR IGNORE INTO tenant (id, name) VALUES (?, ?)", arguments: [id, name])
         }
     }
 
-    public func tenants() throws -> [String] {
+    package func tenants() throws -> [String] {
         try readOnCallingThread { db in try String.fetchAll(db, sql: "SELECT id FROM tenant ORDER BY id") }
     }
 
     /// Inserts a user; throws ``FHIRError`` 409 if the username is taken, 400 if a patient user names no existing patient.
-    public func addUser(_ u: UserAccount) async throws(FHIRError) {
+    package func addUser(_ u: UserAccount) async throws(FHIRError) {
         let index = usernameIndex(u.username)
         let owner = u.patientID ?? ""
         try await runWrite { [self] db in
@@ -55,27 +55,27 @@ extension PharmacyStore {
             lockedUntil: row["locked_until"])
     }
 
-    public func user(named username: String) async throws(FHIRError) -> UserAccount? {
+    package func user(named username: String) async throws(FHIRError) -> UserAccount? {
         let index = usernameIndex(username)
         return try await run { [self] db in
             try Row.fetchOne(db, sql: "SELECT * FROM user_account WHERE username_index = ?", arguments: [index]).map { try decodeUser(db, $0) }
         }
     }
 
-    public func user(id: String) async throws(FHIRError) -> UserAccount? {
+    package func user(id: String) async throws(FHIRError) -> UserAccount? {
         try await run { [self] db in
             try Row.fetchOne(db, sql: "SELECT * FROM user_account WHERE id = ?", arguments: [id]).map { try decodeUser(db, $0) }
         }
     }
 
-    public func users() async throws(FHIRError) -> [UserAccount] {
+    package func users() async throws(FHIRError) -> [UserAccount] {
         try await run { [self] db in
             try Row.fetchAll(db, sql: "SELECT * FROM user_account ORDER BY role, created, id").map { try decodeUser(db, $0) }
         }
     }
 
     /// The accounts of a tenant with one of `roles` (staff pickers: no patient account is opened).
-    public func users(tenant: String, roles: Set<String>) async throws(FHIRError) -> [UserAccount] {
+    package func users(tenant: String, roles: Set<String>) async throws(FHIRError) -> [UserAccount] {
         let list = roles.sorted()
         return try await run { [self] db in
             try Row.fetchAll(
@@ -86,7 +86,7 @@ extension PharmacyStore {
     }
 
     /// Sets `disabled`; returns false if there is no such user.
-    public func setUserDisabled(username: String, _ disabled: Bool) async throws(FHIRError) -> Bool {
+    package func setUserDisabled(username: String, _ disabled: Bool) async throws(FHIRError) -> Bool {
         let index = usernameIndex(username)
         return try await runWrite { db in
             try db.execute(sql: "UPDATE user_account SET disabled = ? WHERE username_index = ?", arguments: [disabled, index])
@@ -94,7 +94,7 @@ extension PharmacyStore {
         }
     }
 
-    public func recordLoginFailure(userID: String, lockUntil: Double?) async throws(FHIRError) -> Int {
+    package func recordLoginFailure(userID: String, lockUntil: Double?) async throws(FHIRError) -> Int {
         try await runWrite { db in
             try db.execute(
                 sql: "UPDATE user_account SET failed_attempts = failed_attempts + 1, locked_until = COALESCE(?, locked_until) WHERE id = ?",
@@ -103,13 +103,13 @@ extension PharmacyStore {
         }
     }
 
-    public func recordLoginSuccess(userID: String) async throws(FHIRError) {
+    package func recordLoginSuccess(userID: String) async throws(FHIRError) {
         try await runWrite { db in
             try db.execute(sql: "UPDATE user_account SET failed_attempts = 0, locked_until = 0 WHERE id = ?", arguments: [userID])
         }
     }
 
-    public func addClient(_ c: APIClient) async throws(FHIRError) {
+    package func addClient(_ c: APIClient) async throws(FHIRError) {
         try await runWrite { db in
             try db.execute(
                 sql: "INSERT INTO api_client (client_id, secret_hash, role, tenant, name, created) VALUES (?, ?, ?, ?, ?, ?)",
@@ -118,7 +118,7 @@ extension PharmacyStore {
     }
 
     /// Disables or enables an API client; its tokens stop (or start again) working at once. False if there is none.
-    public func setClientDisabled(id: String, _ disabled: Bool) async throws(FHIRError) -> Bool {
+    package func setClientDisabled(id: String, _ disabled: Bool) async throws(FHIRError) -> Bool {
         try await runWrite { db in
             try db.execute(sql: "UPDATE api_client SET disabled = ? WHERE client_id = ?", arguments: [disabled, id])
             return db.changesCount > 0
@@ -126,7 +126,7 @@ extension PharmacyStore {
     }
 
     /// Replaces an API client's secret (its hash); every token issued before stops working. False if there is none.
-    public func rotateClientSecret(id: String, secretHash: String) async throws(FHIRError) -> Bool {
+    package func rotateClientSecret(id: String, secretHash: String) async throws(FHIRError) -> Bool {
         try await runWrite { db in
             try db.execute(
                 sql: "UPDATE api_client SET secret_hash = ?, tokens_after = ? WHERE client_id = ?",
@@ -135,7 +135,7 @@ extension PharmacyStore {
         }
     }
 
-    public func client(id: String) async throws(FHIRError) -> APIClient? {
+    package func client(id: String) async throws(FHIRError) -> APIClient? {
         try await run { db in
             try Row.fetchOne(db, sql: "SELECT * FROM api_client WHERE client_id = ?", arguments: [id]).map {
                 APIClient(
@@ -145,7 +145,7 @@ extension PharmacyStore {
         }
     }
 
-    public func clients() async throws(FHIRError) -> [APIClient] {
+    package func clients() async throws(FHIRError) -> [APIClient] {
         try await run { db in
             try Row.fetchAll(db, sql: "SELECT * FROM api_client ORDER BY client_id").map {
                 APIClient(
@@ -155,7 +155,7 @@ extension PharmacyStore {
         }
     }
 
-    public func revokeToken(jti: String, expires: Double) async throws(FHIRError) {
+    package func revokeToken(jti: String, expires: Double) async throws(FHIRError) {
         try await runWrite { db in
             try db.execute(sql: "INSERT OR IGNORE INTO revoked_token (jti, expires) VALUES (?, ?)", arguments: [jti, expires])
             try db.execute(sql: "DELETE FROM revoked_token WHERE expires < ?", arguments: [Date().timeIntervalSince1970 - 60])
@@ -164,7 +164,7 @@ extension PharmacyStore {
 
     /// Whether a token may still be used: not revoked, its subject exists and is enabled, it was issued after the
     /// account's last password change, and (for a caregiver's token) the caregiver grant is still live.
-    public func tokenIsLive(
+    package func tokenIsLive(
         jti: String, subject: String, isClient: Bool, issuedAt: Double = .infinity, caregiverGrant: String? = nil, parent: String? = nil
     ) async throws(FHIRError) -> Bool {
         try await run { db in
@@ -200,7 +200,7 @@ extension PharmacyStore {
     }
 
     /// Whether the store holds any data yet.
-    public func isEmpty() async throws(FHIRError) -> Bool {
+    package func isEmpty() async throws(FHIRError) -> Bool {
         try await run { db in
             try Bool.fetchOne(db, sql: "SELECT NOT EXISTS (SELECT 1 FROM user_account) AND NOT EXISTS (SELECT 1 FROM resource_version)") ?? true
         }

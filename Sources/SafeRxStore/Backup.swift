@@ -6,34 +6,6 @@ import SafeRxModel
 import SafeRxStoreCore
 import SafeRxVault
 
-/// Why a backup could not be made, read or restored. Messages name the file and what is wrong with it.
-public enum BackupError: Error, Sendable, CustomStringConvertible {
-    case notABackup(String)
-    case truncated(String)
-    case corrupted(String)
-    case unusable(String)
-
-    public var description: String {
-        switch self {
-        case .notABackup(let m): "not a SafeRx backup: \(m)"
-        case .truncated(let m): "backup truncated: \(m)"
-        case .corrupted(let m): "backup corrupted: \(m)"
-        case .unusable(let m): m
-        }
-    }
-}
-
-/// What a backup holds, as checked by ``Backup/verify(_:keyProvider:)`` or after a restore.
-public struct BackupSummary: Sendable {
-    public var created: String
-    public var masterKeyID: String
-    public var bytes: Int
-    public var resources: Int
-    public var patients: Int
-    public var auditRecords: Int64
-    public var checkpoints: Int
-}
-
 /// Encrypted, integrity-protected backups of a store.
 ///
 /// A backup is a consistent online snapshot of the database (SQLite's backup API, taken while the server keeps
@@ -44,7 +16,7 @@ public struct BackupSummary: Sendable {
 /// AES-256-GCM ciphertext of up to 1 MiB. Each chunk's associated data binds it to the header's hash, its index and
 /// whether it is the last, so an edited header, a reordered, altered or missing chunk, and a truncated file are
 /// all detected.
-public enum Backup {
+package enum Backup {
     static let magic = Data("SAFERX-BACKUP-1\n".utf8)
     static let chunkSize = 1 << 20
 
@@ -60,7 +32,7 @@ public enum Backup {
 
     /// Writes an encrypted snapshot of `store` to `file` (mode 0600). The audit log is checkpointed first, so the
     /// snapshot ends on a signed head.
-    public static func create(_ store: PharmacyStore, to file: URL) async throws -> (bytes: Int, chunks: Int) {
+    package static func create(_ store: PharmacyStore, to file: URL) async throws -> (bytes: Int, chunks: Int) {
         let fm = FileManager.default
         try await store.recordAdminEvent(action: "backup", tenant: "*", detail: "backup created")
         let snapshot = store.dataDirectory.appendingPathComponent(".backup-\(UUID().uuidString).sqlite")
@@ -163,7 +135,7 @@ public enum Backup {
 
     /// Decrypts and checks a backup without touching any store: every chunk, SQLite's integrity check, the audit
     /// chain and its signatures, and every ciphertext inside it under its key.
-    public static func verify(_ file: URL, keyProvider: any KeyProvider) async throws -> BackupSummary {
+    package static func verify(_ file: URL, keyProvider: any KeyProvider) async throws -> BackupSummary {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("saferx-verify-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         return try await restore(file, to: dir, keyProvider: keyProvider)
@@ -171,7 +143,7 @@ public enum Backup {
 
     /// Restores a backup into `dataDirectory`, which must not hold a store yet, then checks it like ``verify``.
     /// Nothing is left in `dataDirectory` if any check fails.
-    public static func restore(_ file: URL, to dataDirectory: URL, keyProvider: any KeyProvider) async throws -> BackupSummary {
+    package static func restore(_ file: URL, to dataDirectory: URL, keyProvider: any KeyProvider) async throws -> BackupSummary {
         let fm = FileManager.default
         if fm.fileExists(atPath: PharmacyStore.databaseFile(in: dataDirectory).path) {
             throw BackupError.unusable("\(dataDirectory.path) already holds a store; restore into a new directory")

@@ -20,9 +20,9 @@ import Synchronization
 /// Every wrap is AES-256-GCM bound to the wrapped key's name and version. Unwrapped keys are cached per process;
 /// ``Stats`` reports the data-key cache hit rate. A destroyed data key (``erase(_:tenant:patient:)``) makes every
 /// ciphertext under it unreadable by any path.
-public final class KeyRing: Sendable {
+package final class KeyRing: Sendable {
     /// Names of the service keys.
-    public enum Service: String, Sendable, CaseIterable {
+    package enum Service: String, Sendable, CaseIterable {
         case blindIndex = "blind-index"
         case tokenSigning = "token-signing"
         case auditSigning = "audit-signing"
@@ -48,18 +48,18 @@ public final class KeyRing: Sendable {
     }
 
     /// Data-key cache counters since the store was opened.
-    public struct Stats: Sendable, Equatable {
-        public var hits: Int
-        public var misses: Int
-        public var cached: Int
-        public var hitRate: Double { hits + misses == 0 ? 0 : Double(hits) / Double(hits + misses) }
+    package struct Stats: Sendable, Equatable {
+        package var hits: Int
+        package var misses: Int
+        package var cached: Int
+        package var hitRate: Double { hits + misses == 0 ? 0 : Double(hits) / Double(hits + misses) }
     }
 
     static let cacheCapacity = 100_000
 
-    public let provider: any KeyProvider
+    package let provider: any KeyProvider
     /// `false` only for a benchmark store created without encryption (see ``PharmacyStore/Options``).
-    public let encrypts: Bool
+    package let encrypts: Bool
     let cache = Mutex(Cache())
     let services: [Service: SymmetricKey]
 
@@ -105,9 +105,9 @@ public final class KeyRing: Sendable {
         }
     }
 
-    public func serviceKey(_ s: Service) -> SymmetricKey { services[s]! }
+    package func serviceKey(_ s: Service) -> SymmetricKey { services[s]! }
 
-    public var stats: Stats {
+    package var stats: Stats {
         cache.withLock { Stats(hits: $0.hits, misses: $0.misses, cached: $0.data.count) }
     }
 
@@ -257,7 +257,12 @@ public final class KeyRing: Sendable {
     /// For a ``FileKeyProvider`` the new key replaces the key file and the old one is kept as `<file>.previous`.
     /// Only one rotation runs at a time (a lock beside the key file); a key that another process (the server)
     /// wrapped under the old master key while this ran is re-wrapped by a final sweep after the key file changed.
-    public func rotateMaster(_ writer: any DatabaseWriter) throws -> (old: String, new: String, rewrapped: Int) {
+    ///
+    /// - parameter audit: called inside the transaction that re-wraps the keys with the old and new key ids and the
+    ///   count, to append the rotation's audit record atomically with it.
+    package func rotateMaster(
+        _ writer: any DatabaseWriter, audit: (@Sendable (Database, _ old: String, _ new: String, _ rewrapped: Int) throws -> Void)? = nil
+    ) throws -> (old: String, new: String, rewrapped: Int) {
         guard let file = provider as? FileKeyProvider else {
             throw VaultError.keyStore("master key rotation for \(type(of: provider)) is done in the key service itself")
         }
@@ -271,6 +276,7 @@ public final class KeyRing: Sendable {
                 try db.execute(sql: "UPDATE keyring_meta SET value = ? WHERE name = 'master_key_id'", arguments: [new])
                 try db.execute(
                     sql: "INSERT OR REPLACE INTO keyring_meta (name, value) VALUES ('master_rotated', ?)", arguments: [PharmacyStore.now()])
+                try audit?(db, old, new, n)
                 return n
             }
             try file.commitRotation()
@@ -318,7 +324,12 @@ public final class KeyRing: Sendable {
 
     /// Gives every tenant a new tenant key and re-wraps all of its data keys under it; the old tenant key is
     /// destroyed in the same transaction. No data is touched.
-    public func rotateTenantKeys(_ writer: any DatabaseWriter, only: String? = nil) throws -> [(tenant: String, version: Int64, rewrapped: Int)] {
+    ///
+    /// - parameter audit: called inside each tenant's transaction (tenant, new version, data keys re-wrapped), to
+    ///   append that rotation's audit record atomically with it.
+    package func rotateTenantKeys(
+        _ writer: any DatabaseWriter, only: String? = nil, audit: (@Sendable (Database, _ tenant: String, _ version: Int64, _ rewrapped: Int) throws -> Void)? = nil
+    ) throws -> [(tenant: String, version: Int64, rewrapped: Int)] {
         let tenants = try writer.read { db in
             try String.fetchAll(db, sql: "SELECT DISTINCT tenant FROM tenant_key ORDER BY tenant")
         }.filter { only == nil || $0 == only }
@@ -344,6 +355,7 @@ public final class KeyRing: Sendable {
                 for v in old {
                     try db.execute(sql: "DELETE FROM tenant_key WHERE tenant = ? AND version = ?", arguments: [tenant, v])
                 }
+                try audit?(db, tenant, newVersion, n)
                 return (newVersion, n)
             }
             cache.withLock { c in c.tenant = c.tenant.filter { $0.key.tenant != tenant } }
@@ -408,25 +420,8 @@ public final class KeyRing: Sendable {
     }
 }
 
-/// What `saferx keys status` shows.
-public struct KeyStatus: Sendable {
-    public struct Tenant: Sendable {
-        public var tenant: String
-        public var version: Int64
-        public var dataKeys: Int
-        public var retired: Int
-    }
-
-    public var masterKeyID: String
-    public var tenants: [Tenant]
-    public var pending: Int
-    /// Tenant and service keys not yet wrapped under the current master key (the previous key file is still needed).
-    public var underOtherMasterKeys: Int
-    public var erased: Int
-}
-
 extension PharmacyStore {
-    public func keyStatus() throws -> KeyStatus {
+    package func keyStatus() throws -> KeyStatus {
         try readOnCallingThread { db in
             let tenants = try Row.fetchAll(db, sql: """
                 SELECT t.tenant, t.version,

@@ -8,11 +8,11 @@ import SafeRxStoreCore
 
 extension PharmacyStore {
     /// How long a break-glass override lasts.
-    public static let breakGlassDuration: TimeInterval = 60 * 60
+    package static let breakGlassDuration: TimeInterval = 60 * 60
 
     /// Grants the caller (a pharmacist or support user) read access under ETREAT to one patient for 60 minutes,
     /// with a typed reason. Audited as `break-glass`; listed by ``breakGlassReport(tenant:day:)``.
-    public func breakGlass(_ ctx: AccessContext, patient: String, reason: String) async throws(FHIRError) -> BreakGlassGrant {
+    package func breakGlass(_ ctx: AccessContext, patient: String, reason: String) async throws(FHIRError) -> BreakGlassGrant {
         let role = ctx.scope.role
         guard role == .pharmacist || role == .support else {
             throw await deny(ctx, interaction: "break-glass", type: .patient, id: patient,
@@ -52,7 +52,7 @@ extension PharmacyStore {
     }
 
     /// The patients a user holds a live break-glass override for.
-    public func activeBreakGlass(user: String, tenant: String) throws(FHIRError) -> [String] {
+    package func activeBreakGlass(user: String, tenant: String) throws(FHIRError) -> [String] {
         do {
             return try readOnCallingThread { db in
                 try String.fetchAll(
@@ -70,7 +70,7 @@ extension PharmacyStore {
     /// - parameter ctx: the privacy officer's context (the right to read AuditEvent across the pharmacy), or a system
     ///   context (`saferx break-glass report`).
     /// - throws: `forbidden` for anyone else.
-    public func breakGlassReport(_ ctx: AccessContext, day: String) async throws(FHIRError) -> [BreakGlassGrant] {
+    package func breakGlassReport(_ ctx: AccessContext, day: String) async throws(FHIRError) -> [BreakGlassGrant] {
         let pharmacyWide: Bool = if case .tenant = ctx.scope.rows { true } else { false }
         try await requireRight(ctx, .auditEvent, "break-glass-report", nil, ctx.scope.rights(for: .auditEvent).read && pharmacyWide)
         let grants: [BreakGlassGrant]

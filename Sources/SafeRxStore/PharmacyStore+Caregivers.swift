@@ -9,7 +9,7 @@ import SafeRxStoreCore
 /// caregiver's token makes (``tokenIsLive(jti:subject:isClient:issuedAt:caregiverGrant:)``), audited.
 extension PharmacyStore {
     /// The longest a grant may last before the patient renews it.
-    public static let maxCaregiverGrant: TimeInterval = 366 * 86400
+    package static let maxCaregiverGrant: TimeInterval = 366 * 86400
 
     static func decodeGrant(_ row: Row) -> CaregiverGrant? {
         guard let access = CaregiverGrant.Access(rawValue: row["access"]) else { return nil }
@@ -31,7 +31,7 @@ extension PharmacyStore {
     }
 
     /// A patient grants `caregiverUsername` access until `expires`.
-    public func grantCaregiver(
+    package func grantCaregiver(
         _ ctx: AccessContext, caregiverUsername: String, access: CaregiverGrant.Access, expires: Date
     ) async throws(FHIRError) -> CaregiverGrant {
         let p = ctx.scope.principal
@@ -61,7 +61,7 @@ extension PharmacyStore {
     }
 
     /// Grants the patient gave and grants the caller holds as a caregiver.
-    public func caregiverGrants(_ ctx: AccessContext) async throws(FHIRError) -> (given: [CaregiverGrant], received: [CaregiverGrant]) {
+    package func caregiverGrants(_ ctx: AccessContext) async throws(FHIRError) -> (given: [CaregiverGrant], received: [CaregiverGrant]) {
         let p = ctx.scope.principal
         guard ctx.scope.role == .patient, p.caregiverGrant == nil else {
             throw await deny(ctx, interaction: "caregiver-list", type: .patient, id: nil, error: .forbidden("Only patient accounts have caregiver grants"))
@@ -81,7 +81,7 @@ extension PharmacyStore {
 
     /// Revokes a grant at once: by the patient who gave it or the caregiver who holds it. Unknown and foreign grants
     /// are the same 404.
-    public func revokeCaregiver(_ ctx: AccessContext, grant id: String) async throws(FHIRError) -> CaregiverGrant {
+    package func revokeCaregiver(_ ctx: AccessContext, grant id: String) async throws(FHIRError) -> CaregiverGrant {
         let p = ctx.scope.principal
         let tenant = ctx.scope.tenant
         let found = try await run { db in
@@ -108,7 +108,7 @@ extension PharmacyStore {
     }
 
     /// Records a grant without a request (the demo seed), audited as an operator action.
-    public func seedCaregiverGrant(tenant: String, patient: String, caregiverUserID: String, access: CaregiverGrant.Access, expires: Date) async throws(FHIRError) {
+    package func seedCaregiverGrant(tenant: String, patient: String, caregiverUserID: String, access: CaregiverGrant.Access, expires: Date) async throws(FHIRError) {
         let id = Self.newID()
         let grant = CaregiverGrant(
             id: id, tenant: tenant, patientID: patient, caregiverUserID: caregiverUserID, access: access, expires: expires, created: Date(), revoked: nil)
@@ -121,7 +121,7 @@ extension PharmacyStore {
     }
 
     /// The live grant a caregiver holds for a patient, if any.
-    public func liveCaregiverGrant(caregiverUserID: String, patient: String) async throws(FHIRError) -> CaregiverGrant? {
+    package func liveCaregiverGrant(caregiverUserID: String, patient: String) async throws(FHIRError) -> CaregiverGrant? {
         try await run { db in
             try Row.fetchOne(
                 db,

@@ -292,12 +292,12 @@ final class DetectionObserver: AuditObserver {
 
 extension PharmacyStore {
     /// The webhook endpoint id under which a security endpoint is registered (`saferx webhooks register --security`).
-    public static let securityWebhookClient = "saferx-security"
+    package static let securityWebhookClient = "saferx-security"
 
     /// Starts the detector in this process: every later append goes through it. Recent history (the longest rule
     /// window, at most 8 days) is replayed first so that windows and baselines start full; alerts still open are not
     /// raised again.
-    public func startDetection(rules: DetectionRules, securityContact: String?) throws(FHIRError) {
+    package func startDetection(rules: DetectionRules, securityContact: String?) throws(FHIRError) {
         let observer = DetectionObserver(settings: DetectorSettings(rules: rules, securityContact: securityContact), keys: keys, log: auditLog)
         let since = AuditLog.timestamp(Date().addingTimeInterval(-8 * 86_400))
         do {
@@ -316,7 +316,7 @@ extension PharmacyStore {
     }
 
     /// Stops the detector (tests).
-    public func stopDetection() {
+    package func stopDetection() {
         auditLog.setObserver(nil)
         detection.withLock { $0 = nil }
     }
@@ -324,7 +324,7 @@ extension PharmacyStore {
     /// Runs records other processes appended through the detector and reloads the honeytokens if they changed.
     /// Returns how many records it read.
     @discardableResult
-    public func detectForeignRecords() async throws(FHIRError) -> Int {
+    package func detectForeignRecords() async throws(FHIRError) -> Int {
         guard let observer = detection.withLock({ $0 }) else { return 0 }
         return try await runWrite { [self] db in
             let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM honeytoken") ?? 0
@@ -344,7 +344,7 @@ extension PharmacyStore {
     }
 
     /// Events the detector has consumed in this process.
-    public var detectorEventsProcessed: Int { detection.withLock { $0?.state.withLock { $0.detector.processed } } ?? 0 }
+    package var detectorEventsProcessed: Int { detection.withLock { $0?.state.withLock { $0.detector.processed } } ?? 0 }
 
     func loadHoneytokens(_ db: Database, into observer: DetectionObserver) throws {
         var ids = Set<String>()
@@ -363,7 +363,7 @@ extension PharmacyStore {
 
     /// Marks patients as honeytokens. Their ids are stored sealed, so a copy of the database does not say which
     /// records are canaries.
-    public func markHoneytokens(tenant: String, patients: [String]) async throws(FHIRError) {
+    package func markHoneytokens(tenant: String, patients: [String]) async throws(FHIRError) {
         try await runWrite { [self] db in
             for p in patients {
                 let tokenID = UUID().uuidString.lowercased()
@@ -380,7 +380,7 @@ extension PharmacyStore {
     /// and a number (`pat-0042`, `P000123`), the next free numbers after the highest in use, as the newest registrations
     /// would be; otherwise random UUIDs (what Synthea and most EHR exports use). A separate id
     /// range or shape would tell an intruder which records to step around.
-    public func honeytokenPatientIDs(tenant: String, count: Int) async throws(FHIRError) -> [String] {
+    package func honeytokenPatientIDs(tenant: String, count: Int) async throws(FHIRError) -> [String] {
         let ids = try await run { db in
             try String.fetchAll(db, sql: "SELECT DISTINCT id FROM resource_version WHERE type = 'Patient' AND tenant = ?", arguments: [tenant])
         }
@@ -411,7 +411,7 @@ extension PharmacyStore {
     }
 
     /// The honeytoken patients of a tenant (operators only: the command line).
-    public func honeytokens(tenant: String) async throws(FHIRError) -> [String] {
+    package func honeytokens(tenant: String) async throws(FHIRError) -> [String] {
         try await run { [self] db in
             try Row.fetchAll(db, sql: "SELECT token_id, id_enc FROM honeytoken WHERE tenant = ?", arguments: [tenant]).map { row in
                 String(decoding: try keys.open(db, tenant: tenant, owner: "", row["id_enc"], context: "honeytoken/\(row["token_id"] as String)"), as: UTF8.self)
@@ -432,7 +432,7 @@ extension PharmacyStore {
     }
 
     /// Alerts, newest first; `open` only those not acknowledged.
-    public func alerts(tenant: String? = nil, open: Bool = false, limit: Int = 500) async throws(FHIRError) -> [SecurityAlert] {
+    package func alerts(tenant: String? = nil, open: Bool = false, limit: Int = 500) async throws(FHIRError) -> [SecurityAlert] {
         try await run { db in
             var sql = "SELECT * FROM security_alert WHERE 1"
             var args: [any DatabaseValueConvertible] = []
@@ -447,30 +447,31 @@ extension PharmacyStore {
         }
     }
 
-    public func alert(id: String) async throws(FHIRError) -> SecurityAlert? {
+    package func alert(id: String) async throws(FHIRError) -> SecurityAlert? {
         try await run { db in try Row.fetchOne(db, sql: "SELECT * FROM security_alert WHERE id = ?", arguments: [id]).map(Self.alert) }
     }
 
-    /// Acknowledges an alert (who, and what they found); audited. The same rule and actor alert again afterwards.
-    public func acknowledgeAlert(id: String, by: String, note: String) async throws(FHIRError) {
+    /// Acknowledges an alert (who, and what they found); the `alert-ack` record, naming `ctx` (the officer, or
+    /// `operator:<login>`), commits with it. The same rule and actor alert again afterwards.
+    package func acknowledgeAlert(_ ctx: AccessContext, id: String, by: String, note: String) async throws(FHIRError) {
         let note = note.trimmingCharacters(in: .whitespacesAndNewlines)
         guard note.count >= 5 else { throw .invalid("Say what was found (at least 5 characters) when acknowledging an alert") }
-        let tenant: String? = try await runWrite { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT tenant, acked_at FROM security_alert WHERE id = ?", arguments: [id]) else { return nil }
+        let found: Bool = try await write(ctx) { tx in
+            guard let row = try Row.fetchOne(tx.db, sql: "SELECT tenant, acked_at FROM security_alert WHERE id = ?", arguments: [id]) else { return false }
             guard (row["acked_at"] as Double?) == nil else { throw FHIRError.conflict("Alert \(id) is already acknowledged") }
-            try db.execute(
+            try tx.db.execute(
                 sql: "UPDATE security_alert SET acked_at = ?, acked_by = ?, ack_note = ? WHERE id = ?",
                 arguments: [Date().timeIntervalSince1970, String(by.prefix(100)), String(note.prefix(2000)), id])
-            return row["tenant"]
+            try tx.record("alert-ack", tenant: row["tenant"], detail: "alert \(id) acknowledged by \(by)")
+            return true
         }
-        guard let tenant else { throw .notFoundPath("alert \(id)") }
+        guard found else { throw .notFoundPath("alert \(id)") }
         if let a = try await alert(id: id) { detection.withLock { $0?.state.withLock { $0.detector.close(a.key) } } }
-        try await recordAdminEvent(action: "alert-ack", tenant: tenant, detail: "alert \(id) acknowledged by \(by)")
     }
 
     // MARK: Suspensions
 
-    public func suspensions(activeOnly: Bool = true) async throws(FHIRError) -> [ActorSuspension] {
+    package func suspensions(activeOnly: Bool = true) async throws(FHIRError) -> [ActorSuspension] {
         try await run { db in
             try Row.fetchAll(
                 db, sql: "SELECT * FROM actor_suspension \(activeOnly ? "WHERE reinstated_at IS NULL" : "") ORDER BY at DESC"
@@ -484,7 +485,7 @@ extension PharmacyStore {
     }
 
     /// Whether an actor (user or client id) is suspended now.
-    public func isSuspended(_ actor: String) async throws(FHIRError) -> Bool {
+    package func isSuspended(_ actor: String) async throws(FHIRError) -> Bool {
         try await run { db in
             try Bool.fetchOne(
                 db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM actor_suspension WHERE actor_id = ? AND reinstated_at IS NULL)"), arguments: [actor]
@@ -492,28 +493,28 @@ extension PharmacyStore {
         }
     }
 
-    /// Lifts a suspension (audited with the reason). Tokens issued before the suspension stay dead: the actor signs
-    /// in again.
-    public func reinstate(actor: String, by: String, reason: String) async throws(FHIRError) {
+    /// Lifts a suspension; the `reinstate` record (with the reason, naming `ctx`) commits with it. Tokens issued
+    /// before the suspension stay dead: the actor signs in again.
+    package func reinstate(_ ctx: AccessContext, actor: String, by: String, reason: String) async throws(FHIRError) {
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard reason.count >= 10 else { throw .invalid("A reinstatement needs a reason of at least 10 characters (it is audited)") }
-        let tenant: String? = try await runWrite { db in
-            guard let t = try String.fetchOne(db, sql: "SELECT tenant FROM actor_suspension WHERE actor_id = ? AND reinstated_at IS NULL", arguments: [actor])
-            else { return nil }
-            try db.execute(
+        let found: Bool = try await write(ctx) { tx in
+            guard let t = try String.fetchOne(tx.db, sql: "SELECT tenant FROM actor_suspension WHERE actor_id = ? AND reinstated_at IS NULL", arguments: [actor])
+            else { return false }
+            try tx.db.execute(
                 sql: "UPDATE actor_suspension SET reinstated_at = ?, reinstated_by = ?, reinstate_reason = ? WHERE actor_id = ? AND reinstated_at IS NULL",
                 arguments: [Date().timeIntervalSince1970, String(by.prefix(100)), String(reason.prefix(2000)), actor])
-            return t
+            try tx.record("reinstate", tenant: t, detail: "\(actor) reinstated by \(by): \(reason)")
+            return true
         }
-        guard let tenant else { throw .invalid("'\(String(actor.prefix(60)))' is not suspended") }
+        guard found else { throw .invalid("'\(String(actor.prefix(60)))' is not suspended") }
         detection.withLock { $0?.state.withLock { $0.detector.forget(actor: actor) } }
-        try await recordAdminEvent(action: "reinstate", tenant: tenant, detail: "\(actor) reinstated by \(by): \(reason)")
     }
 
     // MARK: Statistics
 
     /// Alert counts and append → alert lag, for `saferx alerts stats`.
-    public func alertStatistics() async throws(FHIRError) -> (byRule: [(rule: String, severity: String, count: Int, open: Int)], lags: [Double]) {
+    package func alertStatistics() async throws(FHIRError) -> (byRule: [(rule: String, severity: String, count: Int, open: Int)], lags: [Double]) {
         try await run { db in
             let byRule = try Row.fetchAll(
                 db, sql: "SELECT rule, severity, COUNT(*), SUM(acked_at IS NULL) FROM security_alert GROUP BY rule, severity ORDER BY COUNT(*) DESC"
@@ -529,7 +530,7 @@ extension PharmacyStore {
     /// Runs `rules` over the audit log from `from` (a date or instant) to `to` (exclusive), in sequence order, with
     /// this store's honeytokens and authorizations; nothing is written. Used by `saferx detect replay` and the
     /// benchmark.
-    public func replayDetection(
+    package func replayDetection(
         rules: DetectionRules, from: String, to: String? = nil, progress: (@Sendable (Int) -> Void)? = nil
     ) async throws(FHIRError) -> DetectionReplay {
         let observer = DetectionObserver(settings: DetectorSettings(rules: rules), keys: keys, log: auditLog)
@@ -583,7 +584,7 @@ extension PharmacyStore {
 
 extension PharmacyStore {
     /// Whether any version of a resource exists (no data returned; operator tooling that picks unused ids).
-    public func resourceExists(_ type: ResourceType, id: String) async throws(FHIRError) -> Bool {
+    package func resourceExists(_ type: ResourceType, id: String) async throws(FHIRError) -> Bool {
         try await run { [self] db in try exists(db, type: type, id: id) }
     }
 }

@@ -13,7 +13,7 @@ extension PharmacyStore {
     /// payment and operations (and the patient's own) in the last `years` years; with `everyAccess`, every
     /// successful access whatever its purpose ("who looked at my data"). Scoped like AuditEvent: a patient only
     /// about themselves, a privacy officer within their pharmacy; anyone else 403, another patient 404.
-    public func accessLog(_ ctx: AccessContext, patient: String, everyAccess: Bool, years: Int = 6) async throws(FHIRError) -> [AccessLogEntry] {
+    package func accessLog(_ ctx: AccessContext, patient: String, everyAccess: Bool, years: Int = 6) async throws(FHIRError) -> [AccessLogEntry] {
         let interaction = everyAccess ? "access-log" : "disclosures"
         try await requireRight(ctx, .auditEvent, interaction, patient, ctx.scope.rights(for: .auditEvent).read)
         if case .compartment(let own) = ctx.scope.rows, own != patient { throw await missing(ctx, interaction, .patient, patient) }

@@ -6,40 +6,6 @@ import SafeRxModel
 import SafeRxStoreCore
 import SafeRxVault
 
-/// Why an erasure was refused.
-public enum ErasureError: Error, Sendable, CustomStringConvertible {
-    case unknownPatient(id: String, tenant: String)
-    case alreadyErased(id: String, at: String)
-    /// Dispense records younger than the retention period must be kept.
-    case retentionHold(id: String, dispenses: Int, newest: String, until: String, years: Int)
-
-    public var description: String {
-        switch self {
-        case .unknownPatient(let id, let tenant): "No Patient/\(id) in tenant \(tenant)"
-        case .alreadyErased(let id, let at): "Patient/\(id) was already erased at \(at)"
-        case .retentionHold(let id, let n, let newest, let until, let years):
-            "Patient/\(id) is under a retention hold: \(n) dispense record\(n == 1 ? "" : "s"), the newest from \(newest), "
-                + "must be kept until \(until) (retention \(years) years). Nothing was erased. "
-                + "Use --legal-override (with --reason naming the legal basis) to erase anyway; the override is audited."
-        }
-    }
-}
-
-/// What an erasure did.
-public struct ErasureResult: Sendable {
-    public var patient: String
-    public var tenant: String
-    public var resources: Int
-    public var versions: Int
-    public var accounts: Int
-    public var legalOverride: Bool
-    /// Resources in the patient's compartment kept because they belong to another patient's record.
-    public var sharedResources: Int
-    public var auditSequence: Int64
-    /// Whether the WAL was checkpointed and truncated at once (else it will be at the next checkpoint).
-    public var walTruncated: Bool
-}
-
 extension PharmacyStore {
     /// Crypto-shreds a patient: destroys every version of their data key, blanks the ciphertext of every resource
     /// version sealed under it, removes their search terms and accounts, leaves a tombstone (ids only), and gives the
@@ -47,7 +13,7 @@ extension PharmacyStore {
     /// unwrapped with the live tenant key. Audit records keep the patient's id. Refused while dispense records
     /// younger than `retentionYears` exist (checked inside the erasing transaction), unless `legalOverride`; the
     /// refusal, the erasure and an override are audited with `reason`.
-    public func erase(
+    package func erase(
         patient: String, tenant: String, reason: String, legalOverride: Bool, retentionYears: Int = 10, now: Date = Date()
     ) async throws -> ErasureResult {
         let holdStart = AuditLog.timestamp(Calendar(identifier: .gregorian).date(byAdding: .year, value: -retentionYears, to: now)!)

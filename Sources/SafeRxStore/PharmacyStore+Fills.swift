@@ -9,7 +9,7 @@ import Synchronization
 
 extension PharmacyStore {
     /// The pharmacy's refill rules (too-soon threshold, default validity), set by `saferx serve`.
-    public var refillRules: RefillRules {
+    package var refillRules: RefillRules {
         get { rules.withLock { $0 } }
         set { rules.withLock { $0 = newValue } }
     }
@@ -18,7 +18,7 @@ extension PharmacyStore {
 
     /// `POST MedicationRequest/{id}/$refill`: checks the prescription (status, expiry, refills left, an open fill,
     /// too-soon) and creates a MedicationDispense in `preparation`. Refusals are 422 with the reason, audited.
-    public func refill(_ ctx: AccessContext, prescription id: String) async throws(FHIRError) -> StoredResource {
+    package func refill(_ ctx: AccessContext, prescription id: String) async throws(FHIRError) -> StoredResource {
         let scope = ctx.scope
         guard [.patient, .partner, .pharmacist, .technician].contains(scope.role) else {
             throw await deny(ctx, interaction: "refill", type: .medicationRequest, id: id,
@@ -111,7 +111,7 @@ extension PharmacyStore {
     /// Illegal moves answer 409 with the allowed next states; the pharmacist who verifies must not be the person who
     /// filled (four-eyes, checked against the server-side fill history); every move is audited and, for a partner's
     /// patient, becomes a signed webhook event.
-    public func transition(_ ctx: AccessContext, dispense id: String, _ t: FillTransition) async throws(FHIRError) -> StoredResource {
+    package func transition(_ ctx: AccessContext, dispense id: String, _ t: FillTransition) async throws(FHIRError) -> StoredResource {
         let scope = ctx.scope
         let rights = scope.rights(for: .medicationDispense)
         try await requireRight(ctx, .medicationDispense, "transition", id, rights.read && rights.operate)
@@ -281,7 +281,7 @@ extension PharmacyStore {
     ///
     /// Applying the same file twice changes nothing: an update whose status and time the shipment already records is
     /// counted in `repeated` and sends no webhook, and only the first `delivered` completes the fill.
-    public func applyTracking(
+    package func applyTracking(
         _ ctx: AccessContext, _ updates: [TrackingUpdate]
     ) async throws(FHIRError) -> (applied: Int, unknown: [String], repeated: Int) {
         guard ctx.scope.systemReason != nil, ctx.scope.tenant != "*" else {
@@ -425,7 +425,7 @@ extension PharmacyStore {
 extension PharmacyStore {
     /// Who moved a fill to which state, oldest first. The fill is read through the gate first (audited; 404 when the
     /// caller may not see it), so the history is never shown for a fill the caller cannot read.
-    public func fillHistory(_ ctx: AccessContext, dispense id: String) async throws(FHIRError) -> (dispense: StoredResource, events: [FillEvent]) {
+    package func fillHistory(_ ctx: AccessContext, dispense id: String) async throws(FHIRError) -> (dispense: StoredResource, events: [FillEvent]) {
         let dispense = try await read(ctx, .medicationDispense, id: id)
         let tenant = ctx.scope.principal.tenant
         let events = try await run { db in

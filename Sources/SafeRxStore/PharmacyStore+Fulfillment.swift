@@ -9,10 +9,10 @@ import SafeRxVault
 extension PharmacyStore {
     /// The columns of a shipping manifest: what a vendor needs to ship a parcel, nothing else (no birth date, phone,
     /// medication or prescriber).
-    public static let manifestColumns = ["order_id", "ship_to_name", "address_line1", "address_line2", "city", "state", "postal_code", "country"]
+    package static let manifestColumns = ["order_id", "ship_to_name", "address_line1", "address_line2", "city", "state", "postal_code", "country"]
 
     /// Registers (or replaces) a fulfillment vendor and the X25519 public key its files are encrypted to.
-    public func addVendor(id: String, tenant: String, name: String, publicKey: Data) async throws(FHIRError) {
+    package func addVendor(id: String, tenant: String, name: String, publicKey: Data) async throws(FHIRError) {
         guard FHIRID.isValid(id) else { throw .invalid("Vendor ids are 1-64 characters of A-Z, a-z, 0-9, '-' and '.'") }
         guard publicKey.count == 32 else { throw .invalid("The vendor public key must be a raw 32-byte X25519 key (base64)") }
         try await runWrite { db in
@@ -29,7 +29,7 @@ extension PharmacyStore {
     /// recorded so that ``fulfillmentFile(sha256:)`` can later say exactly who was in it.
     /// Fills already sent in an earlier file are left out (`alreadySent` counts them), so exporting twice never
     /// ships a fill twice.
-    public func exportManifest(
+    package func exportManifest(
         _ ctx: AccessContext, vendor: String, day: String
     ) async throws(FHIRError) -> (file: Data, rows: Int, sha256: String, alreadySent: Int) {
         guard let reason = ctx.scope.systemReason, ctx.scope.tenant != "*" else {
@@ -92,7 +92,7 @@ extension PharmacyStore {
 
     /// The export a file came from (by the SHA-256 of its bytes) and every patient in it: for breach scope when a
     /// file turns up where it should not be.
-    public func fulfillmentFile(sha256: String) async throws(FHIRError) -> FulfillmentFile? {
+    package func fulfillmentFile(sha256: String) async throws(FHIRError) -> FulfillmentFile? {
         try await run { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM fulfillment_file WHERE sha256 = ?", arguments: [sha256.lowercased()]) else { return nil }
             let seq: Int64 = row["audit_seq"]
@@ -104,12 +104,12 @@ extension PharmacyStore {
     }
 
     /// A vendor's X25519 public key (fulfillment and print vendors).
-    public func vendorKey(id: String, tenant: String) async throws(FHIRError) -> Data? {
+    package func vendorKey(id: String, tenant: String) async throws(FHIRError) -> Data? {
         try await run { db in try Data.fetchOne(db, sql: "SELECT public_key FROM fulfillment_vendor WHERE id = ? AND tenant = ?", arguments: [id, tenant]) }
     }
 
     /// Every manifest exported, newest first.
-    public func fulfillmentFiles() async throws(FHIRError) -> [FulfillmentFile] {
+    package func fulfillmentFiles() async throws(FHIRError) -> [FulfillmentFile] {
         let shas = try await run { db in try String.fetchAll(db, sql: "SELECT sha256 FROM fulfillment_file ORDER BY created DESC") }
         var out: [FulfillmentFile] = []
         for sha in shas { if let f = try await fulfillmentFile(sha256: sha) { out.append(f) } }

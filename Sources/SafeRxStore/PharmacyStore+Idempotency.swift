@@ -5,10 +5,10 @@ import SafeRxStoreCore
 
 extension PharmacyStore {
     /// How long a key is remembered.
-    public static let idempotencyWindow: TimeInterval = 24 * 3600
+    package static let idempotencyWindow: TimeInterval = 24 * 3600
 
     /// Claims `key` for one caller (tenant and subject) and a request fingerprint (method, path and body hash).
-    public func claimIdempotencyKey(tenant: String, actor: String, key: String, requestHash: String) async throws(FHIRError) -> IdempotencyClaim {
+    package func claimIdempotencyKey(tenant: String, actor: String, key: String, requestHash: String) async throws(FHIRError) -> IdempotencyClaim {
         try await runWrite { db in
             let now = Date().timeIntervalSince1970
             try db.execute(sql: "DELETE FROM idempotency_key WHERE created < ?", arguments: [now - Self.idempotencyWindow])
@@ -32,7 +32,7 @@ extension PharmacyStore {
     }
 
     /// Stores the answer of a successful request under its key.
-    public func completeIdempotencyKey(tenant: String, actor: String, key: String, status: Int, result: IdempotentResult) async throws(FHIRError) {
+    package func completeIdempotencyKey(tenant: String, actor: String, key: String, status: Int, result: IdempotentResult) async throws(FHIRError) {
         try await runWrite { db in
             switch result {
             case .resource(let type, let id, let version):
@@ -51,7 +51,7 @@ extension PharmacyStore {
     }
 
     /// Forgets a key whose request failed, so that the client can retry it (with the same or a corrected body).
-    public func releaseIdempotencyKey(tenant: String, actor: String, key: String) async {
+    package func releaseIdempotencyKey(tenant: String, actor: String, key: String) async {
         _ = try? await runWrite { db in
             try db.execute(
                 sql: "DELETE FROM idempotency_key WHERE tenant = ? AND actor = ? AND key = ? AND state = 'pending'", arguments: [tenant, actor, key])

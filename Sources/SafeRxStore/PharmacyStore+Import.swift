@@ -9,7 +9,7 @@ import SafeRxVault
 extension PharmacyStore {
     /// Resolves a reference from an imported Bundle to a stored resource the scope can see: a literal `Type/id`, or a
     /// conditional `Type?identifier=system|value` (through the blind index, within the scope). `nil` if none or ambiguous.
-    public func resolveReference(_ raw: String, scope: AccessScope) -> String? {
+    package func resolveReference(_ raw: String, scope: AccessScope) -> String? {
         if let ref = Reference(raw) {
             let n = (try? readOnCallingThread { db in
                 try scopedCount(db, scope, type: ref.type, where: "v.id = ? AND v.current = 1 AND v.deleted = 0", [ref.id])
@@ -31,7 +31,7 @@ extension PharmacyStore {
     /// A FHIR `transaction` Bundle through the caller's scope: every resource is created (ids from the Bundle, never
     /// one already stored), each type needs the create right, references must point inside the Bundle or at
     /// resources the caller can see, and a partner's new patients become theirs. All or nothing, one audit record.
-    public func transaction(_ ctx: AccessContext, _ items: [BundleImport.Item]) async throws(FHIRError) -> [StoredResource] {
+    package func transaction(_ ctx: AccessContext, _ items: [BundleImport.Item]) async throws(FHIRError) -> [StoredResource] {
         let scope = ctx.scope
         switch scope.rows {
         case .tenant, .partner: break
@@ -95,7 +95,7 @@ extension PharmacyStore {
     }
 
     /// Imports planned Bundles under an audited system scope for one tenant (`saferx import`).
-    public func importBundle(_ ctx: AccessContext, _ items: [BundleImport.Item]) async throws(FHIRError) -> Int {
+    package func importBundle(_ ctx: AccessContext, _ items: [BundleImport.Item]) async throws(FHIRError) -> Int {
         guard ctx.scope.systemReason != nil, ctx.scope.tenant != "*" else {
             throw await deny(ctx, interaction: "create", type: nil, id: nil, error: .forbidden("Imports need a system scope for one tenant"))
         }

@@ -103,7 +103,8 @@ extension PharmacyStore {
 
     // MARK: Incidents
 
-    public func declareIncident(_ i: Incident) async throws(FHIRError) {
+    /// Saves a new incident, recorded as `incident-declare` by `ctx` (a privacy officer or an operator).
+    package func declareIncident(_ ctx: AccessContext, _ i: Incident) async throws(FHIRError) {
         guard CivilDate(i.discovered) != nil, i.discovered.count == 10 else { throw .invalid("--discovered must be a date YYYY-MM-DD") }
         var i = i
         // The window in the audit log's own form (UTC, milliseconds), so that it compares exactly with record times.
@@ -121,36 +122,26 @@ extension PharmacyStore {
             throw .invalid("Say what is known: at least one --actor, --file, --source or --resource")
         }
         let normalized = i
-        guard let spec = try? JSONEncoder().encode(normalized) else { throw .internal() }
-        try await runWrite { db in
-            let i = normalized
-            try db.execute(
-                sql: "INSERT INTO incident (id, tenant, discovered, declared, declared_by, spec) VALUES (?, ?, ?, ?, ?, ?)",
-                arguments: [i.id, i.tenant, i.discovered, Date().timeIntervalSince1970, i.declaredBy, String(decoding: spec, as: UTF8.self)])
-        }
-        try await recordAdminEvent(action: "incident-declare", tenant: i.tenant, detail: "incident \(i.id) declared by \(i.declaredBy), discovered \(i.discovered)")
-    }
-
-    public func incident(id: String) async throws(FHIRError) -> Incident? {
-        try await run { db in
-            guard let spec = try String.fetchOne(db, sql: "SELECT spec FROM incident WHERE id = ?", arguments: [id]) else { return nil }
-            return try JSONDecoder().decode(Incident.self, from: Data(spec.utf8))
+        try await write(ctx) { tx in
+            try IncidentRepository.insert(normalized, declaredAt: Date(), tx.db)
+            try tx.record("incident-declare", detail: "incident \(normalized.id) declared by \(normalized.declaredBy), discovered \(normalized.discovered)")
         }
     }
 
-    public func incidents() async throws(FHIRError) -> [Incident] {
-        try await run { db in
-            try String.fetchAll(db, sql: "SELECT spec FROM incident ORDER BY declared DESC").map { try JSONDecoder().decode(Incident.self, from: Data($0.utf8)) }
-        }
+    package func incident(id: String) async throws(FHIRError) -> Incident? {
+        try await run { db in try IncidentRepository.find(id: id, db) }
+    }
+
+    package func incidents() async throws(FHIRError) -> [Incident] {
+        try await run { db in try IncidentRepository.all(db) }
     }
 
     /// Saves a changed incident (law-enforcement delay, wording of the notices); audited.
-    public func updateIncident(_ i: Incident, by: String, what: String) async throws(FHIRError) {
-        guard let spec = try? JSONEncoder().encode(i) else { throw .internal() }
-        try await runWrite { db in
-            try db.execute(sql: "UPDATE incident SET spec = ? WHERE id = ?", arguments: [String(decoding: spec, as: UTF8.self), i.id])
+    package func updateIncident(_ ctx: AccessContext, _ i: Incident, by: String, what: String) async throws(FHIRError) {
+        try await write(ctx) { tx in
+            try IncidentRepository.update(i, tx.db)
+            try tx.record("incident-update", detail: "incident \(i.id): \(what) (by \(by))")
         }
-        try await recordAdminEvent(action: "incident-update", tenant: i.tenant, detail: "incident \(i.id): \(what) (by \(by))")
     }
 
     // MARK: Scope
@@ -158,7 +149,7 @@ extension PharmacyStore {
     /// Computes who was affected, from the audit log and the file-export records: for each individual the data
     /// elements that left, the first and last exposure and the audit records that show it. The chain is verified
     /// first; a broken chain makes the scope uncertified (the caller must refuse to certify it).
-    public func incidentScope(_ incident: Incident) async throws(FHIRError) -> IncidentScope {
+    package func incidentScope(_ incident: Incident) async throws(FHIRError) -> IncidentScope {
         // The chain is verified on the other core while the evidence is read: with a window, the records from the
         // window (and any exported file's record) to the signed checkpoints around them; else all of it.
         let window = try await auditSeqRange(incident)
@@ -348,11 +339,11 @@ extension PharmacyStore {
     }
 
     /// Where a patient lives and whether they can be reached by mail (`patient_meta`).
-    public struct Residence: Sendable, Equatable {
+    package struct Residence: Sendable, Equatable {
         /// Two-letter state, or `??` when the record has none.
-        public var state: String
-        public var postal: Bool
-        public var ssn: Bool
+        package var state: String
+        package var postal: Bool
+        package var ssn: Bool
     }
 
     /// The residence of each of `patients`, in the same order (`nil` for a patient without a record), from
@@ -362,7 +353,7 @@ extension PharmacyStore {
     /// read and for how many individuals; it names none of them, because only counts leave this call's caller.
     /// - parameter ctx: a system context for one pharmacy, whose reason names the incident.
     /// - throws: `forbidden` for any other context.
-    public func residence(_ ctx: AccessContext, patients: [String]) async throws(FHIRError) -> [Residence?] {
+    package func residence(_ ctx: AccessContext, patients: [String]) async throws(FHIRError) -> [Residence?] {
         let tenant = try Self.systemTenant(ctx, "Residence is read by a system job for one pharmacy")
         let out = try await residence(tenant: tenant, scope: ctx.scope, patients: patients)
         try await recordCounted(ctx, "read", .patient, "state of residence and mail reachability of \(patients.count) individuals, counted by state")
@@ -431,7 +422,7 @@ extension PharmacyStore {
     }
 
     /// The partner (a covered entity the pharmacy serves as business associate) each patient belongs to, if any.
-    public func patientOwners(tenant: String, patients: [String]) async throws(FHIRError) -> [String: String] {
+    package func patientOwners(tenant: String, patients: [String]) async throws(FHIRError) -> [String: String] {
         try await run { db in
             var out: [String: String] = [:]
             let q = try db.cachedStatement(sql: "SELECT partner FROM patient_owner WHERE tenant = ? AND patient_id = ?")
@@ -444,7 +435,7 @@ extension PharmacyStore {
     /// as one record that names nobody.
     /// - parameter ctx: a system context for one pharmacy, whose reason names the incident.
     /// - throws: `forbidden` for any other context.
-    public func controlledSubstanceCount(_ ctx: AccessContext, patients: Set<String>) async throws(FHIRError) -> Int {
+    package func controlledSubstanceCount(_ ctx: AccessContext, patients: Set<String>) async throws(FHIRError) -> Int {
         let tenant = try Self.systemTenant(ctx, "Assessment counts are read by a system job for one pharmacy")
         let count = try await controlledSubstanceCount(tenant: tenant, scope: ctx.scope, patients: patients)
         try await recordCounted(ctx, "search", .medicationRequest, "controlled-substance prescriptions among \(patients.count) individuals, counted")
@@ -472,52 +463,37 @@ extension PharmacyStore {
 
     // MARK: Assessment records (append-only, six years)
 
-    public func recordJudgement(incident: String, question: String, text: String, by: String) async throws(FHIRError) {
+    package func recordJudgement(_ ctx: AccessContext, incident: String, question: String, text: String, by: String) async throws(FHIRError) {
         let text = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard text.count >= 3 else { throw .invalid("A judgement needs its reasoning in words") }
         let now = AuditLog.timestamp(Date())
         let retain = AuditLog.timestamp(Calendar(identifier: .gregorian).date(byAdding: .year, value: 6, to: Date()) ?? Date())
-        try await runWrite { db in
-            try db.execute(
-                sql: "INSERT INTO incident_judgement (incident_id, question, text, by, at, retain_until) VALUES (?, ?, ?, ?, ?, ?)",
-                arguments: [incident, question, String(text.prefix(4000)), String(by.prefix(100)), now, retain])
+        try await write(ctx) { tx in
+            try IncidentRepository.insertJudgement(
+                incident: incident, question: question, text: String(text.prefix(4000)), by: String(by.prefix(100)), at: now, retainUntil: retain, tx.db)
+            try tx.record("incident-assess", detail: "incident \(incident): \(question) recorded by \(by)")
         }
-        try await recordAdminEvent(action: "incident-assess", tenant: "*", detail: "incident \(incident): \(question) recorded by \(by)")
     }
 
     /// The latest judgement per question (earlier ones stay in the table).
-    public func judgements(incident: String) async throws(FHIRError) -> [String: (text: String, by: String, at: String)] {
-        try await run { db in
-            var out: [String: (String, String, String)] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT question, text, by, at FROM incident_judgement WHERE incident_id = ? ORDER BY rowid", arguments: [incident]) {
-                out[row[0]] = (row[1], row[2], row[3])
-            }
-            return out
-        }
+    package func judgements(incident: String) async throws(FHIRError) -> [String: (text: String, by: String, at: String)] {
+        try await run { db in try IncidentRepository.judgements(incident: incident, db) }
     }
 
-    public func markObligationDone(incident: String, obligation: String, on day: String, by: String, note: String) async throws(FHIRError) {
+    package func markObligationDone(_ ctx: AccessContext, incident: String, obligation: String, on day: String, by: String, note: String) async throws(FHIRError) {
         guard CivilDate(day) != nil else { throw .invalid("--on must be a date YYYY-MM-DD") }
-        try await runWrite { db in
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO obligation_done (incident_id, obligation_id, done_on, by, note) VALUES (?, ?, ?, ?, ?)",
-                arguments: [incident, obligation, day, by, note])
+        try await write(ctx) { tx in
+            try IncidentRepository.markDone(incident: incident, obligation: obligation, on: day, by: by, note: note, tx.db)
+            try tx.record("incident-obligation", detail: "incident \(incident): \(obligation) done on \(day) by \(by)")
         }
-        try await recordAdminEvent(action: "incident-obligation", tenant: "*", detail: "incident \(incident): \(obligation) done on \(day) by \(by)")
     }
 
-    public func obligationsDone(incident: String) async throws(FHIRError) -> [String: (on: String, by: String, note: String)] {
-        try await run { db in
-            var out: [String: (String, String, String)] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT obligation_id, done_on, by, note FROM obligation_done WHERE incident_id = ?", arguments: [incident]) {
-                out[row[0]] = (row[1], row[2], row[3])
-            }
-            return out
-        }
+    package func obligationsDone(incident: String) async throws(FHIRError) -> [String: (on: String, by: String, note: String)] {
+        try await run { db in try IncidentRepository.obligationsDone(incident: incident, db) }
     }
 
     /// The suspensions and alerts of the incident's actors (what already limited the exposure).
-    public func containment(actors: [String]) async throws(FHIRError) -> [String] {
+    package func containment(actors: [String]) async throws(FHIRError) -> [String] {
         var ids = Set(actors)
         for a in actors { if let u = try await user(named: a) { ids.insert(u.id) } }
         var out: [String] = []
@@ -534,17 +510,17 @@ extension PharmacyStore {
     // MARK: Letters
 
     /// Who a letter goes to: the patient, or a caregiver with full access on the patient's behalf.
-    public struct LetterRecipient: Sendable {
-        public var patient: String
-        public var name: String
-        public var lines: [String]
-        public var city: String
-        public var state: String
-        public var postal: String
+    package struct LetterRecipient: Sendable {
+        package var patient: String
+        package var name: String
+        package var lines: [String]
+        package var city: String
+        package var state: String
+        package var postal: String
         /// The patient's name when the letter goes to their caregiver.
-        public var caregiverOf: String?
+        package var caregiverOf: String?
         /// Whose record the name and address come from (the patient, or the caregiver's own).
-        public var recipientPatient: String
+        package var recipientPatient: String
     }
 
     /// Name and postal address of patients, decrypted for the letters, and who receives a copy on their behalf (an
@@ -558,7 +534,7 @@ extension PharmacyStore {
     /// - parameter patients: the individuals to write to.
     /// - throws: `FHIRError` 403 for a context that is not a system job for one pharmacy; 503 when the audit record
     ///   cannot be written (then nothing is returned).
-    public func letterRecipients(_ ctx: AccessContext, patients: [String]) async throws(FHIRError) -> [LetterRecipient] {
+    package func letterRecipients(_ ctx: AccessContext, patients: [String]) async throws(FHIRError) -> [LetterRecipient] {
         _ = try Self.systemTenant(ctx, "Letters are produced by a system job for one pharmacy")
         let scope = ctx.scope
         let recipients = try await decryptLetterRecipients(scope, patients: patients)

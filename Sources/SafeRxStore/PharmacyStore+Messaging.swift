@@ -34,7 +34,7 @@ extension PharmacyStore {
     }
 
     /// Records that the caller opened these messages (after the gate returned them).
-    public func markRead(_ ctx: AccessContext, communications ids: [String]) async throws(FHIRError) {
+    package func markRead(_ ctx: AccessContext, communications ids: [String]) async throws(FHIRError) {
         let user = ctx.scope.principal.subject, tenant = ctx.scope.tenant
         guard !ids.isEmpty, ctx.scope.systemReason == nil else { return }
         try await runWrite { db in
@@ -54,7 +54,7 @@ extension PharmacyStore {
     /// counting as a read of every patient who ever wrote (the detection rules count `list` toward no bulk-read rule).
     /// - parameter count: threads per page (1-100).
     /// - parameter offset: threads to skip.
-    public func messageThreads(_ ctx: AccessContext, assignedTo: String? = nil, count: Int = 20, offset: Int = 0) async throws(FHIRError) -> ThreadPage {
+    package func messageThreads(_ ctx: AccessContext, assignedTo: String? = nil, count: Int = 20, offset: Int = 0) async throws(FHIRError) -> ThreadPage {
         guard (1...100).contains(count) else { throw .invalid("_count must be 1-100 for message threads", at: "_count") }
         guard offset >= 0, offset <= 1_000_000 else { throw .invalid("_offset must be 0 or more", at: "_offset") }
         try await requireRight(ctx, .communication, "list", nil, ctx.scope.rights(for: .communication).read)
@@ -69,7 +69,7 @@ extension PharmacyStore {
 
     /// How many messages and threads are unread by the caller: numbers only, audited as action `count` naming no patient
     /// (a patient's or caregiver's count names the patient it is about).
-    public func unreadMessages(_ ctx: AccessContext) async throws(FHIRError) -> (messages: Int, threads: Int) {
+    package func unreadMessages(_ ctx: AccessContext) async throws(FHIRError) -> (messages: Int, threads: Int) {
         try await requireRight(ctx, .communication, "count", nil, ctx.scope.rights(for: .communication).read)
         let all = try await allThreads(ctx, assignedTo: nil)
         let own: Set<String> = ctx.scope.role == .patient ? Set(all.map(\.patientID)) : []
@@ -113,7 +113,7 @@ extension PharmacyStore {
     }
 
     /// Assigns the thread a message belongs to to a staff member of the tenant (pharmacists and technicians).
-    public func assignThread(_ ctx: AccessContext, message id: String, assignee username: String) async throws(FHIRError) -> (thread: String, assignee: String) {
+    package func assignThread(_ ctx: AccessContext, message id: String, assignee username: String) async throws(FHIRError) -> (thread: String, assignee: String) {
         guard ctx.scope.role == .pharmacist || ctx.scope.role == .technician, ctx.scope.rights(for: .communication).update else {
             throw await deny(ctx, interaction: "assign", type: .communication, id: id, error: .forbidden("Only pharmacists and technicians assign message threads"))
         }

@@ -5,31 +5,6 @@ import SafeRxModel
 import SafeRxPolicy
 import SafeRxStoreCore
 
-/// A message waiting in the notification outbox, opened for sending.
-public struct OutgoingNotification: Sendable, Equatable {
-    /// What a notification is about. Bodies are fixed texts: a code, or "you have a new message"; never PHI.
-    public enum Kind: String, Sendable {
-        case signupCode = "signup-code"
-        case resetCode = "reset-code"
-        case newMessage = "new-message"
-        /// Someone tried to sign up for a record that already has an account.
-        case signupExisting = "signup-existing"
-        /// The exfiltration detector raised an alert (to the security contact; ids and rule only).
-        case securityAlert = "security-alert"
-    }
-
-    public var id: String
-    public var tenant: String
-    /// The patient whose contact it goes to (the key that seals it).
-    public var patientID: String
-    /// `email` or `sms`.
-    public var channel: String
-    public var recipient: String
-    public var kind: Kind
-    public var subject: String
-    public var body: String
-}
-
 /// The notification outbox: rows are written in the same transaction as the event they announce, with recipient and
 /// body sealed under the patient's key; a sender (``SafeRxPharmacy/NotificationDispatcher``) delivers them.
 extension PharmacyStore {
@@ -68,14 +43,14 @@ extension PharmacyStore {
 
     /// Queues a notification outside another write (sign-up and reset codes).
     @discardableResult
-    public func queueNotification(
+    package func queueNotification(
         tenant: String, patient: String, kind: OutgoingNotification.Kind, subject: String, body: String
     ) async throws(FHIRError) -> String? {
         try await runWrite { [self] db in try enqueueNotification(db, tenant: tenant, patient: patient, kind: kind, subject: subject, body: body) }
     }
 
     /// Pending notifications, opened for the sender. The caller records who was notified.
-    public func pendingNotifications(limit: Int = 50) async throws(FHIRError) -> [OutgoingNotification] {
+    package func pendingNotifications(limit: Int = 50) async throws(FHIRError) -> [OutgoingNotification] {
         try await run { [self] db in
             try Row.fetchAll(db, sql: "SELECT * FROM notification WHERE state = 'pending' ORDER BY created LIMIT ?", arguments: [limit]).compactMap { row in
                 let id: String = row["id"], tenant: String = row["tenant"], owner: String = row["key_owner"]
@@ -95,7 +70,7 @@ extension PharmacyStore {
     }
 
     /// Marks a notification sent (its sealed recipient and body are then removed) or failed.
-    public func finishNotification(id: String, sent: Bool) async throws(FHIRError) {
+    package func finishNotification(id: String, sent: Bool) async throws(FHIRError) {
         try await runWrite { db in
             if sent {
                 try db.execute(

@@ -8,7 +8,7 @@ import SafeRxVault
 
 extension PharmacyStore {
     /// FHIR read: the current version, if the caller may see it.
-    public func read(_ ctx: AccessContext, _ type: ResourceType, id: String) async throws(FHIRError) -> StoredResource {
+    package func read(_ ctx: AccessContext, _ type: ResourceType, id: String) async throws(FHIRError) -> StoredResource {
         if type == .auditEvent { return try await readAuditEvent(ctx, id: id) }
         try await requireRight(ctx, type, "read", id, ctx.scope.rights(for: type).read)
         let scope = ctx.scope
@@ -47,7 +47,7 @@ extension PharmacyStore {
     }
 
     /// FHIR vread: one version, if the caller may see that version.
-    public func vread(_ ctx: AccessContext, _ type: ResourceType, id: String, version: String) async throws(FHIRError) -> StoredResource {
+    package func vread(_ ctx: AccessContext, _ type: ResourceType, id: String, version: String) async throws(FHIRError) -> StoredResource {
         try await refuseHistoryToConsented(ctx, type, id, "vread")
         if type == .auditEvent {
             guard version == "1" else { throw await missing(ctx, "vread", type, id) }
@@ -71,10 +71,10 @@ extension PharmacyStore {
 
     /// FHIR instance history: every version the caller may see, newest first.
     /// The most versions one history page returns.
-    public static let maxHistoryPage = 100
+    package static let maxHistoryPage = 100
 
     /// A resource's versions, newest first, one page at a time (`count` at most ``maxHistoryPage``).
-    public func history(
+    package func history(
         _ ctx: AccessContext, _ type: ResourceType, id: String, count: Int = 50, offset: Int = 0
     ) async throws(FHIRError) -> [StoredResource] {
         guard (1...Self.maxHistoryPage).contains(count) else { throw .invalid("_count must be 1-\(Self.maxHistoryPage) for _history", at: "_count") }
@@ -102,7 +102,7 @@ extension PharmacyStore {
     }
 
     /// FHIR search, with `_include` and `_revinclude` resolved through the same scope.
-    public func search(_ ctx: AccessContext, _ query: SearchQuery) async throws(FHIRError) -> SearchPage {
+    package func search(_ ctx: AccessContext, _ query: SearchQuery) async throws(FHIRError) -> SearchPage {
         let type = query.type
         if type == .auditEvent { return try await searchAuditEvents(ctx, query) }
         try await requireRight(ctx, type, "search", nil, ctx.scope.rights(for: type).read)

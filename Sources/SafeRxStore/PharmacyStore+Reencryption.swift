@@ -4,20 +4,6 @@ import SafeRxModel
 import SafeRxStoreCore
 import SafeRxVault
 
-/// What a re-encryption did.
-public struct ReencryptionReport: Sendable {
-    /// Data keys given a new version (0 when an interrupted run was resumed).
-    public var rotatedKeys: Int
-    public var resources: Int
-    /// Other sealed values moved: usernames, MFA secrets, notifications, webhook secrets, honeytoken ids, letter contacts.
-    public var otherValues: Int
-    /// Old data key versions destroyed.
-    public var retiredKeys: Int
-    /// Old data key versions kept because some value still names them (0 after a complete run; a later run resumes).
-    public var keptKeys: Int
-    public var seconds: Double
-}
-
 extension PharmacyStore {
     /// Re-encrypts every sealed value (each column of ``SealedColumn/all``) under a new version of its data key, in small transactions, so
     /// that the server keeps serving (readers never wait; writers wait at most one batch). Old key versions stay
@@ -25,7 +11,7 @@ extension PharmacyStore {
     ///
     /// Resumable: an interrupted run leaves rows under old versions, and the next run continues with them instead of
     /// rotating again.
-    public func reencrypt(
+    package func reencrypt(
         batchSize: Int = 500, progress: @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }
     ) async throws -> ReencryptionReport {
         let start = ContinuousClock.now
@@ -113,7 +99,7 @@ extension PharmacyStore {
 
     /// Opens every stored ciphertext (every column of ``SealedColumn/all``) under its key, without returning anything.
     /// Used to verify a backup or a restored store: a corrupted row or a missing key is reported by name.
-    public func verifyCiphertexts() async throws -> (resources: Int, failures: [String]) {
+    package func verifyCiphertexts() async throws -> (resources: Int, failures: [String]) {
         try readOnCallingThread { db in
             var n = 0
             var failures: [String] = []

@@ -10,7 +10,7 @@ extension PharmacyStore {
     /// The patient whose record matches every part of the claim (a prescription with that Rx number whose patient
     /// has that family name, first given name and birth date), or `nil`. Runs under an audited system scope; the
     /// audit record names the patient when one matched, so the patient's access log shows the check.
-    public func matchIdentity(tenant: String, _ claim: IdentityClaim, request: AccessContext) async throws(FHIRError) -> String? {
+    package func matchIdentity(tenant: String, _ claim: IdentityClaim, request: AccessContext) async throws(FHIRError) -> String? {
         let rxToken = blindIndex.stored(IndexTerm("identifier", "\(IdentityClaim.rxNumberSystem)|\(claim.rxNumber.trimmingCharacters(in: .whitespaces).uppercased())", sensitive: true))
         let scope = AccessScope.system(reason: "sign-up identity check", tenant: tenant)
         let match = try await run { [self] db -> String? in

@@ -9,7 +9,7 @@ import SafeRxVault
 extension PharmacyStore {
     /// Registers (or replaces) a partner client's webhook endpoint and returns its new signing secret. The URL must
     /// be https, or http on a loopback address (for development); the secret is sealed at rest.
-    public func registerWebhook(clientID: String, url: String, tenant securityTenant: String? = nil) async throws(FHIRError) -> String {
+    package func registerWebhook(clientID: String, url: String, tenant securityTenant: String? = nil) async throws(FHIRError) -> String {
         let tenant: String
         if clientID == Self.securityWebhookClient {
             // The security endpoint: alert notices, not partner events.
@@ -39,7 +39,7 @@ extension PharmacyStore {
     }
 
     /// The endpoint of a partner client, with its secret (for the dispatcher).
-    public func webhookEndpoint(clientID: String) async throws(FHIRError) -> WebhookEndpoint? {
+    package func webhookEndpoint(clientID: String) async throws(FHIRError) -> WebhookEndpoint? {
         try await run { [self] db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM webhook_endpoint WHERE client_id = ?", arguments: [clientID]) else { return nil }
             let tenant: String = row["tenant"]
@@ -71,7 +71,7 @@ extension PharmacyStore {
     }
 
     /// Pending events whose next attempt is due, oldest first.
-    public func dueWebhooks(now: Date = Date(), limit: Int = 50) async throws(FHIRError) -> [WebhookEvent] {
+    package func dueWebhooks(now: Date = Date(), limit: Int = 50) async throws(FHIRError) -> [WebhookEvent] {
         try await run { db in
             try Row.fetchAll(
                 db, sql: "SELECT * FROM webhook_event WHERE state = 'pending' AND next_attempt <= ? ORDER BY next_attempt LIMIT ?",
@@ -82,7 +82,7 @@ extension PharmacyStore {
 
     /// Records one delivery attempt: delivered on a 2xx, else retried per `policy` or dead-lettered once the event
     /// is older than `policy.maxAge` and was tried `policy.minAttempts` times.
-    public func recordWebhookAttempt(
+    package func recordWebhookAttempt(
         id: String, status: Int?, error: String?, policy: WebhookRetryPolicy, now: Date = Date()
     ) async throws(FHIRError) -> WebhookEvent.State {
         try await runWrite { db in
@@ -108,7 +108,7 @@ extension PharmacyStore {
 
     /// A partner's events, newest first (`GET /partner/webhooks`), or every client's for an operator (`clientID` nil),
     /// optionally of one pharmacy only.
-    public func webhookEvents(clientID: String?, tenant: String? = nil, state: WebhookEvent.State? = nil, limit: Int = 100) async throws(FHIRError) -> [WebhookEvent] {
+    package func webhookEvents(clientID: String?, tenant: String? = nil, state: WebhookEvent.State? = nil, limit: Int = 100) async throws(FHIRError) -> [WebhookEvent] {
         try await run { db in
             var sql = "SELECT * FROM webhook_event WHERE 1"
             var args: [any DatabaseValueConvertible] = []
@@ -123,7 +123,7 @@ extension PharmacyStore {
 
     /// Queues an event again for immediate delivery (a partner's replay, or an operator's for a dead-lettered one).
     /// Returns false if the event does not exist or belongs to another client.
-    public func replayWebhook(id: String, clientID: String?) async throws(FHIRError) -> Bool {
+    package func replayWebhook(id: String, clientID: String?) async throws(FHIRError) -> Bool {
         try await runWrite { db in
             var sql = "UPDATE webhook_event SET state = 'pending', next_attempt = ?, created = ? WHERE id = ?"
             var args: [any DatabaseValueConvertible] = [Date().timeIntervalSince1970, Date().timeIntervalSince1970, id]

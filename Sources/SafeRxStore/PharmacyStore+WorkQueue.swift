@@ -16,7 +16,7 @@ extension PharmacyStore {
     /// - parameter count: fills per page (1-100).
     /// - parameter offset: fills to skip.
     /// - throws: `FHIRError` 400 for a bad page, 403 when the role may not see fills.
-    public func fillQueue(_ ctx: AccessContext, state: FillState, count: Int = 50, offset: Int = 0) async throws(FHIRError) -> QueuePage {
+    package func fillQueue(_ ctx: AccessContext, state: FillState, count: Int = 50, offset: Int = 0) async throws(FHIRError) -> QueuePage {
         guard (1...100).contains(count) else { throw .invalid("_count must be 1-100 for the work queue", at: "_count") }
         guard (0...1_000_000).contains(offset) else { throw .invalid("_offset must be 0 or more", at: "_offset") }
         try await requireRight(ctx, .medicationDispense, "list", nil, ctx.scope.rights(for: .medicationDispense).read)
@@ -63,7 +63,7 @@ extension PharmacyStore {
     static let queueReleased = AuditEntry.Released(elements: ["Patient.name", "Patient.birthDate", "MedicationDispense.medicationReference"])
 
     /// How many fills are in each state: numbers only, audited as action `count` naming no patient.
-    public func fillCounts(_ ctx: AccessContext, states: [FillState]) async throws(FHIRError) -> [FillState: Int] {
+    package func fillCounts(_ ctx: AccessContext, states: [FillState]) async throws(FHIRError) -> [FillState: Int] {
         try await requireRight(ctx, .medicationDispense, "count", nil, ctx.scope.rights(for: .medicationDispense).read)
         let scope = ctx.scope
         var out: [FillState: Int] = [:]

@@ -20,7 +20,7 @@ extension PharmacyStore {
     }
 
     /// FHIR create. The server assigns the id.
-    public func create(_ ctx: AccessContext, _ type: ResourceType, _ json: JSON) async throws(FHIRError) -> StoredResource {
+    package func create(_ ctx: AccessContext, _ type: ResourceType, _ json: JSON) async throws(FHIRError) -> StoredResource {
         try await requireRight(ctx, type, "create", nil, ctx.scope.rights(for: type).create)
         var body = json
         body["id"] = nil
@@ -55,7 +55,7 @@ extension PharmacyStore {
     }
 
     /// FHIR update of an existing resource (no update-as-create). `ifMatch` is the expected current version.
-    public func update(
+    package func update(
         _ ctx: AccessContext, _ type: ResourceType, id: String, _ json: JSON, ifMatch: Int? = nil
     ) async throws(FHIRError) -> StoredResource {
         try await requireRight(ctx, type, "update", id, ctx.scope.rights(for: type).update)
@@ -114,7 +114,7 @@ extension PharmacyStore {
     }
 
     /// FHIR delete: a logical delete that keeps history.
-    public func delete(_ ctx: AccessContext, _ type: ResourceType, id: String) async throws(FHIRError) {
+    package func delete(_ ctx: AccessContext, _ type: ResourceType, id: String) async throws(FHIRError) {
         try await requireRight(ctx, type, "delete", id, ctx.scope.rights(for: type).delete)
         let scope = ctx.scope
         let current = try await run { [self] db in
@@ -154,7 +154,7 @@ extension PharmacyStore {
 
     /// Writes many resources in one transaction under an explicit system scope (demo seeding, imports), with one
     /// audit record naming every patient. Ids are the caller's.
-    public func importResources(
+    package func importResources(
         _ ctx: AccessContext, _ items: [(type: ResourceType, json: JSON, owner: String?)]
     ) async throws(FHIRError) {
         guard let reason = ctx.scope.systemReason, ctx.scope.tenant != "*" else {
@@ -335,7 +335,7 @@ extension PharmacyStore {
     }
 
     /// Attachments one patient's record may hold: files and stored bytes (ciphertext of base64 content).
-    public static let uploadQuota = (files: 500, bytes: 250 * 1024 * 1024)
+    package static let uploadQuota = (files: 500, bytes: 250 * 1024 * 1024)
 
     /// Refuses a new file when the patient's record already holds ``uploadQuota`` (a bounded amount of work and space
     /// per patient, whoever uploads).
@@ -425,7 +425,7 @@ extension PharmacyStore {
     }
 
     /// The identifier system that names an API client (a partner) as the author or addressee of a message.
-    public static let apiClientSystem = "urn:saferx:api-client"
+    package static let apiClientSystem = "urn:saferx:api-client"
 
     /// The next Rx number of a tenant (`RX` and 7 digits from 5,000,001; the demo seeds lower ones).
     func nextRxNumber(_ db: Database, tenant: String) throws -> String {

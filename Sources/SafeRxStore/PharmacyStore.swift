@@ -11,33 +11,33 @@ import Synchronization
 
 /// SafeRx's data store and the one gate through which every query that can return PHI passes.
 ///
-/// Every public method that reads or writes patient data takes an ``AccessContext``. Its scope is compiled into the
+/// Every method that reads or writes patient data takes an ``AccessContext``. Its scope is compiled into the
 /// SQL of the query itself (``scopePredicate(_:type:alias:)``): there is no unscoped variant, and nothing above the
 /// store filters rows. Every call appends an audit record naming the patients whose data left or changed in the
 /// store; reads await the record's group commit, writes commit their record in the same transaction.
 ///
 /// A resource the caller may not see is reported exactly like one that does not exist (``FHIRError/notFound(_:_:)``);
 /// only the audit log tells the two apart.
-public final class PharmacyStore: Sendable {
+package final class PharmacyStore: Sendable {
     /// How a store is opened.
-    public struct Options: Sendable {
+    package struct Options: Sendable {
         /// Whether resource bodies are encrypted. Always true outside ``saferx bench``: a store created without
         /// encryption refuses to open with it and the other way round.
         @_spi(Benchmark) public var encryption: Bool = true
         /// The time audit records are stamped with; a test stands a simulated clock in for a day's work.
-        public var auditClock: @Sendable () -> Date = { Date() }
+        package var auditClock: @Sendable () -> Date = { Date() }
 
-        public init() {}
+        package init() {}
     }
 
-    public let dbPool: DatabasePool
+    package let dbPool: DatabasePool
     /// The key hierarchy: master key provider, tenant and patient data keys, service keys.
-    public let keys: KeyRing
+    package let keys: KeyRing
     /// Blind index tokens for searchable PHI.
-    public let blindIndex: BlindIndex
-    public let auditLog: AuditLog
-    public let auditWriter: AuditWriter
-    public let dataDirectory: URL
+    package let blindIndex: BlindIndex
+    package let auditLog: AuditLog
+    package let auditWriter: AuditWriter
+    package let dataDirectory: URL
     /// The exfiltration detector, when this process runs it (``startDetection(rules:securityContact:)``).
     let detection = Mutex<DetectionObserver?>(nil)
     /// The last audit verification the privacy overview made, and the sequence number it reached.
@@ -47,12 +47,12 @@ public final class PharmacyStore: Sendable {
     let rules = Mutex(RefillRules())
 
     /// The database file inside a data directory.
-    public static func databaseFile(in dataDirectory: URL) -> URL { dataDirectory.appendingPathComponent("saferx.sqlite") }
+    package static func databaseFile(in dataDirectory: URL) -> URL { dataDirectory.appendingPathComponent("saferx.sqlite") }
 
     /// Opens (creating if needed) the store in `dataDirectory` (`saferx.sqlite` with its WAL, `audit-head.json`),
     /// with the master key from `keyFile`. The key file is created (mode 0600) only together with a new store; for an
     /// existing store a missing or different key file is an error that names the key the data needs.
-    public static func open(
+    package static func open(
         dataDirectory: URL, keyFile: URL, options: Options = Options(), logger: Logger = Logger(label: "saferx.store")
     ) throws -> PharmacyStore {
         let db = databaseFile(in: dataDirectory)
@@ -85,7 +85,7 @@ public final class PharmacyStore: Sendable {
     }
 
     /// Opens (creating if needed) the store in `dataDirectory` with the master key held by `keyProvider`.
-    public init(
+    package init(
         dataDirectory: URL, keyProvider: any KeyProvider, options: Options = Options(), logger: Logger = Logger(label: "saferx.store")
     ) throws {
         let fm = FileManager.default
@@ -134,14 +134,14 @@ public final class PharmacyStore: Sendable {
     }
 
     /// The key that signs access tokens (Ed25519).
-    public var tokenSigningKey: Curve25519.Signing.PrivateKey {
+    package var tokenSigningKey: Curve25519.Signing.PrivateKey {
         try! Curve25519.Signing.PrivateKey(rawRepresentation: keys.serviceKey(.tokenSigning).withUnsafeBytes { Data($0) })
     }
 
     /// The public half of the key that signs audit checkpoints.
-    public var auditPublicKey: Curve25519.Signing.PublicKey { auditLog.publicKey }
+    package var auditPublicKey: Curve25519.Signing.PublicKey { auditLog.publicKey }
 
-    public var headFile: URL { dataDirectory.appendingPathComponent("audit-head.json") }
+    package var headFile: URL { dataDirectory.appendingPathComponent("audit-head.json") }
 
     // MARK: - The scope, compiled to SQL
 
@@ -374,7 +374,7 @@ public final class PharmacyStore: Sendable {
     }
 
     /// Records a refusal (403, or 404 for a resource that exists but is out of scope) and returns the error to throw.
-    public func deny(
+    package func deny(
         _ ctx: AccessContext, interaction: String, type: ResourceType?, id: String?, error: FHIRError, detail: String? = nil
     ) async -> FHIRError {
         let e = entry(
@@ -385,7 +385,7 @@ public final class PharmacyStore: Sendable {
     }
 
     /// Records something that is not a resource interaction (login, logout, token, a refused request).
-    public func recordEvent(_ entry: AuditEntry) async throws(FHIRError) {
+    package func recordEvent(_ entry: AuditEntry) async throws(FHIRError) {
         try await commitAudit(entry)
     }
 
@@ -455,7 +455,7 @@ public final class PharmacyStore: Sendable {
 
 extension PharmacyStore {
     /// Verifies the whole audit chain, its signed checkpoints and the head file.
-    public func verifyAudit() async throws -> AuditVerification {
+    package func verifyAudit() async throws -> AuditVerification {
         let key = auditPublicKey
         // The head file first, then the snapshot (see AuditVerifier.verify(_:publicKey:head:headFileExists:)).
         let head = SignedHead.read(from: headFile)
@@ -466,7 +466,7 @@ extension PharmacyStore {
     /// The privacy overview's verification: the whole chain once per process, then only the records appended since
     /// (between the signed checkpoints around them), so a page view never walks millions of records. `saferx audit
     /// verify` and backups still verify everything.
-    public func verifyAuditIncrementally() async throws -> AuditVerification {
+    package func verifyAuditIncrementally() async throws -> AuditVerification {
         let head = try readOnCallingThread { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM audit_log") ?? 0 }
         if let last = lastVerification.withLock({ $0 }), last.result.ok {
             if head <= last.seq { return last.result }
@@ -482,14 +482,14 @@ extension PharmacyStore {
     }
 
     /// Verifies the records `from...to` between the signed checkpoints around them (an incident's window).
-    public func verifyAuditSegment(from: Int64, to: Int64) async throws -> AuditVerification {
+    package func verifyAuditSegment(from: Int64, to: Int64) async throws -> AuditVerification {
         let key = auditPublicKey
         let head = SignedHead.read(from: headFile)
         return try readOnCallingThread { db in try AuditVerifier.verifySegment(db, publicKey: key, head: head, from: from, to: to) }
     }
 
     /// The audit records written at or after `time` (ISO timestamp), in sequence order, through the time index.
-    public func auditRecords(since time: String) async throws -> [AuditRecord] {
+    package func auditRecords(since time: String) async throws -> [AuditRecord] {
         let cipher = auditLog.cipher
         return try readOnCallingThread { db in
             try Row.fetchAll(db, sql: "SELECT body, hash FROM audit_log WHERE time >= ? ORDER BY seq", arguments: [time]).compactMap {
@@ -499,7 +499,7 @@ extension PharmacyStore {
     }
 
     /// Every audit record in sequence order (for export).
-    public func auditRecords() async throws -> [AuditRecord] {
+    package func auditRecords() async throws -> [AuditRecord] {
         let cipher = auditLog.cipher
         return try readOnCallingThread { db in
             try Row.fetchAll(db, sql: "SELECT body, hash FROM audit_log ORDER BY seq").compactMap {
@@ -512,7 +512,7 @@ extension PharmacyStore {
 extension PharmacyStore {
     /// Records an operator's command-line action and signs the audit head at once, so that a store changed while
     /// the server is stopped still ends on a signed checkpoint.
-    public func recordAdminEvent(
+    package func recordAdminEvent(
         action: String, tenant: String, patients: some Sequence<String> = [String](), detail: String
     ) async throws(FHIRError) {
         let user = ProcessInfo.processInfo.environment["USER"] ?? "operator"

@@ -25,6 +25,27 @@ public struct AccessContext: Sendable {
             scope: .system(reason: reason, tenant: tenant, write: write), requestID: UUID().uuidString.lowercased(), sourceIP: "local",
             userAgent: agent)
     }
+
+    /// An operator's command on this machine (`saferx incident`, `keys`, ...): a system context whose audit records
+    /// name the operator's login (`operator:<login>`, from `$USER`) rather than an anonymous job.
+    ///
+    /// - parameter tenant: the pharmacy the command is for, or `*` for all.
+    public static func operatorCommand(reason: String, tenant: String = "*", write: Bool = false) -> AccessContext {
+        AccessContext(
+            scope: .system(reason: reason, tenant: tenant, write: write, subject: "operator:\(operatorLogin)"),
+            requestID: UUID().uuidString.lowercased(), sourceIP: "local", userAgent: "saferx cli")
+    }
+
+    /// The operator's login (`$USER`), as command-line records name them.
+    public static var operatorLogin: String { ProcessInfo.processInfo.environment["USER"] ?? "operator" }
+
+    /// Whether this is a system or operator context (not a person's or partner's request).
+    public var isSystem: Bool { scope.systemReason != nil }
+
+    /// Whether this context may act for `tenant`: its own pharmacy, or any for a system context over `*`.
+    public func covers(tenant: String) -> Bool {
+        scope.tenant == tenant || (isSystem && scope.tenant == "*")
+    }
 }
 
 /// A resource version as returned by the gate: decrypted, with `meta` set, minimum-necessary filtered.

@@ -89,7 +89,7 @@ extension Bench {
             // Timed from here: what saferx incident report + documents --vendor do.
             let start = ContinuousClock.now
             let id = "inc-bench-\(run)"
-            try await store.declareIncident(Incident(
+            try await store.declareIncident(.operatorCommand(reason: "saferx bench incident", tenant: tenant), Incident(
                 id: id, tenant: tenant, discovered: "2026-12-03", declared: AuditLog.timestamp(Date()), declaredBy: "bench", actors: [DemoPharmacy.partnerClientID],
                 from: AuditLog.timestamp(intrusionStart.addingTimeInterval(-1)), to: AuditLog.timestamp(intrusionStart.addingTimeInterval(Double(pages) * 0.05 + 1)),
                 files: [], description: "A partner's API credential was stolen.", whatWeAreDoing: "We revoked it."))

@@ -1,12 +1,9 @@
 import ArgumentParser
 import Foundation
-import SafeRxAudit
 import SafeRxBreach
 import SafeRxModel
 import SafeRxPharmacy
-import SafeRxStore
 import SafeRxStoreCore
-import SafeRxVault
 
 /// `saferx incident`: breach response from the audit log — declare, scope, assess, obligations, documents, report.
 struct IncidentCommand: AsyncParsableCommand {
@@ -35,15 +32,12 @@ struct IncidentCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard ["covered-entity", "business-associate"].contains(role) else { throw ValidationError("--role '\(role.prefix(40))' is not covered-entity or business-associate") }
-            let store = try data.openStore()
-            let id = "inc-" + String(UUID().uuidString.lowercased().prefix(8))
-            let incident = Incident(
-                id: id, tenant: tenant, discovered: discovered, declared: AuditLog.timestamp(Date()),
-                declaredBy: by ?? ProcessInfo.processInfo.environment["USER"] ?? "operator", actors: actor, from: from, to: to, files: file,
-                sources: source, resources: resource, fileKeyCompromised: fileKeyCompromised,
-                description: description ?? "Someone without authorization used access to our pharmacy system to view patient information.",
-                whatWeAreDoing: actions ?? "", role: role)
-            do { try await store.declareIncident(incident) } catch { throw CLIError(error.diagnostics) }
+            let pharmacy = try await data.openPharmacy()
+            let id = try await pharmacy.incidents.declare(
+                .operatorCommand(reason: "saferx incident declare", tenant: tenant), discovered: discovered, actors: actor, from: from, to: to,
+                files: file, sources: source, resources: resource, fileKeyCompromised: fileKeyCompromised, description: description,
+                actions: actions ?? "", role: role, by: by)
+            await pharmacy.checkpoint()
             if json { say(#"{"id":"\#(id)"}"#) } else { say("Incident \(id) declared (discovered \(discovered)). Next: saferx incident scope \(id)") }
         }
     }
@@ -57,15 +51,18 @@ struct IncidentCommand: AsyncParsableCommand {
         @Flag(help: "JSON instead of a table.") var json = false
 
         func run() async throws {
-            let store = try data.openStore()
-            let (incident, scope) = try await IncidentCommand.scope(store, id)
-            guard scope.certified else {
-                say("REFUSING TO CERTIFY the scope of \(id): \(scope.chainProblem ?? "the audit chain does not verify"). The evidence may have been tampered with; restore the log from a verified backup (saferx backup verify) before relying on any scope.")
+            let pharmacy = try await data.openPharmacy()
+            // Audited (naming every affected patient) before anything is printed: the list ties them to an incident.
+            let scope: IncidentScope
+            do throws(FHIRError) {
+                (_, scope) = try await pharmacy.incidents.scope(.operatorCommand(reason: "saferx incident scope"), incident: id)
+            } catch where error.kind == .conflict {
+                say("\(error.diagnostics). The evidence may have been tampered with; restore the log from a verified backup (saferx backup verify) before relying on any scope.")
                 throw ExitCode(1)
+            } catch {
+                throw CLIError(error.diagnostics)
             }
-            // Audited before anything is printed: the list ties these patients to an incident.
-            try await store.recordAdminEvent(
-                action: "incident-scope", tenant: incident.tenant, patients: scope.affected.map(\.patient), detail: "incident \(id): \(scope.affected.count) affected")
+            await pharmacy.checkpoint()
             if json {
                 let out = JSON.object([
                     "incident": .string(id), "certified": .bool(true), "affected": .int(Int64(scope.affected.count)),
@@ -108,23 +105,16 @@ struct IncidentCommand: AsyncParsableCommand {
         @Flag(help: "JSON.") var json = false
 
         func run() async throws {
-            let store = try data.openStore()
-            let who = by ?? ProcessInfo.processInfo.environment["USER"] ?? "operator"
-            do {
-                if let question {
-                    guard Assessment.Question(rawValue: question) != nil else { throw CLIError("Unknown question '\(question)'") }
-                    try await store.recordJudgement(incident: id, question: question, text: text ?? "", by: who)
-                }
-                if let conclusion {
-                    guard let c = Assessment.Conclusion(rawValue: conclusion), c != .notUnsecured, c != .noneAffected else {
-                        throw CLIError("--conclusion '\(conclusion.prefix(40))' is not breach, low-probability or exception (safe harbor is computed, not chosen)")
-                    }
-                    try await store.recordJudgement(incident: id, question: "conclusion", text: "\(c.rawValue): \(text ?? "")", by: who)
-                }
-            } catch let e as FHIRError {
-                throw CLIError(e.diagnostics)
+            if let question, Assessment.Question(rawValue: question) == nil { throw CLIError("Unknown question '\(question.prefix(40))'") }
+            if let conclusion, Assessment.Conclusion(rawValue: conclusion).map({ $0 == .notUnsecured || $0 == .noneAffected }) ?? true {
+                throw CLIError("--conclusion '\(conclusion.prefix(40))' is not breach, low-probability or exception (safe harbor is computed, not chosen)")
             }
-            let package = try await IncidentCommand.package(store, id)
+            let pharmacy = try await data.openPharmacy()
+            let ctx = AccessContext.operatorCommand(reason: "saferx incident assess")
+            if let question { _ = try await pharmacy.incidents.judge(ctx, incident: id, .answer(question: question, text: text ?? ""), by: by) }
+            if let conclusion { _ = try await pharmacy.incidents.judge(ctx, incident: id, .conclusion(conclusion, text: text ?? ""), by: by) }
+            let package = try await pharmacy.incidents.package(ctx, incident: id, "incident-assess")
+            await pharmacy.checkpoint()
             let a = package.assessment
             if json {
                 say(String(decoding: IncidentCommand.assessmentJSON(a).encoded(), as: UTF8.self))
@@ -155,20 +145,19 @@ struct IncidentCommand: AsyncParsableCommand {
         @Flag(help: "JSON.") var json = false
 
         func run() async throws {
-            let store = try data.openStore()
-            let who = by ?? ProcessInfo.processInfo.environment["USER"] ?? "operator"
-            if let until = lawEnforcementDelayUntil {
-                guard CivilDate(until) != nil else { throw ValidationError("--law-enforcement-delay-until '\(until.prefix(40))' is not a date like 2027-01-31 (YYYY-MM-DD)") }
-                guard var i = try await store.incident(id: id) else { throw CLIError("No incident \(id)") }
-                i.lawEnforcementDelayUntil = until
-                try await store.updateIncident(i, by: who, what: "law-enforcement delay until \(until)")
+            if let until = lawEnforcementDelayUntil, CivilDate(until) == nil {
+                throw ValidationError("--law-enforcement-delay-until '\(until.prefix(40))' is not a date like 2027-01-31 (YYYY-MM-DD)")
             }
-            if let done {
-                do { try await BreachResponse.markDone(store, id, obligation: done, on: on ?? String(AuditLog.timestamp(Date()).prefix(10)), by: who, note: note) } catch {
-                    throw CLIError(error.diagnostics)
+            let pharmacy = try await data.openPharmacy()
+            let ctx = AccessContext.operatorCommand(reason: "saferx incident obligations")
+            if let until = lawEnforcementDelayUntil { try await pharmacy.incidents.delayNotices(ctx, incident: id, until: until, by: by) }
+            let package =
+                if let done {
+                    try await pharmacy.incidents.markDone(ctx, incident: id, obligation: done, on: on ?? String(Instant.now().prefix(10)), note: note, by: by)
+                } else {
+                    try await pharmacy.incidents.package(ctx, incident: id, "incident-obligations")
                 }
-            }
-            let package = try await IncidentCommand.package(store, id)
+            await pharmacy.checkpoint()
             if json {
                 say(String(decoding: JSON.array(package.obligations.map { o in IncidentCommand.obligationJSON(o, done: package.done[o.id]) }).encoded(), as: UTF8.self))
                 return
@@ -203,8 +192,9 @@ struct IncidentCommand: AsyncParsableCommand {
         @Option(help: "Website in the notices.") var website = "https://saferx.example/notice"
 
         func run() async throws {
-            let store = try data.openStore()
-            let package = try await IncidentCommand.package(store, id)
+            let pharmacy = try await data.openPharmacy()
+            let ctx = AccessContext.operatorCommand(reason: "saferx incident documents")
+            let package = try await pharmacy.incidents.package(ctx, incident: id, "incident-report")
             let dir = URL(fileURLWithPath: out, isDirectory: true)
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             let facts = package.facts(tollFree: tollFree, email: email, postal: postal, website: website)
@@ -222,7 +212,7 @@ struct IncidentCommand: AsyncParsableCommand {
             let elements = names.compactMap(DataElement.init(rawValue:)).sorted()
             let obligations = package.obligations
             // Letters are dated the day they are produced (the deadline is in the obligations).
-            let letterDay = String(AuditLog.timestamp(Date()).prefix(10))
+            let letterDay = String(Instant.now().prefix(10))
             let report = Notices.hhsReport(
                 facts, affected: notifiable.count, elements: elements, businessAssociate: package.incident.role == "business-associate",
                 typeOfBreach: package.incident.files.isEmpty ? "Unauthorized Access/Disclosure" : "Hacking/IT Incident",
@@ -251,20 +241,18 @@ struct IncidentCommand: AsyncParsableCommand {
             var disclosed: [String] = []
             var pending: [(name: String, private: Bool, data: Task<Data, any Error>)] = []
             func letters(for patients: [String]) async throws -> [Letter] {
-                let list = try await BreachResponse.letters(store, package, patients: patients)
+                let list = try await pharmacy.incidents.letters(ctx, package, patients: patients)
                 disclosed += BreachResponse.disclosed(list)
                 return list
             }
             if let vendor {
-                guard let key = try await store.vendorKey(id: vendor, tenant: package.incident.tenant) else {
-                    throw CLIError("No print vendor '\(vendor)' in \(package.incident.tenant): add it with saferx fulfillment vendor-add")
-                }
+                let printer = try await pharmacy.incidents.printVendor(ctx, incident: package, vendor: vendor)
                 let notify = notifiable.map(\.patient)
-                let merge = try await BreachResponse.mailMerge(store, package, patients: notify)
+                let merge = try await pharmacy.incidents.mailMerge(ctx, package, patients: notify)
                 disclosed += merge.disclosed
                 let csv = merge.csv
                 // Sealing hundreds of megabytes takes seconds: on the other core, while the rest is prepared and audited.
-                pending.append(("mail-merge.csv.srxf", false, Task.detached { try SealedFile.seal(Data(csv), to: key, recipientID: vendor) }))
+                pending.append(("mail-merge.csv.srxf", false, Task.detached { try printer.seal(Data(csv)) }))
                 let bundle = notify.count <= bundleLimit
                 if bundle, !notify.isEmpty {
                     var html = ""
@@ -273,8 +261,8 @@ struct IncidentCommand: AsyncParsableCommand {
                         html += Notices.letterHTML(l, facts, date: letterDay) + "\n<div style=\"page-break-after: always\"></div>\n"
                         text += Notices.letterText(l, facts, date: letterDay) + ["\u{0C}"]
                     }
-                    let sealedHTML = try SealedFile.seal(Data(html.utf8), to: key, recipientID: vendor)
-                    let sealedPDF = try SealedFile.seal(MinimalPDF.document(lines: text), to: key, recipientID: vendor)
+                    let sealedHTML = try printer.seal(Data(html.utf8))
+                    let sealedPDF = try printer.seal(MinimalPDF.document(lines: text))
                     pending.append(("letters.html.srxf", false, Task { sealedHTML }))
                     pending.append(("letters.pdf.srxf", false, Task { sealedPDF }))
                 }
@@ -292,9 +280,10 @@ struct IncidentCommand: AsyncParsableCommand {
                     pending.append(("\(name).pdf", true, Task { pdf }))
                 }
             }
-            try await store.recordAdminEvent(
-                action: "incident-documents", tenant: package.incident.tenant, patients: Array(Set(disclosed)),
-                detail: "incident \(id): \(written.count + pending.count) files written to \(dir.path)\(vendor.map { ", letters sealed to \($0)" } ?? "")")
+            try await pharmacy.incidents.recordDocuments(
+                ctx, incident: id, patients: Array(Set(disclosed)),
+                detail: "\(written.count + pending.count) files written to \(dir.path)\(vendor.map { ", letters sealed to \($0)" } ?? "")")
+            await pharmacy.checkpoint()
             for p in pending { try write(p.name, try await p.data.value, private: p.private) }
             for w in written { say("wrote \(dir.appendingPathComponent(w).path)") }
         }
@@ -307,8 +296,9 @@ struct IncidentCommand: AsyncParsableCommand {
         @Flag(help: "JSON.") var json = false
 
         func run() async throws {
-            let store = try data.openStore()
-            let p = try await IncidentCommand.package(store, id)
+            let pharmacy = try await data.openPharmacy()
+            let p = try await pharmacy.incidents.package(.operatorCommand(reason: "saferx incident report"), incident: id, "incident-report")
+            await pharmacy.checkpoint()
             if json {
                 say(String(decoding: BreachResponse.reportJSON(p).encoded(), as: UTF8.self))
                 return
@@ -347,19 +337,13 @@ struct IncidentCommand: AsyncParsableCommand {
         @OptionGroup var data: DataOptions
 
         func run() async throws {
-            let store = try data.openStore()
-            for i in try await store.incidents() {
+            let pharmacy = try await data.openPharmacy()
+            let list = try await pharmacy.incidents.list(.operatorCommand(reason: "saferx incident list"))
+            await pharmacy.checkpoint()
+            for i in list {
                 say("\(i.id)\t\(i.tenant)\tdiscovered \(i.discovered)\tactors \(i.actors.joined(separator: ","))\tfiles \(i.files.joined(separator: ","))")
             }
         }
-    }
-
-    static func scope(_ store: PharmacyStore, _ id: String) async throws -> (Incident, IncidentScope) {
-        do { return try await BreachResponse.scope(store, id) } catch { throw CLIError(error.diagnostics) }
-    }
-
-    static func package(_ store: PharmacyStore, _ id: String) async throws -> BreachResponse.Package {
-        do { return try await BreachResponse.package(store, id) } catch { throw CLIError(error.diagnostics) }
     }
 
     static func assessmentJSON(_ a: Assessment) -> JSON { BreachResponse.assessmentJSON(a) }

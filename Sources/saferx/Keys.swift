@@ -1,8 +1,7 @@
 import ArgumentParser
 import Foundation
-import SafeRxStore
+import SafeRxPharmacy
 import SafeRxStoreCore
-import SafeRxVault
 
 struct Keys: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,8 +13,8 @@ struct Keys: AsyncParsableCommand {
         @OptionGroup var data: DataOptions
 
         func run() async throws {
-            let store = try data.openStore()
-            let s = try store.keyStatus()
+            let pharmacy = try await data.openPharmacy()
+            let s = try pharmacy.keys.status()
             say("master key: \(s.masterKeyID) (\(data.keyFileURL.path))")
             for t in s.tenants { say("tenant \(t.tenant): tenant key v\(t.version), \(t.dataKeys) data keys (\(t.retired) retired versions kept)") }
             say("resource versions still under an older data key: \(s.pending)")
@@ -53,32 +52,25 @@ struct Keys: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let store = try data.openStore()
+            let pharmacy = try await data.openPharmacy()
+            let ctx = AccessContext.operatorCommand(reason: "saferx keys rotate", write: true)
             if master {
-                let r = try store.keys.rotateMaster(store.dbPool)
-                try await store.recordAdminEvent(
-                    action: "key-rotate", tenant: "*", detail: "master key rotated from \(r.old) to \(r.new); \(r.rewrapped) keys re-wrapped")
+                let r = try await pharmacy.keys.rotateMaster(ctx)
                 say("Master key rotated: \(r.old) -> \(r.new); \(r.rewrapped) tenant and service keys re-wrapped.")
                 say("The previous key is kept as \(data.keyFileURL.path).previous-\(r.old.replacingOccurrences(of: "file:", with: "")) "
                     + "(and .previous): delete it only once no backup made before now is kept.")
             }
             if tenant {
-                let rotated = try store.keys.rotateTenantKeys(store.dbPool, only: tenantID)
+                let rotated = try await pharmacy.keys.rotateTenantKeys(ctx, only: tenantID)
                 if let tenantID, rotated.isEmpty { throw CLIError("No keys for tenant '\(tenantID)'") }
                 for r in rotated {
-                    try await store.recordAdminEvent(
-                        action: "key-rotate", tenant: r.tenant, detail: "tenant key rotated to v\(r.version); \(r.rewrapped) data keys re-wrapped")
                     say("Tenant \(r.tenant): tenant key v\(r.version); \(r.rewrapped) patient data keys re-wrapped.")
                 }
             }
             if reencrypt {
                 let bar = ProgressBar(label: "re-encrypting")
-                let r = try await store.reencrypt(batchSize: batch) { done, total in bar.update(done, total) }
+                let r = try await pharmacy.keys.reencrypt(ctx, batchSize: batch) { done, total in bar.update(done, total) }
                 bar.finish()
-                try await store.recordAdminEvent(
-                    action: "key-rotate", tenant: "*",
-                    detail: "re-encrypted \(r.resources) resource versions and \(r.otherValues) other sealed values; "
-                        + "\(r.retiredKeys) old data keys destroyed, \(r.keptKeys) kept")
                 say(String(
                     format: "Re-encrypted %d resource versions and %d other sealed values (usernames, MFA secrets, notifications, "
                         + "webhook secrets, honeytoken ids, letter contacts) in %.1f s (%.0f resources/s); %@; %d old data key versions destroyed.",
@@ -88,6 +80,7 @@ struct Keys: AsyncParsableCommand {
                     say("\(r.keptKeys) old data key versions were kept: some sealed value still needs them. Run the command again to finish.")
                 }
             }
+            await pharmacy.checkpoint()
         }
     }
 }
@@ -148,10 +141,11 @@ struct Patients: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let store = try data.openStore()
+            let pharmacy = try await data.openPharmacy()
             do {
-                let r = try await store.erase(
-                    patient: id, tenant: tenant, reason: reason, legalOverride: legalOverride, retentionYears: retentionYears)
+                let r = try await pharmacy.keys.erase(
+                    .operatorCommand(reason: "saferx patients erase", tenant: tenant, write: true), patient: id, reason: reason,
+                    legalOverride: legalOverride, retentionYears: retentionYears)
                 say("Erased Patient/\(r.patient) in \(r.tenant): data key destroyed, tenant key rotated; \(r.resources) resources "
                     + "(\(r.versions) versions) left as tombstones; \(plural(r.accounts, "account")) removed"
                     + (r.legalOverride ? "; retention hold overridden" : "") + ". Audit record \(r.auditSequence).")
@@ -179,9 +173,9 @@ struct BackupCommand: AsyncParsableCommand {
         @Argument(help: "Backup file to write (mode 0600).") var file: String
 
         func run() async throws {
-            let store = try data.openStore()
-            let r = try await Backup.create(store, to: URL(fileURLWithPath: file))
-            say("Backup written to \(file): \(r.bytes) bytes in \(r.chunks) encrypted chunks, master key \(store.keys.provider.keyID).")
+            let pharmacy = try await data.openPharmacy()
+            let r = try await pharmacy.keys.backup(.operatorCommand(reason: "saferx backup create"), to: URL(fileURLWithPath: file))
+            say("Backup written to \(file): \(r.bytes) bytes in \(r.chunks) encrypted chunks, master key \(pharmacy.keys.masterKeyID).")
         }
     }
 
@@ -192,9 +186,8 @@ struct BackupCommand: AsyncParsableCommand {
         @Argument(help: "Backup file.") var file: String
 
         func run() async throws {
-            let provider = try data.keyProvider()
             do {
-                let s = try await Backup.verify(URL(fileURLWithPath: file), keyProvider: provider)
+                let s = try await KeyAdministration.verifyBackup(URL(fileURLWithPath: file), keyFile: data.keyFileURL)
                 say("OK: backup of \(s.created), \(s.patients) patients, \(s.resources) resource versions decrypt, "
                     + "audit chain of \(s.auditRecords) records and \(s.checkpoints) signed checkpoints verifies.")
             } catch {
@@ -211,9 +204,8 @@ struct BackupCommand: AsyncParsableCommand {
         @Argument(help: "Backup file.") var file: String
 
         func run() async throws {
-            let provider = try data.keyProvider()
             do {
-                let s = try await Backup.restore(URL(fileURLWithPath: file), to: data.url, keyProvider: provider)
+                let s = try await KeyAdministration.restoreBackup(URL(fileURLWithPath: file), to: data.url, keyFile: data.keyFileURL)
                 say("Restored backup of \(s.created) into \(data.url.path): \(s.patients) patients, \(s.resources) resource versions, "
                     + "audit chain of \(s.auditRecords) records verifies.")
             } catch {

@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
-import SafeRxAudit
 import SafeRxDetect
 import SafeRxModel
 import SafeRxPharmacy
@@ -68,16 +67,7 @@ struct DataOptions: ParsableArguments {
 
     var url: URL { URL(fileURLWithPath: directory, isDirectory: true) }
 
-    var keyFileURL: URL { keyFile.map { URL(fileURLWithPath: $0) } ?? FileKeyProvider.defaultPath() }
-
-    /// The master key provider alone (for backups, which carry their own database).
-    func keyProvider() throws -> FileKeyProvider {
-        do {
-            return try FileKeyProvider(path: keyFileURL, create: false)
-        } catch {
-            throw CLIError("\(error)")
-        }
-    }
+    var keyFileURL: URL { keyFile.map { URL(fileURLWithPath: $0) } ?? KeyAdministration.defaultKeyFile }
 
     /// The services over the store in `--data`, opened (created if needed) with the master key.
     func openPharmacy(policy: PolicyTable = .standard) async throws -> Pharmacy {

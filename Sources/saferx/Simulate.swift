@@ -5,12 +5,11 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
-import SafeRxAudit
 import SafeRxDetect
 import SafeRxModel
 import SafeRxPharmacy
+import SafeRxPolicy
 import SafeRxServer
-import SafeRxStore
 import SafeRxStoreCore
 import SafeRxVault
 import Synchronization
@@ -154,8 +153,7 @@ struct SimStaff: Sendable {
 
 /// A real store and server on a loopback port, seeded with a demo pharmacy, its audit records stamped by a `SimClock`.
 final class SimPharmacy: Sendable {
-    let store: PharmacyStore
-    let auth: AuthService
+    let pharmacy: Pharmacy
     let port: Int
     let directory: URL
     let keyFile: URL
@@ -166,10 +164,9 @@ final class SimPharmacy: Sendable {
     let task: Task<Void, any Error>
     let start: Date
 
-    init(store: PharmacyStore, auth: AuthService, port: Int, directory: URL, keyFile: URL, clock: SimClock, staff: [SimStaff],
+    init(pharmacy: Pharmacy, port: Int, directory: URL, keyFile: URL, clock: SimClock, staff: [SimStaff],
          credentials: [DemoCredential], patients: Int, task: Task<Void, any Error>, start: Date) {
-        self.store = store
-        self.auth = auth
+        self.pharmacy = pharmacy
         self.port = port
         self.directory = directory
         self.keyFile = keyFile
@@ -193,16 +190,12 @@ final class SimPharmacy: Sendable {
         (c.year, c.month, c.day, c.hour, c.timeZone) = (today.year, today.month, today.day, 8, TimeZone(identifier: "UTC"))
         let dayStart = Calendar(identifier: .gregorian).date(from: c)!.addingTimeInterval(-86_400)
         let clock = SimClock(dayStart.addingTimeInterval(-3600))
-        var storeOptions = PharmacyStore.Options()
-        storeOptions.auditClock = { clock.now() }
-        let store = try PharmacyStore.open(dataDirectory: directory, keyFile: keyFile, options: storeOptions)
-        let auth = await AuthService(store: store, passwordCost: 4)
+        let pharmacy = try await Pharmacy.open(dataDirectory: directory, keyFile: keyFile, auditClock: { clock.now() }, passwordCost: 4)
         let started = ContinuousClock.now
         let patients = options.patients
-        let credentials = try await DemoPharmacy(
-            patientCount: patients, patientAccounts: max(20, patients * 15 / 100), partnerPatients: patients / 10, consentPatients: 5, honeytokens: 3
-        ).seed(into: store, auth: auth)
-        _ = try await DemoPharmacy.plantHoneytokens(into: store, tenant: DemoPharmacy.tenant, count: 1, partner: DemoPharmacy.partnerClientID)
+        let credentials = try await pharmacy.seedDemo(DemoPharmacy(
+            patientCount: patients, patientAccounts: max(20, patients * 15 / 100), partnerPatients: patients / 10, consentPatients: 5, honeytokens: 3))
+        _ = try await pharmacy.detection.plantHoneytokens(tenant: DemoPharmacy.tenant, count: 1, partner: DemoPharmacy.partnerClientID)
         // Staff: the demo's pharmacist, pharmacist-b, technician and support, and more of each up to `count`.
         let technicians = max(1, count * 4 / 10), pharmacists = max(2, count * 4 / 10), support = max(0, count - technicians - pharmacists)
         var staff: [SimStaff] = []
@@ -210,22 +203,15 @@ final class SimPharmacy: Sendable {
             guard let c = credentials.first(where: { $0.username == username }), let secret = c.totp_secret.flatMap(Base32.decode) else { return nil }
             return SimStaff(username: username, password: c.password ?? "", role: c.role, totp: TOTP(secret: secret))
         }
-        func add(_ username: String, _ role: String) async throws -> SimStaff {
-            let password = DemoPharmacy.randomSecret(bytes: 12)
-            let id = "user-sim-\(username)"
-            try await store.addUser(UserAccount(
-                id: id, username: username, passwordHash: auth.hashPassword(password), role: role, tenant: DemoPharmacy.tenant, patientID: nil,
-                disabled: false, failedAttempts: 0, lockedUntil: 0))
-            let totp = TOTP.random()
-            try await store.beginTOTP(userID: id, secret: totp.secret)
-            _ = try await store.useTOTPStep(userID: id, step: 1, enable: true)
-            return SimStaff(username: username, password: password, role: role, totp: totp)
+        func add(_ username: String, _ role: Role) async throws -> SimStaff {
+            let (password, secret) = try await pharmacy.addDemoStaff(username: username, role: role, tenant: DemoPharmacy.tenant)
+            return SimStaff(username: username, password: password, role: role.rawValue, totp: TOTP(secret: secret))
         }
-        for i in 1...technicians { staff.append(i == 1 ? demo("technician")! : try await add("technician-\(i)", "technician")) }
+        for i in 1...technicians { staff.append(i == 1 ? demo("technician")! : try await add("technician-\(i)", .technician)) }
         for i in 1...pharmacists {
-            staff.append(i == 1 ? demo("pharmacist")! : i == 2 ? demo("pharmacist-b")! : try await add("pharmacist-\(i)", "pharmacist"))
+            staff.append(i == 1 ? demo("pharmacist")! : i == 2 ? demo("pharmacist-b")! : try await add("pharmacist-\(i)", .pharmacist))
         }
-        for i in 0..<support { staff.append(i == 0 ? demo("support")! : try await add("support-\(i + 1)", "support")) }
+        for i in 0..<support { staff.append(i == 0 ? demo("support")! : try await add("support-\(i + 1)", .support)) }
         let seconds = Double((ContinuousClock.now - started).components.seconds)
         say("Seeded \(plural(patients, "patient")), \(staff.count) staff (\(plural(technicians, "technician")), \(plural(pharmacists, "pharmacist")), \(support) support) in \(Int(seconds)) s")
 
@@ -235,7 +221,7 @@ final class SimPharmacy: Sendable {
         // requests that fail are counted from their answers, not the log.
         logger.logLevel = .critical
         let app = try await SafeRxServer.application(
-            pharmacy: Pharmacy(store: store, auth: auth),
+            pharmacy: pharmacy,
             configuration: .init(
                 host: "127.0.0.1", port: 0, onListening: { continuation.yield($0) }, detection: DetectionSettings(rules: rules),
                 sourceLimit: .unlimited, accountLimit: .perAccount),
@@ -245,7 +231,7 @@ final class SimPharmacy: Sendable {
         guard let port = await it.next() else { throw CLIError("the server did not start") }
         clock.set(dayStart)
         return SimPharmacy(
-            store: store, auth: auth, port: port, directory: directory, keyFile: keyFile, clock: clock, staff: staff, credentials: credentials,
+            pharmacy: pharmacy, port: port, directory: directory, keyFile: keyFile, clock: clock, staff: staff, credentials: credentials,
             patients: patients, task: task, start: dayStart)
     }
 
@@ -262,9 +248,9 @@ final class SimPharmacy: Sendable {
 
     /// Alerts, suspensions and each rule's peak over the day's audit log.
     func report(rules: DetectionRules) async throws -> (lines: [String], alerts: Int, suspensions: Int) {
-        let alerts = try await store.alerts()
-        let suspensions = try await store.suspensions()
-        let replay = try await store.replayDetection(rules: rules, from: "1970-01-01")
+        let alerts = try await pharmacy.detection.alerts(includeAcknowledged: true)
+        let suspensions = try await pharmacy.detection.suspensions(includeLifted: true)
+        let replay = try await pharmacy.detection.replay(rules: rules, from: "1970-01-01", to: nil)
         var lines = ["Alerts: \(alerts.count); suspensions: \(suspensions.count)"]
         for a in alerts { lines.append("  ALERT \(a.severity) \(a.rule) \(a.actor): \(a.summary)") }
         lines.append("Peaks over \(replay.records) audit records (the highest value each rule's measure reached for one actor):")
@@ -523,7 +509,7 @@ final class WorkdaySimulation: @unchecked Sendable {
     }
 
     func summary() -> String {
-        var lines = ["Simulated \(hours) h from \(AuditLog.timestamp(sim.start).prefix(16))Z in \(Int(elapsed)) s of real time"]
+        var lines = ["Simulated \(hours) h from \(Instant.string(sim.start).prefix(16))Z in \(Int(elapsed)) s of real time"]
         lines.append("Work: " + stats.work.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         lines.append("Requests: \(stats.requests.values.reduce(0, +)) (" + stats.requests.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             + "); statuses: " + stats.statuses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
@@ -772,7 +758,7 @@ final class Partner: SimPerson, @unchecked Sendable {
             "subject": .object(["reference": .string("Patient/\(DemoPharmacy.patientID(i))")]),
             "medicationReference": .object(["reference": .string("Medication/med-\(day.rng.int(1...16))")]),
             "requester": .object(["identifier": .object(["system": .string(NPI.system), "value": "1234567893"]), "display": "Dr. Remote"]),
-            "authoredOn": .string(String(AuditLog.timestamp(day.sim.clock.now()).prefix(10))),
+            "authoredOn": .string(String(Instant.string(day.sim.clock.now()).prefix(10))),
             "dosageInstruction": .array([.object(["text": "Take 1 tablet by mouth daily"])]),
             "dispenseRequest": .object([
                 "numberOfRepeatsAllowed": .int(2), "quantity": .object(["value": .int(30), "unit": "tablet"]),
@@ -885,15 +871,7 @@ struct AbuseReplays {
     /// How many patients' data left for the actor (successful records, other than its own), whether it is suspended
     /// and by which rule.
     func result(_ name: String, user: String, requests: Int) async throws -> Result {
-        let actor = try await sim.store.user(named: user)?.id ?? user
-        let own = try await sim.store.user(named: user)?.patientID
-        // Work lists and counts show no record content, and a break-glass answer is the grant, not the patient's data.
-        let records = try await sim.store.auditRecords().filter {
-            $0.entry.actor.id == actor && $0.entry.outcome == "success" && !["list", "count", "break-glass"].contains($0.entry.action)
-        }
-        let patients = Set(records.flatMap(\.entry.patients)).subtracting(own.map { [$0] } ?? [])
-        let suspended = try await sim.store.isSuspended(actor)
-        let rules = try await sim.store.alerts().filter { $0.actor == actor && $0.contained }.map(\.rule)
-        return Result(name: name, patients: patients.count, contained: suspended, rule: rules.joined(separator: ", "), requests: requests)
+        let e = try await sim.pharmacy.detection.exposure(actor: user)
+        return Result(name: name, patients: e.patients, contained: e.contained, rule: e.rules.joined(separator: ", "), requests: requests)
     }
 }

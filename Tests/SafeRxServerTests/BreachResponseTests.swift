@@ -136,7 +136,7 @@ struct BreachResponseTests {
                     id: "inc-truth", tenant: DemoPharmacy.tenant, discovered: "2026-12-02", declared: AuditLog.timestamp(Date()), declaredBy: "privacy",
                     actors: [DemoPharmacy.partnerClientID, "technician"], from: "2026-12-01T13:00:00Z", to: "2026-12-01T15:00:00Z",
                     files: [String(export.sha256.prefix(12))], description: "Stolen credentials were used.", whatWeAreDoing: "We suspended them.")
-                try await server.store.declareIncident(incident)
+                try await server.store.declareIncident(.operatorCommand(reason: "test", tenant: "*"), incident)
                 let scope = try await server.store.incidentScope(incident)
                 #expect(scope.certified, "\(scope.chainProblem ?? "")")
                 let got = Dictionary(uniqueKeysWithValues: scope.affected.map { ($0.patient, $0) })
@@ -185,7 +185,7 @@ struct BreachResponseTests {
                 let export = try await server.store.exportManifest(ctx, vendor: "acme", day: String(AuditLog.timestamp(Date()).prefix(10)))
                 #expect(export.rows > 0)
                 for (id, compromised) in [("inc-file", false), ("inc-file-key", true)] {
-                    try await server.store.declareIncident(Incident(
+                    try await server.store.declareIncident(.operatorCommand(reason: "test", tenant: "*"), Incident(
                         id: id, tenant: DemoPharmacy.tenant, discovered: "2026-12-01", declared: AuditLog.timestamp(Date()), declaredBy: "privacy", actors: [],
                         from: nil, to: nil, files: [export.sha256], fileKeyCompromised: compromised, description: "A file was found on a public share.",
                         whatWeAreDoing: "We had it removed."))
@@ -220,7 +220,7 @@ struct BreachResponseTests {
             }
             try old.close()
             let ids = (1...6).map { String(format: "pat-%04d", $0) }
-            try await server.store.declareIncident(Incident(
+            try await server.store.declareIncident(.operatorCommand(reason: "test", tenant: "*"), Incident(
                 id: "inc-contacts", tenant: tenant, discovered: "2026-12-01", declared: AuditLog.timestamp(Date()), declaredBy: "privacy", actors: [],
                 from: nil, to: nil, files: [], resources: ids.map { "Patient/\($0)" }, description: "Six records were printed and lost.", whatWeAreDoing: "We looked."))
             let package = try await BreachResponse.package(server.store, "inc-contacts")
@@ -314,7 +314,7 @@ struct BreachResponseTests {
                 let incident = Incident(
                     id: "inc-tamper", tenant: DemoPharmacy.tenant, discovered: "2026-12-01", declared: AuditLog.timestamp(Date()), declaredBy: "privacy",
                     actors: ["technician"], from: nil, to: nil, files: [], description: "d", whatWeAreDoing: "w")
-                try await server.store.declareIncident(incident)
+                try await server.store.declareIncident(.operatorCommand(reason: "test", tenant: "*"), incident)
                 let scope = try await server.store.incidentScope(incident)
                 #expect(!scope.certified)
                 #expect(scope.chainProblem?.contains("record \(victim.seq)") == true, "\(scope.chainProblem ?? "")")

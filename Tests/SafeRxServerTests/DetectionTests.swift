@@ -91,7 +91,7 @@ struct DetectionTests {
                 #expect(text.contains(alert.id) && text.contains("technician-bulk") && !released.contains { text.contains($0) })
 
                 // Reinstated with a reason: old tokens stay dead, a new sign-in works.
-                try await server.store.reinstate(actor: technician, by: "privacy", reason: "credential rotated after the incident review")
+                try await server.store.reinstate(.operatorCommand(reason: "test", write: true), actor: technician, by: "privacy", reason: "credential rotated after the incident review")
                 #expect(try await client.get("/fhir/Patient/pat-0001", token: token).status == 401)
                 try await Task.sleep(for: .seconds(1.1))  // tokens carry whole-second issue times
                 let newToken = try await server.token("technician")

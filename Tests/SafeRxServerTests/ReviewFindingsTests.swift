@@ -364,7 +364,7 @@ extension ReviewFindingsTests {
                     id: "inc-queue", tenant: DemoPharmacy.tenant, discovered: String(AuditLog.timestamp(Date()).prefix(10)), declared: AuditLog.timestamp(Date()),
                     declaredBy: "privacy", actors: ["technician"], from: "2000-01-01T00:00:00Z", to: "2100-01-01T00:00:00Z", files: [],
                     description: "A technician's password was stolen.", whatWeAreDoing: "We suspended the account.")
-                try await server.store.declareIncident(incident)
+                try await server.store.declareIncident(.operatorCommand(reason: "test", tenant: "*"), incident)
                 let scope = try await server.store.incidentScope(incident)
                 let seen = try #require(scope.affected.first { $0.patient == onlyListed })
                 #expect(seen.elements == ["name", "birth-date", "medications"], "\(seen.elements)")

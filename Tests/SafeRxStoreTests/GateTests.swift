@@ -119,4 +119,35 @@ import Testing
         #expect(PharmacyStore.exposed("MedicationRequest", recordType: "Patient", ["Patient.name"]) == ExposureMap.whole("MedicationRequest"))
         #expect(PharmacyStore.exposed("Patient", recordType: "MedicationDispense", ["Patient.name", "Patient.birthDate"]) == [.name, .birthDate])
     }
+
+    @Test("write(ctx): what a service changes and the audit record of the change commit together, or neither does")
+    func writeIsAtomic() async throws {
+        let f = try await Fixture.make()
+        defer { f.remove() }
+        let ctx = AccessContext.operatorCommand(reason: "gate test", tenant: "t1", write: true)
+        @Sendable func incident(_ id: String) -> Incident {
+            Incident(
+                id: id, tenant: "t1", discovered: "2026-12-01", declared: Instant.now(), declaredBy: "gate test", actors: ["user-1"], from: nil, to: nil,
+                files: [], description: "test", whatWeAreDoing: "")
+        }
+        let before = try await f.store.auditRecords().count
+        await #expect(throws: FHIRError.self) {
+            try await f.store.write(ctx) { tx in
+                try IncidentRepository.insert(incident("inc-rolled-back"), declaredAt: Date(), tx.db)
+                try tx.record("incident-declare", detail: "incident inc-rolled-back")
+                throw FHIRError.invalid("the service changed its mind after recording")
+            }
+        }
+        #expect(try await f.store.incident(id: "inc-rolled-back") == nil)
+        #expect(try await f.store.auditRecords().count == before)
+
+        let seq = try await f.store.write(ctx) { tx in
+            try IncidentRepository.insert(incident("inc-kept"), declaredAt: Date(), tx.db)
+            return try tx.record("incident-declare", tenant: "t1", detail: "incident inc-kept")
+        }
+        #expect(try await f.store.incident(id: "inc-kept")?.tenant == "t1")
+        let records = try await f.store.auditRecords()
+        #expect(records.count == before + 1 && records.last?.seq == seq)
+        #expect(records.last?.entry.actor.id == "operator:\(AccessContext.operatorLogin)" && records.last?.entry.action == "incident-declare")
+    }
 }

@@ -100,7 +100,7 @@ public final class AuthService: Sendable {
     public static let lockDuration: TimeInterval = 15 * 60
     static let loginFailed = "Invalid username or password"
 
-    public let store: PharmacyStore
+    package let store: PharmacyStore
     let keys: JWTKeyCollection
     let throttle = LoginThrottle()
     /// bcrypt, off the cooperative thread pool and bounded.
@@ -114,7 +114,7 @@ public final class AuthService: Sendable {
     public let policy: PolicyTable
     let logger: Logger
 
-    public init(
+    package init(
         store: PharmacyStore, passwordCost: UInt8 = 12, policy: PolicyTable = .standard, logger: Logger = Logger(label: "saferx.auth")
     ) async {
         self.policy = policy

@@ -179,10 +179,25 @@ public struct Administration: Sendable {
     // MARK: The audit log
 
     /// Checks every hash, link and signed checkpoint, and the head kept outside the database.
-    public func verifyAudit() async throws(FHIRError) -> AuditVerification {
-        do { return try await store.verifyAudit() } catch let e as FHIRError { throw e } catch {
+    public func verifyAudit() async throws(FHIRError) -> AuditCheck {
+        do {
+            let v = try await store.verifyAudit()
+            return AuditCheck(records: v.records, checkpoints: v.checkpoints, firstBad: v.firstBad, reason: v.reason)
+        } catch let e as FHIRError { throw e } catch {
             throw FHIRError(kind: .internal, code: "exception", diagnostics: "The audit log could not be read: \(error)")
         }
+    }
+
+    /// What a verification of the whole audit chain found.
+    public struct AuditCheck: Sendable, Equatable {
+        public var records: Int64
+        public var checkpoints: Int
+        /// The first bad sequence number, `nil` when the log verifies.
+        public var firstBad: Int64?
+        /// Why that record does not verify.
+        public var reason: String?
+
+        public var ok: Bool { firstBad == nil }
     }
 
     /// The audit log as NDJSON of FHIR AuditEvent; sealed fields (source address, user agent, detail) only with

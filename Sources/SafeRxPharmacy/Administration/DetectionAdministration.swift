@@ -28,7 +28,8 @@ public struct DetectionAdministration: Sendable {
 
     /// Acknowledges an alert with what was found (at least 5 characters; audited). A suspension it caused stays.
     public func acknowledge(id: String, by: String, note: String) async throws(FHIRError) {
-        try await store.acknowledgeAlert(id: id, by: by, note: note)
+        try await store.acknowledgeAlert(.operatorCommand(reason: "saferx alerts ack", write: true), id: id, by: by, note: note)
+        await store.auditWriter.checkpoint()
     }
 
     /// Alert counts per rule and the detector's lags from append to alert (sorted), in milliseconds.
@@ -45,7 +46,8 @@ public struct DetectionAdministration: Sendable {
     /// - parameter actor: a user id, a username or a client id.
     public func reinstate(actor: String, by: String, reason: String) async throws(FHIRError) {
         let id = try await store.user(named: actor)?.id ?? actor
-        try await store.reinstate(actor: id, by: by, reason: reason)
+        try await store.reinstate(.operatorCommand(reason: "saferx actors reinstate", write: true), actor: id, by: by, reason: reason)
+        await store.auditWriter.checkpoint()
     }
 
     /// Runs `rules` over the audit log from `from` to `to` (exclusive) and answers what they find; stores nothing but
@@ -67,6 +69,21 @@ public struct DetectionAdministration: Sendable {
         let ids = try await DemoPharmacy.plantHoneytokens(into: store, tenant: tenant, count: count, partner: partner)
         await store.auditWriter.checkpoint()
         return ids
+    }
+
+    /// What an actor (a user id, a username or a client id) took: the patients whose data left for it in successful
+    /// answers (work lists, counts and break-glass grants show no record content and are not counted), other than a
+    /// patient user's own record. Recorded as the operator's, naming nobody (it answers a count).
+    public func exposure(actor: String) async throws -> (patients: Int, contained: Bool, rules: [String]) {
+        let user = try await store.user(named: actor)
+        let id = user?.id ?? actor
+        let records = try await store.auditRecords().filter {
+            $0.entry.actor.id == id && $0.entry.outcome == "success" && !["list", "count", "break-glass"].contains($0.entry.action)
+        }
+        let patients = Set(records.flatMap(\.entry.patients)).subtracting(user?.patientID.map { [$0] } ?? [])
+        let rules = try await store.alerts().filter { $0.actor == id && $0.contained }.map(\.rule)
+        try await store.recordAdminEvent(action: "exposure", tenant: "*", detail: "exposure of \(id): \(patients.count) patients")
+        return (patients.count, try await store.isSuspended(id), rules)
     }
 
     /// The honeytoken patients of a pharmacy (for the security team); recorded.

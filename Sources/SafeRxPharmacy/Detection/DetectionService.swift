@@ -10,11 +10,11 @@ import ServiceLifecycle
 /// `interval`, and honeytokens planted meanwhile are picked up. Records this process appends are checked inside
 /// their own transaction (``PharmacyStore/startDetection(rules:securityContact:)``).
 public struct DetectionService: Service {
-    public let store: PharmacyStore
+    package let store: PharmacyStore
     public let interval: Duration
     let logger: Logger
 
-    public init(store: PharmacyStore, interval: Duration = .seconds(1), logger: Logger = Logger(label: "saferx.detect")) {
+    package init(store: PharmacyStore, interval: Duration = .seconds(1), logger: Logger = Logger(label: "saferx.detect")) {
         self.store = store
         self.interval = interval
         self.logger = logger

@@ -57,15 +57,15 @@ public enum BreachResponse {
     }
 
     /// Computes the scope of an incident.
-    public static func scope(_ store: PharmacyStore, _ id: String) async throws(FHIRError) -> (Incident, IncidentScope) {
+    package static func scope(_ store: PharmacyStore, _ id: String) async throws(FHIRError) -> (Incident, IncidentScope) {
         guard let incident = try await store.incident(id: id) else { throw .notFoundPath("incident \(id)") }
         return (incident, try await store.incidentScope(incident))
     }
 
     /// Records that an obligation of the incident was met. Refuses an id the incident does not have (400, listing the
     /// ids it has): a typo must not leave the real obligation open while the record says something was done.
-    public static func markDone(
-        _ store: PharmacyStore, _ id: String, obligation: String, on day: String, by: String, note: String
+    package static func markDone(
+        _ store: PharmacyStore, _ ctx: AccessContext, _ id: String, obligation: String, on day: String, by: String, note: String
     ) async throws(FHIRError) {
         let p = try await package(store, id)
         guard p.obligations.contains(where: { $0.id == obligation }) else {
@@ -73,12 +73,12 @@ public enum BreachResponse {
                 "Incident \(id) has no obligation '\(String(obligation.prefix(64)))'; its obligations are: "
                     + p.obligations.map(\.id).joined(separator: ", "), at: "done")
         }
-        try await store.markObligationDone(incident: id, obligation: obligation, on: day, by: by, note: note)
+        try await store.markObligationDone(ctx, incident: id, obligation: obligation, on: day, by: by, note: note)
     }
 
     /// Scope, residence, assessment and obligations: everything the assessment, obligations, documents and report
     /// steps show. Refuses (409) when the audit chain does not verify.
-    public static func package(_ store: PharmacyStore, _ id: String, scope computed: (Incident, IncidentScope)? = nil) async throws(FHIRError) -> Package {
+    package static func package(_ store: PharmacyStore, _ id: String, scope computed: (Incident, IncidentScope)? = nil) async throws(FHIRError) -> Package {
         let incident: Incident
         var scope: IncidentScope
         if let computed { (incident, scope) = computed } else { (incident, scope) = try await Self.scope(store, id) }
@@ -247,7 +247,7 @@ public enum BreachResponse {
 
     /// The letters for `patients` (each to the individual, plus a copy to a caregiver with full access on record),
     /// with each person's own data elements. Names and addresses are decrypted in chunks on both cores.
-    public static func letters(_ store: PharmacyStore, _ p: Package, patients: [String]) async throws(FHIRError) -> [Letter] {
+    package static func letters(_ store: PharmacyStore, _ p: Package, patients: [String]) async throws(FHIRError) -> [Letter] {
         let byPatient = Dictionary(uniqueKeysWithValues: p.scope.affected.map { ($0.patient, $0) })
         let tenant = p.incident.tenant, id = p.incident.id
         return try await inChunks(patients) { chunk in
@@ -268,7 +268,7 @@ public enum BreachResponse {
     }
 
     /// The mail merge of the letters to `patients` (see ``letters(_:_:patients:)``), row for row what those letters say.
-    public static func mailMerge(_ store: PharmacyStore, _ p: Package, patients: [String]) async throws(FHIRError) -> MailMerge {
+    package static func mailMerge(_ store: PharmacyStore, _ p: Package, patients: [String]) async throws(FHIRError) -> MailMerge {
         let index = Dictionary(uniqueKeysWithValues: p.scope.affected.enumerated().map { ($1.patient, $0) })
         let affected = p.scope.affected
         let tenant = p.incident.tenant, id = p.incident.id

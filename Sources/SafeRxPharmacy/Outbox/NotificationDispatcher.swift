@@ -65,12 +65,12 @@ public struct LogNotificationSender: NotificationSender {
 /// Sends the notification outbox. Each delivery is audited (a system disclosure of the contact on the patient's
 /// record to the gateway), naming the patient but not the address.
 public struct NotificationDispatcher: Service {
-    public let store: PharmacyStore
+    package let store: PharmacyStore
     public let sender: any NotificationSender
     public let pollInterval: Duration
     let logger: Logger
 
-    public init(store: PharmacyStore, sender: any NotificationSender, pollInterval: Duration = .milliseconds(500), logger: Logger = Logger(label: "saferx.notifications")) {
+    package init(store: PharmacyStore, sender: any NotificationSender, pollInterval: Duration = .milliseconds(500), logger: Logger = Logger(label: "saferx.notifications")) {
         self.store = store
         self.sender = sender
         self.pollInterval = pollInterval

@@ -47,13 +47,13 @@ public final class HTTPWebhookTransport: WebhookTransport {
 ///
 /// Only URLs in `webhook_endpoint` (registered by an operator) are ever called, and redirects are not followed.
 public struct WebhookDispatcher: Service {
-    public let store: PharmacyStore
+    package let store: PharmacyStore
     public let transport: any WebhookTransport
     public let policy: WebhookRetryPolicy
     public let pollInterval: Duration
     let logger: Logger
 
-    public init(
+    package init(
         store: PharmacyStore, transport: any WebhookTransport, policy: WebhookRetryPolicy = WebhookRetryPolicy(),
         pollInterval: Duration = .seconds(1), logger: Logger = Logger(label: "saferx.webhooks")
     ) {

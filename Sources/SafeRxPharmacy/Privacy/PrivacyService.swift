@@ -96,7 +96,7 @@ public struct PrivacyService: Sendable {
     public func acknowledge(_ ctx: AccessContext, alert id: String, by: String, note: String) async throws(FHIRError) {
         try await access.require(ctx, Self.officers, interaction: "alert-ack", "Alerts are for privacy officers")
         guard let a = try await store.alert(id: id), a.tenant == ctx.scope.tenant else { throw FHIRError.notFoundPath("alert") }
-        try await store.acknowledgeAlert(id: a.id, by: by, note: note)
+        try await store.acknowledgeAlert(ctx, id: a.id, by: by, note: note)
     }
 
     /// The break-glass overrides granted on `day` (`YYYY-MM-DD`) in the caller's pharmacy, with the accesses made

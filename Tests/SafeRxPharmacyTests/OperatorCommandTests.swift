@@ -1,0 +1,107 @@
+import Foundation
+import SafeRxAudit
+import SafeRxModel
+@testable import SafeRxPharmacy
+import SafeRxPolicy
+import SafeRxStore
+import SafeRxStoreCore
+import Testing
+
+/// The services an operator's commands use (`saferx incident`, `keys`, `patients erase`), with no HTTP and no CLI:
+/// they take the same `AccessContext` as requests, refuse a person's context where only an operator may act, answer
+/// 404 across pharmacies, and record who acted.
+@Suite("Operator commands through the services") struct OperatorCommandTests {
+    /// A small demo pharmacy (and the demo's second pharmacy) in a temporary directory.
+    struct Fixture {
+        let dir: URL
+        let pharmacy: Pharmacy
+
+        static func make() async throws -> Fixture {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("saferx-operator-\(UUID().uuidString)")
+            let pharmacy = try await Pharmacy.open(
+                dataDirectory: dir.appendingPathComponent("data"), keyFile: dir.appendingPathComponent("master.key"), passwordCost: 4)
+            _ = try await pharmacy.seedDemo(DemoPharmacy(patientCount: 12, patientAccounts: 2, partnerPatients: 2, consentPatients: 1))
+            return Fixture(dir: dir, pharmacy: pharmacy)
+        }
+
+        func staff(_ role: Role, tenant: String = DemoPharmacy.tenant) throws -> AccessContext {
+            let principal = Principal(subject: "user-\(role.rawValue)-\(tenant)", roleName: role.rawValue, tenant: tenant, patientID: nil)
+            return AccessContext(scope: try AccessPolicy.scope(for: principal), requestID: UUID().uuidString, sourceIP: "127.0.0.1", userAgent: "test")
+        }
+
+        /// The audit records of an action, newest last.
+        func records(_ action: String) async throws -> [AuditEntryView] {
+            try await pharmacy.store.auditRecords().filter { $0.entry.action == action }.map {
+                AuditEntryView(actor: $0.entry.actor.id, role: $0.entry.actor.role, tenant: $0.entry.actor.tenant, detail: $0.entry.detail ?? "")
+            }
+        }
+
+        func remove() { try? FileManager.default.removeItem(at: dir) }
+    }
+
+    struct AuditEntryView: Equatable {
+        var actor: String
+        var role: String
+        var tenant: String
+        var detail: String
+    }
+
+    @Test("key administration refuses a person's context (and records the refusal); an operator's rotation is recorded as theirs, per tenant")
+    func keysAreForOperators() async throws {
+        let f = try await Fixture.make()
+        defer { f.remove() }
+        let admin = try f.staff(.admin)
+        await #expect(throws: FHIRError.self) { _ = try await f.pharmacy.keys.rotateTenantKeys(admin, only: nil) }
+        #expect(try await f.records("denied").contains { $0.actor == admin.scope.principal.subject })
+        #expect(try await f.records("key-rotate").isEmpty)
+
+        let ctx = AccessContext.operatorCommand(reason: "test rotation", write: true)
+        let rotated = try await f.pharmacy.keys.rotateTenantKeys(ctx, only: DemoPharmacy.tenant)
+        #expect(rotated.map(\.tenant) == [DemoPharmacy.tenant])
+        let recorded = try await f.records("key-rotate")
+        #expect(recorded == [AuditEntryView(
+            actor: "operator:\(AccessContext.operatorLogin)", role: "system", tenant: DemoPharmacy.tenant,
+            detail: "tenant key rotated to v\(rotated[0].version); \(rotated[0].rewrapped) data keys re-wrapped")])
+        let master = try await f.pharmacy.keys.rotateMaster(ctx)
+        #expect(f.pharmacy.keys.masterKeyID == master.new)
+        #expect(try await f.records("key-rotate").last?.detail.hasPrefix("master key rotated from \(master.old) to \(master.new)") == true)
+        #expect(try await f.pharmacy.admin.verifyAudit().ok)
+    }
+
+    @Test("an operator declares an incident for one pharmacy; officers of another pharmacy get 404; the steps name who took them")
+    func incidentsAcrossContexts() async throws {
+        let f = try await Fixture.make()
+        defer { f.remove() }
+        func declare(_ ctx: AccessContext) async throws -> String {
+            try await f.pharmacy.incidents.declare(
+                ctx, discovered: "2026-12-01", actors: [DemoPharmacy.partnerClientID], from: nil, to: nil, files: [], sources: [],
+                resources: [], fileKeyCompromised: false, description: nil, actions: "", role: "covered-entity", by: "Pat Privacy")
+        }
+        await #expect(throws: FHIRError.self) { _ = try await declare(.operatorCommand(reason: "test", tenant: "*")) }
+        let id = try await declare(.operatorCommand(reason: "test", tenant: DemoPharmacy.tenant))
+        let everyPharmacy = AccessContext.operatorCommand(reason: "test")
+        #expect(try await f.pharmacy.incidents.list(everyPharmacy).map(\.id) == [id])
+        #expect(try await f.pharmacy.incidents.list(everyPharmacy).first?.declaredBy == "Pat Privacy")
+
+        let otherOfficer = try f.staff(.privacyOfficer, tenant: DemoPharmacy.secondTenant)
+        do throws(FHIRError) {
+            _ = try await f.pharmacy.incidents.scope(otherOfficer, incident: id)
+            Issue.record("another pharmacy's officer saw the incident")
+        } catch {
+            #expect(error.kind == .notFound)
+        }
+        #expect(try await f.pharmacy.incidents.list(otherOfficer).isEmpty)
+        let pharmacist = try f.staff(.pharmacist)
+        await #expect(throws: FHIRError.self) { _ = try await f.pharmacy.incidents.list(pharmacist) }
+
+        let officer = try f.staff(.privacyOfficer)
+        let (_, scope) = try await f.pharmacy.incidents.scope(officer, incident: id)
+        #expect(scope.certified)
+        _ = try await f.pharmacy.incidents.judge(officer, incident: id, .answer(question: "factor-2-recipient", text: "the partner's own systems"))
+        try await f.pharmacy.incidents.delayNotices(everyPharmacy, incident: id, until: "2027-01-31")
+        let declared = try #require(try await f.records("incident-declare").last)
+        #expect(declared.actor == "operator:\(AccessContext.operatorLogin)" && declared.tenant == DemoPharmacy.tenant)
+        #expect(try await f.records("incident-assess").last?.actor == officer.scope.principal.subject)
+        #expect(try await f.records("incident-update").last?.detail.contains("law-enforcement delay until 2027-01-31") == true)
+    }
+}
