@@ -47,8 +47,8 @@ public struct Pharmacy: Sendable {
         partners = PartnerService(store: store, access: access)
         idempotency = IdempotencyService(store: store)
         directory = Directory(store: store)
-        admin = Administration(store: store, auth: auth)
-        detection = DetectionAdministration(store: store)
+        admin = Administration(store: store, auth: auth, access: access)
+        detection = DetectionAdministration(store: store, access: access)
         keys = KeyAdministration(store: store, access: access)
     }
 
@@ -90,7 +90,7 @@ public struct Pharmacy: Sendable {
     /// (for simulations and demos: the caller gets the password and the TOTP secret to sign in with).
     public func addDemoStaff(username: String, role: Role, tenant: String) async throws -> (password: String, totpSecret: Data) {
         let password = DemoPharmacy.randomSecret(bytes: 12)
-        let id = try await admin.addUser(username: username, role: role, tenant: tenant, patient: nil, password: password)
+        let id = try await admin.addUser(.operatorCommand(reason: "demo staff", tenant: tenant, write: true), username: username, role: role, tenant: tenant, patient: nil, password: password)
         let secret = TOTP.random().secret
         try await store.beginTOTP(userID: id, secret: secret)
         _ = try await store.useTOTPStep(userID: id, step: 1, enable: true)

@@ -1,4 +1,5 @@
 import SafeRxPharmacy
+import SafeRxStoreCore
 
 /// Operators know people by username, not by the internal `user-000N` id the audit log keeps.
 struct ActorNames {
@@ -10,7 +11,7 @@ struct ActorNames {
     /// `username (user-0002)` for a user, the id itself for an API client, `system` or a source address.
     mutating func name(_ id: String) async -> String {
         if let known = cache[id] { return known }
-        let shown = (try? await admin.username(id: id)).flatMap { $0.map { "\($0) (\(id))" } } ?? id
+        let shown = (try? await admin.username(.operatorCommand(reason: "saferx names"), id: id)).flatMap { $0.map { "\($0) (\(id))" } } ?? id
         cache[id] = shown
         return shown
     }

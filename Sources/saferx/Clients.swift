@@ -3,6 +3,7 @@ import Foundation
 import SafeRxModel
 import SafeRxPharmacy
 import SafeRxPolicy
+import SafeRxStoreCore
 
 /// API clients (partners and business lines): created, listed, disabled and given new secrets here, never as
 /// password users. Every change is audited.
@@ -31,7 +32,7 @@ struct Clients: AsyncParsableCommand {
 
         func run() async throws {
             let secret = DemoPharmacy.randomSecret(bytes: 32)
-            try await data.openPharmacy().admin.addClient(id: clientID, role: Role(rawValue: role)!, name: name, tenant: tenant, secret: secret)
+            try await data.openPharmacy().admin.addClient(.operatorCommand(reason: "saferx clients add"), id: clientID, role: Role(rawValue: role)!, name: name, tenant: tenant, secret: secret)
             say("Added \(role) client '\(clientID)' (\(name)) in tenant \(tenant).")
             say("Client secret (shown once): \(secret)")
         }
@@ -43,7 +44,7 @@ struct Clients: AsyncParsableCommand {
 
         func run() async throws {
             say("CLIENT_ID\tROLE\tTENANT\tNAME\tSTATUS")
-            for c in try await data.openPharmacy().admin.clients() {
+            for c in try await data.openPharmacy().admin.clients(.operatorCommand(reason: "saferx clients list")) {
                 say("\(c.id)\t\(c.role)\t\(c.tenant)\t\(c.displayName ?? "")\t\(c.status)")
             }
         }
@@ -73,14 +74,14 @@ struct Clients: AsyncParsableCommand {
 
         func run() async throws {
             let secret = DemoPharmacy.randomSecret(bytes: 32)
-            try await data.openPharmacy().admin.rotateClientSecret(id: clientID, secret: secret)
+            try await data.openPharmacy().admin.rotateClientSecret(.operatorCommand(reason: "saferx clients rotate-secret"), id: clientID, secret: secret)
             say("New client secret for '\(clientID)' (shown once): \(secret)")
             say("The old secret and every token issued with it no longer work.")
         }
     }
 
     static func setDisabled(_ data: DataOptions, _ clientID: String, _ disabled: Bool) async throws {
-        try await data.openPharmacy().admin.setClientDisabled(id: clientID, disabled)
+        try await data.openPharmacy().admin.setClientDisabled(.operatorCommand(reason: "saferx clients disable"), id: clientID, disabled)
         say("\(disabled ? "Disabled" : "Enabled") client '\(clientID)'.")
     }
 }

@@ -18,7 +18,7 @@ struct Alerts: AsyncParsableCommand {
 
         func run() async throws {
             let pharmacy = try await data.openPharmacy()
-            let alerts = try await pharmacy.detection.alerts(includeAcknowledged: all)
+            let alerts = try await pharmacy.detection.alerts(.operatorCommand(reason: "saferx alerts list"), includeAcknowledged: all)
             if json {
                 for a in alerts { say(String(decoding: Alerts.json(a).encoded(), as: UTF8.self)) }
             } else {
@@ -40,7 +40,7 @@ struct Alerts: AsyncParsableCommand {
 
         func run() async throws {
             let pharmacy = try await data.openPharmacy()
-            let a = try await pharmacy.detection.alert(id: id)
+            let a = try await pharmacy.detection.alert(.operatorCommand(reason: "saferx alerts show"), id: id)
             if json {
                 say(String(decoding: Alerts.json(a, full: true).encoded(), as: UTF8.self))
             } else {
@@ -68,7 +68,7 @@ struct Alerts: AsyncParsableCommand {
         func run() async throws {
             let pharmacy = try await data.openPharmacy()
             do {
-                try await pharmacy.detection.acknowledge(id: id, by: by ?? ProcessInfo.processInfo.environment["USER"] ?? "operator", note: note)
+                try await pharmacy.detection.acknowledge(.operatorCommand(reason: "saferx alerts ack"), id: id, by: by ?? ProcessInfo.processInfo.environment["USER"] ?? "operator", note: note)
             } catch {
                 throw CLIError(error.diagnostics)
             }
@@ -81,7 +81,7 @@ struct Alerts: AsyncParsableCommand {
         @OptionGroup var data: DataOptions
 
         func run() async throws {
-            let (byRule, lags) = try await data.openPharmacy().detection.statistics()
+            let (byRule, lags) = try await data.openPharmacy().detection.statistics(.operatorCommand(reason: "saferx alerts stats"))
             say("Alerts: \(byRule.reduce(0) { $0 + $1.count }) (\(byRule.reduce(0) { $0 + $1.open }) open)")
             for r in byRule { say("  \(r.rule)\t\(r.severity)\t\(r.count) (\(r.open) open)") }
             if lags.isEmpty {
@@ -121,7 +121,7 @@ struct Actors: AsyncParsableCommand {
 
         func run() async throws {
             let pharmacy = try await data.openPharmacy()
-            let list = try await pharmacy.detection.suspensions(includeLifted: all)
+            let list = try await pharmacy.detection.suspensions(.operatorCommand(reason: "saferx actors list"), includeLifted: all)
             say(all ? plural(list.count, "suspension") : plural(list.count, "active suspension"))
             var names = ActorNames(pharmacy)
             for s in list {
@@ -142,7 +142,7 @@ struct Actors: AsyncParsableCommand {
         func run() async throws {
             let pharmacy = try await data.openPharmacy()
             do {
-                try await pharmacy.detection.reinstate(actor: actor, by: by ?? ProcessInfo.processInfo.environment["USER"] ?? "operator", reason: reason)
+                try await pharmacy.detection.reinstate(.operatorCommand(reason: "saferx actors reinstate"), actor: actor, by: by ?? ProcessInfo.processInfo.environment["USER"] ?? "operator", reason: reason)
             } catch {
                 throw CLIError(error.diagnostics)
             }
@@ -168,7 +168,7 @@ struct Detect: AsyncParsableCommand {
             let ruleSet: DetectionRules
             do { ruleSet = try rules.map { try DetectionRules.load($0) } ?? DetectionRules.bundled() } catch { throw CLIError("\(error)") }
             guard FHIRDate.isValidDateTime(from) else { throw ValidationError("--from '\(from.prefix(40))' is not a date (YYYY-MM-DD) or an instant (2026-12-01T08:00:00Z)") }
-            let result = try await data.openPharmacy().detection.replay(rules: ruleSet, from: from, to: to) { done in
+            let result = try await data.openPharmacy().detection.replay(.operatorCommand(reason: "saferx detect replay"), rules: ruleSet, from: from, to: to) { done in
                 FileHandle.standardError.write(Data("\rreplayed \(done) records".utf8))
             }
             FileHandle.standardError.write(Data("\n".utf8))
@@ -214,7 +214,7 @@ struct Honeytokens: AsyncParsableCommand {
         @Option(help: "Make them patients of this partner client (a canary inside a partner's scope).") var partner: String?
 
         func run() async throws {
-            let ids = try await data.openPharmacy().detection.plantHoneytokens(tenant: tenant, count: count, partner: partner)
+            let ids = try await data.openPharmacy().detection.plantHoneytokens(.operatorCommand(reason: "saferx honeytokens plant"), tenant: tenant, count: count, partner: partner)
             say("Planted \(plural(ids.count, "honeytoken patient")). Their ids are stored sealed; `saferx honeytokens list` shows them.")
         }
     }
@@ -225,7 +225,7 @@ struct Honeytokens: AsyncParsableCommand {
         @Option(help: "Tenant (pharmacy).") var tenant = DemoPharmacy.tenant
 
         func run() async throws {
-            let ids = try await data.openPharmacy().detection.honeytokens(tenant: tenant)
+            let ids = try await data.openPharmacy().detection.honeytokens(.operatorCommand(reason: "saferx honeytokens list"), tenant: tenant)
             say("\(plural(ids.count, "honeytoken patient")): \(ids.joined(separator: " "))")
         }
     }

@@ -229,7 +229,7 @@ struct Users: AsyncParsableCommand {
             } else {
                 password = DemoPharmacy.randomSecret(bytes: 15)
             }
-            let id = try await pharmacy.admin.addUser(username: username, role: Role(rawValue: role)!, tenant: tenant, patient: patient, password: password)
+            let id = try await pharmacy.admin.addUser(.operatorCommand(reason: "saferx users add"), username: username, role: Role(rawValue: role)!, tenant: tenant, patient: patient, password: password)
             say("Added \(role) '\(username)' (\(id)) in tenant \(tenant).")
             if !passwordStdin { say("Password (shown once): \(password)") }
         }
@@ -242,7 +242,7 @@ struct Users: AsyncParsableCommand {
         func run() async throws {
             let pharmacy = try await data.openPharmacy()
             say("USERNAME\tROLE\tTENANT\tPATIENT\tSTATUS\tID")
-            for a in try await pharmacy.admin.accounts() {
+            for a in try await pharmacy.admin.accounts(.operatorCommand(reason: "saferx users list")) {
                 say("\(a.name)\(a.isClient ? " (client)" : "")\t\(a.role)\t\(a.tenant)\t\(a.patientID.map { "Patient/\($0)" } ?? "-")\t\(a.status)\t\(a.id)")
             }
         }
@@ -254,7 +254,7 @@ struct Users: AsyncParsableCommand {
         @Argument(help: "Username.") var username: String
 
         func run() async throws {
-            try await data.openPharmacy().admin.disableUser(username: username)
+            try await data.openPharmacy().admin.disableUser(.operatorCommand(reason: "saferx users disable"), username: username)
             say("Disabled '\(username)'.")
         }
     }
@@ -284,7 +284,7 @@ extension Users {
             } else {
                 password = DemoPharmacy.randomSecret(bytes: 15)
             }
-            let staff = try await pharmacy.admin.resetPassword(username: username, password: password, reason: reason)
+            let staff = try await pharmacy.admin.resetPassword(.operatorCommand(reason: "saferx users reset-password"), username: username, password: password, reason: reason)
             say("New password for '\(username)'; every session ended.\(staff ? " They must enrol a new second factor at their next sign-in." : "")")
             if !passwordStdin { say("Password (shown once): \(password)") }
         }
@@ -303,7 +303,7 @@ extension Users {
         }
 
         func run() async throws {
-            let staff = try await data.openPharmacy().admin.resetMFA(username: username, reason: reason)
+            let staff = try await data.openPharmacy().admin.resetMFA(.operatorCommand(reason: "saferx users reset-mfa"), username: username, reason: reason)
             say("Removed the second factor of '\(username)'.\(staff ? " They must enrol a new one at their next sign-in." : "")")
         }
     }
@@ -352,7 +352,7 @@ struct Token: AsyncParsableCommand {
                 throw CLIError("--purpose: \(error)")
             }
         }
-        print(try await pharmacy.admin.issueToken(username: user, scope: scope, purposes: purposes))
+        print(try await pharmacy.admin.issueToken(.operatorCommand(reason: "saferx token"), username: user, scope: scope, purposes: purposes))
     }
 }
 
@@ -366,7 +366,7 @@ struct Audit: AsyncParsableCommand {
         @OptionGroup var data: DataOptions
 
         func run() async throws {
-            let result = try await data.openPharmacy().admin.verifyAudit()
+            let result = try await data.openPharmacy().admin.verifyAudit(.operatorCommand(reason: "saferx audit verify"))
             if result.ok {
                 say("OK: \(result.records) records, \(result.checkpoints) signed checkpoints")
             } else {
@@ -388,7 +388,7 @@ struct Audit: AsyncParsableCommand {
         @Flag(help: "Include the sealed fields (source address, user agent, detail) in clear.") var includeSealed = false
 
         func run() async throws {
-            let (out, _) = try await data.openPharmacy().admin.exportAudit(includeSealed: includeSealed)
+            let (out, _) = try await data.openPharmacy().admin.exportAudit(.operatorCommand(reason: "saferx audit export"), includeSealed: includeSealed)
             if let output {
                 _ = FileManager.default.createFile(atPath: output, contents: nil, attributes: [.posixPermissions: 0o600])
                 try out.write(to: URL(fileURLWithPath: output))

@@ -195,7 +195,7 @@ final class SimPharmacy: Sendable {
         let patients = options.patients
         let credentials = try await pharmacy.seedDemo(DemoPharmacy(
             patientCount: patients, patientAccounts: max(20, patients * 15 / 100), partnerPatients: patients / 10, consentPatients: 5, honeytokens: 3))
-        _ = try await pharmacy.detection.plantHoneytokens(tenant: DemoPharmacy.tenant, count: 1, partner: DemoPharmacy.partnerClientID)
+        _ = try await pharmacy.detection.plantHoneytokens(.operatorCommand(reason: "saferx simulate"), tenant: DemoPharmacy.tenant, count: 1, partner: DemoPharmacy.partnerClientID)
         // Staff: the demo's pharmacist, pharmacist-b, technician and support, and more of each up to `count`.
         let technicians = max(1, count * 4 / 10), pharmacists = max(2, count * 4 / 10), support = max(0, count - technicians - pharmacists)
         var staff: [SimStaff] = []
@@ -248,9 +248,9 @@ final class SimPharmacy: Sendable {
 
     /// Alerts, suspensions and each rule's peak over the day's audit log.
     func report(rules: DetectionRules) async throws -> (lines: [String], alerts: Int, suspensions: Int) {
-        let alerts = try await pharmacy.detection.alerts(includeAcknowledged: true)
-        let suspensions = try await pharmacy.detection.suspensions(includeLifted: true)
-        let replay = try await pharmacy.detection.replay(rules: rules, from: "1970-01-01", to: nil)
+        let alerts = try await pharmacy.detection.alerts(.operatorCommand(reason: "saferx simulate"), includeAcknowledged: true)
+        let suspensions = try await pharmacy.detection.suspensions(.operatorCommand(reason: "saferx simulate"), includeLifted: true)
+        let replay = try await pharmacy.detection.replay(.operatorCommand(reason: "saferx simulate"), rules: rules, from: "1970-01-01", to: nil)
         var lines = ["Alerts: \(alerts.count); suspensions: \(suspensions.count)"]
         for a in alerts { lines.append("  ALERT \(a.severity) \(a.rule) \(a.actor): \(a.summary)") }
         lines.append("Peaks over \(replay.records) audit records (the highest value each rule's measure reached for one actor):")
@@ -871,7 +871,7 @@ struct AbuseReplays {
     /// How many patients' data left for the actor (successful records, other than its own), whether it is suspended
     /// and by which rule.
     func result(_ name: String, user: String, requests: Int) async throws -> Result {
-        let e = try await sim.pharmacy.detection.exposure(actor: user)
+        let e = try await sim.pharmacy.detection.exposure(.operatorCommand(reason: "saferx simulate abuse"), actor: user)
         return Result(name: name, patients: e.patients, contained: e.contained, rule: e.rules.joined(separator: ", "), requests: requests)
     }
 }

@@ -35,7 +35,7 @@ struct Webhooks: AsyncParsableCommand {
             let admin = try await data.openPharmacy().admin
             let client = security ? Administration.securityWebhookClient : self.client!
             do {
-                let (secret, previous) = try await admin.registerWebhook(client: client, url: url, securityTenant: security ? tenant : nil)
+                let (secret, previous) = try await admin.registerWebhook(.operatorCommand(reason: "saferx webhooks register"), client: client, url: url, securityTenant: security ? tenant : nil)
                 if let previous {
                     say("Replaced \(client)'s webhook \(previous) (a partner has one endpoint; the old secret no longer signs anything).")
                 }
@@ -61,7 +61,7 @@ struct Webhooks: AsyncParsableCommand {
             } else {
                 filter = nil
             }
-            let events = try await data.openPharmacy().admin.webhookEvents(client: client, state: filter)
+            let events = try await data.openPharmacy().admin.webhookEvents(.operatorCommand(reason: "saferx webhooks events"), client: client, state: filter)
             say("CREATED\tEVENT\tCLIENT\tTYPE\tSTATE\tATTEMPTS\tLAST")
             for e in events {
                 say("\(Instant.string(e.created))\t\(e.id)\t\(e.clientID)\t\(e.type)\t\(e.state.rawValue)\t\(e.attempts)\t\(e.lastError ?? e.lastStatus.map(String.init) ?? "-")")
@@ -75,7 +75,7 @@ struct Webhooks: AsyncParsableCommand {
         @Argument(help: "Event id (evt_...).") var event: String
 
         func run() async throws {
-            try await data.openPharmacy().admin.replayWebhook(event: event)
+            try await data.openPharmacy().admin.replayWebhook(.operatorCommand(reason: "saferx webhooks replay"), event: event)
             say("Queued \(event); a running server delivers it within a second.")
         }
     }

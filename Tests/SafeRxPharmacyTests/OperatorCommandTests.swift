@@ -65,7 +65,23 @@ import Testing
         let master = try await f.pharmacy.keys.rotateMaster(ctx)
         #expect(f.pharmacy.keys.masterKeyID == master.new)
         #expect(try await f.records("key-rotate").last?.detail.hasPrefix("master key rotated from \(master.old) to \(master.new)") == true)
-        #expect(try await f.pharmacy.admin.verifyAudit().ok)
+        #expect(try await f.pharmacy.admin.verifyAudit(ctx).ok)
+    }
+
+    @Test("operators' tools (accounts, tokens, the audit export, alerts, replays) refuse a person's context, even an admin's or an officer's")
+    func operatorToolsRefusePeople() async throws {
+        let f = try await Fixture.make()
+        defer { f.remove() }
+        let admin = try f.staff(.admin), officer = try f.staff(.privacyOfficer)
+        await #expect(throws: FHIRError.self) { _ = try await f.pharmacy.admin.accounts(admin) }
+        await #expect(throws: FHIRError.self) { _ = try await f.pharmacy.admin.issueToken(admin, username: "pharmacist", scope: nil, purposes: nil) }
+        await #expect(throws: FHIRError.self) { _ = try await f.pharmacy.admin.exportAudit(officer, includeSealed: true) }
+        await #expect(throws: FHIRError.self) { _ = try await f.pharmacy.detection.alerts(officer, includeAcknowledged: true) }
+        #expect(try await f.records("denied").count >= 4)
+        let ctx = AccessContext.operatorCommand(reason: "test")
+        #expect(try await f.pharmacy.admin.accounts(ctx).contains { $0.name == "pharmacist" })
+        #expect(try await !f.pharmacy.admin.issueToken(ctx, username: "pharmacist", scope: nil, purposes: nil).isEmpty)
+        #expect(try await f.records("token").last?.actor == "operator:\(AccessContext.operatorLogin)")
     }
 
     @Test("an operator declares an incident for one pharmacy; officers of another pharmacy get 404; the steps name who took them")

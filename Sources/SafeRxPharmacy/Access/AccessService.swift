@@ -85,6 +85,15 @@ public struct AccessService: Sendable {
         }
     }
 
+    /// Refuses anything but an operator's or a system context (made in code on the server's machine, never from a
+    /// token): what operators do (`saferx users`, `keys`, `alerts`, ...) is not reachable with a person's or partner's
+    /// token. The refusal is recorded.
+    public func requireOperator(_ ctx: AccessContext, interaction: String) async throws(FHIRError) {
+        guard ctx.isSystem else {
+            throw await store.deny(ctx, interaction: interaction, type: nil, id: nil, error: .forbidden("This is for operators on the server's machine"))
+        }
+    }
+
     /// Records a refusal that the caller's transport decided (an error answered to a request that has a context).
     /// - returns: `error`, to be thrown.
     public func deny(_ ctx: AccessContext, interaction: String, type: ResourceType?, id: String? = nil, error: FHIRError) async -> FHIRError {

@@ -7,11 +7,14 @@ import SafeRxStoreCore
 
 /// What an operator does on the command line (`saferx users`, `clients`, `token`, `audit`): accounts and API clients
 /// created, listed, disabled and given new secrets; tokens issued; the audit log verified and exported. The operator
-/// holds the master key and is trusted with the store; what they do is still recorded, by the method that does it,
-/// as an `operator:<login>` entry naming the patients it concerns.
+/// holds the master key and is trusted with the store; every method takes their
+/// ``AccessContext/operatorCommand(reason:tenant:write:)`` (a person's or partner's context is refused and the
+/// refusal recorded), and what they do is recorded, by the method that does it, as an `operator:<login>` entry naming
+/// the patients it concerns.
 public struct Administration: Sendable {
     let store: PharmacyStore
     let auth: AuthService
+    let access: AccessService
 
     /// An account or API client as `saferx users list` shows it.
     public struct Account: Sendable {
@@ -33,7 +36,8 @@ public struct Administration: Sendable {
     /// - returns: the new account's id.
     /// - throws: `FHIRError` of kind `conflict` for a username already taken, `businessRule` for a patient user
     ///   whose patient is not in `tenant`.
-    public func addUser(username: String, role: Role, tenant: String, patient: String?, password: String) async throws(FHIRError) -> String {
+    public func addUser(_ ctx: AccessContext, username: String, role: Role, tenant: String, patient: String?, password: String) async throws(FHIRError) -> String {
+        try await access.requireOperator(ctx, interaction: "user-add")
         let id = "user-" + String(UUID().uuidString.lowercased().prefix(12))
         try await store.addUser(
             UserAccount(id: id, username: username, passwordHash: auth.hashPassword(password), role: role.rawValue, tenant: tenant, patientID: patient))
@@ -42,7 +46,8 @@ public struct Administration: Sendable {
     }
 
     /// Every user, then every API client.
-    public func accounts() async throws(FHIRError) -> [Account] {
+    public func accounts(_ ctx: AccessContext) async throws(FHIRError) -> [Account] {
+        try await access.requireOperator(ctx, interaction: "users-list")
         var out: [Account] = []
         for u in try await store.users() {
             let status = u.disabled ? "disabled" : try await store.isSuspended(u.id) ? "suspended" : "active"
@@ -57,12 +62,13 @@ public struct Administration: Sendable {
 
     /// The username of a user id (operators know people by username, the audit log by id); `nil` for API clients,
     /// `system` and source addresses.
-    public func username(id: String) async throws(FHIRError) -> String? {
-        try await store.user(id: id)?.username
+    public func username(_ ctx: AccessContext, id: String) async throws(FHIRError) -> String? {
+        try await access.requireOperator(ctx, interaction: "username")
+        return try await store.user(id: id)?.username
     }
 
     /// The API clients only.
-    public func clients() async throws(FHIRError) -> [Account] { try await accounts().filter(\.isClient) }
+    public func clients(_ ctx: AccessContext) async throws(FHIRError) -> [Account] { try await accounts(ctx).filter(\.isClient) }
 
     func user(_ username: String, clientHint: String) async throws(FHIRError) -> UserAccount {
         guard let user = try await store.user(named: username) else {
@@ -73,7 +79,8 @@ public struct Administration: Sendable {
     }
 
     /// Disables a user; their tokens stop working at once.
-    public func disableUser(username: String) async throws(FHIRError) {
+    public func disableUser(_ ctx: AccessContext, username: String) async throws(FHIRError) {
+        try await access.requireOperator(ctx, interaction: "user-disable")
         let user = try await user(username, clientHint: "saferx clients disable \(username)")
         _ = try await store.setUserDisabled(username: username, true)
         try await store.recordAdminEvent(action: "user-disable", tenant: user.tenant, detail: "disabled account \(user.id)")
@@ -84,7 +91,8 @@ public struct Administration: Sendable {
     ///
     /// - parameter reason: why, and how the person's identity was checked (kept in the audit log).
     /// - returns: whether the second factor was removed.
-    public func resetPassword(username: String, password: String, reason: String) async throws(FHIRError) -> Bool {
+    public func resetPassword(_ ctx: AccessContext, username: String, password: String, reason: String) async throws(FHIRError) -> Bool {
+        try await access.requireOperator(ctx, interaction: "reset-password")
         let user = try await user(username, clientHint: "saferx clients rotate-secret \(username)")
         try await store.setPassword(userID: user.id, hash: auth.hashPassword(password))
         let staff = AuthService.requiresMFA(user.role)
@@ -97,7 +105,8 @@ public struct Administration: Sendable {
 
     /// Removes a user's second factor (a lost phone).
     /// - returns: whether the user must enrol a new one at their next sign-in (staff).
-    public func resetMFA(username: String, reason: String) async throws(FHIRError) -> Bool {
+    public func resetMFA(_ ctx: AccessContext, username: String, reason: String) async throws(FHIRError) -> Bool {
+        try await access.requireOperator(ctx, interaction: "mfa-reset")
         let user = try await user(username, clientHint: "API clients have no second factor")
         try await store.removeTOTP(userID: user.id)
         try await store.recordAdminEvent(
@@ -106,7 +115,8 @@ public struct Administration: Sendable {
     }
 
     /// A short-lived access token for a user, issued on the command line (operators and tests).
-    public func issueToken(username: String, scope: String?, purposes: Set<PurposeOfUse>?) async throws(FHIRError) -> String {
+    public func issueToken(_ ctx: AccessContext, username: String, scope: String?, purposes: Set<PurposeOfUse>?) async throws(FHIRError) -> String {
+        try await access.requireOperator(ctx, interaction: "token")
         let u = try await user(username, clientHint: "clients get tokens at /auth/token")
         guard !u.disabled else { throw FHIRError(kind: .forbidden, code: "forbidden", diagnostics: "User '\(username)' is disabled") }
         let t = try await auth.issue(subject: u.id, role: u.role, tenant: u.tenant, patient: u.patientID, kind: "user", scope: scope, purposes: purposes)
@@ -118,7 +128,8 @@ public struct Administration: Sendable {
 
     /// Adds an API client (partner or business line).
     /// - returns: its secret, to be shown once (only a hash is kept).
-    public func addClient(id clientID: String, role: Role, name: String, tenant: String, secret: String) async throws(FHIRError) {
+    public func addClient(_ ctx: AccessContext, id clientID: String, role: Role, name: String, tenant: String, secret: String) async throws(FHIRError) {
+        try await access.requireOperator(ctx, interaction: "client-add")
         guard try await store.client(id: clientID) == nil, try await store.user(named: clientID) == nil else {
             throw FHIRError(kind: .conflict, code: "duplicate", diagnostics: "'\(clientID)' is already a client or user id; choose another")
         }
@@ -135,14 +146,16 @@ public struct Administration: Sendable {
     }
 
     /// Gives an API client a new secret; the old secret and every token issued with it stop working.
-    public func rotateClientSecret(id clientID: String, secret: String) async throws(FHIRError) {
+    public func rotateClientSecret(_ ctx: AccessContext, id clientID: String, secret: String) async throws(FHIRError) {
+        try await access.requireOperator(ctx, interaction: "client-rotate-secret")
         let client = try await client(clientID)
         _ = try await store.rotateClientSecret(id: clientID, secretHash: AuthService.hashClientSecret(secret))
         try await store.recordAdminEvent(action: "client-rotate-secret", tenant: client.tenant, detail: "new secret for client \(clientID)")
     }
 
     /// Disables (its tokens stop working at once) or enables an API client.
-    public func setClientDisabled(id clientID: String, _ disabled: Bool) async throws(FHIRError) {
+    public func setClientDisabled(_ ctx: AccessContext, id clientID: String, _ disabled: Bool) async throws(FHIRError) {
+        try await access.requireOperator(ctx, interaction: "client-disable")
         let client = try await client(clientID)
         _ = try await store.setClientDisabled(id: clientID, disabled)
         try await store.recordAdminEvent(
@@ -157,19 +170,22 @@ public struct Administration: Sendable {
     /// Registers (or replaces: a client has one endpoint) a partner's webhook endpoint, or the security webhook's for
     /// `tenant`.
     /// - returns: the signing secret (to be shown once) and the endpoint it replaced, if any.
-    public func registerWebhook(client: String, url: String, securityTenant: String?) async throws(FHIRError) -> (secret: String, replaced: String?) {
+    public func registerWebhook(_ ctx: AccessContext, client: String, url: String, securityTenant: String?) async throws(FHIRError) -> (secret: String, replaced: String?) {
+        try await access.requireOperator(ctx, interaction: "webhook-register")
         let previous = try await store.webhookEndpoint(clientID: client)
         let secret = try await store.registerWebhook(clientID: client, url: url, tenant: securityTenant)
         return (secret, previous?.url)
     }
 
     /// Webhook events of every pharmacy (or of one client), newest first.
-    public func webhookEvents(client: String?, state: WebhookEvent.State?, limit: Int = 1000) async throws(FHIRError) -> [WebhookEvent] {
-        try await store.webhookEvents(clientID: client, state: state, limit: limit)
+    public func webhookEvents(_ ctx: AccessContext, client: String?, state: WebhookEvent.State?, limit: Int = 1000) async throws(FHIRError) -> [WebhookEvent] {
+        try await access.requireOperator(ctx, interaction: "webhook-events")
+        return try await store.webhookEvents(clientID: client, state: state, limit: limit)
     }
 
     /// Queues an event (delivered or dead-lettered) for delivery again; recorded.
-    public func replayWebhook(event: String) async throws(FHIRError) {
+    public func replayWebhook(_ ctx: AccessContext, event: String) async throws(FHIRError) {
+        try await access.requireOperator(ctx, interaction: "webhook-replay")
         guard try await store.replayWebhook(id: event, clientID: nil) else {
             throw FHIRError(kind: .notFound, code: "not-found", diagnostics: "No webhook event \(event)")
         }
@@ -179,7 +195,8 @@ public struct Administration: Sendable {
     // MARK: The audit log
 
     /// Checks every hash, link and signed checkpoint, and the head kept outside the database.
-    public func verifyAudit() async throws(FHIRError) -> AuditCheck {
+    public func verifyAudit(_ ctx: AccessContext) async throws(FHIRError) -> AuditCheck {
+        try await access.requireOperator(ctx, interaction: "audit-verify")
         do {
             let v = try await store.verifyAudit()
             return AuditCheck(records: v.records, checkpoints: v.checkpoints, firstBad: v.firstBad, reason: v.reason)
@@ -203,7 +220,8 @@ public struct Administration: Sendable {
     /// The audit log as NDJSON of FHIR AuditEvent; sealed fields (source address, user agent, detail) only with
     /// `includeSealed`. The export is itself recorded, naming every patient it names.
     /// - returns: the NDJSON and the number of records.
-    public func exportAudit(includeSealed: Bool) async throws(FHIRError) -> (ndjson: Data, records: Int) {
+    public func exportAudit(_ ctx: AccessContext, includeSealed: Bool) async throws(FHIRError) -> (ndjson: Data, records: Int) {
+        try await access.requireOperator(ctx, interaction: "export")
         let records: [AuditRecord]
         do { records = try await store.auditRecords() } catch let e as FHIRError { throw e } catch {
             throw FHIRError(kind: .internal, code: "exception", diagnostics: "The audit log could not be read: \(error)")
@@ -227,7 +245,8 @@ public struct Administration: Sendable {
     }
 
     /// An operator's action that no other method records (a file written by the command line, a check run).
-    public func record(action: String, tenant: String, patients: some Sequence<String> = [String](), detail: String) async throws(FHIRError) {
+    public func record(_ ctx: AccessContext, action: String, tenant: String, patients: some Sequence<String> = [String](), detail: String) async throws(FHIRError) {
+        try await access.requireOperator(ctx, interaction: "record")
         try await store.recordAdminEvent(action: action, tenant: tenant, patients: patients, detail: detail)
     }
 }

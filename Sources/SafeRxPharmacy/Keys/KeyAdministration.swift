@@ -13,12 +13,6 @@ public struct KeyAdministration: Sendable {
     let store: PharmacyStore
     let access: AccessService
 
-    func requireOperator(_ ctx: AccessContext, _ interaction: String) async throws(FHIRError) {
-        guard ctx.isSystem else {
-            throw await access.deny(ctx, interaction: interaction, type: nil, error: .forbidden("Key administration is for operators on the server's machine"))
-        }
-    }
-
     /// The default master key file: `$SAFERX_MASTER_KEY_FILE`, else `~/.config/saferx/master.key`.
     public static var defaultKeyFile: URL { FileKeyProvider.defaultPath() }
 
@@ -31,13 +25,13 @@ public struct KeyAdministration: Sendable {
     /// Rotates the master key: a new key file (the old one kept as `<file>.previous-<id>`), every tenant and service
     /// key re-wrapped; no data is touched.
     public func rotateMaster(_ ctx: AccessContext) async throws -> (old: String, new: String, rewrapped: Int) {
-        try await requireOperator(ctx, "key-rotate")
+        try await access.requireOperator(ctx, interaction: "key-rotate")
         return try store.rotateMasterKey(ctx)
     }
 
     /// Gives every tenant (or only `tenant`) a new tenant key and re-wraps its data keys.
     public func rotateTenantKeys(_ ctx: AccessContext, only tenant: String?) async throws -> [(tenant: String, version: Int64, rewrapped: Int)] {
-        try await requireOperator(ctx, "key-rotate")
+        try await access.requireOperator(ctx, interaction: "key-rotate")
         return try store.rotateTenantKeys(ctx, only: tenant)
     }
 
@@ -45,7 +39,7 @@ public struct KeyAdministration: Sendable {
     public func reencrypt(
         _ ctx: AccessContext, batchSize: Int, progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void
     ) async throws -> ReencryptionReport {
-        try await requireOperator(ctx, "key-rotate")
+        try await access.requireOperator(ctx, interaction: "key-rotate")
         let r = try await store.reencrypt(batchSize: batchSize, progress: progress)
         try await access.record(
             ctx, "key-rotate",
@@ -58,14 +52,14 @@ public struct KeyAdministration: Sendable {
     /// unless `legalOverride`. The erasure, or its refusal, is audited with `reason`.
     /// - throws: ``ErasureError`` for an unknown or already erased patient or a retention hold.
     public func erase(_ ctx: AccessContext, patient: String, reason: String, legalOverride: Bool, retentionYears: Int) async throws -> ErasureResult {
-        try await requireOperator(ctx, "erase")
+        try await access.requireOperator(ctx, interaction: "erase")
         guard ctx.scope.tenant != "*" else { throw FHIRError.invalid("A patient is erased in one pharmacy (--tenant)") }
         return try await store.erase(patient: patient, tenant: ctx.scope.tenant, reason: reason, legalOverride: legalOverride, retentionYears: retentionYears)
     }
 
     /// Writes an encrypted backup of the whole store to `file` (recorded as `backup`).
     public func backup(_ ctx: AccessContext, to file: URL) async throws -> (bytes: Int, chunks: Int) {
-        try await requireOperator(ctx, "backup")
+        try await access.requireOperator(ctx, interaction: "backup")
         return try await Backup.create(store, to: file)
     }
 
