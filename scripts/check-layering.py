@@ -38,6 +38,9 @@ ALLOWED = {
 BENCHMARK_ONLY = {
     "saferx": {"SafeRxStore", "SafeRxAudit"},
 }
+# Operators' contexts are made only on the operator's side: the CLI (and tests). A front end that serves requests
+# must never make one (it would pass AccessService.requireOperator for whoever sent the request).
+NO_OPERATOR_CONTEXT = {"SafeRxServer", "SafeRxWeb"}
 # Only the storage layer talks to a database driver (the audit chain's own table is storage too).
 DRIVERS = {"GRDB", "PostgresNIO", "SQLite3"}
 DRIVER_USERS = {"SafeRxStore", "SafeRxAudit"}
@@ -86,6 +89,10 @@ for t in dump["targets"]:
                 problems.append(f"{f.relative_to(root)} imports {module}, which {name} may not use{hint}")
             if module in DRIVERS and name not in DRIVER_USERS:
                 problems.append(f"{f.relative_to(root)} imports the database driver {module}: only the storage layer may")
+        if name in NO_OPERATOR_CONTEXT:
+            checks += 1
+            if re.search(r"\.operatorCommand\(", text):
+                problems.append(f"{f.relative_to(root)} makes an operator's context: only the command line may")
 
 for p in problems:
     print(f"layering: {p}")

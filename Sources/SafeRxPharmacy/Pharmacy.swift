@@ -88,9 +88,9 @@ public struct Pharmacy: Sendable {
 
     /// Adds a staff account of the demo's kind to `tenant` with a random password and an enabled authenticator
     /// (for simulations and demos: the caller gets the password and the TOTP secret to sign in with).
-    public func addDemoStaff(username: String, role: Role, tenant: String) async throws -> (password: String, totpSecret: Data) {
+    public func addDemoStaff(_ ctx: AccessContext, username: String, role: Role, tenant: String) async throws -> (password: String, totpSecret: Data) {
         let password = DemoPharmacy.randomSecret(bytes: 12)
-        let id = try await admin.addUser(.operatorCommand(reason: "demo staff", tenant: tenant, write: true), username: username, role: role, tenant: tenant, patient: nil, password: password)
+        let id = try await admin.addUser(ctx, username: username, role: role, tenant: tenant, patient: nil, password: password)
         let secret = TOTP.random().secret
         try await store.beginTOTP(userID: id, secret: secret)
         _ = try await store.useTOTPStep(userID: id, step: 1, enable: true)

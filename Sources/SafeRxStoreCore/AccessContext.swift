@@ -42,6 +42,16 @@ public struct AccessContext: Sendable {
     /// Whether this is a system or operator context (not a person's or partner's request).
     public var isSystem: Bool { scope.systemReason != nil }
 
+    /// This system context narrowed to one pharmacy, so that what it records belongs to that pharmacy (an operator's
+    /// step on one pharmacy's incident appears in that pharmacy's audit trail and its patients' access logs); any other
+    /// context as it is.
+    public func narrowed(to tenant: String) -> AccessContext {
+        guard isSystem, scope.tenant == "*", let reason = scope.systemReason else { return self }
+        return AccessContext(
+            scope: .system(reason: reason, tenant: tenant, write: scope.rights(for: .patient).create, subject: scope.principal.subject),
+            requestID: requestID, sourceIP: sourceIP, userAgent: userAgent)
+    }
+
     /// Whether this context may act for `tenant`: its own pharmacy, or any for a system context over `*`.
     public func covers(tenant: String) -> Bool {
         scope.tenant == tenant || (isSystem && scope.tenant == "*")

@@ -111,10 +111,13 @@ struct IncidentCommand: AsyncParsableCommand {
             }
             let pharmacy = try await data.openPharmacy()
             let ctx = AccessContext.operatorCommand(reason: "saferx incident assess")
-            if let question { _ = try await pharmacy.incidents.judge(ctx, incident: id, .answer(question: question, text: text ?? ""), by: by) }
-            if let conclusion { _ = try await pharmacy.incidents.judge(ctx, incident: id, .conclusion(conclusion, text: text ?? ""), by: by) }
-            let package = try await pharmacy.incidents.package(ctx, incident: id, "incident-assess")
-            await pharmacy.checkpoint()
+            let package = try await pharmacy.signing {
+                var answered: BreachResponse.Package?
+                if let question { answered = try await pharmacy.incidents.judge(ctx, incident: id, .answer(question: question, text: text ?? ""), by: by) }
+                if let conclusion { answered = try await pharmacy.incidents.judge(ctx, incident: id, .conclusion(conclusion, text: text ?? ""), by: by) }
+                if let answered { return answered }
+                return try await pharmacy.incidents.package(ctx, incident: id, "incident-assess")
+            }
             let a = package.assessment
             if json {
                 say(String(decoding: IncidentCommand.assessmentJSON(a).encoded(), as: UTF8.self))
@@ -150,14 +153,13 @@ struct IncidentCommand: AsyncParsableCommand {
             }
             let pharmacy = try await data.openPharmacy()
             let ctx = AccessContext.operatorCommand(reason: "saferx incident obligations")
-            if let until = lawEnforcementDelayUntil { try await pharmacy.incidents.delayNotices(ctx, incident: id, until: until, by: by) }
-            let package =
+            let package = try await pharmacy.signing {
+                if let until = lawEnforcementDelayUntil { try await pharmacy.incidents.delayNotices(ctx, incident: id, until: until, by: by) }
                 if let done {
-                    try await pharmacy.incidents.markDone(ctx, incident: id, obligation: done, on: on ?? String(Instant.now().prefix(10)), note: note, by: by)
-                } else {
-                    try await pharmacy.incidents.package(ctx, incident: id, "incident-obligations")
+                    return try await pharmacy.incidents.markDone(ctx, incident: id, obligation: done, on: on ?? String(Instant.now().prefix(10)), note: note, by: by)
                 }
-            await pharmacy.checkpoint()
+                return try await pharmacy.incidents.package(ctx, incident: id, "incident-obligations")
+            }
             if json {
                 say(String(decoding: JSON.array(package.obligations.map { o in IncidentCommand.obligationJSON(o, done: package.done[o.id]) }).encoded(), as: UTF8.self))
                 return
@@ -194,7 +196,7 @@ struct IncidentCommand: AsyncParsableCommand {
         func run() async throws {
             let pharmacy = try await data.openPharmacy()
             let ctx = AccessContext.operatorCommand(reason: "saferx incident documents")
-            let package = try await pharmacy.incidents.package(ctx, incident: id, "incident-report")
+            let package = try await pharmacy.incidents.package(ctx, incident: id, "incident-documents")
             let dir = URL(fileURLWithPath: out, isDirectory: true)
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             let facts = package.facts(tollFree: tollFree, email: email, postal: postal, website: website)

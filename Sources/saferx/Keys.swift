@@ -14,7 +14,7 @@ struct Keys: AsyncParsableCommand {
 
         func run() async throws {
             let pharmacy = try await data.openPharmacy()
-            let s = try pharmacy.keys.status()
+            let s = try await pharmacy.keys.status(.operatorCommand(reason: "saferx keys status"))
             say("master key: \(s.masterKeyID) (\(data.keyFileURL.path))")
             for t in s.tenants { say("tenant \(t.tenant): tenant key v\(t.version), \(t.dataKeys) data keys (\(t.retired) retired versions kept)") }
             say("resource versions still under an older data key: \(s.pending)")
@@ -54,33 +54,34 @@ struct Keys: AsyncParsableCommand {
         func run() async throws {
             let pharmacy = try await data.openPharmacy()
             let ctx = AccessContext.operatorCommand(reason: "saferx keys rotate", write: true)
-            if master {
-                let r = try await pharmacy.keys.rotateMaster(ctx)
-                say("Master key rotated: \(r.old) -> \(r.new); \(r.rewrapped) tenant and service keys re-wrapped.")
-                say("The previous key is kept as \(data.keyFileURL.path).previous-\(r.old.replacingOccurrences(of: "file:", with: "")) "
-                    + "(and .previous): delete it only once no backup made before now is kept.")
-            }
-            if tenant {
-                let rotated = try await pharmacy.keys.rotateTenantKeys(ctx, only: tenantID)
-                if let tenantID, rotated.isEmpty { throw CLIError("No keys for tenant '\(tenantID)'") }
-                for r in rotated {
-                    say("Tenant \(r.tenant): tenant key v\(r.version); \(r.rewrapped) patient data keys re-wrapped.")
+            try await pharmacy.signing {
+                if master {
+                    let r = try await pharmacy.keys.rotateMaster(ctx)
+                    say("Master key rotated: \(r.old) -> \(r.new); \(r.rewrapped) tenant and service keys re-wrapped.")
+                    say("The previous key is kept as \(data.keyFileURL.path).previous-\(r.old.replacingOccurrences(of: "file:", with: "")) "
+                        + "(and .previous): delete it only once no backup made before now is kept.")
+                }
+                if tenant {
+                    let rotated = try await pharmacy.keys.rotateTenantKeys(ctx, only: tenantID)
+                    if let tenantID, rotated.isEmpty { throw CLIError("No keys for tenant '\(tenantID)'") }
+                    for r in rotated {
+                        say("Tenant \(r.tenant): tenant key v\(r.version); \(r.rewrapped) patient data keys re-wrapped.")
+                    }
+                }
+                if reencrypt {
+                    let bar = ProgressBar(label: "re-encrypting")
+                    let r = try await pharmacy.keys.reencrypt(ctx, batchSize: batch) { done, total in bar.update(done, total) }
+                    bar.finish()
+                    say(String(
+                        format: "Re-encrypted %d resource versions and %d other sealed values (usernames, MFA secrets, notifications, "
+                            + "webhook secrets, honeytoken ids, letter contacts) in %.1f s (%.0f resources/s); %@; %d old data key versions destroyed.",
+                        r.resources, r.otherValues, r.seconds, Double(r.resources) / max(r.seconds, 0.001),
+                        (r.rotatedKeys == 0 ? "resumed an unfinished run" : "\(r.rotatedKeys) data keys rotated") as NSString, r.retiredKeys))
+                    if r.keptKeys > 0 {
+                        say("\(r.keptKeys) old data key versions were kept: some sealed value still needs them. Run the command again to finish.")
+                    }
                 }
             }
-            if reencrypt {
-                let bar = ProgressBar(label: "re-encrypting")
-                let r = try await pharmacy.keys.reencrypt(ctx, batchSize: batch) { done, total in bar.update(done, total) }
-                bar.finish()
-                say(String(
-                    format: "Re-encrypted %d resource versions and %d other sealed values (usernames, MFA secrets, notifications, "
-                        + "webhook secrets, honeytoken ids, letter contacts) in %.1f s (%.0f resources/s); %@; %d old data key versions destroyed.",
-                    r.resources, r.otherValues, r.seconds, Double(r.resources) / max(r.seconds, 0.001),
-                    (r.rotatedKeys == 0 ? "resumed an unfinished run" : "\(r.rotatedKeys) data keys rotated") as NSString, r.retiredKeys))
-                if r.keptKeys > 0 {
-                    say("\(r.keptKeys) old data key versions were kept: some sealed value still needs them. Run the command again to finish.")
-                }
-            }
-            await pharmacy.checkpoint()
         }
     }
 }

@@ -403,3 +403,19 @@ struct Audit: AsyncParsableCommand {
 func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
+
+extension Pharmacy {
+    /// Runs an operator's command and signs the audit head afterwards, also when it fails part-way (a judgement recorded
+    /// before a refused conclusion, a rotation before a failed re-encryption): a store changed while the server is
+    /// stopped still ends on a signed checkpoint.
+    func signing<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            let result = try await body()
+            await checkpoint()
+            return result
+        } catch {
+            await checkpoint()
+            throw error
+        }
+    }
+}

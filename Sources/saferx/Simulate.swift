@@ -204,7 +204,7 @@ final class SimPharmacy: Sendable {
             return SimStaff(username: username, password: c.password ?? "", role: c.role, totp: TOTP(secret: secret))
         }
         func add(_ username: String, _ role: Role) async throws -> SimStaff {
-            let (password, secret) = try await pharmacy.addDemoStaff(username: username, role: role, tenant: DemoPharmacy.tenant)
+            let (password, secret) = try await pharmacy.addDemoStaff(.operatorCommand(reason: "saferx simulate", tenant: DemoPharmacy.tenant), username: username, role: role, tenant: DemoPharmacy.tenant)
             return SimStaff(username: username, password: password, role: role.rawValue, totp: TOTP(secret: secret))
         }
         for i in 1...technicians { staff.append(i == 1 ? demo("technician")! : try await add("technician-\(i)", .technician)) }
@@ -249,7 +249,7 @@ final class SimPharmacy: Sendable {
     /// Alerts, suspensions and each rule's peak over the day's audit log.
     func report(rules: DetectionRules) async throws -> (lines: [String], alerts: Int, suspensions: Int) {
         let alerts = try await pharmacy.detection.alerts(.operatorCommand(reason: "saferx simulate"), includeAcknowledged: true)
-        let suspensions = try await pharmacy.detection.suspensions(.operatorCommand(reason: "saferx simulate"), includeLifted: true)
+        let suspensions = try await pharmacy.detection.suspensions(.operatorCommand(reason: "saferx simulate"), includeLifted: false)
         let replay = try await pharmacy.detection.replay(.operatorCommand(reason: "saferx simulate"), rules: rules, from: "1970-01-01", to: nil)
         var lines = ["Alerts: \(alerts.count); suspensions: \(suspensions.count)"]
         for a in alerts { lines.append("  ALERT \(a.severity) \(a.rule) \(a.actor): \(a.summary)") }

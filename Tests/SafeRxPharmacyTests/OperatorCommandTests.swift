@@ -119,5 +119,23 @@ import Testing
         #expect(declared.actor == "operator:\(AccessContext.operatorLogin)" && declared.tenant == DemoPharmacy.tenant)
         #expect(try await f.records("incident-assess").last?.actor == officer.scope.principal.subject)
         #expect(try await f.records("incident-update").last?.detail.contains("law-enforcement delay until 2027-01-31") == true)
+        // An operator's steps over every pharmacy belong to the incident's pharmacy (its trail, its patients' access logs).
+        #expect(try await f.records("incident-update").last?.tenant == DemoPharmacy.tenant)
+        _ = try await f.pharmacy.incidents.scope(everyPharmacy, incident: id)
+        #expect(try await f.records("incident-scope").last?.tenant == DemoPharmacy.tenant)
+
+        // Documents: another pharmacy's officer cannot record a disclosure on it; a package changed by its holder is refused.
+        await #expect(throws: FHIRError.self) {
+            try await f.pharmacy.incidents.recordDocuments(otherOfficer, incident: id, patients: ["pat-0001"], detail: "forged")
+        }
+        var pkg = try await f.pharmacy.incidents.package(officer, incident: id, "incident-documents")
+        #expect(try await f.pharmacy.incidents.letters(officer, pkg, patients: []).isEmpty)
+        pkg.incident.tenant = DemoPharmacy.secondTenant
+        do throws(FHIRError) {
+            _ = try await f.pharmacy.incidents.mailMerge(officer, pkg, patients: [])
+            Issue.record("a package naming another pharmacy was used")
+        } catch {
+            #expect(error.kind == .conflict)
+        }
     }
 }

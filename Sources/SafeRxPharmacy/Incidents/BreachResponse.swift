@@ -15,18 +15,18 @@ public enum BreachResponse {
 
 
     public struct Package: Sendable {
-        public var incident: Incident
-        public var scope: IncidentScope
-        public var residents: [String: Int]
-        public var unreachable: Int
-        public var assessment: Assessment
-        public var obligations: [Obligation]
+        public package(set) var incident: Incident
+        public package(set) var scope: IncidentScope
+        public package(set) var residents: [String: Int]
+        public package(set) var unreachable: Int
+        public package(set) var assessment: Assessment
+        public package(set) var obligations: [Obligation]
         /// The individuals this pharmacy must notify itself: unsecured exposure, and not patients of a covered entity
         /// it serves as business associate (that covered entity notifies them, 164.410).
-        public var notifiable: [AffectedIndividual]
+        public package(set) var notifiable: [AffectedIndividual]
         /// `notifiable` by state of residence.
-        public var notifiableResidents: [String: Int]
-        public var done: [String: (on: String, by: String, note: String)]
+        public package(set) var notifiableResidents: [String: Int]
+        public package(set) var done: [String: (on: String, by: String, note: String)]
 
         public func facts(tollFree: String, email: String, postal: String, website: String) -> IncidentFacts {
             IncidentFacts(

@@ -23,12 +23,22 @@ public struct IncidentService: Sendable {
         try await access.require(ctx, Self.officers, interaction: interaction, "Incidents are for privacy officers")
     }
 
-    func incident(_ ctx: AccessContext, _ id: String, _ interaction: String) async throws(FHIRError) -> Incident {
+    /// The incident `id` if the caller may act on it (404 for another pharmacy's exactly as for a missing one), and
+    /// the caller's context narrowed to the incident's pharmacy: what the step records belongs to that pharmacy.
+    func incident(_ ctx: AccessContext, _ id: String, _ interaction: String) async throws(FHIRError) -> (Incident, AccessContext) {
         try await authorize(ctx, interaction)
         guard let i = try await store.incident(id: id), ctx.covers(tenant: i.tenant) else {
-            throw ctx.isSystem ? FHIRError.notFoundPath("incident \(String(id.prefix(40)))") : FHIRError.notFoundPath("incident")
+            throw FHIRError(kind: .notFound, code: "not-found", diagnostics: "No incident \(String(id.prefix(40)))")
         }
-        return i
+        return (i, ctx.narrowed(to: i.tenant))
+    }
+
+    /// The incident of a package the caller holds, checked as ``incident(_:_:_:)`` does; the package must be the one
+    /// this service answered for it (its tenant and declaration unchanged).
+    func incident(_ ctx: AccessContext, of p: BreachResponse.Package, _ interaction: String) async throws(FHIRError) -> (Incident, AccessContext) {
+        let (i, scoped) = try await incident(ctx, p.incident.id, interaction)
+        guard i == p.incident else { throw FHIRError.conflict("Incident \(i.id) changed since its package was made; make it again") }
+        return (i, scoped)
     }
 
     /// Who a step is recorded as taken by: the officer themselves, or for an operator the name given (`--by`) or
@@ -73,7 +83,7 @@ public struct IncidentService: Sendable {
     /// The incident's certified scope: who was affected, with what and when (audited, naming every affected patient).
     /// - throws: `FHIRError` of kind `conflict` when the audit chain does not verify (the scope cannot be certified).
     public func scope(_ ctx: AccessContext, incident id: String) async throws(FHIRError) -> (Incident, IncidentScope) {
-        let i = try await incident(ctx, id, "incident-scope")
+        let (i, ctx) = try await incident(ctx, id, "incident-scope")
         let (_, scope) = try await BreachResponse.scope(store, i.id)
         guard scope.certified else {
             throw FHIRError.conflict("REFUSING TO CERTIFY incident \(i.id): \(scope.chainProblem ?? "the audit chain does not verify")")
@@ -92,7 +102,7 @@ public struct IncidentService: Sendable {
     /// Records a judgement and answers the assessment as it now stands.
     /// - parameter by: for an operator, who judges (default: their login).
     public func judge(_ ctx: AccessContext, incident id: String, _ judgement: Judgement, by: String? = nil) async throws(FHIRError) -> BreachResponse.Package {
-        let i = try await incident(ctx, id, "incident-assess")
+        let (i, ctx) = try await incident(ctx, id, "incident-assess")
         let by = Self.who(ctx, by)
         switch judgement {
         case .answer(let q, let text):
@@ -113,14 +123,15 @@ public struct IncidentService: Sendable {
     public func markDone(
         _ ctx: AccessContext, incident id: String, obligation: String, on day: String, note: String, by: String? = nil
     ) async throws(FHIRError) -> BreachResponse.Package {
-        let i = try await incident(ctx, id, "incident-obligations")
+        let (i, ctx) = try await incident(ctx, id, "incident-obligations")
         try await BreachResponse.markDone(store, ctx, i.id, obligation: obligation, on: day, by: Self.who(ctx, by), note: note)
         return try await package(ctx, incident: i.id, "incident-obligations")
     }
 
     /// Records a law-enforcement official's written request to delay notices until `day` (164.412).
     public func delayNotices(_ ctx: AccessContext, incident id: String, until day: String, by: String? = nil) async throws(FHIRError) {
-        var i = try await incident(ctx, id, "incident-update")
+        let (found, ctx) = try await incident(ctx, id, "incident-update")
+        var i = found
         guard CivilDate(day) != nil, day.count == 10 else {
             throw FHIRError.invalid("'\(String(day.prefix(40)))' is not a date like 2027-01-31 (YYYY-MM-DD)")
         }
@@ -140,9 +151,11 @@ public struct IncidentService: Sendable {
     /// The print vendor `vendor` of the incident's pharmacy.
     /// - throws: `FHIRError` of kind `notFound` when the pharmacy has no such vendor.
     public func printVendor(_ ctx: AccessContext, incident: BreachResponse.Package, vendor: String) async throws(FHIRError) -> PrintVendor {
-        _ = try await self.incident(ctx, incident.incident.id, "incident-documents")
-        guard let key = try await store.vendorKey(id: vendor, tenant: incident.incident.tenant) else {
-            throw FHIRError.notFoundPath("print vendor '\(String(vendor.prefix(40)))' in \(incident.incident.tenant) (add it with saferx fulfillment vendor-add)")
+        let (i, _) = try await self.incident(ctx, of: incident, "incident-documents")
+        guard let key = try await store.vendorKey(id: vendor, tenant: i.tenant) else {
+            throw FHIRError(
+                kind: .notFound, code: "not-found",
+                diagnostics: "No print vendor '\(String(vendor.prefix(40)))' in \(i.tenant): add it with saferx fulfillment vendor-add")
         }
         return PrintVendor(id: vendor, publicKey: key)
     }
@@ -151,25 +164,26 @@ public struct IncidentService: Sendable {
     /// elements. Names and addresses: the caller records their disclosure with ``recordDocuments(_:incident:patients:detail:)``
     /// before anything is written.
     public func letters(_ ctx: AccessContext, _ p: BreachResponse.Package, patients: [String]) async throws(FHIRError) -> [Letter] {
-        _ = try await incident(ctx, p.incident.id, "incident-documents")
+        _ = try await incident(ctx, of: p, "incident-documents")
         return try await BreachResponse.letters(store, p, patients: patients)
     }
 
     /// The complete mail-merge file for a print vendor (see ``letters(_:_:patients:)``).
     public func mailMerge(_ ctx: AccessContext, _ p: BreachResponse.Package, patients: [String]) async throws(FHIRError) -> BreachResponse.MailMerge {
-        _ = try await incident(ctx, p.incident.id, "incident-documents")
+        _ = try await incident(ctx, of: p, "incident-documents")
         return try await BreachResponse.mailMerge(store, p, patients: patients)
     }
 
     /// Records that the incident's documents were produced, naming every patient whose data they carry.
     public func recordDocuments(_ ctx: AccessContext, incident id: String, patients: [String], detail: String) async throws(FHIRError) {
-        try await access.record(ctx, "incident-documents", patients: patients, detail: "incident \(id): \(detail)")
+        let (i, ctx) = try await incident(ctx, id, "incident-documents")
+        try await access.record(ctx, "incident-documents", patients: patients, detail: "incident \(i.id): \(detail)")
     }
 
     /// Scope, residence, assessment and obligations (what the assess, obligations and report steps show), recorded
     /// as `action`.
     public func package(_ ctx: AccessContext, incident id: String, _ action: String) async throws(FHIRError) -> BreachResponse.Package {
-        let i = try await incident(ctx, id, action)
+        let (i, ctx) = try await incident(ctx, id, action)
         let p = try await BreachResponse.package(store, i.id)
         try await access.record(ctx, action, detail: "incident \(i.id)")
         return p

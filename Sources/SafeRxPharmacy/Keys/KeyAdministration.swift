@@ -20,7 +20,10 @@ public struct KeyAdministration: Sendable {
     public var masterKeyID: String { store.masterKeyID }
 
     /// Key versions, unfinished re-encryption and erased patients.
-    public func status() throws -> KeyStatus { try store.keyStatus() }
+    public func status(_ ctx: AccessContext) async throws -> KeyStatus {
+        try await access.requireOperator(ctx, interaction: "key-status")
+        return try store.keyStatus()
+    }
 
     /// Rotates the master key: a new key file (the old one kept as `<file>.previous-<id>`), every tenant and service
     /// key re-wrapped; no data is touched.
