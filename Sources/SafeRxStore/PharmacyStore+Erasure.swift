@@ -17,7 +17,7 @@ extension PharmacyStore {
         patient: String, tenant: String, reason: String, legalOverride: Bool, retentionYears: Int = 10, now: Date = Date()
     ) async throws -> ErasureResult {
         let holdStart = AuditLog.timestamp(Calendar(identifier: .gregorian).date(byAdding: .year, value: -retentionYears, to: now)!)
-        let operatorName = "operator:" + (ProcessInfo.processInfo.environment["USER"] ?? "operator")
+        let operatorName = "operator:" + AccessContext.operatorLogin
         @Sendable func entry(_ outcome: String, detail: String) -> AuditEntry {
             AuditEntry(
                 actor: .init(id: operatorName, role: "system", tenant: tenant), action: "erase", resourceType: "Patient", resourceID: patient,

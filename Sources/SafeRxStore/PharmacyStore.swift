@@ -515,10 +515,9 @@ extension PharmacyStore {
     package func recordAdminEvent(
         action: String, tenant: String, patients: some Sequence<String> = [String](), detail: String
     ) async throws(FHIRError) {
-        let user = ProcessInfo.processInfo.environment["USER"] ?? "operator"
         try await commitAudit(
             AuditEntry(
-                actor: .init(id: "operator:\(user)", role: "system", tenant: tenant), action: action, patients: patients,
+                actor: .init(id: "operator:\(AccessContext.operatorLogin)", role: "system", tenant: tenant), action: action, patients: patients,
                 outcome: "success", status: 0, purpose: "SYSADMIN", sourceIP: "local", userAgent: "saferx cli",
                 requestID: UUID().uuidString.lowercased(), detail: detail))
         await auditWriter.checkpoint()

@@ -68,7 +68,7 @@ struct Alerts: AsyncParsableCommand {
         func run() async throws {
             let pharmacy = try await data.openPharmacy()
             do {
-                try await pharmacy.detection.acknowledge(.operatorCommand(reason: "saferx alerts ack"), id: id, by: by ?? ProcessInfo.processInfo.environment["USER"] ?? "operator", note: note)
+                try await pharmacy.detection.acknowledge(.operatorCommand(reason: "saferx alerts ack"), id: id, by: by ?? AccessContext.operatorLogin, note: note)
             } catch {
                 throw CLIError(error.diagnostics)
             }
@@ -142,7 +142,7 @@ struct Actors: AsyncParsableCommand {
         func run() async throws {
             let pharmacy = try await data.openPharmacy()
             do {
-                try await pharmacy.detection.reinstate(.operatorCommand(reason: "saferx actors reinstate"), actor: actor, by: by ?? ProcessInfo.processInfo.environment["USER"] ?? "operator", reason: reason)
+                try await pharmacy.detection.reinstate(.operatorCommand(reason: "saferx actors reinstate"), actor: actor, by: by ?? AccessContext.operatorLogin, reason: reason)
             } catch {
                 throw CLIError(error.diagnostics)
             }
