@@ -80,7 +80,7 @@ public enum AuditEventMapper {
             "action": .string(action),
             "recorded": .string(r.time),
             "outcome": .string(outcome),
-            "outcomeDesc": .string(e.outcome + " (HTTP \(e.status))" + (e.action == "denied" ? ": \(interaction) denied" : "")),
+            "outcomeDesc": .string(e.outcome + " (\(e.result.rawValue))" + (e.action == "denied" ? ": \(interaction) denied" : "")),
             "purposeOfEvent": .array([
                 .object(["coding": .array([.object(["system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": .string(e.purpose)])])])
             ]),

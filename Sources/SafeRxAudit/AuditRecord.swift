@@ -33,10 +33,11 @@ public struct AuditEntry: Sendable, Codable, Hashable {
     public var patients: [String]
     /// success, denied, not-found, failure.
     public var outcome: String
-    /// The outcome as a number, in the log's format: HTTP-compatible codes (200, 401, 403, 404, 429 ...), kept so that
-    /// every record ever written verifies and reads the same. Refusals get theirs from
-    /// ``SafeRxModel/FHIRError/Kind/auditStatus``; the number describes the outcome, not a transport.
-    public var status: Int
+    /// What the request came to: a kind of success, or the kind of refusal.
+    public var result: AuditResult
+    /// For a record of the first log format, the number it stored instead of ``result`` (kept so that re-encoding
+    /// the record gives back the body its hash covers). `nil` for every record written since.
+    public internal(set) var legacyStatus: Int?
     /// HL7 PurposeOfUse code.
     public var purpose: String
     public var sourceIP: String
@@ -71,7 +72,7 @@ public struct AuditEntry: Sendable, Codable, Hashable {
 
     public init(
         actor: Actor, action: String, attempted: String? = nil, resourceType: String? = nil, resourceID: String? = nil,
-        patients: some Sequence<String> = [String](), outcome: String, status: Int, purpose: String, sourceIP: String,
+        patients: some Sequence<String> = [String](), outcome: String, result: AuditResult, purpose: String, sourceIP: String,
         userAgent: String, requestID: String, detail: String? = nil
     ) {
         self.actor = actor
@@ -81,7 +82,7 @@ public struct AuditEntry: Sendable, Codable, Hashable {
         self.resourceID = resourceID
         self.patients = Array(Set(patients)).sorted()
         self.outcome = outcome
-        self.status = status
+        self.result = result
         self.purpose = purpose
         self.sourceIP = sourceIP
         self.userAgent = String(userAgent.prefix(256))
@@ -157,8 +158,9 @@ public struct AuditRecord: Sendable, Hashable {
         var o: [String: JSON] = [
             "actor": .object(actor),
             "action": .string(e.action), "patients": .array(e.patients.map { .string($0) }), "outcome": .string(e.outcome),
-            "status": .int(Int64(e.status)), "purpose": .string(e.purpose), "requestID": .string(e.requestID),
+            "purpose": .string(e.purpose), "requestID": .string(e.requestID),
         ]
+        if let legacy = e.legacyStatus { o["status"] = .int(Int64(legacy)) } else { o["result"] = .string(e.result.rawValue) }
         if let cipher {
             o["sealed"] = .string(cipher.seal(e, seq: seq))
             o["sourceToken"] = .string(cipher.sourceToken(e.sourceIP))
@@ -189,7 +191,8 @@ public struct AuditRecord: Sendable, Hashable {
         guard let j = try? JSON.parse(Data(body.utf8)), let seq = j["seq"]?.intValue, let time = j["time"]?.stringValue,
             let prev = j["prevHash"]?.stringValue, let e = j["entry"], let actor = e["actor"],
             let actorID = actor["id"]?.stringValue, let role = actor["role"]?.stringValue, let tenant = actor["tenant"]?.stringValue,
-            let action = e["action"]?.stringValue, let outcome = e["outcome"]?.stringValue, let status = e["status"]?.intValue,
+            let action = e["action"]?.stringValue, let outcome = e["outcome"]?.stringValue,
+            let (result, legacy) = Self.result(of: e),
             let purpose = e["purpose"]?.stringValue, let requestID = e["requestID"]?.stringValue
         else { return nil }
         var sourceIP = e["sourceIP"]?.stringValue ?? "", userAgent = e["userAgent"]?.stringValue ?? ""
@@ -207,9 +210,10 @@ public struct AuditRecord: Sendable, Hashable {
             entry: AuditEntry(
                 actor: .init(id: actorID, role: role, tenant: tenant, patient: actor["patient"]?.stringValue), action: action, attempted: e["attempted"]?.stringValue,
                 resourceType: e["resourceType"]?.stringValue, resourceID: e["resourceID"]?.stringValue,
-                patients: (e["patients"]?.arrayValue ?? []).compactMap(\.stringValue), outcome: outcome, status: Int(status),
+                patients: (e["patients"]?.arrayValue ?? []).compactMap(\.stringValue), outcome: outcome, result: result,
                 purpose: purpose, sourceIP: sourceIP, userAgent: userAgent, requestID: requestID, detail: detail),
             prevHash: prev)
+        r.entry.legacyStatus = legacy
         r.hash = hash
         r.sealedFieldsOpened = opened
         if let tp = e["typePatients"]?.objectValue {
@@ -224,27 +228,11 @@ public struct AuditRecord: Sendable, Hashable {
         r.agentToken = e["agentToken"]?.stringValue
         return r
     }
-}
 
-extension FHIRError.Kind {
-    /// The number an audit record stores for a refusal of this kind (see ``AuditEntry/status``). This is the audit
-    /// format's table; what the server answers over HTTP is mapped in SafeRxServer.
-    public var auditStatus: Int {
-        switch self {
-        case .invalid, .notSupported: 400
-        case .unauthenticated: 401
-        case .forbidden: 403
-        case .notFound: 404
-        case .methodNotAllowed: 405
-        case .conflict: 409
-        case .gone: 410
-        case .preconditionFailed: 412
-        case .tooLarge: 413
-        case .unsupportedMediaType: 415
-        case .businessRule: 422
-        case .throttled: 429
-        case .internal: 500
-        case .unavailable: 503
-        }
+    /// The result a stored entry records: by name, or (first log format) by number.
+    private static func result(of e: JSON) -> (AuditResult, legacy: Int?)? {
+        if let name = e["result"]?.stringValue { return AuditResult(rawValue: name).map { ($0, nil) } }
+        guard let status = e["status"]?.intValue, let result = AuditResult(legacyStatus: Int(status)) else { return nil }
+        return (result, Int(status))
     }
 }

@@ -1,3 +1,4 @@
+import SafeRxAudit
 /// What the detector needs to know beyond the audit record.
 public protocol DetectionContext {
     /// Whether a patient id is a honeytoken (a canary record nobody has a reason to open).
@@ -171,7 +172,7 @@ public final class Detector {
                 actor.contained = true
                 var denied = e
                 denied.outcome = "denied"
-                denied.status = 401
+                denied.result = .unauthenticated
                 denied.attempted = e.action
                 denied.action = "denied"
                 denied.patients = []
@@ -335,7 +336,7 @@ public final class Detector {
                 }
 
             case .denials(let bySource, _, let window, let threshold):
-                guard !e.succeeded, e.status == 401 || e.status == 403 || e.status == 404 || e.status == 429 else { continue }
+                guard !e.succeeded, [.unauthenticated, .forbidden, .notFound, .throttled].contains(e.result) else { continue }
                 if ruleRoles[i] & roleBit == 0 { continue }
                 let who: String
                 let counted: Subject

@@ -16,7 +16,7 @@ public struct DetectorEvent: Sendable, Hashable {
     public var resourceType: String?
     public var resourceID: String?
     public var outcome: String
-    public var status: Int
+    public var result: AuditResult
     public var purpose: String
     public var patients: [String]
     /// For answers that mixed resource types (`_include`): the patients named through each type.
@@ -28,7 +28,7 @@ public struct DetectorEvent: Sendable, Hashable {
 
     public init(
         seq: Int64, time: Int64, tenant: String, actor: String, role: String, actorPatient: String? = nil, action: String,
-        attempted: String? = nil, resourceType: String? = nil, resourceID: String? = nil, outcome: String, status: Int, purpose: String = "",
+        attempted: String? = nil, resourceType: String? = nil, resourceID: String? = nil, outcome: String, result: AuditResult, purpose: String = "",
         patients: [String] = [], typePatients: [String: [String]]? = nil, source: String = "", agent: String = ""
     ) {
         self.typePatients = typePatients
@@ -43,7 +43,7 @@ public struct DetectorEvent: Sendable, Hashable {
         self.resourceType = resourceType
         self.resourceID = resourceID
         self.outcome = outcome
-        self.status = status
+        self.result = result
         self.purpose = purpose
         self.patients = patients
         self.source = source
@@ -57,7 +57,7 @@ public struct DetectorEvent: Sendable, Hashable {
         self.init(
             seq: r.seq, time: Self.milliseconds(r.time) ?? 0, tenant: e.actor.tenant, actor: e.actor.id, role: e.actor.role,
             actorPatient: e.actor.patient, action: e.action, attempted: e.attempted, resourceType: e.resourceType, resourceID: e.resourceID, outcome: e.outcome,
-            status: e.status, purpose: e.purpose, patients: e.patients, typePatients: e.typePatients,
+            result: e.result, purpose: e.purpose, patients: e.patients, typePatients: e.typePatients,
             source: r.sourceToken ?? cipher?.sourceToken(e.sourceIP) ?? e.sourceIP,
             agent: r.agentToken ?? cipher?.agentToken(e.userAgent) ?? "")
     }

@@ -29,7 +29,7 @@ package struct GateTransaction {
         _ action: String, type: ResourceType? = nil, id: String? = nil, patients: some Sequence<String> = [String](), tenant: String? = nil,
         detail: String
     ) throws -> Int64 {
-        var e = store.entry(context, action: action, type: type, id: id, patients: patients, outcome: "success", status: 200, detail: detail)
+        var e = store.entry(context, action: action, type: type, id: id, patients: patients, outcome: "success", result: .ok, detail: detail)
         if let tenant { e.actor.tenant = tenant }
         return try store.auditLog.append([e], in: db).first ?? 0
     }

@@ -37,7 +37,7 @@ extension PharmacyStore {
             granted: AuditLog.timestamp(now), expires: AuditLog.timestamp(now.addingTimeInterval(Self.breakGlassDuration)), reason: trimmed,
             accesses: 0)
         let e = entry(
-            ctx, action: "break-glass", type: .patient, id: patient, patients: [patient], outcome: "success", status: 201,
+            ctx, action: "break-glass", type: .patient, id: patient, patients: [patient], outcome: "success", result: .created,
             detail: "break-glass until \(grant.expires); reason: \(trimmed)")
         try await runWrite { [self] db in
             let seq = try auditLog.append([e], in: db).first ?? 0
@@ -82,7 +82,7 @@ extension PharmacyStore {
         }
         try await commitAudit(
             entry(
-                ctx, action: "read", type: .auditEvent, id: nil, patients: grants.map(\.patientID), outcome: "success", status: 200,
+                ctx, action: "read", type: .auditEvent, id: nil, patients: grants.map(\.patientID), outcome: "success", result: .ok,
                 detail: "break-glass report for \(day): \(grants.count) overrides"))
         return grants
     }

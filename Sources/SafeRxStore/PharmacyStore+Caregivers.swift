@@ -51,7 +51,7 @@ extension PharmacyStore {
             id: Self.newID(), tenant: ctx.scope.tenant, patientID: patient, caregiverUserID: caregiver.id, access: access, expires: expires,
             created: Date(), revoked: nil)
         let e = entry(
-            ctx, action: "caregiver-grant", type: .patient, id: patient, patients: [patient], outcome: "success", status: 201,
+            ctx, action: "caregiver-grant", type: .patient, id: patient, patients: [patient], outcome: "success", result: .created,
             detail: "grant \(grant.id): \(access.rawValue) to user \(caregiver.id) until \(AuditLog.timestamp(expires))")
         try await runWrite { [self] db in
             try Self.insert(db, grant, grantedBy: p.subject)
@@ -95,7 +95,7 @@ extension PharmacyStore {
                 error: FHIRError(kind: .notFound, code: "not-found", diagnostics: "No caregiver grant \(String(id.prefix(64)))"))
         }
         let e = entry(
-            ctx, action: "caregiver-revoke", type: .patient, id: grant.patientID, patients: [grant.patientID], outcome: "success", status: 200,
+            ctx, action: "caregiver-revoke", type: .patient, id: grant.patientID, patients: [grant.patientID], outcome: "success", result: .ok,
             detail: "grant \(grant.id) revoked by \(grant.patientID == p.patientID ? "the patient" : "the caregiver")")
         let now = Date()
         try await runWrite { [self] db in
@@ -116,7 +116,7 @@ extension PharmacyStore {
         try await commitAudit(
             AuditEntry(
                 actor: .init(id: "system", role: "system", tenant: tenant), action: "caregiver-grant", resourceType: "Patient", resourceID: patient,
-                patients: [patient], outcome: "success", status: 0, purpose: "SYSADMIN", sourceIP: "local", userAgent: "saferx demo seed",
+                patients: [patient], outcome: "success", result: .done, purpose: "SYSADMIN", sourceIP: "local", userAgent: "saferx demo seed",
                 requestID: id, detail: "grant \(id): \(access.rawValue) to user \(caregiverUserID) (demo seed)"))
     }
 

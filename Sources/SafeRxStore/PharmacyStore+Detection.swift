@@ -94,7 +94,7 @@ final class DetectionObserver: AuditObserver {
                     e.attempted = e.action
                     e.action = "denied"
                     e.outcome = "denied"
-                    e.status = 401
+                    e.result = .unauthenticated
                     e.patients = []
                     e.detail = "refused and suspended by detection rule \(rule)"
                     final[i].entry = e
@@ -226,7 +226,7 @@ final class DetectionObserver: AuditObserver {
                 ])
             var entries = [
                 AuditEntry(
-                    actor: .init(id: "system", role: "system", tenant: f.tenant), action: "alert", outcome: "success", status: 200, purpose: "HCOMPL",
+                    actor: .init(id: "system", role: "system", tenant: f.tenant), action: "alert", outcome: "success", result: .ok, purpose: "HCOMPL",
                     sourceIP: "local", userAgent: "saferx detector", requestID: id,
                     detail: "\(f.severity.rawValue) alert \(id): rule \(f.rule), actor \(f.actor)")
             ]
@@ -239,7 +239,7 @@ final class DetectionObserver: AuditObserver {
                         arguments: [f.actor, f.tenant, id, now, "detection rule \(f.rule)"])
                     entries.append(
                         AuditEntry(
-                            actor: .init(id: "system", role: "system", tenant: f.tenant), action: "suspend", outcome: "success", status: 200,
+                            actor: .init(id: "system", role: "system", tenant: f.tenant), action: "suspend", outcome: "success", result: .ok,
                             purpose: "HCOMPL", sourceIP: "local", userAgent: "saferx detector", requestID: id,
                             detail: "\(f.role) \(f.actor) suspended by alert \(id) (rule \(f.rule)): every token and session ended"))
                 }

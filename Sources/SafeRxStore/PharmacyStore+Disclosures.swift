@@ -20,7 +20,7 @@ extension PharmacyStore {
         let entries = try await accessLogEntries(
             patient: patient, tenant: ctx.scope.tenant, everyAccess: everyAccess, since: Instant.yearsAgo(years), excludingRequest: ctx.requestID)
         try await commitAudit(
-            entry(ctx, action: "read", type: .auditEvent, id: nil, patients: [patient], outcome: "success", status: 200,
+            entry(ctx, action: "read", type: .auditEvent, id: nil, patients: [patient], outcome: "success", result: .ok,
                   detail: "\(interaction): \(entries.count) entries"))
         return entries
     }

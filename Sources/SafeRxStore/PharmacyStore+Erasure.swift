@@ -21,7 +21,7 @@ extension PharmacyStore {
         @Sendable func entry(_ outcome: String, detail: String) -> AuditEntry {
             AuditEntry(
                 actor: .init(id: operatorName, role: "system", tenant: tenant), action: "erase", resourceType: "Patient", resourceID: patient,
-                patients: [patient], outcome: outcome, status: 0, purpose: "SYSADMIN", sourceIP: "local", userAgent: "saferx cli",
+                patients: [patient], outcome: outcome, result: .done, purpose: "SYSADMIN", sourceIP: "local", userAgent: "saferx cli",
                 requestID: UUID().uuidString.lowercased(), detail: detail)
         }
         enum Outcome: Sendable {

@@ -57,7 +57,7 @@ extension PharmacyStore {
             let r = try insertVersion(db, tenant: tenant, prepared, version: 1, scope: scope)
             try recordFillEvent(db, tenant: tenant, dispense: dispenseID, from: .preparation, to: .preparation, scope: scope, reason: "refill requested")
             let e = entry(
-                ctx, action: "refill", type: .medicationDispense, id: dispenseID, patients: [patient.id], outcome: "success", status: 201,
+                ctx, action: "refill", type: .medicationDispense, id: dispenseID, patients: [patient.id], outcome: "success", result: .created,
                 detail: "refill of MedicationRequest/\(id)", released: Self.releasedElements(r.json))
             try auditLog.append([e], in: db)
             try enqueueWebhook(db, tenant: tenant, patient: patient.id, type: "fill.created", data: [
@@ -225,7 +225,7 @@ extension PharmacyStore {
             let r = try insertVersion(db, tenant: tenant, prepared, version: current.version + 1, scope: scope)
             try recordFillEvent(db, tenant: tenant, dispense: id, from: from, to: t.to, scope: scope, reason: t.reason)
             let e = entry(
-                ctx, action: "transition", type: .medicationDispense, id: id, patients: current.patients, outcome: "success", status: 200,
+                ctx, action: "transition", type: .medicationDispense, id: id, patients: current.patients, outcome: "success", result: .ok,
                 detail: "fill \(from.rawValue) -> \(t.to.rawValue)\(t.reason.map { " (\($0))" } ?? "")", released: Self.releasedElements(r.json))
             try auditLog.append([e], in: db)
             var data: [String: JSON] = [
@@ -358,7 +358,7 @@ extension PharmacyStore {
                 applied += 1
             }
             let e = entry(
-                ctx, action: "tracking", type: .medicationDispense, id: nil, patients: touched.sorted(), outcome: "success", status: 200,
+                ctx, action: "tracking", type: .medicationDispense, id: nil, patients: touched.sorted(), outcome: "success", result: .ok,
                 detail: "\(scope.systemReason ?? "tracking"): \(applied) applied, \(repeated) repeated, \(unknown.count) unknown")
             try auditLog.append([e], in: db)
             return (applied, unknown, repeated)

@@ -78,7 +78,7 @@ extension PharmacyStore {
             let file = try SealedFile.seal(csv, to: key, recipientID: vendor)
             let sha = SealedFile.digest(file)
             let e = entry(
-                ctx, action: "export", type: .medicationDispense, id: nil, patients: patients, outcome: "success", status: 200,
+                ctx, action: "export", type: .medicationDispense, id: nil, patients: patients, outcome: "success", result: .ok,
                 detail: "\(reason): fulfillment manifest for \(vendor), \(day), \(patients.count) rows, sha256=\(sha)")
             let seq = try auditLog.append([e], in: db).first ?? 0
             try db.execute(

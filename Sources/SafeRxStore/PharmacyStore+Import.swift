@@ -78,7 +78,7 @@ extension PharmacyStore {
     func writeImport(_ ctx: AccessContext, _ prepared: [PreparedWrite], action: String) async throws(FHIRError) -> [StoredResource] {
         let tenant = ctx.scope.tenant, scope = ctx.scope
         let e = entry(
-            ctx, action: action, type: nil, id: nil, patients: Set(prepared.flatMap(\.patients)), outcome: "success", status: 200,
+            ctx, action: action, type: nil, id: nil, patients: Set(prepared.flatMap(\.patients)), outcome: "success", result: .ok,
             detail: "\(ctx.scope.systemReason.map { "\($0): " } ?? "")\(prepared.count) resources")
         return try await runWrite { [self] db in
             var out: [StoredResource] = []

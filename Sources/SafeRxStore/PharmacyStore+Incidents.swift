@@ -365,7 +365,7 @@ extension PharmacyStore {
     private func recordCounted(_ ctx: AccessContext, _ action: String, _ type: ResourceType, _ what: String) async throws(FHIRError) {
         try await commitAudit(
             entry(
-                ctx, action: action, type: type, id: nil, patients: [String](), outcome: "success", status: 200,
+                ctx, action: action, type: type, id: nil, patients: [String](), outcome: "success", result: .ok,
                 detail: "\(ctx.scope.systemReason ?? "system"): \(what)"))
     }
 
@@ -540,7 +540,7 @@ extension PharmacyStore {
         let recipients = try await decryptLetterRecipients(scope, patients: patients)
         try await commitAudit(
             entry(
-                ctx, action: "read", type: .patient, id: nil, patients: recipients.map(\.recipientPatient), outcome: "success", status: 200,
+                ctx, action: "read", type: .patient, id: nil, patients: recipients.map(\.recipientPatient), outcome: "success", result: .ok,
                 released: AuditEntry.Released(elements: ["Patient.name", "Patient.address"])))
         return recipients
     }

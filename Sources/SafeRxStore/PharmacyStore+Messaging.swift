@@ -61,7 +61,7 @@ extension PharmacyStore {
         let all = try await allThreads(ctx, assignedTo: assignedTo)
         let page = Array(all.dropFirst(offset).prefix(count))
         try await commitAudit(
-            entry(ctx, action: "list", type: .communication, id: nil, patients: Set(page.map(\.patientID)), outcome: "success", status: 200,
+            entry(ctx, action: "list", type: .communication, id: nil, patients: Set(page.map(\.patientID)), outcome: "success", result: .ok,
                   detail: "message threads \(page.isEmpty ? 0 : offset + 1)-\(offset + page.count) of \(all.count) (ids, counts and dates; no content)"))
         return ThreadPage(
             threads: page, total: all.count, unread: all.reduce(0) { $0 + $1.unread }, unreadThreads: all.filter { $0.unread > 0 }.count)
@@ -74,7 +74,7 @@ extension PharmacyStore {
         let all = try await allThreads(ctx, assignedTo: nil)
         let own: Set<String> = ctx.scope.role == .patient ? Set(all.map(\.patientID)) : []
         try await commitAudit(
-            entry(ctx, action: "count", type: .communication, id: nil, patients: own, outcome: "success", status: 200, detail: "unread messages"))
+            entry(ctx, action: "count", type: .communication, id: nil, patients: own, outcome: "success", result: .ok, detail: "unread messages"))
         return (all.reduce(0) { $0 + $1.unread }, all.filter { $0.unread > 0 }.count)
     }
 
@@ -130,7 +130,7 @@ extension PharmacyStore {
         }
         let thread = current.id, tenant = ctx.scope.tenant, by = ctx.scope.principal.subject
         let e = entry(
-            ctx, action: "assign", type: .communication, id: thread, patients: current.patients, outcome: "success", status: 200,
+            ctx, action: "assign", type: .communication, id: thread, patients: current.patients, outcome: "success", result: .ok,
             detail: "thread assigned to user \(staff.id)")
         try await runWrite { [self] db in
             try db.execute(

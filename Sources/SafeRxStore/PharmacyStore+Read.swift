@@ -17,11 +17,11 @@ extension PharmacyStore {
         }
         guard let r = found else { throw await missing(ctx, "read", type, id) }
         if r.deleted {
-            try await commitAudit(entry(ctx, action: "read", type: type, id: id, patients: [String](), outcome: "success", status: 410))
+            try await commitAudit(entry(ctx, action: "read", type: type, id: id, patients: [String](), outcome: "success", result: .gone))
             throw r.erased ? .erased(type, id) : .gone(type, id)
         }
         try await commitAudit(
-            entry(ctx, action: "read", type: type, id: id, patients: r.patients, outcome: "success", status: 200,
+            entry(ctx, action: "read", type: type, id: id, patients: r.patients, outcome: "success", result: .ok,
                   released: released(ctx, type, r.patients)))
         return r
     }
@@ -63,7 +63,7 @@ extension PharmacyStore {
         }
         guard let r = found else { throw await missing(ctx, "vread", type, id) }
         try await commitAudit(
-            entry(ctx, action: "vread", type: type, id: id, patients: r.patients, outcome: "success", status: 200,
+            entry(ctx, action: "vread", type: type, id: id, patients: r.patients, outcome: "success", result: .ok,
                   released: released(ctx, type, r.patients)))
         if r.deleted { throw r.erased ? .erased(type, id) : .gone(type, id) }
         return r
@@ -88,7 +88,7 @@ extension PharmacyStore {
         }
         guard !versions.isEmpty else { throw await missing(ctx, "history", type, id) }
         try await commitAudit(
-            entry(ctx, action: "history", type: type, id: id, patients: versions.flatMap(\.patients), outcome: "success", status: 200,
+            entry(ctx, action: "history", type: type, id: id, patients: versions.flatMap(\.patients), outcome: "success", result: .ok,
                   released: released(ctx, type, versions.flatMap(\.patients))))
         return versions
     }
@@ -143,7 +143,7 @@ extension PharmacyStore {
         }
         let patients = page.matches.flatMap(\.patients) + page.included.flatMap(\.patients)
         var e = entry(
-            ctx, action: "search", type: type, id: nil, patients: patients, outcome: "success", status: 200,
+            ctx, action: "search", type: type, id: nil, patients: patients, outcome: "success", result: .ok,
             detail: "params: " + query.parameterNames.joined(separator: ",") + "; results: \(page.matches.count + page.included.count)",
             released: released(ctx, type, page.matches.flatMap(\.patients)))
         if !page.included.isEmpty {
@@ -228,7 +228,7 @@ extension PharmacyStore {
         }
         guard let record = found else { throw await missing(ctx, "read", .auditEvent, id) }
         let r = Self.stored(record, for: ctx.scope)
-        try await commitAudit(entry(ctx, action: "read", type: .auditEvent, id: id, patients: r.patients, outcome: "success", status: 200))
+        try await commitAudit(entry(ctx, action: "read", type: .auditEvent, id: id, patients: r.patients, outcome: "success", result: .ok))
         return r
     }
 
@@ -297,7 +297,7 @@ extension PharmacyStore {
         try await commitAudit(
             entry(
                 ctx, action: "search", type: .auditEvent, id: nil, patients: page.matches.flatMap(\.patients), outcome: "success",
-                status: 200, detail: "params: " + query.parameterNames.joined(separator: ",") + "; results: \(page.matches.count)"))
+                result: .ok, detail: "params: " + query.parameterNames.joined(separator: ",") + "; results: \(page.matches.count)"))
         return page
     }
 

@@ -32,7 +32,7 @@ extension PharmacyStore {
         try await commitAudit(
             AuditEntry(
                 actor: .init(id: "anonymous", role: "anonymous", tenant: tenant), action: "signup-check", patients: match.map { [$0] } ?? [],
-                outcome: match == nil ? "failure" : "success", status: 202, purpose: PurposeOfUse.patientRequest.rawValue,
+                outcome: match == nil ? "failure" : "success", result: .accepted, purpose: PurposeOfUse.patientRequest.rawValue,
                 sourceIP: request.sourceIP, userAgent: request.userAgent, requestID: request.requestID,
                 detail: match == nil ? "no record matched" : "identity matched"))
         return match

@@ -53,7 +53,7 @@ extension PharmacyStore {
             return (entries, total)
         }
         try await commitAudit(
-            entry(ctx, action: "list", type: .medicationDispense, id: nil, patients: Set(page.map(\.patientID)), outcome: "success", status: 200,
+            entry(ctx, action: "list", type: .medicationDispense, id: nil, patients: Set(page.map(\.patientID)), outcome: "success", result: .ok,
                   detail: "work queue \(state.rawValue) \(page.isEmpty ? 0 : offset + 1)-\(offset + page.count) of \(total) (patient name and birth date, drug, state; no address)",
                   released: Self.queueReleased))
         return QueuePage(entries: page, total: total, offset: offset)
@@ -75,7 +75,7 @@ extension PharmacyStore {
             }
         }
         try await commitAudit(
-            entry(ctx, action: "count", type: .medicationDispense, id: nil, patients: [String](), outcome: "success", status: 200,
+            entry(ctx, action: "count", type: .medicationDispense, id: nil, patients: [String](), outcome: "success", result: .ok,
                   detail: "work queue counts (" + states.map(\.rawValue).joined(separator: ", ") + ")"))
         return out
     }

@@ -42,7 +42,7 @@ extension PharmacyStore {
         }
         let tenant = ctx.scope.tenant
         let scope = ctx.scope
-        let e = entry(ctx, action: "create", type: type, id: id, patients: prepared.patients, outcome: "success", status: 201)
+        let e = entry(ctx, action: "create", type: type, id: id, patients: prepared.patients, outcome: "success", result: .created)
         return try await runWrite { [self] db in
             let r = try insertVersion(db, tenant: tenant, prepared, version: 1, scope: scope)
             if type == .medicationDispense {
@@ -99,7 +99,7 @@ extension PharmacyStore {
         let tenant = scope.tenant
         let e = entry(
             ctx, action: "update", type: type, id: id, patients: prepared.patients.union(current.patients), outcome: "success",
-            status: 200)
+            result: .ok)
         return try await runWrite { [self] db in
             let latest = try Int.fetchOne(
                 db, sql: "SELECT version FROM resource_version WHERE type = ? AND id = ? AND current = 1", arguments: [type.rawValue, id])
@@ -122,11 +122,11 @@ extension PharmacyStore {
         }
         guard let current else { throw await missing(ctx, "delete", type, id) }
         if current.deleted {
-            try await commitAudit(entry(ctx, action: "delete", type: type, id: id, patients: [String](), outcome: "success", status: 204))
+            try await commitAudit(entry(ctx, action: "delete", type: type, id: id, patients: [String](), outcome: "success", result: .deleted))
             return
         }
         let tenant = scope.tenant
-        let e = entry(ctx, action: "delete", type: type, id: id, patients: current.patients, outcome: "success", status: 204)
+        let e = entry(ctx, action: "delete", type: type, id: id, patients: current.patients, outcome: "success", result: .deleted)
         try await runWrite { [self] db in
             let latest = try Int.fetchOne(
                 db, sql: "SELECT version FROM resource_version WHERE type = ? AND id = ? AND current = 1", arguments: [type.rawValue, id])
@@ -172,7 +172,7 @@ extension PharmacyStore {
         }
         let tenant = ctx.scope.tenant
         let e = entry(
-            ctx, action: "create", type: nil, id: nil, patients: prepared.flatMap(\.patients), outcome: "success", status: 201,
+            ctx, action: "create", type: nil, id: nil, patients: prepared.flatMap(\.patients), outcome: "success", result: .created,
             detail: "\(reason): \(prepared.count) resources")
         let scope = ctx.scope
         let all = prepared

@@ -348,12 +348,12 @@ package final class PharmacyStore: Sendable {
 
     func entry(
         _ ctx: AccessContext, action: String, attempted: String? = nil, type: ResourceType?, id: String?,
-        patients: some Sequence<String>, outcome: String, status: Int, detail: String? = nil, released: AuditEntry.Released? = nil
+        patients: some Sequence<String>, outcome: String, result: AuditResult, detail: String? = nil, released: AuditEntry.Released? = nil
     ) -> AuditEntry {
         let p = ctx.scope.principal
         var e = AuditEntry(
             actor: .init(id: p.subject, role: p.auditRole, tenant: p.tenant, patient: p.patientID), action: action, attempted: attempted,
-            resourceType: type?.rawValue, resourceID: id, patients: patients, outcome: outcome, status: status,
+            resourceType: type?.rawValue, resourceID: id, patients: patients, outcome: outcome, result: result,
             purpose: p.purpose.rawValue, sourceIP: ctx.sourceIP, userAgent: ctx.userAgent, requestID: ctx.requestID,
             detail: detail ?? ctx.scope.systemReason)
         e.released = released
@@ -379,7 +379,7 @@ package final class PharmacyStore: Sendable {
     ) async -> FHIRError {
         let e = entry(
             ctx, action: "denied", attempted: interaction, type: type, id: id, patients: [String](), outcome: "denied",
-            status: error.kind.auditStatus, detail: detail)
+            result: AuditResult(error.kind), detail: detail)
         do { try await commitAudit(e) } catch { return error }
         return error
     }
@@ -445,7 +445,7 @@ package final class PharmacyStore: Sendable {
         if existed {
             return await deny(ctx, interaction: interaction, type: type, id: id, error: err)
         }
-        let e = entry(ctx, action: interaction, type: type, id: id, patients: [String](), outcome: "not-found", status: 404)
+        let e = entry(ctx, action: interaction, type: type, id: id, patients: [String](), outcome: "not-found", result: .notFound)
         do { try await commitAudit(e) } catch { return error }
         return err
     }
@@ -518,7 +518,7 @@ extension PharmacyStore {
         try await commitAudit(
             AuditEntry(
                 actor: .init(id: "operator:\(AccessContext.operatorLogin)", role: "system", tenant: tenant), action: action, patients: patients,
-                outcome: "success", status: 0, purpose: "SYSADMIN", sourceIP: "local", userAgent: "saferx cli",
+                outcome: "success", result: .done, purpose: "SYSADMIN", sourceIP: "local", userAgent: "saferx cli",
                 requestID: UUID().uuidString.lowercased(), detail: detail))
         await auditWriter.checkpoint()
     }

@@ -146,22 +146,22 @@ extension Bench {
                     let n = Int.random(in: 0..<10, using: &rng) == 0 ? Int.random(in: 1...5, using: &rng) : 1
                     e = DetectorEvent(
                         seq: Int64(i + 1), time: t, tenant: "t", actor: "staff-\(s)", role: staffRoles[s % 3], action: n > 1 ? "search" : "read",
-                        resourceType: types[Int.random(in: 0..<4, using: &rng)], outcome: "success", status: 200, purpose: "TREAT",
+                        resourceType: types[Int.random(in: 0..<4, using: &rng)], outcome: "success", result: .ok, purpose: "TREAT",
                         patients: (0..<n).map { _ in patients[Int.random(in: 0..<patients.count, using: &rng)] }, source: "src-\(s)", agent: "ua-\(s % 5)")
                 } else if k < 90 {
                     let p = Int.random(in: 0..<20_000, using: &rng)
                     e = DetectorEvent(
                         seq: Int64(i + 1), time: t, tenant: "t", actor: "user-\(p)", role: "patient", actorPatient: patients[p], action: "search",
-                        resourceType: "MedicationRequest", outcome: "success", status: 200, purpose: "PATRQT", patients: [patients[p]], source: "p-\(p)",
+                        resourceType: "MedicationRequest", outcome: "success", result: .ok, purpose: "PATRQT", patients: [patients[p]], source: "p-\(p)",
                         agent: "ua-p")
                 } else if k < 98 {
                     let c = Int.random(in: 0..<3, using: &rng)
                     e = DetectorEvent(
                         seq: Int64(i + 1), time: t, tenant: "t", actor: "partner-\(c)", role: "partner", action: "create", resourceType: "MedicationRequest",
-                        outcome: "success", status: 201, purpose: "TREAT", patients: [patients[90_000 + Int.random(in: 0..<150, using: &rng)]], source: "c-\(c)")
+                        outcome: "success", result: .created, purpose: "TREAT", patients: [patients[90_000 + Int.random(in: 0..<150, using: &rng)]], source: "c-\(c)")
                 } else {
                     e = DetectorEvent(
-                        seq: Int64(i + 1), time: t, tenant: "t", actor: "unknown", role: "anonymous", action: "login", outcome: "failure", status: 401,
+                        seq: Int64(i + 1), time: t, tenant: "t", actor: "unknown", role: "anonymous", action: "login", outcome: "failure", result: .unauthenticated,
                         purpose: "-", source: "anon-\(Int.random(in: 0..<5000, using: &rng))")
                 }
                 out.append(e)

@@ -67,7 +67,7 @@ extension Bench {
                 try await store.benchAppendAudit(count: n, time: { base.addingTimeInterval(Double($0) * 0.005) }) { i in
                     AuditEntry(
                         actor: .init(id: "staff-\(i % 500)", role: "pharmacist", tenant: tenant), action: "read", resourceType: "Patient",
-                        resourceID: String(format: "pat-%08d", i), patients: [String(format: "pat-%08d", i)], outcome: "success", status: 200,
+                        resourceID: String(format: "pat-%08d", i), patients: [String(format: "pat-%08d", i)], outcome: "success", result: .ok,
                         purpose: "TREAT", sourceIP: "10.0.\(i % 250).\(i % 200)", userAgent: "SafeRx console", requestID: "r\(i)")
                 }
                 let aff = affected
@@ -75,7 +75,7 @@ extension Bench {
                     let ids = (p * 100..<min(p * 100 + 100, aff)).map { String(format: "pat-%08d", $0) }
                     return AuditEntry(
                         actor: .init(id: DemoPharmacy.partnerClientID, role: "partner", tenant: tenant), action: "search", resourceType: "Patient",
-                        patients: ids, outcome: "success", status: 200, purpose: "TREAT", sourceIP: "203.0.113.7", userAgent: "python-requests",
+                        patients: ids, outcome: "success", result: .ok, purpose: "TREAT", sourceIP: "203.0.113.7", userAgent: "python-requests",
                         requestID: "x\(p)", detail: "params: _count,_offset; results: \(ids.count)")
                 }
                 await store.auditWriter.checkpoint()

@@ -31,7 +31,7 @@ import Testing
         static func entry(_ i: Int) -> AuditEntry {
             AuditEntry(
                 actor: .init(id: "user-\(i % 3)", role: "pharmacist", tenant: "t1"), action: "read", resourceType: "Patient",
-                resourceID: "p\(i)", patients: ["p\(i)"], outcome: "success", status: 200, purpose: "TREAT", sourceIP: "127.0.0.1",
+                resourceID: "p\(i)", patients: ["p\(i)"], outcome: "success", result: .ok, purpose: "TREAT", sourceIP: "127.0.0.1",
                 userAgent: "test", requestID: "r\(i)")
         }
 

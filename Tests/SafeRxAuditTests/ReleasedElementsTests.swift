@@ -9,7 +9,7 @@ import Testing
     static func entry() -> AuditEntry {
         AuditEntry(
             actor: .init(id: "user-0001", role: "technician", tenant: "t1"), action: "list", resourceType: "MedicationDispense",
-            patients: ["pat-0002", "pat-0001"], outcome: "success", status: 200, purpose: "TREAT", sourceIP: "127.0.0.1",
+            patients: ["pat-0002", "pat-0001"], outcome: "success", result: .ok, purpose: "TREAT", sourceIP: "127.0.0.1",
             userAgent: "test", requestID: "r1", detail: "work queue preparation 1-2 of 2")
     }
 

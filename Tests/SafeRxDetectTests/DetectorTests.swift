@@ -1,4 +1,5 @@
 import Foundation
+import SafeRxAudit
 import SafeRxDetect
 import Testing
 
@@ -19,12 +20,12 @@ struct DetectorTests {
 
     static func read(
         _ seq: Int64, _ at: Int64, actor: String = "user-tech", role: String = "technician", patients: [String], type: String = "Patient",
-        action: String = "read", outcome: String = "success", status: Int = 200, source: String = "src-1", agent: String = "ua-1",
+        action: String = "read", outcome: String = "success", result: AuditResult = .ok, source: String = "src-1", agent: String = "ua-1",
         actorPatient: String? = nil
     ) -> DetectorEvent {
         DetectorEvent(
             seq: seq, time: at, tenant: "demo-pharmacy", actor: actor, role: role, actorPatient: actorPatient, action: action, resourceType: type,
-            outcome: outcome, status: status, purpose: "TREAT", patients: patients, source: source, agent: agent)
+            outcome: outcome, result: result, purpose: "TREAT", patients: patients, source: source, agent: agent)
     }
 
     @Test("The bundled rules are valid, and every kind is used")
@@ -141,7 +142,7 @@ struct DetectorTests {
         #expect(d.consume(Self.read(6, Self.t0, actor: "user-po", role: "privacy-officer", patients: ["pat-canary"], action: "alert-view"), context: Canaries()).findings.isEmpty)
         let probe = DetectorEvent(
             seq: 7, time: Self.t0, tenant: "demo-pharmacy", actor: "user-sup", role: "support", action: "denied", resourceType: "Patient",
-            resourceID: "pat-canary", outcome: "denied", status: 404)
+            resourceID: "pat-canary", outcome: "denied", result: .notFound)
         #expect(d.consume(probe, context: Canaries()).findings.contains { $0.rule == "honeytoken" && $0.actor == "user-sup" })
         // A record written elsewhere (not blockable) still alerts.
         let late = d.consume(Self.read(5, Self.t0, actor: "client-x", role: "partner", patients: ["pat-canary"]), context: Canaries())
@@ -163,7 +164,7 @@ struct DetectorTests {
         var d = Detector(rules: rules)
         var findings: [Finding] = []
         for i in 1...21 {
-            findings += d.consume(Self.read(Int64(i), Self.t0 + Int64(i) * 1000, actor: "user-p5", role: "patient", patients: [], action: "denied", outcome: "denied", status: 404), context: Canaries()).findings
+            findings += d.consume(Self.read(Int64(i), Self.t0 + Int64(i) * 1000, actor: "user-p5", role: "patient", patients: [], action: "denied", outcome: "denied", result: .notFound), context: Canaries()).findings
         }
         #expect(findings.filter { $0.rule == "denials-by-actor" && !$0.isUpdate }.count == 1)
         #expect(findings.first { $0.rule == "denials-by-actor" }?.seqs.count == 21)
@@ -173,7 +174,7 @@ struct DetectorTests {
         d = Detector(rules: rules)
         findings = []
         for i in 1...51 {
-            findings += d.consume(Self.read(Int64(i), Self.t0 + Int64(i) * 100, actor: "unknown", role: "anonymous", patients: [], action: "login", outcome: "failure", status: 401, source: "src-bad"), context: Canaries()).findings
+            findings += d.consume(Self.read(Int64(i), Self.t0 + Int64(i) * 100, actor: "unknown", role: "anonymous", patients: [], action: "login", outcome: "failure", result: .unauthenticated, source: "src-bad"), context: Canaries()).findings
         }
         #expect(findings.contains { $0.rule == "denials-by-source" && $0.actor == "source:src-bad" })
         #expect(!findings.contains { $0.rule == "denials-by-actor" }, "unattributed failures are counted by source only")

@@ -291,7 +291,7 @@ extension ReviewFindingsTests {
                 #expect(limited.status == 429 && limited.headers[.retryAfter] != nil)
                 // Another account is not limited by this one.
                 #expect(try await client.get("/fhir/Patient/pat-0001", token: try await server.token("technician")).status == 200)
-                let records = try await server.store.auditRecords().filter { $0.entry.status == 429 }
+                let records = try await server.store.auditRecords().filter { $0.entry.result == .throttled }
                 #expect(records.count == 1, "one record for the burst: \(records.map(\.entry.detail))")
                 // The source address: anonymous requests too.
                 var anonymous: [Int] = []

@@ -36,7 +36,7 @@ public struct AccessService: Sendable {
             try await store.recordEvent(
                 .init(
                     actor: .init(id: actor?.subject ?? "unknown", role: actor?.roleName ?? "anonymous", tenant: actor?.tenant ?? "-"),
-                    action: "denied", attempted: interaction, resourceType: type?.rawValue, outcome: "denied", status: error.kind.auditStatus,
+                    action: "denied", attempted: interaction, resourceType: type?.rawValue, outcome: "denied", result: AuditResult(error.kind),
                     // Only a valid code goes into the (clear) audit field; a client's arbitrary header text does not.
                     purpose: requestedPurpose.map { (try? PurposeOfUse.parse($0).rawValue) ?? "invalid" } ?? "-",
                     sourceIP: request.sourceIP, userAgent: request.userAgent, requestID: request.requestID, detail: detail))
@@ -108,7 +108,7 @@ public struct AccessService: Sendable {
         try await store.recordEvent(
             AuditEntry(
                 actor: .init(id: p.subject, role: p.auditRole, tenant: p.tenant), action: action, patients: patients, outcome: "success",
-                status: 200, purpose: p.purpose.rawValue, sourceIP: ctx.sourceIP, userAgent: ctx.userAgent, requestID: ctx.requestID,
+                result: .ok, purpose: p.purpose.rawValue, sourceIP: ctx.sourceIP, userAgent: ctx.userAgent, requestID: ctx.requestID,
                 detail: detail))
     }
 
@@ -116,7 +116,7 @@ public struct AccessService: Sendable {
     public func recordAnonymousRefusal(_ request: RequestInfo, action: String, error: FHIRError, detail: String) async {
         try? await store.recordEvent(
             AuditEntry(
-                actor: .init(id: "unknown", role: "anonymous", tenant: "-"), action: action, outcome: "denied", status: error.kind.auditStatus,
+                actor: .init(id: "unknown", role: "anonymous", tenant: "-"), action: action, outcome: "denied", result: AuditResult(error.kind),
                 purpose: "-", sourceIP: request.sourceIP, userAgent: request.userAgent, requestID: request.requestID, detail: detail))
     }
 
@@ -127,7 +127,7 @@ public struct AccessService: Sendable {
         try await store.recordEvent(
             .init(
                 actor: .init(id: principal.subject, role: principal.roleName, tenant: principal.tenant), action: "logout",
-                outcome: "success", status: 200, purpose: principal.purpose.rawValue, sourceIP: request.sourceIP, userAgent: request.userAgent,
+                outcome: "success", result: .ok, purpose: principal.purpose.rawValue, sourceIP: request.sourceIP, userAgent: request.userAgent,
                 requestID: request.requestID))
     }
 }

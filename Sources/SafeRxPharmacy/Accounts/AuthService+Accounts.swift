@@ -26,12 +26,12 @@ extension AuthService {
     public static let recoveryCodeCount = 10
 
     func audit(
-        _ action: String, _ user: UserAccount?, outcome: String, status: Int, request: RequestInfo, patients: [String] = [], detail: String? = nil
+        _ action: String, _ user: UserAccount?, outcome: String, result: AuditResult, request: RequestInfo, patients: [String] = [], detail: String? = nil
     ) async throws(FHIRError) {
         try await store.recordEvent(
             AuditEntry(
                 actor: .init(id: user?.id ?? "anonymous", role: user?.role ?? "anonymous", tenant: user?.tenant ?? "-"), action: action,
-                patients: patients, outcome: outcome, status: status,
+                patients: patients, outcome: outcome, result: result,
                 purpose: user.flatMap { Role(rawValue: $0.role) }.map { PurposeOfUse.default(for: $0).rawValue } ?? PurposeOfUse.patientRequest.rawValue,
                 sourceIP: request.sourceIP, userAgent: request.userAgent, requestID: request.requestID, detail: detail))
     }
@@ -101,7 +101,7 @@ extension AuthService {
         }
         let totp = TOTP.random()
         try await store.beginTOTP(userID: user.id, secret: totp.secret)
-        try await audit("mfa-begin", user, outcome: "success", status: 200, request: request)
+        try await audit("mfa-begin", user, outcome: "success", result: .ok, request: request)
         return TOTPEnrollment(secret: totp.base32, uri: totp.provisioningURI(issuer: "SafeRx", account: user.username))
     }
 
@@ -113,12 +113,12 @@ extension AuthService {
         guard let step = TOTP(secret: secret).match(code.filter { !$0.isWhitespace }, after: state.lastStep),
             try await store.useTOTPStep(userID: user.id, step: step, enable: true)
         else {
-            try await audit("mfa-enrol", user, outcome: "failure", status: 400, request: request, detail: "wrong code")
+            try await audit("mfa-enrol", user, outcome: "failure", result: .invalid, request: request, detail: "wrong code")
             throw .invalid("The code does not match: check the time on your phone and enter the current 6-digit code", at: "code")
         }
         let codes = (0..<Self.recoveryCodeCount).map { _ in Self.recoveryCode() }
         try await store.replaceRecoveryCodes(userID: user.id, codes: codes)
-        try await audit("mfa-enrol", user, outcome: "success", status: 200, request: request)
+        try await audit("mfa-enrol", user, outcome: "success", result: .ok, request: request)
         return codes
     }
 
@@ -130,11 +130,11 @@ extension AuthService {
         let state = try await store.mfaState(userID: user.id)
         guard state.enabled, let secret = state.secret else { throw .conflict("No second factor is active") }
         guard try await checkSecondFactor(user: user, secret: secret, lastStep: state.lastStep, otp: code) else {
-            try await audit("mfa-remove", user, outcome: "failure", status: 400, request: request, detail: "wrong code")
+            try await audit("mfa-remove", user, outcome: "failure", result: .invalid, request: request, detail: "wrong code")
             throw .invalid("The code does not match", at: "code")
         }
         try await store.removeTOTP(userID: user.id)
-        try await audit("mfa-remove", user, outcome: "success", status: 200, request: request)
+        try await audit("mfa-remove", user, outcome: "success", result: .ok, request: request)
     }
 
     /// New recovery codes (the old ones stop working). Needs a current code.
@@ -146,7 +146,7 @@ extension AuthService {
         else { throw .invalid("The code does not match", at: "code") }
         let codes = (0..<Self.recoveryCodeCount).map { _ in Self.recoveryCode() }
         try await store.replaceRecoveryCodes(userID: user.id, codes: codes)
-        try await audit("recovery-codes", user, outcome: "success", status: 200, request: request)
+        try await audit("recovery-codes", user, outcome: "success", result: .ok, request: request)
         return codes
     }
 
@@ -180,7 +180,7 @@ extension AuthService {
         let code = Self.numericCode(digits: 8)
         guard let id = try await store.createOneTimeCode(.signup, tenant: tenant, userID: nil, patientID: patient, code: code, lifetime: Self.oneTimeCodeLifetime)
         else {
-            try await audit("signup-start", nil, outcome: "denied", status: 202, request: request, patients: [patient], detail: "code limit reached")
+            try await audit("signup-start", nil, outcome: "denied", result: .accepted, request: request, patients: [patient], detail: "code limit reached")
             return RandomSecret.urlSafe(bytes: 16)
         }
         try await store.queueNotification(
@@ -206,19 +206,19 @@ extension AuthService {
         // enumeration). The code is checked without being used up, so a taken username costs nothing.
         let checked = try await store.redeemOneTimeCode(id: String(id.prefix(64)), purpose: .signup, code: code, consume: false)
         guard case .success = checked else {
-            try await audit("signup", nil, outcome: "failure", status: 400, request: request, detail: "code not accepted")
+            try await audit("signup", nil, outcome: "failure", result: .invalid, request: request, detail: "code not accepted")
             if case .failure(.wrongCode) = checked {
                 throw .invalid("The code is wrong; check it and try again (the right code keeps working until it expires)", at: "code")
             }
             throw .invalid("The code has expired, was already used or was tried too often; start sign-up again to get a new one", at: "code")
         }
         guard try await store.user(named: username) == nil else {
-            try await audit("signup", nil, outcome: "failure", status: 409, request: request, detail: "username taken")
+            try await audit("signup", nil, outcome: "failure", result: .conflict, request: request, detail: "username taken")
             throw .conflict("That username is taken; choose another (your code still works)")
         }
         let redeemed = try await store.redeemOneTimeCode(id: String(id.prefix(64)), purpose: .signup, code: code)
         guard case .success(let otc) = redeemed, let patient = otc.patientID else {
-            try await audit("signup", nil, outcome: "failure", status: 400, request: request, detail: "code not accepted")
+            try await audit("signup", nil, outcome: "failure", result: .invalid, request: request, detail: "code not accepted")
             throw .invalid("The code has expired or was already used; start sign-up again to get a new one", at: "code")
         }
         guard try await !store.hasAccount(patientID: patient, tenant: otc.tenant) else {
@@ -228,7 +228,7 @@ extension AuthService {
             id: "user-" + UUID().uuidString.lowercased(), username: username, passwordHash: try await passwords.hash(password, cost: passwordCost), role: Role.patient.rawValue,
             tenant: otc.tenant, patientID: patient)
         try await store.addUser(user)
-        try await audit("signup", user, outcome: "success", status: 201, request: request, patients: [patient])
+        try await audit("signup", user, outcome: "success", result: .created, request: request, patients: [patient])
         return user
     }
 
@@ -239,20 +239,20 @@ extension AuthService {
     public func startPasswordReset(username: String, request: RequestInfo) async throws(FHIRError) -> String {
         guard !username.isEmpty, username.count <= 128 else { throw .invalid("username must be a non-empty string", at: "username") }
         guard let user = try await store.user(named: username), !user.disabled, user.role == Role.patient.rawValue, let patient = user.patientID else {
-            try await audit("password-reset", nil, outcome: "failure", status: 202, request: request, detail: "no patient account")
+            try await audit("password-reset", nil, outcome: "failure", result: .accepted, request: request, detail: "no patient account")
             return RandomSecret.urlSafe(bytes: 16)
         }
         let code = Self.numericCode(digits: 8)
         guard let id = try await store.createOneTimeCode(
             .reset, tenant: user.tenant, userID: user.id, patientID: patient, code: code, lifetime: Self.oneTimeCodeLifetime)
         else {
-            try await audit("password-reset", user, outcome: "denied", status: 202, request: request, detail: "code limit reached")
+            try await audit("password-reset", user, outcome: "denied", result: .accepted, request: request, detail: "code limit reached")
             return RandomSecret.urlSafe(bytes: 16)
         }
         try await store.queueNotification(
             tenant: user.tenant, patient: patient, kind: .resetCode, subject: "Your SafeRx password reset code",
             body: "Your SafeRx password reset code is \(code). It expires in 15 minutes. If you did not ask for it, ignore this message; your password is unchanged.")
-        try await audit("password-reset", user, outcome: "success", status: 202, request: request, detail: "code sent")
+        try await audit("password-reset", user, outcome: "success", result: .accepted, request: request, detail: "code sent")
         return id
     }
 
@@ -263,12 +263,12 @@ extension AuthService {
         try Self.checkPasswordPolicy(password)
         let redeemed = try await store.redeemOneTimeCode(id: String(id.prefix(64)), purpose: .reset, code: code)
         guard case .success(let otc) = redeemed, let userID = otc.userID, let user = try await store.user(id: userID) else {
-            try await audit("password-reset", nil, outcome: "failure", status: 400, request: request, detail: "code not accepted")
+            try await audit("password-reset", nil, outcome: "failure", result: .invalid, request: request, detail: "code not accepted")
             throw .invalid("The code is wrong, expired or already used; start again to get a new one", at: "code")
         }
         try Self.checkPasswordPolicy(password, context: [user.username])
         try await store.setPassword(userID: user.id, hash: try await passwords.hash(password, cost: passwordCost))
-        try await audit("password-reset", user, outcome: "success", status: 200, request: request, detail: "password changed; sessions ended")
+        try await audit("password-reset", user, outcome: "success", result: .ok, request: request, detail: "password changed; sessions ended")
     }
 
     /// A signed-in password change. The current password is asked again (an unattended open session is not enough),
@@ -277,13 +277,13 @@ extension AuthService {
     /// - throws: `FHIRError` 400 when the current password is wrong or the new one is refused (saying why).
     public func changePassword(_ user: UserAccount, current: String, new password: String, request: RequestInfo) async throws(FHIRError) {
         guard try await passwords.verify(current, hash: user.passwordHash) else {
-            try await audit("password-change", user, outcome: "failure", status: 400, request: request, detail: "current password wrong")
+            try await audit("password-change", user, outcome: "failure", result: .invalid, request: request, detail: "current password wrong")
             throw .invalid("Your current password is not right", at: "current")
         }
         guard password != current else { throw .invalid("Choose a new password, not the current one", at: "password") }
         try Self.checkPasswordPolicy(password, context: [user.username])
         try await store.setPassword(userID: user.id, hash: try await passwords.hash(password, cost: passwordCost))
-        try await audit("password-change", user, outcome: "success", status: 200, request: request, detail: "password changed; sessions ended")
+        try await audit("password-change", user, outcome: "success", result: .ok, request: request, detail: "password changed; sessions ended")
     }
 
     // MARK: Caregivers
@@ -295,13 +295,13 @@ extension AuthService {
         guard user.role == Role.patient.rawValue, FHIRID.isValid(patient),
             let grant = try await store.liveCaregiverGrant(caregiverUserID: user.id, patient: patient), grant.tenant == user.tenant
         else {
-            try await audit("caregiver-token", user, outcome: "denied", status: 403, request: request, detail: "no live caregiver grant")
+            try await audit("caregiver-token", user, outcome: "denied", result: .forbidden, request: request, detail: "no live caregiver grant")
             throw .forbidden("You hold no live caregiver grant for that patient")
         }
         let token = try await issue(
             subject: user.id, role: user.role, tenant: user.tenant, patient: patient, kind: "user", scope: grant.access.scopes,
             caregiverGrant: grant.id, parent: parent.jti.value)
-        try await audit("caregiver-token", user, outcome: "success", status: 200, request: request, patients: [patient], detail: "grant \(grant.id) (\(grant.access.rawValue))")
+        try await audit("caregiver-token", user, outcome: "success", result: .ok, request: request, patients: [patient], detail: "grant \(grant.id) (\(grant.access.rawValue))")
         return token
     }
 

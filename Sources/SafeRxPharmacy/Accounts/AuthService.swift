@@ -148,18 +148,18 @@ public final class AuthService: Sendable {
         }
         let now = Date().timeIntervalSince1970
         let user = try await store.user(named: username)
-        func audit(_ outcome: String, _ status: Int, _ u: UserAccount?, detail: String?) async throws(FHIRError) {
+        func audit(_ outcome: String, _ result: AuditResult, _ u: UserAccount?, detail: String?) async throws(FHIRError) {
             let actor = AuditEntry.Actor(id: u?.id ?? "unknown", role: u?.role ?? "anonymous", tenant: u?.tenant ?? "-")
             try await store.recordEvent(
                 AuditEntry(
-                    actor: actor, action: "login", outcome: outcome, status: status,
+                    actor: actor, action: "login", outcome: outcome, result: result,
                     purpose: u.flatMap { Role(rawValue: $0.role) }.map { PurposeOfUse.default(for: $0).rawValue } ?? "SYSADMIN",
                     sourceIP: request.sourceIP, userAgent: request.userAgent, requestID: request.requestID, detail: detail))
         }
         // Locked per account and source address: a guesser elsewhere never locks the real user out.
         let account = username.lowercased(), source = request.sourceIP
         if let until = await throttle.locked(account: account, source: source, now: now) {
-            try await audit("denied", 429, user, detail: "locked for this source")
+            try await audit("denied", .throttled, user, detail: "locked for this source")
             throw .tooManyRequests(
                 "Too many failed sign-in attempts from this address; try again in \(Int((until - now) / 60) + 1) minutes",
                 retryAfter: Int(until - now) + 1)
@@ -167,33 +167,33 @@ public final class AuthService: Sendable {
         guard let user else {
             _ = try await passwords.verify(password, hash: dummyHash)
             try await slowDown(await throttle.fail(account: account, source: source, now: now))
-            try await audit("failure", 401, nil, detail: "bad credentials")
+            try await audit("failure", .unauthenticated, nil, detail: "bad credentials")
             throw .unauthorized(Self.loginFailed)
         }
         let ok = try await passwords.verify(password, hash: user.passwordHash)
         guard ok, !user.disabled else {
             try await slowDown(await throttle.fail(account: account, source: source, now: now))
-            try await audit("failure", 401, user, detail: user.disabled ? "disabled" : "bad credentials")
+            try await audit("failure", .unauthenticated, user, detail: user.disabled ? "disabled" : "bad credentials")
             throw .unauthorized(Self.loginFailed)
         }
         // The password was right: now the second factor.
         let mfa = try await store.mfaState(userID: user.id)
         if mfa.enabled, let secret = mfa.secret {
             guard let otp, !otp.isEmpty else {
-                try await audit("failure", 401, user, detail: "second factor required")
+                try await audit("failure", .unauthenticated, user, detail: "second factor required")
                 throw FHIRError(
                     kind: .unauthenticated, code: "login",
                     diagnostics: "mfa_required: send the 6-digit code from your authenticator app (or a recovery code) as 'otp'")
             }
             guard try await checkSecondFactor(user: user, secret: secret, lastStep: mfa.lastStep, otp: otp) else {
                 try await slowDown(await throttle.fail(account: account, source: source, now: now))
-                try await audit("failure", 401, user, detail: "bad second factor")
+                try await audit("failure", .unauthenticated, user, detail: "bad second factor")
                 throw FHIRError(kind: .unauthenticated, code: "login", diagnostics: "mfa_invalid: the code is wrong, expired or already used (each code works once: wait for the app to show the next one)")
             }
         }
         if try await store.isSuspended(user.id) {
             // Told only after the password and second factor were right: a guesser learns nothing.
-            try await audit("denied", 403, user, detail: "suspended by the detector")
+            try await audit("denied", .forbidden, user, detail: "suspended by the detector")
             throw .forbidden(Self.suspendedMessage)
         }
         try await store.recordLoginSuccess(userID: user.id)
@@ -201,11 +201,11 @@ public final class AuthService: Sendable {
         if !mfa.enabled, Self.requiresMFA(user.role) {
             // Staff must enrol before they get a token that reaches any data.
             let token = try await issueEnrollment(user)
-            try await audit("success", 200, user, detail: "second factor enrolment required")
+            try await audit("success", .ok, user, detail: "second factor enrolment required")
             return token
         }
         let token = try await issue(subject: user.id, role: user.role, tenant: user.tenant, patient: user.patientID, kind: "user", scope: nil)
-        try await audit("success", 200, user, detail: mfa.enabled ? "with second factor" : nil)
+        try await audit("success", .ok, user, detail: mfa.enabled ? "with second factor" : nil)
         return token
     }
 
@@ -229,25 +229,25 @@ public final class AuthService: Sendable {
         let client = try await store.client(id: clientID)
         let given = Self.hashClientSecret(secret)
         let matches = client.map { constantTimeEqual($0.secretHash, given) } ?? false
-        func audit(_ outcome: String, _ status: Int) async throws(FHIRError) {
+        func audit(_ outcome: String, _ result: AuditResult) async throws(FHIRError) {
             try await store.recordEvent(
                 AuditEntry(
                     actor: .init(id: client?.clientID ?? "unknown", role: client?.role ?? "anonymous", tenant: client?.tenant ?? "-"),
-                    action: "token", outcome: outcome, status: status,
+                    action: "token", outcome: outcome, result: result,
                     purpose: client.flatMap { Role(rawValue: $0.role) }.map { PurposeOfUse.default(for: $0).rawValue } ?? "-",
                     sourceIP: request.sourceIP,
                     userAgent: request.userAgent, requestID: request.requestID))
         }
         guard let client, matches, !client.disabled else {
-            try await audit("failure", 401)
+            try await audit("failure", .unauthenticated)
             throw FHIRError(kind: .unauthenticated, code: "login", diagnostics: "invalid_client")
         }
         if try await store.isSuspended(client.clientID) {
-            try await audit("denied", 403)
+            try await audit("denied", .forbidden)
             throw .forbidden(Self.suspendedMessage)
         }
         let token = try await issue(subject: client.clientID, role: client.role, tenant: client.tenant, patient: nil, kind: "client", scope: nil)
-        try await audit("success", 200)
+        try await audit("success", .ok)
         return token
     }
 

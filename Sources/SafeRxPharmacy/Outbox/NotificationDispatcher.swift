@@ -102,7 +102,7 @@ public struct NotificationDispatcher: Service {
                 try await store.recordEvent(
                     AuditEntry(
                         actor: .init(id: "system", role: "system", tenant: n.tenant), action: "notify", patients: n.patientID.isEmpty ? [] : [n.patientID], outcome: "success",
-                        status: 0, purpose: "HOPERAT", sourceIP: "local", userAgent: "saferx notifications", requestID: n.id,
+                        result: .done, purpose: "HOPERAT", sourceIP: "local", userAgent: "saferx notifications", requestID: n.id,
                         detail: "\(n.kind.rawValue) by \(n.channel)"))
                 try await store.finishNotification(id: n.id, sent: true)
                 sent += 1

@@ -56,7 +56,7 @@ public struct PrivacyService: Sendable {
         for r in records {
             let e = r.entry
             if let i = dayIndex[String(r.time.prefix(10))] {
-                if e.outcome == "denied" || e.status == 401 || e.status == 403 {
+                if e.outcome == "denied" || e.result == .unauthenticated || e.result == .forbidden {
                     denials[i] += 1
                 } else if e.outcome == "success" {
                     byRole[e.actor.role, default: [Int](repeating: 0, count: days)][i] += 1
