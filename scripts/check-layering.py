@@ -44,6 +44,14 @@ NO_OPERATOR_CONTEXT = {"SafeRxServer", "SafeRxWeb"}
 # Only the storage layer talks to a database driver (the audit chain's own table is storage too).
 DRIVERS = {"GRDB", "PostgresNIO", "SQLite3"}
 DRIVER_USERS = {"SafeRxStore", "SafeRxAudit"}
+# Tables with one writer: a second writer is how the copies drifted apart before (#18).
+ONE_WRITER = {
+    "notification": "Sources/SafeRxStore/Repositories/Outbox.swift",
+    "webhook_event": "Sources/SafeRxStore/Repositories/Outbox.swift",
+    "incident": "Sources/SafeRxStore/Repositories/IncidentRepository.swift",
+    "incident_judgement": "Sources/SafeRxStore/Repositories/IncidentRepository.swift",
+    "obligation_done": "Sources/SafeRxStore/Repositories/IncidentRepository.swift",
+}
 
 root = pathlib.Path(__file__).resolve().parent.parent
 dump = json.loads(subprocess.run(["swift", "package", "dump-package"], cwd=root, check=True, capture_output=True, text=True).stdout)
@@ -89,6 +97,10 @@ for t in dump["targets"]:
                 problems.append(f"{f.relative_to(root)} imports {module}, which {name} may not use{hint}")
             if module in DRIVERS and name not in DRIVER_USERS:
                 problems.append(f"{f.relative_to(root)} imports the database driver {module}: only the storage layer may")
+        for table, writer in ONE_WRITER.items():
+            checks += 1
+            if str(f.relative_to(root)) != writer and re.search(rf"INSERT(?:\s+OR\s+\w+)?\s+INTO\s+{table}\b", text):
+                problems.append(f"{f.relative_to(root)} inserts into {table}: only {writer} may")
         if name in NO_OPERATOR_CONTEXT:
             checks += 1
             if re.search(r"\.operatorCommand\(", text):

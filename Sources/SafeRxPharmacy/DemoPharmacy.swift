@@ -228,7 +228,7 @@ public struct DemoPharmacy: Sendable {
         }
         for i in stride(from: 3, through: patientCount, by: 4).prefix(consentPatients) {
             let pid = Self.patientID(i)
-            items.append((.consent, Self.authorization(id: "consent-\(pid)", patient: pid, expires: Date().addingTimeInterval(365 * 86400)), nil))
+            items.append((.consent, Self.authorization(id: "consent-\(pid)", patient: pid, expires: store.clock.now.addingTimeInterval(365 * 86400)), nil))
         }
         // Honeytokens take the next ids in the sequence and sit among the real patients in storage order, so a sweep
         // through search pages meets them wherever it stops.
@@ -306,7 +306,7 @@ public struct DemoPharmacy: Sendable {
         // patient001 is a caregiver of patient002 (everything, for a year): the caregiver flow works out of the box.
         if patientAccounts >= 2, let carer = try await store.user(named: "patient001") {
             try await store.seedCaregiverGrant(
-                tenant: Self.tenant, patient: Self.patientID(2), caregiverUserID: carer.id, access: .all, expires: Date().addingTimeInterval(365 * 86400))
+                tenant: Self.tenant, patient: Self.patientID(2), caregiverUserID: carer.id, access: .all, expires: store.clock.now.addingTimeInterval(365 * 86400))
         }
         let secret = Self.randomSecret(bytes: 32)
         try await store.addClient(

@@ -59,12 +59,15 @@ public struct Pharmacy: Sendable {
     /// - throws: the store's error when the directory cannot be opened, the key file is missing or is the wrong key.
     /// - parameter auditClock: the time audit records are stamped with (a simulation's clock; the real one by default).
     /// - parameter passwordCost: bcrypt's cost for new password hashes (lower only for throw-away stores).
+    /// - parameter clock: the time the services and the gate decide by: token, grant and key expiry, refill timing,
+    ///   sign-in locks, stamps on new rows (a ``ManualClock`` in tests; the system clock by default).
     public static func open(
         dataDirectory: URL, keyFile: URL, policy: PolicyTable = .standard, logger: Logger = Logger(label: "saferx.store"),
-        auditClock: (@Sendable () -> Date)? = nil, passwordCost: UInt8 = 12
+        auditClock: (@Sendable () -> Date)? = nil, passwordCost: UInt8 = 12, clock: PharmacyClock = .system
     ) async throws -> Pharmacy {
         var options = PharmacyStore.Options()
         if let auditClock { options.auditClock = auditClock }
+        options.clock = clock
         let store = try PharmacyStore.open(dataDirectory: dataDirectory, keyFile: keyFile, options: options, logger: logger)
         return Pharmacy(store: store, auth: await AuthService(store: store, passwordCost: passwordCost, policy: policy))
     }
@@ -74,6 +77,9 @@ public struct Pharmacy: Sendable {
         get { store.refillRules }
         nonmutating set { store.refillRules = newValue }
     }
+
+    /// The time the services decide by (see ``open(dataDirectory:keyFile:policy:logger:auditClock:passwordCost:clock:)``).
+    public var clock: PharmacyClock { store.clock }
 
     /// Whether the store holds no tenant yet (a new data directory).
     public func isEmpty() async throws(FHIRError) -> Bool { try await store.isEmpty() }

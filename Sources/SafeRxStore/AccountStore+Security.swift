@@ -72,7 +72,7 @@ extension PharmacyStore {
         return try await runWrite { db in
             try db.execute(
                 sql: "UPDATE recovery_code SET used_at = ? WHERE user_id = ? AND code_hash = ? AND used_at IS NULL",
-                arguments: [Date().timeIntervalSince1970, userID, h])
+                arguments: [self.clock.now.timeIntervalSince1970, userID, h])
             return db.changesCount > 0
         }
     }
@@ -84,7 +84,7 @@ extension PharmacyStore {
         try await runWrite { db in
             try db.execute(
                 sql: "UPDATE user_account SET password_hash = ?, failed_attempts = 0, locked_until = 0, tokens_after = ? WHERE id = ?",
-                arguments: [hash, Date().timeIntervalSince1970, userID])
+                arguments: [hash, self.clock.now.timeIntervalSince1970, userID])
         }
     }
 
@@ -111,7 +111,7 @@ extension PharmacyStore {
     ) async throws(FHIRError) -> String? {
         let id = RandomSecret.urlSafe(bytes: 16)
         let hash = secretHash("one-time-code", id, code)
-        let now = Date().timeIntervalSince1970
+        let now = self.clock.now.timeIntervalSince1970
         return try await runWrite { db -> String? in
             try db.execute(sql: "DELETE FROM one_time_code WHERE expires < ?", arguments: [now - 86400])
             let recent = try Int.fetchOne(
@@ -132,7 +132,7 @@ extension PharmacyStore {
         id: String, purpose: OneTimeCode.Purpose, code: String, consume: Bool = true
     ) async throws(FHIRError) -> Result<OneTimeCode, OneTimeCodeFailure> {
         let given = secretHash("one-time-code", id, code)
-        let now = Date().timeIntervalSince1970
+        let now = self.clock.now.timeIntervalSince1970
         return try await runWrite { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM one_time_code WHERE id = ? AND purpose = ?", arguments: [id, purpose.rawValue]) else {
                 return .failure(.unknown)

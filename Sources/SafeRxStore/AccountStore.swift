@@ -42,7 +42,7 @@ extension PharmacyStore {
                     INSERT INTO user_account (id, username_index, username_enc, password_hash, role, tenant, patient_id, created, key_owner)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: [u.id, index, enc, u.passwordHash, u.role, u.tenant, u.patientID, Self.now(), owner])
+                arguments: [u.id, index, enc, u.passwordHash, u.role, u.tenant, u.patientID, self.timestamp(), owner])
         }
     }
 
@@ -113,7 +113,7 @@ extension PharmacyStore {
         try await runWrite { db in
             try db.execute(
                 sql: "INSERT INTO api_client (client_id, secret_hash, role, tenant, name, created) VALUES (?, ?, ?, ?, ?, ?)",
-                arguments: [c.clientID, c.secretHash, c.role, c.tenant, c.name, Self.now()])
+                arguments: [c.clientID, c.secretHash, c.role, c.tenant, c.name, self.timestamp()])
         }
     }
 
@@ -130,7 +130,7 @@ extension PharmacyStore {
         try await runWrite { db in
             try db.execute(
                 sql: "UPDATE api_client SET secret_hash = ?, tokens_after = ? WHERE client_id = ?",
-                arguments: [secretHash, Date().timeIntervalSince1970.rounded(.down), id])
+                arguments: [secretHash, self.clock.now.timeIntervalSince1970.rounded(.down), id])
             return db.changesCount > 0
         }
     }
@@ -158,7 +158,7 @@ extension PharmacyStore {
     package func revokeToken(jti: String, expires: Double) async throws(FHIRError) {
         try await runWrite { db in
             try db.execute(sql: "INSERT OR IGNORE INTO revoked_token (jti, expires) VALUES (?, ?)", arguments: [jti, expires])
-            try db.execute(sql: "DELETE FROM revoked_token WHERE expires < ?", arguments: [Date().timeIntervalSince1970 - 60])
+            try db.execute(sql: "DELETE FROM revoked_token WHERE expires < ?", arguments: [self.clock.now.timeIntervalSince1970 - 60])
         }
     }
 
@@ -193,7 +193,7 @@ extension PharmacyStore {
             if let caregiverGrant {
                 let live = try db.cachedStatement(
                     sql: "SELECT EXISTS (SELECT 1 FROM caregiver_grant WHERE id = ? AND caregiver_user_id = ? AND revoked_at IS NULL AND expires > ?)")
-                return try Bool.fetchOne(live, arguments: [caregiverGrant, subject, Date().timeIntervalSince1970]) ?? false
+                return try Bool.fetchOne(live, arguments: [caregiverGrant, subject, self.clock.now.timeIntervalSince1970]) ?? false
             }
             return true
         }

@@ -52,7 +52,7 @@ package enum Backup {
         // Prove now that the header's key opens, rather than at restore time.
         _ = try provider.unwrap(wrapped.data, keyID: wrapped.masterKeyID, context: "backup/\(id)")
         let header = Header(
-            id: id, created: AuditLog.timestamp(Date()), masterKeyID: wrapped.masterKeyID,
+            id: id, created: AuditLog.timestamp(store.clock.now), masterKeyID: wrapped.masterKeyID,
             wrappedKey: wrapped.data.base64EncodedString(), chunks: chunks, bytes: plain.count, auditHead: head)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

@@ -60,14 +60,18 @@ package final class KeyRing: Sendable {
     package let provider: any KeyProvider
     /// `false` only for a benchmark store created without encryption (see ``PharmacyStore/Options``).
     package let encrypts: Bool
+    /// Stamps rotations and new keys.
+    let clock: PharmacyClock
     let cache = Mutex(Cache())
     let services: [Service: SymmetricKey]
 
     /// Opens the key ring of a migrated database: checks that `provider` holds the master key the store was sealed
     /// with, and creates the service keys of a new store.
-    init(provider: any KeyProvider, writer: any DatabaseWriter, encrypts: Bool) throws {
+    init(provider: any KeyProvider, writer: any DatabaseWriter, encrypts: Bool, clock: PharmacyClock = .system) throws {
+        self.clock = clock
         self.provider = provider
         self.encrypts = encrypts
+        let created = Instant.string(clock.now)
         self.services = try writer.write { db in
             let sealedWith = try String.fetchOne(db, sql: "SELECT value FROM keyring_meta WHERE name = 'master_key_id'")
             let mode = try String.fetchOne(db, sql: "SELECT value FROM keyring_meta WHERE name = 'encryption'")
@@ -97,7 +101,7 @@ package final class KeyRing: Sendable {
                     let wrapped = try provider.wrap(key, context: "service/\(s.rawValue)/1")
                     try db.execute(
                         sql: "INSERT INTO service_key (name, version, wrapped, master_key_id, active, created) VALUES (?, 1, ?, ?, 1, ?)",
-                        arguments: [s.rawValue, wrapped.data, wrapped.masterKeyID, PharmacyStore.now()])
+                        arguments: [s.rawValue, wrapped.data, wrapped.masterKeyID, created])
                     out[s] = key
                 }
             }
@@ -199,7 +203,7 @@ package final class KeyRing: Sendable {
         try db.execute(
             sql: "INSERT INTO data_key (tenant, owner, version, wrapped, tenant_key_version, active, created) VALUES (?, ?, ?, ?, ?, 1, ?)",
             arguments: [tenant, owner, Int64(version), Envelope.wrap(key, under: tenantKey, context: Self.dataKeyContext(name)), tenantVersion,
-                        PharmacyStore.now()])
+                        Instant.string(self.clock.now)])
         remember(name, key)
         return key
     }
@@ -225,7 +229,7 @@ package final class KeyRing: Sendable {
         let wrapped = try provider.wrap(key, context: Self.tenantKeyContext(name))
         try db.execute(
             sql: "INSERT INTO tenant_key (tenant, version, wrapped, master_key_id, active, created) VALUES (?, ?, ?, ?, 1, ?)",
-            arguments: [tenant, version, wrapped.data, wrapped.masterKeyID, PharmacyStore.now()])
+            arguments: [tenant, version, wrapped.data, wrapped.masterKeyID, Instant.string(self.clock.now)])
         cache.withLock { $0.tenant[name] = key }
         return (version, key)
     }
@@ -275,7 +279,7 @@ package final class KeyRing: Sendable {
                 let n = try rewrapAll(db, under: file, except: new)
                 try db.execute(sql: "UPDATE keyring_meta SET value = ? WHERE name = 'master_key_id'", arguments: [new])
                 try db.execute(
-                    sql: "INSERT OR REPLACE INTO keyring_meta (name, value) VALUES ('master_rotated', ?)", arguments: [PharmacyStore.now()])
+                    sql: "INSERT OR REPLACE INTO keyring_meta (name, value) VALUES ('master_rotated', ?)", arguments: [Instant.string(self.clock.now)])
                 try audit?(db, old, new, n)
                 return n
             }
@@ -415,7 +419,7 @@ package final class KeyRing: Sendable {
         try db.execute(sql: "DELETE FROM data_key WHERE tenant = ? AND owner = ?", arguments: [tenant, patient])
         try db.execute(
             sql: "INSERT OR REPLACE INTO erasure (tenant, patient_id, erased_at, legal_override) VALUES (?, ?, ?, ?)",
-            arguments: [tenant, patient, PharmacyStore.now(), legalOverride])
+            arguments: [tenant, patient, Instant.string(self.clock.now), legalOverride])
         db.afterNextTransaction(onCommit: { [self] _ in forget(tenant: tenant, owner: patient) })
     }
 }

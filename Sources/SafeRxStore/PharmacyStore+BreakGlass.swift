@@ -31,7 +31,7 @@ extension PharmacyStore {
                 arguments: [tenant, patient])
         }) ?? false
         guard exists == true else { throw await missing(ctx, "break-glass", .patient, patient) }
-        let now = Date()
+        let now = self.clock.now
         let grant = BreakGlassGrant(
             id: UUID().uuidString.lowercased(), tenant: tenant, userID: ctx.scope.principal.subject, role: role.rawValue, patientID: patient,
             granted: AuditLog.timestamp(now), expires: AuditLog.timestamp(now.addingTimeInterval(Self.breakGlassDuration)), reason: trimmed,
@@ -57,7 +57,7 @@ extension PharmacyStore {
             return try readOnCallingThread { db in
                 try String.fetchAll(
                     db, sql: "SELECT DISTINCT patient_id FROM break_glass WHERE user_id = ? AND tenant = ? AND expires > ?",
-                    arguments: [user, tenant, Self.now()])
+                    arguments: [user, tenant, self.timestamp()])
             }
         } catch {
             throw .internal()

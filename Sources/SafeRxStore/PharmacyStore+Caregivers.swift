@@ -38,7 +38,7 @@ extension PharmacyStore {
         guard ctx.scope.role == .patient, p.caregiverGrant == nil, case .compartment(let patient) = ctx.scope.rows else {
             throw await deny(ctx, interaction: "caregiver-grant", type: .patient, id: nil, error: .forbidden("Only a patient may grant caregiver access to their own records"))
         }
-        guard expires > Date(), expires <= Date().addingTimeInterval(Self.maxCaregiverGrant) else {
+        guard expires > self.clock.now, expires <= self.clock.now.addingTimeInterval(Self.maxCaregiverGrant) else {
             throw .invalid("expires must be in the future and at most 366 days away", at: "expires")
         }
         guard let caregiver = try await user(named: caregiverUsername), caregiver.tenant == ctx.scope.tenant, caregiver.role == Role.patient.rawValue,
@@ -49,7 +49,7 @@ extension PharmacyStore {
         guard caregiver.id != p.subject else { throw .invalid("You cannot name yourself as your caregiver", at: "caregiver") }
         let grant = CaregiverGrant(
             id: Self.newID(), tenant: ctx.scope.tenant, patientID: patient, caregiverUserID: caregiver.id, access: access, expires: expires,
-            created: Date(), revoked: nil)
+            created: self.clock.now, revoked: nil)
         let e = entry(
             ctx, action: "caregiver-grant", type: .patient, id: patient, patients: [patient], outcome: "success", result: .created,
             detail: "grant \(grant.id): \(access.rawValue) to user \(caregiver.id) until \(AuditLog.timestamp(expires))")
@@ -97,7 +97,7 @@ extension PharmacyStore {
         let e = entry(
             ctx, action: "caregiver-revoke", type: .patient, id: grant.patientID, patients: [grant.patientID], outcome: "success", result: .ok,
             detail: "grant \(grant.id) revoked by \(grant.patientID == p.patientID ? "the patient" : "the caregiver")")
-        let now = Date()
+        let now = self.clock.now
         try await runWrite { [self] db in
             try db.execute(sql: "UPDATE caregiver_grant SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", arguments: [now.timeIntervalSince1970, id])
             try auditLog.append([e], in: db)
@@ -111,7 +111,7 @@ extension PharmacyStore {
     package func seedCaregiverGrant(tenant: String, patient: String, caregiverUserID: String, access: CaregiverGrant.Access, expires: Date) async throws(FHIRError) {
         let id = Self.newID()
         let grant = CaregiverGrant(
-            id: id, tenant: tenant, patientID: patient, caregiverUserID: caregiverUserID, access: access, expires: expires, created: Date(), revoked: nil)
+            id: id, tenant: tenant, patientID: patient, caregiverUserID: caregiverUserID, access: access, expires: expires, created: self.clock.now, revoked: nil)
         try await runWrite { db in try Self.insert(db, grant, grantedBy: "seed") }
         try await commitAudit(
             AuditEntry(
@@ -129,7 +129,7 @@ extension PharmacyStore {
                     SELECT * FROM caregiver_grant WHERE caregiver_user_id = ? AND patient_id = ? AND revoked_at IS NULL AND expires > ?
                     ORDER BY created DESC LIMIT 1
                     """,
-                arguments: [caregiverUserID, patient, Date().timeIntervalSince1970]
+                arguments: [caregiverUserID, patient, self.clock.now.timeIntervalSince1970]
             ).flatMap(Self.decodeGrant)
         }
     }
@@ -143,6 +143,6 @@ extension PharmacyStore {
                 WHERE g.tenant = ? AND g.patient_id = ? AND g.revoked_at IS NULL AND g.expires > ? AND g.access IN ('all', 'messages')
                   AND u.patient_id IS NOT NULL AND u.disabled = 0
                 """,
-            arguments: [tenant, patient, Date().timeIntervalSince1970])
+            arguments: [tenant, patient, self.clock.now.timeIntervalSince1970])
     }
 }

@@ -48,7 +48,11 @@ final class DetectionObserver: AuditObserver {
     let keys: KeyRing
     let log: AuditLog
 
-    init(settings: DetectorSettings, keys: KeyRing, log: AuditLog) {
+    /// Where alert notices and security webhook events are queued (the same outbox as everyone's).
+    let outbox: Outbox
+
+    init(settings: DetectorSettings, keys: KeyRing, outbox: Outbox, log: AuditLog) {
+        self.outbox = outbox
         self.settings = settings
         self.keys = keys
         self.log = log
@@ -254,34 +258,18 @@ final class DetectionObserver: AuditObserver {
         let text = "SafeRx security alert (\(f.severity.rawValue)): rule \(f.rule), actor \(f.actor)."
             + (contained ? " The actor was suspended." : "") + " Details: saferx alerts show \(alertID), or the privacy console."
         if let contact = settings.securityContact {
-            let nid = UUID().uuidString.lowercased()
-            let (recipient, _) = try keys.seal(db, tenant: f.tenant, owner: "", Data(contact.utf8), context: "notification/\(nid)/to")
-            let payload = JSON.object(["subject": .string("SafeRx security alert: \(f.rule)"), "body": .string(text)]).encoded()
-            let (sealed, _) = try keys.seal(db, tenant: f.tenant, owner: "", payload, context: "notification/\(nid)/body")
-            try db.execute(
-                sql: """
-                    INSERT INTO notification (id, tenant, key_owner, channel, recipient_enc, kind, body_enc, created, state)
-                    VALUES (?, ?, '', 'email', ?, ?, ?, ?, 'pending')
-                    """,
-                arguments: [nid, f.tenant, recipient, OutgoingNotification.Kind.securityAlert.rawValue, sealed, Date().timeIntervalSince1970])
+            try outbox.notification(
+                db, tenant: f.tenant, owner: "", channel: "email", address: contact, kind: .securityAlert,
+                subject: "SafeRx security alert: \(f.rule)", body: text)
         }
         if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM webhook_endpoint WHERE client_id = ?)", arguments: [PharmacyStore.securityWebhookClient]) == true {
-            let eid = "evt_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-            let now = Date()
-            let payload = JSON.object([
-                "id": .string(eid), "type": "alert.created", "created": .string(AuditLog.timestamp(now)),
-                "data": .object([
+            try outbox.webhookEvent(
+                db, tenant: f.tenant, client: PharmacyStore.securityWebhookClient, type: "alert.created",
+                data: [
                     "alert": .string(alertID), "rule": .string(f.rule), "severity": .string(f.severity.rawValue), "actor": .string(f.actor),
                     "role": .string(f.role), "contained": .bool(contained), "evidence": .int(Int64(f.seqs.count)),
                     "patients": .int(Int64(f.patients.count)),
-                ]),
-            ])
-            try db.execute(
-                sql: """
-                    INSERT INTO webhook_event (id, tenant, client_id, type, payload, created, state, attempts, next_attempt)
-                    VALUES (?, ?, ?, 'alert.created', ?, ?, 'pending', 0, ?)
-                    """,
-                arguments: [eid, f.tenant, PharmacyStore.securityWebhookClient, payload.encoded(), now.timeIntervalSince1970, now.timeIntervalSince1970])
+                ])
         }
     }
 
@@ -298,7 +286,7 @@ extension PharmacyStore {
     /// window, at most 8 days) is replayed first so that windows and baselines start full; alerts still open are not
     /// raised again.
     package func startDetection(rules: DetectionRules, securityContact: String?) throws(FHIRError) {
-        let observer = DetectionObserver(settings: DetectorSettings(rules: rules, securityContact: securityContact), keys: keys, log: auditLog)
+        let observer = DetectionObserver(settings: DetectorSettings(rules: rules, securityContact: securityContact), keys: keys, outbox: outbox, log: auditLog)
         let since = AuditLog.timestamp(Date().addingTimeInterval(-8 * 86_400))
         do {
             try dbPool.write { db in
@@ -533,7 +521,7 @@ extension PharmacyStore {
     package func replayDetection(
         rules: DetectionRules, from: String, to: String? = nil, progress: (@Sendable (Int) -> Void)? = nil
     ) async throws(FHIRError) -> DetectionReplay {
-        let observer = DetectionObserver(settings: DetectorSettings(rules: rules), keys: keys, log: auditLog)
+        let observer = DetectionObserver(settings: DetectorSettings(rules: rules), keys: keys, outbox: outbox, log: auditLog)
         let started = ContinuousClock.now
         var detectorTime = Duration.zero
         var findings: [Finding] = []

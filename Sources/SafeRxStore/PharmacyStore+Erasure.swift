@@ -14,8 +14,9 @@ extension PharmacyStore {
     /// younger than `retentionYears` exist (checked inside the erasing transaction), unless `legalOverride`; the
     /// refusal, the erasure and an override are audited with `reason`.
     package func erase(
-        patient: String, tenant: String, reason: String, legalOverride: Bool, retentionYears: Int = 10, now: Date = Date()
+        patient: String, tenant: String, reason: String, legalOverride: Bool, retentionYears: Int = 10, now: Date? = nil
     ) async throws -> ErasureResult {
+        let now = now ?? self.clock.now
         let holdStart = AuditLog.timestamp(Calendar(identifier: .gregorian).date(byAdding: .year, value: -retentionYears, to: now)!)
         let operatorName = "operator:" + AccessContext.operatorLogin
         @Sendable func entry(_ outcome: String, detail: String) -> AuditEntry {

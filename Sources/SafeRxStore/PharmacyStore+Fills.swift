@@ -35,7 +35,7 @@ extension PharmacyStore {
                 let body = rx.json
             else { return .failure(.notFound(.medicationRequest, id)) }
             let fills = try fillsOf(db, tenant: tenant, prescription: id)
-            if let refusal = rules.check(prescription: body, fills: fills.map(\.1)) { return .failure(refusal) }
+            if let refusal = rules.check(prescription: body, fills: fills.map(\.1), now: self.clock.now) { return .failure(refusal) }
             guard let subject = body["subject"]?["reference"]?.stringValue, let patient = Reference(subject), patient.type == .patient else {
                 return .failure(.invalid("The prescription has no patient subject"))
             }
@@ -91,7 +91,7 @@ extension PharmacyStore {
         return rows.compactMap { r in
             guard let json = r.json else { return nil }
             let when = json["whenHandedOver"]?.stringValue ?? json["whenPrepared"]?.stringValue ?? r.lastUpdated
-            let date = FHIRDate.instant(when, end: false) ?? Date()
+            let date = FHIRDate.instant(when, end: false) ?? self.clock.now
             return (r.id, RefillRules.Fill(state: FillState.of(json), date: date, daysSupply: FHIRQuantity.days(json["daysSupply"])))
         }
     }
@@ -168,7 +168,7 @@ extension PharmacyStore {
                         diagnostics: "Four-eyes rule: you filled this prescription, so another pharmacist must verify it", reason: "four-eyes"))
                 }
             }
-            let now = Self.now()
+            let now = self.timestamp()
             body["status"] = .string(t.to.fhirStatus)
             var extensions = (body["extension"]?.arrayValue ?? []).filter { $0["url"]?.stringValue != FillState.extensionURL }
             extensions.append(.object(["url": .string(FillState.extensionURL), "valueCode": .string(t.to.rawValue)]))
@@ -254,7 +254,7 @@ extension PharmacyStore {
     func recordFillEvent(_ db: Database, tenant: String, dispense: String, from: FillState, to: FillState, scope: AccessScope, reason: String?) throws {
         try db.execute(
             sql: "INSERT INTO fill_event (tenant, dispense_id, from_state, to_state, actor_id, actor_role, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            arguments: [tenant, dispense, from.rawValue, to.rawValue, scope.principal.subject, scope.principal.roleName, reason, Self.now()])
+            arguments: [tenant, dispense, from.rawValue, to.rawValue, scope.principal.subject, scope.principal.roleName, reason, self.timestamp()])
     }
 
     /// The patient's first address (home first), read inside the shipping transaction.

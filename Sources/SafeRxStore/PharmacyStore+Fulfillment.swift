@@ -18,7 +18,7 @@ extension PharmacyStore {
         try await runWrite { db in
             try db.execute(
                 sql: "INSERT OR REPLACE INTO fulfillment_vendor (id, tenant, name, public_key, created) VALUES (?, ?, ?, ?, ?)",
-                arguments: [id, tenant, name, publicKey, Self.now()])
+                arguments: [id, tenant, name, publicKey, self.timestamp()])
         }
         try await recordAdminEvent(action: "vendor-add", tenant: tenant, detail: "fulfillment vendor \(id) (\(name))")
     }
@@ -83,7 +83,7 @@ extension PharmacyStore {
             let seq = try auditLog.append([e], in: db).first ?? 0
             try db.execute(
                 sql: "INSERT INTO fulfillment_file (sha256, vendor, tenant, day, rows, created, audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                arguments: [sha, vendor, tenant, day, patients.count, Self.now(), seq])
+                arguments: [sha, vendor, tenant, day, patients.count, self.timestamp(), seq])
             let row = try db.cachedStatement(sql: "INSERT OR IGNORE INTO fulfillment_row (tenant, dispense_id, sha256) VALUES (?, ?, ?)")
             for id in included { try row.execute(arguments: [tenant, id, sha]) }
             return (file, patients.count, sha, alreadySent)

@@ -10,7 +10,7 @@ extension PharmacyStore {
     /// Claims `key` for one caller (tenant and subject) and a request fingerprint (method, path and body hash).
     package func claimIdempotencyKey(tenant: String, actor: String, key: String, requestHash: String) async throws(FHIRError) -> IdempotencyClaim {
         try await runWrite { db in
-            let now = Date().timeIntervalSince1970
+            let now = self.clock.now.timeIntervalSince1970
             try db.execute(sql: "DELETE FROM idempotency_key WHERE created < ?", arguments: [now - Self.idempotencyWindow])
             guard let row = try Row.fetchOne(
                 db, sql: "SELECT * FROM idempotency_key WHERE tenant = ? AND actor = ? AND key = ?", arguments: [tenant, actor, key])

@@ -123,7 +123,7 @@ extension PharmacyStore {
         }
         let normalized = i
         try await write(ctx) { tx in
-            try IncidentRepository.insert(normalized, declaredAt: Date(), tx.db)
+            try IncidentRepository.insert(normalized, declaredAt: self.clock.now, tx.db)
             try tx.record("incident-declare", detail: "incident \(normalized.id) declared by \(normalized.declaredBy), discovered \(normalized.discovered)")
         }
     }
@@ -466,8 +466,8 @@ extension PharmacyStore {
     package func recordJudgement(_ ctx: AccessContext, incident: String, question: String, text: String, by: String) async throws(FHIRError) {
         let text = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard text.count >= 3 else { throw .invalid("A judgement needs its reasoning in words") }
-        let now = AuditLog.timestamp(Date())
-        let retain = AuditLog.timestamp(Calendar(identifier: .gregorian).date(byAdding: .year, value: 6, to: Date()) ?? Date())
+        let now = AuditLog.timestamp(self.clock.now)
+        let retain = AuditLog.timestamp(Calendar(identifier: .gregorian).date(byAdding: .year, value: 6, to: self.clock.now) ?? self.clock.now)
         try await write(ctx) { tx in
             try IncidentRepository.insertJudgement(
                 incident: incident, question: question, text: String(text.prefix(4000)), by: String(by.prefix(100)), at: now, retainUntil: retain, tx.db)
@@ -553,7 +553,7 @@ extension PharmacyStore {
             // The sealed contacts beside the current, undeleted records the scope admits, each patient's data key read
             // with it (a bulk job uses each key once: no second lookup, no caching); through the scoped read of the
             // records themselves for those without one (written before contacts were kept).
-            let (visible, visibleArgs) = Self.scopePredicate(scope, type: .patient, alias: "v")
+            let (visible, visibleArgs) = Self.scopePredicate(scope, type: .patient, alias: "v", now: self.timestamp())
             func contacts(_ ids: [String]) throws -> [String: LetterContact] {
                 var found: [String: LetterContact] = [:]
                 found.reserveCapacity(ids.count)
@@ -592,7 +592,7 @@ extension PharmacyStore {
                 db, sql: """
                     SELECT g.patient_id, u.patient_id FROM caregiver_grant g JOIN user_account u ON u.id = g.caregiver_user_id
                     WHERE g.tenant = ? AND g.access = 'all' AND g.revoked_at IS NULL AND g.expires > ? AND u.patient_id IS NOT NULL
-                    """, arguments: [tenant, Date().timeIntervalSince1970])
+                    """, arguments: [tenant, self.clock.now.timeIntervalSince1970])
             {
                 carers[row[0], default: []].append(row[1])
             }

@@ -18,7 +18,7 @@ extension PharmacyStore {
     func afterMessageCreated(_ db: Database, tenant: String, _ r: StoredResource, scope: AccessScope) throws {
         try db.execute(
             sql: "INSERT OR IGNORE INTO message_read (user_id, tenant, communication_id, read_at) VALUES (?, ?, ?, ?)",
-            arguments: [scope.principal.subject, tenant, r.id, Date().timeIntervalSince1970])
+            arguments: [scope.principal.subject, tenant, r.id, self.clock.now.timeIntervalSince1970])
         guard !Self.fromPatient(r.json), let s = r.json?["subject"]?["reference"]?.stringValue, let ref = Reference(s), ref.type == .patient else { return }
         // Who wrote it comes from the token (the sender was set from it), never from the message body.
         let from: String
@@ -41,7 +41,7 @@ extension PharmacyStore {
             for id in ids {
                 try db.execute(
                     sql: "INSERT OR IGNORE INTO message_read (user_id, tenant, communication_id, read_at) VALUES (?, ?, ?, ?)",
-                    arguments: [user, tenant, id, Date().timeIntervalSince1970])
+                    arguments: [user, tenant, id, self.clock.now.timeIntervalSince1970])
             }
         }
     }
@@ -135,7 +135,7 @@ extension PharmacyStore {
         try await runWrite { [self] db in
             try db.execute(
                 sql: "INSERT OR REPLACE INTO thread_assignment (tenant, thread_id, assignee, assigned_by, assigned_at) VALUES (?, ?, ?, ?, ?)",
-                arguments: [tenant, thread, staff.id, by, Date().timeIntervalSince1970])
+                arguments: [tenant, thread, staff.id, by, self.clock.now.timeIntervalSince1970])
             try auditLog.append([e], in: db)
         }
         return (thread, staff.id)

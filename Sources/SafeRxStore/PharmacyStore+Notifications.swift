@@ -8,6 +8,9 @@ import SafeRxStoreCore
 /// The notification outbox: rows are written in the same transaction as the event they announce, with recipient and
 /// body sealed under the patient's key; a sender (``SafeRxPharmacy/NotificationDispatcher``) delivers them.
 extension PharmacyStore {
+    /// The one writer of notifications and webhook events.
+    var outbox: Outbox { Outbox(keys: keys, clock: clock) }
+
     /// The contact a patient record holds, preferring e-mail: (`email` or `sms`, address).
     func contact(_ db: Database, tenant: String, patient: String) throws -> (channel: String, address: String)? {
         let record = try scopedRows(
@@ -28,16 +31,7 @@ extension PharmacyStore {
         _ db: Database, tenant: String, patient: String, kind: OutgoingNotification.Kind, subject: String, body: String
     ) throws -> String? {
         guard let (channel, address) = try contact(db, tenant: tenant, patient: patient) else { return nil }
-        let id = Self.newID()
-        let (recipient, _) = try keys.seal(db, tenant: tenant, owner: patient, Data(address.utf8), context: "notification/\(id)/to")
-        let payload = JSON.object(["subject": .string(subject), "body": .string(body)]).encoded()
-        let (sealed, _) = try keys.seal(db, tenant: tenant, owner: patient, payload, context: "notification/\(id)/body")
-        try db.execute(
-            sql: """
-                INSERT INTO notification (id, tenant, key_owner, channel, recipient_enc, kind, body_enc, created, state)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')
-                """,
-            arguments: [id, tenant, patient, channel, recipient, kind.rawValue, sealed, Date().timeIntervalSince1970])
+        try outbox.notification(db, tenant: tenant, owner: patient, channel: channel, address: address, kind: kind, subject: subject, body: body)
         return channel
     }
 
@@ -75,7 +69,7 @@ extension PharmacyStore {
             if sent {
                 try db.execute(
                     sql: "UPDATE notification SET state = 'sent', sent_at = ?, recipient_enc = x'', body_enc = x'' WHERE id = ?",
-                    arguments: [Date().timeIntervalSince1970, id])
+                    arguments: [self.clock.now.timeIntervalSince1970, id])
             } else {
                 try db.execute(
                     sql: "UPDATE notification SET attempts = attempts + 1, state = CASE WHEN attempts + 1 >= 10 THEN 'failed' ELSE state END WHERE id = ?",

@@ -32,7 +32,7 @@ extension PharmacyStore {
             let (sealed, _) = try keys.seal(db, tenant: tenant, owner: "", Data(secret.utf8), context: "webhook/\(clientID)")
             try db.execute(
                 sql: "INSERT OR REPLACE INTO webhook_endpoint (client_id, tenant, url, secret_enc, created) VALUES (?, ?, ?, ?, ?)",
-                arguments: [clientID, tenant, url, sealed, Self.now()])
+                arguments: [clientID, tenant, url, sealed, self.timestamp()])
         }
         try await recordAdminEvent(action: "webhook-register", tenant: tenant, detail: "client \(clientID) -> \(url)")
         return secret
@@ -57,22 +57,13 @@ extension PharmacyStore {
                 WHERE po.tenant = ? AND po.patient_id = ?
                 """, arguments: [tenant, patient])
         else { return }
-        let id = "evt_" + Self.newID().replacingOccurrences(of: "-", with: "")
-        let now = Date()
-        let payload = JSON.object([
-            "id": .string(id), "type": .string(type), "created": .string(AuditLog.timestamp(now)), "data": .object(data),
-        ])
-        try db.execute(
-            sql: """
-                INSERT INTO webhook_event (id, tenant, client_id, type, payload, created, state, attempts, next_attempt)
-                VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?)
-                """,
-            arguments: [id, tenant, client, type, payload.encoded(), now.timeIntervalSince1970, now.timeIntervalSince1970])
+        try outbox.webhookEvent(db, tenant: tenant, client: client, type: type, data: data)
     }
 
     /// Pending events whose next attempt is due, oldest first.
-    package func dueWebhooks(now: Date = Date(), limit: Int = 50) async throws(FHIRError) -> [WebhookEvent] {
-        try await run { db in
+    package func dueWebhooks(now: Date? = nil, limit: Int = 50) async throws(FHIRError) -> [WebhookEvent] {
+        let now = now ?? self.clock.now
+        return try await run { db in
             try Row.fetchAll(
                 db, sql: "SELECT * FROM webhook_event WHERE state = 'pending' AND next_attempt <= ? ORDER BY next_attempt LIMIT ?",
                 arguments: [now.timeIntervalSince1970, limit]
@@ -83,9 +74,10 @@ extension PharmacyStore {
     /// Records one delivery attempt: delivered on a 2xx, else retried per `policy` or dead-lettered once the event
     /// is older than `policy.maxAge` and was tried `policy.minAttempts` times.
     package func recordWebhookAttempt(
-        id: String, status: Int?, error: String?, policy: WebhookRetryPolicy, now: Date = Date()
+        id: String, status: Int?, error: String?, policy: WebhookRetryPolicy, now: Date? = nil
     ) async throws(FHIRError) -> WebhookEvent.State {
-        try await runWrite { db in
+        let now = now ?? self.clock.now
+        return try await runWrite { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT created, attempts FROM webhook_event WHERE id = ?", arguments: [id]) else {
                 return .dead
             }
@@ -126,7 +118,7 @@ extension PharmacyStore {
     package func replayWebhook(id: String, clientID: String?) async throws(FHIRError) -> Bool {
         try await runWrite { db in
             var sql = "UPDATE webhook_event SET state = 'pending', next_attempt = ?, created = ? WHERE id = ?"
-            var args: [any DatabaseValueConvertible] = [Date().timeIntervalSince1970, Date().timeIntervalSince1970, id]
+            var args: [any DatabaseValueConvertible] = [self.clock.now.timeIntervalSince1970, self.clock.now.timeIntervalSince1970, id]
             if let clientID { sql += " AND client_id = ?"; args.append(clientID) }
             try db.execute(sql: sql, arguments: StatementArguments(args)!)
             return db.changesCount > 0

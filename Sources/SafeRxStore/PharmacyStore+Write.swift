@@ -139,7 +139,7 @@ extension PharmacyStore {
                     INSERT INTO resource_version (tenant, type, id, version, current, deleted, last_updated, body)
                     VALUES (?, ?, ?, ?, 1, 1, ?, NULL)
                     """,
-                arguments: [tenant, type.rawValue, id, current.version + 1, Self.now()])
+                arguments: [tenant, type.rawValue, id, current.version + 1, self.timestamp()])
             let pk = db.lastInsertedRowID
             for p in current.patients {
                 try db.execute(sql: "INSERT INTO resource_patient (pk, patient_id) VALUES (?, ?)", arguments: [pk, p])
@@ -278,7 +278,7 @@ extension PharmacyStore {
     }
 
     func insertVersion(_ db: Database, tenant: String, _ write: PreparedWrite, version: Int, scope: AccessScope) throws -> StoredResource {
-        let now = Self.now()
+        let now = self.timestamp()
         var w = write
         if w.type == .medicationRequest, version == 1, RxNumber.of(w.json) == nil {
             // Every prescription gets the pharmacy's Rx number (the one on the label, used to sign up and to look up).
@@ -455,5 +455,6 @@ extension PharmacyStore {
         UUID().uuidString.lowercased()
     }
 
-    static func now() -> String { AuditLog.timestamp(Date()) }
+    /// The clock's time as stored in rows (ISO 8601, UTC, milliseconds).
+    func timestamp() -> String { AuditLog.timestamp(self.clock.now) }
 }

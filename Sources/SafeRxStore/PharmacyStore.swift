@@ -12,7 +12,7 @@ import Synchronization
 /// SafeRx's data store and the one gate through which every query that can return PHI passes.
 ///
 /// Every method that reads or writes patient data takes an ``AccessContext``. Its scope is compiled into the
-/// SQL of the query itself (``scopePredicate(_:type:alias:)``): there is no unscoped variant, and nothing above the
+/// SQL of the query itself (``scopePredicate(_:type:alias:now:)``): there is no unscoped variant, and nothing above the
 /// store filters rows. Every call appends an audit record naming the patients whose data left or changed in the
 /// store; reads await the record's group commit, writes commit their record in the same transaction.
 ///
@@ -26,6 +26,8 @@ package final class PharmacyStore: Sendable {
         @_spi(Benchmark) public var encryption: Bool = true
         /// The time audit records are stamped with; a test stands a simulated clock in for a day's work.
         package var auditClock: @Sendable () -> Date = { Date() }
+        /// The time the store decides by (expiries, stamps on new rows); see ``SafeRxStoreCore/PharmacyClock``.
+        package var clock: PharmacyClock = .system
 
         package init() {}
     }
@@ -38,6 +40,8 @@ package final class PharmacyStore: Sendable {
     package let auditLog: AuditLog
     package let auditWriter: AuditWriter
     package let dataDirectory: URL
+    /// The time the store decides by.
+    package let clock: PharmacyClock
     /// The exfiltration detector, when this process runs it (``startDetection(rules:securityContact:)``).
     let detection = Mutex<DetectionObserver?>(nil)
     /// The last audit verification the privacy overview made, and the sequence number it reached.
@@ -97,6 +101,7 @@ package final class PharmacyStore: Sendable {
         }
         if let file = keyProvider as? FileKeyProvider { try Self.checkApart(keyFile: file.path, dataDirectory: dataDirectory) }
         self.dataDirectory = dataDirectory
+        self.clock = options.clock
         Self.removeStaleSnapshots(in: dataDirectory)
         var config = Configuration()
         config.prepareDatabase { db in
@@ -112,7 +117,7 @@ package final class PharmacyStore: Sendable {
         for file in [path, path + "-wal", path + "-shm"] where fm.fileExists(atPath: file) {
             try? fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
         }
-        self.keys = try KeyRing(provider: keyProvider, writer: dbPool, encrypts: options.encryption)
+        self.keys = try KeyRing(provider: keyProvider, writer: dbPool, encrypts: options.encryption, clock: options.clock)
         self.blindIndex = BlindIndex(key: keys.serviceKey(.blindIndex))
         let auditSigning = try Curve25519.Signing.PrivateKey(rawRepresentation: keys.serviceKey(.auditSigning).withUnsafeBytes { Data($0) })
         self.auditLog = AuditLog(
@@ -147,7 +152,7 @@ package final class PharmacyStore: Sendable {
 
     /// The predicate that limits `alias` (a `resource_version` row) to what `scope` may see of `type`.
     /// Fails closed: a scope with no read right, or rows `.none`, yields `0`.
-    static func scopePredicate(_ scope: AccessScope, type: ResourceType, alias v: String) -> (String, [any DatabaseValueConvertible]) {
+    static func scopePredicate(_ scope: AccessScope, type: ResourceType, alias v: String, now: String) -> (String, [any DatabaseValueConvertible]) {
         guard scope.rights(for: type).read || scope.systemReason != nil else { return ("0", []) }
         var sql = "\(v).type = ?"
         var args: [any DatabaseValueConvertible] = [type.rawValue]
@@ -193,7 +198,6 @@ package final class PharmacyStore: Sendable {
                  AND \(v).pk IN (SELECT rp.pk FROM consent_grant cg JOIN resource_patient rp ON rp.patient_id = cg.patient_id \
                 WHERE cg.client_id = ? AND cg.purpose = ? AND cg.tenant = ? AND cg.ended = '' AND cg.expires > ? AND cg.starts <= ? AND \(releases))
                 """
-            let now = Self.now()
             args += [clientID, scope.purpose.rawValue, scope.tenant, now, now]
             args += (visible ?? []).map { ",\(type.rawValue).\($0)," }
         case .none:
@@ -226,7 +230,7 @@ package final class PharmacyStore: Sendable {
         _ db: Database, _ scope: AccessScope, type: ResourceType, where extra: String, _ extraArgs: [any DatabaseValueConvertible],
         suffix: String = "", suffixArgs: [any DatabaseValueConvertible] = []
     ) throws -> [StoredResource] {
-        let (pred, args) = Self.scopePredicate(scope, type: type, alias: "v")
+        let (pred, args) = Self.scopePredicate(scope, type: type, alias: "v", now: self.timestamp())
         let sql = """
             SELECT v.pk, v.tenant, v.id, v.version, v.last_updated, v.deleted, v.body,
                    (SELECT group_concat(rp2.patient_id, ',') FROM resource_patient rp2 WHERE rp2.pk = v.pk), v.key_owner, v.erased
@@ -248,7 +252,7 @@ package final class PharmacyStore: Sendable {
         for t in terms where definitions[t]?.sensitive != false {
             preconditionFailure("scopedTerms reads plain index terms only; '\(t)' is blinded or not a parameter of \(type.rawValue)")
         }
-        let (pred, args) = Self.scopePredicate(scope, type: type, alias: "v")
+        let (pred, args) = Self.scopePredicate(scope, type: type, alias: "v", now: self.timestamp())
         // `si.param || ''` keeps the planner on the per-row index (search_index_pk); on (param, value) it would scan
         // every row's terms for each row (3.4 s instead of 40 ms for 4,000 messages).
         let columns = terms.map { _ in "(SELECT si.value FROM search_index si WHERE si.pk = v.pk AND si.param || '' = ? LIMIT 1)" }.joined(separator: ", ")
@@ -268,7 +272,7 @@ package final class PharmacyStore: Sendable {
     func scopedCount(
         _ db: Database, _ scope: AccessScope, type: ResourceType, where extra: String, _ extraArgs: [any DatabaseValueConvertible]
     ) throws -> Int {
-        let (pred, args) = Self.scopePredicate(scope, type: type, alias: "v")
+        let (pred, args) = Self.scopePredicate(scope, type: type, alias: "v", now: self.timestamp())
         return try Int.fetchOne(
             db, sql: "SELECT COUNT(*) FROM resource_version v WHERE (\(pred)) AND (\(extra))",
             arguments: StatementArguments(args + extraArgs)!) ?? 0
@@ -322,7 +326,7 @@ package final class PharmacyStore: Sendable {
             SELECT elements FROM consent_grant
             WHERE client_id = ? AND purpose = ? AND tenant = ? AND patient_id = ? AND ended = '' AND expires > ? AND starts <= ?
             """)
-        let now = Self.now()
+        let now = self.timestamp()
         for p in patients {
             for elements in try String.fetchAll(statement, arguments: [clientID, scope.purpose.rawValue, scope.tenant, p, now, now]) {
                 for e in elements.split(separator: ",") where e.hasPrefix(type.rawValue + ".") {

@@ -62,7 +62,7 @@ extension AuthService {
 
     /// A token that can only enrol a second factor (staff without one yet).
     func issueEnrollment(_ user: UserAccount) async throws(FHIRError) -> IssuedToken {
-        let now = Date()
+        let now = clock.now
         let claims = AccessClaims(
             iss: .init(value: Self.issuer), aud: .init(value: [Self.audience]), sub: .init(value: user.id),
             exp: .init(value: now.addingTimeInterval(Self.enrollmentTokenLifetime)), iat: .init(value: now),
@@ -317,6 +317,6 @@ extension AuthService {
             subject: claims.sub.value, role: claims.role, tenant: claims.tenant, patient: claims.patient, kind: claims.kind,
             scope: claims.scope, purposes: purposes, caregiverGrant: claims.grant, parent: claims.parent)
         try await revoke(claims)
-        return (fresh.accessToken, Date().addingTimeInterval(TimeInterval(fresh.expiresIn)))
+        return (fresh.accessToken, clock.now.addingTimeInterval(TimeInterval(fresh.expiresIn)))
     }
 }

@@ -54,8 +54,8 @@ public struct AccessClaims: JWTPayload, Equatable {
         self.kind = kind
     }
 
+    /// Issuer and audience. Expiry is checked by ``AuthService`` against its clock, not here against the machine's.
     public func verify(using algorithm: some JWTAlgorithm) async throws {
-        try exp.verifyNotExpired()
         try aud.verifyIntendedAudience(includes: AuthService.audience)
         guard iss.value == AuthService.issuer else { throw JWTError.claimVerificationFailure(failedClaim: iss, reason: "issuer") }
     }
@@ -113,12 +113,15 @@ public final class AuthService: Sendable {
     /// The access policy table tokens are issued against.
     public let policy: PolicyTable
     let logger: Logger
+    /// The time tokens are issued at and expire by, and sign-in locks run on (the gate's clock).
+    let clock: PharmacyClock
 
     package init(
         store: PharmacyStore, passwordCost: UInt8 = 12, policy: PolicyTable = .standard, logger: Logger = Logger(label: "saferx.auth")
     ) async {
         self.policy = policy
         self.store = store
+        self.clock = store.clock
         self.passwordCost = passwordCost
         self.logger = logger
         self.keys = JWTKeyCollection()
@@ -146,7 +149,7 @@ public final class AuthService: Sendable {
         guard !username.isEmpty, username.count <= 128, !password.isEmpty, password.count <= 1024 else {
             throw .invalid("username and password must be non-empty strings")
         }
-        let now = Date().timeIntervalSince1970
+        let now = clock.now.timeIntervalSince1970
         let user = try await store.user(named: username)
         func audit(_ outcome: String, _ result: AuditResult, _ u: UserAccount?, detail: String?) async throws(FHIRError) {
             let actor = AuditEntry.Actor(id: u?.id ?? "unknown", role: u?.role ?? "anonymous", tenant: u?.tenant ?? "-")
@@ -290,7 +293,7 @@ public final class AuthService: Sendable {
         } catch {
             throw .invalid("Scope '\(scopeString)' is not valid for role \(role): \(error)")
         }
-        let now = Date()
+        let now = clock.now
         let claims = AccessClaims(
             iss: .init(value: Self.issuer), aud: .init(value: [Self.audience]), sub: .init(value: subject),
             exp: .init(value: now.addingTimeInterval(Self.tokenLifetime)), iat: .init(value: now),
@@ -330,13 +333,15 @@ public final class AuthService: Sendable {
     /// The claims of a token whose signature, algorithm, issuer, audience and expiry verify (nothing else checked).
     func signedClaims(_ token: String) async throws(FHIRError) -> AccessClaims {
         guard token.utf8.count < 4096 else { throw .unauthorized() }
-        if let cached = verified.lookup(token) { return cached }
+        let now = clock.now
+        if let cached = verified.lookup(token, now: now) { return cached }
         let claims: AccessClaims
         do {
             claims = try await keys.verify(token, as: AccessClaims.self)
         } catch {
             throw .unauthorized("The access token is invalid or expired")
         }
+        guard claims.exp.value > now else { throw .unauthorized("The access token is invalid or expired") }
         verified.insert(token, claims)
         return claims
     }
@@ -352,9 +357,9 @@ final class VerifiedTokenCache: Sendable {
     let entries = Mutex<[String: AccessClaims]>([:])
     static let capacity = 10_000
 
-    func lookup(_ token: String) -> AccessClaims? {
+    func lookup(_ token: String, now: Date) -> AccessClaims? {
         guard let claims = entries.withLock({ $0[token] }) else { return nil }
-        guard claims.exp.value > Date() else {
+        guard claims.exp.value > now else {
             entries.withLock { _ = $0.removeValue(forKey: token) }
             return nil
         }

@@ -76,7 +76,8 @@ public struct WebhookDispatcher: Service {
 
     /// Attempts every due event once; returns how many were attempted.
     @discardableResult
-    public func deliverDue(now: Date = Date()) async -> Int {
+    public func deliverDue(now: Date? = nil) async -> Int {
+        let now = now ?? store.clock.now
         guard let due = try? await store.dueWebhooks(now: now), !due.isEmpty else { return 0 }
         var endpoints: [String: WebhookEndpoint?] = [:]
         for event in due {

@@ -33,7 +33,8 @@ public struct PrivacyService: Sendable {
 
     /// The overview of the privacy console: the chain verified incrementally (bounded work per view) and the last
     /// `days` days of the audit log, for the caller's pharmacy.
-    public func overview(_ ctx: AccessContext, days: Int = 14, today: Date = Date()) async throws(FHIRError) -> Overview {
+    public func overview(_ ctx: AccessContext, days: Int = 14, today: Date? = nil) async throws(FHIRError) -> Overview {
+        let today = today ?? store.clock.now
         try await access.require(ctx, Self.officers, interaction: "privacy-overview", "The privacy overview is for privacy officers")
         let tenant = ctx.scope.tenant
         let verification: AuditVerification
