@@ -155,7 +155,13 @@ let package = Package(
         ),
         // The gate alone: scoping SQL against a temporary SQLite file, no HTTP.
         .testTarget(
-            name: "SafeRxStoreTests", dependencies: ["SafeRxModel", "SafeRxPolicy", "SafeRxAudit", "SafeRxStoreCore", "SafeRxStore"], swiftSettings: swiftSettings),
+            name: "SafeRxStoreTests",
+            dependencies: [
+                "SafeRxModel", "SafeRxPolicy", "SafeRxAudit", "SafeRxStoreCore", "SafeRxStore", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
         // The services without HTTP: operators' and people's contexts over a temporary store.
         .testTarget(
             name: "SafeRxPharmacyTests", dependencies: ["SafeRxModel", "SafeRxPolicy", "SafeRxAudit", "SafeRxStoreCore", "SafeRxStore", "SafeRxPharmacy"],

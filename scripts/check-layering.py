@@ -44,13 +44,15 @@ NO_OPERATOR_CONTEXT = {"SafeRxServer", "SafeRxWeb"}
 # Only the storage layer talks to a database driver (the audit chain's own table is storage too).
 DRIVERS = {"GRDB", "PostgresNIO", "SQLite3"}
 DRIVER_USERS = {"SafeRxStore", "SafeRxAudit"}
-# Tables with one writer: a second writer is how the copies drifted apart before (#18).
+# Tables with one writer, their repository: a second writer is how the copies drifted apart before (#18).
 ONE_WRITER = {
     "notification": "Sources/SafeRxStore/Repositories/Outbox.swift",
     "webhook_event": "Sources/SafeRxStore/Repositories/Outbox.swift",
     "incident": "Sources/SafeRxStore/Repositories/IncidentRepository.swift",
     "incident_judgement": "Sources/SafeRxStore/Repositories/IncidentRepository.swift",
     "obligation_done": "Sources/SafeRxStore/Repositories/IncidentRepository.swift",
+    "user_account": "Sources/SafeRxStore/Repositories/AccountRepository.swift",
+    "api_client": "Sources/SafeRxStore/Repositories/AccountRepository.swift",
 }
 
 root = pathlib.Path(__file__).resolve().parent.parent

@@ -39,7 +39,7 @@ public struct Pharmacy: Sendable {
         self.access = access
         records = RecordService(store: store, policy: auth.policy)
         fills = FillService(store: store)
-        fulfillment = FulfillmentService(store: store)
+        fulfillment = FulfillmentService(store: store, access: access)
         messaging = MessagingService(store: store)
         caregivers = CaregiverService(store: store)
         privacy = PrivacyService(store: store, access: access)

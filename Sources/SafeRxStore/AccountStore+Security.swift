@@ -49,14 +49,6 @@ extension PharmacyStore {
         }
     }
 
-    /// Removes the second factor and the recovery codes.
-    package func removeTOTP(userID: String) async throws(FHIRError) {
-        try await runWrite { db in
-            try db.execute(sql: "UPDATE user_account SET totp_secret_enc = NULL, totp_enabled = 0, totp_last_step = 0 WHERE id = ?", arguments: [userID])
-            try db.execute(sql: "DELETE FROM recovery_code WHERE user_id = ?", arguments: [userID])
-        }
-    }
-
     /// Replaces the account's recovery codes (kept as keyed hashes only).
     package func replaceRecoveryCodes(userID: String, codes: [String]) async throws(FHIRError) {
         let hashes = codes.map { secretHash("recovery-code", userID, Self.normalizedRecoveryCode($0)) }
@@ -78,15 +70,6 @@ extension PharmacyStore {
     }
 
     static func normalizedRecoveryCode(_ s: String) -> String { s.uppercased().filter { $0.isLetter || $0.isNumber } }
-
-    /// Sets a new password hash and ends every token issued before now (sessions on other devices).
-    package func setPassword(userID: String, hash: String) async throws(FHIRError) {
-        try await runWrite { db in
-            try db.execute(
-                sql: "UPDATE user_account SET password_hash = ?, failed_attempts = 0, locked_until = 0, tokens_after = ? WHERE id = ?",
-                arguments: [hash, self.clock.now.timeIntervalSince1970, userID])
-        }
-    }
 
     /// Whether any account belongs to a patient.
     package func hasAccount(patientID: String, tenant: String) async throws(FHIRError) -> Bool {

@@ -22,28 +22,7 @@ extension PharmacyStore {
 
     /// Inserts a user; throws ``FHIRError`` 409 if the username is taken, 400 if a patient user names no existing patient.
     package func addUser(_ u: UserAccount) async throws(FHIRError) {
-        let index = usernameIndex(u.username)
-        let owner = u.patientID ?? ""
-        try await runWrite { [self] db in
-            // A patient account belongs to a patient record of its pharmacy that exists (and is not deleted or erased).
-            if let pid = u.patientID, try Bool.fetchOne(
-                db, sql: "SELECT EXISTS (SELECT 1 FROM resource_version WHERE tenant = ? AND type = 'Patient' AND id = ? AND current = 1 AND deleted = 0)",
-                arguments: [u.tenant, pid]) != true
-            {
-                throw FHIRError.invalid("No Patient/\(pid) in tenant \(u.tenant): a patient account needs the patient's record first", at: "patient")
-            }
-            // A patient's username is sealed under their own data key, so erasing the patient erases it too.
-            let (enc, _) = try keys.seal(db, tenant: u.tenant, owner: owner, Data(u.username.utf8), context: "user/\(u.id)")
-            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM user_account WHERE username_index = ?)", arguments: [index]) == true {
-                throw FHIRError.conflict("A user with that username already exists")
-            }
-            try db.execute(
-                sql: """
-                    INSERT INTO user_account (id, username_index, username_enc, password_hash, role, tenant, patient_id, created, key_owner)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [u.id, index, enc, u.passwordHash, u.role, u.tenant, u.patientID, self.timestamp(), owner])
-        }
+        try await runWrite { [self] db in try AccountRepository(db: db, store: self).insertUser(u) }
     }
 
     func decodeUser(_ db: Database, _ row: Row) throws -> UserAccount {
@@ -87,11 +66,7 @@ extension PharmacyStore {
 
     /// Sets `disabled`; returns false if there is no such user.
     package func setUserDisabled(username: String, _ disabled: Bool) async throws(FHIRError) -> Bool {
-        let index = usernameIndex(username)
-        return try await runWrite { db in
-            try db.execute(sql: "UPDATE user_account SET disabled = ? WHERE username_index = ?", arguments: [disabled, index])
-            return db.changesCount > 0
-        }
+        try await runWrite { [self] db in try AccountRepository(db: db, store: self).setUserDisabled(username: username, disabled) }
     }
 
     package func recordLoginFailure(userID: String, lockUntil: Double?) async throws(FHIRError) -> Int {
@@ -110,29 +85,7 @@ extension PharmacyStore {
     }
 
     package func addClient(_ c: APIClient) async throws(FHIRError) {
-        try await runWrite { db in
-            try db.execute(
-                sql: "INSERT INTO api_client (client_id, secret_hash, role, tenant, name, created) VALUES (?, ?, ?, ?, ?, ?)",
-                arguments: [c.clientID, c.secretHash, c.role, c.tenant, c.name, self.timestamp()])
-        }
-    }
-
-    /// Disables or enables an API client; its tokens stop (or start again) working at once. False if there is none.
-    package func setClientDisabled(id: String, _ disabled: Bool) async throws(FHIRError) -> Bool {
-        try await runWrite { db in
-            try db.execute(sql: "UPDATE api_client SET disabled = ? WHERE client_id = ?", arguments: [disabled, id])
-            return db.changesCount > 0
-        }
-    }
-
-    /// Replaces an API client's secret (its hash); every token issued before stops working. False if there is none.
-    package func rotateClientSecret(id: String, secretHash: String) async throws(FHIRError) -> Bool {
-        try await runWrite { db in
-            try db.execute(
-                sql: "UPDATE api_client SET secret_hash = ?, tokens_after = ? WHERE client_id = ?",
-                arguments: [secretHash, self.clock.now.timeIntervalSince1970.rounded(.down), id])
-            return db.changesCount > 0
-        }
+        try await runWrite { [self] db in try AccountRepository(db: db, store: self).insertClient(c) }
     }
 
     package func client(id: String) async throws(FHIRError) -> APIClient? {

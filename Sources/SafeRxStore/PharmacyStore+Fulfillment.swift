@@ -12,15 +12,15 @@ extension PharmacyStore {
     package static let manifestColumns = ["order_id", "ship_to_name", "address_line1", "address_line2", "city", "state", "postal_code", "country"]
 
     /// Registers (or replaces) a fulfillment vendor and the X25519 public key its files are encrypted to.
-    package func addVendor(id: String, tenant: String, name: String, publicKey: Data) async throws(FHIRError) {
+    package func addVendor(_ ctx: AccessContext, id: String, tenant: String, name: String, publicKey: Data) async throws(FHIRError) {
         guard FHIRID.isValid(id) else { throw .invalid("Vendor ids are 1-64 characters of A-Z, a-z, 0-9, '-' and '.'") }
         guard publicKey.count == 32 else { throw .invalid("The vendor public key must be a raw 32-byte X25519 key (base64)") }
-        try await runWrite { db in
-            try db.execute(
+        try await write(ctx) { tx in
+            try tx.db.execute(
                 sql: "INSERT OR REPLACE INTO fulfillment_vendor (id, tenant, name, public_key, created) VALUES (?, ?, ?, ?, ?)",
                 arguments: [id, tenant, name, publicKey, self.timestamp()])
+            try tx.record("vendor-add", tenant: tenant, detail: "fulfillment vendor \(id) (\(name))")
         }
-        try await recordAdminEvent(action: "vendor-add", tenant: tenant, detail: "fulfillment vendor \(id) (\(name))")
     }
 
     /// Builds the day's shipping manifest for `vendor`: every fill of the tenant verified on `day` (UTC) and not yet

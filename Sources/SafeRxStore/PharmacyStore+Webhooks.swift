@@ -9,7 +9,7 @@ import SafeRxVault
 extension PharmacyStore {
     /// Registers (or replaces) a partner client's webhook endpoint and returns its new signing secret. The URL must
     /// be https, or http on a loopback address (for development); the secret is sealed at rest.
-    package func registerWebhook(clientID: String, url: String, tenant securityTenant: String? = nil) async throws(FHIRError) -> String {
+    package func registerWebhook(_ ctx: AccessContext, clientID: String, url: String, tenant securityTenant: String? = nil) async throws(FHIRError) -> String {
         let tenant: String
         if clientID == Self.securityWebhookClient {
             // The security endpoint: alert notices, not partner events.
@@ -28,13 +28,13 @@ extension PharmacyStore {
             throw .invalid("Webhook URLs must use https (plain http only to a loopback address, for development)")
         }
         let secret = "whsec_" + RandomSecret.urlSafe(bytes: 32)
-        try await runWrite { [self] db in
-            let (sealed, _) = try keys.seal(db, tenant: tenant, owner: "", Data(secret.utf8), context: "webhook/\(clientID)")
-            try db.execute(
+        try await write(ctx) { [self] tx in
+            let (sealed, _) = try keys.seal(tx.db, tenant: tenant, owner: "", Data(secret.utf8), context: "webhook/\(clientID)")
+            try tx.db.execute(
                 sql: "INSERT OR REPLACE INTO webhook_endpoint (client_id, tenant, url, secret_enc, created) VALUES (?, ?, ?, ?, ?)",
                 arguments: [clientID, tenant, url, sealed, self.timestamp()])
+            try tx.record("webhook-register", tenant: tenant, detail: "client \(clientID) -> \(url)")
         }
-        try await recordAdminEvent(action: "webhook-register", tenant: tenant, detail: "client \(clientID) -> \(url)")
         return secret
     }
 

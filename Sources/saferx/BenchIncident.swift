@@ -84,7 +84,7 @@ extension Bench {
             }
             let key = Curve25519KeyAgreementPair()
             let run = String(UUID().uuidString.prefix(8)).lowercased()
-            try await store.addVendor(id: "mailhouse-\(run)", tenant: tenant, name: "Mail House", publicKey: key.publicKey)
+            try await store.addVendor(.operatorCommand(reason: "bench incident", write: true), id: "mailhouse-\(run)", tenant: tenant, name: "Mail House", publicKey: key.publicKey)
 
             // Timed from here: what saferx incident report + documents --vendor do.
             let start = ContinuousClock.now

@@ -22,7 +22,7 @@ struct Fulfillment: AsyncParsableCommand {
 
         func run() async throws {
             guard let key = Data(base64Encoded: publicKey) else { throw ValidationError("--public-key '\(publicKey.prefix(16))…' is not base64 (give the vendor's X25519 public key as printed by saferx fulfillment keygen)") }
-            try await data.openPharmacy().fulfillment.addVendor(id: id, tenant: tenant, name: name, publicKey: key)
+            try await data.openPharmacy().fulfillment.addVendor(.operatorCommand(reason: "saferx fulfillment vendor-add", write: true), id: id, tenant: tenant, name: name, publicKey: key)
             say("Vendor \(id) added; manifests for it are encrypted to its key.")
         }
     }
@@ -84,7 +84,7 @@ struct Fulfillment: AsyncParsableCommand {
                 guard let bytes = FileManager.default.contents(atPath: file) else { throw CLIError("Cannot read \(file)") }
                 digest = SealedFile.digest(bytes)
             }
-            let f = try await data.openPharmacy().fulfillment.file(sha256: digest)
+            let f = try await data.openPharmacy().fulfillment.file(.operatorCommand(reason: "saferx fulfillment file"), sha256: digest)
             say("Export to \(f.vendor) of \(f.day) (\(f.tenant)), written \(f.created), audit record \(f.auditSeq): \(f.patients.count) patients")
             for p in f.patients { say("Patient/\(p)") }
         }

@@ -138,4 +138,41 @@ import Testing
             #expect(error.kind == .conflict)
         }
     }
+
+    @Test("an operator's account change commits with its audit record; a refused one leaves neither the change nor a record")
+    func accountChangesAndTheirRecords() async throws {
+        let f = try await Fixture.make()
+        defer { f.remove() }
+        let ctx = AccessContext.operatorCommand(reason: "test accounts", write: true)
+        let id = try await f.pharmacy.admin.addUser(
+            ctx, username: "new-tech", role: .technician, tenant: DemoPharmacy.tenant, patient: nil, password: "a-long-enough-password-1")
+        let added = try await f.records("user-add")
+        #expect(added.count == 1 && added[0].detail.contains(id) && added[0].actor.hasPrefix("operator:") && added[0].tenant == DemoPharmacy.tenant)
+
+        // Refused inside the transaction (username taken; a patient account for no patient): nothing written, nothing recorded.
+        for (username, role, patient) in [("new-tech", Role.technician, nil), ("someone", Role.patient, "pat-none")] as [(String, Role, String?)] {
+            await #expect(throws: FHIRError.self) {
+                _ = try await f.pharmacy.admin.addUser(
+                    ctx, username: username, role: role, tenant: DemoPharmacy.tenant, patient: patient, password: "a-long-enough-password-2")
+            }
+        }
+        #expect(try await f.records("user-add").count == 1)
+        #expect(try await f.pharmacy.admin.accounts(ctx).filter { $0.name == "someone" }.isEmpty)
+
+        _ = try await f.pharmacy.admin.resetPassword(ctx, username: "patient001", password: "another-long-password-3", reason: "identity checked by phone")
+        let reset = try await f.records("password-reset")
+        #expect(reset.count == 1 && reset[0].detail.hasSuffix("identity checked by phone"))
+
+        try await f.pharmacy.admin.setClientDisabled(ctx, id: DemoPharmacy.partnerClientID, true)
+        try await f.pharmacy.admin.setClientDisabled(ctx, id: DemoPharmacy.partnerClientID, false)
+        let disables = try await f.records("client-disable").count, enables = try await f.records("client-enable").count
+        #expect(disables == 1 && enables == 1)
+        _ = try await f.pharmacy.admin.registerWebhook(ctx, client: DemoPharmacy.partnerClientID, url: "https://partner.example/hooks", securityTenant: nil)
+        #expect(try await f.records("webhook-register").map(\.tenant) == [DemoPharmacy.tenant])
+        try await f.pharmacy.fulfillment.addVendor(ctx, id: "mailhouse", tenant: DemoPharmacy.tenant, name: "Mail House", publicKey: Data(count: 32))
+        #expect(try await f.records("vendor-add").count == 1)
+        await #expect(throws: FHIRError.self) {
+            try await f.pharmacy.fulfillment.addVendor(try f.staff(.admin), id: "other", tenant: DemoPharmacy.tenant, name: "Other", publicKey: Data(count: 32))
+        }
+    }
 }

@@ -119,7 +119,7 @@ struct BreachResponseTests {
                 // 14:45: the day's fulfillment file goes to the vendor (encrypted to its key); it turns up where it should not.
                 set("14:45")
                 let vendorKey = Curve25519.KeyAgreement.PrivateKey()
-                try await server.store.addVendor(id: "acme-ship", tenant: DemoPharmacy.tenant, name: "Acme Shipping", publicKey: vendorKey.publicKey.rawRepresentation)
+                try await server.store.addVendor(.operatorCommand(reason: "test", write: true), id: "acme-ship", tenant: DemoPharmacy.tenant, name: "Acme Shipping", publicKey: vendorKey.publicKey.rawRepresentation)
                 let exportCtx = AccessContext(
                     scope: .system(reason: "fulfillment export", tenant: DemoPharmacy.tenant), requestID: "export", sourceIP: "local", userAgent: "test")
                 let export = try await server.store.exportManifest(exportCtx, vendor: "acme-ship", day: String(AuditLog.timestamp(Date()).prefix(10)))
@@ -180,7 +180,7 @@ struct BreachResponseTests {
                     _ = try await client.post("/fhir/MedicationDispense/\(d)/$transition", token: checker, .from(#"{"resourceType":"Parameters","parameter":[{"name":"state","valueCode":"verified"}]}"#))
                 }
                 let key = Curve25519.KeyAgreement.PrivateKey()
-                try await server.store.addVendor(id: "acme", tenant: DemoPharmacy.tenant, name: "Acme", publicKey: key.publicKey.rawRepresentation)
+                try await server.store.addVendor(.operatorCommand(reason: "test", write: true), id: "acme", tenant: DemoPharmacy.tenant, name: "Acme", publicKey: key.publicKey.rawRepresentation)
                 let ctx = AccessContext(scope: .system(reason: "export", tenant: DemoPharmacy.tenant), requestID: "e", sourceIP: "local", userAgent: "test")
                 let export = try await server.store.exportManifest(ctx, vendor: "acme", day: String(AuditLog.timestamp(Date()).prefix(10)))
                 #expect(export.rows > 0)

@@ -167,7 +167,7 @@ struct DetectionTests {
     func honeytokenEveryRole() async throws {
         try await LiveServer.start(patients: 30, accounts: 5, partnerPatients: 5, detection: try Self.detection(), honeytokens: 1).using { server in
             try await server.client().using { client in
-                _ = try await server.store.registerWebhook(clientID: PharmacyStore.securityWebhookClient, url: "http://127.0.0.1:9/security")
+                _ = try await server.store.registerWebhook(.operatorCommand(reason: "test", write: true), clientID: PharmacyStore.securityWebhookClient, url: "http://127.0.0.1:9/security")
                 let canary = try #require(try await server.store.honeytokens(tenant: DemoPharmacy.tenant).first)
                 let partnerCanary = try #require(
                     try await DemoPharmacy.plantHoneytokens(into: server.store, tenant: DemoPharmacy.tenant, count: 1, partner: DemoPharmacy.partnerClientID).first)

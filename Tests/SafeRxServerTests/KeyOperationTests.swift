@@ -44,7 +44,7 @@ import Testing
         // dispatcher blanks what the matrix must move).
         await server.stop(removingFiles: false)
         // Something in every sealed column: a webhook secret under the tenant's shared key, a patient notification.
-        _ = try await store.registerWebhook(clientID: DemoPharmacy.partnerClientID, url: "http://127.0.0.1:9/hook")
+        _ = try await store.registerWebhook(.operatorCommand(reason: "test", write: true), clientID: DemoPharmacy.partnerClientID, url: "http://127.0.0.1:9/hook")
         try await store.queueNotification(
             tenant: DemoPharmacy.tenant, patient: DemoPharmacy.patientID(1), kind: .newMessage, subject: "s", body: "b")
         let counts = try await store.dbPool.read { db in
@@ -89,7 +89,7 @@ import Testing
             #expect(try await s.verifyCiphertexts().failures.isEmpty)
             #expect(try await s.honeytokens(tenant: DemoPharmacy.tenant).count == 3)
             #expect(try await s.webhookEndpoint(clientID: DemoPharmacy.partnerClientID)?.url == "http://127.0.0.1:9/hook")
-            _ = try await s.registerWebhook(clientID: DemoPharmacy.partnerClientID, url: "http://127.0.0.1:9/other")
+            _ = try await s.registerWebhook(.operatorCommand(reason: "test", write: true), clientID: DemoPharmacy.partnerClientID, url: "http://127.0.0.1:9/other")
             #expect(try await s.user(named: "patient001") != nil)
             try await restarted.client().using { client in
                 let token = try await restarted.token("pharmacist")

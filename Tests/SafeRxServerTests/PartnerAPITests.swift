@@ -178,7 +178,7 @@ struct PartnerAPITests {
             webhookPolicy: WebhookRetryPolicy(baseDelay: 0.1, maxDelay: 0.4, maxAge: 2), webhookPollInterval: .milliseconds(50)).using { server in
             try await WebhookReceiver().using { receiver in
                 try await server.client().using { client in
-                    let secret = try await server.store.registerWebhook(clientID: DemoPharmacy.partnerClientID, url: receiver.url)
+                    let secret = try await server.store.registerWebhook(.operatorCommand(reason: "test", write: true), clientID: DemoPharmacy.partnerClientID, url: receiver.url)
                     #expect(secret.hasPrefix("whsec_"))
                     let partner = try await RoleIsolationTests.partnerToken(client: client, id: DemoPharmacy.partnerClientID, secret: server.partnerSecret)
                     let pharmacist = try await server.token("pharmacist")

@@ -25,15 +25,22 @@ extension AuthService {
     public static let oneTimeCodeLifetime: TimeInterval = 15 * 60
     public static let recoveryCodeCount = 10
 
+    /// The audit record of an account flow, naming the account (or `anonymous` before one is known).
+    func entry(
+        _ action: String, _ user: UserAccount?, outcome: String, result: AuditResult, request: RequestInfo, patients: [String] = [], detail: String? = nil
+    ) -> AuditEntry {
+        AuditEntry(
+            actor: .init(id: user?.id ?? "anonymous", role: user?.role ?? "anonymous", tenant: user?.tenant ?? "-"), action: action,
+            patients: patients, outcome: outcome, result: result,
+            purpose: user.flatMap { Role(rawValue: $0.role) }.map { PurposeOfUse.default(for: $0).rawValue } ?? PurposeOfUse.patientRequest.rawValue,
+            sourceIP: request.sourceIP, userAgent: request.userAgent, requestID: request.requestID, detail: detail)
+    }
+
+    /// Records an account flow's step that changed nothing (a refusal, a code sent).
     func audit(
         _ action: String, _ user: UserAccount?, outcome: String, result: AuditResult, request: RequestInfo, patients: [String] = [], detail: String? = nil
     ) async throws(FHIRError) {
-        try await store.recordEvent(
-            AuditEntry(
-                actor: .init(id: user?.id ?? "anonymous", role: user?.role ?? "anonymous", tenant: user?.tenant ?? "-"), action: action,
-                patients: patients, outcome: outcome, result: result,
-                purpose: user.flatMap { Role(rawValue: $0.role) }.map { PurposeOfUse.default(for: $0).rawValue } ?? PurposeOfUse.patientRequest.rawValue,
-                sourceIP: request.sourceIP, userAgent: request.userAgent, requestID: request.requestID, detail: detail))
+        try await store.recordEvent(entry(action, user, outcome: outcome, result: result, request: request, patients: patients, detail: detail))
     }
 
     static func numericCode(digits: Int) -> String {
@@ -133,8 +140,9 @@ extension AuthService {
             try await audit("mfa-remove", user, outcome: "failure", result: .invalid, request: request, detail: "wrong code")
             throw .invalid("The code does not match", at: "code")
         }
-        try await store.removeTOTP(userID: user.id)
-        try await audit("mfa-remove", user, outcome: "success", result: .ok, request: request)
+        try await store.write(recording: entry("mfa-remove", user, outcome: "success", result: .ok, request: request)) { accounts in
+            try accounts.removeSecondFactor(userID: user.id)
+        }
     }
 
     /// New recovery codes (the old ones stop working). Needs a current code.
@@ -227,8 +235,9 @@ extension AuthService {
         let user = UserAccount(
             id: "user-" + UUID().uuidString.lowercased(), username: username, passwordHash: try await passwords.hash(password, cost: passwordCost), role: Role.patient.rawValue,
             tenant: otc.tenant, patientID: patient)
-        try await store.addUser(user)
-        try await audit("signup", user, outcome: "success", result: .created, request: request, patients: [patient])
+        try await store.write(recording: entry("signup", user, outcome: "success", result: .created, request: request, patients: [patient])) { accounts in
+            try accounts.insertUser(user)
+        }
         return user
     }
 
@@ -267,8 +276,10 @@ extension AuthService {
             throw .invalid("The code is wrong, expired or already used; start again to get a new one", at: "code")
         }
         try Self.checkPasswordPolicy(password, context: [user.username])
-        try await store.setPassword(userID: user.id, hash: try await passwords.hash(password, cost: passwordCost))
-        try await audit("password-reset", user, outcome: "success", result: .ok, request: request, detail: "password changed; sessions ended")
+        let hash = try await passwords.hash(password, cost: passwordCost)
+        try await store.write(recording: entry("password-reset", user, outcome: "success", result: .ok, request: request, detail: "password changed; sessions ended")) { accounts in
+            try accounts.setPassword(userID: user.id, hash: hash)
+        }
     }
 
     /// A signed-in password change. The current password is asked again (an unattended open session is not enough),
@@ -282,8 +293,10 @@ extension AuthService {
         }
         guard password != current else { throw .invalid("Choose a new password, not the current one", at: "password") }
         try Self.checkPasswordPolicy(password, context: [user.username])
-        try await store.setPassword(userID: user.id, hash: try await passwords.hash(password, cost: passwordCost))
-        try await audit("password-change", user, outcome: "success", result: .ok, request: request, detail: "password changed; sessions ended")
+        let hash = try await passwords.hash(password, cost: passwordCost)
+        try await store.write(recording: entry("password-change", user, outcome: "success", result: .ok, request: request, detail: "password changed; sessions ended")) { accounts in
+            try accounts.setPassword(userID: user.id, hash: hash)
+        }
     }
 
     // MARK: Caregivers

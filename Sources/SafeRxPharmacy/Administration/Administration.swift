@@ -39,9 +39,12 @@ public struct Administration: Sendable {
     public func addUser(_ ctx: AccessContext, username: String, role: Role, tenant: String, patient: String?, password: String) async throws(FHIRError) -> String {
         try await access.requireOperator(ctx, interaction: "user-add")
         let id = "user-" + String(UUID().uuidString.lowercased().prefix(12))
-        try await store.addUser(
-            UserAccount(id: id, username: username, passwordHash: auth.hashPassword(password), role: role.rawValue, tenant: tenant, patientID: patient))
-        try await store.recordAdminEvent(action: "user-add", tenant: tenant, detail: "added \(role.rawValue) account \(id)")
+        let account = UserAccount(
+            id: id, username: username, passwordHash: auth.hashPassword(password), role: role.rawValue, tenant: tenant, patientID: patient)
+        try await store.write(ctx) { tx in
+            try tx.accounts.insertUser(account)
+            try tx.record("user-add", tenant: tenant, detail: "added \(role.rawValue) account \(id)")
+        }
         return id
     }
 
@@ -82,8 +85,10 @@ public struct Administration: Sendable {
     public func disableUser(_ ctx: AccessContext, username: String) async throws(FHIRError) {
         try await access.requireOperator(ctx, interaction: "user-disable")
         let user = try await user(username, clientHint: "saferx clients disable \(username)")
-        _ = try await store.setUserDisabled(username: username, true)
-        try await store.recordAdminEvent(action: "user-disable", tenant: user.tenant, detail: "disabled account \(user.id)")
+        try await store.write(ctx) { tx in
+            try tx.accounts.setUserDisabled(username: username, true)
+            try tx.record("user-disable", tenant: user.tenant, detail: "disabled account \(user.id)")
+        }
     }
 
     /// Gives a user a new password; every session ends. Staff also lose their second factor and enrol a new one at
@@ -94,12 +99,15 @@ public struct Administration: Sendable {
     public func resetPassword(_ ctx: AccessContext, username: String, password: String, reason: String) async throws(FHIRError) -> Bool {
         try await access.requireOperator(ctx, interaction: "reset-password")
         let user = try await user(username, clientHint: "saferx clients rotate-secret \(username)")
-        try await store.setPassword(userID: user.id, hash: auth.hashPassword(password))
+        let hash = auth.hashPassword(password)
         let staff = AuthService.requiresMFA(user.role)
-        if staff { try await store.removeTOTP(userID: user.id) }
-        try await store.recordAdminEvent(
-            action: "password-reset", tenant: user.tenant, patients: user.patientID.map { [$0] } ?? [],
-            detail: "password reset for \(user.id)\(staff ? " (second factor removed)" : ""): \(reason)")
+        try await store.write(ctx) { tx in
+            try tx.accounts.setPassword(userID: user.id, hash: hash)
+            if staff { try tx.accounts.removeSecondFactor(userID: user.id) }
+            try tx.record(
+                "password-reset", patients: user.patientID.map { [$0] } ?? [], tenant: user.tenant,
+                detail: "password reset for \(user.id)\(staff ? " (second factor removed)" : ""): \(reason)")
+        }
         return staff
     }
 
@@ -108,9 +116,11 @@ public struct Administration: Sendable {
     public func resetMFA(_ ctx: AccessContext, username: String, reason: String) async throws(FHIRError) -> Bool {
         try await access.requireOperator(ctx, interaction: "mfa-reset")
         let user = try await user(username, clientHint: "API clients have no second factor")
-        try await store.removeTOTP(userID: user.id)
-        try await store.recordAdminEvent(
-            action: "mfa-reset", tenant: user.tenant, patients: user.patientID.map { [$0] } ?? [], detail: "second factor removed for \(user.id): \(reason)")
+        try await store.write(ctx) { tx in
+            try tx.accounts.removeSecondFactor(userID: user.id)
+            try tx.record(
+                "mfa-reset", patients: user.patientID.map { [$0] } ?? [], tenant: user.tenant, detail: "second factor removed for \(user.id): \(reason)")
+        }
         return AuthService.requiresMFA(user.role)
     }
 
@@ -133,9 +143,11 @@ public struct Administration: Sendable {
         guard try await store.client(id: clientID) == nil, try await store.user(named: clientID) == nil else {
             throw FHIRError(kind: .conflict, code: "duplicate", diagnostics: "'\(clientID)' is already a client or user id; choose another")
         }
-        try await store.addClient(
-            APIClient(clientID: clientID, secretHash: AuthService.hashClientSecret(secret), role: role.rawValue, tenant: tenant, name: name))
-        try await store.recordAdminEvent(action: "client-add", tenant: tenant, detail: "added \(role.rawValue) client \(clientID)")
+        let client = APIClient(clientID: clientID, secretHash: AuthService.hashClientSecret(secret), role: role.rawValue, tenant: tenant, name: name)
+        try await store.write(ctx) { tx in
+            try tx.accounts.insertClient(client)
+            try tx.record("client-add", tenant: tenant, detail: "added \(role.rawValue) client \(clientID)")
+        }
     }
 
     func client(_ clientID: String) async throws(FHIRError) -> APIClient {
@@ -149,17 +161,22 @@ public struct Administration: Sendable {
     public func rotateClientSecret(_ ctx: AccessContext, id clientID: String, secret: String) async throws(FHIRError) {
         try await access.requireOperator(ctx, interaction: "client-rotate-secret")
         let client = try await client(clientID)
-        _ = try await store.rotateClientSecret(id: clientID, secretHash: AuthService.hashClientSecret(secret))
-        try await store.recordAdminEvent(action: "client-rotate-secret", tenant: client.tenant, detail: "new secret for client \(clientID)")
+        let hash = AuthService.hashClientSecret(secret)
+        try await store.write(ctx) { tx in
+            try tx.accounts.rotateClientSecret(id: clientID, secretHash: hash)
+            try tx.record("client-rotate-secret", tenant: client.tenant, detail: "new secret for client \(clientID)")
+        }
     }
 
     /// Disables (its tokens stop working at once) or enables an API client.
     public func setClientDisabled(_ ctx: AccessContext, id clientID: String, _ disabled: Bool) async throws(FHIRError) {
         try await access.requireOperator(ctx, interaction: "client-disable")
         let client = try await client(clientID)
-        _ = try await store.setClientDisabled(id: clientID, disabled)
-        try await store.recordAdminEvent(
-            action: disabled ? "client-disable" : "client-enable", tenant: client.tenant, detail: "\(disabled ? "disabled" : "enabled") client \(clientID)")
+        try await store.write(ctx) { tx in
+            try tx.accounts.setClientDisabled(id: clientID, disabled)
+            try tx.record(
+                disabled ? "client-disable" : "client-enable", tenant: client.tenant, detail: "\(disabled ? "disabled" : "enabled") client \(clientID)")
+        }
     }
 
     // MARK: Partners' webhooks
@@ -173,7 +190,7 @@ public struct Administration: Sendable {
     public func registerWebhook(_ ctx: AccessContext, client: String, url: String, securityTenant: String?) async throws(FHIRError) -> (secret: String, replaced: String?) {
         try await access.requireOperator(ctx, interaction: "webhook-register")
         let previous = try await store.webhookEndpoint(clientID: client)
-        let secret = try await store.registerWebhook(clientID: client, url: url, tenant: securityTenant)
+        let secret = try await store.registerWebhook(ctx, clientID: client, url: url, tenant: securityTenant)
         return (secret, previous?.url)
     }
 

@@ -9,13 +9,17 @@ import SafeRxStoreCore
 /// Each runs under a system context for one pharmacy and is audited with every patient it names.
 public struct FulfillmentService: Sendable {
     let store: PharmacyStore
+    let access: AccessService
 
     /// The columns of a shipping manifest: what a vendor needs to ship a parcel, nothing else.
     public static let manifestColumns = PharmacyStore.manifestColumns
 
-    /// Registers (or replaces) a vendor and the X25519 public key its files are encrypted to.
-    public func addVendor(id: String, tenant: String, name: String, publicKey: Data) async throws(FHIRError) {
-        try await store.addVendor(id: id, tenant: tenant, name: name, publicKey: publicKey)
+    /// Registers (or replaces) a vendor and the X25519 public key its files are encrypted to; recorded in the same
+    /// transaction.
+    /// - throws: `FHIRError` of kind `forbidden` for a context that is not an operator's.
+    public func addVendor(_ ctx: AccessContext, id: String, tenant: String, name: String, publicKey: Data) async throws(FHIRError) {
+        try await access.requireOperator(ctx, interaction: "vendor-add")
+        try await store.addVendor(ctx, id: id, tenant: tenant, name: name, publicKey: publicKey)
     }
 
     /// The day's manifest for `vendor` (fills verified that day, not yet sent), encrypted to its key.
@@ -27,8 +31,10 @@ public struct FulfillmentService: Sendable {
     }
 
     /// Which export has this SHA-256, and every patient in it (recorded as the operator's read of the file's scope).
-    /// - throws: `FHIRError` of kind `notFound` when no export has it.
-    public func file(sha256 digest: String) async throws(FHIRError) -> FulfillmentFile {
+    /// - throws: `FHIRError` of kind `notFound` when no export has it, `forbidden` for a context that is not an
+    ///   operator's.
+    public func file(_ ctx: AccessContext, sha256 digest: String) async throws(FHIRError) -> FulfillmentFile {
+        try await access.requireOperator(ctx, interaction: "file-scope")
         guard let f = try await store.fulfillmentFile(sha256: digest) else {
             throw FHIRError(kind: .notFound, code: "not-found", diagnostics: "No export with sha256 \(digest)")
         }
