@@ -22,14 +22,17 @@ package struct GateTransaction {
     /// - parameter patients: the patients whose data the change concerns (none for changes without patient data).
     /// - parameter tenant: the pharmacy the record belongs to, when the context spans every pharmacy (`*`).
     /// - parameter detail: non-PHI detail (ids, counts, reasons).
+    /// - parameter released: the elements that left when less than whole resources did.
+    /// - parameter result: what the change came to (`created` for a new record).
     /// - returns: the record's sequence number.
     /// - throws: the database's error; the whole transaction is then rolled back.
     @discardableResult
     package func record(
         _ action: String, type: ResourceType? = nil, id: String? = nil, patients: some Sequence<String> = [String](), tenant: String? = nil,
-        detail: String
+        detail: String, released: AuditEntry.Released? = nil, result: AuditResult = .ok
     ) throws -> Int64 {
-        var e = store.entry(context, action: action, type: type, id: id, patients: patients, outcome: "success", result: .ok, detail: detail)
+        var e = store.entry(
+            context, action: action, type: type, id: id, patients: patients, outcome: "success", result: result, detail: detail, released: released)
         if let tenant { e.actor.tenant = tenant }
         return try store.auditLog.append([e], in: db).first ?? 0
     }

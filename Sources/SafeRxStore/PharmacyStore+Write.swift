@@ -451,7 +451,7 @@ extension PharmacyStore {
         return patients.sorted().first ?? ""
     }
 
-    static func newID() -> String {
+    package static func newID() -> String {
         UUID().uuidString.lowercased()
     }
 

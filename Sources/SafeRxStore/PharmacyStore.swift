@@ -434,7 +434,7 @@ package final class PharmacyStore: Sendable {
         }
     }
 
-    func requireRight(_ ctx: AccessContext, _ type: ResourceType, _ interaction: String, _ id: String?, _ allowed: Bool) async throws(FHIRError) {
+    package func requireRight(_ ctx: AccessContext, _ type: ResourceType, _ interaction: String, _ id: String?, _ allowed: Bool) async throws(FHIRError) {
         guard allowed else {
             let verb = ["read", "vread", "history", "search", "list", "count"].contains(interaction) ? "read" : interaction
             let err = FHIRError.forbidden(ctx.scope.refusal(verb, type))
@@ -443,7 +443,7 @@ package final class PharmacyStore: Sendable {
     }
 
     /// The 404 for a resource the caller cannot see, audited as a denial when it exists and as not-found when not.
-    func missing(_ ctx: AccessContext, _ interaction: String, _ type: ResourceType, _ id: String, version: String? = nil) async -> FHIRError {
+    package func missing(_ ctx: AccessContext, _ interaction: String, _ type: ResourceType, _ id: String, version: String? = nil) async -> FHIRError {
         let err = FHIRError.notFound(type, id)
         let existed = (try? readOnCallingThread { db in try exists(db, type: type, id: id) }) ?? false
         if existed {

@@ -90,4 +90,40 @@ import Testing
         f.time.advance(366 * 86_400)  // the demo's grant runs a year
         #expect(await Self.isRefused(.forbidden) { try await caregiverToken() })
     }
+
+    @Test("a refill is too soon until the clock passes most of the last fill's days' supply (fill, verify and ship through the services)")
+    func refillTooSoon() async throws {
+        let f = try await Fixture.make()
+        defer { f.remove() }
+        func ctx(_ subject: String, _ role: Role, patient: String? = nil) throws -> AccessContext {
+            let principal = Principal(subject: subject, roleName: role.rawValue, tenant: DemoPharmacy.tenant, patientID: patient)
+            return AccessContext(scope: try AccessPolicy.scope(for: principal), requestID: UUID().uuidString, sourceIP: "127.0.0.1", userAgent: "clock test")
+        }
+        let pharmacist = try ctx("user-pharmacist-a", .pharmacist), technician = try ctx("user-technician-a", .technician)
+        let patient = try ctx("user-patient-1", .patient, patient: DemoPharmacy.patientID(1))
+        let rx = try await f.pharmacy.records.create(pharmacist, .medicationRequest, .object([
+            "resourceType": "MedicationRequest", "status": "active", "intent": "order",
+            "subject": .object(["reference": .string("Patient/\(DemoPharmacy.patientID(1))")]),
+            "medicationReference": .object(["reference": "Medication/med-1"]), "requester": .object(["reference": "Practitioner/prac-1"]),
+            "authoredOn": .string(String(Instant.string(f.time.now).prefix(10))),
+            "dispenseRequest": .object([
+                "numberOfRepeatsAllowed": .int(3), "quantity": .object(["value": .int(30), "unit": "tablet"]),
+                "expectedSupplyDuration": .object(["value": .int(30), "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"]),
+            ]),
+        ]))
+        let fill = try await f.pharmacy.fills.refill(patient, prescription: rx.id)
+        _ = try await f.pharmacy.fills.transition(technician, dispense: fill.id, FillTransition(to: .inProgress))
+        _ = try await f.pharmacy.fills.transition(pharmacist, dispense: fill.id, FillTransition(to: .verified))
+        _ = try await f.pharmacy.fills.transition(technician, dispense: fill.id, FillTransition(to: .completed, carrier: "usps", trackingNumber: "9400111899223100000001"))
+        f.time.advance(10 * 86_400)
+        do {
+            _ = try await f.pharmacy.fills.refill(patient, prescription: rx.id)
+            Issue.record("a refill 10 days into a 30-day supply was accepted")
+        } catch {
+            #expect(error.kind == .businessRule && error.reason == "refill-too-soon", "\(error)")
+        }
+        f.time.advance(15 * 86_400)
+        let next = try await f.pharmacy.fills.refill(patient, prescription: rx.id)
+        #expect(next.id != fill.id)
+    }
 }

@@ -121,7 +121,7 @@ struct FillLifecycleTests {
             let found = try await client.get("/fhir/MedicationDispense?tracking=\(tracking.lowercased())", token: technician)
             #expect(found.total == 1, "\(found.body)")
             let ctx = AccessContext(scope: .system(reason: "tracking test", tenant: DemoPharmacy.tenant, write: true), requestID: "t", sourceIP: "local", userAgent: "test")
-            let result = try await server.store.applyTracking(ctx, [
+            let result = try await server.pharmacy.fills.applyTracking(ctx, [
                 TrackingUpdate(carrier: "usps", trackingNumber: tracking, status: "in-transit", time: "2026-11-20T10:00:00Z", location: "Springfield IL"),
                 TrackingUpdate(carrier: "USPS", trackingNumber: tracking, status: "delivered", time: "2026-11-21T15:30:00Z"),
                 TrackingUpdate(carrier: "ups", trackingNumber: "1ZNOSUCHPARCEL0001", status: "in-transit", time: "2026-11-21T15:30:00Z"),
@@ -133,7 +133,7 @@ struct FillLifecycleTests {
             #expect(Self.fillState(delivered) == "delivered")
             // The same feed again, and a later second "delivered": nothing changes, no new version, no webhook.
             let versionBefore = delivered.json?["meta"]?["versionId"]?.stringValue
-            let repeatedFeed = try await server.store.applyTracking(ctx, [
+            let repeatedFeed = try await server.pharmacy.fills.applyTracking(ctx, [
                 TrackingUpdate(carrier: "usps", trackingNumber: tracking, status: "in-transit", time: "2026-11-20T10:00:00Z", location: "Springfield IL"),
                 TrackingUpdate(carrier: "usps", trackingNumber: tracking, status: "delivered", time: "2026-11-22T09:00:00Z"),
             ])

@@ -57,6 +57,9 @@ final class LiveServer: Sendable {
     /// Everything the application logged, at every level (only warnings and above are printed).
     let log: CapturedLog
 
+    /// The services over this server's store (what the server itself runs on).
+    var pharmacy: Pharmacy { Pharmacy(store: store, auth: auth) }
+
     /// The server most tests share: 60 demo patients, 50 with accounts, 10 owned by the partner.
     static let shared = Task { try await LiveServer.start() }
 

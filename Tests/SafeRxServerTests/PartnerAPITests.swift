@@ -202,7 +202,7 @@ struct PartnerAPITests {
                     #expect(try await client.post(path, token: pharmacist, FillLifecycleTests.transition("verified")).status == 200)
                     #expect(try await client.post(path, token: technician, FillLifecycleTests.transition("completed", carrier: "fedex", tracking: "771234567890")).status == 200)
                     let ctx = AccessContext(scope: .system(reason: "carrier feed", tenant: DemoPharmacy.tenant, write: true), requestID: "t", sourceIP: "local", userAgent: "test")
-                    _ = try await server.store.applyTracking(ctx, [TrackingUpdate(carrier: "fedex", trackingNumber: "771234567890", status: "delivered", time: "2026-11-22T12:00:00Z")])
+                    _ = try await server.pharmacy.fills.applyTracking(ctx, [TrackingUpdate(carrier: "fedex", trackingNumber: "771234567890", status: "delivered", time: "2026-11-22T12:00:00Z")])
 
                     let expected = ["fill.created", "fill.in-progress", "fill.verified", "fill.completed", "shipment.label-created", "shipment.delivered", "fill.delivered"]
                     try await Self.waitUntil { receiver.received.count >= expected.count }

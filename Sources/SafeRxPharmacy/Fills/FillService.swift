@@ -3,28 +3,29 @@ import SafeRxModel
 import SafeRxStore
 import SafeRxStoreCore
 
-/// Fills: a patient's refill request, the pharmacy's work queue, moving a fill through its states (``FillState``,
-/// four-eyes and role rules in the gate's write transaction) and a fill's history.
+/// Fills: a patient's refill request, the pharmacy's work queue, moving a fill through its states
+/// (``FillLifecycle``: role rules and four-eyes, in one gate transaction) and a fill's history.
 public struct FillService: Sendable {
     let store: PharmacyStore
+    var lifecycle: FillLifecycle { FillLifecycle(store: store) }
 
     /// `MedicationRequest/{id}/$refill`: a new fill of the prescription, if the prescription allows one now.
     public func refill(_ ctx: AccessContext, prescription id: String) async throws(FHIRError) -> StoredResource {
-        try await store.refill(ctx, prescription: id)
+        try await lifecycle.refill(ctx, prescription: id)
     }
 
     /// `MedicationDispense/{id}/$transition`.
     ///
     /// - throws: `FHIRError` of kind `businessRule` for a move the state machine or the role rules refuse.
     public func transition(_ ctx: AccessContext, dispense id: String, _ t: FillTransition) async throws(FHIRError) -> StoredResource {
-        try await store.transition(ctx, dispense: id, t)
+        try await lifecycle.transition(ctx, dispense: id, t)
     }
 
     /// Applies carriers' tracking updates (a system context for one pharmacy; audited with every patient touched);
     /// `delivered` completes the fill.
     /// - returns: how many applied, the tracking numbers no shipment has, and how many were already recorded.
     public func applyTracking(_ ctx: AccessContext, _ updates: [TrackingUpdate]) async throws(FHIRError) -> (applied: Int, unknown: [String], repeated: Int) {
-        let result = try await store.applyTracking(ctx, updates)
+        let result = try await lifecycle.applyTracking(ctx, updates)
         await store.auditWriter.checkpoint()
         return result
     }

@@ -65,7 +65,7 @@ public struct FulfillmentService: Sendable {
         var refused: [(Int, String, String)] = []
         for l in lines {
             do {
-                _ = try await store.transition(ctx, dispense: l.dispense, FillTransition(to: .completed, carrier: l.carrier, trackingNumber: l.trackingNumber))
+                _ = try await FillLifecycle(store: store).transition(ctx, dispense: l.dispense, FillTransition(to: .completed, carrier: l.carrier, trackingNumber: l.trackingNumber))
                 shipped += 1
             } catch {
                 if let d = try? await store.read(ctx, .medicationDispense, id: l.dispense).json, [.completed, .delivered].contains(FillState.of(d)),
