@@ -53,6 +53,7 @@ ONE_WRITER = {
     "obligation_done": "Sources/SafeRxStore/Repositories/IncidentRepository.swift",
     "user_account": "Sources/SafeRxStore/Repositories/AccountRepository.swift",
     "api_client": "Sources/SafeRxStore/Repositories/AccountRepository.swift",
+    "caregiver_grant": "Sources/SafeRxStore/Repositories/CaregiverRepository.swift",
 }
 
 root = pathlib.Path(__file__).resolve().parent.parent
