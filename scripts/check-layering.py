@@ -54,6 +54,7 @@ ONE_WRITER = {
     "user_account": "Sources/SafeRxStore/Repositories/AccountRepository.swift",
     "api_client": "Sources/SafeRxStore/Repositories/AccountRepository.swift",
     "caregiver_grant": "Sources/SafeRxStore/Repositories/CaregiverRepository.swift",
+    "break_glass": "Sources/SafeRxStore/Repositories/BreakGlassRepository.swift",
 }
 
 root = pathlib.Path(__file__).resolve().parent.parent

@@ -7,50 +7,6 @@ import SafeRxPolicy
 import SafeRxStoreCore
 
 extension PharmacyStore {
-    /// How long a break-glass override lasts.
-    package static let breakGlassDuration: TimeInterval = 60 * 60
-
-    /// Grants the caller (a pharmacist or support user) read access under ETREAT to one patient for 60 minutes,
-    /// with a typed reason. Audited as `break-glass`; listed by ``breakGlassReport(tenant:day:)``.
-    package func breakGlass(_ ctx: AccessContext, patient: String, reason: String) async throws(FHIRError) -> BreakGlassGrant {
-        let role = ctx.scope.role
-        guard role == .pharmacist || role == .support else {
-            throw await deny(ctx, interaction: "break-glass", type: .patient, id: patient,
-                error: .forbidden("Only pharmacists and support staff may break the glass"))
-        }
-        let trimmed = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard trimmed.count >= 10, trimmed.count <= 500 else {
-            throw await deny(ctx, interaction: "break-glass", type: .patient, id: patient,
-                error: .invalid("A break-glass override needs a typed reason of 10 to 500 characters", at: "Parameters.parameter.reason"),
-                detail: "no reason")
-        }
-        let tenant = ctx.scope.tenant
-        let exists = (try? readOnCallingThread { db in
-            try Bool.fetchOne(
-                db, sql: "SELECT EXISTS (SELECT 1 FROM resource_version WHERE tenant = ? AND type = 'Patient' AND id = ? AND current = 1 AND deleted = 0)",
-                arguments: [tenant, patient])
-        }) ?? false
-        guard exists == true else { throw await missing(ctx, "break-glass", .patient, patient) }
-        let now = self.clock.now
-        let grant = BreakGlassGrant(
-            id: UUID().uuidString.lowercased(), tenant: tenant, userID: ctx.scope.principal.subject, role: role.rawValue, patientID: patient,
-            granted: AuditLog.timestamp(now), expires: AuditLog.timestamp(now.addingTimeInterval(Self.breakGlassDuration)), reason: trimmed,
-            accesses: 0)
-        let e = entry(
-            ctx, action: "break-glass", type: .patient, id: patient, patients: [patient], outcome: "success", result: .created,
-            detail: "break-glass until \(grant.expires); reason: \(trimmed)")
-        try await runWrite { [self] db in
-            let seq = try auditLog.append([e], in: db).first ?? 0
-            try db.execute(
-                sql: """
-                    INSERT INTO break_glass (id, tenant, user_id, role, patient_id, granted, expires, audit_seq)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [grant.id, tenant, grant.userID, grant.role, patient, grant.granted, grant.expires, seq])
-        }
-        return grant
-    }
-
     /// The patients a user holds a live break-glass override for.
     package func activeBreakGlass(user: String, tenant: String) throws(FHIRError) -> [String] {
         do {

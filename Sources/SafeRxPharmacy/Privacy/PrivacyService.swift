@@ -106,9 +106,45 @@ public struct PrivacyService: Sendable {
         try await store.breakGlassReport(ctx, day: day)
     }
 
-    /// `Patient/{id}/$break-glass`: sixty minutes of read-only access to one patient under ETREAT, with a reason.
+    /// How long a break-glass override lasts.
+    public static let breakGlassDuration: TimeInterval = 60 * 60
+
+    /// `Patient/{id}/$break-glass`: ``breakGlassDuration`` of read-only access to one patient under ETREAT, for a
+    /// pharmacist or support user, with a typed reason. The override and its audit record (`break-glass`, the reason
+    /// sealed in its detail) commit together; a patient the pharmacy does not have answers 404.
+    /// - throws: `FHIRError` of kind `forbidden` for other roles and `invalid` for a reason under 10 or over 500
+    ///   characters (both recorded as refusals), `notFound` for an unknown patient.
     public func breakGlass(_ ctx: AccessContext, patient: String, reason: String) async throws(FHIRError) -> BreakGlassGrant {
-        try await store.breakGlass(ctx, patient: patient, reason: reason)
+        let role = ctx.scope.role
+        guard role == .pharmacist || role == .support else {
+            throw await store.deny(
+                ctx, interaction: "break-glass", type: .patient, id: patient, error: .forbidden("Only pharmacists and support staff may break the glass"))
+        }
+        let trimmed = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard trimmed.count >= 10, trimmed.count <= 500 else {
+            throw await store.deny(
+                ctx, interaction: "break-glass", type: .patient, id: patient,
+                error: .invalid("A break-glass override needs a typed reason of 10 to 500 characters", at: "Parameters.parameter.reason"),
+                detail: "no reason")
+        }
+        let tenant = ctx.scope.tenant
+        let now = store.clock.now
+        let grant = BreakGlassGrant(
+            id: UUID().uuidString.lowercased(), tenant: tenant, userID: ctx.scope.principal.subject, role: role.rawValue, patientID: patient,
+            granted: AuditLog.timestamp(now), expires: AuditLog.timestamp(now.addingTimeInterval(Self.breakGlassDuration)), reason: trimmed,
+            accesses: 0)
+        do {
+            return try await store.write(ctx) { tx in
+                guard try tx.breakGlass.patientExists(patient, tenant: tenant) else { throw FHIRError.notFound(.patient, patient) }
+                let seq = try tx.record(
+                    "break-glass", type: .patient, id: patient, patients: [patient], detail: "break-glass until \(grant.expires); reason: \(trimmed)",
+                    result: .created)
+                try tx.breakGlass.insert(grant, auditSeq: seq)
+                return grant
+            }
+        } catch where error.kind == .notFound {
+            throw await store.missing(ctx, "break-glass", .patient, patient)
+        }
     }
 
     /// A patient's accounting of disclosures (`everyAccess` false) or access log (true), from the audit log, over
