@@ -55,6 +55,8 @@ ONE_WRITER = {
     "api_client": "Sources/SafeRxStore/Repositories/AccountRepository.swift",
     "caregiver_grant": "Sources/SafeRxStore/Repositories/CaregiverRepository.swift",
     "break_glass": "Sources/SafeRxStore/Repositories/BreakGlassRepository.swift",
+    "message_read": "Sources/SafeRxStore/Repositories/MessagingRepository.swift",
+    "thread_assignment": "Sources/SafeRxStore/Repositories/MessagingRepository.swift",
 }
 
 root = pathlib.Path(__file__).resolve().parent.parent

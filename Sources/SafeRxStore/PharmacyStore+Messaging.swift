@@ -16,9 +16,7 @@ extension PharmacyStore {
     /// Called in the transaction that creates a Communication: the sender has read it; a message from the pharmacy
     /// notifies the patient and their caregivers with a fixed text, never the message itself.
     func afterMessageCreated(_ db: Database, tenant: String, _ r: StoredResource, scope: AccessScope) throws {
-        try db.execute(
-            sql: "INSERT OR IGNORE INTO message_read (user_id, tenant, communication_id, read_at) VALUES (?, ?, ?, ?)",
-            arguments: [scope.principal.subject, tenant, r.id, self.clock.now.timeIntervalSince1970])
+        try MessagingRepository(db: db, clock: clock).markRead(user: scope.principal.subject, tenant: tenant, communications: [r.id])
         guard !Self.fromPatient(r.json), let s = r.json?["subject"]?["reference"]?.stringValue, let ref = Reference(s), ref.type == .patient else { return }
         // Who wrote it comes from the token (the sender was set from it), never from the message body.
         let from: String
@@ -37,13 +35,7 @@ extension PharmacyStore {
     package func markRead(_ ctx: AccessContext, communications ids: [String]) async throws(FHIRError) {
         let user = ctx.scope.principal.subject, tenant = ctx.scope.tenant
         guard !ids.isEmpty, ctx.scope.systemReason == nil else { return }
-        try await runWrite { db in
-            for id in ids {
-                try db.execute(
-                    sql: "INSERT OR IGNORE INTO message_read (user_id, tenant, communication_id, read_at) VALUES (?, ?, ?, ?)",
-                    arguments: [user, tenant, id, self.clock.now.timeIntervalSince1970])
-            }
-        }
+        try await runWrite { [self] db in try MessagingRepository(db: db, clock: clock).markRead(user: user, tenant: tenant, communications: ids) }
     }
 
     /// The caller's message threads (a patient's or caregiver's own; every patient's for staff), newest first, with
@@ -110,34 +102,5 @@ extension PharmacyStore {
             }
             return out.values.filter { assignedTo == nil || $0.assignee == assignedTo }.sorted { ($0.lastSent, $0.id) > ($1.lastSent, $1.id) }
         }
-    }
-
-    /// Assigns the thread a message belongs to to a staff member of the tenant (pharmacists and technicians).
-    package func assignThread(_ ctx: AccessContext, message id: String, assignee username: String) async throws(FHIRError) -> (thread: String, assignee: String) {
-        guard ctx.scope.role == .pharmacist || ctx.scope.role == .technician, ctx.scope.rights(for: .communication).update else {
-            throw await deny(ctx, interaction: "assign", type: .communication, id: id, error: .forbidden("Only pharmacists and technicians assign message threads"))
-        }
-        guard let staff = try await user(named: username), staff.tenant == ctx.scope.tenant,
-            staff.role == Role.pharmacist.rawValue || staff.role == Role.technician.rawValue, !staff.disabled
-        else { throw .invalid("'\(String(username.prefix(64)))' is not a pharmacist or technician of this pharmacy", at: "assignee") }
-        // Through the gate: the message must be visible to the caller, and so must every message up the thread.
-        var current = try await read(ctx, .communication, id: id)
-        var seen: Set<String> = [current.id]
-        while let s = current.json?["inResponseTo"]?.arrayValue?.first?["reference"]?.stringValue, let ref = Reference(s), seen.insert(ref.id).inserted,
-            let up = try? await read(ctx, .communication, id: ref.id)
-        {
-            current = up
-        }
-        let thread = current.id, tenant = ctx.scope.tenant, by = ctx.scope.principal.subject
-        let e = entry(
-            ctx, action: "assign", type: .communication, id: thread, patients: current.patients, outcome: "success", result: .ok,
-            detail: "thread assigned to user \(staff.id)")
-        try await runWrite { [self] db in
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO thread_assignment (tenant, thread_id, assignee, assigned_by, assigned_at) VALUES (?, ?, ?, ?, ?)",
-                arguments: [tenant, thread, staff.id, by, self.clock.now.timeIntervalSince1970])
-            try auditLog.append([e], in: db)
-        }
-        return (thread, staff.id)
     }
 }
