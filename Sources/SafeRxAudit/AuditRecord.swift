@@ -232,7 +232,7 @@ public struct AuditRecord: Sendable, Hashable {
     /// The result a stored entry records: by name, or (first log format) by number.
     private static func result(of e: JSON) -> (AuditResult, legacy: Int?)? {
         if let name = e["result"]?.stringValue { return AuditResult(rawValue: name).map { ($0, nil) } }
-        guard let status = e["status"]?.intValue, let result = AuditResult(legacyStatus: Int(status)) else { return nil }
-        return (result, Int(status))
+        guard let status = e["status"]?.intValue else { return nil }
+        return (AuditResult(legacyStatus: Int(status)), Int(status))
     }
 }

@@ -71,8 +71,18 @@ public enum AuditResult: String, Sendable, Codable, Hashable, CaseIterable {
             }
     }
 
-    /// The result a record of the first log format meant by its number (`nil` for a number that format never wrote).
-    public init?(legacyStatus status: Int) {
+    /// The result a record of the first log format meant by its number. A number outside the table that format used
+    /// still reads, by its class (2xx a success, 5xx a failure of SafeRx, anything else a refusal of the request), so
+    /// that no record the log holds drops out of breach scope or an accounting of disclosures.
+    public init(legacyStatus status: Int) {
+        if let exact = Self(exactLegacyStatus: status) {
+            self = exact
+        } else {
+            self = (200..<300).contains(status) ? .ok : (500..<600).contains(status) ? .internal : .invalid
+        }
+    }
+
+    private init?(exactLegacyStatus status: Int) {
         switch status {
         case 0: self = .done
         case 200: self = .ok
