@@ -45,12 +45,17 @@ let package = Package(
             dependencies: ["SafeRxModel", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
+        // What the storage layer asks of a SQL engine: connections, rows, values, migrations. No driver: the engines
+        // below implement it (swift-nio's NIOCore/NIOPosix split: interface and implementations).
+        .target(name: "SafeRxSQL", swiftSettings: swiftSettings),
+        // The embedded engine: one SQLite file through GRDB.
+        .target(
+            name: "SafeRxSQLite", dependencies: ["SafeRxSQL", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: swiftSettings),
         // The tamper-evident audit chain: records, hashing, signed checkpoints, verification.
         .target(
             name: "SafeRxAudit",
             dependencies: [
-                "SafeRxModel", "SafeRxVault",
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "SafeRxModel", "SafeRxVault", "SafeRxSQL",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -68,12 +73,11 @@ let package = Package(
         // values of accounts, fills, messages, caregivers, alerts, webhooks, incidents. Values only, no I/O: services,
         // the server and the CLI speak in them without being able to reach the gate's implementation.
         .target(name: "SafeRxStoreCore", dependencies: ["SafeRxModel", "SafeRxPolicy"], swiftSettings: swiftSettings),
-        // The one PHI query gate (SQLite via GRDB): every query that can return PHI takes an AccessContext.
+        // The one PHI query gate (on either engine, through SafeRxSQL): every query that can return PHI takes an AccessContext.
         .target(
             name: "SafeRxStore",
             dependencies: [
-                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxStoreCore",
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxStoreCore", "SafeRxSQL", "SafeRxSQLite",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -148,7 +152,7 @@ let package = Package(
         .testTarget(
             name: "SafeRxAuditTests",
             dependencies: [
-                "SafeRxModel", "SafeRxVault", "SafeRxAudit", .product(name: "GRDB", package: "GRDB.swift"),
+                "SafeRxModel", "SafeRxVault", "SafeRxAudit", "SafeRxSQL", "SafeRxSQLite",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
@@ -157,7 +161,7 @@ let package = Package(
         .testTarget(
             name: "SafeRxStoreTests",
             dependencies: [
-                "SafeRxModel", "SafeRxPolicy", "SafeRxAudit", "SafeRxStoreCore", "SafeRxStore", .product(name: "GRDB", package: "GRDB.swift"),
+                "SafeRxModel", "SafeRxPolicy", "SafeRxAudit", "SafeRxStoreCore", "SafeRxStore", "SafeRxSQL",
             ],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
@@ -171,7 +175,8 @@ let package = Package(
             name: "SafeRxServerTests",
             dependencies: [
                 "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxBreach", "SafeRxStoreCore", "SafeRxStore",
-                "SafeRxPharmacy", "SafeRxServer", "SafeRxWeb",
+                "SafeRxPharmacy", "SafeRxServer", "SafeRxWeb", "SafeRxSQL",
+                // Tests read and tamper with the SQLite file directly, as an attacker with the file would.
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -11,18 +11,21 @@ import re
 import subprocess
 import sys
 
-OURS = {"SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxBreach", "SafeRxStoreCore",
+OURS = {"SafeRxSQL", "SafeRxSQLite", "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxBreach", "SafeRxStoreCore",
         "SafeRxStore", "SafeRxPharmacy", "SafeRxWeb", "SafeRxServer", "saferx"}
 # Which of our modules each target may depend on.
 ALLOWED = {
     "SafeRxModel": set(),
+    # The engine interface knows nothing of SafeRx; each engine implements it with its driver.
+    "SafeRxSQL": set(),
+    "SafeRxSQLite": {"SafeRxSQL"},
     "SafeRxPolicy": {"SafeRxModel"},
     "SafeRxVault": {"SafeRxModel"},
-    "SafeRxAudit": {"SafeRxModel", "SafeRxVault"},
+    "SafeRxAudit": {"SafeRxModel", "SafeRxVault", "SafeRxSQL"},
     "SafeRxDetect": {"SafeRxModel", "SafeRxAudit"},
     "SafeRxBreach": {"SafeRxModel"},
     "SafeRxStoreCore": {"SafeRxModel", "SafeRxPolicy"},
-    "SafeRxStore": {"SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxStoreCore"},
+    "SafeRxStore": {"SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxStoreCore", "SafeRxSQL", "SafeRxSQLite"},
     "SafeRxPharmacy": {"SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxBreach", "SafeRxStoreCore", "SafeRxStore"},
     "SafeRxWeb": {"SafeRxModel"},
     # Front ends: the services, and values that hold no store (SafeRxBreach: notices and the assessment, no I/O).
@@ -41,9 +44,9 @@ BENCHMARK_ONLY = {
 # Operators' contexts are made only on the operator's side: the CLI (and tests). A front end that serves requests
 # must never make one (it would pass AccessService.requireOperator for whoever sent the request).
 NO_OPERATOR_CONTEXT = {"SafeRxServer", "SafeRxWeb"}
-# Only the storage layer talks to a database driver (the audit chain's own table is storage too).
+# Only the engines talk to a database driver; the gate and the audit chain speak SafeRxSQL.
 DRIVERS = {"GRDB", "PostgresNIO", "SQLite3"}
-DRIVER_USERS = {"SafeRxStore", "SafeRxAudit"}
+DRIVER_USERS = {"SafeRxSQLite"}
 # Tables with one writer, their repository: a second writer is how the copies drifted apart before (#18).
 ONE_WRITER = {
     "notification": "Sources/SafeRxStore/Repositories/Outbox.swift",

@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import GRDB
+import SafeRxSQL
 import Logging
 import SafeRxModel
 import SafeRxVault
@@ -12,7 +12,7 @@ public protocol AuditObserver: Sendable {
     /// `blockable`: their answers have not been sent), must call `insert` exactly once with the final records, and may
     /// then write its own rows in `db`. Returns the indexes of the records it refused.
     func observe(
-        _ records: [AuditRecord], blockable: Bool, in db: Database, insert: ([AuditRecord]) throws -> Void
+        _ records: [AuditRecord], blockable: Bool, in db: any SQLConnection, insert: ([AuditRecord]) throws -> Void
     ) throws -> Set<Int>
 }
 
@@ -58,7 +58,7 @@ public final class AuditLog: Sendable {
     public func setObserver(_ o: (any AuditObserver)?) { observer.withLock { $0 = o } }
 
     /// Creates the audit tables. Updates and deletes are refused by triggers (verification catches the rest).
-    public static func migrate(_ db: Database) throws {
+    public static func migrate(_ db: any SQLConnection) throws {
         try db.execute(sql: """
             CREATE TABLE IF NOT EXISTS audit_log (
                 seq INTEGER PRIMARY KEY,
@@ -87,14 +87,14 @@ public final class AuditLog: Sendable {
 
     /// Appends entries inside the caller's write transaction; returns their sequence numbers.
     @discardableResult
-    public func append(_ entries: [AuditEntry], in db: Database, now: Date? = nil) throws -> [Int64] {
+    public func append(_ entries: [AuditEntry], in db: any SQLConnection, now: Date? = nil) throws -> [Int64] {
         try append(entries, in: db, now: now, blockable: false, observe: true).seqs
     }
 
     /// Appends entries; with `blockable` (answers not yet sent) the observer may refuse some, whose indexes are
     /// returned. `observe: false` is for the observer's own records (alerts, suspensions).
     public func append(
-        _ entries: [AuditEntry], in db: Database, now: Date? = nil, blockable: Bool, observe: Bool = true
+        _ entries: [AuditEntry], in db: any SQLConnection, now: Date? = nil, blockable: Bool, observe: Bool = true
     ) throws -> (seqs: [Int64], refused: Set<Int>) {
         guard !entries.isEmpty else { return ([], []) }
         let (head, headHash) = try Self.head(db)
@@ -116,7 +116,7 @@ public final class AuditLog: Sendable {
     }
 
     /// Chains and stores records whose seq and time are set (the next seqs after `head`).
-    func insert(_ records: [AuditRecord], in db: Database, after head: (Int64, String)) throws {
+    func insert(_ records: [AuditRecord], in db: any SQLConnection, after head: (Int64, String)) throws {
         var (seq, prev) = head
         let insert = try db.cachedStatement(sql: "INSERT INTO audit_log (seq, tenant, time, body, hash) VALUES (?, ?, ?, ?, ?)")
         let insertPatient = try db.cachedStatement(sql: "INSERT OR IGNORE INTO audit_patient (patient_id, seq) VALUES (?, ?)")
@@ -138,7 +138,7 @@ public final class AuditLog: Sendable {
 
     /// Signs the current head if records were added since the last checkpoint. Returns the checkpointed seq.
     @discardableResult
-    public func checkpoint(_ db: Database, now: Date? = nil) throws -> Int64? {
+    public func checkpoint(_ db: any SQLConnection, now: Date? = nil) throws -> Int64? {
         let (seq, hash) = try Self.head(db)
         guard seq > 0 else { return nil }
         let last = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM audit_checkpoint") ?? 0
@@ -147,7 +147,7 @@ public final class AuditLog: Sendable {
         return seq
     }
 
-    func writeCheckpoint(_ db: Database, seq: Int64, hash: String, time: String) throws {
+    func writeCheckpoint(_ db: any SQLConnection, seq: Int64, hash: String, time: String) throws {
         let signature = try signingKey.signature(for: Data(Self.checkpointMessage(seq: seq, hash: hash, time: time).utf8))
         let sig = signature.base64EncodedString()
         try db.execute(
@@ -155,7 +155,7 @@ public final class AuditLog: Sendable {
             arguments: [seq, hash, time, sig])
         let head = SignedHead(seq: seq, hash: hash, time: time, signature: sig)
         // Written only once the checkpoint is committed, so the file never runs ahead of the table.
-        db.afterNextTransaction(onCommit: { [headFile] _ in
+        db.afterCommit({ [headFile] in
             try? head.write(to: headFile)
         })
     }
@@ -163,8 +163,8 @@ public final class AuditLog: Sendable {
     static func checkpointMessage(seq: Int64, hash: String, time: String) -> String { "saferx-audit|\(seq)|\(hash)|\(time)" }
 
     /// The last sequence number and hash (0 and the genesis hash for an empty log).
-    public static func head(_ db: Database) throws -> (Int64, String) {
-        if let row = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1") {
+    public static func head(_ db: any SQLConnection) throws -> (Int64, String) {
+        if let row = try SQLRow.fetchOne(db, sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1") {
             return (row[0], row[1])
         }
         return (0, genesisHash)

@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import GRDB
+import SafeRxSQL
 
 /// The outcome of ``AuditVerifier/verify(_:publicKey:headFile:)``.
 public struct AuditVerification: Sendable, Equatable {
@@ -84,7 +84,7 @@ public enum AuditVerifier {
     /// record edited, removed or inserted in that stretch is found exactly as by ``verify(_:publicKey:head:headFileExists:)``;
     /// records outside it are not read. Past the last checkpoint the signed head file must match where it applies.
     public static func verifySegment(
-        _ db: Database, publicKey: Curve25519.Signing.PublicKey, head signedHead: SignedHead?, from: Int64, to: Int64
+        _ db: any SQLConnection, publicKey: Curve25519.Signing.PublicKey, head signedHead: SignedHead?, from: Int64, to: Int64
     ) throws -> AuditVerification {
         var result = AuditVerification(records: 0, checkpoints: 0, firstBad: nil, reason: nil)
         func bad(_ seq: Int64, _ why: String) -> AuditVerification {
@@ -95,7 +95,7 @@ public enum AuditVerifier {
         func signed(_ seq: Int64, _ hash: String, _ time: String, _ sig: String) -> Bool { isSigned(seq, hash, time, sig, by: publicKey) }
         var expected: Int64 = 1
         var prev = AuditLog.genesisHash
-        if let cp = try Row.fetchOne(db, sql: "SELECT seq, hash, time, signature FROM audit_checkpoint WHERE seq < ? ORDER BY seq DESC LIMIT 1", arguments: [from]) {
+        if let cp = try SQLRow.fetchOne(db, sql: "SELECT seq, hash, time, signature FROM audit_checkpoint WHERE seq < ? ORDER BY seq DESC LIMIT 1", arguments: [from]) {
             let seq: Int64 = cp[0]
             guard signed(seq, cp[1], cp[2], cp[3]) else { return bad(seq, "checkpoint at \(seq) has an invalid signature") }
             guard try String.fetchOne(db, sql: "SELECT hash FROM audit_log WHERE seq = ?", arguments: [seq]) == (cp[1] as String) else {
@@ -105,14 +105,14 @@ public enum AuditVerifier {
             prev = cp[1]
             result.checkpoints += 1
         }
-        let closing = try Row.fetchOne(db, sql: "SELECT seq, hash, time, signature FROM audit_checkpoint WHERE seq >= ? ORDER BY seq LIMIT 1", arguments: [to])
+        let closing = try SQLRow.fetchOne(db, sql: "SELECT seq, hash, time, signature FROM audit_checkpoint WHERE seq >= ? ORDER BY seq LIMIT 1", arguments: [to])
         let lastSeq = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM audit_log") ?? 0
         let end: Int64 = closing.map { $0[0] } ?? lastSeq
         let checkpoints = Dictionary(
-            uniqueKeysWithValues: try Row.fetchAll(
+            uniqueKeysWithValues: try SQLRow.fetchAll(
                 db, sql: "SELECT seq, hash, time, signature FROM audit_checkpoint WHERE seq >= ? AND seq <= ?", arguments: [expected, end]
             ).map { ($0[0] as Int64, $0) })
-        let rows = try Row.fetchCursor(
+        let rows = try SQLRow.fetchCursor(
             db, sql: "SELECT seq, tenant, time, body, hash FROM audit_log WHERE seq >= ? AND seq <= ? ORDER BY seq", arguments: [expected, end])
         while let row = try rows.next() {
             let seq: Int64 = row[0]
@@ -143,7 +143,7 @@ public enum AuditVerifier {
     }
 
     public static func verify(
-        _ db: Database, publicKey: Curve25519.Signing.PublicKey, headFile: URL
+        _ db: any SQLConnection, publicKey: Curve25519.Signing.PublicKey, headFile: URL
     ) throws -> AuditVerification {
         try verify(db, publicKey: publicKey, head: SignedHead.read(from: headFile), headFileExists: FileManager.default.fileExists(atPath: headFile.path))
     }
@@ -152,7 +152,7 @@ public enum AuditVerifier {
     /// each checkpoint commits, so a file read first never covers records the snapshot cannot see (reading it
     /// afterwards would report a concurrent checkpoint as truncation).
     public static func verify(
-        _ db: Database, publicKey: Curve25519.Signing.PublicKey, head signedHead: SignedHead?, headFileExists: Bool
+        _ db: any SQLConnection, publicKey: Curve25519.Signing.PublicKey, head signedHead: SignedHead?, headFileExists: Bool
     ) throws -> AuditVerification {
         var result = AuditVerification(records: 0, checkpoints: 0, firstBad: nil, reason: nil)
         func bad(_ seq: Int64, _ why: String) -> AuditVerification {
@@ -163,7 +163,7 @@ public enum AuditVerifier {
         var expected: Int64 = 1
         var prev = AuditLog.genesisHash
         var hashes: [Int64: String] = [:]
-        let rows = try Row.fetchCursor(db, sql: "SELECT seq, tenant, time, body, hash FROM audit_log ORDER BY seq")
+        let rows = try SQLRow.fetchCursor(db, sql: "SELECT seq, tenant, time, body, hash FROM audit_log ORDER BY seq")
         while let row = try rows.next() {
             let seq: Int64 = row[0]
             let tenant: String = row[1]
@@ -181,7 +181,7 @@ public enum AuditVerifier {
         }
         let last = expected - 1
         func signed(_ seq: Int64, _ hash: String, _ time: String, _ sig: String) -> Bool { isSigned(seq, hash, time, sig, by: publicKey) }
-        for row in try Row.fetchAll(db, sql: "SELECT seq, hash, time, signature FROM audit_checkpoint ORDER BY seq") {
+        for row in try SQLRow.fetchAll(db, sql: "SELECT seq, hash, time, signature FROM audit_checkpoint ORDER BY seq") {
             let seq: Int64 = row[0]
             let hash: String = row[1]
             guard signed(seq, hash, row[2], row[3]) else { return bad(seq, "checkpoint at \(seq) has an invalid signature") }

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import Logging
 
 /// Group commit for the audit log: requests hand over their entry and await its commit.
@@ -9,12 +9,12 @@ import Logging
 /// many requests share one fsync.
 public actor AuditWriter {
     let log: AuditLog
-    let writer: any DatabaseWriter
+    let writer: any SQLDatabase
     let logger: Logger
     var pending: [(AuditEntry, CheckedContinuation<Void, any Error>)] = []
     var flushing = false
 
-    public init(log: AuditLog, writer: any DatabaseWriter, logger: Logger = Logger(label: "saferx.audit")) {
+    public init(log: AuditLog, writer: any SQLDatabase, logger: Logger = Logger(label: "saferx.audit")) {
         self.log = log
         self.writer = writer
         self.logger = logger

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import SafeRxModel
 import SafeRxStoreCore
 import SafeRxVault
@@ -16,7 +16,7 @@ extension PharmacyStore {
     /// Stores a new (unconfirmed) TOTP secret, sealed under the account's key, replacing any unconfirmed one.
     package func beginTOTP(userID: String, secret: Data) async throws(FHIRError) {
         try await runWrite { [self] db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT tenant, key_owner FROM user_account WHERE id = ?", arguments: [userID]) else {
+            guard let row = try SQLRow.fetchOne(db, sql: "SELECT tenant, key_owner FROM user_account WHERE id = ?", arguments: [userID]) else {
                 throw FHIRError(kind: .notFound, code: "not-found", diagnostics: "No such account")
             }
             let (enc, _) = try keys.seal(db, tenant: row["tenant"], owner: row["key_owner"], secret, context: "totp/\(userID)")
@@ -28,7 +28,7 @@ extension PharmacyStore {
     /// The account's second-factor state.
     package func mfaState(userID: String) async throws(FHIRError) -> MFAState {
         try await run { [self] db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM user_account WHERE id = ?", arguments: [userID]) else {
+            guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM user_account WHERE id = ?", arguments: [userID]) else {
                 return MFAState(secret: nil, enabled: false, lastStep: 0, recoveryCodesLeft: 0)
             }
             let enc: Data? = row["totp_secret_enc"]
@@ -117,7 +117,7 @@ extension PharmacyStore {
         let given = secretHash("one-time-code", id, code)
         let now = self.clock.now.timeIntervalSince1970
         return try await runWrite { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM one_time_code WHERE id = ? AND purpose = ?", arguments: [id, purpose.rawValue]) else {
+            guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM one_time_code WHERE id = ? AND purpose = ?", arguments: [id, purpose.rawValue]) else {
                 return .failure(.unknown)
             }
             if row["consumed"] as Bool { return .failure(.used) }

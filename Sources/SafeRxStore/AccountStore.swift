@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import SafeRxModel
 import SafeRxStoreCore
 import SafeRxVault
@@ -25,7 +25,7 @@ extension PharmacyStore {
         try await runWrite { [self] db in try AccountRepository(db: db, store: self).insertUser(u) }
     }
 
-    func decodeUser(_ db: Database, _ row: Row) throws -> UserAccount {
+    func decodeUser(_ db: any SQLConnection, _ row: SQLRow) throws -> UserAccount {
         let id: String = row["id"]
         let name = try keys.open(db, tenant: row["tenant"], owner: row["key_owner"], row["username_enc"], context: "user/\(id)")
         return UserAccount(
@@ -37,19 +37,19 @@ extension PharmacyStore {
     package func user(named username: String) async throws(FHIRError) -> UserAccount? {
         let index = usernameIndex(username)
         return try await run { [self] db in
-            try Row.fetchOne(db, sql: "SELECT * FROM user_account WHERE username_index = ?", arguments: [index]).map { try decodeUser(db, $0) }
+            try SQLRow.fetchOne(db, sql: "SELECT * FROM user_account WHERE username_index = ?", arguments: [index]).map { try decodeUser(db, $0) }
         }
     }
 
     package func user(id: String) async throws(FHIRError) -> UserAccount? {
         try await run { [self] db in
-            try Row.fetchOne(db, sql: "SELECT * FROM user_account WHERE id = ?", arguments: [id]).map { try decodeUser(db, $0) }
+            try SQLRow.fetchOne(db, sql: "SELECT * FROM user_account WHERE id = ?", arguments: [id]).map { try decodeUser(db, $0) }
         }
     }
 
     package func users() async throws(FHIRError) -> [UserAccount] {
         try await run { [self] db in
-            try Row.fetchAll(db, sql: "SELECT * FROM user_account ORDER BY role, created, id").map { try decodeUser(db, $0) }
+            try SQLRow.fetchAll(db, sql: "SELECT * FROM user_account ORDER BY role, created, id").map { try decodeUser(db, $0) }
         }
     }
 
@@ -57,9 +57,9 @@ extension PharmacyStore {
     package func users(tenant: String, roles: Set<String>) async throws(FHIRError) -> [UserAccount] {
         let list = roles.sorted()
         return try await run { [self] db in
-            try Row.fetchAll(
+            try SQLRow.fetchAll(
                 db, sql: "SELECT * FROM user_account WHERE tenant = ? AND role IN (\(list.map { _ in "?" }.joined(separator: ","))) ORDER BY role, created, id",
-                arguments: StatementArguments([tenant] + list)
+                arguments: SQLArguments([tenant] + list)
             ).map { try decodeUser(db, $0) }
         }
     }
@@ -90,7 +90,7 @@ extension PharmacyStore {
 
     package func client(id: String) async throws(FHIRError) -> APIClient? {
         try await run { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM api_client WHERE client_id = ?", arguments: [id]).map {
+            try SQLRow.fetchOne(db, sql: "SELECT * FROM api_client WHERE client_id = ?", arguments: [id]).map {
                 APIClient(
                     clientID: $0["client_id"], secretHash: $0["secret_hash"], role: $0["role"], tenant: $0["tenant"], name: $0["name"],
                     disabled: $0["disabled"])
@@ -100,7 +100,7 @@ extension PharmacyStore {
 
     package func clients() async throws(FHIRError) -> [APIClient] {
         try await run { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM api_client ORDER BY client_id").map {
+            try SQLRow.fetchAll(db, sql: "SELECT * FROM api_client ORDER BY client_id").map {
                 APIClient(
                     clientID: $0["client_id"], secretHash: $0["secret_hash"], role: $0["role"], tenant: $0["tenant"], name: $0["name"],
                     disabled: $0["disabled"])
@@ -126,7 +126,7 @@ extension PharmacyStore {
             // A caregiver's token ends when the caregiver's own token that asked for it is signed out.
             if let parent, try Bool.fetchOne(revoked, arguments: [parent]) == true { return false }
             // Suspended by the detector: nothing works until reinstated, and tokens from before a suspension never again.
-            let suspension = try Row.fetchOne(
+            let suspension = try SQLRow.fetchOne(
                 db.cachedStatement(sql: "SELECT MAX(at), COALESCE(SUM(reinstated_at IS NULL), 0) FROM actor_suspension WHERE actor_id = ?"),
                 arguments: [subject])
             if let suspension {
@@ -135,12 +135,12 @@ extension PharmacyStore {
             }
             if isClient {
                 // Disabled, or its secret was rotated after this token was issued: dead.
-                guard let row = try Row.fetchOne(
+                guard let row = try SQLRow.fetchOne(
                     db.cachedStatement(sql: "SELECT disabled, tokens_after FROM api_client WHERE client_id = ?"), arguments: [subject])
                 else { return false }
                 return !(row[0] as Bool) && issuedAt >= (row[1] as Double)
             }
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT disabled, tokens_after FROM user_account WHERE id = ?"), arguments: [subject]),
+            guard let row = try SQLRow.fetchOne(db.cachedStatement(sql: "SELECT disabled, tokens_after FROM user_account WHERE id = ?"), arguments: [subject]),
                 !(row[0] as Bool), issuedAt >= (row[1] as Double)
             else { return false }
             if let caregiverGrant {

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
-import GRDB
+import SafeRxSQL
+import SafeRxSQLite
 import SafeRxAudit
 import SafeRxModel
 import SafeRxStoreCore
@@ -38,9 +39,10 @@ package enum Backup {
         let snapshot = store.dataDirectory.appendingPathComponent(".backup-\(UUID().uuidString).sqlite")
         defer { try? fm.removeItem(at: snapshot) }
         do {
-            let target = try DatabaseQueue(path: snapshot.path)
-            try store.dbPool.backup(to: target)
-            try target.close()
+            guard let sqlite = store.dbPool as? SQLiteDatabase else {
+                throw BackupError.unusable("this store's engine takes its own backups; `saferx backup create` copies an embedded SQLite store")
+            }
+            try sqlite.backup(to: snapshot)
         }
         let head = try? String(contentsOf: store.headFile, encoding: .utf8)
         guard let plain = fm.contents(atPath: snapshot.path) else { throw BackupError.unusable("could not read the snapshot") }
@@ -188,9 +190,7 @@ package enum Backup {
     }
 
     static func integrityCheck(_ file: URL) throws -> [String] {
-        let q = try DatabaseQueue(path: file.path)
-        defer { try? q.close() }
-        return try q.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+        try SQLiteDatabase.integrityCheck(path: file.path)
     }
 
     static func chunkContext(_ headerHash: Data, _ index: Int, last: Bool) -> String {

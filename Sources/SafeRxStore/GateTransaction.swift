@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import SafeRxAudit
 import SafeRxModel
 import SafeRxStoreCore
@@ -11,7 +11,7 @@ import SafeRxStoreCore
 /// the caller composes several of them in one transaction); only the storage layer sees ``db``.
 package struct GateTransaction {
     /// The database connection, inside the transaction.
-    package let db: Database
+    package let db: any SQLConnection
     /// Who the change is made for; the audit record names them.
     package let context: AccessContext
     let store: PharmacyStore

@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import GRDB
+import SafeRxSQL
 import SafeRxModel
 import SafeRxPolicy
 import SafeRxStoreCore
@@ -67,7 +67,7 @@ package final class KeyRing: Sendable {
 
     /// Opens the key ring of a migrated database: checks that `provider` holds the master key the store was sealed
     /// with, and creates the service keys of a new store.
-    init(provider: any KeyProvider, writer: any DatabaseWriter, encrypts: Bool, clock: PharmacyClock = .system) throws {
+    init(provider: any KeyProvider, writer: any SQLDatabase, encrypts: Bool, clock: PharmacyClock = .system) throws {
         self.clock = clock
         self.provider = provider
         self.encrypts = encrypts
@@ -91,7 +91,7 @@ package final class KeyRing: Sendable {
             }
             var out: [Service: SymmetricKey] = [:]
             for s in Service.allCases {
-                if let row = try Row.fetchOne(
+                if let row = try SQLRow.fetchOne(
                     db, sql: "SELECT version, wrapped, master_key_id FROM service_key WHERE name = ? AND active = 1", arguments: [s.rawValue])
                 {
                     let version: Int64 = row[0]
@@ -119,14 +119,14 @@ package final class KeyRing: Sendable {
 
     /// Seals `plaintext` for `owner` (a patient id, or `""` for the tenant's shared data key) under the owner's
     /// active data key, creating the tenant and data keys on first use. Call inside the write transaction.
-    func seal(_ db: Database, tenant: String, owner: String, _ plaintext: Data, context: String) throws -> (Data, UInt32) {
+    func seal(_ db: any SQLConnection, tenant: String, owner: String, _ plaintext: Data, context: String) throws -> (Data, UInt32) {
         guard encrypts else { return (Data([0]) + plaintext, 0) }
         let (version, key) = try activeDataKey(db, tenant: tenant, owner: owner)
         return (Envelope.seal(plaintext, key: key, keyVersion: version, context: context), version)
     }
 
     /// Opens a ciphertext sealed by ``seal(_:tenant:owner:_:context:)``.
-    func open(_ db: Database, tenant: String, owner: String, _ ciphertext: Data, context: String) throws -> Data {
+    func open(_ db: any SQLConnection, tenant: String, owner: String, _ ciphertext: Data, context: String) throws -> Data {
         guard encrypts else {
             guard ciphertext.first == 0 else { throw VaultError.integrity(context) }
             return ciphertext.dropFirst()
@@ -139,7 +139,7 @@ package final class KeyRing: Sendable {
     /// Opens a ciphertext whose data key the caller read beside it (`wrapped`, under tenant key `tenantKeyVersion`):
     /// for bulk jobs that touch each patient once, so the key is neither looked up again nor cached.
     func open(
-        _ db: Database, tenant: String, owner: String, _ ciphertext: Data, context: String, wrappedKey: Data, tenantKeyVersion: Int64
+        _ db: any SQLConnection, tenant: String, owner: String, _ ciphertext: Data, context: String, wrappedKey: Data, tenantKeyVersion: Int64
     ) throws -> Data {
         guard encrypts else { return try open(db, tenant: tenant, owner: owner, ciphertext, context: context) }
         guard let version = Envelope.keyVersion(of: ciphertext) else { throw VaultError.integrity("\(context) is not a SafeRx ciphertext") }
@@ -153,7 +153,7 @@ package final class KeyRing: Sendable {
         return try Envelope.open(ciphertext, key: key, context: context, what: context)
     }
 
-    func dataKey(_ db: Database, tenant: String, owner: String, version: UInt32) throws -> SymmetricKey {
+    func dataKey(_ db: any SQLConnection, tenant: String, owner: String, version: UInt32) throws -> SymmetricKey {
         let name = DataKeyName(tenant: tenant, owner: owner, version: version)
         if let k = cache.withLock({ c -> SymmetricKey? in
             let k = c.data[name]
@@ -162,7 +162,7 @@ package final class KeyRing: Sendable {
         }) {
             return k
         }
-        guard let row = try Row.fetchOne(
+        guard let row = try SQLRow.fetchOne(
             db.cachedStatement(sql: "SELECT wrapped, tenant_key_version FROM data_key WHERE tenant = ? AND owner = ? AND version = ?"),
             arguments: [tenant, owner, Int64(version)])
         else {
@@ -178,7 +178,7 @@ package final class KeyRing: Sendable {
         return key
     }
 
-    func activeDataKey(_ db: Database, tenant: String, owner: String) throws -> (UInt32, SymmetricKey) {
+    func activeDataKey(_ db: any SQLConnection, tenant: String, owner: String) throws -> (UInt32, SymmetricKey) {
         if let v = try Int64.fetchOne(
             db.cachedStatement(sql: "SELECT version FROM data_key WHERE tenant = ? AND owner = ? AND active = 1"), arguments: [tenant, owner])
         {
@@ -195,7 +195,7 @@ package final class KeyRing: Sendable {
         return (next, try createDataKey(db, tenant: tenant, owner: owner, version: next))
     }
 
-    func createDataKey(_ db: Database, tenant: String, owner: String, version: UInt32) throws -> SymmetricKey {
+    func createDataKey(_ db: any SQLConnection, tenant: String, owner: String, version: UInt32) throws -> SymmetricKey {
         let (tenantVersion, tenantKey) = try activeTenantKey(db, tenant: tenant)
         let key = Envelope.newKey()
         let name = DataKeyName(tenant: tenant, owner: owner, version: version)
@@ -208,10 +208,10 @@ package final class KeyRing: Sendable {
         return key
     }
 
-    func tenantKey(_ db: Database, tenant: String, version: Int64) throws -> SymmetricKey {
+    func tenantKey(_ db: any SQLConnection, tenant: String, version: Int64) throws -> SymmetricKey {
         let name = TenantKeyName(tenant: tenant, version: version)
         if let k = cache.withLock({ $0.tenant[name] }) { return k }
-        guard let row = try Row.fetchOne(
+        guard let row = try SQLRow.fetchOne(
             db, sql: "SELECT wrapped, master_key_id FROM tenant_key WHERE tenant = ? AND version = ?", arguments: [tenant, version])
         else { throw VaultError.keyUnavailable("tenant key \(tenant) version \(version) does not exist") }
         let key = try provider.unwrap(row[0], keyID: row[1], context: Self.tenantKeyContext(name))
@@ -219,7 +219,7 @@ package final class KeyRing: Sendable {
         return key
     }
 
-    func activeTenantKey(_ db: Database, tenant: String) throws -> (Int64, SymmetricKey) {
+    func activeTenantKey(_ db: any SQLConnection, tenant: String) throws -> (Int64, SymmetricKey) {
         if let v = try Int64.fetchOne(db, sql: "SELECT version FROM tenant_key WHERE tenant = ? AND active = 1", arguments: [tenant]) {
             return (v, try tenantKey(db, tenant: tenant, version: v))
         }
@@ -265,7 +265,7 @@ package final class KeyRing: Sendable {
     /// - parameter audit: called inside the transaction that re-wraps the keys with the old and new key ids and the
     ///   count, to append the rotation's audit record atomically with it.
     package func rotateMaster(
-        _ writer: any DatabaseWriter, audit: (@Sendable (Database, _ old: String, _ new: String, _ rewrapped: Int) throws -> Void)? = nil
+        _ writer: any SQLDatabase, audit: (@Sendable (any SQLConnection, _ old: String, _ new: String, _ rewrapped: Int) throws -> Void)? = nil
     ) throws -> (old: String, new: String, rewrapped: Int) {
         guard let file = provider as? FileKeyProvider else {
             throw VaultError.keyStore("master key rotation for \(type(of: provider)) is done in the key service itself")
@@ -294,9 +294,9 @@ package final class KeyRing: Sendable {
     }
 
     /// Re-wraps every tenant and service key not wrapped under `except` with `file`'s current key.
-    func rewrapAll(_ db: Database, under file: FileKeyProvider, except current: String) throws -> Int {
+    func rewrapAll(_ db: any SQLConnection, under file: FileKeyProvider, except current: String) throws -> Int {
         var n = 0
-        for row in try Row.fetchAll(db, sql: "SELECT tenant, version, wrapped, master_key_id FROM tenant_key WHERE master_key_id <> ?", arguments: [current]) {
+        for row in try SQLRow.fetchAll(db, sql: "SELECT tenant, version, wrapped, master_key_id FROM tenant_key WHERE master_key_id <> ?", arguments: [current]) {
             let context = Self.tenantKeyContext(TenantKeyName(tenant: row[0], version: row[1]))
             let key = try file.unwrap(row[2], keyID: row[3], context: context)
             let wrapped = try file.wrap(key, context: context)
@@ -305,7 +305,7 @@ package final class KeyRing: Sendable {
                 arguments: [wrapped.data, wrapped.masterKeyID, row[0] as String, row[1] as Int64])
             n += 1
         }
-        for row in try Row.fetchAll(db, sql: "SELECT name, version, wrapped, master_key_id FROM service_key WHERE master_key_id <> ?", arguments: [current]) {
+        for row in try SQLRow.fetchAll(db, sql: "SELECT name, version, wrapped, master_key_id FROM service_key WHERE master_key_id <> ?", arguments: [current]) {
             let name: String = row[0], version: Int64 = row[1]
             let context = "service/\(name)/\(version)"
             let key = try file.unwrap(row[2], keyID: row[3], context: context)
@@ -319,7 +319,7 @@ package final class KeyRing: Sendable {
     }
 
     /// Keys still wrapped under a master key other than the current one (0 once a rotation has fully finished).
-    static func wrappedUnderOtherMasters(_ db: Database) throws -> Int {
+    static func wrappedUnderOtherMasters(_ db: any SQLConnection) throws -> Int {
         let current = try String.fetchOne(db, sql: "SELECT value FROM keyring_meta WHERE name = 'master_key_id'") ?? ""
         return try Int.fetchOne(db, sql: """
             SELECT (SELECT COUNT(*) FROM tenant_key WHERE master_key_id <> ?) + (SELECT COUNT(*) FROM service_key WHERE master_key_id <> ?)
@@ -332,7 +332,7 @@ package final class KeyRing: Sendable {
     /// - parameter audit: called inside each tenant's transaction (tenant, new version, data keys re-wrapped), to
     ///   append that rotation's audit record atomically with it.
     package func rotateTenantKeys(
-        _ writer: any DatabaseWriter, only: String? = nil, audit: (@Sendable (Database, _ tenant: String, _ version: Int64, _ rewrapped: Int) throws -> Void)? = nil
+        _ writer: any SQLDatabase, only: String? = nil, audit: (@Sendable (any SQLConnection, _ tenant: String, _ version: Int64, _ rewrapped: Int) throws -> Void)? = nil
     ) throws -> [(tenant: String, version: Int64, rewrapped: Int)] {
         let tenants = try writer.read { db in
             try String.fetchAll(db, sql: "SELECT DISTINCT tenant FROM tenant_key ORDER BY tenant")
@@ -344,7 +344,7 @@ package final class KeyRing: Sendable {
                 try db.execute(sql: "UPDATE tenant_key SET active = 0 WHERE tenant = ?", arguments: [tenant])
                 let (newVersion, newKey) = try activeTenantKey(db, tenant: tenant)
                 var n = 0
-                for row in try Row.fetchAll(
+                for row in try SQLRow.fetchAll(
                     db, sql: "SELECT owner, version, wrapped, tenant_key_version FROM data_key WHERE tenant = ?", arguments: [tenant])
                 {
                     let name = DataKeyName(tenant: tenant, owner: row[0], version: try Self.keyVersion(row[1]))
@@ -370,10 +370,10 @@ package final class KeyRing: Sendable {
 
     /// Starts a re-encryption unless one is in progress (retired data key versions still exist): every data key
     /// gets a new active version. Returns the number of data keys rotated (0 when resuming).
-    func beginReencryption(_ db: Database) throws -> Int {
+    func beginReencryption(_ db: any SQLConnection) throws -> Int {
         if try Self.pendingCount(db) > 0 { return 0 }
         if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM data_key WHERE active = 0)") == true { return 0 }
-        let owners = try Row.fetchAll(db, sql: "SELECT tenant, owner, version FROM data_key WHERE active = 1")
+        let owners = try SQLRow.fetchAll(db, sql: "SELECT tenant, owner, version FROM data_key WHERE active = 1")
         for row in owners {
             let version: Int64 = row[2]
             _ = try createDataKey(db, tenant: row[0], owner: row[1], version: try Self.keyVersion(version + 1))
@@ -382,7 +382,7 @@ package final class KeyRing: Sendable {
     }
 
     /// Resource versions still sealed under a data key that is not the owner's active one.
-    static func pendingCount(_ db: Database) throws -> Int {
+    static func pendingCount(_ db: any SQLConnection) throws -> Int {
         try Int.fetchOne(db, sql: """
             SELECT COUNT(*) FROM resource_version v JOIN data_key k
               ON k.tenant = v.tenant AND k.owner = v.key_owner AND k.active = 1
@@ -394,11 +394,11 @@ package final class KeyRing: Sendable {
     /// of ``SealedColumn/all`` (envelope headers, or the version column beside large tables). A retired version that
     /// something still names is kept, so nothing can be lost; a later re-encryption run moves that value and retires it.
     /// - returns: the versions destroyed and the retired versions kept.
-    func destroyUnusedRetiredKeys(_ db: Database) throws -> (destroyed: Int, kept: Int) {
+    func destroyUnusedRetiredKeys(_ db: any SQLConnection) throws -> (destroyed: Int, kept: Int) {
         guard encrypts else { return (0, 0) }
         let inUse = try Self.versionsInUse(db)
         var destroyed = 0, kept = 0
-        for row in try Row.fetchAll(db, sql: "SELECT tenant, owner, version FROM data_key WHERE active = 0") {
+        for row in try SQLRow.fetchAll(db, sql: "SELECT tenant, owner, version FROM data_key WHERE active = 0") {
             let v = DataKeyVersion(tenant: row[0], owner: row[1], version: try Self.keyVersion(row[2]))
             if inUse.contains(v) {
                 kept += 1
@@ -415,19 +415,19 @@ package final class KeyRing: Sendable {
     // MARK: - Crypto-shredding
 
     /// Destroys every version of a patient's data key. Call inside the transaction that tombstones their rows.
-    func erase(_ db: Database, tenant: String, patient: String, legalOverride: Bool) throws {
+    func erase(_ db: any SQLConnection, tenant: String, patient: String, legalOverride: Bool) throws {
         try db.execute(sql: "DELETE FROM data_key WHERE tenant = ? AND owner = ?", arguments: [tenant, patient])
         try db.execute(
             sql: "INSERT OR REPLACE INTO erasure (tenant, patient_id, erased_at, legal_override) VALUES (?, ?, ?, ?)",
             arguments: [tenant, patient, Instant.string(self.clock.now), legalOverride])
-        db.afterNextTransaction(onCommit: { [self] _ in forget(tenant: tenant, owner: patient) })
+        db.afterCommit({ [self] in forget(tenant: tenant, owner: patient) })
     }
 }
 
 extension PharmacyStore {
     package func keyStatus() throws -> KeyStatus {
         try readOnCallingThread { db in
-            let tenants = try Row.fetchAll(db, sql: """
+            let tenants = try SQLRow.fetchAll(db, sql: """
                 SELECT t.tenant, t.version,
                        (SELECT COUNT(*) FROM data_key d WHERE d.tenant = t.tenant AND d.active = 1),
                        (SELECT COUNT(*) FROM data_key d WHERE d.tenant = t.tenant AND d.active = 0)
@@ -451,7 +451,7 @@ extension PharmacyStore {
                 SELECT v.pk, v.tenant, v.id, v.version, v.last_updated, v.deleted, v.body, NULL, v.key_owner, v.erased
                 FROM resource_version v WHERE v.type = ? AND v.id = ? AND v.current = 1
                 """
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [type.rawValue, id]) else { return nil }
+            guard let row = try SQLRow.fetchOne(db.cachedStatement(sql: sql), arguments: [type.rawValue, id]) else { return nil }
             return try decode(db, row, type: type, scope: .system(reason: "benchmark baseline", tenant: "*", write: false)).json
         }
     }

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import Logging
 import SafeRxAudit
 import SafeRxModel
@@ -46,7 +46,7 @@ extension PharmacyStore {
     private func breakGlassGrants(tenant: String, day: String) throws -> [BreakGlassGrant] {
         let cipher = auditLog.cipher
         return try readOnCallingThread { db in
-            let rows = try Row.fetchAll(db, sql: """
+            let rows = try SQLRow.fetchAll(db, sql: """
                 SELECT b.id, b.tenant, b.user_id, b.role, b.patient_id, b.granted, b.expires, a.body,
                        (SELECT COUNT(*) FROM audit_log x JOIN audit_patient xp ON xp.seq = x.seq
                         WHERE xp.patient_id = b.patient_id AND x.time >= b.granted AND x.time < b.expires AND x.seq > b.audit_seq

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
@@ -21,10 +21,10 @@ extension PharmacyStore {
         let patient = p.patientID ?? ""
         let tenant = ctx.scope.tenant
         return try await run { db in
-            let given = try Row.fetchAll(
+            let given = try SQLRow.fetchAll(
                 db, sql: "SELECT * FROM caregiver_grant WHERE tenant = ? AND patient_id = ? ORDER BY created", arguments: [tenant, patient]
             ).compactMap(CaregiverRepository.decode)
-            let received = try Row.fetchAll(
+            let received = try SQLRow.fetchAll(
                 db, sql: "SELECT * FROM caregiver_grant WHERE caregiver_user_id = ? ORDER BY created", arguments: [p.subject]
             ).compactMap(CaregiverRepository.decode)
             return (given, received)
@@ -47,7 +47,7 @@ extension PharmacyStore {
     /// The live grant a caregiver holds for a patient, if any.
     package func liveCaregiverGrant(caregiverUserID: String, patient: String) async throws(FHIRError) -> CaregiverGrant? {
         try await run { db in
-            try Row.fetchOne(
+            try SQLRow.fetchOne(
                 db,
                 sql: """
                     SELECT * FROM caregiver_grant WHERE caregiver_user_id = ? AND patient_id = ? AND revoked_at IS NULL AND expires > ?
@@ -59,7 +59,7 @@ extension PharmacyStore {
     }
 
     /// Live caregivers of a patient with access to messages (for "you have a new message" notifications).
-    func messageCaregivers(_ db: Database, tenant: String, patient: String) throws -> [String] {
+    func messageCaregivers(_ db: any SQLConnection, tenant: String, patient: String) throws -> [String] {
         try String.fetchAll(
             db,
             sql: """

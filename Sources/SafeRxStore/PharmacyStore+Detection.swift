@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import Logging
 import SafeRxAudit
 import SafeRxDetect
@@ -60,7 +60,7 @@ final class DetectionObserver: AuditObserver {
     }
 
     struct Context: DetectionContext {
-        let db: Database
+        let db: any SQLConnection
         let honeytokens: Set<String>
 
         func isHoneytoken(_ patient: String) -> Bool { honeytokens.contains(patient) }
@@ -80,7 +80,7 @@ final class DetectionObserver: AuditObserver {
     }
 
     func observe(
-        _ records: [AuditRecord], blockable: Bool, in db: Database, insert: ([AuditRecord]) throws -> Void
+        _ records: [AuditRecord], blockable: Bool, in db: any SQLConnection, insert: ([AuditRecord]) throws -> Void
     ) throws -> Set<Int> {
         let started = ContinuousClock.now
         var final = records
@@ -107,7 +107,7 @@ final class DetectionObserver: AuditObserver {
             }
         }
         let seqs = records.map(\.seq)
-        db.afterNextTransaction(onCommit: { _ in }, onRollback: { [self] _ in
+        db.afterRollback({ [self] in
             // Those seqs will be used again by the next records: let the tail see them. (The detector's windows
             // keep what these records added: a rolled-back append errs towards an alert, never away from one.)
             self.state.withLock { s in
@@ -124,9 +124,9 @@ final class DetectionObserver: AuditObserver {
     }
 
     /// Runs records appended by other processes (the command line) through the detector, oldest first.
-    func catchUp(_ db: Database) throws -> Int {
+    func catchUp(_ db: any SQLConnection) throws -> Int {
         let (from, extra) = state.withLock { s in (s.contiguous, s.extra) }
-        let rows = try Row.fetchAll(db, sql: "SELECT seq, body FROM audit_log WHERE seq > ? ORDER BY seq LIMIT 20000", arguments: [from])
+        let rows = try SQLRow.fetchAll(db, sql: "SELECT seq, body FROM audit_log WHERE seq > ? ORDER BY seq LIMIT 20000", arguments: [from])
         var findings: [(Finding, Double)] = []
         var count = 0
         let nowMs = Date().timeIntervalSince1970 * 1000
@@ -154,7 +154,7 @@ final class DetectionObserver: AuditObserver {
     }
 
     /// Feeds recent history to the detector without raising alerts (its windows start full after a restart).
-    func warmUp(_ db: Database, since: String) throws {
+    func warmUp(_ db: any SQLConnection, since: String) throws {
         let head = try AuditLog.head(db).0
         // Open alerts stay open, except for actors reinstated since (they start afresh); suspended actors stay cut off.
         let open = try String.fetchAll(db, sql: """
@@ -162,7 +162,7 @@ final class DetectionObserver: AuditObserver {
             AND NOT EXISTS (SELECT 1 FROM actor_suspension s WHERE s.actor_id = a.actor AND s.reinstated_at > a.created)
             """)
         let suspended = try String.fetchAll(db, sql: "SELECT DISTINCT actor_id FROM actor_suspension WHERE reinstated_at IS NULL")
-        let rows = try Row.fetchCursor(db, sql: "SELECT body FROM audit_log WHERE time >= ? AND seq <= ? ORDER BY seq", arguments: [since, head])
+        let rows = try SQLRow.fetchCursor(db, sql: "SELECT body FROM audit_log WHERE time >= ? AND seq <= ? ORDER BY seq", arguments: [since, head])
         var bodies: [String] = []
         while let row = try rows.next() {
             bodies.append(row[0])
@@ -179,7 +179,7 @@ final class DetectionObserver: AuditObserver {
         }
     }
 
-    func feed(_ bodies: [String], _ db: Database) {
+    func feed(_ bodies: [String], _ db: any SQLConnection) {
         state.withLock { s in
             let context = Context(db: db, honeytokens: s.honeytokens)
             for b in bodies {
@@ -195,11 +195,11 @@ final class DetectionObserver: AuditObserver {
         !actor.hasPrefix("source:") && actor != "unknown" && actor != "system" && role != "system" && role != "anonymous"
     }
 
-    func record(_ findings: [Finding], in db: Database, lagMilliseconds: Double) throws {
+    func record(_ findings: [Finding], in db: any SQLConnection, lagMilliseconds: Double) throws {
         let now = Date().timeIntervalSince1970
         for f in findings {
             if f.isUpdate,
-                let row = try Row.fetchOne(
+                let row = try SQLRow.fetchOne(
                     db, sql: "SELECT id, evidence, patients FROM security_alert WHERE rule = ? AND actor = ? AND acked_at IS NULL ORDER BY created DESC LIMIT 1",
                     arguments: [f.rule, f.actor])
             {
@@ -254,7 +254,7 @@ final class DetectionObserver: AuditObserver {
     }
 
     /// The notice to the security contact (outbox) and the security webhook: ids, rule and severity, never PHI.
-    func notify(_ db: Database, alertID: String, _ f: Finding, contained: Bool) throws {
+    func notify(_ db: any SQLConnection, alertID: String, _ f: Finding, contained: Bool) throws {
         let text = "SafeRx security alert (\(f.severity.rawValue)): rule \(f.rule), actor \(f.actor)."
             + (contained ? " The actor was suspended." : "") + " Details: saferx alerts show \(alertID), or the privacy console."
         if let contact = settings.securityContact {
@@ -334,9 +334,9 @@ extension PharmacyStore {
     /// Events the detector has consumed in this process.
     package var detectorEventsProcessed: Int { detection.withLock { $0?.state.withLock { $0.detector.processed } } ?? 0 }
 
-    func loadHoneytokens(_ db: Database, into observer: DetectionObserver) throws {
+    func loadHoneytokens(_ db: any SQLConnection, into observer: DetectionObserver) throws {
         var ids = Set<String>()
-        let rows = try Row.fetchAll(db, sql: "SELECT tenant, token_id, id_enc FROM honeytoken")
+        let rows = try SQLRow.fetchAll(db, sql: "SELECT tenant, token_id, id_enc FROM honeytoken")
         for row in rows {
             let data = try keys.open(db, tenant: row["tenant"], owner: "", row["id_enc"], context: "honeytoken/\(row["token_id"] as String)")
             ids.insert(String(decoding: data, as: UTF8.self))
@@ -401,7 +401,7 @@ extension PharmacyStore {
     /// The honeytoken patients of a tenant (operators only: the command line).
     package func honeytokens(tenant: String) async throws(FHIRError) -> [String] {
         try await run { [self] db in
-            try Row.fetchAll(db, sql: "SELECT token_id, id_enc FROM honeytoken WHERE tenant = ?", arguments: [tenant]).map { row in
+            try SQLRow.fetchAll(db, sql: "SELECT token_id, id_enc FROM honeytoken WHERE tenant = ?", arguments: [tenant]).map { row in
                 String(decoding: try keys.open(db, tenant: tenant, owner: "", row["id_enc"], context: "honeytoken/\(row["token_id"] as String)"), as: UTF8.self)
             }.sorted()
         }
@@ -409,7 +409,7 @@ extension PharmacyStore {
 
     // MARK: Alerts
 
-    static func alert(_ row: Row) -> SecurityAlert {
+    static func alert(_ row: SQLRow) -> SecurityAlert {
         SecurityAlert(
             id: row["id"], tenant: row["tenant"], rule: row["rule"], severity: row["severity"], actor: row["actor"], role: row["role"],
             summary: row["summary"], description: row["description"], created: Date(timeIntervalSince1970: row["created"]),
@@ -423,7 +423,7 @@ extension PharmacyStore {
     package func alerts(tenant: String? = nil, open: Bool = false, limit: Int = 500) async throws(FHIRError) -> [SecurityAlert] {
         try await run { db in
             var sql = "SELECT * FROM security_alert WHERE 1"
-            var args: [any DatabaseValueConvertible] = []
+            var args: [any SQLValueConvertible] = []
             if let tenant {
                 sql += " AND tenant = ?"
                 args.append(tenant)
@@ -431,12 +431,12 @@ extension PharmacyStore {
             if open { sql += " AND acked_at IS NULL" }
             sql += " ORDER BY created DESC LIMIT ?"
             args.append(limit)
-            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)!).map(Self.alert)
+            return try SQLRow.fetchAll(db, sql: sql, arguments: SQLArguments(args)).map(Self.alert)
         }
     }
 
     package func alert(id: String) async throws(FHIRError) -> SecurityAlert? {
-        try await run { db in try Row.fetchOne(db, sql: "SELECT * FROM security_alert WHERE id = ?", arguments: [id]).map(Self.alert) }
+        try await run { db in try SQLRow.fetchOne(db, sql: "SELECT * FROM security_alert WHERE id = ?", arguments: [id]).map(Self.alert) }
     }
 
     /// Acknowledges an alert (who, and what they found); the `alert-ack` record, naming `ctx` (the officer, or
@@ -445,7 +445,7 @@ extension PharmacyStore {
         let note = note.trimmingCharacters(in: .whitespacesAndNewlines)
         guard note.count >= 5 else { throw .invalid("Say what was found (at least 5 characters) when acknowledging an alert") }
         let found: Bool = try await write(ctx) { tx in
-            guard let row = try Row.fetchOne(tx.db, sql: "SELECT tenant, acked_at FROM security_alert WHERE id = ?", arguments: [id]) else { return false }
+            guard let row = try SQLRow.fetchOne(tx.db, sql: "SELECT tenant, acked_at FROM security_alert WHERE id = ?", arguments: [id]) else { return false }
             guard (row["acked_at"] as Double?) == nil else { throw FHIRError.conflict("Alert \(id) is already acknowledged") }
             try tx.db.execute(
                 sql: "UPDATE security_alert SET acked_at = ?, acked_by = ?, ack_note = ? WHERE id = ?",
@@ -461,7 +461,7 @@ extension PharmacyStore {
 
     package func suspensions(activeOnly: Bool = true) async throws(FHIRError) -> [ActorSuspension] {
         try await run { db in
-            try Row.fetchAll(
+            try SQLRow.fetchAll(
                 db, sql: "SELECT * FROM actor_suspension \(activeOnly ? "WHERE reinstated_at IS NULL" : "") ORDER BY at DESC"
             ).map { row in
                 ActorSuspension(
@@ -504,7 +504,7 @@ extension PharmacyStore {
     /// Alert counts and append → alert lag, for `saferx alerts stats`.
     package func alertStatistics() async throws(FHIRError) -> (byRule: [(rule: String, severity: String, count: Int, open: Int)], lags: [Double]) {
         try await run { db in
-            let byRule = try Row.fetchAll(
+            let byRule = try SQLRow.fetchAll(
                 db, sql: "SELECT rule, severity, COUNT(*), SUM(acked_at IS NULL) FROM security_alert GROUP BY rule, severity ORDER BY COUNT(*) DESC"
             ).map { (rule: $0[0] as String, severity: $0[1] as String, count: $0[2] as Int, open: $0[3] as Int) }
             let lags = try Double.fetchAll(db, sql: "SELECT lag_ms FROM security_alert ORDER BY lag_ms")
@@ -532,7 +532,7 @@ extension PharmacyStore {
             try await dbPool.write { db in try self.loadHoneytokens(db, into: observer) }
             while true {
                 let batch: (Int, Int64, Duration, [Finding]) = try readOnCallingThread { db in
-                    let rows = try Row.fetchAll(
+                    let rows = try SQLRow.fetchAll(
                         db, sql: "SELECT seq, body FROM audit_log WHERE seq > ? AND time >= ? AND time < ? ORDER BY seq LIMIT 50000",
                         arguments: [after, from, end])
                     var last = after

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
@@ -36,7 +36,7 @@ extension PharmacyStore {
         let rows: [(Int64, String, String)]
         do {
             rows = try readOnCallingThread { db in
-                try Row.fetchAll(db, sql: """
+                try SQLRow.fetchAll(db, sql: """
                     SELECT a.seq, a.body, a.hash FROM audit_patient ap JOIN audit_log a ON a.seq = ap.seq
                     WHERE ap.patient_id = ? AND (a.tenant = ? OR ? = '*') AND a.time >= ? ORDER BY a.seq
                     """, arguments: [patient, tenant, tenant, since]).map { ($0[0], $0[1], $0[2]) }
@@ -45,13 +45,13 @@ extension PharmacyStore {
             throw .internal()
         }
         let tenantNames = (try? readOnCallingThread { db in
-            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT id, name FROM tenant").map { ($0[0] as String, $0[1] as String) })
+            try Dictionary(uniqueKeysWithValues: SQLRow.fetchAll(db, sql: "SELECT id, name FROM tenant").map { ($0[0] as String, $0[1] as String) })
         }) ?? [:]
         let clientNames = (try? readOnCallingThread { db in
-            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT client_id, name FROM api_client").map { ($0[0] as String, $0[1] as String) })
+            try Dictionary(uniqueKeysWithValues: SQLRow.fetchAll(db, sql: "SELECT client_id, name FROM api_client").map { ($0[0] as String, $0[1] as String) })
         }) ?? [:]
         let patientUsers = (try? readOnCallingThread { db in
-            try Dictionary(uniqueKeysWithValues: Row.fetchAll(
+            try Dictionary(uniqueKeysWithValues: SQLRow.fetchAll(
                 db, sql: "SELECT id, patient_id FROM user_account WHERE patient_id IS NOT NULL").map { ($0[0] as String, $0[1] as String) })
         }) ?? [:]
         var out: [AccessLogEntry] = []

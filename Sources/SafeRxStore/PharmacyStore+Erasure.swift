@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import Logging
 import SafeRxAudit
 import SafeRxModel
@@ -58,7 +58,7 @@ extension PharmacyStore {
                 let part = Array(pks[chunk..<min(chunk + 500, pks.count)])
                 try db.execute(
                     sql: "DELETE FROM search_index WHERE pk IN (\(part.map { _ in "?" }.joined(separator: ",")))",
-                    arguments: StatementArguments(part))
+                    arguments: SQLArguments(part))
             }
             try db.execute(
                 sql: "UPDATE resource_version SET body = NULL, deleted = 1, erased = 1 WHERE tenant = ? AND key_owner = ?",
@@ -92,9 +92,9 @@ extension PharmacyStore {
     }
 
     /// When each of a patient's current dispense records was handed over (or prepared, or last updated).
-    func dispenseDates(_ db: Database, tenant: String, patient: String) throws -> [String] {
+    func dispenseDates(_ db: any SQLConnection, tenant: String, patient: String) throws -> [String] {
         var dates: [String] = []
-        let rows = try Row.fetchAll(db, sql: """
+        let rows = try SQLRow.fetchAll(db, sql: """
             SELECT v.id, v.version, v.body, v.last_updated, v.key_owner FROM resource_version v
             JOIN resource_patient rp ON rp.pk = v.pk
             WHERE v.tenant = ? AND v.type = 'MedicationDispense' AND v.current = 1 AND v.deleted = 0 AND rp.patient_id = ?
@@ -117,7 +117,7 @@ extension PharmacyStore {
     func truncateWAL() async -> Bool {
         for attempt in 0..<20 {
             let busy = try? await dbPool.writeWithoutTransaction { db in
-                try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)").map { ($0[0] as Int) != 0 } ?? true
+                try SQLRow.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)").map { ($0[0] as Int) != 0 } ?? true
             }
             if busy == false { return true }
             try? await Task.sleep(for: .milliseconds(50 * (attempt + 1)))

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
@@ -24,7 +24,7 @@ extension PharmacyStore {
     }
 
     /// Earlier fills of a prescription (system read inside the caller's transaction; ids and states only leave it).
-    func fillsOf(_ db: Database, tenant: String, prescription: String) throws -> [(String, RefillRules.Fill)] {
+    func fillsOf(_ db: any SQLConnection, tenant: String, prescription: String) throws -> [(String, RefillRules.Fill)] {
         let rows = try scopedRows(
             db, .system(reason: "refill check", tenant: tenant), type: .medicationDispense,
             where: "v.current = 1 AND v.deleted = 0 AND v.pk IN (SELECT pk FROM search_index WHERE param = 'prescription' AND value = ?)",
@@ -37,14 +37,14 @@ extension PharmacyStore {
         }
     }
 
-    func recordFillEvent(_ db: Database, tenant: String, dispense: String, from: FillState, to: FillState, scope: AccessScope, reason: String?) throws {
+    func recordFillEvent(_ db: any SQLConnection, tenant: String, dispense: String, from: FillState, to: FillState, scope: AccessScope, reason: String?) throws {
         try db.execute(
             sql: "INSERT INTO fill_event (tenant, dispense_id, from_state, to_state, actor_id, actor_role, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             arguments: [tenant, dispense, from.rawValue, to.rawValue, scope.principal.subject, scope.principal.roleName, reason, self.timestamp()])
     }
 
     /// The patient's first address (home first), read inside the shipping transaction.
-    func shipToAddress(_ db: Database, tenant: String, dispense: JSON) throws -> JSON? {
+    func shipToAddress(_ db: any SQLConnection, tenant: String, dispense: JSON) throws -> JSON? {
         guard let s = dispense["subject"]?["reference"]?.stringValue, let ref = Reference(s) else { return nil }
         let patient = try scopedRows(
             db, .system(reason: "ship-to address", tenant: tenant), type: .patient, where: "v.id = ? AND v.current = 1 AND v.deleted = 0", [ref.id]
@@ -124,7 +124,7 @@ extension PharmacyStore {
         let dispense = try await read(ctx, .medicationDispense, id: id)
         let tenant = ctx.scope.principal.tenant
         let events = try await run { db in
-            try Row.fetchAll(
+            try SQLRow.fetchAll(
                 db, sql: "SELECT from_state, to_state, actor_id, actor_role, reason, at FROM fill_event WHERE tenant = ? AND dispense_id = ? ORDER BY seq",
                 arguments: [tenant, id]
             ).map { FillEvent(from: $0[0], to: $0[1], actorID: $0[2], actorRole: $0[3], reason: $0[4], at: $0[5]) }

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
@@ -94,7 +94,7 @@ extension PharmacyStore {
     /// file turns up where it should not be.
     package func fulfillmentFile(sha256: String) async throws(FHIRError) -> FulfillmentFile? {
         try await run { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM fulfillment_file WHERE sha256 = ?", arguments: [sha256.lowercased()]) else { return nil }
+            guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM fulfillment_file WHERE sha256 = ?", arguments: [sha256.lowercased()]) else { return nil }
             let seq: Int64 = row["audit_seq"]
             let patients = try String.fetchAll(db, sql: "SELECT patient_id FROM audit_patient WHERE seq = ? ORDER BY patient_id", arguments: [seq])
             return FulfillmentFile(

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import SafeRxModel
 import SafeRxStoreCore
 
@@ -12,7 +12,7 @@ extension PharmacyStore {
         try await runWrite { db in
             let now = self.clock.now.timeIntervalSince1970
             try db.execute(sql: "DELETE FROM idempotency_key WHERE created < ?", arguments: [now - Self.idempotencyWindow])
-            guard let row = try Row.fetchOne(
+            guard let row = try SQLRow.fetchOne(
                 db, sql: "SELECT * FROM idempotency_key WHERE tenant = ? AND actor = ? AND key = ?", arguments: [tenant, actor, key])
             else {
                 try db.execute(

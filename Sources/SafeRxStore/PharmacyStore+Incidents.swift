@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import Logging
 import SafeRxAudit
 import SafeRxModel
@@ -86,7 +86,7 @@ extension PharmacyStore {
 
     /// Keeps a patient's state of residence and reachability (not identifiers on their own) beside the ciphertext,
     /// and the name and postal address for letters sealed under the patient's data key (see ``LetterContact``).
-    func recordPatientMeta(_ db: Database, tenant: String, id: String, _ json: JSON) throws {
+    func recordPatientMeta(_ db: any SQLConnection, tenant: String, id: String, _ json: JSON) throws {
         let contact = LetterContact(json)
         let state = contact.state.uppercased()
         let postal = !contact.lines.isEmpty && !contact.postal.isEmpty
@@ -235,13 +235,13 @@ extension PharmacyStore {
                 // Records of the compromised actors in the window (index on actor and time).
                 if !actorIDs.isEmpty {
                     let marks = actorIDs.map { _ in "?" }.joined(separator: ",")
-                    let rows = try Row.fetchAll(
+                    let rows = try SQLRow.fetchAll(
                         db,
                         sql: """
                             SELECT body FROM audit_log WHERE json_extract(body, '$.entry.actor.id') IN (\(marks)) AND time >= ? AND time < ? AND tenant = ?
                             ORDER BY seq
                             """,
-                        arguments: StatementArguments(Array(actorIDs) + [from, to, tenant])!)
+                        arguments: SQLArguments(Array(actorIDs) + [from, to, tenant]))
                     for row in rows {
                         guard let r = AuditRecord.decode(body: row[0], cipher: cipher) else { continue }
                         consider(r)
@@ -251,13 +251,13 @@ extension PharmacyStore {
                 // Records from the intruder's addresses in the window, whoever they acted as.
                 if !sourceTokens.isEmpty {
                     let marks = sourceTokens.map { _ in "?" }.joined(separator: ",")
-                    let rows = try Row.fetchAll(
+                    let rows = try SQLRow.fetchAll(
                         db,
                         sql: """
                             SELECT body FROM audit_log WHERE time >= ? AND time < ? AND tenant = ? AND json_extract(body, '$.entry.sourceToken') IN (\(marks))
                             ORDER BY seq
                             """,
-                        arguments: StatementArguments([from, to, tenant] + Array(sourceTokens))!)
+                        arguments: SQLArguments([from, to, tenant] + Array(sourceTokens)))
                     for row in rows {
                         guard let r = AuditRecord.decode(body: row[0], cipher: cipher), !actorIDs.contains(r.entry.actor.id) else { continue }
                         consider(r)
@@ -267,7 +267,7 @@ extension PharmacyStore {
                 // Exported files: every patient in the file, with the manifest's columns (name and shipping address).
                 for f in files {
                     let key = f.lowercased()
-                    let matches = try Row.fetchAll(
+                    let matches = try SQLRow.fetchAll(
                         db, sql: "SELECT sha256, vendor, audit_seq, created FROM fulfillment_file WHERE sha256 LIKE ? AND tenant = ?",
                         arguments: [key + "%", tenant])
                     guard key.count >= 8, matches.count == 1, let row = matches.first else {
@@ -325,7 +325,7 @@ extension PharmacyStore {
         guard i.from != nil || i.to != nil else { return nil }
         let from = i.from ?? "0000", to = i.to ?? "9999", files = i.files, tenant = i.tenant
         return try await run { db in
-            let row = try Row.fetchOne(db, sql: "SELECT MIN(seq), MAX(seq) FROM audit_log WHERE time >= ? AND time < ?", arguments: [from, to])
+            let row = try SQLRow.fetchOne(db, sql: "SELECT MIN(seq), MAX(seq) FROM audit_log WHERE time >= ? AND time < ?", arguments: [from, to])
             var low: Int64? = row?[0], high: Int64? = row?[1]
             for f in files {
                 for seq in try Int64.fetchAll(db, sql: "SELECT audit_seq FROM fulfillment_file WHERE sha256 LIKE ? AND tenant = ?", arguments: [f.lowercased() + "%", tenant]) {
@@ -383,7 +383,7 @@ extension PharmacyStore {
             let sorted = zip(patients, patients.dropFirst()).allSatisfy { $0.utf8.lexicographicallyPrecedes($1.utf8) }
             if patients.count > 20_000, sorted, let first = patients.first, let last = patients.last {
                 // Many patients, in order (as a scope lists them): one ordered pass over their key range, merged.
-                let rows = try Row.fetchCursor(
+                let rows = try SQLRow.fetchCursor(
                     db, sql: """
                         SELECT patient_id, state, has_postal, has_ssn FROM patient_meta WHERE tenant = ? AND patient_id BETWEEN ? AND ?
                         ORDER BY patient_id
@@ -400,7 +400,7 @@ extension PharmacyStore {
             } else {
                 let lookup = try db.cachedStatement(sql: "SELECT state, has_postal, has_ssn FROM patient_meta WHERE tenant = ? AND patient_id = ?")
                 for (i, p) in patients.enumerated() {
-                    if let row = try Row.fetchOne(lookup, arguments: [tenant, p]) { out[i] = Residence(state: row[0], postal: row[1], ssn: row[2]) }
+                    if let row = try SQLRow.fetchOne(lookup, arguments: [tenant, p]) { out[i] = Residence(state: row[0], postal: row[1], ssn: row[2]) }
                 }
             }
             return out
@@ -414,7 +414,7 @@ extension PharmacyStore {
                 guard let json = try scopedRows(db, scope, type: .patient, where: "v.id = ? AND v.current = 1", [p]).first?.json
                 else { return nil }
                 try recordPatientMeta(db, tenant: tenant, id: p, json)
-                return try Row.fetchOne(lookup, arguments: [tenant, p]).map { Residence(state: $0[0], postal: $0[1], ssn: $0[2]) }
+                return try SQLRow.fetchOne(lookup, arguments: [tenant, p]).map { Residence(state: $0[0], postal: $0[1], ssn: $0[2]) }
             }
         }
         for (k, i) in missing.enumerated() { out[i] = filled[k] }
@@ -451,11 +451,11 @@ extension PharmacyStore {
             let controlled = schedule.filter(\.value).map(\.key)
             guard !controlled.isEmpty else { return 0 }
             var count = 0
-            let rows = try Row.fetchAll(
+            let rows = try SQLRow.fetchAll(
                 db, sql: """
                     SELECT DISTINCT rp.patient_id FROM search_index si JOIN resource_version v ON v.pk = si.pk JOIN resource_patient rp ON rp.pk = v.pk
                     WHERE v.type = 'MedicationRequest' AND v.tenant = ? AND v.current = 1 AND si.param = 'medication' AND si.value IN (\(controlled.map { _ in "?" }.joined(separator: ",")))
-                    """, arguments: StatementArguments([tenant] + controlled)!)
+                    """, arguments: SQLArguments([tenant] + controlled))
             for r in rows where patients.contains(r[0] as String) { count += 1 }
             return count
         }
@@ -558,13 +558,13 @@ extension PharmacyStore {
                 var found: [String: LetterContact] = [:]
                 found.reserveCapacity(ids.count)
                 let marks = ids.map { _ in "?" }.joined(separator: ",")
-                for row in try Row.fetchAll(
+                for row in try SQLRow.fetchAll(
                     db, sql: """
                         SELECT m.patient_id, m.contact, k.wrapped, k.tenant_key_version FROM resource_version v
                         JOIN patient_meta m ON m.tenant = v.tenant AND m.patient_id = v.id
                         LEFT JOIN data_key k ON k.tenant = m.tenant AND k.owner = m.patient_id AND k.version = m.contact_key_version
                         WHERE (\(visible)) AND v.current = 1 AND v.deleted = 0 AND m.contact IS NOT NULL AND v.id IN (\(marks))
-                        """, arguments: StatementArguments(visibleArgs + ids)!)
+                        """, arguments: SQLArguments(visibleArgs + ids))
                 {
                     let id: String = row[0]
                     let context = LetterContact.context(tenant, id)
@@ -588,7 +588,7 @@ extension PharmacyStore {
             }
             // Caregivers with full access on record, for a copy on the patient's behalf.
             var carers: [String: [String]] = [:]
-            for row in try Row.fetchAll(
+            for row in try SQLRow.fetchAll(
                 db, sql: """
                     SELECT g.patient_id, u.patient_id FROM caregiver_grant g JOIN user_account u ON u.id = g.caregiver_user_id
                     WHERE g.tenant = ? AND g.access = 'all' AND g.revoked_at IS NULL AND g.expires > ? AND u.patient_id IS NOT NULL

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
@@ -15,7 +15,7 @@ extension PharmacyStore {
 
     /// Called in the transaction that creates a Communication: the sender has read it; a message from the pharmacy
     /// notifies the patient and their caregivers with a fixed text, never the message itself.
-    func afterMessageCreated(_ db: Database, tenant: String, _ r: StoredResource, scope: AccessScope) throws {
+    func afterMessageCreated(_ db: any SQLConnection, tenant: String, _ r: StoredResource, scope: AccessScope) throws {
         try MessagingRepository(db: db, clock: clock).markRead(user: scope.principal.subject, tenant: tenant, communications: [r.id])
         guard !Self.fromPatient(r.json), let s = r.json?["subject"]?["reference"]?.stringValue, let ref = Reference(s), ref.type == .patient else { return }
         // Who wrote it comes from the token (the sender was set from it), never from the message body.
@@ -81,7 +81,7 @@ extension PharmacyStore {
             let rows = try scopedTerms(db, scope, type: .communication, terms: ["part-of", "sender", "sent"])
             let read = Set(try String.fetchAll(db, sql: "SELECT communication_id FROM message_read WHERE user_id = ? AND tenant = ?", arguments: [user, tenant]))
             let assigned = Dictionary(
-                try Row.fetchAll(db, sql: "SELECT thread_id, assignee FROM thread_assignment WHERE tenant = ?", arguments: [tenant]).map { ($0[0] as String, $0[1] as String) },
+                try SQLRow.fetchAll(db, sql: "SELECT thread_id, assignee FROM thread_assignment WHERE tenant = ?", arguments: [tenant]).map { ($0[0] as String, $0[1] as String) },
                 uniquingKeysWith: { a, _ in a })
             let parent = Dictionary(rows.map { r in (r.id, r.terms["part-of"].flatMap(Reference.init)?.id) }, uniquingKeysWith: { a, _ in a })
             func root(_ id: String) -> String {

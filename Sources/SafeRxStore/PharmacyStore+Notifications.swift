@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
@@ -12,7 +12,7 @@ extension PharmacyStore {
     var outbox: Outbox { Outbox(keys: keys, clock: clock) }
 
     /// The contact a patient record holds, preferring e-mail: (`email` or `sms`, address).
-    func contact(_ db: Database, tenant: String, patient: String) throws -> (channel: String, address: String)? {
+    func contact(_ db: any SQLConnection, tenant: String, patient: String) throws -> (channel: String, address: String)? {
         let record = try scopedRows(
             db, .system(reason: "notification contact", tenant: tenant), type: .patient, where: "v.id = ? AND v.current = 1 AND v.deleted = 0", [patient]
         ).first?.json
@@ -28,7 +28,7 @@ extension PharmacyStore {
     /// has no contact.
     @discardableResult
     func enqueueNotification(
-        _ db: Database, tenant: String, patient: String, kind: OutgoingNotification.Kind, subject: String, body: String
+        _ db: any SQLConnection, tenant: String, patient: String, kind: OutgoingNotification.Kind, subject: String, body: String
     ) throws -> String? {
         guard let (channel, address) = try contact(db, tenant: tenant, patient: patient) else { return nil }
         try outbox.notification(db, tenant: tenant, owner: patient, channel: channel, address: address, kind: kind, subject: subject, body: body)
@@ -46,7 +46,7 @@ extension PharmacyStore {
     /// Pending notifications, opened for the sender. The caller records who was notified.
     package func pendingNotifications(limit: Int = 50) async throws(FHIRError) -> [OutgoingNotification] {
         try await run { [self] db in
-            try Row.fetchAll(db, sql: "SELECT * FROM notification WHERE state = 'pending' ORDER BY created LIMIT ?", arguments: [limit]).compactMap { row in
+            try SQLRow.fetchAll(db, sql: "SELECT * FROM notification WHERE state = 'pending' ORDER BY created LIMIT ?", arguments: [limit]).compactMap { row in
                 let id: String = row["id"], tenant: String = row["tenant"], owner: String = row["key_owner"]
                 // A patient erased since: the seal no longer opens and the notification is dropped by the dispatcher.
                 guard let to = try? keys.open(db, tenant: tenant, owner: owner, row["recipient_enc"], context: "notification/\(id)/to"),

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
@@ -108,7 +108,7 @@ extension PharmacyStore {
         try await requireRight(ctx, type, "search", nil, ctx.scope.rights(for: type).read)
         let scope = ctx.scope
         let (filterSQL, rawArgs) = compile(query.filters)
-        let filterArgs = rawArgs.map(\.databaseValue)
+        let filterArgs = rawArgs.map(\.sqlValue)
         let page = try await run { [self] db -> SearchPage in
             let whereSQL = "v.current = 1 AND v.deleted = 0 AND \(filterSQL)"
             let total = try scopedCount(db, scope, type: type, where: whereSQL, filterArgs)
@@ -157,7 +157,7 @@ extension PharmacyStore {
     }
 
     /// The ids that `path` points at from `matches` (reference values are plain in the index).
-    func includeTargets(_ db: Database, path: IncludePath, of matches: [StoredResource]) throws -> [String] {
+    func includeTargets(_ db: any SQLConnection, path: IncludePath, of matches: [StoredResource]) throws -> [String] {
         let ids = matches.filter { $0.type == path.source }.map(\.id)
         guard !ids.isEmpty else { return [] }
         let marks = ids.map { _ in "?" }.joined(separator: ",")
@@ -167,14 +167,14 @@ extension PharmacyStore {
                 SELECT DISTINCT si.value FROM search_index si JOIN resource_version v ON v.pk = si.pk
                 WHERE v.type = ? AND v.current = 1 AND v.id IN (\(marks)) AND si.param = ?
                 """,
-            arguments: StatementArguments([path.source.rawValue] + ids + [path.parameter]))
+            arguments: SQLArguments([path.source.rawValue] + ids + [path.parameter]))
         return values.compactMap { Reference($0) }.filter { $0.type == path.target }.map(\.id)
     }
 
     /// Compiles search filters to SQL over `resource_version v`. Sensitive values are blinded first.
-    func compile(_ filters: [SearchQuery.Filter]) -> (String, [any DatabaseValueConvertible]) {
+    func compile(_ filters: [SearchQuery.Filter]) -> (String, [any SQLValueConvertible]) {
         var parts: [String] = ["1"]
-        var args: [any DatabaseValueConvertible] = []
+        var args: [any SQLValueConvertible] = []
         for f in filters {
             switch f {
             case .ids(let ids):
@@ -203,7 +203,7 @@ extension PharmacyStore {
     }
 
     /// FHIR date prefixes over ISO strings: a value matches `eq D` when it starts within D's precision.
-    static func dateComparison(_ column: String, _ cmp: SearchQuery.Comparison, _ value: String) -> (String, [any DatabaseValueConvertible]) {
+    static func dateComparison(_ column: String, _ cmp: SearchQuery.Comparison, _ value: String) -> (String, [any SQLValueConvertible]) {
         let upper = value + "~"  // sorts after every continuation of an ISO date prefix
         switch cmp {
         case .gt: return ("\(column) >= ?", [upper])
@@ -220,10 +220,10 @@ extension PharmacyStore {
         try await requireRight(ctx, .auditEvent, "read", id, ctx.scope.rights(for: .auditEvent).read)
         guard let seq = Int64(id), seq > 0 else { throw await missing(ctx, "read", .auditEvent, id) }
         let (pred, rawArgs) = Self.auditPredicate(ctx.scope)
-        let args = rawArgs.map(\.databaseValue)
+        let args = rawArgs.map(\.sqlValue)
         let cipher = auditLog.cipher
         let found = try await run { db in
-            try Row.fetchOne(db, sql: "SELECT a.body, a.hash FROM audit_log a WHERE a.seq = ? AND (\(pred))", arguments: StatementArguments([seq] + args)!)
+            try SQLRow.fetchOne(db, sql: "SELECT a.body, a.hash FROM audit_log a WHERE a.seq = ? AND (\(pred))", arguments: SQLArguments([seq] + args))
                 .flatMap { AuditRecord.decode(body: $0[0], hash: $0[1], cipher: cipher) }
         }
         guard let record = found else { throw await missing(ctx, "read", .auditEvent, id) }
@@ -283,14 +283,14 @@ extension PharmacyStore {
             }
         }
         let whereSQL = sql
-        let whereArgs = args.map(\.databaseValue)
+        let whereArgs = args.map(\.sqlValue)
         let scope = ctx.scope
         let cipher = auditLog.cipher
         let page = try await run { db -> SearchPage in
-            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_log a WHERE \(whereSQL)", arguments: StatementArguments(whereArgs)!) ?? 0
-            let rows = try Row.fetchAll(
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_log a WHERE \(whereSQL)", arguments: SQLArguments(whereArgs)) ?? 0
+            let rows = try SQLRow.fetchAll(
                 db, sql: "SELECT a.body, a.hash FROM audit_log a WHERE \(whereSQL) ORDER BY a.seq DESC LIMIT ? OFFSET ?",
-                arguments: StatementArguments(whereArgs + [query.count, query.offset])!)
+                arguments: SQLArguments(whereArgs + [query.count, query.offset]))
             let matches = rows.compactMap { AuditRecord.decode(body: $0[0], hash: $0[1], cipher: cipher) }.map { Self.stored($0, for: scope) }
             return SearchPage(total: total, offset: query.offset, count: query.count, matches: matches, included: [])
         }

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import SafeRxModel
 import SafeRxStoreCore
 import SafeRxVault
@@ -23,7 +23,7 @@ extension PharmacyStore {
         progress(0, total)
         while true {
             let n = try await dbPool.write { [self] db -> Int in
-                let rows = try Row.fetchAll(db, sql: """
+                let rows = try SQLRow.fetchAll(db, sql: """
                     SELECT v.pk, v.tenant, v.type, v.id, v.version, v.key_owner, v.body FROM resource_version v
                     JOIN data_key k ON k.tenant = v.tenant AND k.owner = v.key_owner AND k.active = 1
                     WHERE v.body IS NOT NULL AND v.key_version <> k.version LIMIT ?
@@ -65,7 +65,7 @@ extension PharmacyStore {
     /// - returns: the number of values re-sealed.
     func reseal(_ column: SealedColumn, batchSize: Int) async throws -> Int {
         guard keys.encrypts else { return 0 }
-        struct Pending { var tenant, owner: String; var cipher: Data; var context: String; var key: [DatabaseValue] }
+        struct Pending { var tenant, owner: String; var cipher: Data; var context: String; var key: [SQLValue] }
         // A synchronous read, like every store read (mixing GRDB's async reads in deadlocked the cooperative pool).
         let pending = try readOnCallingThread { db -> [Pending] in
             var active: [String: UInt32?] = [:]

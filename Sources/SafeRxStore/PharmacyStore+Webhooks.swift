@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
@@ -41,7 +41,7 @@ extension PharmacyStore {
     /// The endpoint of a partner client, with its secret (for the dispatcher).
     package func webhookEndpoint(clientID: String) async throws(FHIRError) -> WebhookEndpoint? {
         try await run { [self] db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM webhook_endpoint WHERE client_id = ?", arguments: [clientID]) else { return nil }
+            guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM webhook_endpoint WHERE client_id = ?", arguments: [clientID]) else { return nil }
             let tenant: String = row["tenant"]
             let secret = try keys.open(db, tenant: tenant, owner: "", row["secret_enc"], context: "webhook/\(clientID)")
             return WebhookEndpoint(clientID: clientID, tenant: tenant, url: row["url"], secret: String(decoding: secret, as: UTF8.self))
@@ -50,7 +50,7 @@ extension PharmacyStore {
 
     /// Adds an event to the outbox if the patient belongs to a partner with a registered endpoint. Runs inside the
     /// transaction that made the change, so an event exists exactly when the change does.
-    func enqueueWebhook(_ db: Database, tenant: String, patient: String, type: String, data: [String: JSON]) throws {
+    func enqueueWebhook(_ db: any SQLConnection, tenant: String, patient: String, type: String, data: [String: JSON]) throws {
         guard let client = try String.fetchOne(
             db, sql: """
                 SELECT po.partner FROM patient_owner po JOIN webhook_endpoint we ON we.client_id = po.partner
@@ -64,7 +64,7 @@ extension PharmacyStore {
     package func dueWebhooks(now: Date? = nil, limit: Int = 50) async throws(FHIRError) -> [WebhookEvent] {
         let now = now ?? self.clock.now
         return try await run { db in
-            try Row.fetchAll(
+            try SQLRow.fetchAll(
                 db, sql: "SELECT * FROM webhook_event WHERE state = 'pending' AND next_attempt <= ? ORDER BY next_attempt LIMIT ?",
                 arguments: [now.timeIntervalSince1970, limit]
             ).map(Self.webhookEvent)
@@ -78,7 +78,7 @@ extension PharmacyStore {
     ) async throws(FHIRError) -> WebhookEvent.State {
         let now = now ?? self.clock.now
         return try await runWrite { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT created, attempts FROM webhook_event WHERE id = ?", arguments: [id]) else {
+            guard let row = try SQLRow.fetchOne(db, sql: "SELECT created, attempts FROM webhook_event WHERE id = ?", arguments: [id]) else {
                 return .dead
             }
             let attempts: Int = row["attempts"] + 1
@@ -103,13 +103,13 @@ extension PharmacyStore {
     package func webhookEvents(clientID: String?, tenant: String? = nil, state: WebhookEvent.State? = nil, limit: Int = 100) async throws(FHIRError) -> [WebhookEvent] {
         try await run { db in
             var sql = "SELECT * FROM webhook_event WHERE 1"
-            var args: [any DatabaseValueConvertible] = []
+            var args: [any SQLValueConvertible] = []
             if let clientID { sql += " AND client_id = ?"; args.append(clientID) }
             if let tenant { sql += " AND tenant = ?"; args.append(tenant) }
             if let state { sql += " AND state = ?"; args.append(state.rawValue) }
             sql += " ORDER BY created DESC, id LIMIT ?"
             args.append(limit)
-            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)!).map(Self.webhookEvent)
+            return try SQLRow.fetchAll(db, sql: sql, arguments: SQLArguments(args)).map(Self.webhookEvent)
         }
     }
 
@@ -118,14 +118,14 @@ extension PharmacyStore {
     package func replayWebhook(id: String, clientID: String?) async throws(FHIRError) -> Bool {
         try await runWrite { db in
             var sql = "UPDATE webhook_event SET state = 'pending', next_attempt = ?, created = ? WHERE id = ?"
-            var args: [any DatabaseValueConvertible] = [self.clock.now.timeIntervalSince1970, self.clock.now.timeIntervalSince1970, id]
+            var args: [any SQLValueConvertible] = [self.clock.now.timeIntervalSince1970, self.clock.now.timeIntervalSince1970, id]
             if let clientID { sql += " AND client_id = ?"; args.append(clientID) }
-            try db.execute(sql: sql, arguments: StatementArguments(args)!)
+            try db.execute(sql: sql, arguments: SQLArguments(args))
             return db.changesCount > 0
         }
     }
 
-    static func webhookEvent(_ row: Row) -> WebhookEvent {
+    static func webhookEvent(_ row: SQLRow) -> WebhookEvent {
         WebhookEvent(
             id: row["id"], tenant: row["tenant"], clientID: row["client_id"], type: row["type"], payload: row["payload"],
             created: Date(timeIntervalSince1970: row["created"]), state: WebhookEvent.State(rawValue: row["state"]) ?? .dead,

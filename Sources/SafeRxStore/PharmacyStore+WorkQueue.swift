@@ -1,4 +1,4 @@
-import GRDB
+import SafeRxSQL
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
@@ -22,7 +22,7 @@ extension PharmacyStore {
         try await requireRight(ctx, .medicationDispense, "list", nil, ctx.scope.rights(for: .medicationDispense).read)
         let scope = ctx.scope
         let (filterSQL, rawArgs) = compile([.terms(parameter: "fill-state", values: [state.rawValue], sensitive: false)])
-        let args = rawArgs.map(\.databaseValue)
+        let args = rawArgs.map(\.sqlValue)
         let (page, total) = try await run { [self] db -> ([QueueEntry], Int) in
             let whereSQL = "v.current = 1 AND v.deleted = 0 AND \(filterSQL)"
             let total = try scopedCount(db, scope, type: .medicationDispense, where: whereSQL, args)
@@ -69,7 +69,7 @@ extension PharmacyStore {
         var out: [FillState: Int] = [:]
         for state in states {
             let (filterSQL, rawArgs) = compile([.terms(parameter: "fill-state", values: [state.rawValue], sensitive: false)])
-            let args = rawArgs.map(\.databaseValue)
+            let args = rawArgs.map(\.sqlValue)
             out[state] = try await run { [self] db in
                 try scopedCount(db, scope, type: .medicationDispense, where: "v.current = 1 AND v.deleted = 0 AND \(filterSQL)", args)
             }

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPolicy
@@ -134,13 +134,13 @@ extension PharmacyStore {
                 throw FHIRError.conflict("\(type.rawValue)/\(id) was changed by another request; read it again and retry")
             }
             try retire(db, type: type, id: id)
-            try db.execute(
+            let pk = try Int64.fetchOne(
+                db,
                 sql: """
                     INSERT INTO resource_version (tenant, type, id, version, current, deleted, last_updated, body)
-                    VALUES (?, ?, ?, ?, 1, 1, ?, NULL)
+                    VALUES (?, ?, ?, ?, 1, 1, ?, NULL) RETURNING pk
                     """,
-                arguments: [tenant, type.rawValue, id, current.version + 1, self.timestamp()])
-            let pk = db.lastInsertedRowID
+                arguments: [tenant, type.rawValue, id, current.version + 1, self.timestamp()]) ?? 0
             for p in current.patients {
                 try db.execute(sql: "INSERT INTO resource_patient (pk, patient_id) VALUES (?, ?)", arguments: [pk, p])
             }
@@ -263,21 +263,19 @@ extension PharmacyStore {
             type: type, id: id, json: json, patients: patients, terms: ResourceIndexer.terms(of: type, json), owner: owner)
     }
 
-    func retire(_ db: Database, type: ResourceType, id: String) throws {
+    func retire(_ db: any SQLConnection, type: ResourceType, id: String) throws {
         if type == .consent {
             // Ended, not deleted: detection replayed later judges earlier releases by what was in force then.
             try db.execute(
                 sql: "UPDATE consent_grant SET ended = ? WHERE consent_id = ? AND ended = ''", arguments: [AuditLog.timestamp(auditLog.clock()), id])
         }
         try db.execute(
-            sql: """
-                DELETE FROM search_index WHERE pk IN (SELECT pk FROM resource_version WHERE type = ? AND id = ? AND current = 1);
-                UPDATE resource_version SET current = 0 WHERE type = ? AND id = ? AND current = 1;
-                """,
-            arguments: [type.rawValue, id, type.rawValue, id])
+            sql: "DELETE FROM search_index WHERE pk IN (SELECT pk FROM resource_version WHERE type = ? AND id = ? AND current = 1)",
+            arguments: [type.rawValue, id])
+        try db.execute(sql: "UPDATE resource_version SET current = 0 WHERE type = ? AND id = ? AND current = 1", arguments: [type.rawValue, id])
     }
 
-    func insertVersion(_ db: Database, tenant: String, _ write: PreparedWrite, version: Int, scope: AccessScope) throws -> StoredResource {
+    func insertVersion(_ db: any SQLConnection, tenant: String, _ write: PreparedWrite, version: Int, scope: AccessScope) throws -> StoredResource {
         let now = self.timestamp()
         var w = write
         if w.type == .medicationRequest, version == 1, RxNumber.of(w.json) == nil {
@@ -298,13 +296,13 @@ extension PharmacyStore {
         json["meta"] = nil
         let owner = Self.keyOwner(w.type, id: w.id, w.json, patients: w.patients)
         let (cipher, keyVersion) = try keys.seal(db, tenant: tenant, owner: owner, json.encoded(), context: Self.cipherContext(tenant, w.type, w.id, version))
-        try db.execute(
+        let pk = try Int64.fetchOne(
+            db,
             sql: """
                 INSERT INTO resource_version (tenant, type, id, version, current, deleted, last_updated, body, key_owner, key_version)
-                VALUES (?, ?, ?, ?, 1, 0, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, 1, 0, ?, ?, ?, ?) RETURNING pk
                 """,
-            arguments: [tenant, w.type.rawValue, w.id, version, now, cipher, owner, Int64(keyVersion)])
-        let pk = db.lastInsertedRowID
+            arguments: [tenant, w.type.rawValue, w.id, version, now, cipher, owner, Int64(keyVersion)]) ?? 0
         let insertPatient = try db.cachedStatement(sql: "INSERT OR IGNORE INTO resource_patient (pk, patient_id) VALUES (?, ?)")
         for p in w.patients { try insertPatient.execute(arguments: [pk, p]) }
         let insertTerm = try db.cachedStatement(sql: "INSERT INTO search_index (pk, param, value) VALUES (?, ?, ?)")
@@ -343,7 +341,7 @@ extension PharmacyStore {
         let tenant = ctx.scope.tenant
         for patient in patients {
             let (files, bytes) = try await run { db -> (Int, Int) in
-                let row = try Row.fetchOne(
+                let row = try SQLRow.fetchOne(
                     db, sql: """
                         SELECT COUNT(*), COALESCE(SUM(length(v.body)), 0) FROM resource_version v JOIN resource_patient rp ON rp.pk = v.pk
                         WHERE v.type = 'Binary' AND v.tenant = ? AND v.current = 1 AND v.deleted = 0 AND rp.patient_id = ?
@@ -394,7 +392,7 @@ extension PharmacyStore {
     /// Records which partners are a party to a new prescription, fill or message: the partner that writes it; for a
     /// fill, the partners of the prescription it fills; for a message, the partners of the message it answers and
     /// the partner it is addressed to.
-    func recordParties(_ db: Database, tenant: String, _ w: PreparedWrite, scope: AccessScope) throws {
+    func recordParties(_ db: any SQLConnection, tenant: String, _ w: PreparedWrite, scope: AccessScope) throws {
         var parties = Set<String>()
         if case .partner(let client) = scope.rows { parties.insert(client) }
         // An import names the partner that sent a prescription (`owner` of a non-Patient item).
@@ -428,14 +426,14 @@ extension PharmacyStore {
     package static let apiClientSystem = "urn:saferx:api-client"
 
     /// The next Rx number of a tenant (`RX` and 7 digits from 5,000,001; the demo seeds lower ones).
-    func nextRxNumber(_ db: Database, tenant: String) throws -> String {
+    func nextRxNumber(_ db: any SQLConnection, tenant: String) throws -> String {
         let n = try Int64.fetchOne(db, sql: "SELECT next FROM rx_number WHERE tenant = ?", arguments: [tenant]) ?? RxNumber.firstAssigned
         try db.execute(sql: "INSERT OR REPLACE INTO rx_number (tenant, next) VALUES (?, ?)", arguments: [tenant, n + 1])
         return String(format: "RX%07lld", n)
     }
 
     /// The next medical record number of a tenant (`MRN` and 7 digits from 1,000,001; the demo seeds 6-digit ones).
-    func nextMRN(_ db: Database, tenant: String) throws -> String {
+    func nextMRN(_ db: any SQLConnection, tenant: String) throws -> String {
         let n = try Int64.fetchOne(db, sql: "SELECT next FROM pharmacy_counter WHERE tenant = ? AND name = 'mrn'", arguments: [tenant]) ?? MRN.firstAssigned
         try db.execute(sql: "INSERT OR REPLACE INTO pharmacy_counter (tenant, name, next) VALUES (?, 'mrn', ?)", arguments: [tenant, n + 1])
         return String(format: "MRN%07lld", n)

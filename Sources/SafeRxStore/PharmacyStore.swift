@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
-import GRDB
+import SafeRxSQL
+import SafeRxSQLite
 import Logging
 import SafeRxAudit
 import SafeRxModel
@@ -32,7 +33,7 @@ package final class PharmacyStore: Sendable {
         package init() {}
     }
 
-    package let dbPool: DatabasePool
+    package let dbPool: any SQLDatabase
     /// The key hierarchy: master key provider, tenant and patient data keys, service keys.
     package let keys: KeyRing
     /// Blind index tokens for searchable PHI.
@@ -82,10 +83,9 @@ package final class PharmacyStore: Sendable {
 
     /// The id of the master key an existing database was sealed with (read without any key).
     static func sealedWith(_ file: URL) -> String? {
-        var config = Configuration()
-        config.readonly = true
-        guard let q = try? DatabaseQueue(path: file.path, configuration: config) else { return nil }
-        return try? q.read { db in try String.fetchOne(db, sql: "SELECT value FROM keyring_meta WHERE name = 'master_key_id'") }
+        try? SQLiteDatabase.readOnly(path: file.path) { db in
+            try String.fetchOne(db, sql: "SELECT value FROM keyring_meta WHERE name = 'master_key_id'")
+        }
     }
 
     /// Opens (creating if needed) the store in `dataDirectory` with the master key held by `keyProvider`.
@@ -103,16 +103,8 @@ package final class PharmacyStore: Sendable {
         self.dataDirectory = dataDirectory
         self.clock = options.clock
         Self.removeStaleSnapshots(in: dataDirectory)
-        var config = Configuration()
-        config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-            try db.execute(sql: "PRAGMA secure_delete = ON")
-            // Readers see pages through the memory map instead of copying them with pread after every commit.
-            try db.execute(sql: "PRAGMA mmap_size = 268435456")
-        }
-        config.busyMode = .timeout(10)
         let path = Self.databaseFile(in: dataDirectory).path
-        self.dbPool = try DatabasePool(path: path, configuration: config)
+        self.dbPool = try SQLiteDatabase(path: path)
         try Schema.migrator.migrate(dbPool)
         for file in [path, path + "-wal", path + "-shm"] where fm.fileExists(atPath: file) {
             try? fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
@@ -152,10 +144,10 @@ package final class PharmacyStore: Sendable {
 
     /// The predicate that limits `alias` (a `resource_version` row) to what `scope` may see of `type`.
     /// Fails closed: a scope with no read right, or rows `.none`, yields `0`.
-    static func scopePredicate(_ scope: AccessScope, type: ResourceType, alias v: String, now: String) -> (String, [any DatabaseValueConvertible]) {
+    static func scopePredicate(_ scope: AccessScope, type: ResourceType, alias v: String, now: String) -> (String, [any SQLValueConvertible]) {
         guard scope.rights(for: type).read || scope.systemReason != nil else { return ("0", []) }
         var sql = "\(v).type = ?"
-        var args: [any DatabaseValueConvertible] = [type.rawValue]
+        var args: [any SQLValueConvertible] = [type.rawValue]
         if !(scope.systemReason != nil && scope.tenant == "*") {
             sql += " AND \(v).tenant = ?"
             args.append(scope.tenant)
@@ -207,10 +199,10 @@ package final class PharmacyStore: Sendable {
     }
 
     /// The predicate that limits `audit_log` rows (alias `a`) to what `scope` may see.
-    static func auditPredicate(_ scope: AccessScope) -> (String, [any DatabaseValueConvertible]) {
+    static func auditPredicate(_ scope: AccessScope) -> (String, [any SQLValueConvertible]) {
         guard scope.rights(for: .auditEvent).read || scope.systemReason != nil else { return ("0", []) }
         var sql = "1"
-        var args: [any DatabaseValueConvertible] = []
+        var args: [any SQLValueConvertible] = []
         if !(scope.systemReason != nil && scope.tenant == "*") {
             sql = "a.tenant = ?"
             args.append(scope.tenant)
@@ -227,8 +219,8 @@ package final class PharmacyStore: Sendable {
 
     /// The single scoped SELECT over resource versions. Every PHI read of a resource goes through here.
     func scopedRows(
-        _ db: Database, _ scope: AccessScope, type: ResourceType, where extra: String, _ extraArgs: [any DatabaseValueConvertible],
-        suffix: String = "", suffixArgs: [any DatabaseValueConvertible] = []
+        _ db: any SQLConnection, _ scope: AccessScope, type: ResourceType, where extra: String, _ extraArgs: [any SQLValueConvertible],
+        suffix: String = "", suffixArgs: [any SQLValueConvertible] = []
     ) throws -> [StoredResource] {
         let (pred, args) = Self.scopePredicate(scope, type: type, alias: "v", now: self.timestamp())
         let sql = """
@@ -237,7 +229,7 @@ package final class PharmacyStore: Sendable {
             FROM resource_version v WHERE (\(pred)) AND (\(extra)) \(suffix)
             """
         let statement = try db.cachedStatement(sql: sql)
-        let rows = try Row.fetchAll(statement, arguments: StatementArguments(args + extraArgs + suffixArgs)!)
+        let rows = try SQLRow.fetchAll(statement, arguments: SQLArguments(args + extraArgs + suffixArgs))
         return try rows.map { row in try decode(db, row, type: type, scope: scope) }
     }
 
@@ -245,8 +237,8 @@ package final class PharmacyStore: Sendable {
     /// the plain (never blinded) index terms named in `terms` (the first value of each). Work lists built on it (message
     /// threads) cost an index read per row, not a decrypt, and see exactly the rows `scopedRows` would return.
     func scopedTerms(
-        _ db: Database, _ scope: AccessScope, type: ResourceType, terms: [String], where extra: String = "v.current = 1 AND v.deleted = 0",
-        _ extraArgs: [any DatabaseValueConvertible] = []
+        _ db: any SQLConnection, _ scope: AccessScope, type: ResourceType, terms: [String], where extra: String = "v.current = 1 AND v.deleted = 0",
+        _ extraArgs: [any SQLValueConvertible] = []
     ) throws -> [(id: String, lastUpdated: String, patients: [String], terms: [String: String])] {
         let definitions = SearchParameter.all(for: type)
         for t in terms where definitions[t]?.sensitive != false {
@@ -260,7 +252,7 @@ package final class PharmacyStore: Sendable {
             SELECT v.id, v.last_updated, (SELECT group_concat(rp2.patient_id, ',') FROM resource_patient rp2 WHERE rp2.pk = v.pk)\(terms.isEmpty ? "" : ", " + columns)
             FROM resource_version v WHERE (\(pred)) AND (\(extra))
             """
-        let rows = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: StatementArguments(terms + args + extraArgs)!)
+        let rows = try SQLRow.fetchAll(db.cachedStatement(sql: sql), arguments: SQLArguments(terms + args + extraArgs))
         return rows.map { row in
             var values: [String: String] = [:]
             for (i, t) in terms.enumerated() { if let v: String = row[3 + i] { values[t] = v } }
@@ -270,15 +262,15 @@ package final class PharmacyStore: Sendable {
 
     /// Counts rows of the same scoped query.
     func scopedCount(
-        _ db: Database, _ scope: AccessScope, type: ResourceType, where extra: String, _ extraArgs: [any DatabaseValueConvertible]
+        _ db: any SQLConnection, _ scope: AccessScope, type: ResourceType, where extra: String, _ extraArgs: [any SQLValueConvertible]
     ) throws -> Int {
         let (pred, args) = Self.scopePredicate(scope, type: type, alias: "v", now: self.timestamp())
         return try Int.fetchOne(
             db, sql: "SELECT COUNT(*) FROM resource_version v WHERE (\(pred)) AND (\(extra))",
-            arguments: StatementArguments(args + extraArgs)!) ?? 0
+            arguments: SQLArguments(args + extraArgs)) ?? 0
     }
 
-    func decode(_ db: Database, _ row: Row, type: ResourceType, scope: AccessScope) throws -> StoredResource {
+    func decode(_ db: any SQLConnection, _ row: SQLRow, type: ResourceType, scope: AccessScope) throws -> StoredResource {
         let tenant: String = row[1]
         let id: String = row[2]
         let version: Int = row[3]
@@ -320,7 +312,7 @@ package final class PharmacyStore: Sendable {
     }
 
     /// The elements of `type` that active authorizations of these patients release to a business-line client.
-    func consentedElements(_ db: Database, scope: AccessScope, clientID: String, patients: [String], type: ResourceType) throws -> Set<String> {
+    func consentedElements(_ db: any SQLConnection, scope: AccessScope, clientID: String, patients: [String], type: ResourceType) throws -> Set<String> {
         var out = Set<String>()
         let statement = try db.cachedStatement(sql: """
             SELECT elements FROM consent_grant
@@ -343,7 +335,7 @@ package final class PharmacyStore: Sendable {
 
     /// Whether any version of the resource exists at all, in any tenant. Returns no data; used only to tell a
     /// denial from a miss in the audit log.
-    func exists(_ db: Database, type: ResourceType, id: String) throws -> Bool {
+    func exists(_ db: any SQLConnection, type: ResourceType, id: String) throws -> Bool {
         try Bool.fetchOne(
             db, sql: "SELECT EXISTS (SELECT 1 FROM resource_version WHERE type = ? AND id = ?)", arguments: [type.rawValue, id]) ?? false
     }
@@ -399,11 +391,12 @@ package final class PharmacyStore: Sendable {
     /// variant hops to the reader's queue and back. SafeRx reads are indexed lookups that take microseconds, so
     /// briefly occupying a cooperative thread costs less than two context switches per request (see BENCHMARKS.md).
     ///
-    /// Invariant: the store never uses GRDB's async `read`. Mixing them deadlocked: async reads held every pooled
+    /// Invariant: the store never reads asynchronously (``SafeRxSQL/SQLDatabase`` offers no async read). On SQLite,
+    /// mixing GRDB's synchronous and async reads deadlocked: async reads held every pooled
     /// reader while waiting for a cooperative thread, and every cooperative thread was blocked waiting for a
     /// reader. With synchronous reads only, a reader is held only by a thread that is running its (non-suspending)
     /// closure, so waiting for one always ends.
-    func run<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(FHIRError) -> T {
+    func run<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws(FHIRError) -> T {
         do {
             return try readOnCallingThread(body)
         } catch let e as FHIRError {
@@ -414,12 +407,12 @@ package final class PharmacyStore: Sendable {
         }
     }
 
-    /// The synchronous GRDB read (a non-async function, so overload resolution cannot pick the async one).
-    func readOnCallingThread<T>(_ body: (Database) throws -> T) throws -> T {
+    /// The engine's synchronous read, on the calling thread.
+    func readOnCallingThread<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
         try dbPool.read(body)
     }
 
-    func runWrite<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(FHIRError) -> T {
+    func runWrite<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws(FHIRError) -> T {
         do {
             return try await dbPool.write(body)
         } catch let e as FHIRError {
@@ -496,7 +489,7 @@ extension PharmacyStore {
     package func auditRecords(since time: String) async throws -> [AuditRecord] {
         let cipher = auditLog.cipher
         return try readOnCallingThread { db in
-            try Row.fetchAll(db, sql: "SELECT body, hash FROM audit_log WHERE time >= ? ORDER BY seq", arguments: [time]).compactMap {
+            try SQLRow.fetchAll(db, sql: "SELECT body, hash FROM audit_log WHERE time >= ? ORDER BY seq", arguments: [time]).compactMap {
                 AuditRecord.decode(body: $0[0], hash: $0[1], cipher: cipher)
             }
         }
@@ -506,7 +499,7 @@ extension PharmacyStore {
     package func auditRecords() async throws -> [AuditRecord] {
         let cipher = auditLog.cipher
         return try readOnCallingThread { db in
-            try Row.fetchAll(db, sql: "SELECT body, hash FROM audit_log ORDER BY seq").compactMap {
+            try SQLRow.fetchAll(db, sql: "SELECT body, hash FROM audit_log ORDER BY seq").compactMap {
                 AuditRecord.decode(body: $0[0], hash: $0[1], cipher: cipher)
             }
         }

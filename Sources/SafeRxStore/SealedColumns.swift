@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import SafeRxModel
 import SafeRxStoreCore
 import SafeRxVault
@@ -23,7 +23,7 @@ struct SealedColumn: Sendable {
     /// Extra columns the associated data needs, after the key columns.
     let contextColumns: [String]
     /// The associated data the value is bound to, from the key columns followed by the context columns.
-    let context: @Sendable (_ tenant: String, _ values: [DatabaseValue]) throws -> String
+    let context: @Sendable (_ tenant: String, _ values: [SQLValue]) throws -> String
 
     var name: String { "\(table).\(column)" }
 
@@ -32,33 +32,33 @@ struct SealedColumn: Sendable {
             table: "resource_version", column: "body", keyColumns: ["pk"], tenant: "tenant", owner: "key_owner", versionColumn: "key_version",
             contextColumns: ["type", "id", "version"],
             context: { tenant, v in
-                guard let typeName = String.fromDatabaseValue(v[1]), let type = ResourceType(rawValue: typeName),
-                    let id = String.fromDatabaseValue(v[2]), let version = Int.fromDatabaseValue(v[3])
+                guard let typeName = String.fromSQLValue(v[1]), let type = ResourceType(rawValue: typeName),
+                    let id = String.fromSQLValue(v[2]), let version = Int.fromSQLValue(v[3])
                 else { throw VaultError.integrity("resource_version row \(v[0]) has an unknown type or id") }
                 return PharmacyStore.cipherContext(tenant, type, id, version)
             }),
         SealedColumn(
             table: "user_account", column: "username_enc", keyColumns: ["id"], tenant: "tenant", owner: "key_owner", versionColumn: nil,
-            contextColumns: [], context: { _, v in "user/\(String.fromDatabaseValue(v[0]) ?? "")" }),
+            contextColumns: [], context: { _, v in "user/\(String.fromSQLValue(v[0]) ?? "")" }),
         SealedColumn(
             table: "user_account", column: "totp_secret_enc", keyColumns: ["id"], tenant: "tenant", owner: "key_owner", versionColumn: nil,
-            contextColumns: [], context: { _, v in "totp/\(String.fromDatabaseValue(v[0]) ?? "")" }),
+            contextColumns: [], context: { _, v in "totp/\(String.fromSQLValue(v[0]) ?? "")" }),
         SealedColumn(
             table: "notification", column: "recipient_enc", keyColumns: ["id"], tenant: "tenant", owner: "key_owner", versionColumn: nil,
-            contextColumns: [], context: { _, v in "notification/\(String.fromDatabaseValue(v[0]) ?? "")/to" }),
+            contextColumns: [], context: { _, v in "notification/\(String.fromSQLValue(v[0]) ?? "")/to" }),
         SealedColumn(
             table: "notification", column: "body_enc", keyColumns: ["id"], tenant: "tenant", owner: "key_owner", versionColumn: nil,
-            contextColumns: [], context: { _, v in "notification/\(String.fromDatabaseValue(v[0]) ?? "")/body" }),
+            contextColumns: [], context: { _, v in "notification/\(String.fromSQLValue(v[0]) ?? "")/body" }),
         SealedColumn(
             table: "webhook_endpoint", column: "secret_enc", keyColumns: ["client_id"], tenant: "tenant", owner: "''", versionColumn: nil,
-            contextColumns: [], context: { _, v in "webhook/\(String.fromDatabaseValue(v[0]) ?? "")" }),
+            contextColumns: [], context: { _, v in "webhook/\(String.fromSQLValue(v[0]) ?? "")" }),
         SealedColumn(
             table: "honeytoken", column: "id_enc", keyColumns: ["token_id"], tenant: "tenant", owner: "''", versionColumn: nil,
-            contextColumns: [], context: { _, v in "honeytoken/\(String.fromDatabaseValue(v[0]) ?? "")" }),
+            contextColumns: [], context: { _, v in "honeytoken/\(String.fromSQLValue(v[0]) ?? "")" }),
         SealedColumn(
             table: "patient_meta", column: "contact", keyColumns: ["tenant", "patient_id"], tenant: "tenant", owner: "patient_id",
             versionColumn: "contact_key_version", contextColumns: [],
-            context: { tenant, v in LetterContact.context(tenant, String.fromDatabaseValue(v[1]) ?? "") }),
+            context: { tenant, v in LetterContact.context(tenant, String.fromSQLValue(v[1]) ?? "") }),
     ]
 
     /// BLOB columns that are not sealed under a data key, and why.
@@ -77,15 +77,15 @@ struct SealedColumn: Sendable {
 
     /// Calls `body` with every non-empty value: its tenant, owner, ciphertext, associated data and key columns.
     func forEach(
-        _ db: Database, where extra: String? = nil,
-        _ body: (_ tenant: String, _ owner: String, _ cipher: Data, _ context: String, _ key: [DatabaseValue]) throws -> Void
+        _ db: any SQLConnection, where extra: String? = nil,
+        _ body: (_ tenant: String, _ owner: String, _ cipher: Data, _ context: String, _ key: [SQLValue]) throws -> Void
     ) throws {
         let n = keyColumns.count + contextColumns.count
         let filter = extra.map { " AND \($0)" } ?? ""
         // Empty values are blanked ones (a sent notification keeps no recipient or text): nothing sealed to move.
-        let rows = try Row.fetchCursor(db, sql: "SELECT \(selectList) FROM \(table) WHERE length(\(column)) > 0\(filter)")
+        let rows = try SQLRow.fetchCursor(db, sql: "SELECT \(selectList) FROM \(table) WHERE length(\(column)) > 0\(filter)")
         while let row = try rows.next() {
-            let values = (0..<n).map { row[$0] as DatabaseValue }
+            let values = (0..<n).map { row[$0] as SQLValue }
             let tenant: String = row[n], owner: String = row[n + 1], cipher: Data = row[n + 2]
             try body(tenant, owner, cipher, try context(tenant, values), Array(values.prefix(keyColumns.count)))
         }
@@ -93,15 +93,15 @@ struct SealedColumn: Sendable {
 
     /// Replaces one value (and its version column) identified by its key columns, if it is still `old` (a value
     /// the server rewrote meanwhile is already under the active key and stays as it is).
-    func update(_ db: Database, key: [DatabaseValue], old: Data, cipher: Data, version: UInt32) throws {
+    func update(_ db: any SQLConnection, key: [SQLValue], old: Data, cipher: Data, version: UInt32) throws {
         var set = "\(column) = ?"
-        var args: [any DatabaseValueConvertible] = [cipher]
+        var args: [any SQLValueConvertible] = [cipher]
         if let versionColumn {
             set += ", \(versionColumn) = ?"
             args.append(Int64(version))
         }
         let whereSQL = (keyColumns + [column]).map { "\($0) = ?" }.joined(separator: " AND ")
-        try db.execute(sql: "UPDATE \(table) SET \(set) WHERE \(whereSQL)", arguments: StatementArguments(args + key + [old]))
+        try db.execute(sql: "UPDATE \(table) SET \(set) WHERE \(whereSQL)", arguments: SQLArguments(args + key + [old]))
     }
 }
 
@@ -115,11 +115,11 @@ struct DataKeyVersion: Hashable, Sendable {
 extension KeyRing {
     /// Every data key version some sealed value still names (read from each envelope's header, or from the version
     /// column kept beside large tables). A key version outside this set protects nothing and may be destroyed.
-    static func versionsInUse(_ db: Database) throws -> Set<DataKeyVersion> {
+    static func versionsInUse(_ db: any SQLConnection) throws -> Set<DataKeyVersion> {
         var used = Set<DataKeyVersion>()
         for column in SealedColumn.all {
             if let versionColumn = column.versionColumn {
-                let rows = try Row.fetchCursor(
+                let rows = try SQLRow.fetchCursor(
                     db, sql: """
                         SELECT DISTINCT \(column.tenant), \(column.owner), \(versionColumn) FROM \(column.table)
                         WHERE \(column.column) IS NOT NULL

@@ -1,5 +1,6 @@
 import Foundation
-import GRDB
+import SafeRxSQL
+import SafeRxSQLite
 import SafeRxAudit
 import SafeRxModel
 import Testing

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
-import GRDB
+import SafeRxSQL
+import SafeRxSQLite
 import SafeRxAudit
 import SafeRxVault
 import Testing
@@ -9,7 +10,7 @@ import Testing
 @Suite("Audit tampering") struct AuditTamperTests {
     struct Fixture {
         let dir: URL
-        let db: DatabaseQueue
+        let db: SQLiteDatabase
         let signingKey = Curve25519.Signing.PrivateKey()
         let cipher = AuditFieldCipher(key: SymmetricKey(size: .bits256), index: BlindIndex(key: SymmetricKey(size: .bits256)))
         let log: AuditLog
@@ -17,7 +18,7 @@ import Testing
         init(records: Int = 40, checkpointAt: [Int] = [20, 40]) throws {
             dir = FileManager.default.temporaryDirectory.appendingPathComponent("saferx-audit-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            db = try DatabaseQueue(path: dir.appendingPathComponent("audit.sqlite").path)
+            db = try SQLiteDatabase(path: dir.appendingPathComponent("audit.sqlite").path)
             log = AuditLog(signingKey: signingKey, cipher: cipher, headFile: dir.appendingPathComponent("audit-head.json"))
             try db.write { db in try AuditLog.migrate(db) }
             for i in 1...records {
@@ -42,7 +43,7 @@ import Testing
         }
 
         /// Tampering as an attacker with write access to the file would: triggers off first.
-        func tamper(_ sql: String, _ args: StatementArguments = []) throws {
+        func tamper(_ sql: String, _ args: SQLArguments = []) throws {
             try db.write { db in
                 try db.execute(sql: "DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete")
                 try db.execute(sql: sql, arguments: args)
@@ -79,7 +80,7 @@ import Testing
         #expect(try segment().ok)
         // Edit record 50, then rewrite every later record's link and hash, and drop the checkpoint that would differ.
         let rows: [(seq: Int64, body: String, hash: String)] = try f.db.read { db in
-            try Row.fetchAll(db, sql: "SELECT seq, body, hash FROM audit_log WHERE seq >= 49 ORDER BY seq").map { ($0[0], $0[1], $0[2]) }
+            try SQLRow.fetchAll(db, sql: "SELECT seq, body, hash FROM audit_log WHERE seq >= 49 ORDER BY seq").map { ($0[0], $0[1], $0[2]) }
         }
         var prev = rows[0].hash
         for (old, row) in zip(rows, rows.dropFirst()) {
@@ -147,9 +148,9 @@ import Testing
 
     @Test("reordered records") func reordered() throws {
         let f = try Fixture()
-        let rows: [Row] = try f.db.read { try Row.fetchAll($0, sql: "SELECT seq, body, hash, time FROM audit_log WHERE seq IN (9, 10) ORDER BY seq") }
-        try f.tamper("UPDATE audit_log SET body = ?, hash = ?, time = ? WHERE seq = 9", [rows[1]["body"], rows[1]["hash"], rows[1]["time"]])
-        try f.tamper("UPDATE audit_log SET body = ?, hash = ?, time = ? WHERE seq = 10", [rows[0]["body"], rows[0]["hash"], rows[0]["time"]])
+        let rows: [SQLRow] = try f.db.read { try SQLRow.fetchAll($0, sql: "SELECT seq, body, hash, time FROM audit_log WHERE seq IN (9, 10) ORDER BY seq") }
+        try f.tamper("UPDATE audit_log SET body = ?, hash = ?, time = ? WHERE seq = 9",  [(rows[1]["body"] as SQLValue), (rows[1]["hash"] as SQLValue), (rows[1]["time"] as SQLValue)])
+        try f.tamper("UPDATE audit_log SET body = ?, hash = ?, time = ? WHERE seq = 10", [(rows[0]["body"] as SQLValue), (rows[0]["hash"] as SQLValue), (rows[0]["time"] as SQLValue)])
         let r = try f.verify()
         #expect(r.firstBad == 9)
     }
@@ -185,7 +186,7 @@ import Testing
     @Test("source address, user agent and detail are sealed; the chain verifies without the key; a moved seal does not open")
     func sealedFields() throws {
         let f = try AuditTamperTests.Fixture(records: 5, checkpointAt: [5])
-        let rows: [Row] = try f.db.read { try Row.fetchAll($0, sql: "SELECT seq, body, hash FROM audit_log ORDER BY seq") }
+        let rows: [SQLRow] = try f.db.read { try SQLRow.fetchAll($0, sql: "SELECT seq, body, hash FROM audit_log ORDER BY seq") }
         for row in rows {
             let body: String = row["body"]
             #expect(!body.contains("127.0.0.1") && !body.contains("\"test\"") && !body.contains("userAgent"))

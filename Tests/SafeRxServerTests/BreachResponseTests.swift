@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import GRDB
+import SafeRxSQL
 import HTTPTypes
 import SafeRxAudit
 import SafeRxBreach

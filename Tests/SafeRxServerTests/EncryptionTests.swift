@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import SafeRxSQL
 import SafeRxAudit
 import SafeRxModel
 import SafeRxPharmacy
@@ -167,7 +168,7 @@ import Testing
                 let before = try await client.get(rxPath, token: token)
                 #expect(before.status == 200)
                 let captured = try server.store.readOnCallingThread { db in
-                    try Row.fetchAll(db, sql: "SELECT type, id, version, body FROM resource_version WHERE key_owner = ?", arguments: [target])
+                    try SQLRow.fetchAll(db, sql: "SELECT type, id, version, body FROM resource_version WHERE key_owner = ?", arguments: [target])
                 }
                 #expect(captured.count >= 3)
 

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import SafeRxAudit
 import SafeRxDetect
 import SafeRxModel
@@ -15,10 +15,10 @@ import Testing
     func everySealedColumnHasAReencryptionPath() async throws {
         try await LiveServer.start(patients: 3, accounts: 1, partnerPatients: 1).using { server in
             let listed = Set(SealedColumn.all.map(\.name)).union(SealedColumn.notSealedUnderDataKeys.keys)
-            let blobs = try await server.store.dbPool.read { db -> [String] in
+            let blobs = try server.store.dbPool.read { db -> [String] in
                 var out: [String] = []
                 for table in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%'") {
-                    for column in try Row.fetchAll(db, sql: "PRAGMA table_info(\(table))") where (column["type"] as String).uppercased() == "BLOB" {
+                    for column in try SQLRow.fetchAll(db, sql: "PRAGMA table_info(\(table))") where (column["type"] as String).uppercased() == "BLOB" {
                         out.append("\(table).\(column["name"] as String)")
                     }
                 }
@@ -47,7 +47,7 @@ import Testing
         _ = try await store.registerWebhook(.operatorCommand(reason: "test", write: true), clientID: DemoPharmacy.partnerClientID, url: "http://127.0.0.1:9/hook")
         try await store.queueNotification(
             tenant: DemoPharmacy.tenant, patient: DemoPharmacy.patientID(1), kind: .newMessage, subject: "s", body: "b")
-        let counts = try await store.dbPool.read { db in
+        let counts = try store.dbPool.read { db in
             try SealedColumn.all.map { c in (c.name, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(c.table) WHERE length(\(c.column)) > 0") ?? 0) }
         }
         for (name, n) in counts { #expect(n > 0, "nothing in \(name): the matrix would not test it") }
@@ -72,7 +72,7 @@ import Testing
         #expect(second.keptKeys == 0 && second.retiredKeys == second.rotatedKeys)
         try await backup("4-again")
         // No sealed value names a data key version that no longer exists.
-        let orphans = try await store.dbPool.read { db in
+        let orphans = try store.dbPool.read { db in
             try KeyRing.versionsInUse(db).filter { v in
                 try Bool.fetchOne(
                     db, sql: "SELECT EXISTS (SELECT 1 FROM data_key WHERE tenant = ? AND owner = ? AND version = ?)",

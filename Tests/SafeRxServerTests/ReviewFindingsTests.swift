@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import HTTPTypes
 import SafeRxAudit
 import SafeRxDetect
@@ -97,7 +97,7 @@ struct ReviewFindingsTests {
                 let rewrite = try await client.send(.put, "/fhir/Communication/\(id)", token: partner, body: String(decoding: edited.encoded(), as: UTF8.self))
                 #expect(rewrite.status == 403, "\(rewrite.body)")
                 // The patient was told who wrote: the partner, not the pharmacy.
-                let notes = try await server.store.dbPool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM notification WHERE key_owner = ?", arguments: [pid]) ?? 0 }
+                let notes = try server.store.dbPool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM notification WHERE key_owner = ?", arguments: [pid]) ?? 0 }
                 #expect(notes >= 1)
                 // A prescription another prescriber sent for the same patient (created by the pharmacy) is out of reach.
                 let pharmacist = try await server.token("pharmacist")
@@ -252,7 +252,7 @@ struct ReviewFindingsTests {
         try await LiveServer.start(patients: 6, accounts: 2, partnerPatients: 1).using { server in
             let info = RequestInfo(requestID: "r", sourceIP: "203.0.113.7", userAgent: "t")
             for _ in 0..<10 { _ = try await server.auth.startPasswordReset(username: "patient001", request: info) }
-            let codes = try await server.store.dbPool.read { db in
+            let codes = try server.store.dbPool.read { db in
                 try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM one_time_code WHERE purpose = 'reset'") ?? 0
             }
             #expect(codes == PharmacyStore.maxCodesPerHour)

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 @testable import SafeRxStore
 import Testing
 
@@ -14,7 +14,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let store = try PharmacyStore.open(dataDirectory: dir, keyFile: dir.appendingPathExtension("master.key"))
         let (schema, migrations) = try store.dbPool.read { db in
-            let rows = try Row.fetchAll(
+            let rows = try SQLRow.fetchAll(
                 db, sql: "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name")
             let text = rows.map { row -> String in
                 let type: String = row[0], name: String = row[1], table: String = row[2], sql: String? = row[3]
@@ -24,7 +24,7 @@ import Testing
         }
         let expected = try String(contentsOf: Self.pinned, encoding: .utf8)
         #expect(schema == expected, "a migration changed what it creates; add a new migration instead (to re-pin, regenerate Fixtures/schema.sql)")
-        #expect(migrations == Schema.migrator.migrations)
+        #expect(migrations == Schema.migrator.identifiers)
         #expect(Set(migrations).count == migrations.count && migrations.first == "v1")
     }
 }

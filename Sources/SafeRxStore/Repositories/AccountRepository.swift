@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import SafeRxAudit
 import SafeRxModel
 import SafeRxStoreCore
@@ -9,7 +9,7 @@ import SafeRxStoreCore
 /// ``PharmacyStore/write(recording:_:)``), so an account change and the audit record that accounts for it commit
 /// together.
 package struct AccountRepository {
-    let db: Database
+    let db: any SQLConnection
     let store: PharmacyStore
 
     /// Inserts a user.

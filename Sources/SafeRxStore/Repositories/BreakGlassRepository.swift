@@ -1,12 +1,12 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import SafeRxModel
 import SafeRxStoreCore
 
 /// The `break_glass` table: live and past overrides, each tied to the audit record that granted it. Works in the
 /// caller's transaction (``GateTransaction/breakGlass``); who may break the glass is the privacy service's rule.
 package struct BreakGlassRepository {
-    let db: Database
+    let db: any SQLConnection
 
     /// Whether `patient` is a current (not deleted, not erased) patient record of `tenant`: an override names a
     /// real patient or nobody.

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import SafeRxModel
 import SafeRxPolicy
 import SafeRxStoreCore
@@ -7,7 +7,7 @@ import SafeRxStoreCore
 /// The `caregiver_grant` table: a patient's grants of access to another account. Works in the caller's transaction
 /// (``GateTransaction/caregivers``); the rules of who may grant what live in the caregiver service.
 package struct CaregiverRepository {
-    let db: Database
+    let db: any SQLConnection
 
     /// Stores a new grant.
     /// - parameter grantedBy: the subject who made it (the patient, or `seed`).
@@ -23,7 +23,7 @@ package struct CaregiverRepository {
 
     /// A grant of `tenant` by id, live or not.
     package func find(id: String, tenant: String) throws -> CaregiverGrant? {
-        try Row.fetchOne(db, sql: "SELECT * FROM caregiver_grant WHERE id = ? AND tenant = ?", arguments: [id, tenant]).flatMap(Self.decode)
+        try SQLRow.fetchOne(db, sql: "SELECT * FROM caregiver_grant WHERE id = ? AND tenant = ?", arguments: [id, tenant]).flatMap(Self.decode)
     }
 
     /// Ends a grant at `time` (a grant already ended keeps its first end).
@@ -31,7 +31,7 @@ package struct CaregiverRepository {
         try db.execute(sql: "UPDATE caregiver_grant SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", arguments: [time.timeIntervalSince1970, id])
     }
 
-    static func decode(_ row: Row) -> CaregiverGrant? {
+    static func decode(_ row: SQLRow) -> CaregiverGrant? {
         guard let access = CaregiverGrant.Access(rawValue: row["access"]) else { return nil }
         let revoked: Double? = row["revoked_at"]
         return CaregiverGrant(

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import SafeRxModel
 import SafeRxStoreCore
 
@@ -7,7 +7,7 @@ import SafeRxStoreCore
 /// staff member a thread is assigned to). Works in the caller's transaction (``GateTransaction/messaging``); who may
 /// assign what is the messaging service's rule.
 package struct MessagingRepository {
-    let db: Database
+    let db: any SQLConnection
     let clock: PharmacyClock
 
     /// Marks messages read by `user` (a message already marked keeps its first time).

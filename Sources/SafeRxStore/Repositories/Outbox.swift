@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import SafeRxAudit
 import SafeRxModel
 import SafeRxStoreCore
@@ -23,7 +23,7 @@ struct Outbox {
     /// - throws: when the key ring cannot seal or the row cannot be written.
     @discardableResult
     func notification(
-        _ db: Database, tenant: String, owner: String, channel: String, address: String, kind: OutgoingNotification.Kind,
+        _ db: any SQLConnection, tenant: String, owner: String, channel: String, address: String, kind: OutgoingNotification.Kind,
         subject: String, body: String
     ) throws -> String {
         let id = UUID().uuidString.lowercased()
@@ -44,7 +44,7 @@ struct Outbox {
     /// - returns: the event's id (`evt_…`, also the payload's `id`).
     /// - throws: when the row cannot be written.
     @discardableResult
-    func webhookEvent(_ db: Database, tenant: String, client: String, type: String, data: [String: JSON]) throws -> String {
+    func webhookEvent(_ db: any SQLConnection, tenant: String, client: String, type: String, data: [String: JSON]) throws -> String {
         let id = "evt_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         let now = clock.now
         let payload = JSON.object([

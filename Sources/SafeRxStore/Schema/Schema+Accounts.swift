@@ -1,10 +1,10 @@
-import GRDB
+import SafeRxSQL
 
 extension Schema {
     /// Accounts: users (usernames sealed), API clients, revoked tokens, second factors, recovery and one-time codes.
     enum Accounts {
         /// Migration `v1`.
-        static func v1(_ db: Database) throws {
+        static func v1(_ db: any SQLConnection) throws {
             try db.execute(sql: """
                 CREATE TABLE user_account (
                     id TEXT PRIMARY KEY,
@@ -36,7 +36,7 @@ extension Schema {
         }
 
         /// Migration `v8-accounts-caregivers-messaging`.
-        static func v8(_ db: Database) throws {
+        static func v8(_ db: any SQLConnection) throws {
             try db.execute(sql: """
                 ALTER TABLE user_account ADD COLUMN totp_secret_enc BLOB;
                 ALTER TABLE user_account ADD COLUMN totp_enabled INTEGER NOT NULL DEFAULT 0;
@@ -64,7 +64,7 @@ extension Schema {
         }
 
         /// Migration `v13-resource-party`.
-        static func v13(_ db: Database) throws {
+        static func v13(_ db: any SQLConnection) throws {
             try db.execute(sql: """
                 ALTER TABLE api_client ADD COLUMN tokens_after REAL NOT NULL DEFAULT 0;
                 """)

@@ -1,10 +1,10 @@
-import GRDB
+import SafeRxSQL
 
 extension Schema {
     /// Break-glass overrides.
     enum BreakGlass {
         /// Migration `v5-break-glass`.
-        static func v5(_ db: Database) throws {
+        static func v5(_ db: any SQLConnection) throws {
             try db.execute(sql: """
                 CREATE TABLE break_glass (
                     id TEXT PRIMARY KEY,

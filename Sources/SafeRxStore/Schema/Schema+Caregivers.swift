@@ -1,10 +1,10 @@
-import GRDB
+import SafeRxSQL
 
 extension Schema {
     /// Caregiver grants.
     enum Caregivers {
         /// Migration `v8-accounts-caregivers-messaging`.
-        static func v8(_ db: Database) throws {
+        static func v8(_ db: any SQLConnection) throws {
             try db.execute(sql: """
                 CREATE TABLE caregiver_grant (
                     id TEXT PRIMARY KEY,

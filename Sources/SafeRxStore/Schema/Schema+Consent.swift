@@ -1,10 +1,10 @@
-import GRDB
+import SafeRxSQL
 
 extension Schema {
     /// Patients' authorizations to disclose to partners, per purpose and element.
     enum Consent {
         /// Migration `v4-consent-grants`.
-        static func v4(_ db: Database) throws {
+        static func v4(_ db: any SQLConnection) throws {
             try db.execute(sql: """
                 CREATE TABLE consent_grant (
                     tenant TEXT NOT NULL,
@@ -22,7 +22,7 @@ extension Schema {
         }
 
         /// Migration `v14-consent-history`.
-        static func v14(_ db: Database) throws {
+        static func v14(_ db: any SQLConnection) throws {
             try db.execute(sql: """
                 ALTER TABLE consent_grant ADD COLUMN began TEXT NOT NULL DEFAULT '';
                 ALTER TABLE consent_grant ADD COLUMN ended TEXT NOT NULL DEFAULT '';

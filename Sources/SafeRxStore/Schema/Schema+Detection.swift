@@ -1,10 +1,10 @@
-import GRDB
+import SafeRxSQL
 
 extension Schema {
     /// The detector's alerts, suspensions and sealed honeytoken ids.
     enum Detection {
         /// Migration `v10-detection`.
-        static func v10(_ db: Database) throws {
+        static func v10(_ db: any SQLConnection) throws {
             try db.execute(sql: """
                 CREATE TABLE security_alert (
                     id TEXT PRIMARY KEY,

@@ -1,10 +1,10 @@
-import GRDB
+import SafeRxSQL
 
 extension Schema {
     /// Fill events (four-eyes) and fulfillment: vendors, exported files and the fills each file sent.
     enum Fills {
         /// Migration `v6-workflows`.
-        static func v6(_ db: Database) throws {
+        static func v6(_ db: any SQLConnection) throws {
             try db.execute(sql: """
                 CREATE TABLE fill_event (
                     seq INTEGER PRIMARY KEY,
@@ -22,7 +22,7 @@ extension Schema {
         }
 
         /// Migration `v7-fulfillment`.
-        static func v7(_ db: Database) throws {
+        static func v7(_ db: any SQLConnection) throws {
             try db.execute(sql: """
                 CREATE TABLE fulfillment_vendor (
                     id TEXT PRIMARY KEY,
@@ -44,7 +44,7 @@ extension Schema {
         }
 
         /// Migration `v13-resource-party`.
-        static func v13(_ db: Database) throws {
+        static func v13(_ db: any SQLConnection) throws {
             try db.execute(sql: """
                 CREATE TABLE fulfillment_row (
                     tenant TEXT NOT NULL,

@@ -1,10 +1,10 @@
-import GRDB
+import SafeRxSQL
 
 extension Schema {
     /// Idempotency keys of partners' retried writes.
     enum Idempotency {
         /// Migration `v6-workflows`.
-        static func v6(_ db: Database) throws {
+        static func v6(_ db: any SQLConnection) throws {
             try db.execute(sql: """
                 CREATE TABLE idempotency_key (
                     tenant TEXT NOT NULL,

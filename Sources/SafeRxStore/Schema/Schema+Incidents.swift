@@ -1,10 +1,10 @@
-import GRDB
+import SafeRxSQL
 
 extension Schema {
     /// Breach incidents: declarations, judgements, obligations done, per-patient residence and letter contact, and the audit indexes breach scope uses.
     enum Incidents {
         /// Migration `v11-incidents`.
-        static func v11(_ db: Database) throws {
+        static func v11(_ db: any SQLConnection) throws {
             try db.execute(sql: """
                 CREATE TABLE incident (
                     id TEXT PRIMARY KEY,
@@ -50,7 +50,7 @@ extension Schema {
         }
 
         /// Migration `v12-patient-contact`.
-        static func v12(_ db: Database) throws {
+        static func v12(_ db: any SQLConnection) throws {
             try db.execute(sql: """
                 ALTER TABLE patient_meta ADD COLUMN contact BLOB;
                 ALTER TABLE patient_meta ADD COLUMN contact_key_version INTEGER;

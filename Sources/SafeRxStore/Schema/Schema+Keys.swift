@@ -1,10 +1,10 @@
-import GRDB
+import SafeRxSQL
 
 extension Schema {
     /// The key hierarchy: wrapped tenant, patient and service keys, erasure tombstones.
     enum Keys {
         /// Migration `v2-envelope-keys`.
-        static func v2(_ db: Database) throws {
+        static func v2(_ db: any SQLConnection) throws {
             try db.execute(sql: """
                 CREATE TABLE keyring_meta (
                     name TEXT PRIMARY KEY,

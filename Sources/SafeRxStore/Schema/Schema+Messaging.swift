@@ -1,10 +1,10 @@
-import GRDB
+import SafeRxSQL
 
 extension Schema {
     /// Read marks and staff assignment of message threads.
     enum Messaging {
         /// Migration `v8-accounts-caregivers-messaging`.
-        static func v8(_ db: Database) throws {
+        static func v8(_ db: any SQLConnection) throws {
             try db.execute(sql: """
                 CREATE TABLE message_read (
                     user_id TEXT NOT NULL,

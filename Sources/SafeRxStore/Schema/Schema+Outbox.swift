@@ -1,10 +1,10 @@
-import GRDB
+import SafeRxSQL
 
 extension Schema {
     /// The outbox: webhook endpoints and events, notifications.
     enum Outbox {
         /// Migration `v6-workflows`.
-        static func v6(_ db: Database) throws {
+        static func v6(_ db: any SQLConnection) throws {
             try db.execute(sql: """
                 CREATE TABLE webhook_endpoint (
                     client_id TEXT PRIMARY KEY,
@@ -33,7 +33,7 @@ extension Schema {
         }
 
         /// Migration `v8-accounts-caregivers-messaging`.
-        static func v8(_ db: Database) throws {
+        static func v8(_ db: any SQLConnection) throws {
             try db.execute(sql: """
                 CREATE TABLE notification (
                     id TEXT PRIMARY KEY,

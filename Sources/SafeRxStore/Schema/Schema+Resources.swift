@@ -1,10 +1,10 @@
-import GRDB
+import SafeRxSQL
 
 extension Schema {
     /// Resources: versions (ciphertext bodies), compartments, blind search terms, partner ownership and party, Rx and record numbers.
     enum Resources {
         /// Migration `v1`.
-        static func v1(_ db: Database) throws {
+        static func v1(_ db: any SQLConnection) throws {
             try db.execute(sql: """
                 CREATE TABLE tenant (
                     id TEXT PRIMARY KEY,
@@ -47,12 +47,12 @@ extension Schema {
         }
 
         /// Migration `v3-lookup-index`.
-        static func v3(_ db: Database) throws {
+        static func v3(_ db: any SQLConnection) throws {
             try db.execute(sql: "CREATE INDEX resource_lookup ON resource_version (type, id, tenant, current)")
         }
 
         /// Migration `v9-rx-numbers`.
-        static func v9(_ db: Database) throws {
+        static func v9(_ db: any SQLConnection) throws {
             try db.execute(sql: """
                 CREATE TABLE rx_number (
                     tenant TEXT PRIMARY KEY,
@@ -62,7 +62,7 @@ extension Schema {
         }
 
         /// Migration `v13-resource-party`.
-        static func v13(_ db: Database) throws {
+        static func v13(_ db: any SQLConnection) throws {
             try db.execute(sql: """
                 CREATE TABLE resource_party (
                     party TEXT NOT NULL,

@@ -1,8 +1,8 @@
-import GRDB
+import SafeRxSQL
 import SafeRxAudit
 import SafeRxStoreCore
 
-/// The database schema, as GRDB migrations.
+/// The database schema, as migrations (``SafeRxSQL/SQLMigrator``).
 ///
 /// Resource bodies are stored only as ciphertext (`resource_version.body`), each under its patient's data key
 /// (`key_owner`, `key_version`). Searchable PHI is stored only as blind index tokens (`search_index.value` for
@@ -12,8 +12,8 @@ import SafeRxStoreCore
 enum Schema {
     /// Every migration, in order. Identifiers never change (a store records the ones it ran); each runs the parts of
     /// its features, in the order they were written, in one transaction.
-    static var migrator: DatabaseMigrator {
-        var m = DatabaseMigrator()
+    static var migrator: SQLMigrator {
+        var m = SQLMigrator()
         m.registerMigration("v1") { db in
             try Resources.v1(db)
             try Accounts.v1(db)
