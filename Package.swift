@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // FHIR value types, ids, OperationOutcome. No I/O.
@@ -51,6 +52,18 @@ let package = Package(
         // The embedded engine: one SQLite file through GRDB.
         .target(
             name: "SafeRxSQLite", dependencies: ["SafeRxSQL", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: swiftSettings),
+        // The server engine: PostgreSQL through postgres-nio, shared by several SafeRx processes.
+        .target(
+            name: "SafeRxPostgres",
+            dependencies: [
+                "SafeRxSQL",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The tamper-evident audit chain: records, hashing, signed checkpoints, verification.
         .target(
             name: "SafeRxAudit",
@@ -77,7 +90,7 @@ let package = Package(
         .target(
             name: "SafeRxStore",
             dependencies: [
-                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxStoreCore", "SafeRxSQL", "SafeRxSQLite",
+                "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxStoreCore", "SafeRxSQL", "SafeRxSQLite", "SafeRxPostgres",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -161,7 +174,7 @@ let package = Package(
         .testTarget(
             name: "SafeRxStoreTests",
             dependencies: [
-                "SafeRxModel", "SafeRxPolicy", "SafeRxAudit", "SafeRxStoreCore", "SafeRxStore", "SafeRxSQL",
+                "SafeRxModel", "SafeRxPolicy", "SafeRxAudit", "SafeRxStoreCore", "SafeRxStore", "SafeRxSQL", "SafeRxPostgres",
             ],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
@@ -175,9 +188,7 @@ let package = Package(
             name: "SafeRxServerTests",
             dependencies: [
                 "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxBreach", "SafeRxStoreCore", "SafeRxStore",
-                "SafeRxPharmacy", "SafeRxServer", "SafeRxWeb", "SafeRxSQL",
-                // Tests read and tamper with the SQLite file directly, as an attacker with the file would.
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "SafeRxPharmacy", "SafeRxServer", "SafeRxWeb", "SafeRxSQL", "SafeRxPostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

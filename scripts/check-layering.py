@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 
-OURS = {"SafeRxSQL", "SafeRxSQLite", "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxBreach", "SafeRxStoreCore",
+OURS = {"SafeRxSQL", "SafeRxSQLite", "SafeRxPostgres", "SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxBreach", "SafeRxStoreCore",
         "SafeRxStore", "SafeRxPharmacy", "SafeRxWeb", "SafeRxServer", "saferx"}
 # Which of our modules each target may depend on.
 ALLOWED = {
@@ -19,13 +19,14 @@ ALLOWED = {
     # The engine interface knows nothing of SafeRx; each engine implements it with its driver.
     "SafeRxSQL": set(),
     "SafeRxSQLite": {"SafeRxSQL"},
+    "SafeRxPostgres": {"SafeRxSQL"},
     "SafeRxPolicy": {"SafeRxModel"},
     "SafeRxVault": {"SafeRxModel"},
     "SafeRxAudit": {"SafeRxModel", "SafeRxVault", "SafeRxSQL"},
     "SafeRxDetect": {"SafeRxModel", "SafeRxAudit"},
     "SafeRxBreach": {"SafeRxModel"},
     "SafeRxStoreCore": {"SafeRxModel", "SafeRxPolicy"},
-    "SafeRxStore": {"SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxStoreCore", "SafeRxSQL", "SafeRxSQLite"},
+    "SafeRxStore": {"SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxStoreCore", "SafeRxSQL", "SafeRxSQLite", "SafeRxPostgres"},
     "SafeRxPharmacy": {"SafeRxModel", "SafeRxPolicy", "SafeRxVault", "SafeRxAudit", "SafeRxDetect", "SafeRxBreach", "SafeRxStoreCore", "SafeRxStore"},
     "SafeRxWeb": {"SafeRxModel"},
     # Front ends: the services, and values that hold no store (SafeRxBreach: notices and the assessment, no I/O).
@@ -46,7 +47,7 @@ BENCHMARK_ONLY = {
 NO_OPERATOR_CONTEXT = {"SafeRxServer", "SafeRxWeb"}
 # Only the engines talk to a database driver; the gate and the audit chain speak SafeRxSQL.
 DRIVERS = {"GRDB", "PostgresNIO", "SQLite3"}
-DRIVER_USERS = {"SafeRxSQLite"}
+DRIVER_USERS = {"SafeRxSQLite", "SafeRxPostgres"}
 # Tables with one writer, their repository: a second writer is how the copies drifted apart before (#18).
 ONE_WRITER = {
     "notification": "Sources/SafeRxStore/Repositories/Outbox.swift",

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every SafeRx test: the Swift Testing suites (unit and live-server integration tests over a real SQLite file
-# on a loopback port) and the command-line checks of `saferx audit verify` against a tampered store.
+# on a loopback port; the gate's tests also on a real PostgreSQL server this script starts) and the command-line
+# checks of `saferx audit verify` against a tampered store.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,7 +31,15 @@ python3 scripts/check-layering.py | tee .build/layering.log
 layering_checks=$(grep -Eo "^layering: [0-9]+ passed" .build/layering.log | grep -Eo "[0-9]+")
 [ -n "$layering_checks" ] || exit 1
 
-echo "== swift test"
+echo "== PostgreSQL: a throw-away cluster on a loopback port (Debian's packages)"
+pg_dir=$(mktemp -d /tmp/saferx-test-pg-XXXXXX)
+pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export SAFERX_TEST_POSTGRES="$(scripts/postgres-cluster.sh start "$pg_dir" "$pg_port")"
+export SAFERX_TEST_POSTGRES_DATA="$pg_dir"
+trap 'scripts/postgres-cluster.sh stop "$pg_dir"; rm -rf "$pg_dir"' EXIT
+echo "$SAFERX_TEST_POSTGRES"
+
+echo "== swift test (the gate's tests on SQLite and on PostgreSQL)"
 log=$(mktemp)
 set +e
 # The stolen-directory replay runs the real binary built above.

@@ -151,7 +151,7 @@ public final class AuditLog: Sendable {
         let signature = try signingKey.signature(for: Data(Self.checkpointMessage(seq: seq, hash: hash, time: time).utf8))
         let sig = signature.base64EncodedString()
         try db.execute(
-            sql: "INSERT OR REPLACE INTO audit_checkpoint (seq, hash, time, signature) VALUES (?, ?, ?, ?)",
+            sql: "INSERT INTO audit_checkpoint (seq, hash, time, signature) VALUES (?, ?, ?, ?) ON CONFLICT (seq) DO UPDATE SET hash = excluded.hash, time = excluded.time, signature = excluded.signature",
             arguments: [seq, hash, time, sig])
         let head = SignedHead(seq: seq, hash: hash, time: time, signature: sig)
         // Written only once the checkpoint is committed, so the file never runs ahead of the table.

@@ -52,9 +52,11 @@ public struct Pharmacy: Sendable {
         keys = KeyAdministration(store: store, access: access)
     }
 
-    /// Opens (creating if needed) the SQLite store in `dataDirectory` with the master key in `keyFile` (created, mode
-    /// 0600, only together with a new store), and the services over it.
+    /// Opens (creating if needed) the store with the master key in `keyFile` (created, mode 0600, only together with a
+    /// new store), and the services over it: the SQLite store in `dataDirectory`, or the PostgreSQL database that
+    /// `database` names (`dataDirectory` then holds the signed audit head and this process's files).
     ///
+    /// - parameter database: a `postgres://user:password@host:port/database` URL; nil for SQLite in `dataDirectory`.
     /// - parameter policy: the access policy table tokens are issued and checked against.
     /// - throws: the store's error when the directory cannot be opened, the key file is missing or is the wrong key.
     /// - parameter auditClock: the time audit records are stamped with (a simulation's clock; the real one by default).
@@ -62,10 +64,11 @@ public struct Pharmacy: Sendable {
     /// - parameter clock: the time the services and the gate decide by: token, grant and key expiry, refill timing,
     ///   sign-in locks, stamps on new rows (a ``ManualClock`` in tests; the system clock by default).
     public static func open(
-        dataDirectory: URL, keyFile: URL, policy: PolicyTable = .standard, logger: Logger = Logger(label: "saferx.store"),
+        dataDirectory: URL, database: String? = nil, keyFile: URL, policy: PolicyTable = .standard, logger: Logger = Logger(label: "saferx.store"),
         auditClock: (@Sendable () -> Date)? = nil, passwordCost: UInt8 = 12, clock: PharmacyClock = .system
     ) async throws -> Pharmacy {
         var options = PharmacyStore.Options()
+        options.database = database
         if let auditClock { options.auditClock = auditClock }
         options.clock = clock
         let store = try PharmacyStore.open(dataDirectory: dataDirectory, keyFile: keyFile, options: options, logger: logger)
@@ -78,7 +81,7 @@ public struct Pharmacy: Sendable {
         nonmutating set { store.refillRules = newValue }
     }
 
-    /// The time the services decide by (see ``open(dataDirectory:keyFile:policy:logger:auditClock:passwordCost:clock:)``).
+    /// The time the services decide by (see ``open(dataDirectory:database:keyFile:policy:logger:auditClock:passwordCost:clock:)``).
     public var clock: PharmacyClock { store.clock }
 
     /// Whether the store holds no tenant yet (a new data directory).

@@ -81,3 +81,11 @@ public protocol SQLDatabase: Sendable {
     /// Closes every connection; later calls fail.
     func close() throws
 }
+
+/// An engine's error that can say what failed without any value of a row: SQLite's result code and message,
+/// PostgreSQL's SQLSTATE, and the statement's text (SafeRx's SQL carries values only as arguments). What the store
+/// logs when a statement fails.
+public protocol SQLEngineError: Error {
+    /// What failed, safe for logs.
+    var logDescription: String { get }
+}

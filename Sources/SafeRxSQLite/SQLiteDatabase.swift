@@ -45,6 +45,16 @@ public final class SQLiteDatabase: SQLDatabase {
 
     public func close() throws { try pool.close() }
 
+    /// Moves everything committed from the WAL into the database file, so that the file alone is the whole database
+    /// (a snapshot about to be read as bytes).
+    /// - throws: GRDB's error, or a busy checkpoint (a reader still holds an older snapshot).
+    public func checkpointIntoFile() throws {
+        let busy = try pool.writeWithoutTransaction { db in
+            try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)").map { ($0[0] as Int) != 0 } ?? true
+        }
+        if busy { throw DatabaseError(resultCode: .SQLITE_BUSY, message: "the WAL could not be checkpointed into the file") }
+    }
+
     /// Copies a consistent snapshot of the whole database into a new file at `file` (SQLite's online backup).
     /// - throws: GRDB's error.
     public func backup(to file: URL) throws {
@@ -148,4 +158,9 @@ extension SQLValue {
         case .blob(let d): d.databaseValue
         }
     }
+}
+
+extension DatabaseError: SQLEngineError {
+    /// SQLite's result code, its message (which names tables and columns, never values) and the statement.
+    public var logDescription: String { "SQLite error \(extendedResultCode.rawValue): \(message ?? "")" + (sql.map { " in: \($0.prefix(600))" } ?? "") }
 }

@@ -43,7 +43,7 @@ extension PharmacyStore {
     package func useTOTPStep(userID: String, step: Int64, enable: Bool = false) async throws(FHIRError) -> Bool {
         try await runWrite { db in
             try db.execute(
-                sql: "UPDATE user_account SET totp_last_step = ?, totp_enabled = CASE WHEN ? THEN 1 ELSE totp_enabled END WHERE id = ? AND totp_last_step < ?",
+                sql: "UPDATE user_account SET totp_last_step = ?, totp_enabled = CASE WHEN ? = 1 THEN 1 ELSE totp_enabled END WHERE id = ? AND totp_last_step < ?",
                 arguments: [step, enable, userID, step])
             return db.changesCount > 0
         }

@@ -127,7 +127,7 @@ extension PharmacyStore {
             if let parent, try Bool.fetchOne(revoked, arguments: [parent]) == true { return false }
             // Suspended by the detector: nothing works until reinstated, and tokens from before a suspension never again.
             let suspension = try SQLRow.fetchOne(
-                db.cachedStatement(sql: "SELECT MAX(at), COALESCE(SUM(reinstated_at IS NULL), 0) FROM actor_suspension WHERE actor_id = ?"),
+                db.cachedStatement(sql: "SELECT MAX(at), COALESCE(SUM(CASE WHEN reinstated_at IS NULL THEN 1 ELSE 0 END), 0) FROM actor_suspension WHERE actor_id = ?"),
                 arguments: [subject])
             if let suspension {
                 if (suspension[1] as Int) > 0 { return false }

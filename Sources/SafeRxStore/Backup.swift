@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import SafeRxSQL
+import SafeRxPostgres
 import SafeRxSQLite
 import SafeRxAudit
 import SafeRxModel
@@ -9,8 +10,10 @@ import SafeRxVault
 
 /// Encrypted, integrity-protected backups of a store.
 ///
-/// A backup is a consistent online snapshot of the database (SQLite's backup API, taken while the server keeps
-/// serving), plus the signed audit head, encrypted with a fresh backup key that is wrapped by the master key.
+/// A backup is a consistent online snapshot of the database, taken while the server keeps serving, as a SQLite
+/// database image (on SQLite, SQLite's backup API; on PostgreSQL, every table read in one snapshot and written into a
+/// new SQLite file of the same schema), plus the signed audit head, encrypted with a fresh backup key that is wrapped
+/// by the master key. The format is the same whatever the engine, so a backup of either restores on either.
 ///
 /// File layout: `SAFERX-BACKUP-1\n`, a 4-byte big-endian header length, the header (JSON: id, creation time, master
 /// key id, wrapped backup key, chunk count, size, signed audit head), then the chunks, each a 4-byte length and an
@@ -38,11 +41,10 @@ package enum Backup {
         try await store.recordAdminEvent(action: "backup", tenant: "*", detail: "backup created")
         let snapshot = store.dataDirectory.appendingPathComponent(".backup-\(UUID().uuidString).sqlite")
         defer { try? fm.removeItem(at: snapshot) }
-        do {
-            guard let sqlite = store.dbPool as? SQLiteDatabase else {
-                throw BackupError.unusable("this store's engine takes its own backups; `saferx backup create` copies an embedded SQLite store")
-            }
+        if let sqlite = store.dbPool as? SQLiteDatabase {
             try sqlite.backup(to: snapshot)
+        } else {
+            try copySnapshot(of: store.dbPool, to: snapshot)
         }
         let head = try? String(contentsOf: store.headFile, encoding: .utf8)
         guard let plain = fm.contents(atPath: snapshot.path) else { throw BackupError.unusable("could not read the snapshot") }
@@ -185,6 +187,91 @@ package enum Backup {
         }
         for name in try fm.contentsOfDirectory(atPath: staging.path) {
             try fm.moveItem(at: staging.appendingPathComponent(name), to: dataDirectory.appendingPathComponent(name))
+        }
+        return summary
+    }
+
+    /// Writes every table of `source` (read in one snapshot) into a new SQLite store at `file` with the same schema.
+    ///
+    /// - throws: the engines' errors; `file` may then be partly written (the caller removes it).
+    static func copySnapshot(of source: any SQLDatabase, to file: URL) throws {
+        let target = try SQLiteDatabase(path: file.path)
+        defer { try? target.close() }
+        try Schema.migrator.migrate(target)
+        try copyTables(from: source, to: target, tables: tables(of: target))
+        // The backup reads the file's bytes: what the copy committed must be in the file, not only in its WAL.
+        try target.checkpointIntoFile()
+    }
+
+    /// The tables of a SQLite store and their columns, in order (the backup format's tables).
+    static func tables(of sqlite: SQLiteDatabase) throws -> [(name: String, columns: [String])] {
+        try sqlite.read { db in
+            try String.fetchAll(
+                db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> ? ORDER BY name",
+                arguments: [SQLMigrator.table]
+            ).map { table in (table, try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?) ORDER BY cid", arguments: [table])) }
+        }
+    }
+
+    /// Copies `tables` from `source` (one snapshot) into `target` (one transaction), replacing what a migration wrote.
+    /// On PostgreSQL, identity columns then continue after the highest copied value.
+    ///
+    /// - throws: the engines' errors; nothing is copied then.
+    static func copyTables(from source: any SQLDatabase, to target: any SQLDatabase, tables: [(name: String, columns: [String])]) throws {
+        try source.read { from in
+            try target.write { to in
+                for (table, columns) in tables {
+                    // Rows a migration itself wrote are replaced by the source's (none are in the append-only log).
+                    if table != "audit_log" { try to.execute(sql: "DELETE FROM \(table)") }
+                    let list = columns.joined(separator: ", ")
+                    let insert = "INSERT INTO \(table) (\(list)) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))"
+                    // Judgements are read back in the order they were recorded.
+                    let order = table == "incident_judgement" ? " ORDER BY rowid" : ""
+                    let rows = try SQLRow.fetchCursor(from, sql: "SELECT \(list) FROM \(table)\(order)")
+                    while let row = try rows.next() {
+                        try to.execute(sql: insert, arguments: SQLArguments(values: row.values))
+                    }
+                }
+                if to.dialect == .postgres {
+                    let identities = try SQLRow.fetchAll(
+                        to, sql: """
+                            SELECT table_name, column_name FROM information_schema.columns
+                            WHERE table_schema = current_schema() AND is_identity = 'YES' AND identity_generation = 'BY DEFAULT'
+                            """)
+                    for row in identities {
+                        let table: String = row[0], column: String = row[1]
+                        try to.execute(
+                            sql: "SELECT setval(pg_get_serial_sequence(?, ?), COALESCE((SELECT MAX(\(column)) FROM \(table)), 0) + 1, false)",
+                            arguments: [table, column])
+                    }
+                }
+            }
+        }
+    }
+
+    /// Restores a backup into the PostgreSQL database `database`, which must not hold a store yet: the backup is
+    /// restored and checked in a private directory first (``restore(_:to:keyProvider:)``), then every table is copied
+    /// into the database in one transaction; `dataDirectory` receives the signed audit head.
+    package static func restore(_ file: URL, to dataDirectory: URL, database: String, keyProvider: any KeyProvider) async throws -> BackupSummary {
+        let fm = FileManager.default
+        let staging = fm.temporaryDirectory.appendingPathComponent("saferx-restore-\(UUID().uuidString)")
+        defer { try? fm.removeItem(at: staging) }
+        let engine = try PostgreSQLDatabase(url: database)
+        defer { try? engine.close() }
+        guard PharmacyStore.sealedWith(engine) == nil else {
+            throw BackupError.unusable("\(engine.location) already holds a store; restore into a new database")
+        }
+        let summary = try await restore(file, to: staging, keyProvider: keyProvider)
+        try Schema.migrator(for: .postgres).migrate(engine)
+        let source = try SQLiteDatabase(path: PharmacyStore.databaseFile(in: staging).path)
+        defer { try? source.close() }
+        try copyTables(from: source, to: engine, tables: tables(of: source))
+        try fm.createDirectory(at: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let head = staging.appendingPathComponent("audit-head.json")
+        if fm.fileExists(atPath: head.path) {
+            let target = dataDirectory.appendingPathComponent("audit-head.json")
+            try? fm.removeItem(at: target)
+            try fm.copyItem(at: head, to: target)
         }
         return summary
     }

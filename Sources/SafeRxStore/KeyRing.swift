@@ -279,7 +279,7 @@ package final class KeyRing: Sendable {
                 let n = try rewrapAll(db, under: file, except: new)
                 try db.execute(sql: "UPDATE keyring_meta SET value = ? WHERE name = 'master_key_id'", arguments: [new])
                 try db.execute(
-                    sql: "INSERT OR REPLACE INTO keyring_meta (name, value) VALUES ('master_rotated', ?)", arguments: [Instant.string(self.clock.now)])
+                    sql: "INSERT INTO keyring_meta (name, value) VALUES ('master_rotated', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", arguments: [Instant.string(self.clock.now)])
                 try audit?(db, old, new, n)
                 return n
             }
@@ -418,7 +418,7 @@ package final class KeyRing: Sendable {
     func erase(_ db: any SQLConnection, tenant: String, patient: String, legalOverride: Bool) throws {
         try db.execute(sql: "DELETE FROM data_key WHERE tenant = ? AND owner = ?", arguments: [tenant, patient])
         try db.execute(
-            sql: "INSERT OR REPLACE INTO erasure (tenant, patient_id, erased_at, legal_override) VALUES (?, ?, ?, ?)",
+            sql: "INSERT INTO erasure (tenant, patient_id, erased_at, legal_override) VALUES (?, ?, ?, ?) ON CONFLICT (tenant, patient_id) DO UPDATE SET erased_at = excluded.erased_at, legal_override = excluded.legal_override",
             arguments: [tenant, patient, Instant.string(self.clock.now), legalOverride])
         db.afterCommit({ [self] in forget(tenant: tenant, owner: patient) })
     }

@@ -422,7 +422,7 @@ extension PharmacyStore {
     /// Alerts, newest first; `open` only those not acknowledged.
     package func alerts(tenant: String? = nil, open: Bool = false, limit: Int = 500) async throws(FHIRError) -> [SecurityAlert] {
         try await run { db in
-            var sql = "SELECT * FROM security_alert WHERE 1"
+            var sql = "SELECT * FROM security_alert WHERE TRUE"
             var args: [any SQLValueConvertible] = []
             if let tenant {
                 sql += " AND tenant = ?"
@@ -505,7 +505,7 @@ extension PharmacyStore {
     package func alertStatistics() async throws(FHIRError) -> (byRule: [(rule: String, severity: String, count: Int, open: Int)], lags: [Double]) {
         try await run { db in
             let byRule = try SQLRow.fetchAll(
-                db, sql: "SELECT rule, severity, COUNT(*), SUM(acked_at IS NULL) FROM security_alert GROUP BY rule, severity ORDER BY COUNT(*) DESC"
+                db, sql: "SELECT rule, severity, COUNT(*), SUM(CASE WHEN acked_at IS NULL THEN 1 ELSE 0 END) FROM security_alert GROUP BY rule, severity ORDER BY COUNT(*) DESC"
             ).map { (rule: $0[0] as String, severity: $0[1] as String, count: $0[2] as Int, open: $0[3] as Int) }
             let lags = try Double.fetchAll(db, sql: "SELECT lag_ms FROM security_alert ORDER BY lag_ms")
             return (byRule, lags)

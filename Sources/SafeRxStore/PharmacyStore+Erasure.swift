@@ -114,7 +114,22 @@ extension PharmacyStore {
 
     /// Folds the WAL into the database and truncates it, so old page images of blanked rows do not linger there.
     /// Retries while readers (the server) hold old snapshots; returns whether it succeeded.
+    ///
+    /// On PostgreSQL: `VACUUM` of the tables that held the patient's rows, so their dead tuples' space is reused
+    /// (the server's WAL is recycled by PostgreSQL itself; what it still holds of the patient is ciphertext under the
+    /// destroyed key).
     func truncateWAL() async -> Bool {
+        if dbPool.dialect == .postgres {
+            do {
+                _ = try await dbPool.writeWithoutTransaction { db in
+                    try db.execute(sql: "VACUUM resource_version, resource_patient, search_index, patient_meta, notification, user_account")
+                }
+                return true
+            } catch {
+                logger.warning("VACUUM after an erasure failed; PostgreSQL's autovacuum will reclaim the space", metadata: ["error": "\(type(of: error))"])
+                return false
+            }
+        }
         for attempt in 0..<20 {
             let busy = try? await dbPool.writeWithoutTransaction { db in
                 try SQLRow.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)").map { ($0[0] as Int) != 0 } ?? true

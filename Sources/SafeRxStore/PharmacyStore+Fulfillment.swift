@@ -17,7 +17,7 @@ extension PharmacyStore {
         guard publicKey.count == 32 else { throw .invalid("The vendor public key must be a raw 32-byte X25519 key (base64)") }
         try await write(ctx) { tx in
             try tx.db.execute(
-                sql: "INSERT OR REPLACE INTO fulfillment_vendor (id, tenant, name, public_key, created) VALUES (?, ?, ?, ?, ?)",
+                sql: "INSERT INTO fulfillment_vendor (id, tenant, name, public_key, created) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET tenant = excluded.tenant, name = excluded.name, public_key = excluded.public_key, created = excluded.created",
                 arguments: [id, tenant, name, publicKey, self.timestamp()])
             try tx.record("vendor-add", tenant: tenant, detail: "fulfillment vendor \(id) (\(name))")
         }

@@ -95,8 +95,7 @@ extension PharmacyStore {
         let (sealed, version) = try keys.seal(db, tenant: tenant, owner: id, contact.encoded(), context: LetterContact.context(tenant, id))
         try db.execute(
             sql: """
-                INSERT OR REPLACE INTO patient_meta (tenant, patient_id, state, has_postal, has_email, has_ssn, contact, contact_key_version)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO patient_meta (tenant, patient_id, state, has_postal, has_email, has_ssn, contact, contact_key_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, patient_id) DO UPDATE SET state = excluded.state, has_postal = excluded.has_postal, has_email = excluded.has_email, has_ssn = excluded.has_ssn, contact = excluded.contact, contact_key_version = excluded.contact_key_version
                 """,
             arguments: [tenant, id, state.count == 2 ? state : "??", postal, email, ssn, sealed, Int64(version)])
     }

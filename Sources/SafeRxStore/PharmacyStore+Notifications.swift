@@ -68,8 +68,8 @@ extension PharmacyStore {
         try await runWrite { db in
             if sent {
                 try db.execute(
-                    sql: "UPDATE notification SET state = 'sent', sent_at = ?, recipient_enc = x'', body_enc = x'' WHERE id = ?",
-                    arguments: [self.clock.now.timeIntervalSince1970, id])
+                    sql: "UPDATE notification SET state = 'sent', sent_at = ?, recipient_enc = ?, body_enc = ? WHERE id = ?",
+                    arguments: [self.clock.now.timeIntervalSince1970, Data(), Data(), id])
             } else {
                 try db.execute(
                     sql: "UPDATE notification SET attempts = attempts + 1, state = CASE WHEN attempts + 1 >= 10 THEN 'failed' ELSE state END WHERE id = ?",

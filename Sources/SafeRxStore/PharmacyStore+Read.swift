@@ -173,7 +173,7 @@ extension PharmacyStore {
 
     /// Compiles search filters to SQL over `resource_version v`. Sensitive values are blinded first.
     func compile(_ filters: [SearchQuery.Filter]) -> (String, [any SQLValueConvertible]) {
-        var parts: [String] = ["1"]
+        var parts: [String] = ["TRUE"]
         var args: [any SQLValueConvertible] = []
         for f in filters {
             switch f {
@@ -196,7 +196,7 @@ extension PharmacyStore {
                 args.append(parameter)
                 args += a
             case .auditPatient, .auditDate, .auditField:
-                parts.append("0")
+                parts.append("FALSE")
             }
         }
         return (parts.joined(separator: " AND "), args)
@@ -244,7 +244,7 @@ extension PharmacyStore {
                 // A patient may ask only about themselves; naming anyone else finds nothing (no existence oracle).
                 if case .compartment(let own) = ctx.scope.rows { pids = pids.filter { $0 == own } }
                 guard !pids.isEmpty else {
-                    sql += " AND 0"
+                    sql += " AND FALSE"
                     continue
                 }
                 sql += " AND EXISTS (SELECT 1 FROM audit_patient ap2 WHERE ap2.seq = a.seq AND ap2.patient_id IN (\(pids.map { _ in "?" }.joined(separator: ","))))"
@@ -272,14 +272,14 @@ extension PharmacyStore {
                         args += [String(v[..<at]), String(v[v.index(after: at)...]), own]
                     }
                 }
-                sql += alternatives.isEmpty ? " AND 0" : " AND (" + alternatives.joined(separator: " OR ") + ")"
+                sql += alternatives.isEmpty ? " AND FALSE" : " AND (" + alternatives.joined(separator: " OR ") + ")"
             case .auditField(let parameter, let values):
                 // action and outcome as recorded; agent is the actor's user or client id.
                 let path = parameter == "agent" ? "$.entry.actor.id" : parameter == "outcome" ? "$.entry.outcome" : "$.entry.action"
                 sql += " AND json_extract(a.body, '\(path)') IN (\(values.map { _ in "?" }.joined(separator: ",")))"
                 args += values
             case .terms, .dateRange:
-                sql += " AND 0"
+                sql += " AND FALSE"
             }
         }
         let whereSQL = sql

@@ -31,7 +31,7 @@ extension PharmacyStore {
         try await write(ctx) { [self] tx in
             let (sealed, _) = try keys.seal(tx.db, tenant: tenant, owner: "", Data(secret.utf8), context: "webhook/\(clientID)")
             try tx.db.execute(
-                sql: "INSERT OR REPLACE INTO webhook_endpoint (client_id, tenant, url, secret_enc, created) VALUES (?, ?, ?, ?, ?)",
+                sql: "INSERT INTO webhook_endpoint (client_id, tenant, url, secret_enc, created) VALUES (?, ?, ?, ?, ?) ON CONFLICT (client_id) DO UPDATE SET tenant = excluded.tenant, url = excluded.url, secret_enc = excluded.secret_enc, created = excluded.created",
                 arguments: [clientID, tenant, url, sealed, self.timestamp()])
             try tx.record("webhook-register", tenant: tenant, detail: "client \(clientID) -> \(url)")
         }
@@ -102,7 +102,7 @@ extension PharmacyStore {
     /// optionally of one pharmacy only.
     package func webhookEvents(clientID: String?, tenant: String? = nil, state: WebhookEvent.State? = nil, limit: Int = 100) async throws(FHIRError) -> [WebhookEvent] {
         try await run { db in
-            var sql = "SELECT * FROM webhook_event WHERE 1"
+            var sql = "SELECT * FROM webhook_event WHERE TRUE"
             var args: [any SQLValueConvertible] = []
             if let clientID { sql += " AND client_id = ?"; args.append(clientID) }
             if let tenant { sql += " AND tenant = ?"; args.append(tenant) }

@@ -320,7 +320,7 @@ extension PharmacyStore {
         }
         if let owner = w.owner, w.type == .patient {
             try db.execute(
-                sql: "INSERT OR REPLACE INTO patient_owner (tenant, patient_id, partner) VALUES (?, ?, ?)", arguments: [tenant, w.id, owner])
+                sql: "INSERT INTO patient_owner (tenant, patient_id, partner) VALUES (?, ?, ?) ON CONFLICT (tenant, patient_id) DO UPDATE SET partner = excluded.partner", arguments: [tenant, w.id, owner])
         }
         if w.type == .patient { try recordPatientMeta(db, tenant: tenant, id: w.id, w.json) }
         if version == 1, AccessScope.partyTypes.contains(w.type) { try recordParties(db, tenant: tenant, w, scope: scope) }
@@ -428,14 +428,14 @@ extension PharmacyStore {
     /// The next Rx number of a tenant (`RX` and 7 digits from 5,000,001; the demo seeds lower ones).
     func nextRxNumber(_ db: any SQLConnection, tenant: String) throws -> String {
         let n = try Int64.fetchOne(db, sql: "SELECT next FROM rx_number WHERE tenant = ?", arguments: [tenant]) ?? RxNumber.firstAssigned
-        try db.execute(sql: "INSERT OR REPLACE INTO rx_number (tenant, next) VALUES (?, ?)", arguments: [tenant, n + 1])
+        try db.execute(sql: "INSERT INTO rx_number (tenant, next) VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET next = excluded.next", arguments: [tenant, n + 1])
         return String(format: "RX%07lld", n)
     }
 
     /// The next medical record number of a tenant (`MRN` and 7 digits from 1,000,001; the demo seeds 6-digit ones).
     func nextMRN(_ db: any SQLConnection, tenant: String) throws -> String {
         let n = try Int64.fetchOne(db, sql: "SELECT next FROM pharmacy_counter WHERE tenant = ? AND name = 'mrn'", arguments: [tenant]) ?? MRN.firstAssigned
-        try db.execute(sql: "INSERT OR REPLACE INTO pharmacy_counter (tenant, name, next) VALUES (?, 'mrn', ?)", arguments: [tenant, n + 1])
+        try db.execute(sql: "INSERT INTO pharmacy_counter (tenant, name, next) VALUES (?, 'mrn', ?) ON CONFLICT (tenant, name) DO UPDATE SET next = excluded.next", arguments: [tenant, n + 1])
         return String(format: "MRN%07lld", n)
     }
 

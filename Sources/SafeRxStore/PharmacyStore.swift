@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import SafeRxSQL
+import SafeRxPostgres
 import SafeRxSQLite
 import Logging
 import SafeRxAudit
@@ -29,6 +30,10 @@ package final class PharmacyStore: Sendable {
         package var auditClock: @Sendable () -> Date = { Date() }
         /// The time the store decides by (expiries, stamps on new rows); see ``SafeRxStoreCore/PharmacyClock``.
         package var clock: PharmacyClock = .system
+        /// A PostgreSQL database (`postgres://user:password@host:port/database`) to keep the store in instead of
+        /// `saferx.sqlite` in the data directory. The master key stays outside the database either way; the data
+        /// directory still holds the signed audit head and the process's own files.
+        package var database: String?
 
         package init() {}
     }
@@ -60,16 +65,36 @@ package final class PharmacyStore: Sendable {
     package static func open(
         dataDirectory: URL, keyFile: URL, options: Options = Options(), logger: Logger = Logger(label: "saferx.store")
     ) throws -> PharmacyStore {
-        let db = databaseFile(in: dataDirectory)
-        let exists = FileManager.default.fileExists(atPath: db.path)
         try checkApart(keyFile: keyFile, dataDirectory: dataDirectory)
+        let engine: (any SQLDatabase)?
+        let exists: Bool
+        let sealed: () -> String?
+        if let url = options.database {
+            // Connect first: a database that cannot be reached must not look like a new, empty one.
+            let postgres = try PostgreSQLDatabase(url: url, logger: logger)
+            let keyID = sealedWith(postgres)
+            engine = postgres
+            exists = keyID != nil
+            sealed = { keyID }
+        } else {
+            let db = databaseFile(in: dataDirectory)
+            engine = nil
+            exists = FileManager.default.fileExists(atPath: db.path)
+            sealed = { sealedWith(db) }
+        }
         let provider: FileKeyProvider
         do {
             provider = try FileKeyProvider(path: keyFile, create: !exists)
         } catch .missingMasterKey(let path, _) {
-            throw VaultError.missingMasterKey(path: path, expectedKeyID: sealedWith(db))
+            try? engine?.close()
+            throw VaultError.missingMasterKey(path: path, expectedKeyID: sealed())
         }
-        return try PharmacyStore(dataDirectory: dataDirectory, keyProvider: provider, options: options, logger: logger)
+        do {
+            return try PharmacyStore(dataDirectory: dataDirectory, engine: engine, keyProvider: provider, options: options, logger: logger)
+        } catch {
+            try? engine?.close()
+            throw error
+        }
     }
 
     /// Refuses a master key file inside the data directory: a copy of the directory must not carry its key.
@@ -88,10 +113,24 @@ package final class PharmacyStore: Sendable {
         }
     }
 
+    /// The id of the master key a PostgreSQL store was sealed with; nil for a database SafeRx has not set up yet.
+    static func sealedWith(_ engine: any SQLDatabase) -> String? {
+        try? engine.read { db in
+            guard try Bool.fetchOne(db, sql: "SELECT to_regclass('keyring_meta') IS NOT NULL") == true else { return nil }
+            return try String.fetchOne(db, sql: "SELECT value FROM keyring_meta WHERE name = 'master_key_id'")
+        }
+    }
+
     /// Opens (creating if needed) the store in `dataDirectory` with the master key held by `keyProvider`.
-    package init(
+    package convenience init(
         dataDirectory: URL, keyProvider: any KeyProvider, options: Options = Options(), logger: Logger = Logger(label: "saferx.store")
     ) throws {
+        try self.init(dataDirectory: dataDirectory, engine: nil, keyProvider: keyProvider, options: options, logger: logger)
+    }
+
+    /// Opens the store on `engine`, or when nil, on the engine `options` name (`saferx.sqlite` in `dataDirectory`
+    /// unless ``Options/database`` is set).
+    init(dataDirectory: URL, engine: (any SQLDatabase)?, keyProvider: any KeyProvider, options: Options, logger: Logger) throws {
         let fm = FileManager.default
         try fm.createDirectory(at: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         if fm.fileExists(atPath: dataDirectory.appendingPathComponent("keys/data.key").path) {
@@ -103,11 +142,19 @@ package final class PharmacyStore: Sendable {
         self.dataDirectory = dataDirectory
         self.clock = options.clock
         Self.removeStaleSnapshots(in: dataDirectory)
-        let path = Self.databaseFile(in: dataDirectory).path
-        self.dbPool = try SQLiteDatabase(path: path)
-        try Schema.migrator.migrate(dbPool)
-        for file in [path, path + "-wal", path + "-shm"] where fm.fileExists(atPath: file) {
-            try? fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
+        if let engine {
+            self.dbPool = engine
+        } else if let url = options.database {
+            self.dbPool = try PostgreSQLDatabase(url: url, logger: logger)
+        } else {
+            self.dbPool = try SQLiteDatabase(path: Self.databaseFile(in: dataDirectory).path)
+        }
+        try Schema.migrator(for: dbPool.dialect).migrate(dbPool)
+        if dbPool.dialect == .sqlite {
+            let path = Self.databaseFile(in: dataDirectory).path
+            for file in [path, path + "-wal", path + "-shm"] where fm.fileExists(atPath: file) {
+                try? fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
+            }
         }
         self.keys = try KeyRing(provider: keyProvider, writer: dbPool, encrypts: options.encryption, clock: options.clock)
         self.blindIndex = BlindIndex(key: keys.serviceKey(.blindIndex))
@@ -143,9 +190,9 @@ package final class PharmacyStore: Sendable {
     // MARK: - The scope, compiled to SQL
 
     /// The predicate that limits `alias` (a `resource_version` row) to what `scope` may see of `type`.
-    /// Fails closed: a scope with no read right, or rows `.none`, yields `0`.
+    /// Fails closed: a scope with no read right, or rows `.none`, yields `FALSE`.
     static func scopePredicate(_ scope: AccessScope, type: ResourceType, alias v: String, now: String) -> (String, [any SQLValueConvertible]) {
-        guard scope.rights(for: type).read || scope.systemReason != nil else { return ("0", []) }
+        guard scope.rights(for: type).read || scope.systemReason != nil else { return ("FALSE", []) }
         var sql = "\(v).type = ?"
         var args: [any SQLValueConvertible] = [type.rawValue]
         if !(scope.systemReason != nil && scope.tenant == "*") {
@@ -153,7 +200,7 @@ package final class PharmacyStore: Sendable {
             args.append(scope.tenant)
         }
         guard type.isPatientData else {
-            if case .none = scope.rows { return ("0", []) }
+            if case .none = scope.rows { return ("FALSE", []) }
             return (sql, args)
         }
         switch scope.rows {
@@ -184,7 +231,7 @@ package final class PharmacyStore: Sendable {
             // ... and only if the authorization releases at least one element the policy lets this purpose see.
             let visible = scope.visibleElements(of: type).map { $0.subtracting(PolicyTable.alwaysVisible).sorted() }
             let releases = visible.map { v in
-                v.isEmpty ? "0" : "(" + v.map { _ in "instr(cg.elements, ?) > 0" }.joined(separator: " OR ") + ")"
+                v.isEmpty ? "FALSE" : "(" + v.map { _ in "instr(cg.elements, ?) > 0" }.joined(separator: " OR ") + ")"
             } ?? "instr(cg.elements, ',' || \(v).type || '.') > 0"
             sql += """
                  AND \(v).pk IN (SELECT rp.pk FROM consent_grant cg JOIN resource_patient rp ON rp.patient_id = cg.patient_id \
@@ -193,15 +240,15 @@ package final class PharmacyStore: Sendable {
             args += [clientID, scope.purpose.rawValue, scope.tenant, now, now]
             args += (visible ?? []).map { ",\(type.rawValue).\($0)," }
         case .none:
-            return ("0", [])
+            return ("FALSE", [])
         }
         return (sql, args)
     }
 
     /// The predicate that limits `audit_log` rows (alias `a`) to what `scope` may see.
     static func auditPredicate(_ scope: AccessScope) -> (String, [any SQLValueConvertible]) {
-        guard scope.rights(for: .auditEvent).read || scope.systemReason != nil else { return ("0", []) }
-        var sql = "1"
+        guard scope.rights(for: .auditEvent).read || scope.systemReason != nil else { return ("FALSE", []) }
+        var sql = "TRUE"
         var args: [any SQLValueConvertible] = []
         if !(scope.systemReason != nil && scope.tenant == "*") {
             sql = "a.tenant = ?"
@@ -212,7 +259,7 @@ package final class PharmacyStore: Sendable {
         case .compartment(let patientID):
             sql += " AND EXISTS (SELECT 1 FROM audit_patient ap WHERE ap.seq = a.seq AND ap.patient_id = ?)"
             args.append(patientID)
-        case .partner, .consented, .patients, .none: return ("0", [])
+        case .partner, .consented, .patients, .none: return ("FALSE", [])
         }
         return (sql, args)
     }
@@ -402,9 +449,16 @@ package final class PharmacyStore: Sendable {
         } catch let e as FHIRError {
             throw e
         } catch {
-            logger.error("database read failed", metadata: ["error": "\(type(of: error))"])
+            logger.error("database read failed", metadata: Self.failure(error))
             throw .internal()
         }
+    }
+
+    /// What the log says of a failed statement: the error's type and, from the engine, what failed (never a value).
+    static func failure(_ error: any Error) -> Logger.Metadata {
+        var m: Logger.Metadata = ["error": "\(type(of: error))"]
+        if let e = error as? any SQLEngineError { m["statement"] = "\(e.logDescription)" }
+        return m
     }
 
     /// The engine's synchronous read, on the calling thread.
@@ -422,7 +476,7 @@ package final class PharmacyStore: Sendable {
             logger.notice("database write cancelled (the task was cancelled); nothing was written")
             throw .unavailable("The change was not written: SafeRx is shutting down")
         } catch {
-            logger.error("database write failed", metadata: ["error": "\(type(of: error))"])
+            logger.error("database write failed", metadata: Self.failure(error))
             throw .internal()
         }
     }

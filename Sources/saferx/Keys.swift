@@ -200,14 +200,15 @@ struct BackupCommand: AsyncParsableCommand {
 
     struct Restore: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Restore a backup into a new data directory (given with --data) and check it.")
+            abstract: "Restore a backup into a new data directory (given with --data), or a new PostgreSQL database (--database), and check it.",
+            discussion: "A backup of either engine restores on either: this is also how a SQLite store moves to PostgreSQL.")
         @OptionGroup var data: DataOptions
         @Argument(help: "Backup file.") var file: String
 
         func run() async throws {
             do {
-                let s = try await KeyAdministration.restoreBackup(URL(fileURLWithPath: file), to: data.url, keyFile: data.keyFileURL)
-                say("Restored backup of \(s.created) into \(data.url.path): \(s.patients) patients, \(s.resources) resource versions, "
+                let s = try await KeyAdministration.restoreBackup(URL(fileURLWithPath: file), to: data.url, database: data.database, keyFile: data.keyFileURL)
+                say("Restored backup of \(s.created) into \(data.database == nil ? data.url.path : data.storeLocation): \(s.patients) patients, \(s.resources) resource versions, "
                     + "audit chain of \(s.auditRecords) records verifies.")
             } catch {
                 throw CLIError("Restore failed, nothing was written: \(error)")

@@ -65,7 +65,30 @@ struct DataOptions: ParsableArguments {
             discussion: "Default: $SAFERX_MASTER_KEY_FILE, else ~/.config/saferx/master.key. Created (mode 0600) with a new store."))
     var keyFile: String?
 
+    @Option(
+        name: .customLong("database"),
+        help: ArgumentHelp(
+            "A PostgreSQL database to keep the store in (postgres://user:password@host:port/database).",
+            discussion: """
+                Default: $SAFERX_DATABASE, else the SQLite file in --data. The master key stays outside the database; \
+                --data still holds the signed audit head and this process's files. The password may come from $PGPASSWORD.
+                """))
+    var databaseOption: String?
+
     var url: URL { URL(fileURLWithPath: directory, isDirectory: true) }
+
+    /// The PostgreSQL database to use, if any: `--database`, else `$SAFERX_DATABASE`.
+    var database: String? {
+        let value = databaseOption ?? ProcessInfo.processInfo.environment["SAFERX_DATABASE"]
+        return value?.isEmpty == false ? value : nil
+    }
+
+    /// Where the store is, for messages (the database without its password, else the data directory).
+    var storeLocation: String {
+        guard let database, var c = URLComponents(string: database) else { return directory }
+        c.password = nil
+        return c.string ?? "the PostgreSQL database"
+    }
 
     var keyFileURL: URL { keyFile.map { URL(fileURLWithPath: $0) } ?? KeyAdministration.defaultKeyFile }
 
@@ -73,11 +96,12 @@ struct DataOptions: ParsableArguments {
     func openPharmacy(policy: PolicyTable = .standard) async throws -> Pharmacy {
         let existed = FileManager.default.fileExists(atPath: keyFileURL.path)
         do {
-            let pharmacy = try await Pharmacy.open(dataDirectory: url, keyFile: keyFileURL, policy: policy, logger: Logger(label: "saferx.store"))
+            let pharmacy = try await Pharmacy.open(
+                dataDirectory: url, database: database, keyFile: keyFileURL, policy: policy, logger: Logger(label: "saferx.store"))
             if !existed { announceNewKey() }
             return pharmacy
         } catch {
-            throw CLIError("Cannot open the store in \(directory): \(error)")
+            throw CLIError("Cannot open the store in \(storeLocation): \(error)")
         }
     }
 

@@ -1,18 +1,28 @@
 import Foundation
 import SafeRxModel
 import SafeRxPharmacy
+import SafeRxSQL
 @testable import SafeRxStore
 import SafeRxStoreCore
 import Testing
 
 @Suite("PHI at rest") struct AtRestTests {
-    @Test("no plaintext names, contacts, identifiers, directions or messages in the database files")
+    @Test("no plaintext names, contacts, identifiers, directions or messages in the database files (on PostgreSQL: the whole cluster)")
     func noPlaintextPHI() async throws {
         let server = try await LiveServer.shared.value
-        let files = try FileManager.default.contentsOfDirectory(atPath: server.directory.path).filter { $0.hasPrefix("saferx.sqlite") }
-        #expect(files.contains("saferx.sqlite"))
         var bytes = Data()
-        for f in files { bytes.append(try Data(contentsOf: server.directory.appendingPathComponent(f))) }
+        if server.store.dbPool.dialect == .postgres {
+            // Every file of the PostgreSQL cluster: tables, indexes, the WAL, the server's log.
+            let cluster = try #require(ProcessInfo.processInfo.environment["SAFERX_TEST_POSTGRES_DATA"], "the test script names the cluster's directory")
+            let all = FileManager.default.enumerator(at: URL(fileURLWithPath: cluster), includingPropertiesForKeys: [.isRegularFileKey])?.allObjects as? [URL] ?? []
+            for file in all where (try? file.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
+                if let data = try? Data(contentsOf: file) { bytes.append(data) }
+            }
+        } else {
+            let files = try FileManager.default.contentsOfDirectory(atPath: server.directory.path).filter { $0.hasPrefix("saferx.sqlite") }
+            #expect(files.contains("saferx.sqlite"))
+            for f in files { bytes.append(try Data(contentsOf: server.directory.appendingPathComponent(f))) }
+        }
         #expect(bytes.count > 100_000)
         // Whole phone numbers and birth dates of real demo patients (a fragment like "555-" also occurs by chance in
         // the opaque UUIDs stored in clear).

@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import GRDB
 import SafeRxSQL
 import HTTPTypes
 import SafeRxAudit
@@ -215,11 +214,9 @@ struct BreachResponseTests {
             moved["meta"] = nil
             _ = try await server.store.update(ctx, .patient, id: "pat-0003", moved)
             try await server.store.delete(ctx, .patient, id: "pat-0004")
-            let old = try DatabaseQueue(path: PharmacyStore.databaseFile(in: server.directory).path)
-            try await old.write { db in
+            try await server.store.dbPool.write { db in
                 try db.execute(sql: "UPDATE patient_meta SET contact = NULL, contact_key_version = NULL WHERE patient_id = 'pat-0005'")
             }
-            try old.close()
             let ids = (1...6).map { String(format: "pat-%04d", $0) }
             try await server.store.declareIncident(.operatorCommand(reason: "test", tenant: "*"), Incident(
                 id: "inc-contacts", tenant: tenant, discovered: "2026-12-01", declared: AuditLog.timestamp(Date()), declaredBy: "privacy", actors: [],

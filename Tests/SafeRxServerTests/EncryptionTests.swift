@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import SafeRxSQL
 import SafeRxAudit
 import SafeRxModel
@@ -11,14 +10,12 @@ import Testing
 
 /// Envelope encryption: ciphertexts bound to their rows, rotation while serving, crypto-shredding, key-file failures.
 @Suite("Encryption at rest") struct EncryptionTests {
-    /// A second connection to the server's database file, as an intruder with write access to it would have.
-    static func tamper(_ server: LiveServer, _ body: (Database) throws -> Void) throws {
-        let q = try DatabaseQueue(path: PharmacyStore.databaseFile(in: server.directory).path)
-        try q.write(body)
-        try q.close()
+    /// A write straight into the server's database, beside the gate, as an intruder with write access to it would make.
+    static func tamper(_ server: LiveServer, _ body: (any SQLConnection) throws -> Void) throws {
+        try server.store.dbPool.write(body)
     }
 
-    static func body(_ db: Database, _ type: String, _ id: String) throws -> Data {
+    static func body(_ db: any SQLConnection, _ type: String, _ id: String) throws -> Data {
         try Data.fetchOne(db, sql: "SELECT body FROM resource_version WHERE type = ? AND id = ? AND current = 1", arguments: [type, id])!
     }
 
@@ -135,7 +132,7 @@ import Testing
 
         // Without the previous master key, the store opens and every ciphertext decrypts.
         try FileManager.default.removeItem(atPath: server.keyFile.path + ".previous")
-        let reopened = try PharmacyStore.open(dataDirectory: server.directory, keyFile: server.keyFile)
+        let reopened = try PharmacyStore.open(dataDirectory: server.directory, keyFile: server.keyFile, options: LiveServer.reopenOptions(server.directory))
         let check = try await reopened.verifyCiphertexts()
         #expect(check.failures.isEmpty)
         #expect(check.resources == report.resources)
@@ -145,7 +142,7 @@ import Testing
         let old = server.directory.appendingPathExtension("old.key")
         _ = FileManager.default.createFile(atPath: old.path, contents: oldKey, attributes: [.posixPermissions: 0o600])
         #expect(throws: VaultError.wrongMasterKey(expected: master.new, given: master.old)) {
-            try PharmacyStore.open(dataDirectory: server.directory, keyFile: old)
+            try PharmacyStore.open(dataDirectory: server.directory, keyFile: old, options: LiveServer.reopenOptions(server.directory))
         }
         for f in [server.directory.path, server.keyFile.path, old.path] { try? FileManager.default.removeItem(atPath: f) }
     }

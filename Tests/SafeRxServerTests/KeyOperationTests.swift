@@ -16,6 +16,11 @@ import Testing
         try await LiveServer.start(patients: 3, accounts: 1, partnerPatients: 1).using { server in
             let listed = Set(SealedColumn.all.map(\.name)).union(SealedColumn.notSealedUnderDataKeys.keys)
             let blobs = try server.store.dbPool.read { db -> [String] in
+                if db.dialect == .postgres {
+                    return try SQLRow.fetchAll(
+                        db, sql: "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' AND data_type = 'bytea'"
+                    ).map { "\($0[0] as String).\($0[1] as String)" }
+                }
                 var out: [String] = []
                 for table in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%'") {
                     for column in try SQLRow.fetchAll(db, sql: "PRAGMA table_info(\(table))") where (column["type"] as String).uppercased() == "BLOB" {

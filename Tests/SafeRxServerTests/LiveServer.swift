@@ -9,6 +9,7 @@ import NIOCore
 import ServiceLifecycle
 import SafeRxModel
 import SafeRxPharmacy
+import SafeRxPostgres
 import SafeRxVault
 import SafeRxServer
 import SafeRxStore
@@ -63,6 +64,31 @@ final class LiveServer: Sendable {
     /// The server most tests share: 60 demo patients, 50 with accounts, 10 owned by the partner.
     static let shared = Task { try await LiveServer.start() }
 
+    /// The PostgreSQL database of the store in `dir` when the suite runs on PostgreSQL (`SAFERX_TEST_ENGINE=postgres`,
+    /// with `SAFERX_TEST_POSTGRES` naming the server): a new one per store, remembered in the directory so that a
+    /// restart reopens it. Nil on SQLite.
+    static func testDatabase(for dir: URL, reopening: Bool) throws -> String? {
+        let env = ProcessInfo.processInfo.environment
+        guard env["SAFERX_TEST_ENGINE"] == "postgres", let server = env["SAFERX_TEST_POSTGRES"] else { return nil }
+        let file = dir.appendingPathComponent("test-database.url")
+        if reopening {
+            // A store restored from a backup into a directory is a SQLite store, whichever engine it was taken from.
+            return try? String(contentsOf: file, encoding: .utf8)
+        }
+        let name = "saferx_live_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
+        let url = try PostgreSQLDatabase.createDatabase(String(name), serverURL: server)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try url.write(to: file, atomically: true, encoding: .utf8)
+        return url
+    }
+
+    /// Options that open the store in `dir` again on the engine it was made on.
+    static func reopenOptions(_ dir: URL) -> PharmacyStore.Options {
+        var options = PharmacyStore.Options()
+        options.database = try? String(contentsOf: dir.appendingPathComponent("test-database.url"), encoding: .utf8)
+        return options
+    }
+
     static func start(
         patients: Int = 60, accounts: Int = 50, partnerPatients: Int = 10, consentPatients: Int = 5,
         webhookPolicy: WebhookRetryPolicy = WebhookRetryPolicy(), webhookPollInterval: Duration = .seconds(1),
@@ -74,6 +100,7 @@ final class LiveServer: Sendable {
         let dir = existing ?? FileManager.default.temporaryDirectory.appendingPathComponent("saferx-test-\(UUID().uuidString)")
         var options = PharmacyStore.Options()
         if let auditClock { options.auditClock = auditClock }
+        options.database = try testDatabase(for: dir, reopening: existing != nil)
         let store = try PharmacyStore.open(dataDirectory: dir, keyFile: dir.appendingPathExtension("master.key"), options: options)
         let auth = await AuthService(store: store, passwordCost: 4)
         // A reopened store (a restart) keeps what it has; a new one gets the demo pharmacy.

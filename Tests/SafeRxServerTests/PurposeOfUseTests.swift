@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import SafeRxSQL
 import HTTPTypes
 import SafeRxAudit
 import SafeRxModel
@@ -301,9 +301,7 @@ extension PurposeOfUseTests {
                 #expect(record?.entry.patients == ["pat-0005"])
 
                 // Sixty minutes later (simulated): the override no longer opens anything.
-                let q = try DatabaseQueue(path: PharmacyStore.databaseFile(in: server.directory).path)
-                try await q.write { db in try db.execute(sql: "UPDATE break_glass SET expires = '2000-01-01T00:00:00.000Z'") }
-                try q.close()
+                try await server.store.dbPool.write { db in try db.execute(sql: "UPDATE break_glass SET expires = '2000-01-01T00:00:00.000Z'") }
                 #expect(try await Self.get(client, "/fhir/Patient/pat-0005", token: support, purpose: "ETREAT").status == 403)
             }
         }

@@ -299,6 +299,8 @@ struct SafeRxCLI {
     var environment: [String: String] {
         var env = ProcessInfo.processInfo.environment
         env["SAFERX_MASTER_KEY_FILE"] = keyFile.path
+        // A store of the PostgreSQL run (LiveServer.testDatabase) is in its database, not in the directory.
+        if let url = try? String(contentsOf: data.appendingPathComponent("test-database.url"), encoding: .utf8) { env["SAFERX_DATABASE"] = url }
         return env
     }
 

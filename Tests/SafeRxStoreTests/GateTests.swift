@@ -6,7 +6,7 @@ import SafeRxPolicy
 import SafeRxStoreCore
 import Testing
 
-/// The gate on its own: a temporary SQLite file, no HTTP. Every read takes a scope compiled into the SQL, answers
+/// The gate on its own: a temporary SQLite file (and a PostgreSQL database, when the test script runs a server), no HTTP. Every read takes a scope compiled into the SQL, answers
 /// what the scope may see and nothing else, and is audited naming the patients whose data left.
 @Suite("Gate") struct GateTests {
     /// A store in a temporary directory, with two patients of tenant `t1` and one of `t2`.
@@ -15,9 +15,9 @@ import Testing
         let store: PharmacyStore
         let ids: [String]
 
-        static func make() async throws -> Fixture {
+        static func make(_ engine: TestEngine = .sqlite) async throws -> Fixture {
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("saferx-gate-\(UUID().uuidString)")
-            let store = try PharmacyStore.open(dataDirectory: dir, keyFile: dir.appendingPathExtension("master.key"))
+            let store = try PharmacyStore.open(dataDirectory: dir, keyFile: dir.appendingPathExtension("master.key"), options: engine.options())
             try await store.addTenant(id: "t1", name: "Pharmacy One")
             try await store.addTenant(id: "t2", name: "Pharmacy Two")
             var ids: [String] = []
@@ -42,9 +42,9 @@ import Testing
         }
     }
 
-    @Test("a patient's scope reads their own record; another patient's answers 404 exactly like one that does not exist; search finds only their own; each is audited")
-    func patientScope() async throws {
-        let f = try await Fixture.make()
+    @Test("a patient's scope reads their own record; another patient's answers 404 exactly like one that does not exist; search finds only their own; each is audited", arguments: TestEngine.available)
+    func patientScope(_ engine: TestEngine) async throws {
+        let f = try await Fixture.make(engine)
         defer { f.remove() }
         let me = try f.context(Principal(subject: "user-1", roleName: "patient", tenant: "t1", patientID: f.ids[0]))
         let own = try await f.store.read(me, .patient, id: f.ids[0])
@@ -66,9 +66,9 @@ import Testing
         #expect(page.matches.map(\.id) == [f.ids[0]] && page.total == 1)
     }
 
-    @Test("staff see their own pharmacy only: another tenant's patient is 404 and never in a search")
-    func tenantScope() async throws {
-        let f = try await Fixture.make()
+    @Test("staff see their own pharmacy only: another tenant's patient is 404 and never in a search", arguments: TestEngine.available)
+    func tenantScope(_ engine: TestEngine) async throws {
+        let f = try await Fixture.make(engine)
         defer { f.remove() }
         let pharmacist = try f.context(Principal(subject: "user-2", roleName: "pharmacist", tenant: "t1", patientID: nil))
         let page = try await f.store.search(pharmacist, try SearchQuery.parse(.patient, [("_count", "50")], scope: pharmacist.scope))
@@ -84,15 +84,23 @@ import Testing
         #expect(throws: PolicyError.self) { try AccessPolicy.scope(for: Principal(subject: "u", roleName: "patient", tenant: "t1", patientID: nil)) }
     }
 
-    @Test("the database file and its journal hold no plaintext of what was written")
-    func noPlaintext() async throws {
-        let f = try await Fixture.make()
+    @Test("the database file and its journal (on PostgreSQL: every file of the cluster) hold no plaintext of what was written", arguments: TestEngine.available)
+    func noPlaintext(_ engine: TestEngine) async throws {
+        let f = try await Fixture.make(engine)
         defer { f.remove() }
         await f.store.auditWriter.checkpoint()
-        let files = try FileManager.default.contentsOfDirectory(at: f.dir, includingPropertiesForKeys: nil)
+        var files = try FileManager.default.contentsOfDirectory(at: f.dir, includingPropertiesForKeys: nil)
         #expect(!files.isEmpty)
+        if engine == .postgres, let cluster = TestEngine.postgresDataDirectory {
+            // Every file of the cluster: tables, indexes, the WAL, the server's log.
+            let all = FileManager.default.enumerator(at: cluster, includingPropertiesForKeys: [.isRegularFileKey])?.allObjects as? [URL] ?? []
+            let regular = all.filter { (try? $0.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true }
+            #expect(regular.contains { $0.path.contains("/pg_wal/") }, "the cluster's files are readable here")
+            files += regular
+        }
         for file in files {
-            let bytes = try Data(contentsOf: file)
+            // A file the server removed meanwhile (a temporary one) held nothing to find.
+            guard let bytes = try? Data(contentsOf: file) else { continue }
             for needle in ["Quixote", "Windmill", "La Mancha", "1970-01-01"] {
                 #expect(bytes.range(of: Data(needle.utf8)) == nil, "\(needle) in \(file.lastPathComponent)")
             }
@@ -120,9 +128,9 @@ import Testing
         #expect(PharmacyStore.exposed("Patient", recordType: "MedicationDispense", ["Patient.name", "Patient.birthDate"]) == [.name, .birthDate])
     }
 
-    @Test("write(ctx): what a service changes and the audit record of the change commit together, or neither does")
-    func writeIsAtomic() async throws {
-        let f = try await Fixture.make()
+    @Test("write(ctx): what a service changes and the audit record of the change commit together, or neither does", arguments: TestEngine.available)
+    func writeIsAtomic(_ engine: TestEngine) async throws {
+        let f = try await Fixture.make(engine)
         defer { f.remove() }
         let ctx = AccessContext.operatorCommand(reason: "gate test", tenant: "t1", write: true)
         @Sendable func incident(_ id: String) -> Incident {

@@ -71,8 +71,11 @@ public struct KeyAdministration: Sendable {
         try await Backup.verify(file, keyProvider: FileKeyProvider(path: keyFile, create: false))
     }
 
-    /// Restores a backup into a new data directory and checks it.
-    public static func restoreBackup(_ file: URL, to dataDirectory: URL, keyFile: URL) async throws -> BackupSummary {
-        try await Backup.restore(file, to: dataDirectory, keyProvider: FileKeyProvider(path: keyFile, create: false))
+    /// Restores a backup into a new data directory, or with `database`, into a new PostgreSQL database (whatever
+    /// engine the backup was taken on), and checks it.
+    public static func restoreBackup(_ file: URL, to dataDirectory: URL, database: String? = nil, keyFile: URL) async throws -> BackupSummary {
+        let provider = try FileKeyProvider(path: keyFile, create: false)
+        if let database { return try await Backup.restore(file, to: dataDirectory, database: database, keyProvider: provider) }
+        return try await Backup.restore(file, to: dataDirectory, keyProvider: provider)
     }
 }

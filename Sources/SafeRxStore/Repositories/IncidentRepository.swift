@@ -42,7 +42,7 @@ enum IncidentRepository {
 
     static func markDone(incident: String, obligation: String, on day: String, by: String, note: String, _ db: any SQLConnection) throws {
         try db.execute(
-            sql: "INSERT OR REPLACE INTO obligation_done (incident_id, obligation_id, done_on, by, note) VALUES (?, ?, ?, ?, ?)",
+            sql: "INSERT INTO obligation_done (incident_id, obligation_id, done_on, by, note) VALUES (?, ?, ?, ?, ?) ON CONFLICT (incident_id, obligation_id) DO UPDATE SET done_on = excluded.done_on, by = excluded.by, note = excluded.note",
             arguments: [incident, obligation, day, by, note])
     }
 

@@ -23,7 +23,7 @@ package struct MessagingRepository {
     /// Assigns `thread` (the id of its first message) to the staff member `assignee`, replacing any assignment.
     package func assign(tenant: String, thread: String, to assignee: String, by: String) throws {
         try db.execute(
-            sql: "INSERT OR REPLACE INTO thread_assignment (tenant, thread_id, assignee, assigned_by, assigned_at) VALUES (?, ?, ?, ?, ?)",
+            sql: "INSERT INTO thread_assignment (tenant, thread_id, assignee, assigned_by, assigned_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, thread_id) DO UPDATE SET assignee = excluded.assignee, assigned_by = excluded.assigned_by, assigned_at = excluded.assigned_at",
             arguments: [tenant, thread, assignee, by, clock.now.timeIntervalSince1970])
     }
 }

@@ -10,8 +10,36 @@ import SafeRxStoreCore
 /// Patient ids, statuses, dates of last update and prescription authoring dates are stored in clear so that access
 /// scopes and range searches compile to SQL.
 enum Schema {
-    /// Every migration, in order. Identifiers never change (a store records the ones it ran); each runs the parts of
-    /// its features, in the order they were written, in one transaction.
+    /// The migrations for a store on `dialect`'s engine.
+    ///
+    /// SQLite stores run every migration from v1. A PostgreSQL store starts from ``postgreSQLBaseline`` (what v1...v14
+    /// make, generated from the pinned SQLite schema), recorded as those identifiers; migrations written after v14
+    /// are in SQL both engines accept and run on both.
+    static func migrator(for dialect: SQLDialect) -> SQLMigrator {
+        switch dialect {
+        case .sqlite:
+            return migrator
+        case .postgres:
+            var m = SQLMigrator()
+            m.registerMigration("postgresql-baseline-v14") { db in
+                try db.execute(sql: postgreSQLBaseline)
+                for id in sqliteMigrationsInBaseline {
+                    try db.execute(sql: "INSERT OR IGNORE INTO \(SQLMigrator.table) (identifier) VALUES (?)", arguments: [id])
+                }
+            }
+            return m
+        }
+    }
+
+    /// The SQLite migrations ``postgreSQLBaseline`` stands for.
+    static let sqliteMigrationsInBaseline = [
+        "v1", "v2-envelope-keys", "v3-lookup-index", "v4-consent-grants", "v5-break-glass", "v6-workflows", "v7-fulfillment",
+        "v8-accounts-caregivers-messaging", "v9-rx-numbers", "v10-detection", "v11-incidents", "v12-patient-contact",
+        "v13-resource-party", "v14-consent-history",
+    ]
+
+    /// Every SQLite migration, in order. Identifiers never change (a store records the ones it ran); each runs the
+    /// parts of its features, in the order they were written, in one transaction.
     static var migrator: SQLMigrator {
         var m = SQLMigrator()
         m.registerMigration("v1") { db in
