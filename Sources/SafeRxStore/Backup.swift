@@ -258,7 +258,7 @@ package enum Backup {
         defer { try? fm.removeItem(at: staging) }
         let engine = try PostgreSQLDatabase(url: database)
         defer { try? engine.close() }
-        guard PharmacyStore.sealedWith(engine) == nil else {
+        guard try PharmacyStore.sealedWith(engine) == nil else {
             throw BackupError.unusable("\(engine.location) already holds a store; restore into a new database")
         }
         let summary = try await restore(file, to: staging, keyProvider: keyProvider)

@@ -72,7 +72,13 @@ package final class PharmacyStore: Sendable {
         if let url = options.database {
             // Connect first: a database that cannot be reached must not look like a new, empty one.
             let postgres = try PostgreSQLDatabase(url: url, logger: logger)
-            let keyID = sealedWith(postgres)
+            let keyID: String?
+            do {
+                keyID = try sealedWith(postgres)
+            } catch {
+                try? postgres.close()
+                throw error
+            }
             engine = postgres
             exists = keyID != nil
             sealed = { keyID }
@@ -114,8 +120,10 @@ package final class PharmacyStore: Sendable {
     }
 
     /// The id of the master key a PostgreSQL store was sealed with; nil for a database SafeRx has not set up yet.
-    static func sealedWith(_ engine: any SQLDatabase) -> String? {
-        try? engine.read { db in
+    /// - throws: the engine's error: a database that cannot be read must not look like a new one (a new master key
+    ///   would be made for it).
+    static func sealedWith(_ engine: any SQLDatabase) throws -> String? {
+        try engine.read { db in
             guard try Bool.fetchOne(db, sql: "SELECT to_regclass('keyring_meta') IS NOT NULL") == true else { return nil }
             return try String.fetchOne(db, sql: "SELECT value FROM keyring_meta WHERE name = 'master_key_id'")
         }
