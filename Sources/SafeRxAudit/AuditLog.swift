@@ -154,10 +154,31 @@ public final class AuditLog: Sendable {
             sql: "INSERT INTO audit_checkpoint (seq, hash, time, signature) VALUES (?, ?, ?, ?) ON CONFLICT (seq) DO UPDATE SET hash = excluded.hash, time = excluded.time, signature = excluded.signature",
             arguments: [seq, hash, time, sig])
         let head = SignedHead(seq: seq, hash: hash, time: time, signature: sig)
-        // Written only once the checkpoint is committed, so the file never runs ahead of the table.
+        // Written only once the checkpoint is committed, so the file never runs ahead of the table; never moved back
+        // (several servers on one database may share a data directory, and their commits finish in any order).
         db.afterCommit({ [headFile] in
+            if let kept = SignedHead.read(from: headFile), kept.seq >= head.seq { return }
             try? head.write(to: headFile)
         })
+    }
+
+    /// Writes the database's newest signed checkpoint into a head file that does not exist yet: a data directory
+    /// new to a shared database (a second SafeRx server, a CLI run on another machine) starts from what the
+    /// database holds, trusted on first use, and from then on detects a log cut below it. A checkpoint whose
+    /// signature does not verify is not adopted. Never used with SQLite, whose head file lives beside the database
+    /// file: there a missing head with checkpoints present is what `audit verify` must report.
+    /// - parameter db: a connection to the database.
+    /// - returns: the adopted checkpoint's sequence number, or nil if there was none (or the file exists).
+    /// - throws: what reading the database throws.
+    @discardableResult
+    public func adoptNewestCheckpoint(_ db: any SQLConnection) throws -> Int64? {
+        guard !FileManager.default.fileExists(atPath: headFile.path),
+            let row = try SQLRow.fetchOne(db, sql: "SELECT seq, hash, time, signature FROM audit_checkpoint ORDER BY seq DESC LIMIT 1")
+        else { return nil }
+        let head = SignedHead(seq: row[0], hash: row[1], time: row[2], signature: row[3])
+        guard AuditVerifier.isSigned(head.seq, head.hash, head.time, head.signature, by: publicKey) else { return nil }
+        try head.write(to: headFile)
+        return head.seq
     }
 
     static func checkpointMessage(seq: Int64, hash: String, time: String) -> String { "saferx-audit|\(seq)|\(hash)|\(time)" }

@@ -18,13 +18,37 @@ final class PostgreSQLConnection: SQLConnection {
         self.logger = logger
     }
 
+    /// Waits for a query's result, or fails as soon as the connection is closed. PostgresNIO writes a query to its
+    /// channel without a write promise: on a channel the server has already closed (it crashed, restarted or was
+    /// failed over while the connection sat in the pool) the query is dropped and its future never completes, so a
+    /// plain `wait()` would hold the request, and the process's write lock, forever.
+    /// - throws: the query's error, or ``PostgreSQLError/connection(_:)`` when the connection closed first.
+    static func wait<T: Sendable>(for future: EventLoopFuture<T>, on conn: PostgresConnection) throws -> T {
+        let outcome = future.eventLoop.makePromise(of: T.self)
+        future.cascade(to: outcome)
+        // A promise completes once: whichever comes first, the result or the close, decides.
+        conn.closeFuture.whenComplete { _ in outcome.fail(PostgreSQLError.connection("the database server closed the connection")) }
+        return try outcome.futureResult.wait()
+    }
+
     /// Runs `sql` as it is (transaction control), without translation or arguments.
     func run(_ sql: String) throws {
         do {
-            _ = try conn.query(PostgresQuery(unsafeSQL: sql), logger: logger).wait()
+            _ = try Self.wait(for: conn.query(PostgresQuery(unsafeSQL: sql), logger: logger), on: conn)
         } catch {
             throw PostgreSQLError.from(error, sql: sql)
         }
+    }
+
+    /// The first column of the first row of `sql`, run as it is, as text (`SHOW ...`).
+    func value(_ sql: String) throws -> String? {
+        let rows: PostgresQueryResult
+        do {
+            rows = try Self.wait(for: conn.query(PostgresQuery(unsafeSQL: sql), logger: logger), on: conn)
+        } catch {
+            throw PostgreSQLError.from(error, sql: sql)
+        }
+        return try rows.rows.first.flatMap { row in try row.first.map { try $0.decode(String.self) } }
     }
 
     func execute(sql: String, arguments: SQLArguments) throws {
@@ -60,7 +84,7 @@ final class PostgreSQLConnection: SQLConnection {
             }
         }
         do {
-            return try conn.query(PostgresQuery(unsafeSQL: text, binds: binds), logger: logger).wait()
+            return try Self.wait(for: conn.query(PostgresQuery(unsafeSQL: text, binds: binds), logger: logger), on: conn)
         } catch {
             throw PostgreSQLError.from(error, sql: text)
         }

@@ -88,4 +88,11 @@ public protocol SQLDatabase: Sendable {
 public protocol SQLEngineError: Error {
     /// What failed, safe for logs.
     var logDescription: String { get }
+    /// The database could not be reached (a restart, a failover in progress), as opposed to a statement it refused:
+    /// the request may succeed if tried again shortly.
+    var isUnavailable: Bool { get }
+}
+
+extension SQLEngineError {
+    public var isUnavailable: Bool { false }
 }

@@ -74,7 +74,7 @@ struct FHIRErrorMiddleware: RouterMiddleware {
         var headers = HTTPFields()
         headers[.contentType] = "application/fhir+json; charset=utf-8"
         if error.kind == .unauthenticated { headers[.wwwAuthenticate] = "Bearer realm=\"saferx\"" }
-        if let seconds = error.retryAfter ?? (error.kind == .throttled ? 1 : nil) { headers[.retryAfter] = String(seconds) }
+        if let seconds = error.retryAfter ?? (error.kind == .throttled || error.kind == .unavailable ? 1 : nil) { headers[.retryAfter] = String(seconds) }
         return Response(
             status: error.kind.httpStatus, headers: headers,
             body: .init(byteBuffer: ByteBuffer(bytes: error.operationOutcome.encoded())))

@@ -87,6 +87,10 @@ final class DetectionObserver: AuditObserver {
         var refused = Set<Int>()
         var findings: [Finding] = []
         let cipher = log.cipher
+        // Records other SafeRx servers (or the command line) appended since this process last looked come first:
+        // appends are serialised by the engine, so every record below these is committed, and the windows must hold
+        // every server's events before judging this one's.
+        let foreign = try records.first.map { try consumeForeign(db, before: $0.seq).findings } ?? []
         state.withLock { s in
             let context = Context(db: db, honeytokens: s.honeytokens)
             for (i, r) in records.enumerated() {
@@ -116,6 +120,8 @@ final class DetectionObserver: AuditObserver {
             }
         })
         try insert(final)
+        // Alerts from other servers' records are recorded after these records (their seqs are taken).
+        for (f, lag) in foreign { try record([f], in: db, lagMilliseconds: lag) }
         if !findings.isEmpty {
             let lag = ContinuousClock.now - started
             try record(findings, in: db, lagMilliseconds: Double(lag.components.attoseconds) / 1e15 + Double(lag.components.seconds) * 1000)
@@ -123,12 +129,31 @@ final class DetectionObserver: AuditObserver {
         return refused
     }
 
-    /// Runs records appended by other processes (the command line) through the detector, oldest first.
+    /// Runs records appended by other processes (other servers on the same database, the command line) through the
+    /// detector, oldest first: all of them, or those below `before` (the first seq of an append in progress).
+    /// Acknowledgements and reinstatements among them reach this process's detector too.
     func catchUp(_ db: any SQLConnection) throws -> Int {
-        let (from, extra) = state.withLock { s in (s.contiguous, s.extra) }
-        let rows = try SQLRow.fetchAll(db, sql: "SELECT seq, body FROM audit_log WHERE seq > ? ORDER BY seq LIMIT 20000", arguments: [from])
+        let (count, findings) = try consumeForeign(db, before: nil)
+        for (f, lag) in findings { try record([f], in: db, lagMilliseconds: lag) }
+        return count
+    }
+
+    /// Feeds the records other processes appended (below `before`, when given) to the detector; returns how many
+    /// and the findings, with their lag, for the caller to record.
+    func consumeForeign(_ db: any SQLConnection, before: Int64?) throws -> (count: Int, findings: [(Finding, Double)]) {
+        let (from, extra, foreign) = state.withLock { s -> (Int64, Set<Int64>, Bool) in
+            // Nothing to read when every seq up to `before` was appended here (the common case: one server).
+            guard let before else { return (s.contiguous, s.extra, true) }
+            let gap = before - 1 - s.contiguous
+            return (s.contiguous, s.extra, gap > 0 && s.extra.count(where: { $0 < before }) < gap)
+        }
+        guard foreign else { return (0, []) }
+        let rows = try before.map {
+            try SQLRow.fetchAll(db, sql: "SELECT seq, body FROM audit_log WHERE seq > ? AND seq < ? ORDER BY seq", arguments: [from, $0])
+        } ?? SQLRow.fetchAll(db, sql: "SELECT seq, body FROM audit_log WHERE seq > ? ORDER BY seq LIMIT 20000", arguments: [from])
         var findings: [(Finding, Double)] = []
         var count = 0
+        var decisions = false
         let nowMs = Date().timeIntervalSince1970 * 1000
         state.withLock { s in
             let context = Context(db: db, honeytokens: s.honeytokens)
@@ -142,6 +167,7 @@ final class DetectionObserver: AuditObserver {
                     s.markProcessed(seq)
                     continue
                 }
+                if Self.decisionActions.contains(r.entry.action) { decisions = true }
                 let e = DetectorEvent(r, cipher: nil)
                 let (found, _) = s.detector.consume(e, context: context)
                 s.markProcessed(seq)
@@ -149,8 +175,25 @@ final class DetectionObserver: AuditObserver {
                 findings += found.map { ($0, max(0, nowMs - Double(e.time))) }
             }
         }
-        for (f, lag) in findings { try record([f], in: db, lagMilliseconds: lag) }
-        return count
+        if decisions { try syncDecisions(db) }
+        return (count, findings)
+    }
+
+    /// The records of a person's decision the detector must follow: an alert acknowledged, an actor reinstated.
+    static let decisionActions: Set<String> = ["alert-ack", "reinstate"]
+
+    /// Alerts acknowledged and actors reinstated by another process since the last look: the acknowledged rule
+    /// alerts afresh, the reinstated actor starts afresh (its windows empty, no longer contained).
+    func syncDecisions(_ db: any SQLConnection) throws {
+        let since = state.withLock { $0.synced }
+        let now = Date().timeIntervalSince1970
+        let acked = try String.fetchAll(db, sql: "SELECT rule || '|' || actor FROM security_alert WHERE acked_at >= ?", arguments: [since - 1])
+        let reinstated = try String.fetchAll(db, sql: "SELECT actor_id FROM actor_suspension WHERE reinstated_at >= ?", arguments: [since - 1])
+        state.withLock { s in
+            for k in acked { s.detector.close(k) }
+            for a in reinstated { s.detector.forget(actor: a) }
+            s.synced = now
+        }
     }
 
     /// Feeds recent history to the detector without raising alerts (its windows start full after a restart).
@@ -198,11 +241,13 @@ final class DetectionObserver: AuditObserver {
     func record(_ findings: [Finding], in db: any SQLConnection, lagMilliseconds: Double) throws {
         let now = Date().timeIntervalSince1970
         for f in findings {
-            if f.isUpdate,
-                let row = try SQLRow.fetchOne(
+            // The database, not this process's detector, says whether an alert of this rule and actor is open:
+            // another server that saw the same events may have raised it already (one alert, evidence merged).
+            if let row = try SQLRow.fetchOne(
                     db, sql: "SELECT id, evidence, patients FROM security_alert WHERE rule = ? AND actor = ? AND acked_at IS NULL ORDER BY created DESC LIMIT 1",
                     arguments: [f.rule, f.actor])
             {
+                if !f.isUpdate { state.withLock { $0.detector.markOpen([f.key]) } }
                 // More evidence for the open alert (requests in flight when the actor was cut, further attempts).
                 var evidence = Self.ints(row["evidence"])
                 var patients = Self.strings(row["patients"])
@@ -317,16 +362,7 @@ extension PharmacyStore {
         return try await runWrite { [self] db in
             let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM honeytoken") ?? 0
             if count != observer.state.withLock({ $0.honeytokenCount }) { try loadHoneytokens(db, into: observer) }
-            // Alerts acknowledged and actors reinstated by another process (the command line) since the last look.
-            let since = observer.state.withLock { $0.synced }
-            let now = Date().timeIntervalSince1970
-            let acked = try String.fetchAll(db, sql: "SELECT rule || '|' || actor FROM security_alert WHERE acked_at >= ?", arguments: [since - 1])
-            let reinstated = try String.fetchAll(db, sql: "SELECT actor_id FROM actor_suspension WHERE reinstated_at >= ?", arguments: [since - 1])
-            observer.state.withLock { s in
-                for k in acked { s.detector.close(k) }
-                for a in reinstated { s.detector.forget(actor: a) }
-                s.synced = now
-            }
+            try observer.syncDecisions(db)
             return try observer.catchUp(db)
         }
     }

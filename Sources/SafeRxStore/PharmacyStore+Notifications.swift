@@ -43,10 +43,26 @@ extension PharmacyStore {
         try await runWrite { [self] db in try enqueueNotification(db, tenant: tenant, patient: patient, kind: kind, subject: subject, body: body) }
     }
 
-    /// Pending notifications, opened for the sender. The caller records who was notified.
-    package func pendingNotifications(limit: Int = 50) async throws(FHIRError) -> [OutgoingNotification] {
-        try await run { [self] db in
-            try SQLRow.fetchAll(db, sql: "SELECT * FROM notification WHERE state = 'pending' ORDER BY created LIMIT ?", arguments: [limit]).compactMap { row in
+    /// Claims pending notifications for this process's sender, opened: they become `sending` with `sent_at` holding
+    /// the end of the claim, so that another SafeRx server polling the same database does not send them too. A claim whose process died before
+    /// ``finishNotification(id:sent:)`` is taken again once it ends (`PharmacyStore.deliveryLease`). The caller
+    /// records who was notified.
+    package func claimNotifications(limit: Int = 50) async throws(FHIRError) -> [OutgoingNotification] {
+        let now = clock.now.timeIntervalSince1970
+        return try await runWrite { [self] db in
+            let rows = try SQLRow.fetchAll(
+                db, sql: """
+                    SELECT * FROM notification WHERE state = 'pending' OR (state = 'sending' AND sent_at <= ?) ORDER BY created LIMIT ?
+                    """, arguments: [now, limit])
+            // The conditional update is the claim (see ``claimDueWebhooks(now:limit:)``): a row another server
+            // claimed since the select no longer matches.
+            let claimed = try rows.filter { row in
+                try db.execute(
+                    sql: "UPDATE notification SET state = 'sending', sent_at = ? WHERE id = ? AND (state = 'pending' OR (state = 'sending' AND sent_at <= ?))",
+                    arguments: [now + Self.deliveryLease, row["id"] as String, now])
+                return db.changesCount == 1
+            }
+            return claimed.map { row in
                 let id: String = row["id"], tenant: String = row["tenant"], owner: String = row["key_owner"]
                 // A patient erased since: the seal no longer opens and the notification is dropped by the dispatcher.
                 guard let to = try? keys.open(db, tenant: tenant, owner: owner, row["recipient_enc"], context: "notification/\(id)/to"),
@@ -72,7 +88,7 @@ extension PharmacyStore {
                     arguments: [self.clock.now.timeIntervalSince1970, Data(), Data(), id])
             } else {
                 try db.execute(
-                    sql: "UPDATE notification SET attempts = attempts + 1, state = CASE WHEN attempts + 1 >= 10 THEN 'failed' ELSE state END WHERE id = ?",
+                    sql: "UPDATE notification SET attempts = attempts + 1, sent_at = NULL, state = CASE WHEN attempts + 1 >= 10 THEN 'failed' ELSE 'pending' END WHERE id = ?",
                     arguments: [id])
             }
         }

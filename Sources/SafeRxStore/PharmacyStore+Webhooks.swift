@@ -60,14 +60,31 @@ extension PharmacyStore {
         try outbox.webhookEvent(db, tenant: tenant, client: client, type: type, data: data)
     }
 
-    /// Pending events whose next attempt is due, oldest first.
-    package func dueWebhooks(now: Date? = nil, limit: Int = 50) async throws(FHIRError) -> [WebhookEvent] {
+    /// How long a delivery claimed by one server is left to it before another may try it (its process died).
+    package static let deliveryLease: TimeInterval = 60
+
+    /// Claims the pending events whose next attempt is due, oldest first, for this process's delivery: their next
+    /// attempt moves `deliveryLease` ahead, so that another SafeRx server polling the same database does not send
+    /// them too. The attempt's outcome
+    /// (``recordWebhookAttempt(id:status:error:policy:now:)``) sets the real next attempt; if this process dies
+    /// first, the event is due again when the lease ends (delivery is once in normal operation, at least once
+    /// across a crash: receivers deduplicate by `SafeRx-Event-Id`).
+    package func claimDueWebhooks(now: Date? = nil, limit: Int = 50) async throws(FHIRError) -> [WebhookEvent] {
         let now = now ?? self.clock.now
-        return try await run { db in
-            try SQLRow.fetchAll(
+        return try await runWrite { db in
+            let due = try SQLRow.fetchAll(
                 db, sql: "SELECT * FROM webhook_event WHERE state = 'pending' AND next_attempt <= ? ORDER BY next_attempt LIMIT ?",
                 arguments: [now.timeIntervalSince1970, limit]
             ).map(Self.webhookEvent)
+            // The claim is the conditional update, not the select: under PostgreSQL's read committed, a second
+            // server's update of the same row waits for the first to commit, re-reads the row and then no longer
+            // matches, so exactly one server owns each event.
+            return try due.filter { event in
+                try db.execute(
+                    sql: "UPDATE webhook_event SET next_attempt = ? WHERE id = ? AND state = 'pending' AND next_attempt <= ?",
+                    arguments: [now.timeIntervalSince1970 + Self.deliveryLease, event.id, now.timeIntervalSince1970])
+                return db.changesCount == 1
+            }
         }
     }
 

@@ -172,6 +172,9 @@ package final class PharmacyStore: Sendable {
             headFile: dataDirectory.appendingPathComponent("audit-head.json"), clock: options.auditClock)
         self.auditWriter = AuditWriter(log: auditLog, writer: dbPool)
         self.logger = logger
+        if dbPool.dialect != .sqlite, let seq = try dbPool.read({ [auditLog] db in try auditLog.adoptNewestCheckpoint(db) }) {
+            logger.notice("audit: this data directory had no signed head; adopted the database's newest checkpoint", metadata: ["seq": "\(seq)"])
+        }
     }
 
     /// Removes backup snapshots left by an interrupted `backup create` (older than an hour, so a running one is safe).
@@ -458,8 +461,17 @@ package final class PharmacyStore: Sendable {
             throw e
         } catch {
             logger.error("database read failed", metadata: Self.failure(error))
-            throw .internal()
+            throw Self.storageError(error)
         }
+    }
+
+    /// What the caller is told of a failed statement: 503 when the database could not be reached (try again: a
+    /// failover takes seconds), else an internal error.
+    static func storageError(_ error: any Error) -> FHIRError {
+        if let e = error as? any SQLEngineError, e.isUnavailable {
+            return .unavailable("The database is not reachable at the moment (a restart or a failover); try again shortly (with the same Idempotency-Key for a create)")
+        }
+        return .internal()
     }
 
     /// What the log says of a failed statement: the error's type and, from the engine, what failed (never a value).
@@ -485,7 +497,7 @@ package final class PharmacyStore: Sendable {
             throw .unavailable("The change was not written: SafeRx is shutting down")
         } catch {
             logger.error("database write failed", metadata: Self.failure(error))
-            throw .internal()
+            throw Self.storageError(error)
         }
     }
 

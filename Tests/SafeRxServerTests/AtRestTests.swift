@@ -24,6 +24,8 @@ import Testing
             for f in files { bytes.append(try Data(contentsOf: server.directory.appendingPathComponent(f))) }
         }
         #expect(bytes.count > 100_000)
+        // Message text, not the word alone: "refill" is also an audit action and a fill event's name, in clear on
+        // purpose (the PostgreSQL scan covers every test's database in the cluster).
         // Whole phone numbers and birth dates of real demo patients (a fragment like "555-" also occurs by chance in
         // the opaque UUIDs stored in clear).
         var personal: [String] = []
@@ -33,7 +35,7 @@ import Testing
             if let b = p?["birthDate"]?.stringValue { personal.append(b) }
         }
         #expect(personal.count == 30)
-        for needle in ["Alvarez", "Nakamura", "Whitaker", "@example.org", "MRN100001", "RX0000011", "Take 1", "refill",
+        for needle in ["Alvarez", "Nakamura", "Whitaker", "@example.org", "MRN100001", "RX0000011", "Take 1", "my refill", "Your refill",
                        "Lisinopril", "patient001", "pharmacist2",
                        // the audit log's user agent (the tests send "saferx-tests") and free-text detail are sealed too
                        "saferx-tests", "params: "] + personal {

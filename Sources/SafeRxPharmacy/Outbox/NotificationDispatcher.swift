@@ -86,10 +86,11 @@ public struct NotificationDispatcher: Service {
         }
     }
 
-    /// Sends every pending notification once; returns how many were sent.
+    /// Sends every pending notification once (claimed first, so that another server on the same database does not
+    /// send it too); returns how many were sent.
     @discardableResult
     public func sendPending() async -> Int {
-        guard let pending = try? await store.pendingNotifications(), !pending.isEmpty else { return 0 }
+        guard let pending = try? await store.claimNotifications(), !pending.isEmpty else { return 0 }
         var sent = 0
         for n in pending {
             guard !n.recipient.isEmpty else {

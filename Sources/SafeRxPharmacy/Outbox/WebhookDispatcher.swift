@@ -74,11 +74,12 @@ public struct WebhookDispatcher: Service {
         if let http = transport as? HTTPWebhookTransport { await http.shutdown() }
     }
 
-    /// Attempts every due event once; returns how many were attempted.
+    /// Attempts every due event once (claimed first, so that another server on the same database does not deliver
+    /// it too); returns how many were attempted.
     @discardableResult
     public func deliverDue(now: Date? = nil) async -> Int {
         let now = now ?? store.clock.now
-        guard let due = try? await store.dueWebhooks(now: now), !due.isEmpty else { return 0 }
+        guard let due = try? await store.claimDueWebhooks(now: now), !due.isEmpty else { return 0 }
         var endpoints: [String: WebhookEndpoint?] = [:]
         for event in due {
             if endpoints[event.clientID] == nil { endpoints[event.clientID] = .some(try? await store.webhookEndpoint(clientID: event.clientID)) }
