@@ -26,8 +26,14 @@ final class PostgreSQLConnection: SQLConnection {
     static func wait<T: Sendable>(for future: EventLoopFuture<T>, on conn: PostgresConnection) throws -> T {
         let outcome = future.eventLoop.makePromise(of: T.self)
         future.cascade(to: outcome)
-        // A promise completes once: whichever comes first, the result or the close, decides.
-        conn.closeFuture.whenComplete { _ in outcome.fail(PostgreSQLError.connection("the database server closed the connection")) }
+        // A promise completes once: whichever comes first, the result or the closed connection, decides. A check a
+        // second while the query is pending, cancelled with it (a callback on `closeFuture` per query would stay
+        // registered, holding every result, for as long as the pooled connection lives).
+        let watch = future.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            if conn.isClosed { outcome.fail(PostgreSQLError.connection("the database server closed the connection")) }
+        }
+        outcome.futureResult.whenComplete { _ in watch.cancel() }
+        if conn.isClosed { outcome.fail(PostgreSQLError.connection("the database server closed the connection")) }
         return try outcome.futureResult.wait()
     }
 
